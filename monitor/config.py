@@ -1,0 +1,341 @@
+"""TOML config -> frozen, validated objects. Every error names its key path.
+
+The file format is a contract (see README "Configuration"): keep keys stable,
+add new ones, never rename.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from monitor.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = "config/monitor.toml"
+CONFIG_ENV = "MONITOR_CONFIG"
+
+_DURATION_PART = re.compile(r"(\d+)\s*([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse "90s", "15m", "2h", "1d" (or a sum such as "1h30m") into a timedelta."""
+    if not isinstance(text, str):
+        raise ValueError(f"expected a duration string like \"15m\", got {text!r}")
+    compact = text.strip().lower().replace(" ", "")
+    if not compact or _DURATION_PART.sub("", compact):
+        raise ValueError(f"invalid duration {text!r}: use a number and a unit s, m, h or d, "
+                         "like \"90s\", \"15m\", \"2h\", \"1d\"")
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(compact))
+    if seconds <= 0:
+        raise ValueError(f"invalid duration {text!r}: must be more than zero")
+    return timedelta(seconds=seconds)
+
+
+def _to_duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    return parse_duration(value)
+
+
+def _to_duration_or_zero(value: Any) -> timedelta:
+    if isinstance(value, str) and value.strip() in ("0", "0s"):
+        return timedelta(0)
+    return _to_duration(value)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_to_duration)]
+
+
+def _check_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/?#]+", value or "", re.IGNORECASE):
+        raise ValueError(f"invalid URL {value!r}: must be an absolute http:// or https:// URL")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_check_url)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class MonitorSettings(_Frozen):
+    """The ``[monitor]`` table."""
+
+    database: str = "data/monitor.db"
+    user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
+    poll_interval: Duration = timedelta(minutes=15)
+    max_concurrency: int = Field(32, ge=1, le=1024)
+    max_age: Duration = timedelta(hours=48)
+    max_per_host: int = Field(2, ge=1, le=64)
+    min_host_interval: Annotated[timedelta, BeforeValidator(_to_duration_or_zero)] = timedelta(
+        seconds=1)
+    allow_private_networks: bool = False
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=30)
+    fetch_deadline: Duration = timedelta(seconds=60)
+    max_body_size: int = Field(10 * 1024 * 1024, ge=1024)
+    max_redirects: int = Field(5, ge=0, le=30)
+    max_backoff: Duration = timedelta(hours=6)
+    story_window: Duration = timedelta(days=1)
+
+
+
+class TopicConfig(_Frozen):
+    """A ``[[topics]]`` entry: entities plus an event detector or a boolean query."""
+
+    name: Name
+    event: Literal["recognition"] | None = None
+    entities: tuple[str, ...] = ()
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_something(self) -> TopicConfig:
+        if self.event is None and not self.query:
+            raise ValueError("a topic needs an event (\"recognition\") or a query")
+        if any(not e.strip() for e in self.entities):
+            raise ValueError("entities must not contain empty strings")
+        return self
+
+
+class SourceConfig(_Frozen):
+    """A ``[[sources]]`` entry: an RSS/Atom feed or an HTML listing page."""
+
+    name: Name
+    type: Literal["feed", "page"] = "feed"
+    url: HttpUrl
+    interval: Duration | None = None
+    item_selector: str | None = None
+    link_selector: str | None = None
+    title_selector: str | None = None
+    summary_selector: str | None = None
+
+    @model_validator(mode="after")
+    def _page_needs_selectors(self) -> SourceConfig:
+        if self.type == "page":
+            for key in ("item_selector", "link_selector"):
+                if not getattr(self, key):
+                    raise ValueError(f"a page source needs {key}")
+        return self
+
+
+def _check_schedule(value: str) -> str:
+    text = value.strip()
+    if text == "immediate":
+        return text
+    if text.startswith("every "):
+        parse_duration(text[len("every "):])
+        return text
+    from apscheduler.triggers.cron import CronTrigger
+
+    if len(text.split()) != 5:
+        raise ValueError(f"invalid schedule {value!r}: use \"immediate\", \"every 30m\" "
+                         "or a 5-field cron string like \"0 8 * * *\"")
+    try:
+        CronTrigger.from_crontab(text)
+    except ValueError as exc:
+        raise ValueError(f"invalid cron schedule {value!r}: {exc}") from None
+    return text
+
+
+Schedule = Annotated[str, AfterValidator(_check_schedule)]
+
+
+class _NotifierBase(_Frozen):
+    name: Name
+    schedule: Schedule = "immediate"
+    topics: tuple[str, ...] | None = None
+    operator: bool = False
+    alert_after: Duration = timedelta(hours=6)
+    max_attempts: int = Field(12, ge=1, le=1000)
+    give_up_after: Duration = timedelta(days=2)
+
+
+def _env_secret(value: str | None, key: str) -> SecretStr | None:
+    if value is None:
+        return None
+    secret = os.environ.get(value)
+    if secret is None:
+        raise ValueError(f"{key}: environment variable {value} is not set")
+    return SecretStr(secret)
+
+
+class EmailNotifierConfig(_NotifierBase):
+    """``type = "email"``: one multipart/alternative message per digest over SMTP."""
+
+    type: Literal["email"]
+    smtp_host: str = Field(min_length=1)
+    smtp_port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    from_: str = Field(alias="from", min_length=3)
+    to: tuple[str, ...] = Field(min_length=1)
+    timeout: Duration = timedelta(seconds=30)
+    password: SecretStr | None = Field(None, exclude=True, repr=False)
+
+    @model_validator(mode="after")
+    def _resolve_password(self) -> EmailNotifierConfig:
+        if self.password_env is not None and self.password is None:
+            object.__setattr__(self, "password", _env_secret(self.password_env, "password_env"))
+        return self
+
+
+class WebhookNotifierConfig(_NotifierBase):
+    """``type = "webhook"``: one POST per digest, JSON, Slack or Discord body."""
+
+    type: Literal["webhook"]
+    url: HttpUrl
+    format: Literal["json", "slack", "discord"] = "json"
+    secret_env: str | None = None
+    timeout: Duration = timedelta(seconds=15)
+    secret: SecretStr | None = Field(None, exclude=True, repr=False)
+
+    @model_validator(mode="after")
+    def _resolve_secret(self) -> WebhookNotifierConfig:
+        if self.secret_env is not None and self.secret is None:
+            object.__setattr__(self, "secret", _env_secret(self.secret_env, "secret_env"))
+        return self
+
+
+class FileNotifierConfig(_NotifierBase):
+    """``type = "file"``: appends each digest, as text, to a local file."""
+
+    type: Literal["file"]
+    path: str = Field(min_length=1)
+
+
+NotifierConfig = Annotated[
+    EmailNotifierConfig | WebhookNotifierConfig | FileNotifierConfig,
+    Field(discriminator="type"),
+]
+NOTIFIER_TYPES = ("email", "webhook", "file")
+
+
+class Config(_Frozen):
+    """The whole configuration file."""
+
+    monitor: MonitorSettings = MonitorSettings()
+    topics: tuple[TopicConfig, ...] = Field(min_length=1)
+    sources: tuple[SourceConfig, ...] = ()
+    notifiers: tuple[NotifierConfig, ...] = ()
+    path: str = Field("", exclude=True)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        for table in ("topics", "sources", "notifiers"):
+            seen: dict[str, int] = {}
+            for index, entry in enumerate(getattr(self, table)):
+                if entry.name in seen:
+                    raise _KeyError(f"{table}[{index}].name",
+                                    f"duplicate name {entry.name!r} "
+                                    f"(also {table}[{seen[entry.name]}])")
+                seen[entry.name] = index
+        topic_names = {t.name for t in self.topics}
+        for index, notifier in enumerate(self.notifiers):
+            for name in notifier.topics or ():
+                if name not in topic_names:
+                    raise _KeyError(f"notifiers[{index}].topics",
+                                    f"unknown topic {name!r}; known: {sorted(topic_names)}")
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        return next(s for s in self.sources if s.name == name)
+
+    def notifier(self, name: str) -> NotifierConfig:
+        for n in self.notifiers:
+            if n.name == name:
+                return n
+        raise ConfigError(f"no notifier named {name!r}; "
+                          f"known: {', '.join(n.name for n in self.notifiers) or 'none'}")
+
+    def interval(self, source: SourceConfig) -> timedelta:
+        return source.interval or self.monitor.poll_interval
+
+
+class _KeyError(ValueError):
+    """A cross-check failure that knows its own key path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    previous: Any = None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif previous is not None and isinstance(previous, int) and part in NOTIFIER_TYPES \
+                and out.startswith("notifiers"):
+            pass  # the discriminated-union tag pydantic adds after notifiers[i]
+        else:
+            out += f".{part}" if out else str(part)
+        previous = part
+    return out or "(top level)"
+
+
+def _format_error(error: dict[str, Any]) -> str:
+    loc = _format_loc(tuple(error["loc"]))
+    kind = error["type"]
+    ctx_error = (error.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, _KeyError):
+        return f"{ctx_error.path}: {ctx_error.message}"
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown key"
+    if kind == "missing":
+        return f"{loc}: required key is missing"
+    if kind == "union_tag_invalid":
+        return f"{loc}.type: must be one of {', '.join(NOTIFIER_TYPES)}"
+    if kind == "union_tag_not_found":
+        return f"{loc}.type: required key is missing (one of {', '.join(NOTIFIER_TYPES)})"
+    message = str(ctx_error) if ctx_error is not None else error["msg"]
+    message = message.removeprefix("Value error, ")
+    if ": environment variable" in message and message.split(":")[0].endswith("_env"):
+        key, _, rest = message.partition(": ")
+        return f"{loc}.{key}: {rest}"
+    return f"{loc}: {message}"
+
+
+def load_config_data(data: dict[str, Any], path: str = "") -> Config:
+    """Validate an already-parsed TOML document."""
+    try:
+        return Config.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        lines = [_format_error(e) for e in exc.errors()]  # type: ignore[arg-type]
+        raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the config file; ConfigError names the key path on error."""
+    chosen = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+    try:
+        raw = chosen.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {chosen}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {chosen}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{chosen}: not valid TOML: {exc}") from None
+    return load_config_data(data, str(chosen))

@@ -1,0 +1,102 @@
+"""Frozen records passed between the pipeline's stages, named by where they flow.
+
+fetch -> FetchResult -> parse -> ParsedItem -> classify -> Classification
+-> stories -> Story -> digest -> Digest -> notify
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Contract: the categories users filter on.
+CATEGORIES = ("recognition_granted", "recognition_step", "recognition_refused_or_debated")
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What the fetcher retrieved: bytes plus the caching headers, no parsing."""
+
+    url: str                       # the final URL after redirects
+    status: int                    # HTTP status of the final response
+    content: bytes | None          # None when not modified (304)
+    etag: str | None = None
+    last_modified: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    permanent_redirect: str | None = None   # new URL after a 301/308 chain
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.content is None
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    """One story as a source delivered it."""
+
+    guid: str                      # the feed's id, else the link, else a hash of the title
+    url: str                       # absolute link ("" when the entry has none)
+    title: str
+    summary: str = ""
+    published: datetime | None = None   # timezone-aware UTC, or None when unknown
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A parsed feed or page listing."""
+
+    title: str
+    items: tuple[ParsedItem, ...]
+
+
+@dataclass(frozen=True)
+class Classification:
+    """A classifier's verdict on one text for one topic, with its explanation."""
+
+    topic: str
+    match: bool
+    score: float                   # 0..1
+    category: str | None           # one of CATEGORIES for the recognition event, else None
+    actors: tuple[str, ...] = ()   # acting states, canonical country names
+    evidence: str = ""             # the sentence that decided
+    rules: tuple[str, ...] = ()    # names of the rules that fired
+
+
+@dataclass(frozen=True)
+class StorySource:
+    """One outlet's report of a story."""
+
+    source: str
+    url: str
+    title: str
+    published: datetime | None
+
+
+@dataclass(frozen=True)
+class Story:
+    """A story as alerted: one event, possibly reported by several outlets."""
+
+    id: int
+    topic: str
+    title: str
+    url: str
+    published: datetime | None
+    category: str | None
+    score: float
+    actors: tuple[str, ...]
+    evidence: str
+    sources: tuple[StorySource, ...]
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What one notifier receives at one time; ``id`` is stable across retries."""
+
+    id: str
+    notifier: str
+    created_at: datetime
+    stories: tuple[Story, ...]
+    kind: str = "stories"          # "stories" | "health" | "test"
+    text: str = ""                 # free text for health and test messages

@@ -1,0 +1,139 @@
+"""Real servers on 127.0.0.1 for tests: an HTTP server with programmable routes.
+
+    with LoopbackHTTPServer() as server:
+        server.route("/feed.xml", Response(body=b"...", headers={"ETag": '"1"'}))
+        url = server.url("/feed.xml")
+        ...
+        server.requests  # every request seen, as RecordedRequest
+
+A route is a Response, or a callable taking the RecordedRequest and returning one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0               # seconds to wait before answering
+    trickle: float | None = None     # seconds between single bytes of the body
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    started: float
+    client: tuple[str, int]
+
+
+Handler = Response | Callable[[RecordedRequest], Response]
+
+
+class LoopbackHTTPServer:
+    """A threaded HTTP/1.1 server on an ephemeral port of 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Handler] = {}
+        self.requests: list[RecordedRequest] = []
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        outer = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                request = RecordedRequest(self.command, self.path, dict(self.headers.items()),
+                                          body, time.monotonic(), self.client_address)
+                with outer.lock:
+                    outer.requests.append(request)
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    handler = outer.routes.get(self.path.split("?")[0])
+                    if handler is None:
+                        response = Response(404, b"not found")
+                    elif callable(handler):
+                        response = handler(request)
+                    else:
+                        response = handler
+                    if response.delay:
+                        time.sleep(response.delay)
+                    self.send_response(response.status)
+                    for name, value in response.headers.items():
+                        self.send_header(name, value)
+                    if "Content-Length" not in response.headers:
+                        self.send_header("Content-Length", str(len(response.body)))
+                    self.end_headers()
+                    if self.command == "HEAD":
+                        return
+                    if response.trickle is not None:
+                        for i in range(len(response.body)):
+                            self.wfile.write(response.body[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(response.trickle)
+                    else:
+                        self.wfile.write(response.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    with outer.lock:
+                        outer.in_flight -= 1
+
+            do_GET = do_POST = do_HEAD = do_PUT = _serve
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def route(self, path: str, handler: Handler) -> None:
+        self.routes[path] = handler
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        with self.lock:
+            return [r for r in self.requests if r.path.split("?")[0] == path]
+
+    def __enter__(self) -> LoopbackHTTPServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0,
+             interval: float = 0.02) -> object:
+    """Wait until condition() is truthy, with a deadline; returns its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
