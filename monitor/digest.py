@@ -1,0 +1,264 @@
+"""PURE: a Digest -> its subject line, plain text, HTML and JSON body.
+
+Feed text is hostile until proven otherwise. Everything that reaches an alert goes
+through one of two cleaners first: ``one_line`` (titles, source names, URLs, header
+values: control characters and line breaks become spaces, length capped) or
+``clean_text`` (evidence, health text: line breaks kept, other control characters
+removed, length capped). HTML is rendered by Jinja2 with autoescape on, and only
+http(s) links become ``href`` attributes.
+
+No I/O beyond reading the package's templates, no clock: ``digest_payload`` takes
+``sent_at`` from its caller.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+
+from monitor.types import Digest, Story
+
+SUBJECT_LIMIT = 200
+TITLE_LIMIT = 500
+NAME_LIMIT = 200
+URL_LIMIT = 2000
+EVIDENCE_LIMIT = 1000
+TEXT_LIMIT = 20000
+ELLIPSIS = "…"
+
+CATEGORY_LABELS = {
+    "recognition_granted": "Recognition granted",
+    "recognition_step": "Recognition step",
+    "recognition_refused_or_debated": "Recognition refused or debated",
+}
+
+# C0 and C1 controls, DEL, and the Unicode line/paragraph separators.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROLS_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_SPACES = re.compile(r"[ \t]+")
+_MANY_BLANK_LINES = re.compile(r"\n{3,}")
+_SAFE_LINK = re.compile(r"^https?://[^\s/?#]+", re.IGNORECASE)
+
+
+def cap(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` characters, marking the cut with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+
+
+def one_line(text: str | None, limit: int = TITLE_LIMIT) -> str:
+    """A single line: controls and line breaks become spaces, runs collapse, capped."""
+    if not text:
+        return ""
+    return cap(" ".join(_CONTROLS.sub(" ", text).split()), limit)
+
+
+def clean_text(text: str | None, limit: int = TEXT_LIMIT) -> str:
+    """Multi-line text: CR/LF normalised, other controls removed, blank runs squeezed, capped."""
+    if not text:
+        return ""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROLS_BUT_NEWLINE.sub(" ", text)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return cap(_MANY_BLANK_LINES.sub("\n\n", "\n".join(lines)).strip(), limit)
+
+
+def safe_link(url: str | None) -> str | None:
+    """The URL when it is an absolute http(s) URL fit for an href, else None."""
+    cleaned = one_line(url, URL_LIMIT)
+    if cleaned and " " not in cleaned and _SAFE_LINK.match(cleaned) and len(cleaned) < URL_LIMIT:
+        return cleaned
+    return None
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``; naive datetimes are taken as UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def human_utc(moment: datetime | None) -> str:
+    if moment is None:
+        return "unknown"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def category_label(category: str | None) -> str:
+    if not category:
+        return "Uncategorised"
+    return CATEGORY_LABELS.get(category, one_line(category, NAME_LIMIT))
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    return [n for n in dict.fromkeys(names) if n]
+
+
+@dataclass(frozen=True)
+class OutletView:
+    name: str
+    title: str
+    url: str
+    link: str | None
+    published: str
+
+
+@dataclass(frozen=True)
+class StoryView:
+    """A Story with every string cleaned for display; what the templates see."""
+
+    id: int
+    topic: str
+    title: str
+    url: str
+    link: str | None
+    source_names: tuple[str, ...]
+    outlets: tuple[OutletView, ...]
+    published: str
+    published_iso: str | None
+    category: str | None
+    category_label: str
+    score: float
+    actors: tuple[str, ...]
+    evidence: str
+
+
+def story_view(story: Story) -> StoryView:
+    """Clean one story for rendering (PURE)."""
+    outlets = tuple(
+        OutletView(name=one_line(s.source, NAME_LIMIT), title=one_line(s.title, TITLE_LIMIT),
+                   url=one_line(s.url, URL_LIMIT), link=safe_link(s.url),
+                   published=human_utc(s.published))
+        for s in story.sources
+    )
+    return StoryView(
+        id=story.id,
+        topic=one_line(story.topic, NAME_LIMIT),
+        title=one_line(story.title, TITLE_LIMIT) or "(untitled)",
+        url=one_line(story.url, URL_LIMIT),
+        link=safe_link(story.url),
+        source_names=tuple(_unique(o.name for o in outlets)),
+        outlets=outlets,
+        published=human_utc(story.published),
+        published_iso=iso_utc(story.published),
+        category=one_line(story.category, NAME_LIMIT) or None,
+        category_label=category_label(story.category),
+        score=float(story.score),
+        actors=tuple(_unique(one_line(a, NAME_LIMIT) for a in story.actors)),
+        evidence=clean_text(story.evidence, EVIDENCE_LIMIT),
+    )
+
+
+def render_subject(digest: Digest) -> str:
+    """The email subject: one line, no CR/LF, at most SUBJECT_LIMIT characters."""
+    if digest.kind == "test":
+        subject = f"[news-monitor] Test message for {one_line(digest.notifier, NAME_LIMIT)}"
+    elif digest.kind == "health":
+        first = clean_text(digest.text).split("\n", 1)[0]
+        subject = f"[news-monitor] Source health: {first or 'notice'}"
+    elif len(digest.stories) == 1:
+        story = digest.stories[0]
+        subject = (f"[news-monitor] {category_label(story.category)}: "
+                   f"{one_line(story.title, TITLE_LIMIT) or '(untitled)'}")
+    elif digest.stories:
+        first = one_line(digest.stories[0].title, TITLE_LIMIT) or "(untitled)"
+        subject = (f"[news-monitor] {len(digest.stories)} stories: {first} "
+                   f"(+{len(digest.stories) - 1} more)")
+    else:
+        subject = "[news-monitor] No new stories"
+    return one_line(subject, SUBJECT_LIMIT)
+
+
+def _environment() -> jinja2.Environment:
+    """A fresh Environment over the package's templates (HTML autoescaped)."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("monitor", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",),
+                                            disabled_extensions=("txt",),
+                                            default_for_string=True, default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+class DigestRenderer:
+    """Renders digests with one compiled set of templates; reuse it to avoid recompiling."""
+
+    def __init__(self) -> None:
+        env = _environment()
+        self._text = env.get_template("digest.txt")
+        self._html = env.get_template("digest.html")
+
+    def _context(self, digest: Digest) -> dict[str, Any]:
+        return {
+            "id": one_line(digest.id, NAME_LIMIT),
+            "notifier": one_line(digest.notifier, NAME_LIMIT),
+            "kind": digest.kind,
+            "created": human_utc(digest.created_at),
+            "subject": render_subject(digest),
+            "text": clean_text(digest.text),
+            "stories": [story_view(s) for s in digest.stories],
+        }
+
+    def text(self, digest: Digest) -> str:
+        return self._text.render(self._context(digest))
+
+    def html(self, digest: Digest) -> str:
+        return self._html.render(self._context(digest))
+
+
+def render_text(digest: Digest) -> str:
+    """The plain-text body (also what the file notifier writes)."""
+    return DigestRenderer().text(digest)
+
+
+def render_html(digest: Digest) -> str:
+    """The HTML body; every piece of feed text is escaped by Jinja2's autoescape."""
+    return DigestRenderer().html(digest)
+
+
+def story_payload(story: Story) -> dict[str, Any]:
+    """One story of the JSON contract body, plus the added ``outlets`` list."""
+    view = story_view(story)
+    return {
+        "id": story.id,
+        "topic": view.topic,
+        "title": view.title,
+        "url": view.url,
+        "sources": list(view.source_names),
+        "published": view.published_iso,
+        "category": view.category,
+        "score": view.score,
+        "actors": list(view.actors),
+        "evidence": view.evidence,
+        "outlets": [
+            {"source": one_line(s.source, NAME_LIMIT), "url": one_line(s.url, URL_LIMIT),
+             "title": one_line(s.title, TITLE_LIMIT), "published": iso_utc(s.published)}
+            for s in story.sources
+        ],
+    }
+
+
+def digest_payload(digest: Digest, sent_at: datetime) -> dict[str, Any]:
+    """The JSON contract body (DESIGN.md "Alerts"); ``kind``, ``text``, ``created_at`` added."""
+    return {
+        "id": digest.id,
+        "notifier": digest.notifier,
+        "sent_at": iso_utc(sent_at),
+        "created_at": iso_utc(digest.created_at),
+        "kind": digest.kind,
+        "text": clean_text(digest.text),
+        "stories": [story_payload(s) for s in digest.stories],
+    }

@@ -1,0 +1,36 @@
+"""Notifiers, by explicit registry: the config's ``type`` -> the class that delivers.
+
+Each class declares its ``type`` name, its typed options class (``options``, a
+pydantic model from monitor.config) and a docstring. Add a notifier by writing its
+module and one line in NOTIFIER_TYPES; nothing registers itself on import.
+"""
+
+from __future__ import annotations
+
+from monitor.config import EmailNotifierConfig, FileNotifierConfig, WebhookNotifierConfig
+from monitor.errors import ConfigError
+from monitor.notify.base import Notifier
+from monitor.notify.email import EmailNotifier
+from monitor.notify.file import FileNotifier
+from monitor.notify.webhook import WebhookNotifier
+
+NOTIFIER_TYPES: dict[str, type] = {
+    "email": EmailNotifier,
+    "webhook": WebhookNotifier,
+    "file": FileNotifier,
+}
+
+__all__ = ["NOTIFIER_TYPES", "EmailNotifier", "FileNotifier", "Notifier", "WebhookNotifier",
+           "build_notifier"]
+
+
+def build_notifier(
+    config: EmailNotifierConfig | WebhookNotifierConfig | FileNotifierConfig,
+) -> Notifier:
+    """The notifier for one ``[[notifiers]]`` entry."""
+    cls = NOTIFIER_TYPES.get(config.type)
+    if cls is None:
+        raise ConfigError(f"notifier {config.name!r}: unknown type {config.type!r}; "
+                          f"known: {', '.join(NOTIFIER_TYPES)}")
+    notifier: Notifier = cls(config)
+    return notifier
