@@ -1,0 +1,19 @@
+"""The fetch stage: HTTP retrieval (bytes + caching headers), politeness, address safety,
+robots.txt. Nothing here parses feeds.
+"""
+
+from monitor.fetch.addresses import check_url_allowed, is_public_address, is_url_allowed
+from monitor.fetch.http import HttpFetcher, parse_retry_after
+from monitor.fetch.politeness import HostLimiter, host_key
+from monitor.fetch.robots import RobotsCache
+
+__all__ = [
+    "HostLimiter",
+    "HttpFetcher",
+    "RobotsCache",
+    "check_url_allowed",
+    "host_key",
+    "is_public_address",
+    "is_url_allowed",
+    "parse_retry_after",
+]
