@@ -1,0 +1,248 @@
+"""The shipped config, its commented examples, and the demo's config and sample sources."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import feedparser
+import pytest
+from bs4 import BeautifulSoup
+
+from monitor.config import (
+    Config,
+    EmailNotifierConfig,
+    FileNotifierConfig,
+    WebhookNotifierConfig,
+    load_config,
+    load_config_data,
+)
+from monitor.demo import demo_config_toml, demo_files, render_dates
+from monitor.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "config" / "monitor.toml"
+NOW = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
+SECRET_VARS = ("MONITOR_SMTP_PASSWORD", "MONITOR_WEBHOOK_SECRET")
+
+
+def commented_examples(text: str) -> list[str]:
+    """The commented-out TOML blocks of a config: runs of "# " lines opened by "# [[...]]"."""
+    blocks: list[str] = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("# [["):
+            current = [line[2:]]
+            blocks.append("")
+        elif current is not None and line.startswith("# "):
+            current.append(line[2:])
+        else:
+            current = None
+            continue
+        blocks[-1] = "\n".join(current) + "\n"
+    return blocks
+
+
+@pytest.fixture
+def no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in SECRET_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def shipped(no_secrets: None) -> Config:
+    return load_config(SHIPPED)
+
+
+# ---- the shipped config ----------------------------------------------------------------------
+
+def test_shipped_config_runs_as_is_without_any_secret(shipped: Config) -> None:
+    assert shipped.monitor.database == "data/monitor.db"
+    assert shipped.monitor.max_age == timedelta(hours=48)
+    assert "news-monitor" in shipped.monitor.user_agent
+    assert not shipped.monitor.allow_private_networks
+
+
+def test_shipped_config_tracks_the_recognition_topic(shipped: Config) -> None:
+    [topic] = shipped.topics
+    assert topic.name == "taliban-recognition"
+    assert topic.event == "recognition"
+    for entity in ("Taliban", "Islamic Emirate of Afghanistan", "Afghan interim government"):
+        assert entity in topic.entities
+
+
+def test_shipped_config_delivers_to_a_local_file_at_once(shipped: Config) -> None:
+    [notifier] = shipped.notifiers
+    assert isinstance(notifier, FileNotifierConfig)
+    assert notifier.name == "local-file"
+    assert notifier.path == "data/digests.log"
+    assert notifier.schedule == "immediate"
+
+
+def test_shipped_sources_are_https_feeds_with_sane_intervals(shipped: Config) -> None:
+    assert 8 <= len(shipped.sources) <= 15
+    hosts = set()
+    for source in shipped.sources:
+        parts = urlsplit(source.url)
+        assert parts.scheme == "https", source.name
+        assert parts.hostname and "example" not in parts.hostname, source.name
+        assert source.type == "feed", source.name
+        assert timedelta(minutes=5) <= shipped.interval(source) <= timedelta(hours=1)
+        hosts.add(parts.hostname)
+    assert len(hosts) >= 8, "the feeds should come from many outlets"
+
+
+def test_shipped_sources_include_a_news_search_for_the_topic(shipped: Config) -> None:
+    searches = [s for s in shipped.sources if "search" in urlsplit(s.url).path]
+    assert searches, "expected a news search feed"
+    assert any("taliban" in urlsplit(s.url).query.lower() for s in searches)
+
+
+def test_commented_examples_are_valid_notifiers(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = SHIPPED.read_text(encoding="utf-8")
+    blocks = commented_examples(text)
+    assert len(blocks) == 3  # email, webhook, operator
+    monkeypatch.setenv("MONITOR_SMTP_PASSWORD", "smtp-secret")
+    monkeypatch.setenv("MONITOR_WEBHOOK_SECRET", "hook-secret")
+    config = load_config_data(tomllib.loads(text + "\n" + "\n".join(blocks)), str(SHIPPED))
+    by_type = {type(n) for n in config.notifiers}
+    assert by_type == {FileNotifierConfig, EmailNotifierConfig, WebhookNotifierConfig}
+    email = next(n for n in config.notifiers if isinstance(n, EmailNotifierConfig)
+                 and not n.operator)
+    assert email.password is not None and email.password.get_secret_value() == "smtp-secret"
+    assert email.topics == ("taliban-recognition",)
+    webhook = next(n for n in config.notifiers if isinstance(n, WebhookNotifierConfig))
+    assert webhook.secret is not None and webhook.secret.get_secret_value() == "hook-secret"
+    [operator] = [n for n in config.notifiers if n.operator]
+    assert operator.alert_after == timedelta(hours=6)
+
+
+def test_commented_examples_need_their_secret_variables(no_secrets: None) -> None:
+    text = SHIPPED.read_text(encoding="utf-8")
+    email_block = next(b for b in commented_examples(text) if "password_env" in b)
+    with pytest.raises(ConfigError, match="MONITOR_SMTP_PASSWORD"):
+        load_config_data(tomllib.loads(text + "\n" + email_block))
+
+
+def test_commented_examples_reader_sees_every_block() -> None:
+    text = ("a = 1\n# prose\n# [[notifiers]]\n# name = \"x\"  # note\n# type = \"file\"\n\n"
+            "# [[notifiers]]\n# name = \"y\"\nb = 2\n")
+    assert commented_examples(text) == ["[[notifiers]]\nname = \"x\"  # note\ntype = \"file\"\n",
+                                        "[[notifiers]]\nname = \"y\"\n"]
+
+
+# ---- the demo config ---------------------------------------------------------------------------
+
+@pytest.fixture
+def demo_config(tmp_path: Path) -> tuple[Config, Path]:
+    data_dir = tmp_path / "demo data"
+    path = tmp_path / "demo.toml"
+    path.write_text(demo_config_toml("http://127.0.0.1:8765/", str(data_dir)), encoding="utf-8")
+    return load_config(path), data_dir
+
+
+def test_demo_config_loads_and_keeps_state_in_the_data_dir(
+        demo_config: tuple[Config, Path]) -> None:
+    config, data_dir = demo_config
+    assert Path(config.monitor.database).parent == data_dir
+    assert config.monitor.min_host_interval == timedelta(0)
+    assert [t.name for t in config.topics] == ["taliban-recognition"]
+    assert config.topics[0].event == "recognition"
+    [notifier] = config.notifiers
+    assert isinstance(notifier, FileNotifierConfig)
+    assert Path(notifier.path) == data_dir / "digests.log"
+    assert notifier.schedule == "immediate"
+
+
+def test_demo_config_points_every_source_at_a_served_file(
+        demo_config: tuple[Config, Path]) -> None:
+    config, _ = demo_config
+    files = demo_files(NOW)
+    assert len(config.sources) == len(files) == 3
+    for source in config.sources:
+        assert source.url.startswith("http://127.0.0.1:8765/")
+        assert urlsplit(source.url).path in files
+    assert {s.type for s in config.sources} == {"feed", "page"}
+    page = next(s for s in config.sources if s.type == "page")
+    assert page.item_selector and page.link_selector and page.title_selector
+
+
+def test_demo_config_escapes_odd_paths(tmp_path: Path) -> None:
+    odd = str(tmp_path / 'quote" back\\slash é')
+    config = load_config_data(tomllib.loads(demo_config_toml("http://127.0.0.1:1", odd)))
+    assert config.monitor.database == str(Path(odd) / "monitor.db")
+
+
+# ---- the demo's sample sources ---------------------------------------------------------------
+
+def test_render_dates_fills_every_placeholder_relative_to_now() -> None:
+    text = "{{NOW}} {{NOW-90m}} {{NOW_RFC822}} {{NOW_RFC822-2h}}"
+    assert render_dates(text, NOW) == ("2025-07-03T12:00:00Z 2025-07-03T10:30:00Z "
+                                       "Thu, 03 Jul 2025 12:00:00 GMT "
+                                       "Thu, 03 Jul 2025 10:00:00 GMT")
+    with pytest.raises(ValueError):
+        render_dates(text, NOW.replace(tzinfo=None))
+
+
+def _feed_entries(files: dict[str, tuple[bytes, str]]) -> list[feedparser.FeedParserDict]:
+    entries = []
+    for path, (body, content_type) in files.items():
+        if "html" in content_type:
+            continue
+        parsed = feedparser.parse(body)
+        assert not parsed.bozo, (path, parsed.get("bozo_exception"))
+        assert parsed.version in ("rss20", "atom10"), path
+        entries.extend(parsed.entries)
+    return entries
+
+
+def test_demo_files_are_dated_within_max_age_of_now() -> None:
+    files = demo_files(NOW)
+    assert {ct.split(";")[0] for _, ct in files.values()} == {
+        "application/rss+xml", "application/atom+xml", "text/html"}
+    for path, (body, _) in files.items():
+        assert b"{{" not in body, path
+    entries = _feed_entries(files)
+    assert len(entries) >= 8
+    for entry in entries:
+        raw = entry.get("published") or entry.get("updated")
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            when = datetime.fromisoformat(raw)
+        assert NOW - timedelta(hours=48) < when <= NOW, entry.title
+
+
+def test_demo_files_mix_recognition_stories_and_decoys() -> None:
+    files = demo_files(NOW)
+    titles = [e.title for e in _feed_entries(files)]
+    page = BeautifulSoup(files["/sample-times.html"][0], "html.parser")
+    items = page.select("article.story")
+    assert len(items) >= 3
+    titles += [item.select_one("h2").get_text(strip=True) for item in items]
+    for item in items:
+        assert item.select_one("h2 a")["href"].startswith("https://")
+        assert item.select_one("p.standfirst").get_text(strip=True)
+    text = "\n".join(titles).lower()
+    for needle in ("credentials", "until women's rights", "un credentials", "banned",  # events
+                   "earthquake", "facial recognition", "recognition award", "palestine"):
+        assert needle in text, needle
+    uzbek = [t for t in titles if t.startswith("Uzbekistan")]
+    assert len(uzbek) == 2, "the same story from two outlets shows story grouping"
+
+
+def test_demo_duplicate_story_reads_alike_to_the_story_grouper() -> None:
+    stories = pytest.importorskip("monitor.stories")
+    if not hasattr(stories, "similarity") or not hasattr(stories, "THRESHOLD"):
+        pytest.skip("monitor.stories has no similarity()/THRESHOLD")
+    entries = _feed_entries(demo_files(NOW))
+    first, second = [e for e in entries if e.title.startswith("Uzbekistan")]
+    same = stories.similarity(first.title, first.summary, second.title, second.summary)
+    assert same >= stories.THRESHOLD
+    for other in entries:
+        if other is not first and other is not second:
+            assert stories.similarity(first.title, first.summary,
+                                      other.title, other.summary) < stories.THRESHOLD
