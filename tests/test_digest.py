@@ -1,0 +1,204 @@
+"""Digest rendering: what each story shows, escaping of hostile feed text, the JSON body."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from html.parser import HTMLParser
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.digest import (
+    SUBJECT_LIMIT,
+    clean_text,
+    digest_payload,
+    one_line,
+    render_html,
+    render_subject,
+    render_text,
+)
+from monitor.types import Digest, Story, StorySource
+
+WHEN = datetime(2025, 7, 3, 12, 30, tzinfo=UTC)
+SENT = datetime(2025, 7, 3, 13, 0, tzinfo=UTC)
+HOSTILE_TITLES = (
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(2)>',
+    "Bad\r\nBcc: victim@example.org",
+    "javascript:alert(3)",
+)
+
+
+def make_story(story_id: int = 7, **changes: object) -> Story:
+    story = Story(
+        id=story_id,
+        topic="taliban-recognition",
+        title="Ruritania opens talks on seating an envoy from Kabul",
+        url="https://wire-one.example/world/ruritania-envoy",
+        published=WHEN,
+        category="recognition_step",
+        score=0.82,
+        actors=("Ruritania",),
+        evidence="Ruritania's foreign ministry said it would accept the envoy's papers.",
+        sources=(
+            StorySource("Wire One", "https://wire-one.example/world/ruritania-envoy",
+                        "Ruritania opens talks on seating an envoy from Kabul", WHEN),
+            StorySource("Daily Two", "https://daily-two.example/a/123",
+                        "Ruritania to accept Kabul envoy", WHEN + timedelta(minutes=20)),
+        ),
+    )
+    return replace(story, **changes)
+
+
+def make_digest(*stories: Story, kind: str = "stories", text: str = "") -> Digest:
+    return Digest(id="desk-email-000042", notifier="desk-email", created_at=SENT,
+                  stories=tuple(stories), kind=kind, text=text)
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs.extend(attrs)
+
+
+def parse_html(html: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(html)
+    return parser
+
+
+def test_text_shows_every_field_of_each_story() -> None:
+    story = make_story()
+    other = make_story(8, title="Second story about a consulate handover",
+                       category="recognition_granted", evidence="The consulate was handed over.")
+    text = render_text(make_digest(story, other))
+    for expected in (story.title, story.url, "Wire One", "Daily Two", "2025-07-03 12:30 UTC",
+                     "Recognition step", story.evidence, other.title, "Recognition granted",
+                     other.evidence, "Ruritania"):
+        assert expected in text
+    assert text.index(story.title) < text.index(other.title)
+
+
+def test_html_shows_every_field_and_links_the_story() -> None:
+    story = make_story()
+    html = render_html(make_digest(story))
+    for expected in ("Ruritania opens talks on seating an envoy from Kabul", "Wire One",
+                     "Daily Two", "2025-07-03 12:30 UTC", "Recognition step",
+                     "Ruritania&#39;s foreign ministry said it would accept the envoy&#39;s"):
+        assert expected in html
+    hrefs = [value for name, value in parse_html(html).attrs if name == "href"]
+    assert story.url in hrefs
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+def test_hostile_titles_and_sources_are_escaped_in_html(title: str) -> None:
+    story = make_story(title=title, evidence=f"quoted: {title}", actors=(title,),
+                       sources=(StorySource(title, "https://x.example/1", title, None),))
+    html = render_html(make_digest(story))
+    parsed = parse_html(html)
+    assert "script" not in parsed.tags
+    assert "img" not in parsed.tags
+    assert not any(name.startswith("on") for name, _ in parsed.attrs)
+    assert "<script>" not in html and "<img" not in html
+    if "<" in title:
+        assert "&lt;" in html
+
+
+def test_non_http_links_never_become_hrefs() -> None:
+    story = make_story(url="javascript:alert(1)",
+                       sources=(StorySource("Wire", "data:text/html,<b>x</b>", "t", None),
+                                StorySource("Wire 2", "https://ok.example/", "t2", None)))
+    parsed = parse_html(render_html(make_digest(story)))
+    hrefs = [value or "" for name, value in parsed.attrs if name == "href"]
+    assert hrefs == ["https://ok.example/"]
+
+
+def test_subject_is_one_capped_line_without_cr_lf() -> None:
+    story = make_story(title="Line one\r\nBcc: someone@example.org\u2028" + "x" * 500)
+    subject = render_subject(make_digest(story))
+    assert "\r" not in subject and "\n" not in subject and "\u2028" not in subject
+    assert len(subject) <= SUBJECT_LIMIT
+    assert subject.startswith("[news-monitor] Recognition step: Line one Bcc:")
+
+
+def test_subject_counts_stories() -> None:
+    subject = render_subject(make_digest(make_story(1), make_story(2), make_story(3)))
+    assert "3 stories" in subject and "(+2 more)" in subject
+
+
+def test_control_characters_are_removed_from_text() -> None:
+    story = make_story(title="Envoy\x00 named\x1b[31m", evidence="First\x07 line\r\nsecond line")
+    text = render_text(make_digest(story))
+    assert "\x00" not in text and "\x1b" not in text and "\x07" not in text and "\r" not in text
+    assert "Envoy named [31m" in text
+
+
+def test_health_and_test_digests_render_their_text() -> None:
+    health = make_digest(kind="health",
+                         text="Source 'Wire One' failing for 6h\nlast error: HTTP 503")
+    assert "Source health" in render_subject(health)
+    assert "last error: HTTP 503" in render_text(health)
+    assert "last error: HTTP 503" in render_html(health)
+    test = make_digest(kind="test")
+    assert "Test message" in render_subject(test)
+    assert "desk-email" in render_text(test) and "desk-email" in render_html(test)
+    assert "No new stories" not in render_text(test)
+
+
+def test_payload_keeps_the_contract_keys() -> None:
+    story = make_story()
+    payload = digest_payload(make_digest(story), SENT)
+    assert {"id", "notifier", "sent_at", "stories"} <= payload.keys()
+    assert payload["id"] == "desk-email-000042"
+    assert payload["notifier"] == "desk-email"
+    assert payload["sent_at"] == "2025-07-03T13:00:00Z"
+    (body,) = payload["stories"]
+    assert {"id", "topic", "title", "url", "sources", "published", "category", "score",
+            "actors", "evidence"} <= body.keys()
+    assert body["id"] == 7
+    assert body["sources"] == ["Wire One", "Daily Two"]
+    assert body["published"] == "2025-07-03T12:30:00Z"
+    assert body["category"] == "recognition_step"
+    assert body["score"] == pytest.approx(0.82)
+    assert body["actors"] == ["Ruritania"]
+    assert body["evidence"] == story.evidence
+    assert [o["url"] for o in body["outlets"]] == [s.url for s in story.sources]
+    assert json.loads(json.dumps(payload)) == payload
+
+
+def test_payload_timestamps_are_utc() -> None:
+    plus_four = timezone(timedelta(hours=4))
+    story = make_story(published=datetime(2025, 7, 3, 16, 30, tzinfo=plus_four))
+    payload = digest_payload(make_digest(story), datetime(2025, 7, 3, 17, 0, tzinfo=plus_four))
+    assert payload["sent_at"] == "2025-07-03T13:00:00Z"
+    assert payload["stories"][0]["published"] == "2025-07-03T12:30:00Z"
+    assert digest_payload(make_digest(make_story(published=None)), SENT)[
+        "stories"][0]["published"] is None
+
+
+def test_rendering_is_deterministic() -> None:
+    digest = make_digest(make_story(), make_story(9))
+    assert render_html(digest) == render_html(digest)
+    assert render_text(digest) == render_text(digest)
+    assert digest_payload(digest, SENT) == digest_payload(digest, SENT)
+
+
+@given(st.text(), st.integers(min_value=2, max_value=300))
+def test_one_line_is_single_line_and_capped(text: str, limit: int) -> None:
+    line = one_line(text, limit)
+    assert len(line) <= limit
+    assert not any(c in line for c in "\r\n\x00\x0b\x0c\x85\u2028\u2029")
+
+
+@given(st.text())
+def test_clean_text_keeps_no_control_but_newline(text: str) -> None:
+    cleaned = clean_text(text, 5000)
+    assert all(c == "\n" or (ord(c) >= 0x20 and not 0x7F <= ord(c) <= 0x9F) for c in cleaned)
