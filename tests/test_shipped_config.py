@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import configparser
+import fnmatch
 import tomllib
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -246,3 +248,59 @@ def test_demo_duplicate_story_reads_alike_to_the_story_grouper() -> None:
         if other is not first and other is not second:
             assert stories.similarity(first.title, first.summary,
                                       other.title, other.summary) < stories.THRESHOLD
+
+
+# ---- Dockerfile and systemd unit -------------------------------------------------------------
+
+def _dockerfile() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    return [tuple(line.split(None, 1)) for line in lines  # type: ignore[misc]
+            if line and not line.startswith("#")]
+
+
+def test_dockerfile_runs_the_daemon_as_a_non_root_user() -> None:
+    instructions = _dockerfile()
+    assert instructions[0] == ("FROM", "python:3.11-slim")
+    values = {}
+    for keyword, value in instructions:
+        values.setdefault(keyword, []).append(value)
+    assert values["USER"][-1] not in ("root", "0")
+    assert values["ENTRYPOINT"] == ['["monitor"]'] and values["CMD"] == ['["run"]']
+    assert values["WORKDIR"] == ["/app"]
+    assert "MONITOR_CONFIG=/app/config/monitor.toml" in " ".join(values["ENV"])
+    assert "/app/config" in values["VOLUME"][0] and "/app/data" in values["VOLUME"][0]
+    # The shipped config's relative paths land in the data volume.
+    assert load_config(SHIPPED).monitor.database.startswith("data/")
+
+
+def test_dockerfile_copies_only_what_the_build_context_keeps() -> None:
+    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    sources = []
+    for keyword, value in _dockerfile():
+        if keyword == "COPY":
+            sources += value.split()[:-1]
+    assert "monitor" in sources and "pyproject.toml" in sources
+    for source in sources:
+        assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), source
+        if source != "README.md":  # the README is written beside this work
+            assert (ROOT / source).exists(), source
+    for secret_or_state in (".git", "data", "*.env", ".venv", "__pycache__"):
+        assert secret_or_state in ignored
+
+
+def test_systemd_unit_is_hardened_and_runs_monitor_run() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(ROOT / "deploy" / "news-monitor.service", encoding="utf-8")
+    service = unit["Service"]
+    program, *arguments = service["ExecStart"].split()
+    assert Path(program).name == "monitor" and arguments == ["run"]
+    assert service["User"] not in ("root", "0")
+    assert service["Restart"] == "on-failure"
+    assert service["EnvironmentFile"].lstrip("-").startswith("/etc/")
+    assert service["NoNewPrivileges"] == "yes"
+    assert service["ProtectSystem"] == "strict"
+    assert service["WorkingDirectory"] in service["ReadWritePaths"].split()
+    assert unit["Install"]["WantedBy"] == "multi-user.target"

@@ -1,0 +1,43 @@
+# news-monitor: the daemon on the shipped config.
+#
+#   docker build -t news-monitor .
+#   docker run -d --name news-monitor \
+#       -v "$PWD/config:/app/config" -v news-monitor-data:/app/data \
+#       --env-file secrets.env news-monitor            # `monitor run`
+#   docker run --rm -v "$PWD/config:/app/config" news-monitor check-config
+#
+# Any `monitor` command can replace `run`. Secrets (MONITOR_SMTP_PASSWORD, ...) come
+# from the environment, never from the image or the config file.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Install the package from a scratch copy of the source, then drop the copy.
+COPY pyproject.toml README.md /tmp/src/
+COPY monitor /tmp/src/monitor
+RUN pip install /tmp/src && rm -rf /tmp/src
+
+# A dedicated unprivileged user owns the state; the code stays root-owned and read-only.
+RUN groupadd --system --gid 10001 monitor \
+    && useradd --system --uid 10001 --gid monitor --home-dir /app --no-create-home \
+               --shell /usr/sbin/nologin monitor \
+    && mkdir -p /app/config /app/data \
+    && chown monitor:monitor /app/data
+
+# The shipped config: the paths inside it (data/monitor.db, data/digests.log) are relative
+# to /app. Mount your own config directory over /app/config to change it.
+COPY config/monitor.toml /app/config/monitor.toml
+
+ENV MONITOR_CONFIG=/app/config/monitor.toml
+VOLUME ["/app/config", "/app/data"]
+
+USER monitor
+# `monitor run` stops cleanly on SIGTERM (docker stop).
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["monitor"]
+CMD ["run"]
