@@ -48,11 +48,20 @@ def notifier(url: str, fmt: str = "json", secret: str | None = None) -> WebhookN
     return WebhookNotifier(WebhookNotifierConfig.model_validate(data), clock=lambda: NOW)
 
 
-@pytest.fixture
-def server():
+@pytest.fixture(scope="module")
+def shared_server():
     with LoopbackHTTPServer() as srv:
-        srv.route(HOOK, Response(204))
         yield srv
+
+
+@pytest.fixture
+def server(shared_server: LoopbackHTTPServer) -> LoopbackHTTPServer:
+    """The module's receiver, with its routes and recorded requests reset."""
+    with shared_server.lock:
+        shared_server.routes.clear()
+        shared_server.requests.clear()
+    shared_server.route(HOOK, Response(204))
+    return shared_server
 
 
 def test_json_body_headers_and_signature(server: LoopbackHTTPServer) -> None:
