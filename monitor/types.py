@@ -100,3 +100,62 @@ class Digest:
     stories: tuple[Story, ...]
     kind: str = "stories"          # "stories" | "health" | "test"
     text: str = ""                 # free text for health and test messages
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the store remembers of a source between polls."""
+
+    name: str
+    url: str                           # the URL to fetch (after permanent redirects)
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    first_polled_at: datetime | None = None   # None until the first successful poll
+    last_fetch_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_new_item_at: datetime | None = None
+    last_status: str | None = None     # ok | not_modified | unchanged | error | gone
+    last_error: str | None = None      # "FetchError: HTTP 404 Not Found"
+    last_error_at: datetime | None = None
+    failing_since: datetime | None = None
+    consecutive_failures: int = 0
+    next_poll_at: datetime | None = None
+    items_seen: int = 0
+    last_items: int = 0
+    last_new: int = 0
+    gone: bool = False
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """A parsed item that the store has not seen, and what to do with it."""
+
+    item: ParsedItem
+    canonical_url: str
+    reason: str = "new"                # new | old (older than max_age on a first poll) | duplicate
+    duplicate_of: int | None = None    # stored item with the same canonical URL, if any
+
+    @property
+    def alert(self) -> bool:
+        return self.reason == "new"
+
+
+@dataclass(frozen=True)
+class StoryDecision:
+    """For one new item and one topic: attach to an existing story, or open a new one."""
+
+    topic: str
+    classification: Classification
+    story_id: int | None = None        # existing story to attach to
+    same_as: int | None = None         # else: join the story opened by new_items[same_as]
+                                       # in this poll; neither: open a new story
+
+
+@dataclass(frozen=True)
+class PollRecord:
+    """Everything one poll of one source writes, committed in one transaction."""
+
+    state: SourceState                 # the source's state after the poll
+    new_items: tuple[NewItem, ...] = ()
+    stories: tuple[tuple[int, StoryDecision], ...] = ()   # (index into new_items, decision)

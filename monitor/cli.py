@@ -1,0 +1,268 @@
+"""The `monitor` command: parses arguments, calls the app, prints for humans.
+
+Exit codes (contract): 0 ok, 1 runtime failure, 2 bad usage or bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from monitor import __version__, report
+from monitor.app import build_app, build_classifiers, utcnow
+from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config, load_config_data
+from monitor.errors import ConfigError, MonitorError, NotifyError
+from monitor.store import SqliteStore, acquire_daemon_lock
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+DEFAULT_TOPIC = {"name": "taliban-recognition", "event": "recognition",
+                 "entities": ["Taliban", "Islamic Emirate of Afghanistan",
+                              "Afghan interim government"]}
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+def _topics_config(args: argparse.Namespace) -> Config:
+    """The config for classify/eval: the file if there is one, else the built-in topic."""
+    explicit = args.config or os.environ.get(CONFIG_ENV)
+    if not explicit and not Path(DEFAULT_CONFIG_PATH).exists():
+        return load_config_data({"topics": [DEFAULT_TOPIC]})
+    return _config(args)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _config(args)
+    print(report.config_summary(config))
+    return EXIT_OK
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    from monitor.scheduler import poll_sources
+
+    config = _config(args)
+    lock = acquire_daemon_lock(config.monitor.database)
+    app = build_app(config)
+    try:
+        progress = report.Progress(len(config.sources), enabled=sys.stderr.isatty())
+        outcomes = poll_sources(app, config.sources, progress.update)
+        progress.finish()
+        flushed = app.deliverer.flush_all()
+        print(report.cycle_summary(outcomes, flushed))
+        return EXIT_FAILURE if any(f.failed or f.dead for f in flushed) else EXIT_OK
+    finally:
+        app.close()
+        lock.close()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from monitor.scheduler import Daemon
+
+    config = _config(args)
+    lock = acquire_daemon_lock(config.monitor.database)
+    app = build_app(config)
+    daemon = Daemon(app)
+
+    def _stop(signum: int, _frame: object) -> None:
+        logging.getLogger("monitor").info("received %s, stopping",
+                                          signal.Signals(signum).name)
+        daemon.stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        daemon.run_until_stopped()
+    finally:
+        app.close()
+        lock.close()
+    return EXIT_OK
+
+
+def _open_store(config: Config) -> SqliteStore:
+    if config.monitor.database != ":memory:" and not Path(config.monitor.database).exists():
+        raise MonitorError(f"no database yet at {config.monitor.database}: "
+                           "run `monitor once` or `monitor run` first")
+    return SqliteStore(config.monitor.database)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = _config(args)
+    store = _open_store(config)
+    try:
+        print(report.status_table(config, store.source_states(), utcnow()))
+        print(report.deliveries_summary(store.delivery_rows(
+            ("pending", "sending", "failed", "dead"))))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_matches(args: argparse.Namespace) -> int:
+    from monitor.config import parse_duration
+
+    config = _config(args)
+    try:
+        since = utcnow() - parse_duration(args.since)
+    except ValueError as exc:
+        raise ConfigError(f"--since: {exc}") from None
+    store = _open_store(config)
+    try:
+        print(report.matches(store.matches(since)))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    classifiers = build_classifiers(_topics_config(args))
+    if args.jsonl:
+        for record in report.read_jsonl(args.jsonl):
+            best = report.best_verdict(classifiers, record.get("title") or "",
+                                       record.get("summary") or "")
+            print(json.dumps({"id": record.get("id"), "match": best.match, "topic": best.topic,
+                              "score": round(best.score, 4), "category": best.category},
+                             ensure_ascii=False))
+        return EXIT_OK
+    text = args.text if args.text is not None else sys.stdin.read()
+    for classifier in classifiers.values():
+        print(report.explain(classifier.classify(text)))
+    return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from monitor.classify.evaluate import evaluate_file, format_report
+
+    config = _topics_config(args)
+    topic = next((t for t in config.topics if t.name == args.topic), None) if args.topic \
+        else config.topics[0]
+    if topic is None:
+        raise ConfigError(f"--topic: no topic named {args.topic!r}")
+    classifier = build_classifiers(config)[topic.name]
+    print(format_report(evaluate_file(args.file, classifier)))
+    return EXIT_OK
+
+
+def cmd_test_notify(args: argparse.Namespace) -> int:
+    from monitor.notify import build_notifier
+    from monitor.types import Digest
+
+    config = _config(args)
+    notifier = build_notifier(config.notifier(args.name))
+    now = utcnow()
+    digest = Digest(id=f"test-{now:%Y%m%dT%H%M%S}-{os.getpid()}", notifier=args.name,
+                    created_at=now, stories=(), kind="test",
+                    text=f"This is a test message from news-monitor {__version__} "
+                         f"through notifier {args.name!r}.")
+    try:
+        notifier.send(digest)
+    except NotifyError as exc:
+        print(f"test message through {args.name!r} failed: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"test message sent through {args.name!r}")
+    return EXIT_OK
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    config = _config(args)
+    store = _open_store(config)
+    try:
+        if args.retry:
+            count = store.retry_deliveries(None if args.retry == "all" else args.retry, utcnow())
+            print(f"{count} deliveries made due now; they are sent on the next "
+                  "`monitor once` or by the running daemon within a minute")
+            return EXIT_OK if count or args.retry == "all" else EXIT_FAILURE
+        print(report.deliveries_table(store.delivery_rows(
+            ("pending", "sending", "failed", "dead"))))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo.serve import run_demo
+
+    data_dir = args.data_dir or tempfile.mkdtemp(prefix="news-monitor-demo-")
+    return run_demo(Path(data_dir), print)
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", metavar="PATH",
+                        help=f"config file (default: ${CONFIG_ENV}, else {DEFAULT_CONFIG_PATH})")
+    common.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    common.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    parser = argparse.ArgumentParser(
+        prog="monitor", description="news-monitor: watches news sources and alerts, fast and "
+        "once, on stories about tracked topics.", parents=[common])
+    parser.add_argument("--version", action="version", version=f"news-monitor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Command, help: str) -> argparse.ArgumentParser:  # noqa: A002
+        p = sub.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    add("run", cmd_run, "run the daemon: poll sources and send digests until SIGINT/SIGTERM")
+    add("once", cmd_once, "poll every source once, classify, then send every pending digest")
+    add("check-config", cmd_check_config, "validate the config and print a summary")
+    add("status", cmd_status, "show each source's health, last fetch, errors and next poll")
+    p = add("matches", cmd_matches, "list recent flagged stories")
+    p.add_argument("--since", default="7d", help="how far back, as a duration (default 7d)")
+    p = add("classify", cmd_classify, "classify one text (or stdin) and explain the decision")
+    p.add_argument("text", nargs="?", help="the text; read from stdin when absent")
+    p.add_argument("--jsonl", metavar="FILE",
+                   help='classify records {"id","title","summary"}, one JSON line out each')
+    p = add("eval", cmd_eval, "precision, recall, F1 and confusion against labelled records")
+    p.add_argument("file", metavar="FILE.jsonl", help="records carrying a 0/1 `label`")
+    p.add_argument("--topic", help="topic to evaluate (default: the first)")
+    p = add("test-notify", cmd_test_notify, "send a test message through one notifier")
+    p.add_argument("name", help="the notifier's name")
+    p = add("deliveries", cmd_deliveries, "list pending, failed and dead-lettered deliveries")
+    p.add_argument("--retry", metavar="ID|all", help="make one delivery (or all) due now")
+    p = add("demo", cmd_demo, "serve bundled sample feeds on loopback and show the alerts")
+    p.add_argument("--data-dir", metavar="DIR", help="where the demo keeps its state")
+    return parser
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(name)s: %(message)s")
+    formatter.converter = time.gmtime  # type: ignore[assignment]
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=level, handlers=[handler])
+    for noisy in ("apscheduler", "urllib3", "mail.log"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MonitorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""PURE decisions of a poll: what is new, when to poll next, what a failure does to a source.
+
+Every function takes data and the current time and returns records: no I/O, no clock,
+no randomness of its own (jitter is passed in as a number in [0, 1)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+from monitor.types import NewItem, ParsedItem, SourceState
+from monitor.urls import canonical_url
+
+JITTER = 0.1                       # a source's interval varies by +-10%
+MAX_CACHE_HINT = timedelta(hours=6)
+
+
+def select_new_items(state: SourceState, items: Iterable[ParsedItem], known_guids: set[str],
+                     known_urls: Mapping[str, int], now: datetime,
+                     max_age: timedelta) -> tuple[NewItem, ...]:
+    """The items this source has not delivered before, each marked alert or record-only.
+
+    New means: a guid this source has not delivered. An item whose canonical URL another
+    source already delivered is recorded (as a duplicate of that item) but not alerted.
+    On a source's first poll, items published before now - max_age are recorded only.
+    An edited headline keeps its guid, so it is not new.
+    """
+    first_poll = state.first_polled_at is None
+    seen_guids = set(known_guids)
+    seen_urls: dict[str, int | None] = dict(known_urls)
+    new: list[NewItem] = []
+    for item in items:
+        if item.guid in seen_guids:
+            continue
+        seen_guids.add(item.guid)
+        url = canonical_url(item.url)
+        duplicate_of = seen_urls.get(url) if url else None
+        is_duplicate = bool(url) and url in seen_urls
+        too_old = first_poll and item.published is not None and item.published < now - max_age
+        reason = "duplicate" if is_duplicate else "old" if too_old else "new"
+        new.append(NewItem(item=item, canonical_url=url, reason=reason,
+                           duplicate_of=duplicate_of))
+        if url and url not in seen_urls:
+            seen_urls[url] = None
+    return tuple(new)
+
+
+def jittered(interval: timedelta, jitter: float) -> timedelta:
+    """interval scaled by a factor in [1 - JITTER, 1 + JITTER), from jitter in [0, 1)."""
+    return interval * (1 - JITTER + 2 * JITTER * jitter)
+
+
+def cache_hint(headers: Mapping[str, str], now: datetime) -> timedelta | None:
+    """How long the server says the response stays fresh (Cache-Control max-age, Expires)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for directive in lowered.get("cache-control", "").split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.lower() in ("max-age", "s-maxage") and value.strip().isdigit():
+            return timedelta(seconds=int(value.strip()))
+    expires = lowered.get("expires")
+    if expires:
+        try:
+            when = parsedate_to_datetime(expires)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is not None:
+            return max(when - now, timedelta(0))
+    return None
+
+
+def next_poll(now: datetime, interval: timedelta, jitter: float,
+              headers: Mapping[str, str] | None = None) -> datetime:
+    """When to poll a healthy source again: its interval with jitter, or later if the
+    server's caching headers ask for it (at most MAX_CACHE_HINT)."""
+    delay = jittered(interval, jitter)
+    hint = cache_hint(headers or {}, now)
+    if hint is not None:
+        delay = max(delay, min(hint, MAX_CACHE_HINT))
+    return now + delay
+
+
+def backoff(failures: int, interval: timedelta, max_backoff: timedelta, jitter: float,
+            retry_after: float | None = None) -> timedelta:
+    """Exponential backoff with jitter after `failures` consecutive failures (>= 1):
+    interval, 2x, 4x ... up to max_backoff; never sooner than a server's Retry-After."""
+    exponent = min(max(failures - 1, 0), 30)
+    delay = min(interval * (2 ** exponent), max_backoff)
+    delay = delay * (0.75 + 0.5 * jitter)
+    if retry_after is not None:
+        delay = max(delay, min(timedelta(seconds=retry_after), max_backoff * 2))
+    return max(delay, timedelta(seconds=1))
+
+
+def after_success(state: SourceState, now: datetime, *, status: str, interval: timedelta,
+                  jitter: float, headers: Mapping[str, str] | None = None,
+                  etag: str | None = None, last_modified: str | None = None,
+                  body_hash: str | None = None, url: str | None = None,
+                  items: int | None = None, new: int = 0) -> SourceState:
+    """The source's state after a poll that worked (status ok, not_modified or unchanged)."""
+    return replace(
+        state,
+        url=url or state.url,
+        etag=etag if status == "ok" or etag else state.etag,
+        last_modified=last_modified if status == "ok" or last_modified else state.last_modified,
+        body_hash=body_hash or state.body_hash,
+        first_polled_at=state.first_polled_at or now,
+        last_fetch_at=now,
+        last_success_at=now,
+        last_new_item_at=now if new else state.last_new_item_at,
+        last_status=status,
+        failing_since=None,
+        consecutive_failures=0,
+        next_poll_at=next_poll(now, interval, jitter, headers),
+        items_seen=state.items_seen + new,
+        last_items=state.last_items if items is None else items,
+        last_new=new,
+        gone=False,
+    )
+
+
+def after_failure(state: SourceState, now: datetime, *, error: str, interval: timedelta,
+                  max_backoff: timedelta, jitter: float, retry_after: float | None = None,
+                  gone: bool = False) -> SourceState:
+    """The source's state after a failed poll. A source is never dropped: a gone (410)
+    source is still tried, at the longest backoff, in case it comes back."""
+    failures = state.consecutive_failures + 1
+    delay = max_backoff if gone else backoff(failures, interval, max_backoff, jitter, retry_after)
+    return replace(
+        state,
+        last_fetch_at=now,
+        last_status="gone" if gone else "error",
+        last_error=error,
+        last_error_at=now,
+        failing_since=state.failing_since or now,
+        consecutive_failures=failures,
+        next_poll_at=now + delay,
+        last_new=0,
+        gone=gone,
+    )
+
+
+def health(state: SourceState, now: datetime, interval: timedelta) -> str:
+    """A verdict for `monitor status`: new, ok, failing, silent or gone.
+
+    silent: it works, but has brought nothing new for much longer than its cadence
+    (20 intervals and at least 3 days).
+    """
+    if state.gone:
+        return "gone"
+    if state.consecutive_failures:
+        return "failing"
+    if state.last_success_at is None:
+        return "new"
+    quiet_since = state.last_new_item_at or state.first_polled_at
+    if quiet_since is not None and now - quiet_since > max(interval * 20, timedelta(days=3)):
+        return "silent"
+    return "ok"

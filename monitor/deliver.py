@@ -1,0 +1,129 @@
+"""Outbox -> digest -> notifier, each notifier isolated; delivered once, retried until then.
+
+The life of a delivery: pending -> sending -> delivered, or -> failed (retried later with
+backoff) -> ... -> dead (kept, reported by `monitor status` and `monitor deliveries`).
+The digest's payload and id are frozen when it is made, so a retry resends the same
+message under the same id (email Message-ID, webhook X-Monitor-Delivery).
+
+The one window that can repeat a digest: the notifier accepted it, and the process died
+before `mark_delivered` was committed (a few milliseconds). The next run resends it with the
+same id, so a receiver that keeps ids can drop the repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.config import NotifierConfig
+from monitor.errors import NotifyError
+from monitor.notify import Notifier
+from monitor.store.base import Store
+from monitor.types import Digest
+
+log = logging.getLogger("monitor.deliver")
+
+RETRY_BASE = timedelta(seconds=30)
+RETRY_MAX = timedelta(hours=1)
+
+
+def next_attempt(attempts: int, created_at: datetime, now: datetime, config: NotifierConfig,
+                 error: NotifyError, jitter: float) -> datetime | None:
+    """PURE: when to try a failed delivery again, or None to dead-letter it."""
+    if error.permanent or attempts >= config.max_attempts:
+        return None
+    delay = min(RETRY_BASE * (2 ** min(attempts - 1, 20)), RETRY_MAX) * (0.75 + 0.5 * jitter)
+    if error.retry_after is not None:
+        delay = max(delay, min(timedelta(seconds=error.retry_after), RETRY_MAX * 6))
+    if now + delay - created_at > config.give_up_after:
+        return None
+    return now + delay
+
+
+@dataclass(frozen=True)
+class FlushOutcome:
+    notifier: str
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    errors: tuple[str, ...] = ()
+
+
+class Deliverer:
+    """Sends due digests; one notifier's failure never blocks another's."""
+
+    def __init__(self, store: Store, notifiers: Mapping[str, Notifier],
+                 configs: Mapping[str, NotifierConfig], clock: Callable[[], datetime],
+                 rng: random.Random | None = None,
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+        self.store = store
+        self.notifiers = notifiers
+        self.configs = configs
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.new_id = new_id
+        self._locks = {name: threading.Lock() for name in notifiers}
+
+    def flush(self, name: str, *, make_digest: bool = True) -> FlushOutcome:
+        """Freeze the notifier's pending stories into a digest (if any and asked), then
+        attempt every due delivery of that notifier, oldest first."""
+        with self._locks[name]:
+            if make_digest:
+                self.store.make_digest(name, self.clock(), self.new_id())
+            sent = failed = dead = 0
+            errors: list[str] = []
+            for digest in self.store.due_deliveries(name, self.clock()):
+                result = self._attempt(digest)
+                if result is None:
+                    sent += 1
+                    continue
+                errors.append(result[1])
+                if result[0]:
+                    dead += 1
+                else:
+                    failed += 1
+            return FlushOutcome(name, sent, failed, dead, tuple(errors))
+
+    def flush_all(self, names: Iterable[str] | None = None, *,
+                  make_digest: bool = True) -> list[FlushOutcome]:
+        """Flush several notifiers at once, each in its own thread."""
+        chosen = list(names if names is not None else self.notifiers)
+        if not chosen:
+            return []
+        with ThreadPoolExecutor(max_workers=len(chosen),
+                                thread_name_prefix="deliver") as pool:
+            futures = [pool.submit(self.flush, n, make_digest=make_digest) for n in chosen]
+            return [f.result() for f in futures]
+
+    def _attempt(self, digest: Digest) -> tuple[bool, str] | None:
+        """Send one digest; None on success, else (dead, error message)."""
+        config = self.configs[digest.notifier]
+        attempts = self.store.mark_sending(digest.id, self.clock())
+        try:
+            self.notifiers[digest.notifier].send(digest)
+        except NotifyError as exc:
+            now = self.clock()
+            when = next_attempt(attempts, digest.created_at, now, config, exc, self.rng.random())
+            self.store.mark_failed(digest.id, str(exc), now, when)
+            log.warning("delivery id=%s notifier=%r attempt=%d failed: %s; %s", digest.id,
+                        digest.notifier, attempts, exc,
+                        "dead-lettered" if when is None else f"next attempt {when:%H:%M:%S}Z")
+            return when is None, str(exc)
+        except Exception as exc:  # a notifier bug must not stop the others: record it
+            now = self.clock()
+            error = NotifyError(f"unexpected {type(exc).__name__}: {exc}")
+            when = next_attempt(attempts, digest.created_at, now, config, error,
+                                self.rng.random())
+            self.store.mark_failed(digest.id, str(error), now, when)
+            log.exception("delivery id=%s notifier=%r crashed", digest.id, digest.notifier)
+            return when is None, str(error)
+        self.store.mark_delivered(digest.id, self.clock())
+        log.info("delivery id=%s notifier=%r kind=%s stories=%d delivered (attempt %d)",
+                 digest.id, digest.notifier, digest.kind, len(digest.stories), attempts)
+        return None

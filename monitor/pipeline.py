@@ -1,0 +1,225 @@
+"""One poll of one source: fetch -> parse -> decide what is new -> classify -> stories -> store.
+
+Reading `Pipeline.poll` top to bottom tells the whole story of a poll. A source's
+failure is data (recorded on the source), never an exception out of `poll`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from monitor import decide
+from monitor.classify import TopicClassifier
+from monitor.config import Config, SourceConfig
+from monitor.errors import FetchError, ParseError
+from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
+from monitor.parse import parse_feed, parse_page
+from monitor.store.base import Store
+from monitor.stories import StoryKey, find_same_story
+from monitor.types import (
+    FetchResult,
+    NewItem,
+    ParsedFeed,
+    PollRecord,
+    SourceState,
+    StoryDecision,
+)
+
+log = logging.getLogger("monitor.poll")
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one poll did, for logs, progress and `monitor once`'s summary."""
+
+    source: str
+    status: str            # ok | not_modified | unchanged | error | gone
+    items: int = 0
+    new: int = 0
+    matched: int = 0
+    error: str | None = None
+    duration: float = 0.0
+
+
+class Pipeline:
+    """Polls sources. Built once by the app; safe to call from several threads."""
+
+    def __init__(self, config: Config, store: Store, fetcher: HttpFetcher,
+                 limiter: HostLimiter, robots: RobotsCache,
+                 classifiers: Mapping[str, TopicClassifier],
+                 subscribers: Mapping[str, Sequence[str]],
+                 clock: Callable[[], datetime], rng: random.Random | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.fetcher = fetcher
+        self.limiter = limiter
+        self.robots = robots
+        self.classifiers = classifiers
+        self.subscribers = subscribers
+        self.clock = clock
+        self.rng = rng or random.Random()
+        # Grouping reads recent stories and writes new ones: one poll at a time, so two
+        # outlets polled at once still make one story.
+        self._record_lock = threading.Lock()
+
+    def poll(self, source: SourceConfig) -> PollOutcome:
+        """Poll one source; its failures are recorded on it, never raised."""
+        started = time.monotonic()
+        state = self.store.source_state(source.name)
+        try:
+            return self._poll(source, state, started)
+        except Exception as exc:  # a bug, not a bad source: loud, but the cycle goes on
+            log.exception("poll of source %r crashed", source.name)
+            return self._failed(source, state, started, exc)
+
+    def _poll(self, source: SourceConfig, state: SourceState, started: float) -> PollOutcome:
+        try:
+            fetched = self._fetch(source, state)
+            if fetched.not_modified:
+                return self._done(source, state, started, "not_modified", fetched)
+            body_hash = hashlib.sha256(fetched.content or b"").hexdigest()
+            if body_hash == state.body_hash:
+                return self._done(source, state, started, "unchanged", fetched)
+            parsed = self._parse(source, fetched)
+        except (FetchError, ParseError) as exc:
+            return self._failed(source, state, started, exc)
+        new_items, classified = self._classify(source, state, parsed)
+        with self._record_lock:
+            now = self.clock()
+            stories = self._group(new_items, classified, now)
+            new_state = self._next_state(source, state, now, "ok", fetched,
+                                         body_hash=body_hash, items=len(parsed.items),
+                                         new=sum(1 for n in new_items if n.alert))
+            self.store.record_poll(PollRecord(new_state, new_items, stories),
+                                   self.subscribers, now)
+        matched = len({index for index, _ in stories if new_items[index].alert})
+        return self._log(PollOutcome(source.name, "ok", len(parsed.items), new_state.last_new,
+                                     matched, None, time.monotonic() - started))
+
+    # -- stages -----------------------------------------------------------
+
+    def _fetch(self, source: SourceConfig, state: SourceState) -> FetchResult:
+        if source.type == "page" and not self.robots.allowed(state.url):
+            raise FetchError("disallowed by robots.txt")
+        host = urlsplit(state.url).netloc.lower()
+        with self.limiter.slot(host):
+            return self.fetcher.fetch(state.url, etag=state.etag,
+                                      last_modified=state.last_modified)
+
+    def _parse(self, source: SourceConfig, fetched: FetchResult) -> ParsedFeed:
+        content = fetched.content or b""
+        if source.type == "page":
+            assert source.item_selector and source.link_selector  # checked by config
+            return parse_page(content, fetched.url, source.item_selector, source.link_selector,
+                              source.title_selector, source.summary_selector)
+        content_type = {k.lower(): v for k, v in fetched.headers.items()}.get("content-type")
+        return parse_feed(content, fetched.url, content_type)
+
+    def _classify(self, source: SourceConfig, state: SourceState, parsed: ParsedFeed
+                  ) -> tuple[tuple[NewItem, ...], list[tuple[int, StoryDecision]]]:
+        """New items, and for each item not seen elsewhere, its verdict per topic."""
+        guids = [item.guid for item in parsed.items]
+        known_guids = self.store.known_guids(source.name, guids)
+        fresh = [item for item in parsed.items if item.guid not in known_guids]
+        known_urls = self.store.items_by_canonical_url(
+            [decide.canonical_url(item.url) for item in fresh])
+        new_items = decide.select_new_items(state, fresh, known_guids, known_urls,
+                                            self.clock(), self.config.monitor.max_age)
+        classified: list[tuple[int, StoryDecision]] = []
+        for index, new in enumerate(new_items):
+            if new.reason == "duplicate":
+                continue
+            for topic, classifier in self.classifiers.items():
+                verdict = classifier.classify(new.item.title, new.item.summary)
+                if verdict.match:
+                    classified.append((index, StoryDecision(topic, verdict)))
+        return new_items, classified
+
+    def _group(self, new_items: Sequence[NewItem], classified: list[tuple[int, StoryDecision]],
+               now: datetime) -> tuple[tuple[int, StoryDecision], ...]:
+        """Attach each match to a recent story of its topic, or to one opened in this poll."""
+        window = self.config.monitor.story_window
+        recent = {topic: self.store.recent_stories(topic, now - window)
+                  for topic in {d.topic for _, d in classified}}
+        opened: dict[str, list[tuple[int, StoryDecision]]] = {}
+        grouped: list[tuple[int, StoryDecision]] = []
+        for index, decision in classified:
+            item, verdict = new_items[index].item, decision.classification
+            story_id = find_same_story(decision.topic, item.title, item.summary,
+                                       verdict.category, verdict.actors, now,
+                                       recent[decision.topic], window)
+            same_as = None
+            if story_id is None:
+                same_as = self._same_in_poll(new_items, opened.get(decision.topic, []),
+                                             index, decision, now)
+            grouped.append((index, StoryDecision(decision.topic, verdict, story_id, same_as)))
+            if story_id is None and same_as is None:
+                opened.setdefault(decision.topic, []).append((index, decision))
+        return tuple(grouped)
+
+    @staticmethod
+    def _same_in_poll(new_items: Sequence[NewItem], opened: list[tuple[int, StoryDecision]],
+                      index: int, decision: StoryDecision, now: datetime) -> int | None:
+        keys = [StoryKey(id=i, topic=d.topic, title=new_items[i].item.title,
+                         summary=new_items[i].item.summary, category=d.classification.category,
+                         actors=d.classification.actors, seen_at=now) for i, d in opened]
+        item, verdict = new_items[index].item, decision.classification
+        found = find_same_story(decision.topic, item.title, item.summary, verdict.category,
+                                verdict.actors, now, keys, timedelta(days=1))
+        return found
+
+    # -- outcomes ---------------------------------------------------------
+
+    def _next_state(self, source: SourceConfig, state: SourceState, now: datetime, status: str,
+                    fetched: FetchResult, **counts: object) -> SourceState:
+        return decide.after_success(
+            state, now, status=status, interval=self.config.interval(source),
+            jitter=self.rng.random(), headers=fetched.headers, etag=fetched.etag,
+            last_modified=fetched.last_modified, url=self._redirected(source, state, fetched),
+            **counts)  # type: ignore[arg-type]
+
+    def _redirected(self, source: SourceConfig, state: SourceState,
+                    fetched: FetchResult) -> str | None:
+        if fetched.permanent_redirect and fetched.permanent_redirect != state.url:
+            log.warning("source %r moved permanently: %s -> %s", source.name, state.url,
+                        fetched.permanent_redirect)
+            return fetched.permanent_redirect
+        return None
+
+    def _done(self, source: SourceConfig, state: SourceState, started: float, status: str,
+              fetched: FetchResult) -> PollOutcome:
+        now = self.clock()
+        new_state = self._next_state(source, state, now, status, fetched)
+        self.store.record_poll(PollRecord(new_state), self.subscribers, now)
+        return self._log(PollOutcome(source.name, status, state.last_items, 0, 0, None,
+                                     time.monotonic() - started))
+
+    def _failed(self, source: SourceConfig, state: SourceState, started: float,
+                exc: Exception) -> PollOutcome:
+        now = self.clock()
+        error = f"{type(exc).__name__}: {exc}"
+        gone = isinstance(exc, FetchError) and exc.gone
+        retry_after = exc.retry_after if isinstance(exc, FetchError) else None
+        new_state = decide.after_failure(
+            state, now, error=error, interval=self.config.interval(source),
+            max_backoff=self.config.monitor.max_backoff, jitter=self.rng.random(),
+            retry_after=retry_after, gone=gone)
+        self.store.record_poll(PollRecord(new_state), self.subscribers, now)
+        return self._log(PollOutcome(source.name, new_state.last_status or "error", 0, 0, 0,
+                                     error, time.monotonic() - started))
+
+    @staticmethod
+    def _log(outcome: PollOutcome) -> PollOutcome:
+        level = logging.WARNING if outcome.error else logging.INFO
+        log.log(level, "poll source=%r status=%s items=%d new=%d matched=%d duration=%.3fs%s",
+                outcome.source, outcome.status, outcome.items, outcome.new, outcome.matched,
+                outcome.duration, f" error={outcome.error!r}" if outcome.error else "")
+        return outcome

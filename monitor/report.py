@@ -1,0 +1,182 @@
+"""Human output of the CLI: tables, summaries, explanations. Formatting only."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from monitor.classify import TopicClassifier
+from monitor.config import Config
+from monitor.decide import health
+from monitor.deliver import FlushOutcome
+from monitor.errors import ConfigError
+from monitor.pipeline import PollOutcome
+from monitor.types import Classification, SourceState, Story
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    body = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join([line.rstrip(), *body])
+
+
+def _cut(text: str | None, width: int) -> str:
+    text = (text or "").replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def config_summary(config: Config) -> str:
+    lines = [f"config {config.path or '(inline)'} is valid",
+             f"database: {config.monitor.database}",
+             f"topics ({len(config.topics)}):"]
+    lines += [f"  {t.name}: event={t.event or '-'} entities={len(t.entities)}"
+              f"{' query=' + repr(t.query) if t.query else ''}" for t in config.topics]
+    lines.append(f"sources ({len(config.sources)}):")
+    lines += [f"  {s.name} [{s.type}] every {_duration(config.interval(s))}: {s.url}"
+              for s in config.sources]
+    lines.append(f"notifiers ({len(config.notifiers)}):")
+    lines += [f"  {n.name} [{n.type}] schedule={n.schedule!r}"
+              f"{' operator' if n.operator else ''}"
+              f" topics={','.join(n.topics) if n.topics is not None else 'all'}"
+              for n in config.notifiers]
+    return "\n".join(lines)
+
+
+def _duration(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0 and seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+class Progress:
+    """`sources done / total, errors` on one terminal line, when stderr is a terminal."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled, self.done, self.errors = total, enabled, 0, 0
+
+    def update(self, outcome: PollOutcome) -> None:
+        self.done += 1
+        self.errors += outcome.error is not None
+        if self.enabled:
+            sys.stderr.write(f"\rpolled {self.done}/{self.total} sources, "
+                             f"{self.errors} errors ")
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled and self.total:
+            sys.stderr.write("\n")
+
+
+def cycle_summary(outcomes: Sequence[PollOutcome], flushed: Sequence[FlushOutcome]) -> str:
+    by_status: dict[str, int] = {}
+    for o in outcomes:
+        by_status[o.status] = by_status.get(o.status, 0) + 1
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) or "no sources"
+    lines = [f"polled {len(outcomes)} sources ({statuses}): "
+             f"{sum(o.new for o in outcomes)} new items, "
+             f"{sum(o.matched for o in outcomes)} matched"]
+    lines += [f"  error {o.source}: {o.error}" for o in outcomes if o.error]
+    for f in flushed:
+        lines.append(f"notifier {f.notifier}: {f.sent} digests sent"
+                     + (f", {f.failed} failed (will retry)" if f.failed else "")
+                     + (f", {f.dead} dead-lettered" if f.dead else ""))
+        lines += [f"  {e}" for e in f.errors]
+    return "\n".join(lines)
+
+
+def status_table(config: Config, states: Sequence[SourceState], now: datetime) -> str:
+    by_name = {s.name: s for s in states}
+    rows = []
+    for source in config.sources:
+        state = by_name.get(source.name)
+        if state is None:
+            rows.append([source.name, "new", "-", "-", "-", "0", "0", "-", ""])
+            continue
+        rows.append([_cut(source.name, 32), health(state, now, config.interval(source)),
+                     _when(state.last_fetch_at), state.last_status or "-",
+                     _when(state.last_success_at), str(state.items_seen),
+                     str(state.consecutive_failures), _when(state.next_poll_at),
+                     _cut(state.last_error, 70)])
+    return _table(["SOURCE", "HEALTH", "LAST FETCH", "RESULT", "LAST SUCCESS", "ITEMS",
+                   "FAILURES", "NEXT POLL", "LAST ERROR"], rows)
+
+
+def deliveries_summary(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return "deliveries: nothing pending, failed or dead"
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    return f"deliveries: {text} (see `monitor deliveries`)"
+
+
+def deliveries_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return "no pending, failed or dead deliveries"
+    return _table(["ID", "NOTIFIER", "KIND", "STATUS", "STORIES", "ATTEMPTS", "CREATED",
+                   "NEXT ATTEMPT", "LAST ERROR"],
+                  [[r["id"], r["notifier"], r["kind"], r["status"], str(r["stories"] or 0),
+                    str(r["attempts"]), _when(r["created_at"]),
+                    _when(r["next_attempt_at"]) if r["status"] != "dead" else "-",
+                    _cut(r["last_error"], 80)] for r in rows])
+
+
+def matches(stories: Sequence[Story]) -> str:
+    if not stories:
+        return "no flagged stories in that period"
+    blocks = []
+    for s in stories:
+        sources = ", ".join(dict.fromkeys(x.source for x in s.sources))
+        blocks.append(f"[{s.category or s.topic}] {s.title}\n  {s.url}\n"
+                      f"  published {_when(s.published)}; sources: {sources}; "
+                      f"actors: {', '.join(s.actors) or '-'}; score {s.score:.2f}\n"
+                      f"  evidence: {_cut(s.evidence, 200)}")
+    return "\n".join(blocks)
+
+
+def explain(c: Classification) -> str:
+    return "\n".join([
+        f"topic:    {c.topic}",
+        f"match:    {'yes' if c.match else 'no'}",
+        f"score:    {c.score:.2f}",
+        f"category: {c.category or '-'}",
+        f"actors:   {', '.join(c.actors) or '-'}",
+        f"evidence: {c.evidence or '-'}",
+        f"rules:    {', '.join(c.rules) or '-'}",
+    ])
+
+
+def best_verdict(classifiers: Mapping[str, TopicClassifier], title: str,
+                 summary: str) -> Classification:
+    """The most confident verdict across topics: matches first, then by score."""
+    verdicts = [c.classify(title, summary) for c in classifiers.values()]
+    return max(verdicts, key=lambda v: (v.match, v.score))
+
+
+def read_jsonl(path: str) -> Iterator[dict[str, Any]]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise ConfigError(f"{path}:{number}: not JSON: {exc.msg}") from None
+    except FileNotFoundError:
+        raise ConfigError(f"no such file: {path}") from None

@@ -1,0 +1,49 @@
+"""The storage interface the pipeline and the delivery stage use.
+
+SQLite implements it today; a PostgreSQL backend implements the same methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from monitor.stories import StoryKey
+from monitor.types import Digest, PollRecord, SourceState, Story
+
+
+class Store(Protocol):
+    def sync_sources(self, sources: Iterable[tuple[str, str]], now: datetime) -> None:
+        """Make the stored sources match the config: (name, configured url) pairs."""
+
+    def source_state(self, name: str) -> SourceState: ...
+
+    def source_states(self) -> list[SourceState]: ...
+
+    def known_guids(self, source: str, guids: Sequence[str]) -> set[str]: ...
+
+    def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]: ...
+
+    def recent_stories(self, topic: str, since: datetime) -> list[StoryKey]: ...
+
+    def record_poll(self, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
+                    now: datetime) -> None:
+        """Commit a poll in one transaction: source state, new items, stories, outbox rows."""
+
+    def make_digest(self, notifier: str, now: datetime, digest_id: str) -> Digest | None: ...
+
+    def add_delivery(self, digest: Digest, now: datetime) -> None: ...
+
+    def due_deliveries(self, notifier: str, now: datetime) -> list[Digest]: ...
+
+    def mark_sending(self, digest_id: str, now: datetime) -> int: ...
+
+    def mark_delivered(self, digest_id: str, now: datetime) -> None: ...
+
+    def mark_failed(self, digest_id: str, error: str, now: datetime,
+                    next_attempt_at: datetime | None) -> None: ...
+
+    def matches(self, since: datetime) -> list[Story]: ...
+
+    def close(self) -> None: ...

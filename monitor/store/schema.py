@@ -1,0 +1,114 @@
+"""The SQLite schema, as numbered migrations. The version lives in PRAGMA user_version.
+
+Migration N brings a database from version N-1 to N. Never edit a released
+migration: add a new one. A database newer than the code is refused.
+Times are ISO 8601 UTC strings ("2025-07-03T10:15:00+00:00"), which sort as text.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: sources, items, stories, outbox, deliveries
+    """
+    -- One row per configured source: validators, health and scheduling.
+    CREATE TABLE sources (
+        name TEXT PRIMARY KEY,
+        config_url TEXT NOT NULL,               -- URL as configured
+        url TEXT NOT NULL,                      -- URL to fetch (after permanent redirects)
+        etag TEXT,
+        last_modified TEXT,
+        body_hash TEXT,                         -- sha256 of the last body parsed
+        first_polled_at TEXT,                   -- NULL until the first successful poll
+        last_fetch_at TEXT,
+        last_success_at TEXT,
+        last_new_item_at TEXT,
+        last_status TEXT,                       -- ok | not_modified | unchanged | error | gone
+        last_error TEXT,
+        last_error_at TEXT,
+        failing_since TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        next_poll_at TEXT,
+        items_seen INTEGER NOT NULL DEFAULT 0,
+        last_items INTEGER NOT NULL DEFAULT 0,
+        last_new INTEGER NOT NULL DEFAULT 0,
+        gone INTEGER NOT NULL DEFAULT 0
+    );
+
+    -- Every item ever seen. (source, guid) is the identity within a source.
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        guid TEXT NOT NULL,
+        url TEXT NOT NULL,
+        canonical_url TEXT NOT NULL,
+        title TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        published TEXT,
+        first_seen TEXT NOT NULL,
+        alert INTEGER NOT NULL,                 -- 0: recorded only (old on a first poll)
+        UNIQUE (source, guid)                   -- serves: is this guid new for this source?
+    );
+    -- serves: has another source already delivered this URL?
+    CREATE INDEX items_canonical_url ON items (canonical_url) WHERE canonical_url != '';
+
+    -- A story: one event on one topic, reported by one or more items.
+    CREATE TABLE stories (
+        id INTEGER PRIMARY KEY,
+        topic TEXT NOT NULL,
+        title TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        url TEXT NOT NULL,
+        published TEXT,
+        category TEXT,
+        score REAL NOT NULL,
+        actors TEXT NOT NULL,                   -- JSON list of country names
+        evidence TEXT NOT NULL,
+        rules TEXT NOT NULL,                    -- JSON list of rule names
+        first_seen TEXT NOT NULL,
+        alert INTEGER NOT NULL                  -- 0: found on a first poll, too old to alert
+    );
+    -- serves: recent stories of a topic (grouping) and `monitor matches --since`
+    CREATE INDEX stories_topic_seen ON stories (topic, first_seen);
+    CREATE INDEX stories_seen ON stories (first_seen);
+
+    CREATE TABLE story_items (
+        story_id INTEGER NOT NULL REFERENCES stories (id),
+        item_id INTEGER NOT NULL REFERENCES items (id),
+        PRIMARY KEY (story_id, item_id)
+    );
+    -- serves: which story does this item belong to?
+    CREATE INDEX story_items_item ON story_items (item_id);
+
+    -- One row per (notifier, story) to alert; written with the item that opened the story.
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        notifier TEXT NOT NULL,
+        story_id INTEGER NOT NULL REFERENCES stories (id),
+        created_at TEXT NOT NULL,
+        delivery_id TEXT REFERENCES deliveries (id),   -- NULL until put into a digest
+        UNIQUE (notifier, story_id)             -- a story is alerted once per notifier
+    );
+    -- serves: pending stories of a notifier, not yet in a digest
+    CREATE INDEX outbox_unassigned ON outbox (notifier) WHERE delivery_id IS NULL;
+
+    -- One digest for one notifier. The payload is frozen when the digest is made,
+    -- so every retry sends the same content under the same id.
+    CREATE TABLE deliveries (
+        id TEXT PRIMARY KEY,
+        notifier TEXT NOT NULL,
+        kind TEXT NOT NULL,                     -- stories | health | test
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL,                   -- pending | sending | failed | delivered | dead
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_attempt_at TEXT,
+        last_error TEXT,
+        delivered_at TEXT,
+        payload TEXT NOT NULL                   -- JSON of the Digest
+    );
+    -- serves: what is due for a notifier; `monitor deliveries`
+    CREATE INDEX deliveries_due ON deliveries (notifier, status, next_attempt_at);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

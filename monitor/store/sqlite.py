@@ -1,0 +1,366 @@
+"""The SQLite backend of the Store: WAL mode, one connection guarded by a lock.
+
+Every write happens in `_transaction()`; a poll's items, stories and outbox rows
+are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from monitor.errors import StoreError
+from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
+from monitor.stories import StoryKey
+from monitor.types import Digest, PollRecord, SourceState, Story, StorySource
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def acquire_daemon_lock(database: str) -> IO[str]:
+    """Hold an exclusive lock beside the database so two daemons cannot share it.
+
+    Returns the open lock file; the lock lasts while it stays open (or the process lives).
+    """
+    lock_path = Path(str(database) + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StoreError(f"database {database} is in use by another monitor "
+                         f"(pid {holder}); stop it first") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+_STATE_COLUMNS = tuple(f.name for f in fields(SourceState))
+
+
+class SqliteStore:
+    """Store on one SQLite file. Thread-safe: one connection, serialised by a lock."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA busy_timeout = 30000")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._migrate()
+
+    # -- plumbing ---------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"database {self.path} has schema version {version}, newer "
+                                 f"than this news-monitor ({SCHEMA_VERSION}); upgrade the code")
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                try:
+                    self._db.executescript(
+                        f"BEGIN IMMEDIATE; {MIGRATIONS[number - 1]}; "
+                        f"PRAGMA user_version = {number}; COMMIT;")
+                except sqlite3.DatabaseError as exc:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise StoreError(f"migration {number} of {self.path} failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- sources ----------------------------------------------------------
+
+    def sync_sources(self, sources: Iterable[tuple[str, str]], now: datetime) -> None:
+        with self._transaction() as db:
+            for name, url in sources:
+                row = db.execute("SELECT config_url FROM sources WHERE name = ?",
+                                 (name,)).fetchone()
+                if row is None:
+                    db.execute("INSERT INTO sources (name, config_url, url, next_poll_at) "
+                               "VALUES (?, ?, ?, ?)", (name, url, url, _ts(now)))
+                elif row["config_url"] != url:
+                    # The operator changed the URL: forget validators and redirects.
+                    db.execute("UPDATE sources SET config_url = ?, url = ?, etag = NULL, "
+                               "last_modified = NULL, body_hash = NULL, gone = 0, "
+                               "next_poll_at = ? WHERE name = ?", (url, url, _ts(now), name))
+
+    def _state(self, row: sqlite3.Row) -> SourceState:
+        values: dict[str, Any] = {}
+        for column in _STATE_COLUMNS:
+            value = row[column]
+            if column.endswith("_at") and column != "last_status":
+                value = _dt(value)
+            values[column] = value
+        values["gone"] = bool(values["gone"])
+        return SourceState(**values)
+
+    def source_state(self, name: str) -> SourceState:
+        rows = self._query("SELECT * FROM sources WHERE name = ?", (name,))
+        if not rows:
+            raise StoreError(f"unknown source {name!r}")
+        return self._state(rows[0])
+
+    def source_states(self) -> list[SourceState]:
+        return [self._state(r) for r in self._query("SELECT * FROM sources ORDER BY name")]
+
+    # -- items and stories ------------------------------------------------
+
+    def known_guids(self, source: str, guids: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        for start in range(0, len(guids), 500):
+            chunk = list(guids[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(f"SELECT guid FROM items WHERE source = ? AND guid IN ({marks})",
+                               [source, *chunk])
+            known.update(r["guid"] for r in rows)
+        return known
+
+    def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        wanted = [u for u in dict.fromkeys(urls) if u]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(f"SELECT canonical_url, MIN(id) AS id FROM items "
+                               f"WHERE canonical_url IN ({marks}) GROUP BY canonical_url", chunk)
+            found.update((r["canonical_url"], r["id"]) for r in rows)
+        return found
+
+    def recent_stories(self, topic: str, since: datetime) -> list[StoryKey]:
+        rows = self._query("SELECT id, topic, title, summary, category, actors, first_seen "
+                           "FROM stories WHERE topic = ? AND first_seen >= ? ORDER BY id",
+                           (topic, _ts(since)))
+        return [StoryKey(id=r["id"], topic=r["topic"], title=r["title"], summary=r["summary"],
+                         category=r["category"], actors=tuple(json.loads(r["actors"])),
+                         seen_at=datetime.fromisoformat(r["first_seen"])) for r in rows]
+
+    def record_poll(self, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
+                    now: datetime) -> None:
+        """Commit a poll: source state, new items, stories and outbox rows, all or nothing.
+
+        ``subscribers`` maps a topic name to the notifiers that alert on it.
+        """
+        with self._transaction() as db:
+            state = record.state
+            assignments = ", ".join(f"{c} = ?" for c in _STATE_COLUMNS if c != "name")
+            values = [_ts(v) if isinstance(v, datetime) else v
+                      for c in _STATE_COLUMNS if c != "name"
+                      for v in (getattr(state, c),)]
+            db.execute(f"UPDATE sources SET {assignments} WHERE name = ?", [*values, state.name])
+            item_ids: list[int] = []
+            for new in record.new_items:
+                item = new.item
+                cursor = db.execute(
+                    "INSERT INTO items (source, guid, url, canonical_url, title, summary, "
+                    "published, first_seen, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (source, guid) DO NOTHING",
+                    (state.name, item.guid, item.url, new.canonical_url, item.title,
+                     item.summary, _ts(item.published), _ts(now), int(new.alert)))
+                item_id = cursor.lastrowid if cursor.rowcount else 0
+                item_ids.append(item_id)
+                if item_id and new.duplicate_of is not None:
+                    db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) "
+                               "SELECT story_id, ? FROM story_items WHERE item_id = ?",
+                               (item_id, new.duplicate_of))
+            opened: dict[tuple[int, str], int] = {}
+            for index, decision in record.stories:
+                item_id = item_ids[index]
+                if not item_id:
+                    continue
+                new = record.new_items[index]
+                story_id = decision.story_id
+                if story_id is None and decision.same_as is not None:
+                    story_id = opened.get((decision.same_as, decision.topic))
+                if story_id is None:
+                    c = decision.classification
+                    story_id = db.execute(
+                        "INSERT INTO stories (topic, title, summary, url, published, category, "
+                        "score, actors, evidence, rules, first_seen, alert) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (decision.topic, new.item.title, new.item.summary, new.item.url,
+                         _ts(new.item.published), c.category, c.score, json.dumps(c.actors),
+                         c.evidence, json.dumps(c.rules), _ts(now), int(new.alert))).lastrowid
+                    if new.alert:
+                        for notifier in subscribers.get(decision.topic, ()):
+                            db.execute("INSERT OR IGNORE INTO outbox (notifier, story_id, "
+                                       "created_at) VALUES (?, ?, ?)",
+                                       (notifier, story_id, _ts(now)))
+                    opened[(index, decision.topic)] = story_id
+                db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) VALUES (?, ?)",
+                           (story_id, item_id))
+
+    def _stories(self, where: str, params: Sequence[Any]) -> list[Story]:
+        rows = self._query(f"SELECT * FROM stories WHERE {where} ORDER BY first_seen, id", params)
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        marks = ",".join("?" * len(ids))
+        sources: dict[int, list[StorySource]] = {i: [] for i in ids}
+        for s in self._query(f"SELECT si.story_id, i.source, i.url, i.title, i.published "
+                             f"FROM story_items si JOIN items i ON i.id = si.item_id "
+                             f"WHERE si.story_id IN ({marks}) ORDER BY i.id", ids):
+            sources[s["story_id"]].append(StorySource(s["source"], s["url"], s["title"],
+                                                      _dt(s["published"])))
+        return [Story(id=r["id"], topic=r["topic"], title=r["title"], url=r["url"],
+                      published=_dt(r["published"]), category=r["category"], score=r["score"],
+                      actors=tuple(json.loads(r["actors"])), evidence=r["evidence"],
+                      sources=tuple(sources[r["id"]])) for r in rows]
+
+    def matches(self, since: datetime) -> list[Story]:
+        return self._stories("first_seen >= ?", (_ts(since),))
+
+    # -- outbox and deliveries -------------------------------------------
+
+    def make_digest(self, notifier: str, now: datetime, digest_id: str) -> Digest | None:
+        """Freeze the notifier's unassigned outbox rows into one pending delivery."""
+        with self._transaction() as db:
+            rows = db.execute("SELECT story_id FROM outbox WHERE notifier = ? AND "
+                              "delivery_id IS NULL ORDER BY id", (notifier,)).fetchall()
+            if not rows:
+                return None
+            story_ids = [r["story_id"] for r in rows]
+            marks = ",".join("?" * len(story_ids))
+            stories = self._stories(f"id IN ({marks})", story_ids)
+            digest = Digest(id=digest_id, notifier=notifier, created_at=now,
+                            stories=tuple(stories))
+            self._insert_delivery(db, digest, now)
+            db.execute(f"UPDATE outbox SET delivery_id = ? WHERE notifier = ? AND "
+                       f"delivery_id IS NULL AND story_id IN ({marks})",
+                       [digest_id, notifier, *story_ids])
+            return digest
+
+    def _insert_delivery(self, db: sqlite3.Connection, digest: Digest, now: datetime) -> None:
+        db.execute("INSERT INTO deliveries (id, notifier, kind, created_at, status, "
+                   "next_attempt_at, payload) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                   (digest.id, digest.notifier, digest.kind, _ts(now), _ts(now),
+                    json.dumps(digest_to_json(digest))))
+
+    def add_delivery(self, digest: Digest, now: datetime) -> None:
+        with self._transaction() as db:
+            self._insert_delivery(db, digest, now)
+
+    def due_deliveries(self, notifier: str, now: datetime) -> list[Digest]:
+        """Deliveries to attempt now; a 'sending' one was interrupted by a crash: resend it."""
+        rows = self._query("SELECT payload FROM deliveries WHERE notifier = ? AND status IN "
+                           "('pending', 'sending', 'failed') AND next_attempt_at <= ? "
+                           "ORDER BY created_at, id", (notifier, _ts(now)))
+        return [digest_from_json(json.loads(r["payload"])) for r in rows]
+
+    def mark_sending(self, digest_id: str, now: datetime) -> int:
+        """Record an attempt before it is made; returns the attempt number."""
+        with self._transaction() as db:
+            db.execute("UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
+                       "last_attempt_at = ? WHERE id = ?", (_ts(now), digest_id))
+            return db.execute("SELECT attempts FROM deliveries WHERE id = ?",
+                              (digest_id,)).fetchone()[0]
+
+    def mark_delivered(self, digest_id: str, now: datetime) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE deliveries SET status = 'delivered', delivered_at = ?, "
+                       "last_error = NULL WHERE id = ?", (_ts(now), digest_id))
+
+    def mark_failed(self, digest_id: str, error: str, now: datetime,
+                    next_attempt_at: datetime | None) -> None:
+        """Record a failed attempt; next_attempt_at None dead-letters the delivery."""
+        status = "dead" if next_attempt_at is None else "failed"
+        with self._transaction() as db:
+            db.execute("UPDATE deliveries SET status = ?, last_error = ?, "
+                       "next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
+                       (status, error, _ts(next_attempt_at), digest_id))
+
+    def delivery_rows(self, statuses: Sequence[str]) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(statuses))
+        rows = self._query(f"SELECT id, notifier, kind, created_at, status, attempts, "
+                           f"next_attempt_at, last_attempt_at, last_error, delivered_at, "
+                           f"json_array_length(payload, '$.stories') AS stories "
+                           f"FROM deliveries WHERE status IN ({marks}) ORDER BY created_at, id",
+                           list(statuses))
+        return [dict(r) for r in rows]
+
+    def retry_deliveries(self, digest_id: str | None, now: datetime) -> int:
+        """Make failed or dead deliveries due now (all of them when digest_id is None)."""
+        with self._transaction() as db:
+            where = "status IN ('pending', 'failed', 'dead', 'sending')"
+            params: list[Any] = [_ts(now)]
+            if digest_id is not None:
+                where += " AND id = ?"
+                params.append(digest_id)
+            return db.execute(f"UPDATE deliveries SET status = CASE status WHEN 'dead' THEN "
+                              f"'failed' ELSE status END, next_attempt_at = ?, attempts = "
+                              f"CASE status WHEN 'dead' THEN 0 ELSE attempts END "
+                              f"WHERE {where}", params).rowcount
+
+
+def _story_to_json(story: Story) -> dict[str, Any]:
+    return {"id": story.id, "topic": story.topic, "title": story.title, "url": story.url,
+            "published": _ts(story.published), "category": story.category,
+            "score": story.score, "actors": list(story.actors), "evidence": story.evidence,
+            "sources": [{"source": s.source, "url": s.url, "title": s.title,
+                         "published": _ts(s.published)} for s in story.sources]}
+
+
+def digest_to_json(digest: Digest) -> dict[str, Any]:
+    """The stored form of a digest (not the webhook body: see monitor.digest)."""
+    return {"id": digest.id, "notifier": digest.notifier, "kind": digest.kind,
+            "text": digest.text, "created_at": _ts(digest.created_at),
+            "stories": [_story_to_json(s) for s in digest.stories]}
+
+
+def digest_from_json(data: dict[str, Any]) -> Digest:
+    stories = tuple(
+        Story(id=s["id"], topic=s["topic"], title=s["title"], url=s["url"],
+              published=_dt(s["published"]), category=s["category"], score=s["score"],
+              actors=tuple(s["actors"]), evidence=s["evidence"],
+              sources=tuple(StorySource(x["source"], x["url"], x["title"], _dt(x["published"]))
+                            for x in s["sources"]))
+        for s in data["stories"])
+    return Digest(id=data["id"], notifier=data["notifier"],
+                  created_at=datetime.fromisoformat(data["created_at"]), stories=stories,
+                  kind=data.get("kind", "stories"), text=data.get("text", ""))

@@ -1,0 +1,37 @@
+"""Canonical URLs: one spelling per article, so two sources' copies are seen as one."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url
+
+# Query parameters that only track where a click came from.
+_TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "itm_", "at_")
+_TRACKING_NAMES = frozenset({
+    "fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mkt_tok", "ocid", "cmpid",
+    "ref", "ref_src", "ref_url", "src", "smid", "sr_share", "rss", "feed", "ns_mchannel",
+    "ns_source", "ns_campaign", "ns_linkname", "ns_fee", "_ga", "spm", "share", "fromrss",
+})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_url(url: str) -> str:
+    """Lower-case scheme and host, no default port, no fragment, no tracking parameters,
+    sorted query, and https and http treated alike. Returns "" for a non-http(s) URL."""
+    try:
+        parts = urlsplit(url.strip())
+        if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+            return ""
+        host = parts.hostname.lower().removeprefix("www.")
+        port = parts.port
+    except ValueError:
+        return ""
+    netloc = host if port in (None, _DEFAULT_PORTS[parts.scheme.lower()]) else f"{host}:{port}"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if not k.lower().startswith(_TRACKING_PREFIXES) and k.lower() not in _TRACKING_NAMES]
+    path = parts.path or "/"
+    if len(path) > 1:
+        path = path.rstrip("/")
+    rebuilt = urlunsplit(("https", netloc, path, urlencode(query), ""))
+    return canonicalize_url(rebuilt, keep_fragments=False)
