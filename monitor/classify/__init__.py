@@ -1,0 +1,69 @@
+"""Classification: text -> topic match, event kind, acting states, evidence. PURE.
+
+    clf = build_classifier(topic)             # topic: monitor.config.TopicConfig
+    c = clf.classify(title, summary)          # monitor.types.Classification
+
+A topic with ``event = "recognition"`` uses the recognition-event detector, with the topic's
+``entities`` as extra aliases of the tracked government. A topic with a ``query`` matches when
+the boolean query (docs/queries.md) matches title + summary. With both, both must hold.
+"""
+
+from __future__ import annotations
+
+from monitor.classify.query import Query, parse_query
+from monitor.classify.recognition import Detection, RecognitionDetector
+from monitor.config import TopicConfig
+from monitor.errors import ConfigError
+from monitor.types import Classification
+
+__all__ = ["TopicClassifier", "build_classifier", "parse_query", "Query", "RecognitionDetector"]
+
+EVENTS = ("recognition",)
+
+
+class TopicClassifier:
+    """Classifies texts for one topic. Immutable after construction; safe to share."""
+
+    def __init__(self, name: str, detector: RecognitionDetector | None = None,
+                 query: Query | None = None) -> None:
+        if detector is None and query is None:
+            raise ConfigError(f"topic {name!r}: needs an event or a query")
+        self.name = name
+        self._detector = detector
+        self._query = query
+
+    def classify(self, title: str, summary: str = "") -> Classification:
+        title = title or ""
+        summary = summary or ""
+        query_rules: tuple[str, ...] = ()
+        if self._query is not None:
+            if not self._query.matches(title, summary):
+                return Classification(topic=self.name, match=False, score=0.0, category=None)
+            query_rules = (f"query:{self._query.text}",)
+        if self._detector is None:
+            return Classification(topic=self.name, match=True, score=1.0, category=None,
+                                  evidence=title, rules=query_rules)
+        found: Detection = self._detector.detect(title, summary)
+        if not found.match:
+            return Classification(topic=self.name, match=False, score=0.0, category=None,
+                                  rules=query_rules)
+        return Classification(topic=self.name, match=True, score=found.score,
+                              category=found.category, actors=found.actors,
+                              evidence=found.evidence, rules=(*query_rules, *found.rules))
+
+
+def build_classifier(topic: TopicConfig) -> TopicClassifier:
+    """The classifier for one configured topic; a bad query raises ConfigError."""
+    detector = None
+    if topic.event is not None:
+        if topic.event not in EVENTS:
+            raise ConfigError(f"topic {topic.name!r}: unknown event {topic.event!r}; "
+                              f"known: {', '.join(EVENTS)}")
+        detector = RecognitionDetector(topic.entities)
+    query = None
+    if topic.query:
+        try:
+            query = parse_query(topic.query)
+        except ConfigError as exc:
+            raise ConfigError(f"topic {topic.name!r}: {exc}") from None
+    return TopicClassifier(topic.name, detector=detector, query=query)

@@ -1,0 +1,380 @@
+"""The ``recognition`` event detector: is this text about diplomatic recognition of the Taliban
+government, which kind of step is it, and who acts?
+
+PURE: text in, ``Detection`` out; no I/O. The rules encode the labelling guideline
+(``../shared/corpus/GUIDELINE.md``):
+
+1. Split title and summary into sentences (a news dateline is dropped first).
+2. In each sentence look for the event vocabulary (recognise/recognition, credentials and
+   accreditation, ambassador upgrades, embassy handovers, removal from a banned list, diplomatic
+   ties, legitimacy, the UN seat) and tie it to the Taliban government (built-in aliases plus
+   the topic's own entities) in the same sentence.
+3. Throw out other senses near the word ("facial recognition", "in recognition of", awards,
+   "internationally recognised", recognition of Palestine/Kosovo/Taiwan, "recognise terrorism
+   as a threat"): the object of "recognise" must be the government.
+4. Tell the kinds apart: a state recognising, with no negation or modality in its clause, is
+   ``recognition_granted``; a concrete status step is ``recognition_step``; everything else
+   about recognition (refusals, conditions, requests, "considering", the UN seat) is
+   ``recognition_refused_or_debated``.
+
+The title decides when it carries the event; otherwise the first summary sentences do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from monitor.classify.gazetteer import find_states, strip_dateline
+
+GRANTED, STEP, DEBATED = CATEGORY_ORDER = (
+    "recognition_granted", "recognition_step", "recognition_refused_or_debated")
+
+_SCORES = {GRANTED: 0.95, STEP: 0.9, DEBATED: 0.85}
+_SUMMARY_SENTENCES = 3          # how deep into the lead the event may sit
+_I = re.IGNORECASE
+
+
+# --- the entity: the Taliban government --------------------------------------------------------
+
+_GOV_NOUN = (r"(?:government|gov(?:'|’)?t|administration|regime|rulers?|authorities|leadership|"
+             r"emirate)")
+
+# Strong aliases name the government itself (and "Kabul" as its metonym).
+BUILTIN_ALIASES = (
+    r"Taliban\w*",
+    r"Islamic\s+Emirates?(?:\s+of\s+Afghanistan)?",
+    r"IEA",
+    rf"Afghan(?:istan(?:'s|’s)?)?\s+(?:(?:new|interim|de[\s-]facto|caretaker|current|acting|"
+    rf"Taliban[\s-]led|Taliban)\s+)*{_GOV_NOUN}",
+    rf"(?:interim|de[\s-]facto|caretaker)\s+(?:Afghan\s+)?{_GOV_NOUN}",
+    r"new\s+rulers\s+of\s+Afghanistan",
+    r"Kabul(?!\s+[Rr]iver)",
+)
+# Weak aliases name the country; enough for concrete diplomatic steps, not for "recognition".
+_WEAK_ALIASES = r"Afghan\w*"
+
+# The Pakistani Taliban are another group: blank them out before looking for the entity.
+_NOT_THE_ENTITY = re.compile(
+    r"Tehr[ei]{1,2}k[\s-]*(?:[ei][\s-]*)?Taliban(?:[\s-]*Pakistan)?|Pakistani\s+Taliban|"
+    r"\bTTP\b|Kabul\s+[Rr]iver", _I)
+
+
+def _alias_re(aliases: Iterable[str]) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w-])(?:" + "|".join(aliases) + r")(?![\w])", _I)
+
+
+def _user_alias(entity: str) -> str:
+    words = entity.strip().split()
+    return r"\s+".join(re.escape(w) for w in words)
+
+
+# --- the event vocabulary ----------------------------------------------------------------------
+
+# One cheap look over the whole text before the detailed rules (most news never passes it).
+_VOCABULARY = re.compile(
+    r"recog|credential|accredit|ambassador|envoy|embass|charg[eé]|\bCdA\b|diplomat|"
+    r"terroris[tm]|banned|proscribed|\bban\b|delist|legitim|\bU\.?N\.?\b|United\s+Nations|"
+    r"General\s+Assembly|UNGA|normali[sz]", _I)
+
+_RECOG = re.compile(r"(?<![\w-])(?:recogni(?:[sz]\w*|tions?)|recog)(?!\w)", _I)
+
+_OTHER_SENSE_BEFORE = re.compile(
+    r"(?:facial|face|speech|voice|image|pattern|character|handwriting|object|emotion|plate|"
+    r"brand|name|gesture|text|optical|song|music|sound|early|public|peer|wide|widespread|"
+    r"global\s+brand|award|in|as\s+a|getting|gets|got|gained|gaining|earned\s+him|"
+    r"internationally|widely|officially\s+recogni[sz]ed\s+as)\W*$", _I)
+_OTHER_SENSE_AFTER = re.compile(
+    r"^\w*\W+(?:of|for)\s+(?:his|her|their|its|the\s+(?:contribution|service|efforts|work|role|"
+    r"achievement|sacrific)|outstanding|services?|contributions?|efforts|work|excellence|"
+    r"achievements?|talent|bravery|courage)", _I)
+_OTHER_STATES = re.compile(
+    r"Palestin\w*|Kosovo|Taiwan\w*|Somaliland|Western\s+Sahara|Crimea|Donetsk|Luhansk|"
+    r"Donbas+|Abkhazia|South\s+Ossetia|Northern\s+Cyprus|Guaid[oó]|Gonz[aá]lez|Maduro|"
+    r"Armenian\s+genocide|genocide|Jerusalem|Sahrawi|Transnistria|Biafra|Kurdistan|"
+    r"Tibet|Hong\s+Kong|Catalonia|Israel", _I)
+_NON_ENTITY_OBJECT = re.compile(
+    r"^\W*(?:the\s+)?(?:terrorism|threat|need|importance|role|rights?|efforts?|sacrifices|"
+    r"contributions?|value|potential|problem|danger|challenges?|concerns?|that|how|what)\b", _I)
+_PASSIVE_BEFORE = re.compile(
+    r"(?:\b(?:be|been|being|is|are|was|were|get|gets|got|getting|become|becomes|remain|"
+    r"remains)\s+(?:\w+ly\s+)?)$", _I)
+
+# Negation and modality near the trigger make it a refusal or a debate, not a grant.
+_CUES = re.compile(
+    r"\b(?:not|no|never|nor|without|n't|won't|cannot|refus\w*|reject\w*|declin\w*|rules?\s+out|"
+    r"ruled\s+out|against|oppos\w*|premature|unlikely|hasn't|haven't|isn't|wasn't|"
+    r"will|would|could|may|might|should|must|shall|consider\w*|mull\w*|weigh\w*|debat\w*|"
+    r"discuss\w*|poised|ready|prepared|plan\w*|intend\w*|urg\w*|call\w*|demand\w*|ask\w*|"
+    r"seek\w*|sought|want\w*|push\w*|press(?:es|ed|ing)?|lobby\w*|bid\w*|quest|efforts?|"
+    r"hopes?|hoping|condition\w*|earn\w*|until|unless|if|whether|prospects?|path|road|rush\w*|"
+    r"hurry|question|issue|chances?|eventual\w*|nearing|towards?|pending|request\w*|appeal\w*|"
+    r"insist\w*|wants?|need\w*|possible|possibility|talks?|decide\w*|mooted|pave\w*|move\s+to|"
+    r"aims?|aiming|seek|wider|broader|further|more|others?)\b|n['’]t\b", _I)
+_GRANT_VERB = re.compile(
+    r"(?<![\w-])(?:recogni[sz](?:es|ed)|(?:has|have|had)\s+(?:\w+ly\s+)?recogni[sz]ed)\b", _I)
+
+_CLAUSE_BREAK = re.compile(r"[;:,—–()\[\]|•]|\s-\s|\bbut\b|\bwhile\b|\bas\b|\bafter\b", _I)
+_WORD = re.compile(r"[\w'’]+")
+
+
+@dataclass(frozen=True)
+class StepRule:
+    """A concrete diplomatic step (or UN-seat dispute) recognised by one pattern."""
+
+    name: str
+    category: str
+    pattern: re.Pattern[str]
+    weak_entity_ok: bool        # "Afghan"/"Afghanistan"/"Kabul" is enough of an anchor
+    near_entity: bool = False   # the entity must sit in the same clause, a few words away
+
+
+_DIPLO = r"(?:ambassador\w*|diplomatic|charg[eé]s?\s+d['’]affaires|CdA|envoy|embass\w*|mission)"
+
+STEP_RULES: tuple[StepRule, ...] = (
+    StepRule("step:upgrade-representation", STEP, re.compile(
+        rf"\b(?:elevat|upgrad|rais|level\w*\s+up|enhanc|promot)\w*\W+(?:\S+\s+){{0,8}}?{_DIPLO}|"
+        rf"{_DIPLO}\W+(?:\S+\s+){{0,6}}?(?:elevat|upgrad|rais|promot)\w*|"
+        r"\bfrom\s+(?:CdA|charg[eé]\s+d['’]affaires)\s+to\s+ambassador|"
+        r"\b(?:rank|status|level)\s+of\s+ambassador|ambassador(?:ial)?[\s-]+(?:level|status|rank)|"
+        r"exchang\w*\s+(?:of\s+)?ambassadors|ties\s+upgrade", _I), True),
+    StepRule("step:credentials", STEP, re.compile(
+        r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?credentials|"
+        r"\baccredit\w*|credentials\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA)", _I), True),
+    StepRule("step:envoy-accepted", STEP, re.compile(
+        r"\b(?:accept|receiv|welcom|allow|admit|approv)\w*\W+(?:\S+\s+){0,3}?"
+        r"(?:Taliban|IEA)[\w\s-]{0,20}?(?:ambassador|envoy|diplomat|charg[eé])|"
+        r"(?:Taliban|IEA)[\s-]+(?:appointed|nominated|named)\s+(?:ambassador|envoy|diplomat)\w*"
+        r"\W+(?:\S+\s+){0,6}?(?:accept|accredit|assum|took\s+(?:over|charge)|take\w*\s+"
+        r"(?:over|charge)|arriv|start|begin|began)", _I), False),
+    StepRule("step:embassy", STEP, re.compile(
+        r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,4}?over\W+(?:\S+\s+){0,4}?"
+        r"(?:embass\w*|consulate|mission)|"
+        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:handed|turned)\s+over|"
+        r"\bhandover\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:embass\w*|consulate)|"
+        r"\b(?:re-?open\w*|took\s+over|take\w*\s+over|assum\w*\s+control\s+of)\W+"
+        r"(?:\S+\s+){0,4}?(?:embass\w*|consulate)|"
+        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open", _I), True),
+    StepRule("step:delisting", STEP, re.compile(
+        r"\b(?:remov|delist|strik|struck|exclud|drop|tak|took|lift|suspend|scrap)\w*\W+"
+        r"(?:\S+\s+){0,6}?(?:from\s+(?:\S+\s+){0,3}?)?(?:list|registry|register)\s+of\s+"
+        r"(?:\w+\s+)?(?:terror\w*|banned|prohibited|extremist|proscribed|outlawed)|"
+        r"\b(?:remov|delist|strik|struck|exclud|drop|tak|took)\w*\W+(?:\S+\s+){0,6}?from\s+"
+        r"(?:\S+\s+){0,3}?(?:terror\w*|banned|prohibited|extremist|proscribed)\s+"
+        r"(?:list|organi[sz]ations?|groups?|entities)|"
+        r"\bdelist\w*|\b(?:lift|suspend|scrap)\w*\s+(?:\S+\s+){0,3}?ban\s+on\s+(?:the\s+)?"
+        r"(?:Taliban|IEA)", _I), False),
+    StepRule("step:diplomatic-ties", STEP, re.compile(
+        r"\b(?:establish|forg|open|deepen)\w*\s+(?:\w+\s+){0,2}?diplomatic\s+(?:ties|relations)|"
+        r"\b(?:formal|official|full)\s+diplomatic\s+(?:ties|relations)", _I), True),
+    StepRule("un-seat", DEBATED, re.compile(
+        r"\b(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)\W+(?:\S+\s+){0,3}?"
+        r"(?:seat|credentials)|\bcredentials\s+committee|"
+        r"\b(?:seat|speak|address|represent\w*|speech)\w*\s+(?:\S+\s+){0,4}?"
+        r"(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)\b|"
+        r"\b(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)\b\W+(?:\S+\s+){0,6}?"
+        r"(?:debate|speech|speakers)|list\s+of\s+speakers|"
+        r"(?:Taliban|IEA)\W+(?:\S+\s+){0,3}?(?:U\.?N\.?|United\s+Nations)\s+"
+        r"(?:envoy|ambassador|representative)|"
+        r"(?:nominat|appoint)\w*\s+(?:\S+\s+){0,5}?(?:envoy|ambassador|representative|"
+        r"delegate|delegation)\s+to\s+the\s+(?:U\.?N\.?|United\s+Nations)", _I), True),
+    StepRule("legitimacy", DEBATED, re.compile(r"\b(?:il)?legitim\w*", _I), False, True),
+    StepRule("normalisation", DEBATED, re.compile(
+        r"\bnormali[sz]\w*\s+(?:of\s+)?(?:\w+\s+){0,2}?(?:ties|relations)", _I), False, True),
+)
+_STEP_ANCHOR = re.compile(  # words that let a step rule look at the sentence at all
+    r"ambassador|envoy|embass|charg[eé]|\bCdA\b|credential|accredit|diplomat|list|ban|"
+    r"U\.?N\.?\b|United\s+Nations|General\s+Assembly|UNGA|legitim|normali[sz]|consulate|"
+    r"mission|representative|speak|seat|ties", _I)
+_WEAK_ALIAS_RE = re.compile(rf"(?<![\w-])(?:{_WEAK_ALIASES})", _I)
+_SPECIAL_ENVOY = re.compile(r"special\s+(?:envoy|representative)", _I)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The detector's verdict on one text."""
+
+    match: bool
+    category: str | None = None
+    score: float = 0.0
+    actors: tuple[str, ...] = ()
+    evidence: str = ""
+    rules: tuple[str, ...] = ()
+
+
+_NO_MATCH = Detection(match=False)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’]?\s+(?=[\"“‘'(]?[A-Z0-9])|\s+•\s*|^\s*•\s*|\n+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a lead, roughly: ends of sentences, bullets and line breaks."""
+    parts = _SENTENCE_END.split(text)
+    return [p.strip() for p in parts if p and p.strip()]
+
+
+def _clause_window(sentence: str, start: int, end: int, before: int = 7,
+                   after: int = 5) -> str:
+    """The words around a trigger, cut at clause boundaries."""
+    left = sentence[:start]
+    breaks = list(_CLAUSE_BREAK.finditer(left))
+    if breaks:
+        left = left[breaks[-1].end():]
+    right = sentence[end:]
+    stop = _CLAUSE_BREAK.search(right)
+    if stop:
+        right = right[:stop.start()]
+    left_words = _WORD.findall(left)[-before:]
+    right_words = _WORD.findall(right)[:after]
+    return " ".join(left_words) + " " + " ".join(right_words)
+
+
+class RecognitionDetector:
+    """Detects recognition events about one entity (the Taliban government by default)."""
+
+    def __init__(self, extra_entities: Iterable[str] = ()) -> None:
+        extra = [_user_alias(e) for e in extra_entities if e.strip()]
+        self._entity = _alias_re([*BUILTIN_ALIASES, *extra])
+        self._prefilter_entity = re.compile(
+            r"Taliban|Emirate|\bIEA\b|Afghan|Kabul" + "".join("|" + e for e in extra), _I)
+
+    # -- public -------------------------------------------------------------------------------
+
+    def detect(self, title: str, summary: str = "") -> Detection:
+        text = f"{title}\n{summary}"
+        if not self._prefilter_entity.search(text) or not _VOCABULARY.search(text):
+            return _NO_MATCH
+        title_hit = self._best(self._sentence_hits(title.strip(), in_title=True))
+        if title_hit is not None:
+            return title_hit
+        sentences = split_sentences(strip_dateline(summary))[:_SUMMARY_SENTENCES]
+        hits = [h for s in sentences for h in self._sentence_hits(s, in_title=False)]
+        found = self._best(hits)
+        return found if found is not None else _NO_MATCH
+
+    # -- per sentence -------------------------------------------------------------------------
+
+    def _best(self, hits: list[Detection]) -> Detection | None:
+        if not hits:
+            return None
+        return min(hits, key=lambda h: CATEGORY_ORDER.index(h.category or DEBATED))
+
+    def _sentence_hits(self, sentence: str, *, in_title: bool) -> list[Detection]:
+        if not sentence or not _VOCABULARY.search(sentence):
+            return []
+        cleaned = _NOT_THE_ENTITY.sub(" ", sentence.replace("’", "'"))
+        strong = self._entity.search(cleaned)
+        weak = strong or _WEAK_ALIAS_RE.search(cleaned)
+        if weak is None:
+            return []
+        hits: list[Detection] = []
+        if strong is not None:
+            hit = self._recognition_hit(cleaned, sentence, strong.group(0), in_title)
+            if hit is not None:
+                hits.append(hit)
+        if _STEP_ANCHOR.search(cleaned):
+            hits.extend(self._step_hits(cleaned, sentence, strong is not None, weak.group(0),
+                                        in_title))
+        return hits
+
+    def _recognition_hit(self, text: str, original: str, entity: str,
+                         in_title: bool) -> Detection | None:
+        for match in _RECOG.finditer(text):
+            word = match.group(0).lower()
+            if word.endswith(("able", "ably")):
+                continue  # "unrecognisable", "recognisably"
+            before, after = text[:match.start()], text[match.end():]
+            if _OTHER_SENSE_BEFORE.search(before) or _OTHER_SENSE_AFTER.match(word + after):
+                continue
+            form = "noun" if word.startswith("recognition") or word == "recog" else "verb"
+            rules = ["entity:" + entity.strip()]
+            object_text = after[:80]
+            if form == "noun":
+                of_object = re.match(r"^\s+(?:of|for)\s+(.{0,60})", after, _I)
+                if of_object is not None:
+                    target = of_object.group(1)
+                    if not self._entity.match(re.sub(r"^(?:the|a|an|its|their)\s+", "",
+                                                     target, flags=_I)):
+                        if _OTHER_STATES.match(target) or not self._entity.search(target[:40]):
+                            continue
+                rules.append("recognition:noun")
+            else:
+                if _PASSIVE_BEFORE.search(before):
+                    rules.append("recognition:passive")
+                else:
+                    if _NON_ENTITY_OBJECT.match(after):
+                        continue
+                    head = " ".join(_WORD.findall(object_text)[:7])
+                    if not (self._entity.search(head) or re.search(_GOV_NOUN, head, _I)):
+                        continue
+                    first = _WORD.findall(object_text)[:2]
+                    if first and _OTHER_STATES.match(" ".join(first)):
+                        continue
+                    rules.append("recognition:verb-object")
+            window = _clause_window(text, match.start(), match.end())
+            cue = _CUES.search(window)
+            actors = self._actors(original)
+            category = DEBATED
+            if cue is not None:
+                rules.append("modality:" + cue.group(0).lower())
+            elif actors and self._state_grants(text, match, actors):
+                category = GRANTED
+                rules.append("granted:state-acts")
+            return self._detection(category, original, actors, rules, in_title, strong=True)
+        return None
+
+    def _state_grants(self, text: str, match: re.Match[str], actors: tuple[str, ...]) -> bool:
+        """A state is the one recognising: "Russia recognises ...", "Moscow's recognition"."""
+        before = text[max(0, match.start() - 60):match.start()]
+        near = find_states(" ".join(_WORD.findall(before)[-5:]))
+        if not any(a in near for a in actors):
+            return False
+        if match.group(0).lower().startswith("recognition") or match.group(0).lower() == "recog":
+            return bool(re.search(r"['’]s\s+(?:\w+\s+){0,3}$", before)) or "first" in before.lower()
+        grant = _GRANT_VERB.match(text, match.start())
+        return grant is not None or bool(re.search(r"\bhas\s+(?:\w+ly\s+)?$|\bhave\s+$", before))
+
+    def _step_hits(self, text: str, original: str, strong: bool, entity: str,
+                   in_title: bool) -> list[Detection]:
+        hits: list[Detection] = []
+        for rule in STEP_RULES:
+            if not strong and not rule.weak_entity_ok:
+                continue
+            match = rule.pattern.search(text)
+            if match is None:
+                continue
+            if rule.name == "un-seat" and not strong and not re.search(
+                    r"Afghan\w*(?:'s)?\s+(?:\w+\s+){0,2}?(?:envoy|ambassador|representative|"
+                    r"delegat\w*|seat)", text, _I):
+                continue
+            if rule.category == STEP and _SPECIAL_ENVOY.search(match.group(0)):
+                continue
+            if rule.near_entity and not self._entity.search(
+                    _clause_window(text, match.start(), match.end(), before=8, after=6)):
+                continue
+            rules = ["entity:" + entity.strip(), rule.name]
+            category = rule.category
+            if category == STEP:
+                window = _clause_window(text, match.start(), match.end(), before=4, after=3)
+                negation = re.search(r"\b(?:not|no|never|refus\w*|reject\w*|den(?:y|ies|ied))\b|"
+                                     r"n't\b", window, _I)
+                if negation is not None:
+                    category = DEBATED
+                    rules.append("modality:" + negation.group(0).lower())
+            hits.append(self._detection(category, original, self._actors(original), rules,
+                                        in_title, strong=strong))
+        return hits
+
+    @staticmethod
+    def _actors(sentence: str) -> tuple[str, ...]:
+        states = find_states(_NOT_THE_ENTITY.sub(" ", sentence))
+        return tuple(s for s in states if s != "Afghanistan")
+
+    @staticmethod
+    def _detection(category: str, evidence: str, actors: tuple[str, ...], rules: list[str],
+                   in_title: bool, *, strong: bool) -> Detection:
+        score = _SCORES[category] * (1.0 if in_title else 0.9) * (1.0 if strong else 0.9)
+        where = "where:title" if in_title else "where:summary"
+        return Detection(match=True, category=category, score=round(score, 3), actors=actors,
+                         evidence=evidence, rules=(*rules, where))
