@@ -1,0 +1,244 @@
+"""PURE: decide whether a newly seen item reports a story that is already known.
+
+The same story reaches us from several outlets: wire copies with a dateline, aggregator
+copies with the outlet appended ("Title - Outlet", "Title | Outlet"), rewritten headlines
+over a similar lead. ``find_same_story`` groups those into the existing story; a follow-up
+with a new fact (another acting state, another category) or an item outside the time
+window is a new story.
+
+No I/O and no clock: the caller passes ``seen_at`` and the recent stories of the topic.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+# Pairwise decision thresholds on ``similarity`` (see benchmarks/stories.py for the
+# precision/recall they give on tests/data/story_pairs.jsonl).
+THRESHOLD = 0.34
+# When both items name the same acting state and carry the same category, less text in
+# common is needed: "Russia recognises the Taliban" and "Moscow accepts Kabul's envoy"
+# share few words but report one event.
+THRESHOLD_SHARED_ACTOR = 0.25
+DEFAULT_WINDOW = timedelta(hours=48)
+
+_STEM_LEN = 5          # tokens are cut to this many characters: a crude, fast stemmer
+_LEAD_TOKENS = 40      # how much of the summary counts as the lead
+_LEAD_CHARS = 400      # the summary is cut before tokenising, for speed
+_KICKER_WEIGHT = 0.5   # weight of a headline's kicker ("Aukus: ...", "Covid-19: ...")
+_NUMBER_CLASH = 0.5    # factor when each headline has a number the other lacks
+_NONE: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class StoryKey:
+    """What grouping needs to know of an existing story."""
+
+    id: int
+    topic: str
+    title: str
+    summary: str
+    category: str | None
+    actors: tuple[str, ...]
+    seen_at: datetime      # when the story was first seen
+
+
+STOP_WORDS = frozenset("""
+a about above after again against all also am an and any are as at be been before being
+below between both but by can could did do does doing down during each few for from further
+had has have having he her here hers him his how i if in into is it its itself just me more
+most my no nor not now of off on once only or other our ours out over own same she should so
+some such than that the their theirs them then there these they this those through to too
+under until up very was we were what when where which while who whom why will with would you
+your says said say new news report reports reported live update updates latest breaking watch
+video photos analysis opinion explainer exclusive first after amid over via per vs
+""".split())
+
+# Wire and section tags in front of a headline: "UPDATE 2-", "EXCLUSIVE-", "Breaking: ".
+_TITLE_TAG = re.compile(
+    r"^(?:(?:UPDATE|WRAPUP|REFILE|CORRECTED|EXCLUSIVE|RPT|FACTBOX|EXPLAINER|ANALYSIS|INSIGHT)"
+    r"(?:\s*\d+)?\s*-\s*"
+    r"|(?:breaking|live|watch|video|update|exclusive|analysis|opinion|explainer)\s*:\s*)+",
+    re.IGNORECASE,
+)
+# An outlet appended by an aggregator: "... | Outlet", "... - Outlet Name".
+_PIPE_SUFFIX = re.compile(r"\s+[|｜]\s+([^|｜]{1,60})$")
+_DASH_SUFFIX = re.compile(r"\s+[-–—]\s+([^-–—]{1,60})$")
+_OUTLET_WORD = re.compile(r"^(?:[A-Z0-9][\w.&'’]*|of|the|de|la|le|and|for|[a-z0-9-]+\.[a-z]{2,})$")
+# A wire dateline opening a lead: "KABUL, July 3 (Reuters) - ", "MOSCOW (AP) — ".
+_DATELINE = re.compile(
+    r"^[^()\n]{0,60}?\((?:[A-Za-z][\w .&-]{0,30})\)\s*[-–—:]+\s*"
+)
+_TOKEN = re.compile(r"\w+")
+_WIDE_SPACE = re.compile(r"\s+")
+
+
+def strip_outlet(title: str) -> str:
+    """The headline without wire tags and without an aggregator's outlet suffix."""
+    text = _normalise_space(title)
+    text = _TITLE_TAG.sub("", text)
+    for _ in range(2):  # "Title - Section | Outlet"
+        match = _PIPE_SUFFIX.search(text) if ("|" in text or "\uff5c" in text) else None
+        if match and len(match.group(1).split()) <= 6 and len(text[: match.start()].split()) >= 3:
+            text = text[: match.start()]
+            continue
+        match = _DASH_SUFFIX.search(text) if _has_dash(text) else None
+        if match and _looks_like_outlet(match.group(1)) and len(text[: match.start()].split()) >= 3:
+            text = text[: match.start()]
+            continue
+        break
+    return text.strip()
+
+
+def _looks_like_outlet(text: str) -> bool:
+    words = text.split()
+    if not 1 <= len(words) <= 5:
+        return False
+    if not all(_OUTLET_WORD.match(word) for word in words):
+        return False
+    # "Reuters", "BBC News", "The New York Times", "aljazeera.com"; not "Russia Recognises Kabul"
+    return words[0][0].isupper() or "." in words[0]
+
+
+def strip_dateline(summary: str) -> str:
+    """The lead without a wire dateline such as ``KABUL, July 3 (Reuters) -``."""
+    text = _normalise_space(summary)
+    return _DATELINE.sub("", text, count=1) if "(" in text[:100] else text
+
+
+def _normalise_space(text: str) -> str:
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return _WIDE_SPACE.sub(" ", text).strip()
+
+
+def _has_dash(text: str) -> bool:
+    return " - " in text or " \u2013 " in text or " \u2014 " in text
+
+
+def tokens(text: str) -> list[str]:
+    """Normalised content tokens: accents folded, case folded, stop words dropped, stemmed."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    folded = text.casefold().replace("'s ", " ").replace("’s ", " ")
+    return [token[:_STEM_LEN] for token in _TOKEN.findall(folded)
+            if token not in STOP_WORDS and (len(token) > 1 or token.isdigit())]
+
+
+def title_fingerprint(title: str) -> str:
+    """A key for exact-duplicate lookups: sorted distinct stemmed tokens of the headline."""
+    return " ".join(sorted(set(tokens(strip_outlet(title)))))
+
+
+@dataclass(frozen=True)
+class _Title:
+    weights: dict[str, float]    # token -> weight; a kicker ("Aukus: ...") counts half
+    total: float
+    numbers: frozenset[str]      # numbers in the headline: "aged 81" is not "aged 79"
+    fingerprint: str
+
+
+def _prepare_title(title: str) -> _Title:
+    headline = strip_outlet(title)
+    kicker, colon, rest = headline.partition(": ")
+    weights: dict[str, float] = {}
+    if colon and len(kicker.split()) <= 4 and rest:
+        for token in tokens(kicker):
+            weights[token] = _KICKER_WEIGHT
+        headline = rest
+    for token in tokens(headline):
+        weights[token] = 1.0
+    return _Title(weights, sum(weights.values()),
+                  frozenset(token for token in weights if token.isdigit()),
+                  " ".join(sorted(weights)))
+
+
+def _prepare_lead(title: _Title, summary: str) -> frozenset[str]:
+    """The title's tokens plus the start of the summary (empty without a summary)."""
+    if not summary:
+        return frozenset()
+    lead = tokens(strip_dateline(summary[:_LEAD_CHARS]))[:_LEAD_TOKENS]
+    return frozenset(title.weights).union(lead) if lead else frozenset()
+
+
+def _title_dice(a: dict[str, float], b: dict[str, float]) -> float:
+    if not a or not b:
+        return 0.0
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    shared = sum(min(weight, large[token]) for token, weight in small.items() if token in large)
+    return 2 * shared / (sum(a.values()) + sum(b.values()))
+
+
+def _cosine(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / math.sqrt(len(a) * len(b))
+
+
+def _score(a: _Title, a_summary: str, b: _Title, b_summary: str,
+           ignore: frozenset[str] = frozenset()) -> float:
+    """Similarity of two prepared headlines, helped by the leads when titles share words.
+
+    ``ignore``: tokens that say nothing here (the names of a shared acting state).
+    """
+    if a.weights and a.fingerprint == b.fingerprint:
+        return 1.0
+    a_weights, b_weights = a.weights, b.weights
+    if ignore:
+        a_weights = {t: w for t, w in a_weights.items() if t not in ignore}
+        b_weights = {t: w for t, w in b_weights.items() if t not in ignore}
+    title = _title_dice(a_weights, b_weights)
+    if title > 0 and a_summary and b_summary:  # no word in common: the leads cannot save it
+        a_lead, b_lead = _prepare_lead(a, a_summary) - ignore, _prepare_lead(b, b_summary) - ignore
+        if a_lead and b_lead:
+            title = max(title, 0.5 * title + 0.5 * _cosine(a_lead, b_lead))
+    if a.numbers - b.numbers and b.numbers - a.numbers:
+        title *= _NUMBER_CLASH   # "October 17" and "October 18": two different reports
+    return title
+
+
+def similarity(a_title: str, a_summary: str, b_title: str, b_summary: str) -> float:
+    """How alike two reports read, 0..1 (1: the same headline once normalised)."""
+    return _score(_prepare_title(a_title), a_summary, _prepare_title(b_title), b_summary)
+
+
+def find_same_story(topic: str, title: str, summary: str, category: str | None,
+                    actors: tuple[str, ...], seen_at: datetime,
+                    recent: Iterable[StoryKey], window: timedelta, *,
+                    threshold: float = THRESHOLD,
+                    threshold_shared_actor: float = THRESHOLD_SHARED_ACTOR) -> int | None:
+    """The id of the existing story this item reports, or None when it is a new story.
+
+    A candidate must be of the same topic, seen within ``window`` of ``seen_at``, of the
+    same category, and must not name a disjoint set of acting states. Among those, the most
+    similar one above the threshold wins (ties: the earliest seen). The thresholds are
+    parameters for benchmarks; callers keep the defaults.
+    """
+    item = _prepare_title(title)
+    acting = frozenset(actors)
+    best: tuple[float, datetime, int] | None = None
+    for story in recent:
+        if story.topic != topic or story.category != category:
+            continue
+        if abs(seen_at - story.seen_at) > window:
+            continue
+        other_actors = frozenset(story.actors)
+        shared_actor = bool(acting & other_actors)
+        if acting and other_actors and not shared_actor:
+            continue
+        ignore = frozenset(tokens(" ".join(acting & other_actors))) if shared_actor else _NONE
+        score = _score(item, summary, _prepare_title(story.title), story.summary, ignore)
+        needed = threshold_shared_actor if shared_actor else threshold
+        if score < needed:
+            continue
+        # Highest score wins; on ties the story seen first (negated for max()).
+        rank = (score, -story.seen_at.timestamp(), -story.id)
+        if best is None or rank > (best[0], -best[1].timestamp(), -best[2]):
+            best = (score, story.seen_at, story.id)
+    return None if best is None else best[2]
