@@ -1,0 +1,433 @@
+"""HttpFetcher against a real HTTP server on 127.0.0.1, and the address-safety checks."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+
+from monitor.config import MonitorSettings
+from monitor.errors import FetchError
+from monitor.fetch import (
+    HttpFetcher,
+    check_url_allowed,
+    is_public_address,
+    is_url_allowed,
+    parse_retry_after,
+)
+from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
+
+FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>"
+NOW = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
+
+
+def make_settings(**overrides: Any) -> MonitorSettings:
+    values: dict[str, Any] = {"fetch_deadline": "5s", "connect_timeout": "2s",
+                              "read_timeout": "3s", "user_agent": "news-monitor-test/1.0"}
+    values.update(overrides)
+    return MonitorSettings(**values)
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackHTTPServer]:
+    with LoopbackHTTPServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def fetcher() -> Iterator[HttpFetcher]:
+    with HttpFetcher(make_settings(), now=lambda: NOW) as f:
+        yield f
+
+
+def error_of(fetcher: HttpFetcher, url: str, **kwargs: Any) -> FetchError:
+    with pytest.raises(FetchError) as info:
+        fetcher.fetch(url, **kwargs)
+    return info.value
+
+
+# -- plain responses and headers -----------------------------------------------------------
+
+def test_ok_returns_bytes_validators_and_caching_headers(server, fetcher) -> None:
+    server.route("/feed.xml", Response(body=FEED, headers={
+        "Content-Type": "application/rss+xml", "ETag": '"v1"',
+        "Last-Modified": "Thu, 03 Jul 2025 10:00:00 GMT", "Cache-Control": "max-age=600",
+        "Expires": "Thu, 03 Jul 2025 12:10:00 GMT", "Retry-After": "30"}))
+
+    result = fetcher.fetch(server.url("/feed.xml"))
+
+    assert result.status == 200
+    assert result.content == FEED
+    assert not result.not_modified
+    assert result.etag == '"v1"'
+    assert result.last_modified == "Thu, 03 Jul 2025 10:00:00 GMT"
+    assert result.headers["cache-control"] == "max-age=600"
+    assert result.headers["expires"] == "Thu, 03 Jul 2025 12:10:00 GMT"
+    assert result.headers["content-type"] == "application/rss+xml"
+    assert result.headers["retry-after"] == "30"
+    assert result.permanent_redirect is None
+    assert result.url == server.url("/feed.xml")
+    request = server.requests_to("/feed.xml")[0]
+    assert request.headers["User-Agent"] == "news-monitor-test/1.0"
+    assert "gzip" in request.headers["Accept-Encoding"]
+    assert "If-None-Match" not in request.headers
+
+
+def test_conditional_get_sends_validators_and_304_has_no_content(server, fetcher) -> None:
+    def conditional(request: RecordedRequest) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(304)
+        return Response(body=FEED, headers={"ETag": '"v1"'})
+
+    server.route("/feed.xml", conditional)
+    url = server.url("/feed.xml")
+
+    first = fetcher.fetch(url)
+    second = fetcher.fetch(url, etag=first.etag, last_modified="Thu, 03 Jul 2025 10:00:00 GMT")
+
+    assert first.content == FEED
+    assert second.status == 304
+    assert second.not_modified and second.content is None
+    assert second.etag == '"v1"'        # kept: the 304 carried none
+    assert second.last_modified == "Thu, 03 Jul 2025 10:00:00 GMT"
+    sent = server.requests_to("/feed.xml")[1].headers
+    assert sent["If-None-Match"] == '"v1"'
+    assert sent["If-Modified-Since"] == "Thu, 03 Jul 2025 10:00:00 GMT"
+
+
+def test_304_with_new_validators_returns_them(server, fetcher) -> None:
+    server.route("/f", Response(304, headers={"ETag": '"v2"'}))
+    result = fetcher.fetch(server.url("/f"), etag='"v1"')
+    assert result.not_modified
+    assert result.etag == '"v2"'
+
+
+@pytest.mark.parametrize("encoding, encode", [
+    ("gzip", gzip.compress),
+    ("x-gzip", gzip.compress),
+    ("deflate", zlib.compress),
+    ("deflate", lambda data: zlib.compress(data)[2:-4]),   # raw deflate, no zlib header
+])
+def test_compressed_body_is_decoded(server, fetcher, encoding, encode) -> None:
+    body = FEED * 200
+    server.route("/z", Response(body=encode(body), headers={"Content-Encoding": encoding}))
+    assert fetcher.fetch(server.url("/z")).content == body
+
+
+def test_gzip_with_two_members_is_decoded_whole(server, fetcher) -> None:
+    server.route("/z", Response(body=gzip.compress(b"first ") + gzip.compress(b"second"),
+                                headers={"Content-Encoding": "gzip"}))
+    assert fetcher.fetch(server.url("/z")).content == b"first second"
+
+
+def test_corrupt_gzip_is_an_error(server, fetcher) -> None:
+    server.route("/z", Response(body=b"definitely not gzip", headers={"Content-Encoding": "gzip"}))
+    assert "invalid gzip body" in str(error_of(fetcher, server.url("/z")))
+
+
+def test_unsupported_content_encoding_is_an_error(server, fetcher) -> None:
+    server.route("/z", Response(body=b"\x00\x01", headers={"Content-Encoding": "br"}))
+    assert str(error_of(fetcher, server.url("/z"))) == "unsupported Content-Encoding br"
+
+
+# -- size caps -----------------------------------------------------------------------------
+
+def test_body_cap_refuses_content_length_up_front(server) -> None:
+    server.route("/big", Response(body=b"x" * 5000))
+    with HttpFetcher(make_settings(max_body_size=4096)) as fetcher:
+        assert str(error_of(fetcher, server.url("/big"))) == "body larger than 4096 bytes"
+        server.route("/small", Response(body=b"x" * 4096))
+        assert len(fetcher.fetch(server.url("/small")).content or b"") == 4096
+
+
+class _RawServer:
+    """One-shot server that answers with a fixed byte string, then closes (no framing)."""
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/stream"
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.recv(65536)
+            try:
+                conn.sendall(self.payload)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_body_cap_without_content_length_while_streaming() -> None:
+    raw = _RawServer(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"y" * 200_000)
+    try:
+        with HttpFetcher(make_settings(max_body_size=65536)) as fetcher:
+            assert str(error_of(fetcher, raw.url)) == "body larger than 65536 bytes"
+    finally:
+        raw.close()
+
+
+def test_body_without_content_length_is_read_to_the_end() -> None:
+    raw = _RawServer(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"z" * 30_000)
+    try:
+        with HttpFetcher(make_settings()) as fetcher:
+            assert fetcher.fetch(raw.url).content == b"z" * 30_000
+    finally:
+        raw.close()
+
+
+def test_gzip_bomb_is_capped_after_decompression(server) -> None:
+    bomb = gzip.compress(b"\0" * (16 * 1024 * 1024))   # 16 MiB of zeros, ~16 KiB on the wire
+    assert len(bomb) < 1024 * 1024
+    server.route("/bomb", Response(body=bomb, headers={"Content-Encoding": "gzip"}))
+    with HttpFetcher(make_settings(max_body_size=1024 * 1024)) as fetcher:
+        assert str(error_of(fetcher, server.url("/bomb"))) == "body larger than 1048576 bytes"
+
+
+# -- time limits ---------------------------------------------------------------------------
+
+def test_total_deadline_stops_a_trickling_server(server) -> None:
+    # 40 bytes, one every 0.1 s: each read is quick, the whole takes 4 s > the 1 s deadline.
+    server.route("/slow", Response(body=b"t" * 40, trickle=0.1))
+    with HttpFetcher(make_settings(fetch_deadline="1s", read_timeout="30s")) as fetcher:
+        error = error_of(fetcher, server.url("/slow"))
+    assert str(error) == "timed out after 1s (total deadline)"
+    assert error.status is None
+
+
+def test_total_deadline_covers_slow_headers(server) -> None:
+    server.route("/late", Response(body=b"late", delay=3))
+    with HttpFetcher(make_settings(fetch_deadline="1s", read_timeout="30s")) as fetcher:
+        assert "total deadline" in str(error_of(fetcher, server.url("/late")))
+
+
+def test_read_timeout_when_shorter_than_deadline(server) -> None:
+    server.route("/late", Response(body=b"late", delay=3))
+    with HttpFetcher(make_settings(fetch_deadline="20s", read_timeout="1s")) as fetcher:
+        assert str(error_of(fetcher, server.url("/late"))) == "read timed out after 1s"
+
+
+def test_connection_refused_is_a_short_message(fetcher) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        port = sock.getsockname()[1]
+    assert str(error_of(fetcher, f"http://127.0.0.1:{port}/")) == "connection refused"
+
+
+# -- HTTP errors ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status, message", [
+    (404, "HTTP 404 Not Found"),
+    (500, "HTTP 500 Internal Server Error"),
+    (403, "HTTP 403 Forbidden"),
+])
+def test_error_statuses_raise_with_status(server, fetcher, status, message) -> None:
+    server.route("/e", Response(status, b"nope"))
+    error = error_of(fetcher, server.url("/e"))
+    assert str(error) == message
+    assert error.status == status
+    assert error.gone is False
+    assert error.retry_after is None
+
+
+def test_410_marks_gone(server, fetcher) -> None:
+    server.route("/gone", Response(410))
+    error = error_of(fetcher, server.url("/gone"))
+    assert error.gone is True
+    assert error.status == 410
+    assert str(error) == "HTTP 410 Gone"
+
+
+def test_retry_after_in_seconds(server, fetcher) -> None:
+    server.route("/busy", Response(503, headers={"Retry-After": "120"}))
+    error = error_of(fetcher, server.url("/busy"))
+    assert error.status == 503
+    assert error.retry_after == 120.0
+
+
+def test_retry_after_as_http_date(server, fetcher) -> None:
+    when = format_datetime(NOW + timedelta(seconds=90), usegmt=True)
+    server.route("/slow-down", Response(429, headers={"Retry-After": when}))
+    error = error_of(fetcher, server.url("/slow-down"))
+    assert error.status == 429
+    assert error.retry_after == 90.0
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("0", 0.0),
+    (" 45 ", 45.0),
+    ("Thu, 03 Jul 2025 12:05:00 GMT", 300.0),
+    ("Thu, 03 Jul 2025 11:00:00 GMT", 0.0),       # in the past
+    ("soon", None),
+    ("", None),
+    (None, None),
+    ("-5", None),
+])
+def test_parse_retry_after(value, expected) -> None:
+    assert parse_retry_after(value, NOW) == expected
+
+
+# -- redirects -----------------------------------------------------------------------------
+
+def test_permanent_chain_reports_the_final_url(server, fetcher) -> None:
+    server.route("/old", Response(301, headers={"Location": "/mid"}))
+    server.route("/mid", Response(308, headers={"Location": "feeds/new.xml"}))  # relative
+    server.route("/feeds/new.xml", Response(body=FEED))
+
+    result = fetcher.fetch(server.url("/old"))
+
+    assert result.content == FEED
+    assert result.url == server.url("/feeds/new.xml")
+    assert result.permanent_redirect == server.url("/feeds/new.xml")
+
+
+@pytest.mark.parametrize("temporary", [302, 303, 307])
+def test_a_temporary_hop_makes_the_chain_not_permanent(server, fetcher, temporary) -> None:
+    server.route("/old", Response(301, headers={"Location": "/tmp"}))
+    server.route("/tmp", Response(temporary, headers={"Location": "/feed"}))
+    server.route("/feed", Response(body=FEED))
+    result = fetcher.fetch(server.url("/old"))
+    assert result.content == FEED
+    assert result.url == server.url("/feed")
+    assert result.permanent_redirect is None
+
+
+def test_redirect_limit(server) -> None:
+    for i in range(4):
+        server.route(f"/r{i}", Response(302, headers={"Location": f"/r{i + 1}"}))
+    server.route("/r4", Response(body=FEED))
+    with HttpFetcher(make_settings(max_redirects=4)) as fetcher:
+        assert fetcher.fetch(server.url("/r0")).content == FEED
+    with HttpFetcher(make_settings(max_redirects=3)) as fetcher:
+        error = error_of(fetcher, server.url("/r0"))
+    assert str(error) == "more than 3 redirects"
+
+
+def test_redirect_loop_stops(server, fetcher) -> None:
+    server.route("/loop", Response(302, headers={"Location": "/loop"}))
+    assert str(error_of(fetcher, server.url("/loop"))) == "more than 5 redirects"
+    assert len(server.requests_to("/loop")) == 6
+
+
+def test_redirect_without_location(server, fetcher) -> None:
+    server.route("/r", Response(302))
+    error = error_of(fetcher, server.url("/r"))
+    assert str(error) == "HTTP 302 Found without Location"
+    assert error.status == 302
+
+
+def test_redirect_to_other_scheme_refused(server, fetcher) -> None:
+    server.route("/r", Response(302, headers={"Location": "file:///etc/passwd"}))
+    assert "unsupported scheme file" in str(error_of(fetcher, server.url("/r")))
+
+
+# -- address safety ------------------------------------------------------------------------
+
+def fake_resolver(table: dict[str, list[str]]):
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in table:
+            raise FetchError(f"cannot resolve host {host}")
+        return table[host]
+    return resolve
+
+
+def test_redirect_to_private_address_refused(server) -> None:
+    server.route("/go", Response(302, headers={"Location": "http://intranet.test/admin"}))
+    resolve = fake_resolver({"intranet.test": ["10.0.0.1"]})
+    with HttpFetcher(make_settings(), resolve=resolve) as fetcher:
+        error = error_of(fetcher, server.url("/go"))
+    assert str(error) == "redirect to private address 10.0.0.1 refused"
+
+
+def test_redirect_to_host_with_any_private_address_refused(server) -> None:
+    server.route("/go", Response(302, headers={"Location": "http://mixed.test/"}))
+    resolve = fake_resolver({"mixed.test": ["93.184.216.34", "fd00::1"]})
+    with HttpFetcher(make_settings(), resolve=resolve) as fetcher:
+        assert str(error_of(fetcher, server.url("/go"))) == \
+            "redirect to private address fd00::1 refused"
+
+
+def test_redirect_to_loopback_name_refused_unless_allowed(server) -> None:
+    # The configured first hop is 127.0.0.1 (allowed: the operator chose it); the redirect
+    # names another host, "localhost", which resolves to loopback.
+    server.route("/go", Response(302, headers={"Location": f"http://localhost:{server.port}/f"}))
+    server.route("/f", Response(body=FEED))
+    with HttpFetcher(make_settings()) as fetcher:
+        assert "redirect to private address" in str(error_of(fetcher, server.url("/go")))
+    assert server.requests_to("/f") == []
+    with HttpFetcher(make_settings(allow_private_networks=True)) as fetcher:
+        assert fetcher.fetch(server.url("/go")).content == FEED
+
+
+def test_redirect_checks_the_connected_peer_too(server) -> None:
+    # The resolver claims a public address (DNS rebinding), the connection lands on loopback.
+    server.route("/go", Response(302, headers={"Location": f"http://localhost:{server.port}/f"}))
+    server.route("/f", Response(body=FEED))
+    resolve = fake_resolver({"localhost": ["93.184.216.34"]})
+    with HttpFetcher(make_settings(), resolve=resolve) as fetcher:
+        assert str(error_of(fetcher, server.url("/go"))) == \
+            "redirect to private address 127.0.0.1 refused"
+
+
+def test_same_host_redirect_of_a_configured_private_url_is_allowed(server, fetcher) -> None:
+    server.route("/feed", Response(302, headers={"Location": "/feed/"}))
+    server.route("/feed/", Response(body=FEED))
+    assert fetcher.fetch(server.url("/feed")).content == FEED
+
+
+@pytest.mark.parametrize("address, public", [
+    ("93.184.216.34", True),
+    ("8.8.8.8", True),
+    ("2606:4700:4700::1111", True),
+    ("127.0.0.1", False),
+    ("10.0.0.1", False),
+    ("172.16.5.4", False),
+    ("192.168.1.1", False),
+    ("169.254.169.254", False),     # cloud metadata, link-local
+    ("100.64.0.1", False),          # shared address space (CGNAT)
+    ("0.0.0.0", False),
+    ("224.0.0.1", False),
+    ("240.0.0.1", False),
+    ("255.255.255.255", False),
+    ("::1", False),
+    ("::", False),
+    ("fe80::1%eth0", False),
+    ("fc00::1", False),
+    ("ff02::1", False),
+    ("fec0::1", False),
+    ("::ffff:10.0.0.1", False),
+    ("::ffff:93.184.216.34", True),
+    ("2002:0a00:0001::1", False),   # 6to4 around 10.0.0.1
+    ("64:ff9b::a00:1", False),      # NAT64 around 10.0.0.1
+    ("not an ip", False),
+])
+def test_is_public_address(address, public) -> None:
+    assert is_public_address(address) is public
+
+
+def test_check_url_allowed_uses_the_resolver() -> None:
+    resolve = fake_resolver({"news.test": ["93.184.216.34"], "router.test": ["192.168.0.1"]})
+    check_url_allowed("https://news.test/a", resolve)
+    with pytest.raises(FetchError, match="link to private address 192.168.0.1 refused"):
+        check_url_allowed("https://router.test/a", resolve)
+    with pytest.raises(FetchError, match="private address 127.0.0.1"):
+        check_url_allowed("http://127.0.0.1:8080/", resolve)
+    with pytest.raises(FetchError, match="private address ::1"):
+        check_url_allowed("http://[::1]/", resolve)
+    assert is_url_allowed("https://news.test/", resolve)
+    assert not is_url_allowed("https://router.test/", resolve)
+    assert not is_url_allowed("https://unknown.test/", resolve)

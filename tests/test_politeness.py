@@ -1,0 +1,185 @@
+"""HostLimiter: per-host cap (observed by a real server) and spacing of request starts."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from monitor.config import MonitorSettings
+from monitor.fetch import HostLimiter, HttpFetcher, host_key
+from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response, wait_for
+
+
+class FakeClock:
+    """A clock that only moves when the limiter sleeps (or the test advances it)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self.lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+
+
+@pytest.mark.parametrize("url, key", [
+    ("https://News.Example.org/feed", "news.example.org:443"),
+    ("https://news.example.org:443/other", "news.example.org:443"),
+    ("http://news.example.org/feed", "news.example.org:80"),
+    ("http://news.example.org:8080/feed", "news.example.org:8080"),
+    ("http://[::1]:8080/", "[::1]:8080"),
+])
+def test_host_key(url, key) -> None:
+    assert host_key(url) == key
+
+
+def test_min_interval_spaces_starts_to_one_host() -> None:
+    clock = FakeClock()
+    limiter = HostLimiter(max_per_host=2, min_interval=2.0, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(3):
+        with limiter.slot("news.example.org:443"):
+            starts.append(clock())
+    assert starts == [1000.0, 1002.0, 1004.0]
+    assert clock.sleeps == [2.0, 2.0]
+
+
+def test_min_interval_counts_from_the_previous_start() -> None:
+    clock = FakeClock()
+    limiter = HostLimiter(max_per_host=1, min_interval=2.0, clock=clock, sleep=clock.sleep)
+    with limiter.slot("a:80"):
+        clock.advance(1.5)               # the request itself took 1.5 s
+    with limiter.slot("a:80"):
+        pass
+    assert clock.sleeps == [pytest.approx(0.5)]
+    clock.advance(10)
+    with limiter.slot("a:80"):
+        pass
+    assert len(clock.sleeps) == 1        # long enough ago: no wait
+
+
+def test_hosts_are_independent_and_case_insensitive() -> None:
+    clock = FakeClock()
+    limiter = HostLimiter(max_per_host=2, min_interval=5.0, clock=clock, sleep=clock.sleep)
+    with limiter.slot("https://NEWS.example.org/a"):
+        pass
+    with limiter.slot("other.example.org:443"):
+        pass
+    assert clock.sleeps == []            # a different host does not wait
+    with limiter.slot("news.example.org:443"):
+        pass
+    assert clock.sleeps == [5.0]         # same host, other spelling: waits
+
+
+def test_cap_holds_across_threads() -> None:
+    limiter = HostLimiter(max_per_host=3, min_interval=0)
+    lock = threading.Lock()
+    current = 0
+    peak = 0
+    release = threading.Event()
+
+    def work() -> None:
+        nonlocal current, peak
+        with limiter.slot("h:80"):
+            with lock:
+                current += 1
+                peak = max(peak, current)
+            release.wait(5)
+            with lock:
+                current -= 1
+
+    with ThreadPoolExecutor(10) as pool:
+        futures = [pool.submit(work) for _ in range(10)]
+        wait_for(lambda: limiter.in_flight("h:80") == 3)
+        release.set()
+        for future in futures:
+            future.result()
+    assert peak == 3
+    assert limiter.in_flight("h:80") == 0
+
+
+def test_from_settings() -> None:
+    limiter = HostLimiter.from_settings(MonitorSettings(max_per_host=4, min_host_interval="3s"))
+    assert limiter.max_per_host == 4
+    assert limiter.min_interval == 3.0
+
+
+def test_prune_keeps_memory_bounded() -> None:
+    clock = FakeClock()
+    limiter = HostLimiter(max_per_host=1, min_interval=1.0, clock=clock, sleep=clock.sleep)
+    for i in range(5000):
+        with limiter.slot(f"host{i}:80"):
+            pass
+        clock.advance(0.01)
+    assert len(limiter._hosts) < 2100
+
+
+def _fetch_in_parallel(server: LoopbackHTTPServer, limiter: HostLimiter | None,
+                       count: int) -> None:
+    settings = MonitorSettings(max_concurrency=count)
+    with HttpFetcher(settings) as fetcher, ThreadPoolExecutor(count) as pool:
+        def one(i: int) -> bytes | None:
+            url = server.url(f"/feed{i}")
+            if limiter is None:
+                return fetcher.fetch(url).content
+            with limiter.slot(host_key(url)):
+                return fetcher.fetch(url).content
+
+        results = list(pool.map(one, range(count)))
+    assert results == [b"ok"] * count
+
+
+def _busy_route(server: LoopbackHTTPServer, wanted: int, count: int,
+                patience: float = 3.0) -> None:
+    """Each request waits (up to ``patience`` s) until ``wanted`` requests are in flight."""
+    def handler(request: RecordedRequest) -> Response:
+        try:
+            wait_for(lambda: server.in_flight >= wanted, timeout=patience)
+        except AssertionError:
+            pass
+        return Response(body=b"ok")
+
+    for i in range(count):
+        server.route(f"/feed{i}", handler)
+
+
+def test_per_host_cap_observed_by_the_server() -> None:
+    with LoopbackHTTPServer() as server:
+        _busy_route(server, wanted=2, count=8, patience=0.5)
+        _fetch_in_parallel(server, HostLimiter(max_per_host=2, min_interval=0), count=8)
+        assert server.max_in_flight == 2
+        assert len(server.requests) == 8
+
+
+def test_without_limiter_the_server_sees_more() -> None:
+    # The control for the test above: the same load without a limiter exceeds the cap.
+    with LoopbackHTTPServer() as server:
+        _busy_route(server, wanted=4, count=8, patience=1.0)
+        _fetch_in_parallel(server, None, count=8)
+        assert server.max_in_flight >= 4
+
+
+def test_spacing_observed_by_the_server() -> None:
+    limiter = HostLimiter(max_per_host=2, min_interval=0.2)
+    with LoopbackHTTPServer() as server:
+        server.route("/feed0", Response(body=b"ok"))
+        with HttpFetcher(MonitorSettings()) as fetcher:
+            for _ in range(3):
+                with limiter.slot(host_key(server.url())):
+                    fetcher.fetch(server.url("/feed0"))
+        starts = [r.started for r in server.requests]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert len(gaps) == 2
+    assert all(gap >= 0.15 for gap in gaps), gaps    # a lower bound only: never flaky
