@@ -154,7 +154,7 @@ def main() -> None:
     throughput(pairs)
     if args.sweep:
         for step in range(10, 75, 4):
-            for shared in (0.1, 0.15, 0.2, 0.25):
+            for shared in (0.2, 0.26, 0.3, 0.34):
                 report(f"t={step / 100:.2f}/{shared}", pairs, step / 100, shared)
     if args.errors:
         for kind, same, a, b, note in pairs:

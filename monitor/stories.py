@@ -24,14 +24,14 @@ THRESHOLD = 0.34
 # When both items name the same acting state and carry the same category, less text in
 # common is needed: "Russia recognises the Taliban" and "Moscow accepts Kabul's envoy"
 # share few words but report one event.
-THRESHOLD_SHARED_ACTOR = 0.25
+THRESHOLD_SHARED_ACTOR = 0.30
 DEFAULT_WINDOW = timedelta(hours=48)
 
 _STEM_LEN = 5          # tokens are cut to this many characters: a crude, fast stemmer
 _LEAD_TOKENS = 40      # how much of the summary counts as the lead
 _LEAD_CHARS = 400      # the summary is cut before tokenising, for speed
 _KICKER_WEIGHT = 0.5   # weight of a headline's kicker ("Aukus: ...", "Covid-19: ...")
-_NUMBER_CLASH = 0.5    # factor when each headline has a number the other lacks
+_NUMBER_CLASH = 0.35   # factor when each headline has a number the other lacks
 _NONE: frozenset[str] = frozenset()
 
 
@@ -152,10 +152,12 @@ def _prepare_title(title: str) -> _Title:
         for token in tokens(kicker):
             weights[token] = _KICKER_WEIGHT
         headline = rest
-    for token in tokens(headline):
+    body = tokens(headline)
+    for token in body:
         weights[token] = 1.0
+    # numbers of the kicker ("Covid-19: ...") name a subject, not a fact
     return _Title(weights, sum(weights.values()),
-                  frozenset(token for token in weights if token.isdigit()),
+                  frozenset(token for token in body if token.isdigit()),
                   " ".join(sorted(weights)))
 
 

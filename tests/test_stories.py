@@ -1,0 +1,175 @@
+"""Story grouping: the same story from several outlets becomes one story."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.stories import (
+    DEFAULT_WINDOW,
+    StoryKey,
+    find_same_story,
+    similarity,
+    strip_outlet,
+    title_fingerprint,
+)
+
+T0 = datetime(2025, 7, 3, 9, 0, tzinfo=UTC)
+TOPIC = "taliban-recognition"
+PAIRS = Path(__file__).resolve().parent / "data" / "story_pairs.jsonl"
+GRANTED, STEP, DEBATED = ("recognition_granted", "recognition_step",
+                          "recognition_refused_or_debated")
+
+
+def key(story_id: int, title: str, summary: str = "", category: str | None = STEP,
+        actors: tuple[str, ...] = ("Kazakhstan",), hours: float = 0,
+        topic: str = TOPIC) -> StoryKey:
+    return StoryKey(story_id, topic, title, summary, category, actors,
+                    T0 + timedelta(hours=hours))
+
+
+def find(title: str, recent: list[StoryKey], summary: str = "", category: str | None = STEP,
+         actors: tuple[str, ...] = ("Kazakhstan",), hours: float = 1,
+         topic: str = TOPIC) -> int | None:
+    return find_same_story(topic, title, summary, category, actors,
+                           T0 + timedelta(hours=hours), recent, DEFAULT_WINDOW)
+
+
+ORIGINAL = key(7, "Kazakhstan accepts credentials of envoy named by the Taliban",
+               "ASTANA, May 2 (Reuters) - The foreign ministry in Astana took the letter of "
+               "credence from the Taliban's nominee on Friday, a spokesman said.")
+
+
+def test_wire_copy_is_grouped() -> None:
+    copy = ("UPDATE 2-Kazakhstan accepts credentials of envoy named by the Taliban")
+    lead = ("ASTANA (AP) — The foreign ministry in Astana on Friday took the letter of "
+            "credence from the Taliban's nominee, a spokesman said.")
+    assert find(copy, [ORIGINAL], summary=lead) == 7
+
+
+@pytest.mark.parametrize("title", [
+    "Kazakhstan accepts credentials of envoy named by the Taliban - Steppe Daily",
+    "Kazakhstan accepts credentials of envoy named by the Taliban | Central Asia Wire",
+    "Kazakhstan accepts credentials of envoy named by the Taliban — example.com",
+])
+def test_aggregator_copy_is_grouped(title: str) -> None:
+    assert find(title, [ORIGINAL]) == 7
+
+
+def test_rewritten_headline_with_the_same_actor_is_grouped() -> None:
+    story = key(3, "Russia formally recognises the Taliban government", category=GRANTED,
+                actors=("Russia",))
+    assert find("Moscow becomes first capital to formally recognise Taliban rule", [story],
+                category=GRANTED, actors=("Russia",)) == 3
+
+
+def test_different_acting_state_is_a_new_story() -> None:
+    assert find("Uzbekistan accepts credentials of envoy named by the Taliban", [ORIGINAL],
+                actors=("Uzbekistan",)) is None
+
+
+def test_different_category_is_a_new_story() -> None:
+    assert find("Kazakhstan accepts credentials of envoy named by the Taliban", [ORIGINAL],
+                category=GRANTED) is None
+
+
+def test_outside_the_window_is_a_new_story() -> None:
+    title = "Kazakhstan accepts credentials of envoy named by the Taliban"
+    assert find(title, [ORIGINAL], hours=47) == 7
+    assert find(title, [ORIGINAL], hours=49) is None
+    assert find(title, [key(7, title, hours=60)], hours=1) is None   # the other way round
+
+
+def test_other_topic_is_not_grouped() -> None:
+    title = "Kazakhstan accepts credentials of envoy named by the Taliban"
+    assert find(title, [ORIGINAL], topic="central-asia") is None
+
+
+def test_unrelated_story_is_not_grouped() -> None:
+    assert find("Kazakhstan opens new rail link to the Caspian coast", [ORIGINAL]) is None
+    assert find("Floods cut roads across northern provinces", [ORIGINAL], actors=()) is None
+
+
+def test_same_actor_and_category_but_a_different_event_is_not_grouped() -> None:
+    ban = key(1, "Kyrgyzstan lifts ban on the Taliban as a terrorist group",
+              actors=("Kyrgyzstan",))
+    assert find("Kyrgyzstan grants visas to Taliban trade delegation", [ban],
+                actors=("Kyrgyzstan",)) is None
+
+
+def test_missing_actors_do_not_block_grouping() -> None:
+    story = key(4, "UN credentials committee defers decision on Afghanistan seat",
+                category=DEBATED, actors=())
+    assert find("UN credentials committee defers decision on Afghanistan seat - World Wire",
+                [story], category=DEBATED, actors=("Pakistan",)) == 4
+
+
+def test_best_match_wins_among_several() -> None:
+    recent = [
+        key(1, "Kazakhstan hosts Taliban trade fair in Astana"),
+        ORIGINAL,
+        key(2, "Kazakhstan accepts credentials of Taliban envoy", hours=-30),
+    ]
+    assert find("Kazakhstan accepts credentials of the envoy named by the Taliban",
+                recent) == 7
+
+
+def test_fingerprint_ignores_case_punctuation_accents_stop_words_and_outlet() -> None:
+    plain = title_fingerprint("Türkiye hands over the Afghan embassy to the Taliban")
+    assert plain == title_fingerprint("TURKIYE HANDS OVER AFGHAN EMBASSY TO TALIBAN!")
+    assert plain == title_fingerprint("Turkiye hands over Afghan embassy to Taliban - Daily Sabah")
+    assert plain != title_fingerprint("Turkiye hands over Afghan consulate to Taliban")
+
+
+def test_strip_outlet_keeps_a_real_second_clause() -> None:
+    title = "'Not a priority' - minister rules out recognition for now"
+    assert strip_outlet(title) == title
+    assert strip_outlet("Envoy presents credentials in Minsk | Belta") == (
+        "Envoy presents credentials in Minsk")
+
+
+def test_similarity_orders_near_duplicates_above_unrelated() -> None:
+    near = similarity("Qatar reopens embassy in Kabul", "Doha resumed operations on Monday.",
+                      "Qatar's embassy in Kabul reopens", "Doha resumed work at its mission.")
+    far = similarity("Qatar reopens embassy in Kabul", "",
+                     "Wildfire forces evacuations near the coast", "")
+    assert 0.5 < near <= 1.0
+    assert far == 0.0
+    assert similarity("A", "", "", "") == 0.0
+
+
+def test_numbers_that_clash_lower_the_score() -> None:
+    same = similarity("Cartoons of the week, October 17", "", "Cartoons of the week, October 17",
+                      "")
+    clash = similarity("Cartoons of the week, October 17", "",
+                       "Cartoons of the week, October 18", "")
+    assert same == 1.0
+    assert clash < 0.5
+
+
+def _own_pairs() -> list[dict]:
+    records = [json.loads(line) for line in PAIRS.read_text(encoding="utf-8").splitlines()]
+    return [r for r in records if "ref" not in r["a"]]
+
+
+def _key(side: dict) -> StoryKey:
+    return key(1, side["title"], side.get("summary", ""), side.get("category"),
+               tuple(side.get("actors", ())), side.get("hours", 0), side.get("topic", TOPIC))
+
+
+def test_labelled_set_has_own_examples_of_both_kinds() -> None:
+    pairs = _own_pairs()
+    assert sum(p["same"] for p in pairs) >= 15
+    assert sum(not p["same"] for p in pairs) >= 15
+
+
+@pytest.mark.parametrize("pair", _own_pairs(), ids=lambda p: p.get("note", ""))
+def test_own_written_pairs_are_decided_correctly(pair: dict) -> None:
+    b = pair["b"]
+    found = find(b["title"], [_key(pair["a"])], summary=b.get("summary", ""),
+                 category=b.get("category"), actors=tuple(b.get("actors", ())),
+                 hours=b.get("hours", 0), topic=b.get("topic", TOPIC))
+    assert (found == 1) is pair["same"], pair["note"]
