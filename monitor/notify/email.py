@@ -101,19 +101,24 @@ class EmailNotifier:
                         ", ".join(sorted(refused)))
         log.debug("email %s: digest %s sent", self.name, digest.id)
 
+    def _tls_context(self) -> ssl.SSLContext:
+        # built on first use: loading the system's CA store takes a noticeable moment
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
+
     def _deliver(self, message: EmailMessage, password: str | None) -> dict[str, object]:
         config = self.config
         timeout = config.timeout.total_seconds()
-        context = self._ssl_context or ssl.create_default_context()
         smtp: smtplib.SMTP
         if config.security == "ssl":
             smtp = smtplib.SMTP_SSL(config.smtp_host, config.smtp_port, timeout=timeout,
-                                    context=context)
+                                    context=self._tls_context())
         else:
             smtp = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=timeout)
         with smtp:
             if config.security == "starttls":
-                smtp.starttls(context=context)
+                smtp.starttls(context=self._tls_context())
             if config.username:
                 smtp.login(config.username, password or "")
             refused = smtp.send_message(message, from_addr=one_line(config.from_),
