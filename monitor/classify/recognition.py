@@ -132,25 +132,39 @@ class StepRule:
 
 _DIPLO = r"(?:ambassador\w*|diplomatic|charg[eé]s?\s+d['’]affaires|CdA|envoy|embass\w*|mission)"
 
+_UN = r"(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)"
+_UPGRADE = r"(?:elevat|upgrad|rais|level\w*\s+up|enhanc|promot)\w*"
+_REPRESENTATION = (
+    r"(?:diplomatic\s+(?:representation|relations|ties|missions?|status|presence)|"
+    r"representation|missions?|charg[eé]s?\s+d'affaires|CdA|"
+    r"ambassador(?:ial)?[\s-]+(?:level|status|rank)|to\s+(?:an?\s+)?ambassador\b)")
+
 STEP_RULES: tuple[StepRule, ...] = (
     StepRule("step:upgrade-representation", STEP, re.compile(
-        rf"\b(?:elevat|upgrad|rais|level\w*\s+up|enhanc|promot)\w*\W+(?:\S+\s+){{0,8}}?{_DIPLO}|"
-        rf"{_DIPLO}\W+(?:\S+\s+){{0,6}}?(?:elevat|upgrad|rais|promot)\w*|"
-        r"\bfrom\s+(?:CdA|charg[eé]\s+d['’]affaires)\s+to\s+ambassador|"
-        r"\b(?:rank|status|level)\s+of\s+ambassador|ambassador(?:ial)?[\s-]+(?:level|status|rank)|"
-        r"exchang\w*\s+(?:of\s+)?ambassadors|ties\s+upgrade", _I), True),
+        rf"\b{_UPGRADE}\W+(?:\S+\s+){{0,6}}?{_REPRESENTATION}|"
+        r"(?:charg[eé]s?\s+d'affaires|CdA|diplomatic\s+(?:relations|ties|representation)|"
+        r"missions?)\W+(?:\S+\s+){0,6}?(?:elevat|upgrad)\w*|"
+        r"\bfrom\s+(?:CdA|charg[eé]\s+d'affaires)\s+to\s+ambassador|"
+        r"\b(?:rank|status|level)\s+of\s+ambassador|"
+        r"exchang\w*\s+(?:of\s+)?ambassadors|\bties\s+upgrade", _I), True),
     StepRule("step:credentials", STEP, re.compile(
         r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?credentials|"
-        r"\baccredit\w*|credentials\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA)", _I), True),
+        r"\baccredit\w*\W+(?:\S+\s+){0,4}?(?:ambassador|envoy|diplomat|charg[eé]|representative)|"
+        r"(?:ambassador|envoy|diplomat|charg[eé])\w*\W+(?:\S+\s+){0,3}?accredit\w*|"
+        r"credentials\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA)", _I), True),
     StepRule("step:envoy-accepted", STEP, re.compile(
         r"\b(?:accept|receiv|welcom|allow|admit|approv)\w*\W+(?:\S+\s+){0,3}?"
-        r"(?:Taliban|IEA)[\w\s-]{0,20}?(?:ambassador|envoy|diplomat|charg[eé])|"
+        r"(?:Taliban|IEA)[\w\s'-]{0,20}?(?:ambassador|envoy|diplomat|charg[eé])|"
         r"(?:Taliban|IEA)[\s-]+(?:appointed|nominated|named)\s+(?:ambassador|envoy|diplomat)\w*"
         r"\W+(?:\S+\s+){0,6}?(?:accept|accredit|assum|took\s+(?:over|charge)|take\w*\s+"
         r"(?:over|charge)|arriv|start|begin|began)", _I), False),
+    StepRule("step:ambassador-named", STEP, re.compile(
+        r"\b(?:name|appoint|nominat|send|sent|dispatch)\w*\s+(?:\S+\s+){0,3}?ambassador\s+to\s+"
+        r"(?:Kabul|Afghanistan|the\s+(?:Taliban|Islamic\s+Emirate))", _I), True),
     StepRule("step:embassy", STEP, re.compile(
         r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,4}?over\W+(?:\S+\s+){0,4}?"
         r"(?:embass\w*|consulate|mission)|"
+        r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate)\s+(?:\S+\s+){0,3}?over\b|"
         r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:handed|turned)\s+over|"
         r"\bhandover\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:embass\w*|consulate)|"
         r"\b(?:re-?open\w*|took\s+over|take\w*\s+over|assum\w*\s+control\s+of)\W+"
@@ -160,8 +174,8 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\b(?:remov|delist|strik|struck|exclud|drop|tak|took|lift|suspend|scrap)\w*\W+"
         r"(?:\S+\s+){0,6}?(?:from\s+(?:\S+\s+){0,3}?)?(?:list|registry|register)\s+of\s+"
         r"(?:\w+\s+)?(?:terror\w*|banned|prohibited|extremist|proscribed|outlawed)|"
-        r"\b(?:remov|delist|strik|struck|exclud|drop|tak|took)\w*\W+(?:\S+\s+){0,6}?from\s+"
-        r"(?:\S+\s+){0,3}?(?:terror\w*|banned|prohibited|extremist|proscribed)\s+"
+        r"\b(?:remov|delist|strik|struck|exclud|drop|tak|took)\w*\W+(?:\S+\s+){0,6}?"
+        r"(?:from|off)\s+(?:\S+\s+){0,3}?(?:terror\w*|banned|prohibited|extremist|proscribed)\s+"
         r"(?:list|organi[sz]ations?|groups?|entities)|"
         r"\bdelist\w*|\b(?:lift|suspend|scrap)\w*\s+(?:\S+\s+){0,3}?ban\s+on\s+(?:the\s+)?"
         r"(?:Taliban|IEA)", _I), False),
@@ -169,17 +183,21 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\b(?:establish|forg|open|deepen)\w*\s+(?:\w+\s+){0,2}?diplomatic\s+(?:ties|relations)|"
         r"\b(?:formal|official|full)\s+diplomatic\s+(?:ties|relations)", _I), True),
     StepRule("un-seat", DEBATED, re.compile(
-        r"\b(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)\W+(?:\S+\s+){0,3}?"
-        r"(?:seat|credentials)|\bcredentials\s+committee|"
-        r"\b(?:seat|speak|address|represent\w*|speech)\w*\s+(?:\S+\s+){0,4}?"
-        r"(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)\b|"
-        r"\b(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)\b\W+(?:\S+\s+){0,6}?"
-        r"(?:debate|speech|speakers)|list\s+of\s+speakers|"
-        r"(?:Taliban|IEA)\W+(?:\S+\s+){0,3}?(?:U\.?N\.?|United\s+Nations)\s+"
-        r"(?:envoy|ambassador|representative)|"
+        rf"\b{_UN}\W+(?:\S+\s+){{0,3}}?(?:seat|credentials)|\bcredentials\s+committee|"
+        rf"\b(?:seat|speak|speech|address)\w*\s+(?:at|to|in|before)\s+(?:the\s+)?{_UN}|"
+        rf"\brepresent\w*\s+(?:at|in)\s+(?:\S+\s+){{0,6}}?{_UN}|"
+        r"\b(?:General\s+Assembly|UNGA)\W+(?:\S+\s+){0,6}?(?:debate|speech|speakers)|"
+        r"\bU\.?N\.?\s+speech|list\s+of\s+speakers|who\s+(?:\S+\s+){0,3}?speak\w*\s+(?:for|at)|"
+        rf"(?:Taliban|IEA)(?:'s)?[\s-]+(?:(?:new|newly|appointed|nominated|named|chosen|"
+        rf"designated|proposed|own|would-be|pick)\s+){{0,2}}{_UN}\s+(?:envoy|ambassador|"
+        r"representative)|"
+        rf"\bas\s+(?:its\s+|their\s+)?(?:new\s+)?{_UN}\s+(?:envoy|ambassador|representative)|"
         r"(?:nominat|appoint)\w*\s+(?:\S+\s+){0,5}?(?:envoy|ambassador|representative|"
-        r"delegate|delegation)\s+to\s+the\s+(?:U\.?N\.?|United\s+Nations)", _I), True),
-    StepRule("legitimacy", DEBATED, re.compile(r"\b(?:il)?legitim\w*", _I), False, True),
+        rf"delegate|delegation)\s+to\s+the\s+{_UN}", _I), True),
+    StepRule("legitimacy", DEBATED, re.compile(
+        r"\b(?:il)?legitim(?:acy|i[sz]\w*|ate\s+(?:government|authority|rulers?|"
+        r"representatives?))(?!\s+(?:of|to|for)\s+(?!the\s+(?:Taliban|IEA|Islamic)|Taliban|"
+        r"IEA|Islamic|their|its\s+(?:rule|government)))", _I), False, True),
     StepRule("normalisation", DEBATED, re.compile(
         r"\bnormali[sz]\w*\s+(?:of\s+)?(?:\w+\s+){0,2}?(?:ties|relations)", _I), False, True),
 )
@@ -325,15 +343,18 @@ class RecognitionDetector:
         return None
 
     def _state_grants(self, text: str, match: re.Match[str], actors: tuple[str, ...]) -> bool:
-        """A state is the one recognising: "Russia recognises ...", "Moscow's recognition"."""
+        """A state is the one recognising: "Russia recognises ...", "Moscow's recognition",
+        "Russia becomes the first country to recognise ..."."""
         before = text[max(0, match.start() - 60):match.start()]
-        near = find_states(" ".join(_WORD.findall(before)[-5:]))
+        near = find_states(" ".join(_WORD.findall(before)[-6:]))
         if not any(a in near for a in actors):
             return False
+        if re.search(r"\bfirst\b", before, _I):
+            return True
         if match.group(0).lower().startswith("recognition") or match.group(0).lower() == "recog":
-            return bool(re.search(r"['’]s\s+(?:\w+\s+){0,3}$", before)) or "first" in before.lower()
-        grant = _GRANT_VERB.match(text, match.start())
-        return grant is not None or bool(re.search(r"\bhas\s+(?:\w+ly\s+)?$|\bhave\s+$", before))
+            return re.search(r"'s\s+(?:\w+\s+){0,3}$", before) is not None
+        return (_GRANT_VERB.match(text, match.start()) is not None
+                or re.search(r"\b(?:has|have)\s+(?:\w+ly\s+)?$", before) is not None)
 
     def _step_hits(self, text: str, original: str, strong: bool, entity: str,
                    in_title: bool) -> list[Detection]:
