@@ -91,7 +91,9 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
             raise ParseError(f"not a feed (no RSS, Atom or RDF root element){reason}")
         if result.get("bozo") and not isinstance(result.get("bozo_exception"), _BENIGN_BOZO):
             raise ParseError(f"malformed feed with no readable entry: {_bozo_reason(result)}")
-    title = clean_title(result.get("feed", {}).get("title"))
+    channel = result.get("feed") or {}
+    title_type = (channel.get("title_detail") or {}).get("type") or ""
+    title = clean_title(channel.get("title"), is_html="html" in title_type)
     return ParsedFeed(title=title, items=_collect(_entry_item(e, url) for e in entries))
 
 
