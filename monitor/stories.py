@@ -75,13 +75,14 @@ _DATELINE = re.compile(
     r"^[^()\n]{0,60}?\((?:[A-Za-z][\w .&-]{0,30})\)\s*[-–—:]+\s*"
 )
 _TOKEN = re.compile(r"\w+")
-_WIDE_SPACE = re.compile(r"\s+")
 
 
 def strip_outlet(title: str) -> str:
     """The headline without wire tags and without an aggregator's outlet suffix."""
     text = _normalise_space(title)
-    text = _TITLE_TAG.sub("", text)
+    tag = _TITLE_TAG.match(text)
+    if tag:
+        text = text[tag.end():]
     for _ in range(2):  # "Title - Section | Outlet"
         match = _PIPE_SUFFIX.search(text) if ("|" in text or "\uff5c" in text) else None
         if match and len(match.group(1).split()) <= 6 and len(text[: match.start()].split()) >= 3:
@@ -114,7 +115,7 @@ def strip_dateline(summary: str) -> str:
 def _normalise_space(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
-    return _WIDE_SPACE.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def _has_dash(text: str) -> bool:
