@@ -344,7 +344,8 @@ def test_demo_files_parse_with_the_parse_stage(demo_config: tuple[Config, Path])
         for item in parsed.items:
             assert item.url.startswith("https://"), item
             assert item.title and item.guid
-            assert item.published is None or NOW - timedelta(hours=48) < item.published <= NOW
+            assert item.published is not None, item  # pages too: <time datetime>
+            assert NOW - timedelta(hours=48) < item.published <= NOW
         titles += [item.title for item in parsed.items]
     assert sorted(titles) == sorted(title for title, _ in _demo_items())
 
