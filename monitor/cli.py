@@ -199,7 +199,8 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: an option given before the command is not reset by the command's parser.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("-c", "--config", metavar="PATH",
                         help=f"config file (default: ${CONFIG_ENV}, else {DEFAULT_CONFIG_PATH})")
     common.add_argument("-v", "--verbose", action="store_true", help="log debug details")
@@ -251,6 +252,9 @@ def _setup_logging(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name in ("config", "verbose", "quiet"):
+        if not hasattr(args, name):
+            setattr(args, name, None)
     _setup_logging(args)
     try:
         return args.func(args)
