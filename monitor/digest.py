@@ -43,6 +43,7 @@ _CONTROLS_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(r"[ \t]+")
 _MANY_BLANK_LINES = re.compile(r"\n{3,}")
 _SAFE_LINK = re.compile(r"^https?://[^\s/?#]+", re.IGNORECASE)
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
 
 
 def cap(text: str, limit: int) -> str:
@@ -75,6 +76,15 @@ def safe_link(url: str | None) -> str | None:
     if cleaned and " " not in cleaned and _SAFE_LINK.match(cleaned) and len(cleaned) < URL_LIMIT:
         return cleaned
     return None
+
+
+def safe_id(digest_id: str, limit: int = 200) -> str:
+    """The delivery id as sent in headers and bodies: [A-Za-z0-9._=+-], others become "-".
+
+    Ids made by the delivery stage are already in this alphabet, so this is the identity
+    for them; it guards Message-ID and X-Monitor-Delivery against anything else.
+    """
+    return _ID_UNSAFE.sub("-", digest_id)[:limit] or "-"
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -203,7 +213,7 @@ class DigestRenderer:
 
     def _context(self, digest: Digest) -> dict[str, Any]:
         return {
-            "id": one_line(digest.id, NAME_LIMIT),
+            "id": safe_id(digest.id),
             "notifier": one_line(digest.notifier, NAME_LIMIT),
             "kind": digest.kind,
             "created": human_utc(digest.created_at),
@@ -254,7 +264,7 @@ def story_payload(story: Story) -> dict[str, Any]:
 def digest_payload(digest: Digest, sent_at: datetime) -> dict[str, Any]:
     """The JSON contract body (DESIGN.md "Alerts"); ``kind``, ``text``, ``created_at`` added."""
     return {
-        "id": digest.id,
+        "id": safe_id(digest.id),
         "notifier": digest.notifier,
         "sent_at": iso_utc(sent_at),
         "created_at": iso_utc(digest.created_at),

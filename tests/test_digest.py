@@ -202,3 +202,11 @@ def test_one_line_is_single_line_and_capped(text: str, limit: int) -> None:
 def test_clean_text_keeps_no_control_but_newline(text: str) -> None:
     cleaned = clean_text(text, 5000)
     assert all(c == "\n" or (ord(c) >= 0x20 and not 0x7F <= ord(c) <= 0x9F) for c in cleaned)
+
+
+def test_unsafe_digest_ids_are_made_header_safe() -> None:
+    digest = replace(make_digest(make_story()), id="desk email\r\n<42>")
+    payload_id = digest_payload(digest, SENT)["id"]
+    assert payload_id == "desk-email---42-"
+    assert payload_id in render_text(digest)
+    assert digest_payload(make_digest(make_story()), SENT)["id"] == "desk-email-000042"

@@ -8,7 +8,6 @@ stage does, from the outbox.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Protocol, runtime_checkable
@@ -17,7 +16,6 @@ from urllib.parse import urlsplit
 from monitor.types import Digest
 
 ERROR_BODY_LIMIT = 500
-_HEADER_SAFE = re.compile(r"[^A-Za-z0-9._~:@!$&'()*+,;=/-]")
 
 
 @runtime_checkable
@@ -45,11 +43,6 @@ def url_secrets(url: str) -> tuple[str, ...]:
     path_query = parts.path + (f"?{parts.query}" if parts.query else "")
     found = [path_query, parts.path, parts.query, parts.password or "", parts.username or ""]
     return tuple(p for p in found if len(p) > 1)
-
-
-def token(value: str, limit: int = 200) -> str:
-    """A header- and id-safe rendering of a delivery id: no spaces, no controls, capped."""
-    return _HEADER_SAFE.sub("-", value)[:limit] or "-"
 
 
 def scrub(text: str, *secrets: str | None) -> str:

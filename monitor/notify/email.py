@@ -17,9 +17,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from monitor.config import EmailNotifierConfig
-from monitor.digest import DigestRenderer, one_line, render_subject
+from monitor.digest import DigestRenderer, one_line, render_subject, safe_id
 from monitor.errors import NotifyError
-from monitor.notify.base import ERROR_BODY_LIMIT, scrub, token
+from monitor.notify.base import ERROR_BODY_LIMIT, scrub
 from monitor.types import Digest
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ MESSAGE_ID_DOMAIN = "news-monitor"
 
 def message_id(digest: Digest) -> str:
     """``<id@news-monitor>``, built only from characters legal in a Message-ID."""
-    return f"<{token(digest.id).replace('/', '-').replace('@', '-')}@{MESSAGE_ID_DOMAIN}>"
+    return f"<{safe_id(digest.id)}@{MESSAGE_ID_DOMAIN}>"
 
 
 def build_message(digest: Digest, config: EmailNotifierConfig, now: datetime,
@@ -42,7 +42,7 @@ def build_message(digest: Digest, config: EmailNotifierConfig, now: datetime,
     message["To"] = ", ".join(one_line(address) for address in config.to)
     message["Date"] = format_datetime(now.astimezone(UTC))
     message["Message-ID"] = message_id(digest)
-    message["X-Monitor-Delivery"] = token(digest.id)
+    message["X-Monitor-Delivery"] = safe_id(digest.id)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(renderer.text(digest))
     message.add_alternative(renderer.html(digest), subtype="html")

@@ -31,6 +31,7 @@ from monitor.digest import (
     digest_payload,
     one_line,
     render_subject,
+    safe_id,
     safe_link,
     story_view,
 )
@@ -40,7 +41,6 @@ from monitor.notify.base import (
     parse_retry_after,
     redact_url,
     scrub,
-    token,
     url_secrets,
 )
 from monitor.types import Digest
@@ -213,7 +213,7 @@ class WebhookNotifier:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": f"news-monitor/{__version__}",
-            DELIVERY_HEADER: token(digest.id),
+            DELIVERY_HEADER: safe_id(digest.id),
         }
         secret = config.secret.get_secret_value() if config.secret else None
         if secret:
