@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -113,6 +114,18 @@ class TopicConfig(_Frozen):
         if any(not e.strip() for e in self.entities):
             raise ValueError("entities must not contain empty strings")
         return self
+
+    @field_validator("query")
+    @classmethod
+    def _query_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            from monitor.classify.query import parse_query  # the grammar lives with classify
+
+            try:
+                parse_query(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 class SourceConfig(_Frozen):
