@@ -1,4 +1,7 @@
-from monitor.cli import main
+"""`python -m monitor`: the same as the `monitor` command."""
+
 import sys
+
+from monitor.cli import main
 
 sys.exit(main())

@@ -121,7 +121,8 @@ def test_feeds_and_page_to_email_and_webhook(tmp_path: Path, smtp) -> None:
         http.route("/gazette.atom", Response(body=atom(GAZETTE_ITEMS),
                                              headers={"Content-Type": "application/atom+xml"}))
         http.route("/desk/", Response(body=PAGE, headers={"Content-Type": "text/html"}))
-        http.route("/broken.xml", Response(body=b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>Cut off',
+        cut_off = b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>Cut off'
+        http.route("/broken.xml", Response(body=cut_off,
                                            headers={"Content-Type": "application/rss+xml"}))
         http.route("/hook", Response(status=204))
         config = tmp_path / "monitor.toml"
