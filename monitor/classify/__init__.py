@@ -31,6 +31,7 @@ class TopicClassifier:
         self.name = name
         self._detector = detector
         self._query = query
+        self._no_match = Classification(topic=name, match=False, score=0.0, category=None)
 
     def classify(self, title: str, summary: str = "") -> Classification:
         title = title or ""
@@ -38,15 +39,14 @@ class TopicClassifier:
         query_rules: tuple[str, ...] = ()
         if self._query is not None:
             if not self._query.matches(title, summary):
-                return Classification(topic=self.name, match=False, score=0.0, category=None)
+                return self._no_match
             query_rules = (f"query:{self._query.text}",)
         if self._detector is None:
             return Classification(topic=self.name, match=True, score=1.0, category=None,
                                   evidence=title, rules=query_rules)
         found: Detection = self._detector.detect(title, summary)
         if not found.match:
-            return Classification(topic=self.name, match=False, score=0.0, category=None,
-                                  rules=query_rules)
+            return self._no_match
         return Classification(topic=self.name, match=True, score=found.score,
                               category=found.category, actors=found.actors,
                               evidence=found.evidence, rules=(*query_rules, *found.rules))

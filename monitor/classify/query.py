@@ -27,8 +27,10 @@ from monitor.errors import ConfigError
 
 FIELDS = ("title", "summary", "text")
 
-# A compiled query node: (title, summary) -> bool.
-Matcher = Callable[[str, str], bool]
+# A compiled query node: it gets the lower-cased (title, summary, title + summary).
+Texts = tuple[str, str, str]
+Matcher = Callable[[Texts], bool]
+
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -89,28 +91,34 @@ def _describe(token: _Token) -> str:
     return f"{token.text!r}" if token.kind != "phrase" else f'"{token.text}"'
 
 
-def _word_pattern(word: str) -> re.Pattern[str] | None:
+def _word_pattern(word: str) -> tuple[str, re.Pattern[str]] | None:
+    """(a literal that must occur, the pattern) for one word; lower-cased, no flags."""
     prefix = word.endswith("*")
-    core = word.rstrip("*")
+    core = word.rstrip("*").lower()
     if not core:
         return None
-    body = re.escape(core)
-    tail = r"[\w'’-]*" if prefix else r"(?![\w])"
-    return re.compile(rf"(?<![\w]){body}{tail}", re.IGNORECASE)
+    tail = r"[\w'’-]*" if prefix else r"(?!\w)"
+    return core, re.compile(rf"(?<!\w){re.escape(core)}{tail}")
 
 
-def _phrase_pattern(words: list[str]) -> re.Pattern[str]:
-    parts = [re.escape(w.rstrip("*")) + (r"[\w'’-]*" if w.endswith("*") else "")
+def _phrase_pattern(words: list[str]) -> tuple[str, re.Pattern[str]]:
+    parts = [re.escape(w.rstrip("*").lower()) + (r"[\w'’-]*" if w.endswith("*") else "")
              for w in words]
-    return re.compile(r"(?<![\w])" + r"[\s\W]+".join(parts) + r"(?![\w])", re.IGNORECASE)
+    literal = words[0].rstrip("*").lower()
+    return literal, re.compile(r"(?<!\w)" + r"[\s\W]+".join(parts) + r"(?!\w)")
 
 
-def _text_of(field: str | None) -> Callable[[str, str], str]:
-    if field == "title":
-        return lambda title, summary: title
-    if field == "summary":
-        return lambda title, summary: summary
-    return lambda title, summary: f"{title}\n{summary}"
+_FIELD_INDEX = {"title": 0, "summary": 1, "text": 2, None: 2}
+
+
+def _leaf(field: str | None, literal: str, pattern: re.Pattern[str]) -> Matcher:
+    index = _FIELD_INDEX[field]
+
+    def match(texts: Texts) -> bool:
+        text = texts[index]
+        return literal in text and pattern.search(text) is not None
+
+    return match
 
 
 class _Parser:
@@ -149,7 +157,7 @@ class _Parser:
             parts.append(self.and_expr(field))
         if len(parts) == 1:
             return parts[0]
-        return lambda t, s: any(p(t, s) for p in parts)
+        return lambda texts: any(p(texts) for p in parts)
 
     def and_expr(self, field: str | None) -> Matcher:
         parts = [self.unary(field)]
@@ -159,13 +167,13 @@ class _Parser:
             parts.append(self.unary(field))
         if len(parts) == 1:
             return parts[0]
-        return lambda t, s: all(p(t, s) for p in parts)
+        return lambda texts: all(p(texts) for p in parts)
 
     def unary(self, field: str | None) -> Matcher:
         if self.token.kind in ("not", "minus"):
             self.advance()
             inner = self.unary(field)
-            return lambda t, s: not inner(t, s)
+            return lambda texts: not inner(texts)
         return self.primary(field)
 
     def primary(self, field: str | None) -> Matcher:
@@ -184,21 +192,19 @@ class _Parser:
                 raise self.error(f"\")\" to close the \"(\" at position {token.position}")
             self.advance()
             return inner
-        text_of = _text_of(field)
         if token.kind == "phrase":
             self.advance()
             words = token.text.split()
             if not words:
                 raise ConfigError(f"query: at position {token.position}: empty quoted phrase")
-            pattern = _phrase_pattern(words)
-            return lambda t, s: pattern.search(text_of(t, s)) is not None
+            return _leaf(field, *_phrase_pattern(words))
         if token.kind == "word":
             self.advance()
-            word_pattern = _word_pattern(token.text)
-            if word_pattern is None:
+            compiled = _word_pattern(token.text)
+            if compiled is None:
                 raise ConfigError(f"query: at position {token.position}: a lone \"*\" is not a "
                                   "word; put it after a prefix, like recogni*")
-            return lambda t, s: word_pattern.search(text_of(t, s)) is not None
+            return _leaf(field, *compiled)
         raise self.error("a word, a quoted phrase, NOT or \"(\"")
 
 
@@ -210,7 +216,8 @@ class Query:
     matcher: Matcher
 
     def matches(self, title: str, summary: str = "") -> bool:
-        return self.matcher(title, summary)
+        title, summary = title.lower(), summary.lower()
+        return self.matcher((title, summary, f"{title}\n{summary}"))
 
 
 def parse_query(text: str) -> Query:

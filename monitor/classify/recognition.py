@@ -33,7 +33,23 @@ GRANTED, STEP, DEBATED = CATEGORY_ORDER = (
 
 _SCORES = {GRANTED: 0.95, STEP: 0.9, DEBATED: 0.85}
 _SUMMARY_SENTENCES = 3          # how deep into the lead the event may sit
-_I = re.IGNORECASE
+
+
+def _lower_pattern(source: str) -> str:
+    """Lower-case the literal letters of a regex (escapes such as \\S or \\W stay as they
+    are), so it can run case-sensitively, and fast, on lower-cased text."""
+    out: list[str] = []
+    escaped = False
+    for char in source:
+        out.append(char if escaped else char.lower())
+        escaped = char == "\\" and not escaped
+    return "".join(out)
+
+
+def _re(source: str) -> re.Pattern[str]:
+    """Compile a pattern that runs on lower-cased text (every rule below does)."""
+    return re.compile(_lower_pattern(source))
+
 
 
 # --- the entity: the Taliban government --------------------------------------------------------
@@ -56,13 +72,23 @@ BUILTIN_ALIASES = (
 _WEAK_ALIASES = r"Afghan\w*"
 
 # The Pakistani Taliban are another group: blank them out before looking for the entity.
-_NOT_THE_ENTITY = re.compile(
+_NOT_THE_ENTITY = _re(
     r"Tehr[ei]{1,2}k[\s-]*(?:[ei][\s-]*)?Taliban(?:[\s-]*Pakistan)?|Pakistani\s+Taliban|"
-    r"\bTTP\b|Kabul\s+[Rr]iver", _I)
+    r"\bTTP\b|Kabul\s+[Rr]iver")
 
 
 def _alias_re(aliases: Iterable[str]) -> re.Pattern[str]:
-    return re.compile(r"(?<![\w-])(?:" + "|".join(aliases) + r")(?![\w])", _I)
+    return _re(r"(?<![\w-])(?:" + "|".join(aliases) + r")(?![\w])")
+
+
+def _first_word_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The first match of ``pattern`` that starts a word. Checking the word start here, not
+    with a lookbehind in the pattern, keeps re's fast scan for the leading literals."""
+    for match in pattern.finditer(text):
+        start = match.start()
+        if start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "_-"):
+            return match
+    return None
 
 
 def _user_alias(entity: str) -> str:
@@ -72,37 +98,51 @@ def _user_alias(entity: str) -> str:
 
 # --- the event vocabulary ----------------------------------------------------------------------
 
-# One cheap look over the whole text before the detailed rules (most news never passes it).
-_VOCABULARY = re.compile(
-    r"recog|credential|accredit|ambassador|envoy|embass|charg[eé]|\bCdA\b|diplomat|"
-    r"terroris[tm]|banned|proscribed|\bban\b|delist|legitim|\bU\.?N\.?\b|United\s+Nations|"
-    r"General\s+Assembly|UNGA|normali[sz]", _I)
+# One cheap look over the lower-cased text before the detailed rules: substring tests are far
+# faster than any regex, and most news never passes them.
+_VOCABULARY = ("recog", "credential", "accredit", "ambassador", "envoy", "embass", "charg",
+               "cda", "diplomat", "terror", "banned", "proscribed", "ban ", "delist", "legitim",
+               "u.n", " un ", "united nations", "general assembly", "unga", "normali", "speak")
+_ENTITY_WORDS = ("taliban", "emirate", "iea", "afghan", "kabul")
 
-_RECOG = re.compile(r"(?<![\w-])(?:recogni(?:[sz]\w*|tions?)|recog)(?!\w)", _I)
 
-_OTHER_SENSE_BEFORE = re.compile(
+def _has_any(text: str, words: tuple[str, ...]) -> bool:
+    for word in words:
+        if word in text:
+            return True
+    return False
+
+
+_RECOG = _re(r"(?<![\w-])(?:un-?)?(?:recogni(?:[sz]\w*|tions?)|recog)(?!\w)")
+_AS_THREAT = _re(
+    r"^\s+as\s+(?:an?\s+|the\s+)?(?:\w+\s+){0,2}?(?:threat|terror\w*|danger|menace|problem|"
+    r"challenge|enemy|risk)")
+_PREDICATE_BEFORE = _re(
+    r"\b(?:remains?|remained|is|are|was|were|still|stays?|stayed|left|being)\s+(?:\w+ly\s+)?$")
+
+_OTHER_SENSE_BEFORE = _re(
     r"(?:facial|face|speech|voice|image|pattern|character|handwriting|object|emotion|plate|"
     r"brand|name|gesture|text|optical|song|music|sound|early|public|peer|wide|widespread|"
     r"global\s+brand|award|in|as\s+a|getting|gets|got|gained|gaining|earned\s+him|"
-    r"internationally|widely|officially\s+recogni[sz]ed\s+as)\W*$", _I)
-_OTHER_SENSE_AFTER = re.compile(
+    r"internationally|widely|officially\s+recogni[sz]ed\s+as)\W*$")
+_OTHER_SENSE_AFTER = _re(
     r"^\w*\W+(?:of|for)\s+(?:his|her|their|its|the\s+(?:contribution|service|efforts|work|role|"
     r"achievement|sacrific)|outstanding|services?|contributions?|efforts|work|excellence|"
-    r"achievements?|talent|bravery|courage)", _I)
-_OTHER_STATES = re.compile(
+    r"achievements?|talent|bravery|courage)")
+_OTHER_STATES = _re(
     r"Palestin\w*|Kosovo|Taiwan\w*|Somaliland|Western\s+Sahara|Crimea|Donetsk|Luhansk|"
     r"Donbas+|Abkhazia|South\s+Ossetia|Northern\s+Cyprus|Guaid[oó]|Gonz[aá]lez|Maduro|"
     r"Armenian\s+genocide|genocide|Jerusalem|Sahrawi|Transnistria|Biafra|Kurdistan|"
-    r"Tibet|Hong\s+Kong|Catalonia|Israel", _I)
-_NON_ENTITY_OBJECT = re.compile(
+    r"Tibet|Hong\s+Kong|Catalonia|Israel")
+_NON_ENTITY_OBJECT = _re(
     r"^\W*(?:the\s+)?(?:terrorism|threat|need|importance|role|rights?|efforts?|sacrifices|"
-    r"contributions?|value|potential|problem|danger|challenges?|concerns?|that|how|what)\b", _I)
-_PASSIVE_BEFORE = re.compile(
+    r"contributions?|value|potential|problem|danger|challenges?|concerns?|that|how|what)\b")
+_PASSIVE_BEFORE = _re(
     r"(?:\b(?:be|been|being|is|are|was|were|get|gets|got|getting|become|becomes|remain|"
-    r"remains)\s+(?:\w+ly\s+)?)$", _I)
+    r"remains)\s+(?:\w+ly\s+)?)$")
 
 # Negation and modality near the trigger make it a refusal or a debate, not a grant.
-_CUES = re.compile(
+_CUES = _re(
     r"\b(?:not|no|never|nor|without|n't|won't|cannot|refus\w*|reject\w*|declin\w*|rules?\s+out|"
     r"ruled\s+out|against|oppos\w*|premature|unlikely|hasn't|haven't|isn't|wasn't|"
     r"will|would|could|may|might|should|must|shall|consider\w*|mull\w*|weigh\w*|debat\w*|"
@@ -111,11 +151,11 @@ _CUES = re.compile(
     r"hopes?|hoping|condition\w*|earn\w*|until|unless|if|whether|prospects?|path|road|rush\w*|"
     r"hurry|question|issue|chances?|eventual\w*|nearing|towards?|pending|request\w*|appeal\w*|"
     r"insist\w*|wants?|need\w*|possible|possibility|talks?|decide\w*|mooted|pave\w*|move\s+to|"
-    r"aims?|aiming|seek|wider|broader|further|more|others?)\b|n['’]t\b", _I)
-_GRANT_VERB = re.compile(
-    r"(?<![\w-])(?:recogni[sz](?:es|ed)|(?:has|have|had)\s+(?:\w+ly\s+)?recogni[sz]ed)\b", _I)
+    r"aims?|aiming|seek|wider|broader|further|more|others?)\b|n['’]t\b")
+_GRANT_VERB = _re(
+    r"(?<![\w-])(?:recogni[sz](?:es|ed)|(?:has|have|had)\s+(?:\w+ly\s+)?recogni[sz]ed)\b")
 
-_CLAUSE_BREAK = re.compile(r"[;:,—–()\[\]|•]|\s-\s|\bbut\b|\bwhile\b|\bas\b|\bafter\b", _I)
+_CLAUSE_BREAK = _re(r"[;:,—–()\[\]|•]|\s-\s|\bbut\b|\bwhile\b|\bas\b|\bafter\b")
 _WORD = re.compile(r"[\w'’]+")
 
 
@@ -128,6 +168,7 @@ class StepRule:
     pattern: re.Pattern[str]
     weak_entity_ok: bool        # "Afghan"/"Afghanistan"/"Kabul" is enough of an anchor
     near_entity: bool = False   # the entity must sit in the same clause, a few words away
+    keys: tuple[str, ...] = ()  # cheap gate: the rule runs only if one of these is in the text
 
 
 _DIPLO = r"(?:ambassador\w*|diplomatic|charg[eé]s?\s+d['’]affaires|CdA|envoy|embass\w*|mission)"
@@ -140,28 +181,33 @@ _REPRESENTATION = (
     r"ambassador(?:ial)?[\s-]+(?:level|status|rank)|to\s+(?:an?\s+)?ambassador\b)")
 
 STEP_RULES: tuple[StepRule, ...] = (
-    StepRule("step:upgrade-representation", STEP, re.compile(
+    StepRule("step:upgrade-representation", STEP, _re(
         rf"\b{_UPGRADE}\W+(?:\S+\s+){{0,6}}?{_REPRESENTATION}|"
         r"(?:charg[eé]s?\s+d'affaires|CdA|diplomatic\s+(?:relations|ties|representation)|"
         r"missions?)\W+(?:\S+\s+){0,6}?(?:elevat|upgrad)\w*|"
         r"\bfrom\s+(?:CdA|charg[eé]\s+d'affaires)\s+to\s+ambassador|"
         r"\b(?:rank|status|level)\s+of\s+ambassador|"
-        r"exchang\w*\s+(?:of\s+)?ambassadors|\bties\s+upgrade", _I), True),
-    StepRule("step:credentials", STEP, re.compile(
+        r"exchang\w*\s+(?:of\s+)?ambassadors|\bties\s+upgrade"), True,
+             keys=("elevat", "upgrad", "level", "rais", "enhanc", "promot", "exchang", "rank",
+                   "status")),
+    StepRule("step:credentials", STEP, _re(
         r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?credentials|"
         r"\baccredit\w*\W+(?:\S+\s+){0,4}?(?:ambassador|envoy|diplomat|charg[eé]|representative)|"
         r"(?:ambassador|envoy|diplomat|charg[eé])\w*\W+(?:\S+\s+){0,3}?accredit\w*|"
-        r"credentials\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA)", _I), True),
-    StepRule("step:envoy-accepted", STEP, re.compile(
+        r"credentials\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA)"), True,
+             keys=("credential", "accredit")),
+    StepRule("step:envoy-accepted", STEP, _re(
         r"\b(?:accept|receiv|welcom|allow|admit|approv)\w*\W+(?:\S+\s+){0,3}?"
         r"(?:Taliban|IEA)[\w\s'-]{0,20}?(?:ambassador|envoy|diplomat|charg[eé])|"
         r"(?:Taliban|IEA)[\s-]+(?:appointed|nominated|named)\s+(?:ambassador|envoy|diplomat)\w*"
         r"\W+(?:\S+\s+){0,6}?(?:accept|accredit|assum|took\s+(?:over|charge)|take\w*\s+"
-        r"(?:over|charge)|arriv|start|begin|began)", _I), False),
-    StepRule("step:ambassador-named", STEP, re.compile(
+        r"(?:over|charge)|arriv|start|begin|began)"), False,
+             keys=("taliban", "iea")),
+    StepRule("step:ambassador-named", STEP, _re(
         r"\b(?:name|appoint|nominat|send|sent|dispatch)\w*\s+(?:\S+\s+){0,3}?ambassador\s+to\s+"
-        r"(?:Kabul|Afghanistan|the\s+(?:Taliban|Islamic\s+Emirate))", _I), True),
-    StepRule("step:embassy", STEP, re.compile(
+        r"(?:Kabul|Afghanistan|the\s+(?:Taliban|Islamic\s+Emirate))"), True,
+             keys=("ambassador to",)),
+    StepRule("step:embassy", STEP, _re(
         r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,4}?over\W+(?:\S+\s+){0,4}?"
         r"(?:embass\w*|consulate|mission)|"
         r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate)\s+(?:\S+\s+){0,3}?over\b|"
@@ -169,8 +215,9 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\bhandover\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:embass\w*|consulate)|"
         r"\b(?:re-?open\w*|took\s+over|take\w*\s+over|assum\w*\s+control\s+of)\W+"
         r"(?:\S+\s+){0,4}?(?:embass\w*|consulate)|"
-        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open", _I), True),
-    StepRule("step:delisting", STEP, re.compile(
+        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open"), True,
+             keys=("embass", "consulate", "mission")),
+    StepRule("step:delisting", STEP, _re(
         r"\b(?:remov|delist|strik|struck|exclud|drop|tak|took|lift|suspend|scrap)\w*\W+"
         r"(?:\S+\s+){0,6}?(?:from\s+(?:\S+\s+){0,3}?)?(?:list|registry|register)\s+of\s+"
         r"(?:\w+\s+)?(?:terror\w*|banned|prohibited|extremist|proscribed|outlawed)|"
@@ -178,11 +225,13 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"(?:from|off)\s+(?:\S+\s+){0,3}?(?:terror\w*|banned|prohibited|extremist|proscribed)\s+"
         r"(?:list|organi[sz]ations?|groups?|entities)|"
         r"\bdelist\w*|\b(?:lift|suspend|scrap)\w*\s+(?:\S+\s+){0,3}?ban\s+on\s+(?:the\s+)?"
-        r"(?:Taliban|IEA)", _I), False),
-    StepRule("step:diplomatic-ties", STEP, re.compile(
+        r"(?:Taliban|IEA)"), False,
+             keys=("list", "ban", "regist")),
+    StepRule("step:diplomatic-ties", STEP, _re(
         r"\b(?:establish|forg|open|deepen)\w*\s+(?:\w+\s+){0,2}?diplomatic\s+(?:ties|relations)|"
-        r"\b(?:formal|official|full)\s+diplomatic\s+(?:ties|relations)", _I), True),
-    StepRule("un-seat", DEBATED, re.compile(
+        r"\b(?:formal|official|full)\s+diplomatic\s+(?:ties|relations)"), True,
+             keys=("diplomatic ties", "diplomatic relations")),
+    StepRule("un-seat", DEBATED, _re(
         rf"\b{_UN}\W+(?:\S+\s+){{0,3}}?(?:seat|credentials)|\bcredentials\s+committee|"
         rf"\b(?:seat|speak|speech|address)\w*\s+(?:at|to|in|before)\s+(?:the\s+)?{_UN}|"
         rf"\brepresent\w*\s+(?:at|in)\s+(?:\S+\s+){{0,6}}?{_UN}|"
@@ -192,21 +241,32 @@ STEP_RULES: tuple[StepRule, ...] = (
         rf"designated|proposed|own|would-be|pick)\s+){{0,2}}{_UN}\s+(?:envoy|ambassador|"
         r"representative)|"
         rf"\bas\s+(?:its\s+|their\s+)?(?:new\s+)?{_UN}\s+(?:envoy|ambassador|representative)|"
+        rf"\b{_UN}\W+(?:\S+\s+){{0,6}}?(?:accept|seat|recogni)\w*\s+(?:\S+\s+){{0,3}}?"
+        r"(?:nominee|envoy|ambassador|representative|delegate)|"
         r"(?:nominat|appoint)\w*\s+(?:\S+\s+){0,5}?(?:envoy|ambassador|representative|"
-        rf"delegate|delegation)\s+to\s+the\s+{_UN}", _I), True),
-    StepRule("legitimacy", DEBATED, re.compile(
+        rf"delegate|delegation)\s+to\s+the\s+{_UN}"), True,
+             keys=("u.n", " un ", "united nations", "general assembly", "unga", "speak",
+                   "credential")),
+    StepRule("legitimacy", DEBATED, _re(
         r"\b(?:il)?legitim(?:acy|i[sz]\w*|ate\s+(?:government|authority|rulers?|"
         r"representatives?))(?!\s+(?:of|to|for)\s+(?!the\s+(?:Taliban|IEA|Islamic)|Taliban|"
-        r"IEA|Islamic|their|its\s+(?:rule|government)))", _I), False, True),
-    StepRule("normalisation", DEBATED, re.compile(
-        r"\bnormali[sz]\w*\s+(?:of\s+)?(?:\w+\s+){0,2}?(?:ties|relations)", _I), False, True),
+        r"IEA|Islamic|their|its\s+(?:rule|government)))"), False, True,
+             keys=("legitim",)),
+    StepRule("normalisation", DEBATED, _re(
+        r"\bnormali[sz]\w*\s+(?:of\s+)?(?:\w+\s+){0,2}?(?:ties|relations)"), False, True,
+             keys=("normali",)),
 )
-_STEP_ANCHOR = re.compile(  # words that let a step rule look at the sentence at all
-    r"ambassador|envoy|embass|charg[eé]|\bCdA\b|credential|accredit|diplomat|list|ban|"
-    r"U\.?N\.?\b|United\s+Nations|General\s+Assembly|UNGA|legitim|normali[sz]|consulate|"
-    r"mission|representative|speak|seat|ties", _I)
-_WEAK_ALIAS_RE = re.compile(rf"(?<![\w-])(?:{_WEAK_ALIASES})", _I)
-_SPECIAL_ENVOY = re.compile(r"special\s+(?:envoy|representative)", _I)
+_OF_OBJECT = _re(r"^\s+(?:of|for)\s+(.{0,60})")
+_ARTICLE = _re(r"^(?:the|a|an|its|their)\s+")
+_GOV_NOUN_RE = _re(_GOV_NOUN)
+_FIRST = _re(r"\bfirst\b")
+_POSSESSIVE_END = _re(r"'s\s+(?:\w+\s+){0,3}$")
+_PERFECT_END = _re(r"\b(?:has|have)\s+(?:\w+ly\s+)?$")
+_AFGHAN_DELEGATE = _re(r"Afghan\w*(?:'s)?\s+(?:\w+\s+){0,2}?(?:envoy|ambassador|representative|"
+                       r"delegat\w*|seat)")
+_STEP_NEGATION = _re(r"\b(?:not|no|never|refus\w*|reject\w*|den(?:y|ies|ied))\b|n't\b")
+_WEAK_ALIAS_FAST = _re(_WEAK_ALIASES)
+_SPECIAL_ENVOY = _re(r"special\s+(?:envoy|representative)")
 
 
 @dataclass(frozen=True)
@@ -223,13 +283,27 @@ class Detection:
 
 _NO_MATCH = Detection(match=False)
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’]?\s+(?=[\"“‘'(]?[A-Z0-9])|\s+•\s*|^\s*•\s*|\n+")
+# A sentence ends at . ! or ? before a capital, at a bullet, or at a line break. The pattern
+# starts with a character class, not a lookbehind, so that re can scan for it quickly.
+_SENTENCE_END = re.compile(r"[.!?][\"'”’]?\s+(?=[\"“‘'(]?[A-Z0-9])|\s*•\s*|\n+")
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a lead, roughly: ends of sentences, bullets and line breaks."""
-    parts = _SENTENCE_END.split(text)
-    return [p.strip() for p in parts if p and p.strip()]
+def split_sentences(text: str, limit: int | None = None) -> list[str]:
+    """Sentences of a lead, roughly (ends of sentences, bullets, line breaks); at most
+    ``limit`` of them."""
+    sentences: list[str] = []
+    start = 0
+    for end in _SENTENCE_END.finditer(text):
+        piece = text[start:end.start() + (1 if end.group(0)[0] in ".!?" else 0)].strip()
+        start = end.end()
+        if piece:
+            sentences.append(piece)
+            if limit is not None and len(sentences) >= limit:
+                return sentences
+    piece = text[start:].strip()
+    if piece:
+        sentences.append(piece)
+    return sentences
 
 
 def _clause_window(sentence: str, start: int, end: int, before: int = 7,
@@ -254,19 +328,20 @@ class RecognitionDetector:
     def __init__(self, extra_entities: Iterable[str] = ()) -> None:
         extra = [_user_alias(e) for e in extra_entities if e.strip()]
         self._entity = _alias_re([*BUILTIN_ALIASES, *extra])
-        self._prefilter_entity = re.compile(
-            r"Taliban|Emirate|\bIEA\b|Afghan|Kabul" + "".join("|" + e for e in extra), _I)
+        self._entity_fast = _re(r"(?:" + "|".join([*BUILTIN_ALIASES, *extra]) + r")(?!\w)")
+        self._entity_words = (*_ENTITY_WORDS,
+                              *(e.strip().lower() for e in extra_entities if e.strip()))
 
     # -- public -------------------------------------------------------------------------------
 
     def detect(self, title: str, summary: str = "") -> Detection:
-        text = f"{title}\n{summary}"
-        if not self._prefilter_entity.search(text) or not _VOCABULARY.search(text):
+        text = f" {title} \n {summary}".lower()
+        if not _has_any(text, self._entity_words) or not _has_any(text, _VOCABULARY):
             return _NO_MATCH
         title_hit = self._best(self._sentence_hits(title.strip(), in_title=True))
         if title_hit is not None:
             return title_hit
-        sentences = split_sentences(strip_dateline(summary))[:_SUMMARY_SENTENCES]
+        sentences = split_sentences(strip_dateline(summary), _SUMMARY_SENTENCES)
         hits = [h for s in sentences for h in self._sentence_hits(s, in_title=False)]
         found = self._best(hits)
         return found if found is not None else _NO_MATCH
@@ -279,21 +354,22 @@ class RecognitionDetector:
         return min(hits, key=lambda h: CATEGORY_ORDER.index(h.category or DEBATED))
 
     def _sentence_hits(self, sentence: str, *, in_title: bool) -> list[Detection]:
-        if not sentence or not _VOCABULARY.search(sentence):
+        cleaned = " " + sentence.lower().replace("’", "'")
+        if not sentence or not _has_any(cleaned, _VOCABULARY):
             return []
-        cleaned = _NOT_THE_ENTITY.sub(" ", sentence.replace("’", "'"))
-        strong = self._entity.search(cleaned)
-        weak = strong or _WEAK_ALIAS_RE.search(cleaned)
+        if _has_any(cleaned, ("tehr", "pakistani taliban", "ttp", "river")):
+            cleaned = _NOT_THE_ENTITY.sub(" ", cleaned)
+        strong = _first_word_match(self._entity_fast, cleaned)
+        weak = strong or _first_word_match(_WEAK_ALIAS_FAST, cleaned)
         if weak is None:
             return []
         hits: list[Detection] = []
-        if strong is not None:
+        if strong is not None and "recog" in cleaned:
             hit = self._recognition_hit(cleaned, sentence, strong.group(0), in_title)
             if hit is not None:
                 hits.append(hit)
-        if _STEP_ANCHOR.search(cleaned):
-            hits.extend(self._step_hits(cleaned, sentence, strong is not None, weak.group(0),
-                                        in_title))
+        hits.extend(self._step_hits(cleaned, sentence, strong is not None, weak.group(0),
+                                    in_title))
         return hits
 
     def _recognition_hit(self, text: str, original: str, entity: str,
@@ -305,26 +381,39 @@ class RecognitionDetector:
             before, after = text[:match.start()], text[match.end():]
             if _OTHER_SENSE_BEFORE.search(before) or _OTHER_SENSE_AFTER.match(word + after):
                 continue
-            form = "noun" if word.startswith("recognition") or word == "recog" else "verb"
+            if word.startswith("un"):
+                # "remains unrecognised" is about status; "unrecognised X" is an adjective
+                if not _PREDICATE_BEFORE.search(before) or not self._entity.search(before):
+                    continue
+                form = "unrecognised"
+            elif word.startswith("recognition") or word == "recog":
+                form = "noun"
+            else:
+                form = "verb"
             rules = ["entity:" + entity.strip()]
             object_text = after[:80]
-            if form == "noun":
-                of_object = re.match(r"^\s+(?:of|for)\s+(.{0,60})", after, _I)
+            if form == "unrecognised":
+                rules.append("recognition:unrecognised")
+            elif form == "noun":
+                of_object = _OF_OBJECT.match(after)
                 if of_object is not None:
                     target = of_object.group(1)
-                    if not self._entity.match(re.sub(r"^(?:the|a|an|its|their)\s+", "",
-                                                     target, flags=_I)):
+                    if not self._entity.match(_ARTICLE.sub("", target)):
                         if _OTHER_STATES.match(target) or not self._entity.search(target[:40]):
                             continue
                 rules.append("recognition:noun")
             else:
+                if _AS_THREAT.match(after):
+                    continue
                 if _PASSIVE_BEFORE.search(before):
+                    if not self._entity.search(before):
+                        continue  # the thing recognised is not the government
                     rules.append("recognition:passive")
                 else:
                     if _NON_ENTITY_OBJECT.match(after):
                         continue
                     head = " ".join(_WORD.findall(object_text)[:7])
-                    if not (self._entity.search(head) or re.search(_GOV_NOUN, head, _I)):
+                    if not (self._entity.search(head) or _GOV_NOUN_RE.search(head)):
                         continue
                     first = _WORD.findall(object_text)[:2]
                     if first and _OTHER_STATES.match(" ".join(first)):
@@ -334,7 +423,9 @@ class RecognitionDetector:
             cue = _CUES.search(window)
             actors = self._actors(original)
             category = DEBATED
-            if cue is not None:
+            if form == "unrecognised":
+                rules.append("modality:unrecognised")
+            elif cue is not None:
                 rules.append("modality:" + cue.group(0).lower())
             elif actors and self._state_grants(text, match, actors):
                 category = GRANTED
@@ -346,15 +437,16 @@ class RecognitionDetector:
         """A state is the one recognising: "Russia recognises ...", "Moscow's recognition",
         "Russia becomes the first country to recognise ..."."""
         before = text[max(0, match.start() - 60):match.start()]
-        near = find_states(" ".join(_WORD.findall(before)[-6:]))
+        first = _FIRST.search(before) is not None
+        near = find_states(" ".join(_WORD.findall(before)[-(10 if first else 6):]))
         if not any(a in near for a in actors):
             return False
-        if re.search(r"\bfirst\b", before, _I):
+        if first:
             return True
         if match.group(0).lower().startswith("recognition") or match.group(0).lower() == "recog":
-            return re.search(r"'s\s+(?:\w+\s+){0,3}$", before) is not None
+            return _POSSESSIVE_END.search(before) is not None
         return (_GRANT_VERB.match(text, match.start()) is not None
-                or re.search(r"\b(?:has|have)\s+(?:\w+ly\s+)?$", before) is not None)
+                or _PERFECT_END.search(before) is not None)
 
     def _step_hits(self, text: str, original: str, strong: bool, entity: str,
                    in_title: bool) -> list[Detection]:
@@ -362,12 +454,12 @@ class RecognitionDetector:
         for rule in STEP_RULES:
             if not strong and not rule.weak_entity_ok:
                 continue
+            if rule.keys and not _has_any(text, rule.keys):
+                continue
             match = rule.pattern.search(text)
             if match is None:
                 continue
-            if rule.name == "un-seat" and not strong and not re.search(
-                    r"Afghan\w*(?:'s)?\s+(?:\w+\s+){0,2}?(?:envoy|ambassador|representative|"
-                    r"delegat\w*|seat)", text, _I):
+            if rule.name == "un-seat" and not strong and not _AFGHAN_DELEGATE.search(text):
                 continue
             if rule.category == STEP and _SPECIAL_ENVOY.search(match.group(0)):
                 continue
@@ -378,8 +470,7 @@ class RecognitionDetector:
             category = rule.category
             if category == STEP:
                 window = _clause_window(text, match.start(), match.end(), before=4, after=3)
-                negation = re.search(r"\b(?:not|no|never|refus\w*|reject\w*|den(?:y|ies|ied))\b|"
-                                     r"n't\b", window, _I)
+                negation = _STEP_NEGATION.search(window)
                 if negation is not None:
                     category = DEBATED
                     rules.append("modality:" + negation.group(0).lower())
