@@ -37,7 +37,7 @@ _TOKEN = re.compile(
         (?P<lparen>\()
       | (?P<rparen>\))
       | (?P<phrase>"(?P<phrase_body>[^"]*)(?P<phrase_end>"?))
-      | (?P<field>[A-Za-z]+):(?=\S)
+      | (?P<field>[A-Za-z]+):
       | (?P<minus>-)(?=[\w"(])
       | (?P<word>[^\s()"]+)
     )""",
