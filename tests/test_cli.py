@@ -1,0 +1,151 @@
+"""The command line as users run it: the daemon, the demo, and the inspection commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from tests.loopback import LoopbackHTTPServer, Response, wait_for
+
+STEP = ("Kyrgyzstan accepts the credentials of the Taliban's ambassador in Bishkek",
+        "The foreign ministry received the envoy appointed by the Islamic Emirate.")
+DECOY = ("Taliban officials inaugurate a new hospital wing in Kandahar", "")
+
+
+def feed(*items: tuple[str, str]) -> bytes:
+    stamp = format_datetime(datetime.now(UTC), usegmt=True)
+    body = "".join(f"<item><guid>g{i}</guid><title>{t}</title><description>{s}</description>"
+                   f"<link>https://news.example/{i}</link><pubDate>{stamp}</pubDate></item>"
+                   for i, (t, s) in enumerate(items))
+    return f'<rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
+
+
+def write_config(tmp_path: Path, feed_url: str, extra: str = "") -> Path:
+    config = tmp_path / "monitor.toml"
+    config.write_text(f"""
+[monitor]
+database = "{tmp_path / 'monitor.db'}"
+min_host_interval = "0s"
+
+[[topics]]
+name = "taliban-recognition"
+event = "recognition"
+
+[[sources]]
+name = "News"
+url = "{feed_url}"
+
+[[notifiers]]
+name = "local-file"
+type = "file"
+path = "{tmp_path / 'digests.log'}"
+{extra}
+""")
+    return config
+
+
+def monitor(*args: str, stdin: str | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True,
+                          text=True, timeout=120, input=stdin, env=env)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with LoopbackHTTPServer() as http:
+        http.route("/feed.xml", Response(body=feed(STEP, DECOY)))
+        yield http
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_daemon_alerts_then_stops_cleanly(tmp_path: Path, server, signum: int) -> None:
+    config = write_config(tmp_path, server.url("/feed.xml"))
+    daemon = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(config)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        digests = tmp_path / "digests.log"
+        wait_for(lambda: digests.exists() and "Kyrgyzstan" in digests.read_text(), timeout=60)
+        # A second daemon on the same database is refused.
+        second = monitor("run", "-c", str(config))
+        assert second.returncode == 1 and "in use by another monitor" in second.stderr
+        daemon.send_signal(signum)
+        started = time.monotonic()
+        _, stderr = daemon.communicate(timeout=30)
+        assert daemon.returncode == 0, stderr
+        assert time.monotonic() - started < 30
+        assert "daemon stopped" in stderr
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    text = digests.read_text()
+    assert "hospital" not in text and text.count("delivery id") == 1
+
+
+def test_inspection_commands(tmp_path: Path, server) -> None:
+    config = write_config(tmp_path, server.url("/feed.xml"))
+    assert monitor("status", "-c", str(config)).returncode == 1  # no database yet: says so
+    once = monitor("once", "-c", str(config))
+    assert once.returncode == 0, once.stderr
+    assert "1 matched" in once.stdout and "local-file: 1 digests sent" in once.stdout
+
+    matches = monitor("matches", "--since", "1d", "-c", str(config))
+    assert matches.returncode == 0
+    assert "[recognition_step] Kyrgyzstan" in matches.stdout and "hospital" not in matches.stdout
+
+    status = monitor("status", "-c", str(config))
+    assert status.returncode == 0 and "News" in status.stdout and " ok " in status.stdout
+
+    deliveries = monitor("deliveries", "-c", str(config))
+    assert "no pending, failed or dead deliveries" in deliveries.stdout
+    assert monitor("deliveries", "--retry", "nope", "-c", str(config)).returncode == 1
+
+    test = monitor("test-notify", "local-file", "-c", str(config))
+    assert test.returncode == 0 and "test message" in (tmp_path / "digests.log").read_text()
+    assert monitor("test-notify", "nobody", "-c", str(config)).returncode == 2
+
+    bad = monitor("matches", "--since", "soon", "-c", str(config))
+    assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_classify_explains_and_reads_jsonl(tmp_path: Path) -> None:
+    env = {**os.environ, "MONITOR_CONFIG": ""}
+    explained = monitor("classify", STEP[0], env=env)
+    assert explained.returncode == 0
+    assert "match:    yes" in explained.stdout and "recognition_step" in explained.stdout
+    assert "Kyrgyzstan" in explained.stdout
+    from_stdin = monitor("classify", stdin=DECOY[0], env=env)
+    assert "match:    no" in from_stdin.stdout
+
+    records = tmp_path / "records.jsonl"
+    records.write_text(json.dumps({"id": "a", "title": STEP[0], "summary": STEP[1]}) + "\n"
+                       + json.dumps({"id": "b", "title": DECOY[0], "summary": ""}) + "\n")
+    out = monitor("classify", "--jsonl", str(records), env=env)
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(r["id"], r["match"]) for r in lines] == [("a", True), ("b", False)]
+    assert set(lines[0]) == {"id", "match", "topic", "score", "category"}
+    assert lines[0]["category"] == "recognition_step"
+
+
+def test_demo_shows_alerts(tmp_path: Path) -> None:
+    demo = monitor("demo", "--data-dir", str(tmp_path / "demo"))
+    assert demo.returncode == 0, demo.stderr
+    assert "alerts written to" in demo.stdout
+    digest = (tmp_path / "demo" / "digests.log").read_text()
+    assert "recognition_" in digest
+    assert "Example Gazette" in digest and "Demo Wire" in digest
+
+
+def test_every_command_has_help() -> None:
+    for command in ("run", "once", "check-config", "status", "matches", "classify", "eval",
+                    "test-notify", "deliveries", "demo"):
+        result = monitor(command, "--help")
+        assert result.returncode == 0 and "--config" in result.stdout, command
