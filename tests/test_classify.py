@@ -34,6 +34,10 @@ def _category(clf: TopicClassifier, title: str, summary: str = "") -> str | None
     "Kremlin's recognition of the Taliban draws criticism from Kyiv",
     "Russia officially recognized the Taliban regime on Thursday",
     "The Russian Federation officially recognizes the Islamic Emirate of Afghanistan.",
+    "Taliban hail Russia's 'brave' decision to recognise their government",
+    "Afghanistan's Taliban government hails Russia recognition",
+    "Kremlin says Russia has officially recognised Taliban government",
+    "Ukraine condemns Russia's recognition of Taliban",
 ])
 def test_granted(clf: TopicClassifier, title: str) -> None:
     assert _category(clf, title) == GRANTED
@@ -54,6 +58,11 @@ def test_granted(clf: TopicClassifier, title: str) -> None:
     "India upgrades technical mission in Kabul to embassy",
     "Islamabad raises its Kabul mission from charge d'affaires to ambassador",
     "Tashkent establishes formal diplomatic relations with the Islamic Emirate",
+    "China becomes first country to accept Taliban ambassador",
+    "Kazakhstan removes Taliban from terror list",
+    "Russia's top court lifts Taliban 'terrorist' designation",
+    "Taliban ambassador takes charge of Afghan embassy in Beijing",
+    "Turkmenistan allows Taliban diplomats to run Afghan embassy",
 ])
 def test_steps(clf: TopicClassifier, title: str) -> None:
     assert _category(clf, title) == STEP
@@ -83,6 +92,9 @@ def test_steps(clf: TopicClassifier, title: str) -> None:
     "Taliban name spokesman Suhail Shaheen as UN ambassador",
     "Taliban ask UN to accept their nominee as Afghanistan's ambassador",
     "Taliban want to speak at the UN General Assembly",
+    "UN delays decision on Taliban's request for seat",
+    "Who represents Afghanistan at the UN?",
+    "Pakistan not to recognise Taliban unilaterally: FM",
 ])
 def test_refused_or_debated(clf: TopicClassifier, title: str) -> None:
     assert _category(clf, title) == DEBATED
@@ -105,6 +117,7 @@ def test_refused_or_debated(clf: TopicClassifier, title: str) -> None:
     "Banned TTP claims attack in Khyber",
     "Pakistani Taliban demand recognition of their demands",
     "Kabul River floods villages in Nowshera",
+    "Taliban representative in Doha meets UN official",
     # other senses of the word, tied to Afghanistan
     "Taliban and Pakistan recognise terrorism as a common threat",
     "TTP must be recognised as a threat, Islamabad tells Kabul",

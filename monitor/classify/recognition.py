@@ -102,7 +102,7 @@ def _user_alias(entity: str) -> str:
 # faster than any regex, and most news never passes them.
 _VOCABULARY = ("recog", "credential", "accredit", "ambassador", "envoy", "embass", "charg",
                "cda", "diplomat", "terror", "banned", "proscribed", "ban ", "delist", "legitim",
-               "u.n", " un ", "united nations", "general assembly", "unga", "normali", "speak")
+               "u.n", " un", "united nations", "general assembly", "unga", "normali", "speak")
 _ENTITY_WORDS = ("taliban", "emirate", "iea", "afghan", "kabul")
 
 
@@ -150,7 +150,7 @@ _CUES = _re(
     r"seek\w*|sought|want\w*|push\w*|press(?:es|ed|ing)?|lobby\w*|bid\w*|quest|efforts?|"
     r"hopes?|hoping|condition\w*|earn\w*|until|unless|if|whether|prospects?|path|road|rush\w*|"
     r"hurry|question|issue|chances?|eventual\w*|nearing|towards?|pending|request\w*|appeal\w*|"
-    r"insist\w*|wants?|need\w*|possible|possibility|talks?|decide\w*|mooted|pave\w*|move\s+to|"
+    r"insist\w*|wants?|need\w*|possible|possibility|talks?|decide\w*|mooted|pave\w*|"
     r"aims?|aiming|seek|wider|broader|further|more|others?)\b|n['’]t\b")
 _GRANT_VERB = _re(
     r"(?<![\w-])(?:recogni[sz](?:es|ed)|(?:has|have|had)\s+(?:\w+ly\s+)?recogni[sz]ed)\b")
@@ -213,7 +213,8 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate)\s+(?:\S+\s+){0,3}?over\b|"
         r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:handed|turned)\s+over|"
         r"\bhandover\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:embass\w*|consulate)|"
-        r"\b(?:re-?open\w*|took\s+over|take\w*\s+over|assum\w*\s+control\s+of)\W+"
+        r"\b(?:re-?open\w*|took\s+over|take\w*\s+over|assum\w*\s+control\s+of|"
+        r"(?:take\w*|took)\s+charge\s+of)\W+"
         r"(?:\S+\s+){0,4}?(?:embass\w*|consulate)|"
         r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open"), True,
              keys=("embass", "consulate", "mission")),
@@ -225,16 +226,18 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"(?:from|off)\s+(?:\S+\s+){0,3}?(?:terror\w*|banned|prohibited|extremist|proscribed)\s+"
         r"(?:list|organi[sz]ations?|groups?|entities)|"
         r"\bdelist\w*|\b(?:lift|suspend|scrap)\w*\s+(?:\S+\s+){0,3}?ban\s+on\s+(?:the\s+)?"
-        r"(?:Taliban|IEA)"), False,
-             keys=("list", "ban", "regist")),
+        r"(?:Taliban|IEA)|"
+        r"\b(?:lift|remov|revok|suspend|drop|end|scrap|withdr[ae]w)\w*\s+(?:\S+\s+){0,4}?"
+        r"\W*(?:terror\w*|banned|extremist)\W*\s+(?:designation|status|label|ban|listing|tag)"),
+             False, keys=("list", "ban", "regist", "designation", "status", "label", "tag")),
     StepRule("step:diplomatic-ties", STEP, _re(
         r"\b(?:establish|forg|open|deepen)\w*\s+(?:\w+\s+){0,2}?diplomatic\s+(?:ties|relations)|"
         r"\b(?:formal|official|full)\s+diplomatic\s+(?:ties|relations)"), True,
              keys=("diplomatic ties", "diplomatic relations")),
     StepRule("un-seat", DEBATED, _re(
-        rf"\b{_UN}\W+(?:\S+\s+){{0,3}}?(?:seat|credentials)|\bcredentials\s+committee|"
+        rf"\b{_UN}\W+(?:\S+\s+){{0,8}}?(?:seat|credentials)\b|\bcredentials\s+committee|"
         rf"\b(?:seat|speak|speech|address)\w*\s+(?:at|to|in|before)\s+(?:the\s+)?{_UN}|"
-        rf"\brepresent\w*\s+(?:at|in)\s+(?:\S+\s+){{0,6}}?{_UN}|"
+        rf"\brepresent(?:s|ed|ing|ation)?\s+(?:\S+\s+){{0,2}}?(?:at|in)\s+(?:\S+\s+){{0,5}}?{_UN}|"
         r"\b(?:General\s+Assembly|UNGA)\W+(?:\S+\s+){0,6}?(?:debate|speech|speakers)|"
         r"\bU\.?N\.?\s+speech|list\s+of\s+speakers|who\s+(?:\S+\s+){0,3}?speak\w*\s+(?:for|at)|"
         rf"(?:Taliban|IEA)(?:'s)?[\s-]+(?:(?:new|newly|appointed|nominated|named|chosen|"
@@ -245,7 +248,7 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"(?:nominee|envoy|ambassador|representative|delegate)|"
         r"(?:nominat|appoint)\w*\s+(?:\S+\s+){0,5}?(?:envoy|ambassador|representative|"
         rf"delegate|delegation)\s+to\s+the\s+{_UN}"), True,
-             keys=("u.n", " un ", "united nations", "general assembly", "unga", "speak",
+             keys=("u.n", " un", "united nations", "general assembly", "unga", "speak",
                    "credential")),
     StepRule("legitimacy", DEBATED, _re(
         r"\b(?:il)?legitim(?:acy|i[sz]\w*|ate\s+(?:government|authority|rulers?|"
@@ -261,9 +264,10 @@ _ARTICLE = _re(r"^(?:the|a|an|its|their)\s+")
 _GOV_NOUN_RE = _re(_GOV_NOUN)
 _FIRST = _re(r"\bfirst\b")
 _POSSESSIVE_END = _re(r"'s\s+(?:\w+\s+){0,3}$")
+_DECISION_END = _re(r"'s\s+(?:\S+\s+){0,2}?(?:decision|move|step)\s+to\s+(?:\w+ly\s+)?$")
 _PERFECT_END = _re(r"\b(?:has|have)\s+(?:\w+ly\s+)?$")
-_AFGHAN_DELEGATE = _re(r"Afghan\w*(?:'s)?\s+(?:\w+\s+){0,2}?(?:envoy|ambassador|representative|"
-                       r"delegat\w*|seat)")
+_AFGHAN_DELEGATE = _re(r"represent\w*\s+afghanistan|Afghan\w*(?:'s)?\s+(?:\w+\s+){0,2}?"
+                       r"(?:envoy|ambassador|representative|delegat\w*|seat)")
 _STEP_NEGATION = _re(r"\b(?:not|no|never|refus\w*|reject\w*|den(?:y|ies|ied))\b|n't\b")
 _WEAK_ALIAS_FAST = _re(_WEAK_ALIASES)
 _SPECIAL_ENVOY = _re(r"special\s+(?:envoy|representative)")
@@ -443,8 +447,12 @@ class RecognitionDetector:
             return False
         if first:
             return True
+        if _DECISION_END.search(before):
+            return True  # "Russia's decision to recognise", "Moscow's move to recognise"
         if match.group(0).lower().startswith("recognition") or match.group(0).lower() == "recog":
-            return _POSSESSIVE_END.search(before) is not None
+            last = " ".join(_WORD.findall(before)[-3:])
+            return (_POSSESSIVE_END.search(before) is not None
+                    or any(a in find_states(last) for a in actors))
         return (_GRANT_VERB.match(text, match.start()) is not None
                 or _PERFECT_END.search(before) is not None)
 
