@@ -21,6 +21,7 @@ import feedparser
 
 from monitor.errors import ParseError
 from monitor.parse.sanitize import (
+    check_shape,
     clean_guid,
     clean_summary,
     clean_title,
@@ -74,7 +75,10 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None) -> Par
 
 def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> ParsedFeed:
     data = _truncate_items(_defuse_doctype(content), MAX_ITEMS)
-    headers = {"content-location": url}
+    check_shape(data, html=False)
+    # No content-location: feedparser would then also resolve <guid> values against the
+    # feed URL, and a guid must not change when the feed moves. Links are resolved below.
+    headers = {}
     if content_type:
         headers["content-type"] = content_type
     # A stream, never bytes or str: feedparser opens a str/bytes that names a file or URL.
@@ -137,7 +141,8 @@ def _entry_summary(entry: Mapping[str, Any]) -> tuple[str, str]:
 
 def _entry_published(entry: Mapping[str, Any]) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        parsed = entry.get(key)
+        # dict.get: FeedParserDict maps a missing updated_parsed to published_parsed, warning
+        parsed = dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
         if parsed:
             try:
                 return sane_datetime(datetime.fromtimestamp(calendar.timegm(parsed), UTC))

@@ -9,6 +9,7 @@ resolved against the page URL and any <base href>; its title is the text of
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import bs4
@@ -17,6 +18,7 @@ from soupsieve import SelectorSyntaxError
 
 from monitor.errors import ParseError
 from monitor.parse.sanitize import (
+    check_shape,
     clean_summary,
     clean_title,
     clean_url,
@@ -26,6 +28,7 @@ from monitor.types import ParsedFeed, ParsedItem
 
 MAX_ITEMS = 1_000                # items kept per page, the first ones in document order
 MAX_BODY = 16 * 1024 * 1024      # refuse to parse more than this (the fetcher caps at 10 MiB)
+MAX_SECONDS = 10               # a page whose items take longer is refused (hostile nesting)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 
 
@@ -44,6 +47,8 @@ def parse_page(content: bytes, url: str, item_selector: str, link_selector: str,
     if len(content) > MAX_BODY:
         raise ParseError(f"body too large to parse ({len(content)} bytes)")
     try:
+        check_shape(content, html=True)
+        deadline = time.monotonic() + MAX_SECONDS
         soup = _soup(content, content_type)
         base = _base_url(soup, url)
         elements = _select(soup, item_selector, "item_selector")
@@ -52,6 +57,8 @@ def parse_page(content: bytes, url: str, item_selector: str, link_selector: str,
         items: list[ParsedItem] = []
         seen: set[str] = set()
         for element in elements:
+            if time.monotonic() > deadline:
+                raise ParseError(f"page too complex: items not extracted within {MAX_SECONDS} s")
             item = _item(element, base, link_selector, title_selector, summary_selector)
             if item is None or item.url in seen:
                 continue
