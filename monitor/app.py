@@ -73,8 +73,9 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     fetcher = HttpFetcher(config.monitor)
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())
+    operators = {n.name: n.alert_after for n in config.notifiers if n.operator}
     pipeline = Pipeline(config, store, fetcher, limiter, robots, build_classifiers(config),
-                        subscribers(config), clock, rng)
+                        subscribers(config), clock, rng, operators)
     notifiers = {n.name: build_notifier(n) for n in config.notifiers}
     deliverer = Deliverer(store, notifiers, {n.name: n for n in config.notifiers}, clock, rng)
     return App(config, store, fetcher, pipeline, deliverer, notifiers, clock)

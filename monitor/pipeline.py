@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -21,6 +21,7 @@ from monitor.classify import TopicClassifier
 from monitor.config import Config, SourceConfig
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
+from monitor.health import health_changes
 from monitor.parse import parse_feed, parse_page
 from monitor.store.base import Store
 from monitor.stories import StoryKey, find_same_story
@@ -56,7 +57,8 @@ class Pipeline:
                  limiter: HostLimiter, robots: RobotsCache,
                  classifiers: Mapping[str, TopicClassifier],
                  subscribers: Mapping[str, Sequence[str]],
-                 clock: Callable[[], datetime], rng: random.Random | None = None) -> None:
+                 clock: Callable[[], datetime], rng: random.Random | None = None,
+                 operators: Mapping[str, timedelta] | None = None) -> None:
         self.config = config
         self.store = store
         self.fetcher = fetcher
@@ -66,6 +68,7 @@ class Pipeline:
         self.subscribers = subscribers
         self.clock = clock
         self.rng = rng or random.Random()
+        self.operators = dict(operators or {})   # operator notifier -> alert_after
         # Grouping reads recent stories and writes new ones: one poll at a time, so two
         # outlets polled at once still make one story.
         self._record_lock = threading.Lock()
@@ -98,8 +101,7 @@ class Pipeline:
             new_state = self._next_state(source, state, now, "ok", fetched,
                                          body_hash=body_hash, items=len(parsed.items),
                                          new=sum(1 for n in new_items if n.alert))
-            self.store.record_poll(PollRecord(new_state, new_items, stories),
-                                   self.subscribers, now)
+            self._record(source, PollRecord(new_state, new_items, stories), now)
         matched = len({index for index, _ in stories if new_items[index].alert})
         return self._log(PollOutcome(source.name, "ok", len(parsed.items), new_state.last_new,
                                      matched, None, time.monotonic() - started))
@@ -198,7 +200,7 @@ class Pipeline:
               fetched: FetchResult) -> PollOutcome:
         now = self.clock()
         new_state = self._next_state(source, state, now, status, fetched)
-        self.store.record_poll(PollRecord(new_state), self.subscribers, now)
+        self._record(source, PollRecord(new_state), now)
         return self._log(PollOutcome(source.name, status, state.last_items, 0, 0, None,
                                      time.monotonic() - started))
 
@@ -212,9 +214,17 @@ class Pipeline:
             state, now, error=error, interval=self.config.interval(source),
             max_backoff=self.config.monitor.max_backoff, jitter=self.rng.random(),
             retry_after=retry_after, gone=gone)
-        self.store.record_poll(PollRecord(new_state), self.subscribers, now)
+        self._record(source, PollRecord(new_state), now)
         return self._log(PollOutcome(source.name, new_state.last_status or "error", 0, 0, 0,
                                      error, time.monotonic() - started))
+
+    def _record(self, source: SourceConfig, record: PollRecord, now: datetime) -> None:
+        """Commit the poll, with the source-health incidents it opens or closes."""
+        if self.operators:
+            changes = health_changes(record.state, now, self.config.interval(source),
+                                     self.store.open_incidents(source.name), self.operators)
+            record = replace(record, health=changes)
+        self.store.record_poll(record, self.subscribers, now)
 
     @staticmethod
     def _log(outcome: PollOutcome) -> PollOutcome:

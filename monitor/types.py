@@ -153,9 +153,35 @@ class StoryDecision:
 
 
 @dataclass(frozen=True)
+class Incident:
+    """An open incident as stored."""
+
+    id: int
+    source: str
+    kind: str
+    opened_at: datetime
+    detail: str
+    alerted: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class HealthChange:
+    """What a poll does to a source's incidents: open one, alert notifiers, or close one."""
+
+    source: str
+    kind: str
+    action: str                    # open | alert | close
+    opened_at: datetime
+    text: str                      # the message for the notifiers, "" when nobody is told
+    notifiers: tuple[str, ...] = ()
+    incident_id: int | None = None  # None for an incident opened by this same change list
+
+
+@dataclass(frozen=True)
 class PollRecord:
     """Everything one poll of one source writes, committed in one transaction."""
 
     state: SourceState                 # the source's state after the poll
     new_items: tuple[NewItem, ...] = ()
     stories: tuple[tuple[int, StoryDecision], ...] = ()   # (index into new_items, decision)
+    health: tuple[HealthChange, ...] = ()

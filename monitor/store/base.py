@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.stories import StoryKey
-from monitor.types import Digest, PollRecord, SourceState, Story
+from monitor.types import Digest, Incident, PollRecord, SourceState, Story
 
 
 class Store(Protocol):
@@ -30,6 +30,8 @@ class Store(Protocol):
     def record_poll(self, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
                     now: datetime) -> None:
         """Commit a poll in one transaction: source state, new items, stories, outbox rows."""
+
+    def open_incidents(self, source: str) -> list[Incident]: ...
 
     def make_digest(self, notifier: str, now: datetime, digest_id: str) -> Digest | None: ...
 

@@ -109,6 +109,30 @@ MIGRATIONS: tuple[str, ...] = (
     -- serves: what is due for a notifier; `monitor deliveries`
     CREATE INDEX deliveries_due ON deliveries (notifier, status, next_attempt_at);
     """,
+    # 2: source-health incidents for operator notifiers
+    """
+    -- One row per incident: a source failing too long, silent too long, or a page whose
+    -- selector stopped matching. Open while closed_at IS NULL.
+    CREATE TABLE health_incidents (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,                     -- failing | silent | selector
+        opened_at TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        closed_at TEXT
+    );
+    -- serves: the open incidents of a source (one per kind)
+    CREATE UNIQUE INDEX health_incidents_open ON health_incidents (source, kind)
+        WHERE closed_at IS NULL;
+
+    -- Which operator notifier was told of which incident (so recovery goes to the same ones).
+    CREATE TABLE health_alerts (
+        incident_id INTEGER NOT NULL REFERENCES health_incidents (id),
+        notifier TEXT NOT NULL,
+        alerted_at TEXT NOT NULL,
+        PRIMARY KEY (incident_id, notifier)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
@@ -21,7 +22,15 @@ from typing import IO, Any
 from monitor.errors import StoreError
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 from monitor.stories import StoryKey
-from monitor.types import Digest, PollRecord, SourceState, Story, StorySource
+from monitor.types import (
+    Digest,
+    HealthChange,
+    Incident,
+    PollRecord,
+    SourceState,
+    Story,
+    StorySource,
+)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -235,6 +244,40 @@ class SqliteStore:
                     opened[(index, decision.topic)] = story_id
                 db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) VALUES (?, ?)",
                            (story_id, item_id))
+            for change in record.health:
+                self._apply_health(db, change, now)
+
+    def _apply_health(self, db: sqlite3.Connection, change: HealthChange, now: datetime) -> None:
+        incident_id = change.incident_id
+        if change.action == "open":
+            db.execute("INSERT OR IGNORE INTO health_incidents (source, kind, opened_at, detail) "
+                       "VALUES (?, ?, ?, ?)", (change.source, change.kind,
+                                               _ts(change.opened_at), change.text))
+            return
+        if incident_id is None:
+            incident_id = db.execute("SELECT id FROM health_incidents WHERE source = ? AND "
+                                     "kind = ? AND closed_at IS NULL",
+                                     (change.source, change.kind)).fetchone()["id"]
+        if change.action == "close":
+            db.execute("UPDATE health_incidents SET closed_at = ? WHERE id = ?",
+                       (_ts(now), incident_id))
+        for notifier in change.notifiers:
+            if change.action == "alert":
+                db.execute("INSERT OR IGNORE INTO health_alerts (incident_id, notifier, "
+                           "alerted_at) VALUES (?, ?, ?)", (incident_id, notifier, _ts(now)))
+            digest = Digest(id=uuid.uuid4().hex, notifier=notifier, created_at=now, stories=(),
+                            kind="health", text=change.text)
+            self._insert_delivery(db, digest, now)
+
+    def open_incidents(self, source: str) -> list[Incident]:
+        rows = self._query("SELECT i.*, group_concat(a.notifier, char(10)) AS alerted "
+                           "FROM health_incidents i LEFT JOIN health_alerts a "
+                           "ON a.incident_id = i.id WHERE i.source = ? AND i.closed_at IS NULL "
+                           "GROUP BY i.id", (source,))
+        return [Incident(id=r["id"], source=r["source"], kind=r["kind"],
+                         opened_at=datetime.fromisoformat(r["opened_at"]), detail=r["detail"],
+                         alerted=frozenset((r["alerted"] or "").split("\n")) - {""})
+                for r in rows]
 
     def _stories(self, where: str, params: Sequence[Any]) -> list[Story]:
         rows = self._query(f"SELECT * FROM stories WHERE {where} ORDER BY first_seen, id", params)

@@ -1,0 +1,92 @@
+"""PURE: source-health incidents for operator notifiers: one alert per incident, one recovery.
+
+An incident opens when a source starts failing, goes silent, or a page's selector stops
+matching. Each operator notifier is alerted once per incident, when the incident is older
+than its `alert_after` (failing) or at once (selector, silent), and receives a recovery
+notice when the incident closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from monitor.decide import health
+from monitor.types import HealthChange, Incident, SourceState
+
+KINDS = ("failing", "selector", "silent")
+
+
+def _condition(kind: str, state: SourceState, now: datetime,
+               interval: timedelta) -> datetime | None:
+    """When the condition of this kind started, or None when it does not hold now."""
+    selector_error = state.consecutive_failures > 0 and "matched nothing" in (state.last_error
+                                                                              or "")
+    if kind == "failing" and state.consecutive_failures > 0 and not selector_error:
+        return state.failing_since
+    if kind == "selector" and selector_error:
+        return state.failing_since
+    if kind == "silent" and health(state, now, interval) == "silent":
+        return state.last_new_item_at or state.first_polled_at
+    return None
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _alert_text(kind: str, state: SourceState, since: datetime) -> str:
+    if kind == "failing":
+        return (f"Source {state.name!r} has been failing since {_when(since)} "
+                f"({state.consecutive_failures} consecutive failures).\n"
+                f"Last error: {state.last_error}\nURL: {state.url}\n"
+                f"It is still polled, with backoff; you will get a notice when it recovers.")
+    if kind == "selector":
+        return (f"The selectors of page source {state.name!r} stopped matching "
+                f"({_when(since)}): the page layout has probably changed.\n"
+                f"Last error: {state.last_error}\nURL: {state.url}")
+    return (f"Source {state.name!r} has brought nothing new since {_when(since)}, much longer "
+            f"than its usual cadence.\nURL: {state.url}")
+
+
+def _recovery_text(kind: str, state: SourceState, since: datetime, now: datetime) -> str:
+    what = {"failing": "works again", "selector": "matches its selectors again",
+            "silent": "brings new items again"}[kind]
+    return (f"Recovered: source {state.name!r} {what} ({_when(now)}), after an incident "
+            f"that began {_when(since)}.")
+
+
+def health_changes(state: SourceState, now: datetime, interval: timedelta,
+                   incidents: Sequence[Incident],
+                   operators: Mapping[str, timedelta]) -> tuple[HealthChange, ...]:
+    """The incident changes after a poll left the source in `state`.
+
+    `operators` maps each operator notifier to its alert_after threshold.
+    """
+    if not operators:
+        return ()
+    open_by_kind = {i.kind: i for i in incidents}
+    changes: list[HealthChange] = []
+    for kind in KINDS:
+        since = _condition(kind, state, now, interval)
+        incident = open_by_kind.get(kind)
+        if since is None:
+            if incident is not None:
+                told = tuple(sorted(incident.alerted))
+                changes.append(HealthChange(
+                    state.name, kind, "close", incident.opened_at,
+                    _recovery_text(kind, state, incident.opened_at, now) if told else "",
+                    told, incident.id))
+            continue
+        opened_at = incident.opened_at if incident is not None else since
+        if incident is None:
+            changes.append(HealthChange(state.name, kind, "open", opened_at, ""))
+        alerted = incident.alerted if incident is not None else frozenset()
+        due = tuple(sorted(
+            name for name, after in operators.items()
+            if name not in alerted and (kind != "failing" or now - opened_at >= after)))
+        if due:
+            changes.append(HealthChange(state.name, kind, "alert", opened_at,
+                                        _alert_text(kind, state, opened_at), due,
+                                        incident.id if incident is not None else None))
+    return tuple(changes)
