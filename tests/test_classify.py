@@ -260,3 +260,25 @@ def test_evaluate_records_counts_and_report(clf: TopicClassifier) -> None:
     assert "false-positive rate" in text and "confusion" in text
     errors = format_errors(report)
     assert errors.startswith("FN recognition_step") and "'Kabul hosts a cricket final'" in errors
+
+
+@pytest.mark.parametrize(("title", "category"), [
+    ("Россия признала правительство талибов", GRANTED),
+    ("Германия не будет признавать власть талибов", DEBATED),
+    ("Казахстан исключил движение «Талибан» из списка запрещенных организаций", STEP),
+    ("俄罗斯正式承认阿富汗塔利班政权", GRANTED),
+    ("中国不承认塔利班政府", DEBATED),
+    ("塔利班寻求国际承认", DEBATED),
+    ("习近平接受塔利班任命的大使递交国书", STEP),
+    ("روس نے طالبان حکومت کو باضابطہ تسلیم کر لیا", GRANTED),
+    ("پاکستان طالبان حکومت کو تسلیم نہیں کرے گا", DEBATED),
+    ("روسیې د طالبانو حکومت په رسمیت وپیژانده", GRANTED),
+    # "признать", "承认", "تسلیم" also mean "admit"; the Pakistani Taliban are another group
+    ("Талибы признали ответственность за нападение", None),
+    ("塔利班承认发动袭击", None),
+    ("افغان طالبان نے حملے کی ذمہ داری تسلیم کر لی", None),
+    ("تحریک طالبان پاکستان کا حملہ، حکومت تسلیم", None),
+    ("Талибы запретили музыку", None),
+])
+def test_other_languages(clf: TopicClassifier, title: str, category: str | None) -> None:
+    assert _category(clf, title) == category

@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from monitor.classify import multilingual
 from monitor.classify.gazetteer import find_states, strip_dateline
 
 GRANTED, STEP, DEBATED = CATEGORY_ORDER = (
@@ -341,6 +342,8 @@ class RecognitionDetector:
     def detect(self, title: str, summary: str = "") -> Detection:
         text = f" {title} \n {summary}".lower()
         if not _has_any(text, self._entity_words) or not _has_any(text, _VOCABULARY):
+            if not text.isascii() and multilingual.has_entity_word(text):
+                return self._multilingual(title, summary)
             return _NO_MATCH
         title_hit = self._best(self._sentence_hits(title.strip(), in_title=True))
         if title_hit is not None:
@@ -349,6 +352,15 @@ class RecognitionDetector:
         hits = [h for s in sentences for h in self._sentence_hits(s, in_title=False)]
         found = self._best(hits)
         return found if found is not None else _NO_MATCH
+
+    def _multilingual(self, title: str, summary: str) -> Detection:
+        for part, in_title in ((title, True), (summary[:400], False)):
+            found = multilingual.detect(part.lower())
+            if found is not None:
+                category, rule, actors = found
+                return self._detection(category, part.strip(), actors, [rule], in_title,
+                                       strong=True)
+        return _NO_MATCH
 
     # -- per sentence -------------------------------------------------------------------------
 
