@@ -441,3 +441,30 @@ def test_check_url_allowed_uses_the_resolver() -> None:
     assert is_url_allowed("https://news.test/", resolve)
     assert not is_url_allowed("https://router.test/", resolve)
     assert not is_url_allowed("https://unknown.test/", resolve)
+
+
+# -- connection reuse ----------------------------------------------------------------------
+
+def test_connections_are_reused_after_bodies_304s_errors_and_redirects(server, fetcher) -> None:
+    server.route("/feed", Response(body=FEED * 10))
+    server.route("/same", Response(304))
+    server.route("/missing", Response(404, b"no such feed"))
+    server.route("/moved", Response(301, b"moved", headers={"Location": "/feed"}))
+    for path in ("/feed", "/same", "/missing", "/moved", "/feed"):
+        try:
+            fetcher.fetch(server.url(path), etag='"e"' if path == "/same" else None)
+        except FetchError:
+            pass
+    ports = {request.client[1] for request in server.requests}
+    assert len(server.requests) == 6
+    assert len(ports) == 1
+
+
+def test_a_capped_body_does_not_poison_the_pool(server) -> None:
+    server.route("/big", Response(body=b"x" * 5000))
+    server.route("/ok", Response(body=b"fine"))
+    with HttpFetcher(make_settings(max_body_size=4096)) as fetcher:
+        with pytest.raises(FetchError):
+            fetcher.fetch(server.url("/big"))
+        assert fetcher.fetch(server.url("/ok")).content == b"fine"
+        assert fetcher.fetch(server.url("/ok")).content == b"fine"
