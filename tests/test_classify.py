@@ -38,6 +38,8 @@ def _category(clf: TopicClassifier, title: str, summary: str = "") -> str | None
     "Afghanistan's Taliban government hails Russia recognition",
     "Kremlin says Russia has officially recognised Taliban government",
     "Ukraine condemns Russia's recognition of Taliban",
+    "Taliban government gained recognition from Russia",
+    "Taliban government formally recognised by Moscow",
 ])
 def test_granted(clf: TopicClassifier, title: str) -> None:
     assert _category(clf, title) == GRANTED
@@ -95,6 +97,9 @@ def test_steps(clf: TopicClassifier, title: str) -> None:
     "UN delays decision on Taliban's request for seat",
     "Who represents Afghanistan at the UN?",
     "Pakistan not to recognise Taliban unilaterally: FM",
+    "Taliban closer to getting recognition",
+    "Taliban want to be internationally recognised",
+    "Taliban rule recognised by no country",
 ])
 def test_refused_or_debated(clf: TopicClassifier, title: str) -> None:
     assert _category(clf, title) == DEBATED
@@ -129,6 +134,7 @@ def test_refused_or_debated(clf: TopicClassifier, title: str) -> None:
     # recognition of other states and governments
     "Russia recognises independence of Abkhazia and South Ossetia",
     "Saudi-led coalition backs internationally recognised government of Yemen",
+    "Taliban fighters clash with Yemen's internationally recognised government",
     "Spain, Ireland and Norway recognise Palestinian state",
     "Taiwan loses recognition as Honduras switches to Beijing",
     "Serbia will never recognise Kosovo, says Vucic",

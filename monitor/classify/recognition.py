@@ -123,9 +123,8 @@ _PREDICATE_BEFORE = _re(
 
 _OTHER_SENSE_BEFORE = _re(
     r"(?:facial|face|speech|voice|image|pattern|character|handwriting|object|emotion|plate|"
-    r"brand|name|gesture|text|optical|song|music|sound|early|public|peer|wide|widespread|"
-    r"global\s+brand|award|in|as\s+a|getting|gets|got|gained|gaining|earned\s+him|"
-    r"internationally|widely|officially\s+recogni[sz]ed\s+as)\W*$")
+    r"brand|name|gesture|text|optical|song|music|sound|award|in|as\s+a|earned\s+(?:him|her)|"
+    r"(?<!\bbe\s)(?<!\bbeen\s)(?<!\bget\s)(?<!\bis\s)(?<!\bare\s)internationally)\W*$")
 _OTHER_SENSE_AFTER = _re(
     r"^\w*\W+(?:of|for)\s+(?:his|her|their|its|the\s+(?:contribution|service|efforts|work|role|"
     r"achievement|sacrific)|outstanding|services?|contributions?|efforts|work|excellence|"
@@ -140,7 +139,7 @@ _NON_ENTITY_OBJECT = _re(
     r"contributions?|value|potential|problem|danger|challenges?|concerns?|that|how|what)\b")
 _PASSIVE_BEFORE = _re(
     r"(?:\b(?:be|been|being|is|are|was|were|get|gets|got|getting|become|becomes|remain|"
-    r"remains)\s+(?:\w+ly\s+)?)$")
+    r"remains)\s+(?:(?:\w+ly|not|yet)\s+){0,2})$")
 
 # Negation and modality near the trigger make it a refusal or a debate, not a grant.
 _CUES = _re(
@@ -171,8 +170,6 @@ class StepRule:
     near_entity: bool = False   # the entity must sit in the same clause, a few words away
     keys: tuple[str, ...] = ()  # cheap gate: the rule runs only if one of these is in the text
 
-
-_DIPLO = r"(?:ambassador\w*|diplomatic|charg[eé]s?\s+d['’]affaires|CdA|envoy|embass\w*|mission)"
 
 _UN = r"(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)"
 _UPGRADE = r"(?:elevat|upgrad|rais|level\w*\s+up|enhanc|promot)\w*"
@@ -265,6 +262,8 @@ _ARTICLE = _re(r"^(?:the|a|an|its|their)\s+")
 _GOV_NOUN_RE = _re(_GOV_NOUN)
 _FIRST = _re(r"\bfirst\b")
 _POSSESSIVE_END = _re(r"'s\s+(?:\w+\s+){0,3}$")
+_BY_STATE = _re(r"\s+(?:\S+\s+){0,4}?(?:from|by)\s+((?:\S+\s*){1,3})")
+_BY_AFTER = _re(r"\s+by\b")
 _DECISION_END = _re(r"'s\s+(?:\S+\s+){0,2}?(?:decision|move|step)\s+to\s+(?:\w+ly\s+)?$")
 _PERFECT_END = _re(r"\b(?:has|have)\s+(?:\w+ly\s+)?$")
 _AFGHAN_DELEGATE = _re(r"represent\w*\s+afghanistan|Afghan\w*(?:'s)?\s+(?:\w+\s+){0,2}?"
@@ -421,7 +420,7 @@ class RecognitionDetector:
             else:
                 if _AS_THREAT.match(after):
                     continue
-                if _PASSIVE_BEFORE.search(before):
+                if _PASSIVE_BEFORE.search(before) or _BY_AFTER.match(after):
                     if not self._entity.search(before):
                         continue  # the thing recognised is not the government
                     rules.append("recognition:passive")
@@ -453,6 +452,9 @@ class RecognitionDetector:
         """A state is the one recognising: "Russia recognises ...", "Moscow's recognition",
         "Russia becomes the first country to recognise ..."."""
         before = text[max(0, match.start() - 60):match.start()]
+        by_state = _BY_STATE.match(text, match.end())
+        if by_state is not None and any(a in find_states(by_state.group(1)) for a in actors):
+            return True  # "recognition by Russia", "recognised by Moscow"
         first = _FIRST.search(before) is not None
         near = find_states(" ".join(_WORD.findall(before)[-(10 if first else 6):]))
         if not any(a in near for a in actors):
