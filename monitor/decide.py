@@ -19,15 +19,17 @@ MAX_CACHE_HINT = timedelta(hours=6)
 
 
 def select_new_items(state: SourceState, items: Iterable[ParsedItem], known_guids: set[str],
-                     known_urls: Mapping[str, int], now: datetime,
-                     max_age: timedelta) -> tuple[NewItem, ...]:
+                     known_urls: Mapping[str, int], now: datetime, max_age: timedelta,
+                     canonical: Mapping[str, str] | None = None) -> tuple[NewItem, ...]:
     """The items this source has not delivered before, each marked alert or record-only.
 
     New means: a guid this source has not delivered. An item whose canonical URL another
     source already delivered is recorded (as a duplicate of that item) but not alerted.
     On a source's first poll, items published before now - max_age are recorded only.
-    An edited headline keeps its guid, so it is not new.
+    An edited headline keeps its guid, so it is not new. `canonical` may hold the
+    canonical form of the items' URLs, already computed by the caller.
     """
+    canonical = canonical or {}
     first_poll = state.first_polled_at is None
     seen_guids = set(known_guids)
     seen_urls: dict[str, int | None] = dict(known_urls)
@@ -36,7 +38,9 @@ def select_new_items(state: SourceState, items: Iterable[ParsedItem], known_guid
         if item.guid in seen_guids:
             continue
         seen_guids.add(item.guid)
-        url = canonical_url(item.url)
+        url = canonical.get(item.url)
+        if url is None:
+            url = canonical_url(item.url)
         duplicate_of = seen_urls.get(url) if url else None
         is_duplicate = bool(url) and url in seen_urls
         too_old = first_poll and item.published is not None and item.published < now - max_age

@@ -131,10 +131,11 @@ class Pipeline:
         guids = [item.guid for item in parsed.items]
         known_guids = self.store.known_guids(source.name, guids)
         fresh = [item for item in parsed.items if item.guid not in known_guids]
-        known_urls = self.store.items_by_canonical_url(
-            [decide.canonical_url(item.url) for item in fresh])
+        canonical = {item.url: decide.canonical_url(item.url) for item in fresh}
+        known_urls = self.store.items_by_canonical_url(list(canonical.values()))
         new_items = decide.select_new_items(state, fresh, known_guids, known_urls,
-                                            self.clock(), self.config.monitor.max_age)
+                                            self.clock(), self.config.monitor.max_age,
+                                            canonical)
         classified: list[tuple[int, StoryDecision]] = []
         for index, new in enumerate(new_items):
             if new.reason == "duplicate":

@@ -1,0 +1,237 @@
+"""Poll-cycle benchmark: news-monitor against a local feed farm, beside a naive baseline.
+
+    python benchmarks/poll.py --feeds 1000 --latency 0.2
+    python benchmarks/poll.py --feeds 10000 --latency 0 --cycles 10
+    python benchmarks/poll.py --feeds 1000 --latency 0.2 --failing 0.1
+
+The farm runs in its own process on loopback addresses 127.0.0.2 ... (one server per host,
+`--hosts` of them) and serves N realistic RSS feeds of 30-60 items with ETag and
+Last-Modified, an optional latency per request, and failure injection (500s, timeouts,
+malformed XML, a server trickling bytes). The monitor runs one full cycle, then cycles where
+nothing changed; each prints wall time, CPU time (this process, all threads) and memory.
+The baseline is a sequential requests + feedparser loop over the same feeds (on a sample
+when --baseline-sample is set, scaled to N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import multiprocessing
+import random
+import resource
+import sys
+import tempfile
+import threading
+import time
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from monitor.app import build_app  # noqa: E402
+from monitor.config import load_config_data  # noqa: E402
+from monitor.scheduler import poll_sources  # noqa: E402
+
+WORDS = ("minister talks border trade council election ministry flood court army protest "
+         "budget summit envoy delegation pipeline drought harvest reform strike coalition "
+         "parliament inquiry ceasefire rally airport vaccine schools bank").split()
+PLACES = ("Kabul Islamabad Tashkent Doha Moscow Beijing Ankara Tehran Delhi Dushanbe "
+          "Astana Bishkek Geneva Brussels").split()
+
+
+def make_feed(index: int, rng: random.Random) -> bytes:
+    items = []
+    for n in range(rng.randint(30, 60)):
+        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 9)))
+        place = rng.choice(PLACES)
+        title = f"{place} {words}"
+        if n == 0 and index % 50 == 0:
+            title = f"{place} accepts credentials of Taliban ambassador {index}"
+        items.append(
+            f"<item><title>{title}</title><link>https://news{index}.example/{n}</link>"
+            f"<guid>https://news{index}.example/{n}</guid>"
+            f"<description>{title.capitalize()}. {' '.join(rng.choice(WORDS) for _ in range(25))}"
+            f"</description><pubDate>{formatdate(time.time() - n * 600, usegmt=True)}"
+            f"</pubDate></item>")
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+            f"<title>Feed {index}</title><link>https://news{index}.example/</link>"
+            f"<description>Benchmark feed</description>{''.join(items)}</channel></rss>"
+            ).encode()
+
+
+def failure_kind(index: int, failing: float) -> str | None:
+    """Deterministic failure injection: which feeds fail, and how."""
+    if failing <= 0 or (index * 7919) % 1000 >= failing * 1000:
+        return None
+    return ("500", "timeout", "malformed", "trickle")[index % 4]
+
+
+def run_farm(feeds: int, hosts: int, latency: float, failing: float, ready: object,
+             stop: object) -> None:
+    rng = random.Random(1)
+    bodies = [make_feed(i, rng) for i in range(feeds)]
+    etags = [hashlib.sha1(b).hexdigest()[:16] for b in bodies]
+    modified = formatdate(time.time() - 3600, usegmt=True)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            try:
+                index = int(self.path.rsplit("/", 1)[1].split(".")[0])
+                body = bodies[index]
+            except (ValueError, IndexError):
+                self.send_error(404)
+                return
+            if latency:
+                time.sleep(latency)
+            kind = failure_kind(index, failing)
+            if kind == "500":
+                self.send_error(500)
+                return
+            if kind == "timeout":
+                time.sleep(30)
+                return
+            if kind == "malformed":
+                body = b"<rss><channel><item><title>broken &amp </channel"
+            etag = f'"{etags[index]}"'
+            if kind is None and self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", modified)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if kind == "trickle":
+                for i in range(0, min(len(body), 200)):
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(1)
+                return
+            self.wfile.write(body)
+
+    servers = []
+    for h in range(hosts):
+        server = ThreadingHTTPServer((f"127.0.{h // 250}.{2 + h % 250}", 8901), Handler)
+        server.daemon_threads = True
+        server.request_queue_size = 128
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    ready.set()  # type: ignore[attr-defined]
+    stop.wait()  # type: ignore[attr-defined]
+
+
+def feed_url(index: int, hosts: int) -> str:
+    h = index % hosts
+    return f"http://127.0.{h // 250}.{2 + h % 250}:8901/feed/{index}.xml"
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def baseline(urls: list[str]) -> tuple[float, float]:
+    import feedparser
+    import requests
+
+    session = requests.Session()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for url in urls:
+        try:
+            response = session.get(url, timeout=(5, 5))
+            feedparser.parse(response.content)
+        except requests.RequestException:
+            pass
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--hosts", type=int, default=250)
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds per request")
+    parser.add_argument("--failing", type=float, default=0.0, help="fraction of feeds failing")
+    parser.add_argument("--cycles", type=int, default=2, help="cycles in all (first + unchanged)")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--min-host-interval", default="0s")
+    parser.add_argument("--deadline", default="5s", help="total deadline per fetch")
+    parser.add_argument("--baseline-sample", type=int, default=200,
+                        help="feeds the baseline fetches (0: none; scaled to --feeds)")
+    args = parser.parse_args()
+
+    ready, stop = multiprocessing.Event(), multiprocessing.Event()
+    farm = multiprocessing.Process(target=run_farm, daemon=True, args=(
+        args.feeds, args.hosts, args.latency, args.failing, ready, stop))
+    farm.start()
+    if not ready.wait(120):
+        sys.exit("the feed farm did not start")
+    print(f"farm: {args.feeds} feeds on {args.hosts} loopback hosts, latency "
+          f"{args.latency * 1000:.0f} ms, {args.failing:.0%} failing; monitor concurrency "
+          f"{args.concurrency}, min_host_interval {args.min_host_interval}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = load_config_data({
+            "monitor": {"database": f"{tmp}/bench.db", "max_concurrency": args.concurrency,
+                        "min_host_interval": args.min_host_interval, "max_per_host": 2,
+                        "fetch_deadline": args.deadline, "read_timeout": args.deadline,
+                        "connect_timeout": "5s", "max_age": "30d"},
+            "topics": [{"name": "taliban-recognition", "event": "recognition"}],
+            "sources": [{"name": f"feed {i}", "url": feed_url(i, args.hosts)}
+                        for i in range(args.feeds)],
+            "notifiers": [{"name": "file", "type": "file", "path": f"{tmp}/digests.log"}]})
+        app = build_app(config)
+        try:
+            for cycle in range(args.cycles):
+                gc.collect()
+                wall, cpu = time.perf_counter(), time.process_time()
+                outcomes = poll_sources(app, config.sources)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                counts: dict[str, int] = {}
+                for o in outcomes:
+                    counts[o.status] = counts.get(o.status, 0) + 1
+                slow = sorted(o.duration for o in outcomes if o.error is None)
+                p99 = slow[int(len(slow) * 0.99) - 1] if slow else 0.0
+                print(f"cycle {cycle + 1}: wall {wall:6.2f} s  cpu {cpu:6.2f} s "
+                      f"({cpu / args.feeds * 1000:.2f} ms/feed)  rss {rss_mb():6.1f} MB  "
+                      f"peak {peak_mb():6.1f} MB  statuses {counts}  "
+                      f"new items {sum(o.new for o in outcomes)}  "
+                      f"p99 healthy poll {p99:.2f} s")
+            states = app.store.source_states()
+            failing = sum(1 for s in states if s.consecutive_failures)
+            print(f"monitor status: {failing} sources failing, each with its last error "
+                  f"recorded: {all(s.last_error for s in states if s.consecutive_failures)}")
+        finally:
+            app.close()
+
+    if args.baseline_sample:
+        sample = [feed_url(i, args.hosts) for i in range(min(args.baseline_sample, args.feeds))
+                  if failure_kind(i, args.failing) is None]
+        wall, cpu = baseline(sample)
+        scale = args.feeds / max(len(sample), 1)
+        print(f"baseline (sequential requests + feedparser, {len(sample)} feeds, scaled to "
+              f"{args.feeds}): wall {wall * scale:6.2f} s  cpu {cpu * scale:6.2f} s")
+    stop.set()
+    farm.join(5)
+
+
+if __name__ == "__main__":
+    main()
