@@ -149,3 +149,52 @@ def test_every_command_has_help() -> None:
                     "test-notify", "deliveries", "demo"):
         result = monitor(command, "--help")
         assert result.returncode == 0 and "--config" in result.stdout, command
+
+
+def test_secrets_never_shown(tmp_path: Path, server) -> None:
+    """A failing SMTP login and webhook: the password and the secret appear nowhere."""
+    password, secret = "pa55-Very-Secret-word", "hook-Very-Secret-key"
+    with socket_closed_port() as port:
+        config = write_config(tmp_path, server.url("/feed.xml"), extra=f"""
+[[notifiers]]
+name = "mail"
+type = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {port}
+security = "none"
+username = "monitor"
+password_env = "NM_TEST_PASSWORD"
+from = "monitor@example.org"
+to = ["desk@example.org"]
+
+[[notifiers]]
+name = "hook"
+type = "webhook"
+url = "{server.url('/no-such-hook')}"
+secret_env = "NM_TEST_SECRET"
+""")
+        env = {**os.environ, "NM_TEST_PASSWORD": password, "NM_TEST_SECRET": secret}
+        outputs = [monitor("once", "-v", "-c", str(config), env=env)]
+        assert outputs[0].returncode == 1  # deliveries failed: cron sees it
+        outputs += [monitor(cmd, "-c", str(config), env=env)
+                    for cmd in ("status", "deliveries", "check-config")]
+    seen = "".join(o.stdout + o.stderr for o in outputs)
+    assert "mail" in seen and "hook" in seen and "404" in seen
+    database = b"".join(p.read_bytes() for p in tmp_path.glob("monitor.db*"))
+    for needle in (password, secret):
+        assert needle not in seen
+        assert needle.encode() not in database
+
+
+class socket_closed_port:  # noqa: N801 - used as a context manager
+    """A loopback port with nothing listening on it."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        return self._socket.getsockname()[1]
+
+    def __exit__(self, *exc: object) -> None:
+        self._socket.close()
