@@ -46,10 +46,8 @@ def poll_sources(app: App, sources: Iterable[SourceConfig],
 
 def due_sources(app: App, now: datetime) -> list[SourceConfig]:
     """Configured sources whose next poll time has come (or that were never polled)."""
-    states = {s.name: s for s in app.store.source_states()}
-    return [s for s in app.config.sources
-            if states.get(s.name) is None or states[s.name].next_poll_at is None
-            or states[s.name].next_poll_at <= now]
+    due = app.store.due_sources(now)
+    return [s for s in app.config.sources if s.name in due]
 
 
 def schedule_trigger(schedule: str) -> IntervalTrigger | CronTrigger | None:

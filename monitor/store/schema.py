@@ -126,6 +126,9 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE closed_at IS NULL;
 
     -- Which operator notifier was told of which incident (so recovery goes to the same ones).
+    -- serves: the daemon's tick, which sources are due (every few seconds)
+    CREATE INDEX sources_next_poll ON sources (next_poll_at);
+
     CREATE TABLE health_alerts (
         incident_id INTEGER NOT NULL REFERENCES health_incidents (id),
         notifier TEXT NOT NULL,

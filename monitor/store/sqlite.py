@@ -159,6 +159,12 @@ class SqliteStore:
     def source_states(self) -> list[SourceState]:
         return [self._state(r) for r in self._query("SELECT * FROM sources ORDER BY name")]
 
+    def due_sources(self, now: datetime) -> set[str]:
+        """Names of the sources whose next poll time has come."""
+        rows = self._query("SELECT name FROM sources WHERE next_poll_at IS NULL OR "
+                           "next_poll_at <= ?", (_ts(now),))
+        return {r["name"] for r in rows}
+
     # -- items and stories ------------------------------------------------
 
     def known_guids(self, source: str, guids: Sequence[str]) -> set[str]:
