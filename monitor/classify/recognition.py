@@ -99,11 +99,14 @@ def _user_alias(entity: str) -> str:
 
 # --- the event vocabulary ----------------------------------------------------------------------
 
+_UN_WORDS = (" un ", " un'", " un-", " un?", " un.", " un,", " un:", " un;", "u.n",
+             "united nations", "general assembly", "unga")
+
 # One cheap look over the lower-cased text before the detailed rules: substring tests are far
 # faster than any regex, and most news never passes them.
 _VOCABULARY = ("recog", "credential", "accredit", "ambassador", "envoy", "embass", "charg",
                "cda", "diplomat", "terror", "banned", "proscribed", "ban ", "delist", "legitim",
-               "u.n", " un", "united nations", "general assembly", "unga", "normali", "speak")
+               "normali", "speak", *_UN_WORDS)
 _ENTITY_WORDS = ("taliban", "emirate", "iea", "afghan", "kabul")
 
 
@@ -169,6 +172,7 @@ class StepRule:
     weak_entity_ok: bool        # "Afghan"/"Afghanistan"/"Kabul" is enough of an anchor
     near_entity: bool = False   # the entity must sit in the same clause, a few words away
     keys: tuple[str, ...] = ()  # cheap gate: the rule runs only if one of these is in the text
+    also: tuple[str, ...] = ()  # ... and, when given, one of these too
 
 
 _UN = r"(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)"
@@ -187,7 +191,9 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\b(?:rank|status|level)\s+of\s+ambassador|"
         r"exchang\w*\s+(?:of\s+)?ambassadors|\bties\s+upgrade"), True,
              keys=("elevat", "upgrad", "level", "rais", "enhanc", "promot", "exchang", "rank",
-                   "status")),
+                   "status"),
+             also=("ambassador", "diplomat", "charg", "cda", "mission", "representation",
+                   "ties upgrade")),
     StepRule("step:credentials", STEP, _re(
         r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?credentials|"
         r"\baccredit\w*\W+(?:\S+\s+){0,4}?(?:ambassador|envoy|diplomat|charg[eé]|representative)|"
@@ -246,8 +252,7 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"(?:nominee|envoy|ambassador|representative|delegate)|"
         r"(?:nominat|appoint)\w*\s+(?:\S+\s+){0,5}?(?:envoy|ambassador|representative|"
         rf"delegate|delegation)\s+to\s+the\s+{_UN}"), True,
-             keys=("u.n", " un", "united nations", "general assembly", "unga", "speak",
-                   "credential")),
+             keys=(*_UN_WORDS, "speak", "credential")),
     StepRule("legitimacy", DEBATED, _re(
         r"\b(?:il)?legitim(?:acy|i[sz]\w*|ate\s+(?:government|authority|rulers?|"
         r"representatives?))(?!\s+(?:of|to|for)\s+(?!the\s+(?:Taliban|IEA|Islamic)|Taliban|"
@@ -372,7 +377,7 @@ class RecognitionDetector:
         cleaned = " " + sentence.lower().replace("’", "'")
         if not sentence or not _has_any(cleaned, _VOCABULARY):
             return []
-        if _has_any(cleaned, ("tehr", "pakistani taliban", "ttp", "river")):
+        if _has_any(cleaned, ("tehr", "pakistani taliban", " ttp", "(ttp", "ttp)", "river")):
             cleaned = _NOT_THE_ENTITY.sub(" ", cleaned)
         strong = _first_word_match(self._entity_fast, cleaned)
         weak = strong or _first_word_match(_WEAK_ALIAS_FAST, cleaned)
@@ -477,6 +482,8 @@ class RecognitionDetector:
             if not strong and not rule.weak_entity_ok:
                 continue
             if rule.keys and not _has_any(text, rule.keys):
+                continue
+            if rule.also and not _has_any(text, rule.also):
                 continue
             match = rule.pattern.search(text)
             if match is None:
