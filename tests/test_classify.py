@@ -288,3 +288,10 @@ def test_evaluate_records_counts_and_report(clf: TopicClassifier) -> None:
 ])
 def test_other_languages(clf: TopicClassifier, title: str, category: str | None) -> None:
     assert _category(clf, title) == category
+
+
+def test_the_pakistani_taliban_name_is_not_an_actor(clf: TopicClassifier) -> None:
+    result = clf.classify("Tehreek-i-Taliban Pakistan attack condemned as Moscow recognises "
+                          "the Taliban government")
+    assert result.category == GRANTED
+    assert result.actors == ("Russia",)

@@ -76,6 +76,7 @@ _WEAK_ALIASES = r"Afghan\w*"
 _NOT_THE_ENTITY = _re(
     r"Tehr[ei]{1,2}k[\s-]*(?:[ei][\s-]*)?Taliban(?:[\s-]*Pakistan)?|Pakistani\s+Taliban|"
     r"\bTTP\b|Kabul\s+[Rr]iver")
+_NOT_THE_ENTITY_ANY_CASE = re.compile(_NOT_THE_ENTITY.pattern, re.IGNORECASE)
 
 
 def _alias_re(aliases: Iterable[str]) -> re.Pattern[str]:
@@ -509,7 +510,7 @@ class RecognitionDetector:
 
     @staticmethod
     def _actors(sentence: str) -> tuple[str, ...]:
-        states = find_states(_NOT_THE_ENTITY.sub(" ", sentence))
+        states = find_states(_NOT_THE_ENTITY_ANY_CASE.sub(" ", sentence))
         return tuple(s for s in states if s != "Afghanistan")
 
     @staticmethod
