@@ -127,12 +127,20 @@ _PREDICATE_BEFORE = _re(
 
 _OTHER_SENSE_BEFORE = _re(
     r"(?:facial|face|speech|voice|image|pattern|character|handwriting|object|emotion|plate|"
-    r"brand|name|gesture|text|optical|song|music|sound|award|in|as\s+a|earned\s+(?:him|her)|"
+    r"brand|name|gesture|text|optical|song|music|sound|award|as\s+a|earned\s+(?:him|her)|"
+    r"biometric|gait|iris|fingerprint|retina|palm|vein|"
     r"(?<!\bbe\s)(?<!\bbeen\s)(?<!\bget\s)(?<!\bis\s)(?<!\bare\s)internationally)\W*$")
 _OTHER_SENSE_AFTER = _re(
     r"^\w*\W+(?:of|for)\s+(?:his|her|their|its|the\s+(?:contribution|service|efforts|work|role|"
     r"achievement|sacrific)|outstanding|services?|contributions?|efforts|work|excellence|"
     r"achievements?|talent|bravery|courage)")
+# "in recognition of" is an award; "in recognising" (as in "joins Moscow in recognising") is not.
+_IN_BEFORE = _re(r"\bin\W*$")
+# The noun as a modifier: "recognition award", "recognition technology", "recognition gates".
+_MODIFIER_AFTER = _re(
+    r"^\W*(?:awards?|prizes?|ceremon\w*|certificates?|schemes?|programm?es?|systems?|"
+    r"technolog\w*|tech|software|cameras?|tools?|apps?|gates?|devices?|models?|algorithms?|"
+    r"scanners?|winners?|nights?|dinners?|plaques?|medals?|trophy|trophies|gala)\b")
 _OTHER_STATES = _re(
     r"Palestin\w*|Kosovo|Taiwan\w*|Somaliland|Western\s+Sahara|Crimea|Donetsk|Luhansk|"
     r"Donbas+|Abkhazia|South\s+Ossetia|Northern\s+Cyprus|Guaid[oó]|Gonz[aá]lez|Maduro|"
@@ -181,7 +189,8 @@ _UPGRADE = r"(?:elevat|upgrad|rais|level\w*\s+up|enhanc|promot)\w*"
 _REPRESENTATION = (
     r"(?:diplomatic\s+(?:representation|relations|ties|missions?|status|presence)|"
     r"representation|missions?|charg[eé]s?\s+d'affaires|CdA|"
-    r"ambassador(?:ial)?[\s-]+(?:level|status|rank)|to\s+(?:an?\s+)?ambassador\b)")
+    r"ambassador(?:ial)?[\s-]+(?:level|status|rank)|to\s+(?:an?\s+)?ambassador\b|"
+    r"to\s+(?:an?\s+)?(?:full(?:[\s-]fledged)?\s+)?embassy\b)")
 
 STEP_RULES: tuple[StepRule, ...] = (
     StepRule("step:upgrade-representation", STEP, _re(
@@ -190,11 +199,17 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"missions?)\W+(?:\S+\s+){0,6}?(?:elevat|upgrad)\w*|"
         r"\bfrom\s+(?:CdA|charg[eé]\s+d'affaires)\s+to\s+ambassador|"
         r"\b(?:rank|status|level)\s+of\s+ambassador|"
-        r"exchang\w*\s+(?:of\s+)?ambassadors|\bties\s+upgrade"), True,
+        r"exchang\w*\s+(?:of\s+)?ambassadors|\bties\s+upgrade|"
+        r"\bambassador(?:ial)?[\s-]+level\s+(?:diplomatic\s+)?(?:ties|relations)"), True,
              keys=("elevat", "upgrad", "level", "rais", "enhanc", "promot", "exchang", "rank",
                    "status"),
              also=("ambassador", "diplomat", "charg", "cda", "mission", "representation",
-                   "ties upgrade")),
+                   "ties upgrade", "embass")),
+    StepRule("step:ties-upgrade", STEP, _re(
+        rf"\b{_UPGRADE}\s+(?:(?:its|their|the|diplomatic|bilateral|political|formal)\s+){{0,2}}"
+        r"(?:ties|relations)\b|"
+        r"\b(?:ties|relations)\s+(?:\S+\s+){0,3}?(?:upgraded|elevated)\b"), False, True,
+             keys=("upgrad", "elevat")),
     StepRule("step:credentials", STEP, _re(
         r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?credentials|"
         r"\baccredit\w*\W+(?:\S+\s+){0,4}?(?:ambassador|envoy|diplomat|charg[eé]|representative)|"
@@ -218,6 +233,9 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate)\s+(?:\S+\s+){0,3}?over\b|"
         r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:handed|turned)\s+over|"
         r"\bhandover\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:embass\w*|consulate)|"
+        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?hand-?over\b(?!\s+of)|"
+        r"\bhand\w*\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate)\s+(?:\S+\s+){0,3}?to\s+"
+        r"(?:the\s+)?(?:Taliban|IEA|Islamic\s+Emirate)|"
         r"\b(?:re-?open\w*|took\s+over|take\w*\s+over|assum\w*\s+control\s+of|"
         r"(?:take\w*|took)\s+charge\s+of)\W+"
         r"(?:\S+\s+){0,4}?(?:embass\w*|consulate)|"
@@ -233,8 +251,13 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\bdelist\w*|\b(?:lift|suspend|scrap)\w*\s+(?:\S+\s+){0,3}?ban\s+on\s+(?:the\s+)?"
         r"(?:Taliban|IEA)|"
         r"\b(?:lift|remov|revok|suspend|drop|end|scrap|withdr[ae]w)\w*\s+(?:\S+\s+){0,4}?"
-        r"\W*(?:terror\w*|banned|extremist)\W*\s+(?:designation|status|label|ban|listing|tag)"),
-             False, keys=("list", "ban", "regist", "designation", "status", "label", "tag")),
+        r"\W*(?:terror\w*|banned|extremist)\W*\s+(?:designation|status|label|ban|listing|tag)|"
+        r"\b(?:lift|suspend|scrap|end|revok|remov)\w*\s+(?:the\s+)?(?:Taliban|IEA)(?:'s)?\s+"
+        r"ban\b(?!\s+on\b)|"
+        r"(?:Taliban|IEA|movement)\W+(?:\S+\s+){0,2}?no\s+longer\s+(?:\S+\s+){0,3}?"
+        r"(?:terror\w*|banned|extremist|proscribed|outlawed)"),
+             False, keys=("list", "ban", "regist", "designation", "status", "label", "tag",
+                          "longer")),
     StepRule("step:diplomatic-ties", STEP, _re(
         r"\b(?:establish|forg|open|deepen)\w*\s+(?:\w+\s+){0,2}?diplomatic\s+(?:ties|relations)|"
         r"\b(?:formal|official|full)\s+diplomatic\s+(?:ties|relations)"), True,
@@ -242,6 +265,8 @@ STEP_RULES: tuple[StepRule, ...] = (
     StepRule("un-seat", DEBATED, _re(
         rf"\b{_UN}\W+(?:\S+\s+){{0,8}}?(?:seat|credentials)\b|\bcredentials\s+committee|"
         rf"\b(?:seat|speak|speech|address)\w*\s+(?:at|to|in|before)\s+(?:the\s+)?{_UN}|"
+        r"\baddress\w*\s+(?:the\s+)?(?:U\.?N\.?\s+)?(?:General\s+Assembly|UNGA)|"
+        rf"\b{_UN}\W+(?:\S+\s+){{0,6}}?representation\b|"
         rf"\brepresent(?:s|ed|ing|ation)?\s+(?:\S+\s+){{0,2}}?(?:at|in)\s+(?:\S+\s+){{0,5}}?{_UN}|"
         r"\b(?:General\s+Assembly|UNGA)\W+(?:\S+\s+){0,6}?(?:debate|speech|speakers)|"
         r"\bU\.?N\.?\s+speech|list\s+of\s+speakers|who\s+(?:\S+\s+){0,3}?speak\w*\s+(?:for|at)|"
@@ -266,15 +291,44 @@ STEP_RULES: tuple[StepRule, ...] = (
 _OF_OBJECT = _re(r"^\s+(?:of|for)\s+(.{0,60})")
 _ARTICLE = _re(r"^(?:the|a|an|its|their)\s+")
 _GOV_NOUN_RE = _re(_GOV_NOUN)
-_FIRST = _re(r"\bfirst\b")
+# "the first/second/latest country to recognise": an ordinal before the verb.
+_FIRST = _re(r"\b(?:first|second|third|fourth|fifth|sixth|latest|\d+(?:st|nd|rd|th))\b")
+# "Belarus follows Moscow in recognising", "joins Russia in recognising"
+_FOLLOW_END = _re(r"\b(?:follow\w*|join\w*)\s+(?:\S+\s+){0,3}?in\s+$")
+# "thanks Russia for recognising", "Kyiv condemns Moscow for recognising"
+_FOR_END = _re(r"\bfor\s+$")
+# "Moscow grants them official recognition", "extends formal recognition"
+_GRANT_NOUN_END = _re(
+    r"\b(?:grant|extend|accord|give|gave|given|offer|confer|bestow)\w*\s+(?:\S+\s+){0,3}?$")
+# The headline's speaker ("Iran: ...") or an earlier clause is not the actor of what follows.
+_SPEAKER_BREAK = _re(r"[:;|—–]|\s-\s")
+# A yes/no question ("Is Turkey next to recognise ...?") decides nothing.
+_YES_NO_QUESTION = _re(
+    r"^\W*(?:\w+:\s*)?(?:is|are|was|were|will|would|could|should|can|does|do|did|has|have|"
+    r"may|might|shall)\b[^?]*\?\W*$")
+# After "<state>'s recognition of the Taliban", only these make the act hypothetical or
+# denied; other words there ("sparks debate", "finds no followers") are reactions to it.
+_POSSESSED_CUES = _re(
+    r"\b(?:not|no|never|won't|will|would|unlikely|premature|possible|possibility|depends?|"
+    r"depending|conditional|if|until|unless|hinges?)\b|n't\b")
+_HYPOTHETICAL_BEFORE = _re(
+    r"\b(?:possible|potential|eventual|any|future|prospective|prospects?|early|hasty|no|"
+    r"premature|de\s+jure)\W+(?:\S+\W+)?$")
+_OF_LEAD = _re(r"^\s+(?:of|for)\s+(?:the\s+)?")
+_GOV_TAIL = _re(rf"^(?:[\s-]+(?:led|run|ruled))?(?:\s+(?:{_GOV_NOUN}|rule|movement|group))?")
+# The object of "recognise" is its first noun phrase: the words before a preposition.
+_OBJECT_END = frozenset({"by", "from", "in", "at", "with", "that", "which", "who", "issued",
+                         "of", "for", "on", "over", "to", "as", "after", "under"})
+_OBJECT_HEAD = _re(rf"\b(?:{_GOV_NOUN})\b")
+_PRONOUN_OBJECT = _re(r"^\W*(?:them|us)\b")
 _POSSESSIVE_END = _re(r"'s\s+(?:\w+\s+){0,3}$")
 _BY_STATE = _re(r"\s+(?:\S+\s+){0,4}?(?:from|by)\s+((?:\S+\s*){1,3})")
 _BY_AFTER = _re(r"\s+by\b")
 _DECISION_END = _re(r"'s\s+(?:\S+\s+){0,2}?(?:decision|move|step)\s+to\s+(?:\w+ly\s+)?$")
 _PERFECT_END = _re(r"\b(?:has|have)\s+(?:\w+ly\s+)?$")
-_AFGHAN_DELEGATE = _re(r"represent\w*\s+afghanistan|Afghan\w*(?:'s)?\s+(?:\w+\s+){0,2}?"
-                       r"(?:envoy|ambassador|representative|delegat\w*|seat)")
-_STEP_NEGATION = _re(r"\b(?:not|no|never|refus\w*|reject\w*|den(?:y|ies|ied))\b|n't\b")
+_AFGHAN_DELEGATE = _re(r"represent\w*\s+afghanistan|speak\w*\s+for\s+afghan\w*|"
+                       r"Afghan\w*(?:'s)?\s+(?:\w+\s+){0,2}?(?:envoy|ambassador|representative|delegat\w*|seat)")
+_STEP_NEGATION = _re(r"\b(?:not|no(?!\s+longer)|never|refus\w*|reject\w*|den(?:y|ies|ied))\b|n't\b")
 _WEAK_ALIAS_FAST = _re(_WEAK_ALIASES)
 _SPECIAL_ENVOY = _re(r"special\s+(?:envoy|representative)")
 
@@ -408,11 +462,12 @@ class RecognitionDetector:
                     continue
                 form = "unrecognised"
             elif word.startswith("recognition") or word == "recog":
+                if _IN_BEFORE.search(before) or _MODIFIER_AFTER.match(after):
+                    continue  # "in recognition of", "recognition award", "... technology"
                 form = "noun"
             else:
                 form = "verb"
             rules = ["entity:" + entity.strip()]
-            object_text = after[:80]
             if form == "unrecognised":
                 rules.append("recognition:unrecognised")
             elif form == "noun":
@@ -424,48 +479,120 @@ class RecognitionDetector:
                             continue
                 rules.append("recognition:noun")
             else:
-                if _AS_THREAT.match(after):
+                verb_rule = self._verb_object(before, after)
+                if verb_rule is None:
                     continue
-                if _PASSIVE_BEFORE.search(before) or _BY_AFTER.match(after):
-                    if not self._entity.search(before):
-                        continue  # the thing recognised is not the government
-                    rules.append("recognition:passive")
-                else:
-                    if _NON_ENTITY_OBJECT.match(after):
-                        continue
-                    head = " ".join(_WORD.findall(object_text)[:7])
-                    if not (self._entity.search(head) or _GOV_NOUN_RE.search(head)):
-                        continue
-                    first = _WORD.findall(object_text)[:2]
-                    if first and _OTHER_STATES.match(" ".join(first)):
-                        continue
-                    rules.append("recognition:verb-object")
-            window = _clause_window(text, match.start(), match.end())
-            cue = _CUES.search(window)
+                rules.append(verb_rule)
             actors = self._actors(original)
-            category = DEBATED
-            if form == "unrecognised":
-                rules.append("modality:unrecognised")
-            elif cue is not None:
-                rules.append("modality:" + cue.group(0).lower())
-            elif actors and self._state_grants(text, match, actors):
-                category = GRANTED
-                rules.append("granted:state-acts")
+            category = self._category(text, match, form, actors, rules)
             return self._detection(category, original, actors, rules, in_title, strong=True)
         return None
+
+    def _verb_object(self, before: str, after: str) -> str | None:
+        """Whether "recognise" here has the government as its object (or, in the passive,
+        as its subject); the rule name that says so, or None."""
+        if _AS_THREAT.match(after):
+            return None
+        if _PASSIVE_BEFORE.search(before) or _BY_AFTER.match(after):
+            # the thing recognised must be the government
+            return "recognition:passive" if self._entity.search(before) else None
+        if _NON_ENTITY_OBJECT.match(after):
+            return None
+        if _PRONOUN_OBJECT.match(after):
+            # "Taliban ask the world to recognise them": the pronoun stands for the subject
+            return "recognition:verb-object" if self._entity.search(before) else None
+        head: list[str] = []
+        for word in _WORD.findall(after[:80])[:7]:
+            if head and word in _OBJECT_END:
+                break  # "recognise passports issued by the former government" stops here
+            head.append(word)
+        phrase = " ".join(head)
+        if not (self._entity.search(phrase) or _OBJECT_HEAD.search(phrase)):
+            return None
+        if head and _OTHER_STATES.match(" ".join(head[:2])):
+            return None
+        return "recognition:verb-object"
+
+    def _category(self, text: str, match: re.Match[str], form: str, actors: tuple[str, ...],
+                  rules: list[str]) -> str:
+        """Granted when a state acts with no negation or modality in the clause; else debated.
+        Appends the deciding rule to ``rules``."""
+        if form == "unrecognised":
+            rules.append("modality:unrecognised")
+            return DEBATED
+        possessor = (self._possessor(text, match, actors)
+                     if form == "noun" and actors else None)
+        if possessor is not None:
+            # "Russia's recognition of the Taliban ...": an act that happened, unless the
+            # words right around it make it hypothetical or deny it
+            left = text[:match.start() - len(possessor)]
+            right = " ".join(_WORD.findall(self._after_object(text, match.end()))[:2])
+            cue = _HYPOTHETICAL_BEFORE.search(left[-40:]) or _POSSESSED_CUES.search(right)
+            if cue is not None:
+                rules.append("modality:" + cue.group(0).strip().lower())
+                return DEBATED
+            rules.append("granted:state-possessor")
+            return GRANTED
+        window = _clause_window(text, match.start(), match.end())
+        cue = _CUES.search(window)
+        if cue is not None:
+            rules.append("modality:" + cue.group(0).lower())
+            return DEBATED
+        if _YES_NO_QUESTION.search(text):
+            rules.append("modality:question")
+            return DEBATED
+        if actors and self._state_grants(text, match, actors):
+            rules.append("granted:state-acts")
+            return GRANTED
+        return DEBATED
+
+    def _possessor(self, text: str, match: re.Match[str],
+                   actors: tuple[str, ...]) -> str | None:
+        """The state word that owns the noun ("Russia's", "Moscow's", "Russian"), with what
+        stands between it and the noun ("Russia's Taliban recognition"); or None."""
+        before = text[max(0, match.start() - 50):match.start()]
+        words = before.split()
+        for size in (1, 2, 3):
+            if len(words) < size:
+                break
+            piece = " ".join(words[-size:])
+            first = words[-size]
+            states = find_states(first)
+            if states and states[0] in actors and (
+                    first.endswith(("'s", "ian", "ese", "ish", "i")) or size == 1):
+                if size > 1 and not self._entity.search(" ".join(words[-size + 1:])):
+                    return None  # only the entity may stand between: "Russia's Taliban ..."
+                return piece + " "
+        return None
+
+    def _after_object(self, text: str, end: int) -> str:
+        """The text after "recognition of the Taliban (government)", cut at a clause break."""
+        rest = text[end:]
+        lead = _OF_LEAD.match(rest)
+        if lead is not None:
+            entity = self._entity.match(rest, lead.end())
+            if entity is not None:
+                rest = rest[entity.end():]
+                rest = rest[_GOV_TAIL.match(rest).end():]  # type: ignore[union-attr]
+        stop = _CLAUSE_BREAK.search(rest)
+        return rest[:stop.start()] if stop else rest
 
     def _state_grants(self, text: str, match: re.Match[str], actors: tuple[str, ...]) -> bool:
         """A state is the one recognising: "Russia recognises ...", "Moscow's recognition",
         "Russia becomes the first country to recognise ..."."""
         before = text[max(0, match.start() - 60):match.start()]
+        breaks = list(_SPEAKER_BREAK.finditer(before))
+        if breaks:
+            before = before[breaks[-1].end():]  # "Iran: Taliban recognition ..." -> not Iran
         by_state = _BY_STATE.match(text, match.end())
         if by_state is not None and any(a in find_states(by_state.group(1)) for a in actors):
             return True  # "recognition by Russia", "recognised by Moscow"
         first = _FIRST.search(before) is not None
-        near = find_states(" ".join(_WORD.findall(before)[-(10 if first else 6):]))
+        extended = first or _FOLLOW_END.search(before) or _GRANT_NOUN_END.search(before)
+        near = find_states(" ".join(_WORD.findall(before)[-(10 if extended else 6):]))
         if not any(a in near for a in actors):
             return False
-        if first:
+        if extended or _FOR_END.search(before):
             return True
         if _DECISION_END.search(before):
             return True  # "Russia's decision to recognise", "Moscow's move to recognise"
