@@ -47,8 +47,9 @@ def run(name: str, parse: Callable[[bytes], int], feeds: list[bytes], rounds: in
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     feeds_done = len(feeds) * rounds
-    print(f"{name:<34} {entries / wall:>10,.0f} entries/s  {1000 * wall / feeds_done:>7.2f} "
-          f"ms/feed  cpu {cpu:6.2f} s  entries {entries:>6}  errors {failures}")
+    print(f"{name:<36} {entries / wall:>9,.0f} entries/s wall {entries / cpu:>9,.0f} /cpu-s  "
+          f"{1000 * cpu / feeds_done:>7.2f} cpu-ms/feed  entries {entries:>6}  "
+          f"declined/errors {failures}")
 
 
 def main() -> None:

@@ -278,9 +278,10 @@ XML_BITS = st.sampled_from([
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.binary(max_size=2_000), st.lists(XML_BITS, max_size=60).map(b"".join)),
        st.sampled_from([None, "application/rss+xml", "text/html; charset=utf-8",
-                        "application/json", "text/xml; charset=bogus"]))
-def test_fuzz_parse_feed(content, content_type):
-    outcome(lambda: parse_feed(content, FEED_URL, content_type))
+                        "application/json", "text/xml; charset=bogus"]),
+       st.booleans())
+def test_fuzz_parse_feed(content, content_type, fast_path):
+    outcome(lambda: parse_feed(content, FEED_URL, content_type, fast_path=fast_path))
 
 
 HTML_BITS = st.sampled_from([

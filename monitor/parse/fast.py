@@ -96,7 +96,10 @@ def _parse(content: bytes, url: str, content_type: str | None, max_items: int) -
         raise _Decline
     declared = _XML_ENCODING.match(head)
     header = _CHARSET.search(content_type or "")
-    if header or (declared and declared.group(1).lower() not in (b"utf-8", b"utf8")):
+    document_charset = declared.group(1).decode().lower() if declared else "utf-8"
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if (header and header.group(1).lower() != document_charset) or (
+            media_type.startswith("text/") and not header and not content.isascii()):
         # feedparser weighs HTTP charset, declaration and BOM by RFC 3023; leave it to it.
         raise _Decline
     if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
