@@ -2,37 +2,44 @@
 
 The fetcher returns bytes plus caching headers (a FetchResult); it never parses.
 Every expected failure raises FetchError with a short human message.
+
+Requests go straight through urllib3 connection pools (one per host, kept
+warm): a 304 costs about half a millisecond of CPU. TLS trust and proxies are
+read from the environment once, when the fetcher is built (see transport.py).
 """
 
 from __future__ import annotations
 
 import http
 import http.client
-import os
 import socket
+import ssl
 import time
+import warnings
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
-from urllib.request import getproxies_environment
+from urllib.parse import unquote, urljoin, urlsplit
 
-import requests
+import urllib3
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.response import HTTPResponse
+from urllib3.util import make_headers, parse_url
 
 from monitor.config import MonitorSettings
 from monitor.errors import FetchError
 from monitor.fetch.addresses import Resolver, check_url_allowed, is_public_address, resolve_host
-from monitor.fetch.politeness import host_key
+from monitor.fetch.transport import proxy_auth, proxy_for, proxy_settings, tls_context
 from monitor.types import FetchResult
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECT_STATUSES = frozenset({301, 308})
 ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml, "
           "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 CHUNK_SIZE = 64 * 1024
 DRAIN_LIMIT = 64 * 1024       # read and discard up to this much to keep a connection
 
@@ -96,7 +103,7 @@ def _describe_connection_error(exc: BaseException, host: str) -> str:
             return "connection reset by server"
         if isinstance(cause, socket.gaierror | urllib3.exceptions.NameResolutionError):
             return f"cannot resolve host {host}"
-        if isinstance(cause, urllib3.exceptions.SSLError | requests.exceptions.SSLError):
+        if isinstance(cause, urllib3.exceptions.SSLError | ssl.SSLError):
             detail = str(cause.args[0] if cause.args else cause)
             return f"TLS error: {detail[:160]}"
         if isinstance(cause, urllib3.exceptions.IncompleteRead | http.client.IncompleteRead):
@@ -169,8 +176,53 @@ def _content_encoding(headers: Mapping[str, str]) -> str:
     raise FetchError(f"unsupported Content-Encoding {value}")
 
 
+class _Target:
+    """Where one hop goes: scheme, host (lower-case, IDNA, IPv6 without brackets), port,
+    request target (path + query) and ``user:password`` from the URL, if any."""
+
+    __slots__ = ("scheme", "host", "port", "path", "auth")
+
+    def __init__(self, scheme: str, host: str, port: int, path: str, auth: str | None) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.path = path
+        self.auth = auth
+
+
+def _split_url(url: str) -> _Target:
+    """PURE. The parts of an http(s) URL a request needs; FetchError when it has none."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise FetchError(f"invalid URL {url!r}") from exc
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise FetchError(f"invalid URL {url!r}")
+    if not host.isascii():
+        try:
+            host = (parse_url(url).host or "").lower()     # IDNA, as requests sends it
+        except urllib3.exceptions.LocationParseError as exc:
+            raise FetchError(f"invalid URL {url!r}") from exc
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    auth = None
+    if parts.username is not None:
+        auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return _Target(scheme, host, port or _DEFAULT_PORTS[scheme], path, auth)
+
+
+def _redacted(proxy_url: str) -> str:
+    """A proxy URL without its credentials, for messages."""
+    parts = urlsplit(proxy_url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+
+
 class HttpFetcher:
-    """Retrieves one URL at a time over a shared, pooled ``requests.Session``; thread-safe.
+    """Retrieves one URL at a time over shared, pooled urllib3 connections; thread-safe.
 
     ``fetch()`` sends the validators it is given (If-None-Match / If-Modified-Since),
     follows redirects by hand (at most ``settings.max_redirects``), refuses redirect
@@ -179,11 +231,17 @@ class HttpFetcher:
     FetchResult whose ``headers`` has lower-case keys (every response header of the
     final response, e.g. ``retry-after``, ``cache-control``, ``expires``,
     ``content-type``).
+
+    Connections are pooled per scheme + host + port (``settings.max_concurrency``
+    sizes the pools kept), reused after bodies, 304s, drained errors and redirects.
+    TLS is verified; trust roots and proxies come from the environment, read once
+    here (see transport.py). ``pool`` injects a urllib3 PoolManager (or ProxyManager)
+    to use instead, environment proxies then being ignored.
     """
 
     def __init__(self, settings: MonitorSettings, *, resolve: Resolver = resolve_host,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 session: requests.Session | None = None) -> None:
+                 pool: urllib3.PoolManager | None = None) -> None:
         self.settings = settings
         self._resolve = resolve
         self._now = now
@@ -191,29 +249,38 @@ class HttpFetcher:
         self._read_timeout = settings.read_timeout.total_seconds()
         self._deadline = settings.fetch_deadline.total_seconds()
         self._max_body = settings.max_body_size
-        self.session = session or requests.Session()
-        # requests re-reads every environment variable on each request when trust_env is
-        # set (a third of its CPU per request here). Read the environment once instead: with
-        # no proxy variables nothing is lost but .netrc, which feeds do not use.
-        self._proxied = bool(self.session.proxies or getproxies_environment())
-        if session is None and not self._proxied:
-            self.session.trust_env = False
-            ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            if ca_bundle:
-                self.session.verify = ca_bundle
-        adapter = HTTPAdapter(pool_connections=max(10, settings.max_concurrency),
-                              pool_maxsize=max(settings.max_per_host, settings.max_concurrency),
-                              max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers.update({
-            "User-Agent": settings.user_agent,
-            "Accept": ACCEPT,
-            "Accept-Encoding": "gzip, deflate",
-        })
+        self._check_redirects = not settings.allow_private_networks
+        self._headers = {"User-Agent": settings.user_agent, "Accept": ACCEPT,
+                         "Accept-Encoding": "gzip, deflate"}
+        # Pools kept warm: many feeds share a host, and a poll cycle visits each host
+        # again. Each pool holds what is in flight to its host: max_per_host under the
+        # HostLimiter, plus a robots.txt fetch, or up to max_concurrency without one.
+        self._num_pools = min(1024, max(64, 8 * settings.max_concurrency))
+        pool_kw: dict[str, Any] = {
+            "num_pools": self._num_pools,
+            "maxsize": max(settings.max_per_host + 1, settings.max_concurrency),
+            "block": False, "retries": False}
+        self._proxies: dict[str, str] = {}
+        self._proxy_managers: dict[str, urllib3.PoolManager | str] = {}
+        if pool is None:
+            context = tls_context()
+            pool_kw.update(ssl_context=context, cert_reqs="CERT_REQUIRED")
+            pool = urllib3.PoolManager(**pool_kw)
+            self._proxies = proxy_settings()
+            for proxy in {proxy_for(scheme, "", 0, self._proxies)
+                          for scheme in _DEFAULT_PORTS} - {None}:
+                assert proxy is not None
+                self._proxy_managers[proxy] = _proxy_manager(proxy, context, pool_kw)
+        self.pool = pool
+        self._via_proxy = isinstance(pool, urllib3.ProxyManager)
+        self._hot: dict[tuple[str, str, int], HTTPConnectionPool] = {}
 
     def close(self) -> None:
-        self.session.close()
+        self._hot.clear()
+        self.pool.clear()
+        for manager in self._proxy_managers.values():
+            if not isinstance(manager, str):
+                manager.clear()
 
     def __enter__(self) -> HttpFetcher:
         return self
@@ -232,27 +299,29 @@ class HttpFetcher:
         """
         started = time.monotonic()
         deadline = started + self._deadline
-        headers: dict[str, str] = {}
-        if etag:
-            headers["If-None-Match"] = etag
-        if last_modified:
-            headers["If-Modified-Since"] = last_modified
-        first_host = host_key(url)
+        headers = self._headers
+        if etag or last_modified:
+            headers = dict(headers)
+            if etag:
+                headers["If-None-Match"] = etag
+            if last_modified:
+                headers["If-Modified-Since"] = last_modified
+        target = first = _split_url(url)
         current = url
         all_permanent = True
         redirects = 0
         while True:
-            check = redirects > 0 and not self.settings.allow_private_networks \
-                and host_key(current) != first_host
+            check = redirects > 0 and self._check_redirects \
+                and (target.host, target.port) != (first.host, first.port)
             if check:
                 check_url_allowed(current, self._resolve, purpose="redirect to")
-            response = self._send(current, headers, deadline)
-            if check:
-                self._check_peer(response, current)
-            if response.status_code not in REDIRECT_STATUSES:
+            response, proxied = self._send(current, target, headers, deadline)
+            if check and not proxied:     # through a proxy the peer is the proxy
+                self._check_peer(response)
+            status = response.status
+            if status not in REDIRECT_STATUSES:
                 break
             location = response.headers.get("Location")
-            status = response.status_code
             self._release(response, self._drain(response))
             if not location:
                 raise FetchError(f"{_status_message(status, response.reason)} without Location",
@@ -262,17 +331,18 @@ class HttpFetcher:
                                  status=status)
             all_permanent = all_permanent and status in PERMANENT_REDIRECT_STATUSES
             current = urljoin(current, location.strip())
-            if urlsplit(current).scheme.lower() not in ("http", "https"):
-                raise FetchError(f"redirect to unsupported scheme "
-                                 f"{urlsplit(current).scheme or '(none)'} refused", status=status)
+            scheme = urlsplit(current).scheme.lower()
+            if scheme not in _DEFAULT_PORTS:
+                raise FetchError(f"redirect to unsupported scheme {scheme or '(none)'} refused",
+                                 status=status)
+            target = _split_url(current)
             redirects += 1
         complete = False
         try:
-            result_headers = {k.lower(): v for k, v in response.headers.items()}
-            status = response.status_code
+            result_headers = {k.lower(): v for k, v in response.headers.itermerged()}
             if status == 304:
                 content = None
-                complete = self._drain(response)
+                complete = True     # no body by definition
             elif 200 <= status < 300:
                 content = self._read_body(response, deadline)
                 complete = True
@@ -280,7 +350,7 @@ class HttpFetcher:
                 complete = self._drain(response)
                 raise FetchError(
                     _status_message(status, response.reason), status=status,
-                    retry_after=parse_retry_after(response.headers.get("Retry-After"),
+                    retry_after=parse_retry_after(result_headers.get("retry-after"),
                                                   self._now()),
                     gone=status == 410)
         finally:
@@ -298,30 +368,30 @@ class HttpFetcher:
         )
 
     @staticmethod
-    def _drain(response: requests.Response) -> bool:
+    def _drain(response: HTTPResponse) -> bool:
         """Read a small body of known length we do not need; True when it was read whole.
 
         A drained response lets its connection go back to the pool for the next request.
         """
-        if response.status_code in (204, 304):
+        if response.status in (204, 304):
             return True
-        length = (response.headers.get("Content-Length") or "").strip()
+        headers = response.headers
+        length = (headers.get("Content-Length") or "").strip()
         if not length.isdigit() or int(length) > DRAIN_LIMIT \
-                or "chunked" in response.headers.get("Transfer-Encoding", "").lower():
+                or "chunked" in headers.get("Transfer-Encoding", "").lower():
             return False
         try:
-            response.raw.read(int(length), decode_content=False)
+            response.read(decode_content=False)   # the known length, even 0: then closed
         except (urllib3.exceptions.HTTPError, OSError):
             return False
         return True
 
     @staticmethod
-    def _release(response: requests.Response, complete: bool) -> None:
+    def _release(response: HTTPResponse, complete: bool) -> None:
         """Back to the pool when the body was read whole, else close the connection."""
-        if complete:
-            response.raw.release_conn()
-        else:
-            response.close()
+        if not complete:
+            response.close()      # the pool gets its slot back, and will reconnect
+        response.release_conn()
 
     def _remaining(self, deadline: float) -> float:
         remaining = deadline - time.monotonic()
@@ -329,23 +399,60 @@ class HttpFetcher:
             raise FetchError(f"timed out after {_seconds(self._deadline)} (total deadline)")
         return remaining
 
-    def _send(self, url: str, headers: dict[str, str], deadline: float) -> requests.Response:
+    def _send(self, url: str, target: _Target, headers: dict[str, str],
+              deadline: float) -> tuple[HTTPResponse, bool]:
+        """One request, no redirect followed: (response with its body unread, via a proxy?)."""
         remaining = self._remaining(deadline)
         connect = min(self._connect_timeout, remaining)
         read = min(self._read_timeout, remaining)
-        host = urlsplit(url).hostname or url
+        if target.auth is not None:
+            headers = {**headers, **make_headers(basic_auth=target.auth)}
+        proxy = proxy_for(target.scheme, target.host, target.port, self._proxies) \
+            if self._proxies else None
+        timeout = urllib3.Timeout(connect=connect, read=read)
         try:
-            return self.session.get(url, headers=headers, timeout=(connect, read),
-                                    allow_redirects=False, stream=True)
-        except requests.exceptions.ConnectTimeout as exc:
+            if proxy is None and not self._via_proxy:
+                return self._direct(target, headers, timeout), False
+            manager = self.pool if proxy is None else self._proxy_managers[proxy]
+            if isinstance(manager, str):
+                raise FetchError(manager)
+            response = manager.urlopen("GET", url, headers=headers, retries=False,
+                                       redirect=False, timeout=timeout,
+                                       preload_content=False, decode_content=False,
+                                       release_conn=False)
+            return response, True   # type: ignore[return-value]
+        except urllib3.exceptions.NewConnectionError as exc:    # before its base class
+            raise FetchError(_describe_connection_error(exc, target.host)) from exc
+        except urllib3.exceptions.ConnectTimeoutError as exc:
             raise self._timeout_error(exc, "connect", connect, deadline) from exc
-        except requests.exceptions.ReadTimeout as exc:
+        except urllib3.exceptions.TimeoutError as exc:
             raise self._timeout_error(exc, "read", read, deadline) from exc
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:
+        except urllib3.exceptions.LocationValueError as exc:
             raise FetchError(f"invalid URL {url!r}") from exc
-        except requests.exceptions.RequestException as exc:
-            raise FetchError(_describe_connection_error(exc, host)) from exc
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+            raise FetchError(_describe_connection_error(exc, target.host)) from exc
+        except ValueError as exc:       # a header value http.client refuses to send
+            raise FetchError(f"invalid request: {exc}") from exc
+
+    def _direct(self, target: _Target, headers: dict[str, str],
+                timeout: urllib3.Timeout) -> HTTPResponse:
+        """GET on the host's own pool, looked up without building a pool key each time."""
+        key = (target.scheme, target.host, target.port)
+        for _ in range(2):
+            pool = self._hot.get(key)
+            if pool is None or pool.pool is None:     # new, or closed by the manager's LRU
+                pool = self.pool.connection_from_host(target.host, target.port, target.scheme)
+                if len(self._hot) >= self._num_pools:
+                    self._hot.clear()
+                self._hot[key] = pool
+            try:
+                return pool.urlopen(  # type: ignore[return-value]
+                    "GET", target.path, headers=headers, retries=False, redirect=False,
+                    assert_same_host=False, timeout=timeout, preload_content=False,
+                    decode_content=False, release_conn=False)
+            except urllib3.exceptions.ClosedPoolError:
+                self._hot.pop(key, None)    # closed between lookup and use: nothing sent
+        raise FetchError("connection pool closed")
 
     def _timeout_error(self, exc: BaseException, phase: str, limit: float,
                        deadline: float) -> FetchError:
@@ -353,26 +460,23 @@ class HttpFetcher:
             return FetchError(f"timed out after {_seconds(self._deadline)} (total deadline)")
         return FetchError(f"{phase} timed out after {_seconds(limit)}")
 
-    def _check_peer(self, response: requests.Response, url: str) -> None:
+    def _check_peer(self, response: HTTPResponse) -> None:
         """Refuse a redirect hop whose connected peer is not public (DNS rebinding)."""
-        if self._proxied:
-            return  # the peer may be the proxy, not the host
-        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+        sock = getattr(response.connection, "sock", None)
         try:
             peer = sock.getpeername()[0] if sock is not None else None
         except OSError:
             peer = None
         if peer is not None and not is_public_address(peer):
-            response.close()
+            self._release(response, False)
             raise FetchError(f"redirect to private address {peer} refused")
 
-    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+    def _read_body(self, response: HTTPResponse, deadline: float) -> bytes:
         length = response.headers.get("Content-Length")
         if length and length.strip().isdigit() and int(length) > self._max_body:
             raise FetchError(f"body larger than {self._max_body} bytes")
         decoder = _BodyDecoder(_content_encoding(response.headers), self._max_body)
-        raw = response.raw
-        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        sock = getattr(response.connection, "sock", None)
         raw_size = 0
         while True:
             remaining = self._remaining(deadline)
@@ -382,7 +486,7 @@ class HttpFetcher:
                 except OSError:
                     sock = None
             try:
-                chunk = raw.read1(CHUNK_SIZE, decode_content=False)
+                chunk = response.read1(CHUNK_SIZE, decode_content=False)
             except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
                 raise self._timeout_error(exc, "read", self._read_timeout, deadline) from exc
             except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -395,3 +499,22 @@ class HttpFetcher:
             decoder.feed(chunk)
         return decoder.finish()
 
+
+def _proxy_manager(proxy: str, context: ssl.SSLContext,
+                   pool_kw: dict[str, Any]) -> urllib3.PoolManager | str:
+    """A pool manager reaching hosts through ``proxy``, or why there can be none."""
+    scheme = urlsplit(proxy).scheme.lower()
+    try:
+        if scheme.startswith("socks"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from urllib3.contrib.socks import SOCKSProxyManager
+            return SOCKSProxyManager(proxy, **pool_kw)
+        auth = proxy_auth(proxy)
+        return urllib3.ProxyManager(
+            proxy, proxy_headers=make_headers(proxy_basic_auth=auth) if auth else None,
+            proxy_ssl_context=context if scheme == "https" else None, **pool_kw)
+    except ImportError:
+        return f"SOCKS proxy {_redacted(proxy)} needs PySocks (urllib3[socks])"
+    except (urllib3.exceptions.HTTPError, ValueError):
+        return f"unsupported proxy {_redacted(proxy)}"
