@@ -162,7 +162,7 @@ _CUES = _re(
     r"seek\w*|sought|want\w*|push\w*|press(?:es|ed|ing)?|lobby\w*|bid\w*|quest|efforts?|"
     r"hopes?|hoping|condition\w*|earn\w*|until|unless|if|whether|prospects?|path|road|rush\w*|"
     r"hurry|question|issue|chances?|eventual\w*|nearing|towards?|pending|request\w*|appeal\w*|"
-    r"insist\w*|wants?|need\w*|possible|possibility|talks?|decide\w*|mooted|pave\w*|"
+    r"insist\w*|wants?|need\w*|possible|possibility|talks?|decid(?:e|es|ing)|mooted|pave\w*|"
     r"aims?|aiming|seek|wider|broader|further|more|others?)\b|n['’]t\b")
 _GRANT_VERB = _re(
     r"(?<![\w-])(?:recogni[sz](?:es|ed)|(?:has|have|had)\s+(?:\w+ly\s+)?recogni[sz]ed)\b")
@@ -214,8 +214,9 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?credentials|"
         r"\baccredit\w*\W+(?:\S+\s+){0,4}?(?:ambassador|envoy|diplomat|charg[eé]|representative)|"
         r"(?:ambassador|envoy|diplomat|charg[eé])\w*\W+(?:\S+\s+){0,3}?accredit\w*|"
-        r"credentials\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA)"), True,
-             keys=("credential", "accredit")),
+        r"credentials\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA)|"
+        r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?letters?\s+of\s+credence"),
+             True, keys=("credential", "accredit", "credence")),
     StepRule("step:envoy-accepted", STEP, _re(
         r"\b(?:accept|receiv|welcom|allow|admit|approv)\w*\W+(?:\S+\s+){0,3}?"
         r"(?:Taliban|IEA)[\w\s'-]{0,20}?(?:ambassador|envoy|diplomat|charg[eé])|"
@@ -225,6 +226,7 @@ STEP_RULES: tuple[StepRule, ...] = (
              keys=("taliban", "iea")),
     StepRule("step:ambassador-named", STEP, _re(
         r"\b(?:name|appoint|nominat|send|sent|dispatch)\w*\s+(?:\S+\s+){0,3}?ambassador\s+to\s+"
+        r"(?:(?:the\s+)?(?:Taliban|IEA)[\s-]+(?:ruled|run|led|controlled)\s+)?"
         r"(?:Kabul|Afghanistan|the\s+(?:Taliban|Islamic\s+Emirate))"), True,
              keys=("ambassador to",)),
     StepRule("step:embassy", STEP, _re(
@@ -234,8 +236,10 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:handed|turned)\s+over|"
         r"\bhandover\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:embass\w*|consulate)|"
         r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?hand-?over\b(?!\s+of)|"
-        r"\bhand\w*\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate)\s+(?:\S+\s+){0,3}?to\s+"
-        r"(?:the\s+)?(?:Taliban|IEA|Islamic\s+Emirate)|"
+        r"\b(?:hand|transfer|pass|give|gave)\w*\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate)\s+"
+        r"(?:\S+\s+){0,3}?to\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+Emirate)|"
+        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:transferred|handed|given|passed)\s+"
+        r"(?:over\s+)?to\s+(?:the\s+)?(?:Taliban|IEA|Islamic)|"
         r"\b(?:re-?open\w*|took\s+over|take\w*\s+over|assum\w*\s+control\s+of|"
         r"(?:take\w*|took)\s+charge\s+of)\W+"
         r"(?:\S+\s+){0,4}?(?:embass\w*|consulate)|"
@@ -277,7 +281,7 @@ STEP_RULES: tuple[StepRule, ...] = (
         rf"\b{_UN}\W+(?:\S+\s+){{0,6}}?(?:accept|seat|recogni)\w*\s+(?:\S+\s+){{0,3}}?"
         r"(?:nominee|envoy|ambassador|representative|delegate)|"
         r"(?:nominat|appoint)\w*\s+(?:\S+\s+){0,5}?(?:envoy|ambassador|representative|"
-        rf"delegate|delegation)\s+to\s+the\s+{_UN}"), True,
+        rf"delegate|delegation)\s+to\s+(?:the\s+)?{_UN}"), True,
              keys=(*_UN_WORDS, "speak", "credential")),
     StepRule("legitimacy", DEBATED, _re(
         r"\b(?:il)?legitim(?:acy|i[sz]\w*|ate\s+(?:government|authority|rulers?|"
@@ -324,10 +328,16 @@ _PRONOUN_OBJECT = _re(r"^\W*(?:them|us)\b")
 _POSSESSIVE_END = _re(r"'s\s+(?:\w+\s+){0,3}$")
 _BY_STATE = _re(r"\s+(?:\S+\s+){0,4}?(?:from|by)\s+((?:\S+\s*){1,3})")
 _BY_AFTER = _re(r"\s+by\b")
-_DECISION_END = _re(r"'s\s+(?:\S+\s+){0,2}?(?:decision|move|step)\s+to\s+(?:\w+ly\s+)?$")
+_DECISION_END = _re(r"'s\s+(?:\S+\s+){0,2}?(?:decision|move|step)\s+to\s+(?:\w+ly\s+)?$|"
+                    r"\b(?:came|decided|moved|voted|chose)\s+to\s+(?:\w+ly\s+)?$")
 _PERFECT_END = _re(r"\b(?:has|have)\s+(?:\w+ly\s+)?$")
 _AFGHAN_DELEGATE = _re(r"represent\w*\s+afghanistan|speak\w*\s+for\s+afghan\w*|"
                        r"Afghan\w*(?:'s)?\s+(?:\w+\s+){0,2}?(?:envoy|ambassador|representative|delegat\w*|seat)")
+# Considering or asking for a step is a debate about it, not the step.
+_STEP_MODALITY = _re(
+    r"\b(?:consider\w*|mull\w*|weigh\w*|mooted|might|may(?!\s+\d)|could|should|urg\w*|"
+    r"ask\w*|seek\w*|sought|want\w*|demand\w*|hopes?|hoping|call(?:s|ed|ing)?\s+(?:for|on)|"
+    r"press(?:es|ed|ing)?|push\w*|lobby\w*|whether|if)\b")
 _STEP_NEGATION = _re(r"\b(?:not|no(?!\s+longer)|never|refus\w*|reject\w*|den(?:y|ies|ied))\b|n't\b")
 _WEAK_ALIAS_FAST = _re(_WEAK_ALIASES)
 _SPECIAL_ENVOY = _re(r"special\s+(?:envoy|representative)")
@@ -595,7 +605,7 @@ class RecognitionDetector:
         if extended or _FOR_END.search(before):
             return True
         if _DECISION_END.search(before):
-            return True  # "Russia's decision to recognise", "Moscow's move to recognise"
+            return True  # "Russia's decision to recognise", "Moscow decided to recognise"
         if match.group(0).lower().startswith("recognition") or match.group(0).lower() == "recog":
             last = " ".join(_WORD.findall(before)[-3:])
             return (_POSSESSIVE_END.search(before) is not None
@@ -627,7 +637,7 @@ class RecognitionDetector:
             category = rule.category
             if category == STEP:
                 window = _clause_window(text, match.start(), match.end(), before=4, after=3)
-                negation = _STEP_NEGATION.search(window)
+                negation = _STEP_NEGATION.search(window) or _STEP_MODALITY.search(window)
                 if negation is not None:
                     category = DEBATED
                     rules.append("modality:" + negation.group(0).lower())
