@@ -1,4 +1,5 @@
-"""A small bundled gazetteer: states, their demonyms and their capitals used as metonyms.
+"""A small bundled gazetteer: states, their demonyms, and their capitals and leaders used as
+metonyms.
 
 PURE. ``find_states(text)`` names the states a sentence mentions, canonically spelled, in the
 order they first appear ("Moscow" -> Russia, "Kazakh" -> Kazakhstan, "the White House" ->
@@ -11,9 +12,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-# canonical name -> other names (demonyms, short forms, capitals and seats of government used
-# as metonyms). Matching is case-insensitive on whole words, except the all-caps short forms
-# listed in _CASED.
+# canonical name -> other names (demonyms, short forms, capitals, seats of government and
+# long-serving leaders and foreign ministers used as metonyms). Matching is case-insensitive on
+# whole words, except the all-caps short forms listed in _CASED.
 STATES: dict[str, tuple[str, ...]] = {
     "Afghanistan": ("Afghan", "Afghans", "Kabul"),
     "Algeria": ("Algerian", "Algiers"),
@@ -24,34 +25,35 @@ STATES: dict[str, tuple[str, ...]] = {
     "Azerbaijan": ("Azerbaijani", "Azeri", "Baku"),
     "Bahrain": ("Bahraini", "Manama"),
     "Bangladesh": ("Bangladeshi", "Dhaka"),
-    "Belarus": ("Belarusian", "Minsk"),
+    "Belarus": ("Belarusian", "Minsk", "Lukashenko"),
     "Belgium": ("Belgian", "Brussels"),
     "Brazil": ("Brazilian", "Brasilia", "Brasília"),
     "Canada": ("Canadian", "Ottawa"),
-    "China": ("Chinese", "Beijing", "PRC"),
+    "China": ("Chinese", "Beijing", "PRC", "Xi", "Xi Jinping", "Wang Yi"),
     "Denmark": ("Danish", "Copenhagen"),
     "Egypt": ("Egyptian", "Cairo"),
     "Finland": ("Finnish", "Helsinki"),
     "France": ("French", "Paris", "Elysee", "Élysée"),
     "Germany": ("German", "Berlin"),
-    "India": ("Indian", "New Delhi", "Delhi"),
+    "India": ("Indian", "New Delhi", "Delhi", "Modi", "Jaishankar"),
     "Indonesia": ("Indonesian", "Jakarta"),
-    "Iran": ("Iranian", "Tehran", "Teheran"),
+    "Iran": ("Iranian", "Tehran", "Teheran", "Araghchi", "Pezeshkian", "Raisi"),
     "Iraq": ("Iraqi", "Baghdad"),
     "Israel": ("Israeli",),
     "Italy": ("Italian", "Rome"),
     "Japan": ("Japanese", "Tokyo"),
     "Jordan": ("Jordanian", "Amman"),
-    "Kazakhstan": ("Kazakh", "Kazakhstani", "Astana", "Nur-Sultan", "Almaty"),
+    "Kazakhstan": ("Kazakh", "Kazakhstani", "Astana", "Nur-Sultan", "Almaty", "Tokayev"),
     "Kuwait": ("Kuwaiti",),
-    "Kyrgyzstan": ("Kyrgyz", "Bishkek"),
+    "Kyrgyzstan": ("Kyrgyz", "Bishkek", "Japarov"),
     "Malaysia": ("Malaysian", "Kuala Lumpur"),
     "Netherlands": ("Dutch", "The Hague", "Amsterdam"),
     "Norway": ("Norwegian", "Oslo"),
     "Oman": ("Omani", "Muscat"),
-    "Pakistan": ("Pakistani", "Islamabad"),
+    "Pakistan": ("Pakistani", "Islamabad", "Shehbaz Sharif", "Ishaq Dar"),
     "Qatar": ("Qatari", "Doha"),
-    "Russia": ("Russian", "Russian Federation", "Moscow", "Kremlin"),
+    "Russia": ("Russian", "Russian Federation", "Moscow", "Kremlin", "Putin", "Lavrov",
+               "Zakharova", "Kabulov"),
     "Saudi Arabia": ("Saudi", "Saudis", "Riyadh"),
     "South Korea": ("South Korean", "Seoul"),
     "North Korea": ("North Korean", "Pyongyang"),
@@ -59,8 +61,8 @@ STATES: dict[str, tuple[str, ...]] = {
     "Sweden": ("Swedish", "Stockholm"),
     "Switzerland": ("Swiss", "Bern", "Berne"),
     "Syria": ("Syrian", "Damascus"),
-    "Tajikistan": ("Tajik", "Dushanbe"),
-    "Turkey": ("Turkish", "Türkiye", "Turkiye", "Ankara"),
+    "Tajikistan": ("Tajik", "Dushanbe", "Rahmon"),
+    "Turkey": ("Turkish", "Türkiye", "Turkiye", "Ankara", "Erdogan", "Erdoğan"),
     "Turkmenistan": ("Turkmen", "Ashgabat"),
     "Ukraine": ("Ukrainian", "Kyiv", "Kiev"),
     "United Arab Emirates": ("UAE", "Emirati", "Abu Dhabi"),
@@ -68,7 +70,7 @@ STATES: dict[str, tuple[str, ...]] = {
                        "Downing Street", "Whitehall"),
     "United States": ("US", "U.S.", "USA", "U.S.A.", "America", "American", "Americans",
                       "Washington", "White House", "State Department", "Pentagon"),
-    "Uzbekistan": ("Uzbek", "Tashkent"),
+    "Uzbekistan": ("Uzbek", "Tashkent", "Mirziyoyev"),
     "Venezuela": ("Venezuelan", "Caracas"),
 }
 

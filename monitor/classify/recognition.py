@@ -218,12 +218,14 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?letters?\s+of\s+credence"),
              True, keys=("credential", "accredit", "credence")),
     StepRule("step:envoy-accepted", STEP, _re(
-        r"\b(?:accept|receiv|welcom|allow|admit|approv)\w*\W+(?:\S+\s+){0,3}?"
+        r"\b(?:accept|receiv|welcom|allow|admit|approv|recogni[sz])\w*\W+(?:\S+\s+){0,3}?"
         r"(?:Taliban|IEA)[\w\s'-]{0,20}?(?:ambassador|envoy|diplomat|charg[eé])|"
+        r"(?:ambassador|envoy|diplomat)s?\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+"
+        r"Emirate)[\w\s'-]{0,30}?\b(?:accepted|accredited)|"
         r"(?:Taliban|IEA)[\s-]+(?:appointed|nominated|named)\s+(?:ambassador|envoy|diplomat)\w*"
         r"\W+(?:\S+\s+){0,6}?(?:accept|accredit|assum|took\s+(?:over|charge)|take\w*\s+"
         r"(?:over|charge)|arriv|start|begin|began)"), False,
-             keys=("taliban", "iea")),
+             keys=("taliban", "iea", "emirate")),
     StepRule("step:ambassador-named", STEP, _re(
         r"\b(?:name|appoint|nominat|send|sent|dispatch)\w*\s+(?:\S+\s+){0,3}?ambassador\s+to\s+"
         r"(?:(?:the\s+)?(?:Taliban|IEA)[\s-]+(?:ruled|run|led|controlled)\s+)?"
@@ -242,7 +244,7 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"(?:over\s+)?to\s+(?:the\s+)?(?:Taliban|IEA|Islamic)|"
         r"\b(?:re-?open\w*|took\s+over|take\w*\s+over|assum\w*\s+control\s+of|"
         r"(?:take\w*|took)\s+charge\s+of)\W+"
-        r"(?:\S+\s+){0,4}?(?:embass\w*|consulate)|"
+        r"(?:\S+\s+){0,4}?(?:embass\w*|consulate)(?![\w-])|"
         r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open"), True,
              keys=("embass", "consulate", "mission")),
     StepRule("step:delisting", STEP, _re(
@@ -324,12 +326,20 @@ _GOV_TAIL = _re(rf"^(?:[\s-]+(?:led|run|ruled))?(?:\s+(?:{_GOV_NOUN}|rule|moveme
 _OBJECT_END = frozenset({"by", "from", "in", "at", "with", "that", "which", "who", "issued",
                          "of", "for", "on", "over", "to", "as", "after", "under"})
 _OBJECT_HEAD = _re(rf"\b(?:{_GOV_NOUN})\b")
+# "recognise Taliban diplomats / Taliban-issued passports": the entity only qualifies another
+# object, which is not the government.
+_QUALIFIED_OBJECT = _re(
+    r"(?:[\s-]+issued)?\W*(?:diplomats?|envoys?|ambassadors?|officials?|representatives?|"
+    r"consuls?|passports?|degrees?|documents?|visas?|certificates?|licen[cs]es?|identity|ids?|"
+    r"cards?|currency|banknotes?|fighters?|militants?|commanders?|members?|flags?|victims?|"
+    r"efforts?|role|concerns?|achievements?|decrees?|courts?|judgments?|marriages?)\b")
 _PRONOUN_OBJECT = _re(r"^\W*(?:them|us)\b")
 _POSSESSIVE_END = _re(r"'s\s+(?:\w+\s+){0,3}$")
 _BY_STATE = _re(r"\s+(?:\S+\s+){0,4}?(?:from|by)\s+((?:\S+\s*){1,3})")
 _BY_AFTER = _re(r"\s+by\b")
 _DECISION_END = _re(r"'s\s+(?:\S+\s+){0,2}?(?:decision|move|step)\s+to\s+(?:\w+ly\s+)?$|"
-                    r"\b(?:came|decided|moved|voted|chose)\s+to\s+(?:\w+ly\s+)?$")
+                    r"\b(?:came|decided|moved|voted|chose)\s+to\s+(?:\w+ly\s+)?$|"
+                    r"\b(?:decree|law|order|resolution|document)\s+(?:on\s+)?$")
 _PERFECT_END = _re(r"\b(?:has|have)\s+(?:\w+ly\s+)?$")
 _AFGHAN_DELEGATE = _re(r"represent\w*\s+afghanistan|speak\w*\s+for\s+afghan\w*|"
                        r"Afghan\w*(?:'s)?\s+(?:\w+\s+){0,2}?(?:envoy|ambassador|representative|delegat\w*|seat)")
@@ -512,12 +522,16 @@ class RecognitionDetector:
             # "Taliban ask the world to recognise them": the pronoun stands for the subject
             return "recognition:verb-object" if self._entity.search(before) else None
         head: list[str] = []
-        for word in _WORD.findall(after[:80])[:7]:
+        stop = _CLAUSE_BREAK.search(after, 0, 80)
+        for word in _WORD.findall(after[:stop.start() if stop else 80])[:7]:
             if head and word in _OBJECT_END:
                 break  # "recognise passports issued by the former government" stops here
             head.append(word)
         phrase = " ".join(head)
-        if not (self._entity.search(phrase) or _OBJECT_HEAD.search(phrase)):
+        entity = self._entity.search(phrase)
+        if entity is not None and _QUALIFIED_OBJECT.match(phrase, entity.end()):
+            return None
+        if not (entity is not None or _OBJECT_HEAD.search(phrase)):
             return None
         if head and _OTHER_STATES.match(" ".join(head[:2])):
             return None
