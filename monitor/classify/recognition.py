@@ -225,7 +225,7 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"(?:Taliban|IEA)[\s-]+(?:appointed|nominated|named)\s+(?:ambassador|envoy|diplomat)\w*"
         r"\W+(?:\S+\s+){0,6}?(?:accept|accredit|assum|took\s+(?:over|charge)|take\w*\s+"
         r"(?:over|charge)|arriv|start|begin|began)"), False,
-             keys=("taliban", "iea", "emirate")),
+             keys=("taliban", "iea", "emirate"), also=("ambassador", "envoy", "diplomat", "charg")),
     StepRule("step:ambassador-named", STEP, _re(
         r"\b(?:name|appoint|nominat|send|sent|dispatch)\w*\s+(?:\S+\s+){0,3}?ambassador\s+to\s+"
         r"(?:(?:the\s+)?(?:Taliban|IEA)[\s-]+(?:ruled|run|led|controlled)\s+)?"
@@ -262,8 +262,9 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"ban\b(?!\s+on\b)|"
         r"(?:Taliban|IEA|movement)\W+(?:\S+\s+){0,2}?no\s+longer\s+(?:\S+\s+){0,3}?"
         r"(?:terror\w*|banned|extremist|proscribed|outlawed)"),
-             False, keys=("list", "ban", "regist", "designation", "status", "label", "tag",
-                          "longer")),
+             # every branch names a list, a ban or a designation ("ban" alone is in "taliban")
+             False, keys=("terror", "banned", "extremist", "prohibited", "proscribed", "outlaw",
+                          "delist", " ban")),
     StepRule("step:diplomatic-ties", STEP, _re(
         r"\b(?:establish|forg|open|deepen)\w*\s+(?:\w+\s+){0,2}?diplomatic\s+(?:ties|relations)|"
         r"\b(?:formal|official|full)\s+diplomatic\s+(?:ties|relations)"), True,
