@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import importlib.util
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+import urllib3
 
 from monitor.config import MonitorSettings
-from monitor.errors import FetchError
+from monitor.errors import ConfigError, FetchError
 from monitor.fetch import (
     HttpFetcher,
     check_url_allowed,
@@ -22,6 +30,7 @@ from monitor.fetch import (
     is_url_allowed,
     parse_retry_after,
 )
+from monitor.fetch.transport import no_proxy_matches, proxy_for, proxy_settings
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
 
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>"
@@ -468,3 +477,198 @@ def test_a_capped_body_does_not_poison_the_pool(server) -> None:
             fetcher.fetch(server.url("/big"))
         assert fetcher.fetch(server.url("/ok")).content == b"fine"
         assert fetcher.fetch(server.url("/ok")).content == b"fine"
+
+
+# -- transport: proxies, TLS, an injected pool ---------------------------------------------
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@pytest.fixture
+def clean_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("host, port, no_proxy, bypass", [
+    ("feeds.example.org", 443, "example.org", True),          # a subdomain
+    ("example.org", 443, ".example.org", True),               # leading dot ignored
+    ("badexample.org", 443, "example.org", False),            # not a subdomain
+    ("feeds.example.org", 443, "other.org, example.org", True),
+    ("feeds.example.org", 8080, "example.org:8080", True),
+    ("feeds.example.org", 443, "example.org:8080", False),    # another port
+    ("10.1.2.3", 80, "10.0.0.0/8", True),
+    ("192.168.1.1", 80, "10.0.0.0/8", False),
+    ("::1", 80, "::1", True),
+    ("anything.test", 80, "*", True),
+    ("feeds.example.org", 443, "", False),
+])
+def test_no_proxy_matches(host, port, no_proxy, bypass) -> None:
+    assert no_proxy_matches(host, port, no_proxy) is bypass
+
+
+def test_proxy_for_picks_by_scheme_then_all() -> None:
+    proxies = {"http": "proxy.test:3128", "all": "http://all.test:8080", "no": "local.test"}
+    assert proxy_for("http", "a.test", 80, proxies) == "http://proxy.test:3128"
+    assert proxy_for("https", "a.test", 443, proxies) == "http://all.test:8080"
+    assert proxy_for("http", "feeds.local.test", 80, proxies) is None
+    assert proxy_for("https", "a.test", 443, {"http": "http://p.test"}) is None
+
+
+def test_proxy_settings_lower_case_wins() -> None:
+    found = proxy_settings({"HTTP_PROXY": "http://upper.test", "http_proxy": "http://lower.test",
+                            "HTTPS_PROXY": "http://s.test", "NO_PROXY": "x.test", "PATH": "/b"})
+    assert found == {"http": "http://lower.test", "https": "http://s.test", "no": "x.test"}
+
+
+def test_fetch_goes_through_the_proxy_from_the_environment(server, clean_proxy_env) -> None:
+    with LoopbackHTTPServer() as proxy:
+        # A forward proxy sees the absolute URL as the request target.
+        proxy.route("http://feeds.example.org/feed.xml", Response(body=FEED))
+        clean_proxy_env.setenv("HTTP_PROXY", f"http://bob:s%40cret@127.0.0.1:{proxy.port}")
+        with HttpFetcher(make_settings()) as fetcher:
+            result = fetcher.fetch("http://feeds.example.org/feed.xml")
+        assert result.content == FEED
+        sent = proxy.requests_to("http://feeds.example.org/feed.xml")
+        assert len(sent) == 1
+        assert sent[0].headers["Proxy-Authorization"] == \
+            "Basic " + base64.b64encode(b"bob:s@cret").decode()
+        assert sent[0].headers["User-Agent"] == "news-monitor-test/1.0"
+
+
+def test_no_proxy_sends_directly(server, clean_proxy_env) -> None:
+    server.route("/direct", Response(body=FEED))
+    with LoopbackHTTPServer() as proxy:
+        clean_proxy_env.setenv("http_proxy", f"http://127.0.0.1:{proxy.port}")
+        clean_proxy_env.setenv("no_proxy", "localhost,127.0.0.1")
+        with HttpFetcher(make_settings()) as fetcher:
+            assert fetcher.fetch(server.url("/direct")).content == FEED
+        assert proxy.requests == []
+        assert len(server.requests_to("/direct")) == 1
+
+
+def test_socks_proxy_without_pysocks_is_a_clear_error(clean_proxy_env) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        port = sock.getsockname()[1]
+    clean_proxy_env.setenv("ALL_PROXY", f"socks5://user:pw@127.0.0.1:{port}")
+    with HttpFetcher(make_settings()) as fetcher:
+        message = str(error_of(fetcher, "http://feeds.example.org/"))
+    if importlib.util.find_spec("socks") is None:
+        assert message == f"SOCKS proxy socks5://127.0.0.1:{port} needs PySocks (urllib3[socks])"
+    else:
+        assert message == "connection refused"
+    assert "pw" not in message
+
+
+def test_an_injected_pool_is_used(server) -> None:
+    server.route("/feed", Response(body=FEED))
+    pool = urllib3.PoolManager()
+    with HttpFetcher(make_settings(), pool=pool) as fetcher:
+        assert fetcher.fetch(server.url("/feed")).content == FEED
+        assert len(pool.pools) == 1
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth(server, fetcher) -> None:
+    server.route("/private", Response(body=FEED))
+    url = f"http://reader:pa%3Ass@127.0.0.1:{server.port}/private"
+    assert fetcher.fetch(url).content == FEED
+    assert server.requests_to("/private")[0].headers["Authorization"] == \
+        "Basic " + base64.b64encode(b"reader:pa:ss").decode()
+
+
+@pytest.mark.parametrize("url", ["feeds.example.org/rss", "ftp://example.org/rss", "http:///x",
+                                 "http://example.org:99999/"])
+def test_invalid_urls(fetcher, url) -> None:
+    assert str(error_of(fetcher, url)) == f"invalid URL {url!r}"
+
+
+class _TLSServer:
+    """An HTTPS server on 127.0.0.1 with a fresh self-signed certificate (for localhost)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.cert = directory / "cert.pem"
+        key = directory / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost",
+             "-keyout", str(key), "-out", str(self.cert)],
+            check=True, capture_output=True, timeout=60)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's API
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(FEED)))
+                self.end_headers()
+                self.wfile.write(FEED)
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, key)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, host: str = "localhost") -> str:
+        return f"https://{host}:{self.httpd.server_address[1]}/feed"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[_TLSServer]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    server = _TLSServer(tmp_path)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_tls_is_verified_by_default(tls_server, clean_proxy_env) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        clean_proxy_env.delenv(name, raising=False)
+    with HttpFetcher(make_settings()) as fetcher:
+        message = str(error_of(fetcher, tls_server.url()))
+    assert message.startswith("TLS error:")
+    assert "CERTIFICATE_VERIFY_FAILED" in message
+
+
+def test_tls_trusts_requests_ca_bundle(tls_server, clean_proxy_env) -> None:
+    clean_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(tls_server.cert))
+    with HttpFetcher(make_settings()) as fetcher:
+        assert fetcher.fetch(tls_server.url()).content == FEED
+
+
+def test_tls_trusts_ssl_cert_file(tls_server, clean_proxy_env) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        clean_proxy_env.delenv(name, raising=False)
+    clean_proxy_env.setenv("SSL_CERT_FILE", str(tls_server.cert))
+    with HttpFetcher(make_settings()) as fetcher:
+        assert fetcher.fetch(tls_server.url()).content == FEED
+
+
+def test_tls_checks_the_host_name(tls_server, clean_proxy_env) -> None:
+    # A trusted certificate, for "localhost" only: 127.0.0.1 is not a name it carries.
+    clean_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(tls_server.cert))
+    with HttpFetcher(make_settings()) as fetcher:
+        message = str(error_of(fetcher, tls_server.url("127.0.0.1")))
+    assert message.startswith("TLS error:")
+    assert "mismatch" in message
+
+
+def test_a_missing_ca_bundle_fails_at_start(clean_proxy_env, tmp_path) -> None:
+    clean_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigError, match="REQUESTS_CA_BUNDLE"):
+        HttpFetcher(make_settings())

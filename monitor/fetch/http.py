@@ -10,6 +10,7 @@ read from the environment once, when the fetcher is built (see transport.py).
 
 from __future__ import annotations
 
+import base64
 import http
 import http.client
 import socket
@@ -27,7 +28,7 @@ import urllib3
 import urllib3.exceptions
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.response import HTTPResponse
-from urllib3.util import make_headers, parse_url
+from urllib3.util import parse_url
 
 from monitor.config import MonitorSettings
 from monitor.errors import FetchError
@@ -215,6 +216,16 @@ def _split_url(url: str) -> _Target:
     return _Target(scheme, host, port or _DEFAULT_PORTS[scheme], path, auth)
 
 
+def _basic(credentials: str) -> str:
+    """``user:password`` -> a Basic authorization value (Latin-1 as requests sends it,
+    UTF-8 for what Latin-1 cannot carry)."""
+    try:
+        raw = credentials.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = credentials.encode("utf-8")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
 def _redacted(proxy_url: str) -> str:
     """A proxy URL without its credentials, for messages."""
     parts = urlsplit(proxy_url)
@@ -235,8 +246,9 @@ class HttpFetcher:
     Connections are pooled per scheme + host + port (``settings.max_concurrency``
     sizes the pools kept), reused after bodies, 304s, drained errors and redirects.
     TLS is verified; trust roots and proxies come from the environment, read once
-    here (see transport.py). ``pool`` injects a urllib3 PoolManager (or ProxyManager)
-    to use instead, environment proxies then being ignored.
+    here (see transport.py); a CA bundle named there that cannot be read raises
+    ConfigError. ``pool`` injects a urllib3 PoolManager (or ProxyManager) to use
+    instead, environment proxies then being ignored.
     """
 
     def __init__(self, settings: MonitorSettings, *, resolve: Resolver = resolve_host,
@@ -406,7 +418,7 @@ class HttpFetcher:
         connect = min(self._connect_timeout, remaining)
         read = min(self._read_timeout, remaining)
         if target.auth is not None:
-            headers = {**headers, **make_headers(basic_auth=target.auth)}
+            headers = {**headers, "Authorization": _basic(target.auth)}
         proxy = proxy_for(target.scheme, target.host, target.port, self._proxies) \
             if self._proxies else None
         timeout = urllib3.Timeout(connect=connect, read=read)
@@ -512,7 +524,7 @@ def _proxy_manager(proxy: str, context: ssl.SSLContext,
             return SOCKSProxyManager(proxy, **pool_kw)
         auth = proxy_auth(proxy)
         return urllib3.ProxyManager(
-            proxy, proxy_headers=make_headers(proxy_basic_auth=auth) if auth else None,
+            proxy, proxy_headers={"Proxy-Authorization": _basic(auth)} if auth else None,
             proxy_ssl_context=context if scheme == "https" else None, **pool_kw)
     except ImportError:
         return f"SOCKS proxy {_redacted(proxy)} needs PySocks (urllib3[socks])"

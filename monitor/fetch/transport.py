@@ -30,20 +30,30 @@ from urllib.request import getproxies_environment
 
 from urllib3.util.ssl_ import create_urllib3_context
 
+from monitor.errors import ConfigError
+
 PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 
 
 def tls_context(environ: Mapping[str, str] | None = None) -> ssl.SSLContext:
-    """A client SSLContext that verifies certificates and host names; see the module doc."""
+    """A client SSLContext that verifies certificates and host names; see the module doc.
+
+    Raises ConfigError when REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE names no readable
+    certificates (fail at start rather than on every https fetch).
+    """
     env = os.environ if environ is None else environ
     context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
     context.check_hostname = True
-    bundle = env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE")
-    if bundle:
-        if os.path.isdir(bundle):
-            context.load_verify_locations(capath=bundle)
-        else:
-            context.load_verify_locations(cafile=bundle)
+    name = next((n for n in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if env.get(n)), None)
+    if name is not None:
+        bundle = env[name]
+        try:
+            if os.path.isdir(bundle):
+                context.load_verify_locations(capath=bundle)
+            else:
+                context.load_verify_locations(cafile=bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"{name}: cannot load CA certificates from {bundle}") from exc
         return context
     if env.get("SSL_CERT_FILE") or env.get("SSL_CERT_DIR"):
         context.load_default_certs()   # OpenSSL reads both variables itself
