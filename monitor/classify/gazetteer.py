@@ -108,7 +108,7 @@ def _compiled() -> tuple[re.Pattern[str], re.Pattern[str], dict[str, str]]:
         return "|".join(parts)
 
     # Possessive and plural endings are allowed: "Russia's", "Russians".
-    folded_re = re.compile(rf"(?<![\w-])(?:{alternation(folded)})(?=(?:['’]s)?(?![\w-]))",
+    folded_re = re.compile(rf"(?<!\w)(?:{alternation(folded)})(?=(?:['’]s)?(?!\w))",
                            re.IGNORECASE)
     cased_re = re.compile(rf"(?<![\w.])(?:{alternation(cased)})(?![\w])")
     return folded_re, cased_re, lookup

@@ -75,12 +75,15 @@ _WEAK_ALIASES = r"Afghan\w*"
 # The Pakistani Taliban are another group: blank them out before looking for the entity.
 _NOT_THE_ENTITY = _re(
     r"Tehr[ei]{1,2}k[\s-]*(?:[ei][\s-]*)?Taliban(?:[\s-]*Pakistan)?|Pakistani\s+Taliban|"
-    r"\bTTP\b|Kabul\s+[Rr]iver")
+    r"\bTTP\b|Kabul\s+[Rr]iver|"
+    # a period, an opposition or a birthplace, not the government: "Taliban-era decrees",
+    # "anti-Taliban forces", "Kabul-born author"
+    r"\b(?:anti|post|pre|non)-Taliban\w*|Taliban-era|Kabul-(?:born|based|bred|raised|native)")
 _NOT_THE_ENTITY_ANY_CASE = re.compile(_NOT_THE_ENTITY.pattern, re.IGNORECASE)
 
 
 def _alias_re(aliases: Iterable[str]) -> re.Pattern[str]:
-    return _re(r"(?<![\w-])(?:" + "|".join(aliases) + r")(?![\w])")
+    return _re(r"(?<!\w)(?:" + "|".join(aliases) + r")(?![\w])")
 
 
 def _first_word_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
@@ -88,7 +91,7 @@ def _first_word_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | No
     with a lookbehind in the pattern, keeps re's fast scan for the leading literals."""
     for match in pattern.finditer(text):
         start = match.start()
-        if start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "_-"):
+        if start == 0 or not (text[start - 1].isalnum() or text[start - 1] == "_"):
             return match
     return None
 
@@ -138,7 +141,7 @@ _OTHER_SENSE_AFTER = _re(
 _IN_BEFORE = _re(r"\bin\W*$")
 # The noun as a modifier: "recognition award", "recognition technology", "recognition gates".
 _MODIFIER_AFTER = _re(
-    r"^\W*(?:awards?|prizes?|ceremon\w*|certificates?|schemes?|programm?es?|systems?|"
+    r"^[\s-]+(?:awards?|prizes?|ceremon\w*|certificates?|schemes?|programm?es?|systems?|"
     r"technolog\w*|tech|software|cameras?|tools?|apps?|gates?|devices?|models?|algorithms?|"
     r"scanners?|winners?|nights?|dinners?|plaques?|medals?|trophy|trophies|gala)\b")
 _OTHER_STATES = _re(
@@ -213,7 +216,7 @@ STEP_RULES: tuple[StepRule, ...] = (
     StepRule("step:credentials", STEP, _re(
         r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?credentials|"
         r"\baccredit\w*\W+(?:\S+\s+){0,4}?(?:ambassador|envoy|diplomat|charg[eé]|representative)|"
-        r"(?:ambassador|envoy|diplomat|charg[eé])\w*\W+(?:\S+\s+){0,3}?accredit\w*|"
+        r"(?:ambassador|envoy|diplomat|charg[eé])\w*\W+(?:\S+\s+){0,6}?accredit\w*|"
         r"credentials\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA)|"
         r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?letters?\s+of\s+credence"),
              True, keys=("credential", "accredit", "credence")),
@@ -232,7 +235,7 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"(?:Kabul|Afghanistan|the\s+(?:Taliban|Islamic\s+Emirate))"), True,
              keys=("ambassador to",)),
     StepRule("step:embassy", STEP, _re(
-        r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,4}?over\W+(?:\S+\s+){0,4}?"
+        r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,4}?over\W+(?:(?!to\b)\S+\s+){0,4}?"
         r"(?:embass\w*|consulate|mission)|"
         r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate)\s+(?:\S+\s+){0,3}?over\b|"
         r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:handed|turned)\s+over|"
@@ -334,7 +337,7 @@ _QUALIFIED_OBJECT = _re(
     r"consuls?|passports?|degrees?|documents?|visas?|certificates?|licen[cs]es?|identity|ids?|"
     r"cards?|currency|banknotes?|fighters?|militants?|commanders?|members?|flags?|victims?|"
     r"efforts?|role|concerns?|achievements?|decrees?|courts?|judgments?|marriages?)\b")
-_PRONOUN_OBJECT = _re(r"^\W*(?:them|us)\b")
+_PRONOUN_OBJECT = _re(r"^\W*(?:them|us)\b|^\W*it\s*(?:$|[,.;:!?])")
 _POSSESSIVE_END = _re(r"'s\s+(?:\w+\s+){0,3}$")
 _BY_STATE = _re(r"\s+(?:\S+\s+){0,4}?(?:from|by)\s+((?:\S+\s*){1,3})")
 _BY_AFTER = _re(r"\s+by\b")
@@ -453,7 +456,8 @@ class RecognitionDetector:
         cleaned = " " + sentence.lower().replace("’", "'")
         if not sentence or not _has_any(cleaned, _VOCABULARY):
             return []
-        if _has_any(cleaned, ("tehr", "pakistani taliban", " ttp", "(ttp", "ttp)", "river")):
+        if _has_any(cleaned, ("tehr", "pakistani taliban", " ttp", "(ttp", "ttp)", "river",
+                              "-taliban", "taliban-era", "kabul-")):
             cleaned = _NOT_THE_ENTITY.sub(" ", cleaned)
         strong = _first_word_match(self._entity_fast, cleaned)
         weak = strong or _first_word_match(_WEAK_ALIAS_FAST, cleaned)
