@@ -71,6 +71,7 @@ class Outcome:
     settled: bool = False
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    hangs: int = 0                   # SIGTERMs the daemon ignored (killed after 15 s)
 
     @property
     def lost(self) -> int:
@@ -83,6 +84,7 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return (self.lost == 0 and self.outside_window == 0 and not self.integrity_failures
+                and self.hangs == 0
                 and self.settled and self.sigterm_status == 0
                 and self.email.unexpected == 0 and self.webhook.unexpected == 0)
 
@@ -235,6 +237,7 @@ def run_sigterm(workdir: Path, stops: int = 5, seed: int = 11, *,
     with World(workdir, seed) as world:
         world.smtp.slow.low, world.smtp.slow.high = 1.0, 2.0
         slowest = 0.0
+        hangs = 0
         for _ in range(stops):
             world.publish(1)
             world.daemon.start()
@@ -243,13 +246,16 @@ def run_sigterm(workdir: Path, stops: int = 5, seed: int = 11, *,
                 status, seconds = world.daemon.terminate()
             except TimeoutError as exc:
                 world.notes.append(str(exc))
+                hangs += 1
                 continue
             slowest = max(slowest, seconds)
             if status != 0:
                 world.notes.append(f"SIGTERM exit status {status}")
         world.smtp.slow.low = world.smtp.slow.high = 0.0
         outcome = world.finish(f"SIGTERM during SMTP send x{stops}", finish_timeout)
-        outcome.notes.insert(0, f"slowest exit after SIGTERM {slowest:.1f}s")
+        outcome.hangs = hangs
+        outcome.notes.insert(0, f"slowest exit after SIGTERM {slowest:.1f}s; "
+                                f"SIGTERM ignored {hangs} time(s)")
         return outcome
 
 

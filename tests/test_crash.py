@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -119,3 +121,51 @@ def test_a_failure_to_record_success_does_not_resend(tmp_path: Path) -> None:
         deliverer.flush("hook", make_digest=False)
     store.close()
     assert notifier.sent == ["d1"]
+
+
+class _DoneAtOnce:
+    """An executor whose futures are finished when submit returns (a poll faster than the
+    submitting thread, or one cancelled by shutdown(cancel_futures=True) meanwhile)."""
+
+    def submit(self, fn: object, *args: object) -> Future[object]:
+        future: Future[object] = Future()
+        future.set_result(fn(*args))  # type: ignore[operator]
+        return future
+
+    def shutdown(self, **_kwargs: object) -> None:
+        pass
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Daemon._tick holds self._lock (a plain Lock) while calling future.add_done_callback; "
+    "a future already done (fast poll, or cancelled by stop()) runs _polled at once in the "
+    "same thread, which takes self._lock again: the tick thread deadlocks, polling stops "
+    "for good, and at exit the non-daemon APScheduler worker makes SIGTERM hang"))
+def test_daemon_tick_survives_a_poll_that_finishes_before_its_callback(tmp_path: Path) -> None:
+    from monitor.app import build_app
+    from monitor.config import load_config_data
+    from monitor.pipeline import PollOutcome
+    from monitor.scheduler import Daemon
+
+    config = load_config_data({
+        "monitor": {"database": str(tmp_path / "monitor.db")},
+        "topics": [{"name": "t", "event": "recognition", "entities": ["Taliban"]}],
+        "sources": [{"name": "wire", "url": "http://127.0.0.1:9/feed.xml"}]})
+    app = build_app(config)
+    daemon = Daemon(app)
+    daemon._pool = _DoneAtOnce()  # type: ignore[assignment]
+    polled: list[str] = []
+
+    def poll(source: object) -> PollOutcome:
+        polled.append(source.name)  # type: ignore[attr-defined]
+        return PollOutcome(source.name, "ok")  # type: ignore[attr-defined]
+
+    app.pipeline.poll = poll  # type: ignore[method-assign]
+    tick = threading.Thread(target=daemon._tick, daemon=True)  # stays stuck if it deadlocks
+    tick.start()
+    tick.join(5.0)
+    finished = not tick.is_alive()
+    if finished:
+        app.close()
+    assert polled == ["wire"]
+    assert finished, "Daemon._tick deadlocked on its own lock"
