@@ -87,7 +87,7 @@ def parse_fast(content: bytes, url: str, content_type: str | None = None,
         return _parse(content, url, content_type, max_items)
     except _Decline:
         return None
-    except (etree.LxmlError, ValueError, RecursionError):
+    except Exception:  # ill-formed XML (lxml) or anything unforeseen: feedparser decides
         return None
 
 
