@@ -68,6 +68,8 @@ BUILTIN_ALIASES = (
     rf"(?:interim|de[\s-]facto|caretaker)\s+(?:Afghan\s+)?{_GOV_NOUN}",
     r"new\s+rulers\s+of\s+Afghanistan",
     r"Kabul(?!\s+[Rr]iver)",
+    # its leaders and spokesmen stand for it, as state leaders do for states
+    r"Muttaqi|Akhundzada|Baradar|Zabihullah\s+Mujahid|Suhail\s+Shaheen",
 )
 # Weak aliases name the country; enough for concrete diplomatic steps, not for "recognition".
 _WEAK_ALIASES = r"Afghan\w*"
@@ -111,7 +113,8 @@ _UN_WORDS = (" un ", " un'", " un-", " un?", " un.", " un,", " un:", " un;", "u.
 _VOCABULARY = ("recog", "credential", "accredit", "ambassador", "envoy", "embass", "charg",
                "cda", "diplomat", "terror", "banned", "proscribed", "ban ", "delist", "legitim",
                "normali", "speak", *_UN_WORDS)
-_ENTITY_WORDS = ("taliban", "emirate", "iea", "afghan", "kabul")
+_ENTITY_WORDS = ("taliban", "emirate", "iea", "afghan", "kabul", "muttaqi", "akhundzada",
+                 "baradar", "zabihullah", "suhail shaheen")
 
 
 def _has_any(text: str, words: tuple[str, ...]) -> bool:
