@@ -312,3 +312,29 @@ def test_challenge_set_meets_the_targets(clf: TopicClassifier) -> None:
     assert grants
     wrong = [o.title for o in grants if o.predicted_category != GRANTED]
     assert not wrong
+
+
+@pytest.mark.parametrize(("title", "category"), [
+    # an ordinal, "follows ... in", "thanks ... for", a decree: a state grants
+    ("Uzbekistan becomes second country to formally recognise Taliban government", GRANTED),
+    ("Belarus follows Moscow in recognising Taliban administration", GRANTED),
+    ("Muttaqi thanks Russia for recognising the Islamic Emirate", GRANTED),
+    ("Putin signs decree recognising Taliban government", GRANTED),
+    # reactions to a state's recognition are about the grant; a hypothetical one is not
+    ("Russian recognition of Taliban sparks debate in Central Asia", GRANTED),
+    ("Russia's recognition of the Taliban not on the agenda, says envoy", DEBATED),
+    ("Iran: Taliban recognition depends on inclusive government", DEBATED),
+    ("Is Turkey next to recognise the Taliban?", DEBATED),
+    # the entity qualifying another object is a step or nothing, not a grant
+    ("Kyrgyzstan recognizes Taliban diplomats, hands them Afghan embassy in Bishkek", STEP),
+    ("Kazakhstan considers establishing diplomatic relations with the Taliban", DEBATED),
+    ("Kremlin: Taliban no longer a terrorist organisation in Russia after court ruling", STEP),
+    # other senses and other groups
+    ("Malaysia honours recognition award winners in Kabul restaurant", None),
+    ("Taliban say they no longer recognise passports issued by former government's embassies",
+     None),
+    ("Taliban-era decrees recognised by new court structure", None),
+    ("Kabul-born author gets recognition from Booker jury", None),
+])
+def test_generalisation_cases(clf: TopicClassifier, title: str, category: str | None) -> None:
+    assert _category(clf, title) == category

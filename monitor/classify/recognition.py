@@ -13,8 +13,12 @@ PURE: text in, ``Detection`` out; no I/O. The rules encode the labelling guideli
    "internationally recognised", recognition of Palestine/Kosovo/Taiwan, "recognise terrorism
    as a threat"): the object of "recognise" must be the government.
 4. Tell the kinds apart: a state recognising, with no negation or modality in its clause, is
-   ``recognition_granted``; a concrete status step is ``recognition_step``; everything else
-   about recognition (refusals, conditions, requests, "considering", the UN seat) is
+   ``recognition_granted`` ("Russia recognises", "the second country to recognise", "follows
+   Moscow in recognising"); a state's recognition named as a fact ("Russia's recognition of
+   the Taliban sparks debate") is a grant and the reactions to it, unless the words right
+   around it deny it or make it hypothetical. A concrete status step is ``recognition_step``
+   (considered or asked for, it is a debate); everything else about recognition (refusals,
+   conditions, requests, "considering", yes/no questions, the UN seat) is
    ``recognition_refused_or_debated``.
 
 The title decides when it carries the event; otherwise the first summary sentences do.
