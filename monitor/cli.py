@@ -80,11 +80,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    finished = False
     try:
-        daemon.run_until_stopped()
+        finished = daemon.run_until_stopped()
     finally:
-        app.close()
-        lock.close()
+        if finished:
+            app.close()
+            lock.close()
+    if not finished:
+        # Work still in flight (a slow fetch or SMTP server) is abandoned: whatever it had
+        # not committed is redone on the next start. Exit now rather than wait for it.
+        logging.shutdown()
+        os._exit(EXIT_OK)
     return EXIT_OK
 
 

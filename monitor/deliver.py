@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.config import NotifierConfig
-from monitor.errors import NotifyError
+from monitor.errors import NotifyError, StoreError
 from monitor.notify import Notifier
 from monitor.store.base import Store
 from monitor.types import Digest
@@ -69,6 +70,9 @@ class Deliverer:
         self.rng = rng or random.Random()
         self.new_id = new_id
         self._locks = {name: threading.Lock() for name in notifiers}
+        # Digests this process saw accepted but could not yet record (database full, locked):
+        # never sent again by this process; recorded as soon as the database lets us.
+        self._unrecorded: set[str] = set()
 
     def flush(self, name: str, *, make_digest: bool = True) -> FlushOutcome:
         """Freeze the notifier's pending stories into a digest (if any and asked), then
@@ -79,6 +83,9 @@ class Deliverer:
             sent = failed = dead = 0
             errors: list[str] = []
             for digest in self.store.due_deliveries(name, self.clock()):
+                if digest.id in self._unrecorded:  # sent; only the record is missing
+                    self._record_delivered(digest)
+                    continue
                 result = self._attempt(digest)
                 if result is None:
                     sent += 1
@@ -100,6 +107,16 @@ class Deliverer:
                                 thread_name_prefix="deliver") as pool:
             futures = [pool.submit(self.flush, n, make_digest=make_digest) for n in chosen]
             return [f.result() for f in futures]
+
+    def _record_delivered(self, digest: Digest) -> None:
+        try:
+            self.store.mark_delivered(digest.id, self.clock())
+        except (StoreError, sqlite3.Error) as exc:
+            self._unrecorded.add(digest.id)
+            log.error("delivery id=%s notifier=%r was accepted but cannot be recorded yet: %s",
+                      digest.id, digest.notifier, exc)
+        else:
+            self._unrecorded.discard(digest.id)
 
     def _attempt(self, digest: Digest) -> tuple[bool, str] | None:
         """Send one digest; None on success, else (dead, error message)."""
@@ -123,7 +140,7 @@ class Deliverer:
             self.store.mark_failed(digest.id, str(error), now, when)
             log.exception("delivery id=%s notifier=%r crashed", digest.id, digest.notifier)
             return when is None, str(error)
-        self.store.mark_delivered(digest.id, self.clock())
+        self._record_delivered(digest)
         log.info("delivery id=%s notifier=%r kind=%s stories=%d delivered (attempt %d)",
                  digest.id, digest.notifier, digest.kind, len(digest.stories), attempts)
         return None

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -25,6 +26,7 @@ log = logging.getLogger("monitor.scheduler")
 
 TICK_SECONDS = 2.0          # how often the daemon looks for due sources
 RETRY_TICK_SECONDS = 30.0   # how often it looks for failed deliveries that are due again
+STOP_GRACE_SECONDS = 10.0   # how long SIGTERM waits for polls and deliveries in flight
 
 
 def poll_sources(app: App, sources: Iterable[SourceConfig],
@@ -59,16 +61,42 @@ def schedule_trigger(schedule: str) -> IntervalTrigger | CronTrigger | None:
     return CronTrigger.from_crontab(schedule, timezone="UTC")
 
 
+class _InFlight:
+    """Counts work in flight, so that stop() can wait for it with a deadline."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        with self._changed:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._count -= 1
+                self._changed.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count == 0, timeout)
+
+
 class Daemon:
     """`monitor run`: polls sources when due and delivers digests on schedule until stopped."""
 
     def __init__(self, app: App) -> None:
         self.app = app
         self.stopping = threading.Event()
+        self._work = _InFlight()
         self._pool = ThreadPoolExecutor(max_workers=app.config.monitor.max_concurrency,
                                         thread_name_prefix="poll")
-        self._in_flight: dict[str, Future[PollOutcome]] = {}
+        self._deliveries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliver")
+        self._in_flight: set[str] = set()
         self._lock = threading.Lock()
+        self._immediate_queued = threading.Event()
         self._scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
         self._immediate = [n.name for n in app.config.notifiers if n.schedule == "immediate"]
@@ -89,58 +117,81 @@ class Daemon:
                  len(self.app.config.sources), len(self.app.config.topics),
                  len(self.app.config.notifiers))
 
-    def run_until_stopped(self) -> None:
+    def run_until_stopped(self, grace: float = STOP_GRACE_SECONDS) -> bool:
+        """Run until `stopping` is set; True when all work in flight finished in time."""
         self.start()
         try:
             self.stopping.wait()
         finally:
-            self.stop()
+            finished = self.stop(grace)
+        return finished
 
-    def stop(self) -> None:
-        """Stop taking work, let polls in flight finish (bounded by the fetch deadline)."""
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> bool:
+        """Take no more work; give polls and deliveries in flight `grace` seconds to finish.
+
+        Returns False when some are still running: the caller may then exit without them.
+        Abandoning is safe: a poll commits in one transaction or not at all, and a delivery
+        interrupted before it was recorded is resent under the same id.
+        """
         self.stopping.set()
         self._scheduler.shutdown(wait=False)
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        log.info("daemon stopped")
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._deliveries.shutdown(wait=False, cancel_futures=True)
+        finished = self._work.wait_idle(grace)
+        log.info("daemon stopped%s", "" if finished else
+                 f"; work still in flight after {grace:.0f}s is abandoned")
+        return finished
 
     def _tick(self) -> None:
-        if self.stopping.is_set():
-            return
-        with self._lock:
-            for source in due_sources(self.app, self.app.clock()):
-                if source.name in self._in_flight:
-                    continue
+        with self._work.track():
+            if self.stopping.is_set():
+                return
+            due = due_sources(self.app, self.app.clock())
+            for source in due:
+                with self._lock:
+                    if source.name in self._in_flight:
+                        continue
+                    self._in_flight.add(source.name)
                 try:
-                    future = self._pool.submit(self.app.pipeline.poll, source)
+                    self._pool.submit(self._poll, source)
                 except RuntimeError:  # the pool is shutting down
+                    with self._lock:
+                        self._in_flight.discard(source.name)
                     return
-                self._in_flight[source.name] = future
-                future.add_done_callback(lambda f, name=source.name: self._polled(name, f))
 
-    def _polled(self, name: str, future: Future[PollOutcome]) -> None:
-        with self._lock:
-            self._in_flight.pop(name, None)
-        if future.cancelled():
-            return
-        error = future.exception()
-        if error is not None:
-            log.error("poll of %r crashed", name, exc_info=error)
-            return
-        if future.result().matched and self._immediate and not self.stopping.is_set():
-            threading.Thread(target=self._deliver_immediate, name="deliver-immediate",
-                             daemon=True).start()
+    def _poll(self, source: SourceConfig) -> None:
+        try:
+            with self._work.track():
+                if self.stopping.is_set():
+                    return
+                outcome = self.app.pipeline.poll(source)
+        finally:
+            with self._lock:
+                self._in_flight.discard(source.name)
+        if outcome.matched and self._immediate and not self._immediate_queued.is_set():
+            self._immediate_queued.set()
+            try:
+                self._deliveries.submit(self._deliver_immediate)
+            except RuntimeError:  # shutting down: the next start delivers it
+                pass
 
     def _deliver_immediate(self) -> None:
-        self.app.deliverer.flush_all(self._immediate)
+        with self._work.track():
+            self._immediate_queued.clear()
+            if not self.stopping.is_set():
+                self.app.deliverer.flush_all(self._immediate)
 
     def _flush(self, notifier: NotifierConfig) -> None:
-        if not self.stopping.is_set():
-            self.app.deliverer.flush(notifier.name)
+        with self._work.track():
+            if not self.stopping.is_set():
+                self.app.deliverer.flush(notifier.name)
 
     def _retry(self) -> None:
         """Immediate notifiers: send whatever is pending. Others: only retry formed digests."""
-        if self.stopping.is_set():
-            return
-        others = [n.name for n in self.app.config.notifiers if n.name not in self._immediate]
-        self.app.deliverer.flush_all(others, make_digest=False)
-        self.app.deliverer.flush_all(self._immediate)
+        with self._work.track():
+            if self.stopping.is_set():
+                return
+            others = [n.name for n in self.app.config.notifiers
+                      if n.name not in self._immediate]
+            self.app.deliverer.flush_all(others, make_digest=False)
+            self.app.deliverer.flush_all(self._immediate)

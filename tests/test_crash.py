@@ -66,10 +66,6 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     assert outcome.sigterm_status == 0, report
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Daemon.stop() does not wait for deliveries in flight and `monitor run` then closes the "
-    "store under them: the receiver accepts the digest, mark_delivered raises 'Cannot operate "
-    "on a closed database', the row stays 'sending' and the next start sends it again"))
 def test_sigterm_during_a_send_does_not_repeat_it(tmp_path: Path) -> None:
     outcome = run_sigterm(tmp_path, stops=2, seed=3, finish_timeout=40.0)
     log = (tmp_path / "daemon.log").read_text()
@@ -100,10 +96,6 @@ class _FullOnce(SqliteStore):
         super().mark_delivered(digest_id, now)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Deliverer._attempt lets a failure of mark_delivered after a successful send escape: the "
-    "row stays 'sending' and the next flush sends the digest again although this process "
-    "knows it was accepted (seen in benchmarks/crash.py disk-full)"))
 def test_a_failure_to_record_success_does_not_resend(tmp_path: Path) -> None:
     now = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
     store = _FullOnce(str(tmp_path / "monitor.db"))
@@ -136,11 +128,6 @@ class _DoneAtOnce:
         pass
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Daemon._tick holds self._lock (a plain Lock) while calling future.add_done_callback; "
-    "a future already done (fast poll, or cancelled by stop()) runs _polled at once in the "
-    "same thread, which takes self._lock again: the tick thread deadlocks, polling stops "
-    "for good, and at exit the non-daemon APScheduler worker makes SIGTERM hang"))
 def test_daemon_tick_survives_a_poll_that_finishes_before_its_callback(tmp_path: Path) -> None:
     from monitor.app import build_app
     from monitor.config import load_config_data
