@@ -183,7 +183,10 @@ class World:
     def finish(self, fault: str, timeout: float) -> Outcome:
         """Run until every story reached both receivers and nothing is left to send; SIGTERM."""
         if not self.daemon.running:
+            started = self.log_count("daemon started")
             self.daemon.start()
+            # A SIGTERM before the daemon installed its handler would kill it outright.
+            wait_until(lambda: self.log_count("daemon started") > started, 30, interval=0.05)
         done = wait_until(lambda: all_received(self.expected, self.smtp, self.hook)
                           and settled(self.database), timeout, interval=0.1)
         counts = delivery_counts(self.database)
