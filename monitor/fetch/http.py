@@ -263,7 +263,7 @@ class HttpFetcher:
         self._max_body = settings.max_body_size
         self._check_redirects = not settings.allow_private_networks
         self._headers = {"User-Agent": settings.user_agent, "Accept": ACCEPT,
-                         "Accept-Encoding": "gzip, deflate"}
+                         "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
         # Pools kept warm: many feeds share a host, and a poll cycle visits each host
         # again. Each pool holds what is in flight to its host: max_per_host under the
         # HostLimiter, plus a robots.txt fetch, or up to max_concurrency without one.
