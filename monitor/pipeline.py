@@ -118,11 +118,11 @@ class Pipeline:
 
     def _parse(self, source: SourceConfig, fetched: FetchResult) -> ParsedFeed:
         content = fetched.content or b""
+        content_type = fetched.headers.get("content-type")  # the fetcher lower-cases names
         if source.type == "page":
             assert source.item_selector and source.link_selector  # checked by config
             return parse_page(content, fetched.url, source.item_selector, source.link_selector,
-                              source.title_selector, source.summary_selector)
-        content_type = {k.lower(): v for k, v in fetched.headers.items()}.get("content-type")
+                              source.title_selector, source.summary_selector, content_type)
         return parse_feed(content, fetched.url, content_type)
 
     def _classify(self, source: SourceConfig, state: SourceState, parsed: ParsedFeed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
@@ -14,6 +15,8 @@ _TRACKING_NAMES = frozenset({
     "ns_source", "ns_campaign", "ns_linkname", "ns_fee", "_ga", "spm", "share", "fromrss",
 })
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Characters that need no percent-encoding normalisation in a path or query value.
+_PLAIN = re.compile(r"[A-Za-z0-9\-._~/:@!$'()*,;]*")
 
 
 def canonical_url(url: str) -> str:
@@ -33,5 +36,7 @@ def canonical_url(url: str) -> str:
     path = parts.path or "/"
     if len(path) > 1:
         path = path.rstrip("/")
-    rebuilt = urlunsplit(("https", netloc, path, urlencode(query), ""))
+    rebuilt = urlunsplit(("https", netloc, path, urlencode(sorted(query)), ""))
+    if _PLAIN.fullmatch(path) and all(_PLAIN.fullmatch(k + v) for k, v in query):
+        return rebuilt  # nothing for w3lib to normalise: skip its cost (most news URLs)
     return canonicalize_url(rebuilt, keep_fragments=False)
