@@ -209,21 +209,26 @@ class SqliteStore:
                       for c in _STATE_COLUMNS if c != "name"
                       for v in (getattr(state, c),)]
             db.execute(f"UPDATE sources SET {assignments} WHERE name = ?", [*values, state.name])
-            item_ids: list[int] = []
-            for new in record.new_items:
-                item = new.item
-                cursor = db.execute(
-                    "INSERT INTO items (source, guid, url, canonical_url, title, summary, "
-                    "published, first_seen, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (source, guid) DO NOTHING",
-                    (state.name, item.guid, item.url, new.canonical_url, item.title,
-                     item.summary, _ts(item.published), _ts(now), int(new.alert)))
-                item_id = cursor.lastrowid if cursor.rowcount else 0
-                item_ids.append(item_id)
-                if item_id and new.duplicate_of is not None:
+            # Items that a story or a duplicate link refers to need their row id; the rest
+            # (most of a first poll) go in one executemany.
+            linked = {index for index, _ in record.stories}
+            linked.update(i for i, n in enumerate(record.new_items) if n.duplicate_of is not None)
+            insert = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
+                      "published, first_seen, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                      "ON CONFLICT (source, guid) DO NOTHING")
+            rows = [(state.name, n.item.guid, n.item.url, n.canonical_url, n.item.title,
+                     n.item.summary, _ts(n.item.published), _ts(now), int(n.alert))
+                    for n in record.new_items]
+            db.executemany(insert, [row for i, row in enumerate(rows) if i not in linked])
+            item_ids: dict[int, int] = {}
+            for index in sorted(linked):
+                cursor = db.execute(insert, rows[index])
+                item_id = item_ids[index] = cursor.lastrowid if cursor.rowcount else 0
+                duplicate_of = record.new_items[index].duplicate_of
+                if item_id and duplicate_of is not None:
                     db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) "
                                "SELECT story_id, ? FROM story_items WHERE item_id = ?",
-                               (item_id, new.duplicate_of))
+                               (item_id, duplicate_of))
             opened: dict[tuple[int, str], int] = {}
             for index, decision in record.stories:
                 item_id = item_ids[index]
