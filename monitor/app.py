@@ -19,6 +19,7 @@ from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
 from monitor.notify import Notifier, build_notifier
 from monitor.pipeline import Pipeline
 from monitor.store import SqliteStore, open_store
+from monitor.workers import ParseWorkers, auto_workers, run_parse_job
 
 ROBOTS_TTL = _timedelta(hours=6)
 
@@ -55,8 +56,11 @@ class App:
     deliverer: Deliverer
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
+    parse_workers: ParseWorkers | None = None
 
     def close(self) -> None:
+        if self.parse_workers is not None:
+            self.parse_workers.close()
         self.fetcher.close()
         self.store.close()
 
@@ -74,8 +78,15 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())
     operators = {n.name: n.alert_after for n in config.notifiers if n.operator}
+    workers = config.monitor.parse_workers
+    if workers is None:
+        workers = auto_workers(len(config.sources))
+    parser: ParseWorkers | None = None
+    if workers:
+        parser = ParseWorkers(workers, config.monitor.parse_timeout.total_seconds())
     pipeline = Pipeline(config, store, fetcher, limiter, robots, build_classifiers(config),
-                        subscribers(config), clock, rng, operators)
+                        subscribers(config), clock, rng, operators,
+                        parser or run_parse_job)
     notifiers = {n.name: build_notifier(n) for n in config.notifiers}
     deliverer = Deliverer(store, notifiers, {n.name: n for n in config.notifiers}, clock, rng)
-    return App(config, store, fetcher, pipeline, deliverer, notifiers, clock)
+    return App(config, store, fetcher, pipeline, deliverer, notifiers, clock, parser)

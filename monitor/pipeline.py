@@ -22,7 +22,6 @@ from monitor.config import Config, SourceConfig
 from monitor.errors import FetchError, ParseError
 from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
 from monitor.health import health_changes
-from monitor.parse import parse_feed, parse_page
 from monitor.store.base import Store
 from monitor.stories import StoryKey, find_same_story
 from monitor.types import (
@@ -33,6 +32,7 @@ from monitor.types import (
     SourceState,
     StoryDecision,
 )
+from monitor.workers import ParseJob, run_parse_job
 
 log = logging.getLogger("monitor.poll")
 
@@ -58,7 +58,8 @@ class Pipeline:
                  classifiers: Mapping[str, TopicClassifier],
                  subscribers: Mapping[str, Sequence[str]],
                  clock: Callable[[], datetime], rng: random.Random | None = None,
-                 operators: Mapping[str, timedelta] | None = None) -> None:
+                 operators: Mapping[str, timedelta] | None = None,
+                 parser: Callable[[ParseJob], ParsedFeed] = run_parse_job) -> None:
         self.config = config
         self.store = store
         self.fetcher = fetcher
@@ -69,6 +70,7 @@ class Pipeline:
         self.clock = clock
         self.rng = rng or random.Random()
         self.operators = dict(operators or {})   # operator notifier -> alert_after
+        self.parser = parser                      # in this process, or in worker processes
         # Grouping reads recent stories and writes new ones: one poll at a time, so two
         # outlets polled at once still make one story.
         self._record_lock = threading.Lock()
@@ -117,13 +119,11 @@ class Pipeline:
                                       last_modified=state.last_modified)
 
     def _parse(self, source: SourceConfig, fetched: FetchResult) -> ParsedFeed:
-        content = fetched.content or b""
-        content_type = fetched.headers.get("content-type")  # the fetcher lower-cases names
-        if source.type == "page":
-            assert source.item_selector and source.link_selector  # checked by config
-            return parse_page(content, fetched.url, source.item_selector, source.link_selector,
-                              source.title_selector, source.summary_selector, content_type)
-        return parse_feed(content, fetched.url, content_type)
+        return self.parser(ParseJob(
+            kind=source.type, content=fetched.content or b"", url=fetched.url,
+            content_type=fetched.headers.get("content-type"),  # the fetcher lower-cases names
+            item_selector=source.item_selector or "", link_selector=source.link_selector or "",
+            title_selector=source.title_selector, summary_selector=source.summary_selector))
 
     def _classify(self, source: SourceConfig, state: SourceState, parsed: ParsedFeed
                   ) -> tuple[tuple[NewItem, ...], list[tuple[int, StoryDecision]]]:

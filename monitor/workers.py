@@ -1,0 +1,110 @@
+"""Parsing in worker processes.
+
+Parsing is the costliest CPU stage of a poll. Threads share one core (the GIL); worker
+processes use every core, and a parser that hangs or crashes on a hostile body takes down
+a worker, not the daemon: that source gets a ParseError and the pool is renewed.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+from monitor.errors import ParseError
+from monitor.parse import parse_feed, parse_page
+from monitor.types import ParsedFeed
+
+log = logging.getLogger("monitor.workers")
+
+
+@dataclass(frozen=True)
+class ParseJob:
+    """What a worker needs to parse one fetched body."""
+
+    kind: str                          # "feed" | "page"
+    content: bytes
+    url: str
+    content_type: str | None = None
+    item_selector: str = ""
+    link_selector: str = ""
+    title_selector: str | None = None
+    summary_selector: str | None = None
+
+
+def run_parse_job(job: ParseJob) -> ParsedFeed:
+    """Parse one body (in this process). Raises ParseError."""
+    if job.kind == "page":
+        return parse_page(job.content, job.url, job.item_selector, job.link_selector,
+                          job.title_selector, job.summary_selector, job.content_type)
+    return parse_feed(job.content, job.url, job.content_type)
+
+
+def auto_workers(sources: int) -> int:
+    """Worker processes to use by default: none for a small config, else one per core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 0 if sources < 100 or (cores or 1) < 2 else min(cores or 1, 8)
+
+
+class ParseWorkers:
+    """A process pool for ParseJobs, started on first use, renewed when a worker dies."""
+
+    def __init__(self, workers: int, timeout: float,
+                 target: Callable[[ParseJob], ParsedFeed] = run_parse_job) -> None:
+        self.workers = workers
+        self.timeout = timeout
+        self.target = target               # a module-level function: it is sent by name
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __call__(self, job: ParseJob) -> ParsedFeed:
+        pool = self._current()
+        try:
+            future: Future[ParsedFeed] = pool.submit(self.target, job)
+        except (BrokenProcessPool, RuntimeError):
+            pool = self._renew(pool)
+            future = pool.submit(self.target, job)
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            self._renew(pool)
+            raise ParseError(f"parsing took longer than {self.timeout:g}s") from None
+        except BrokenProcessPool:
+            self._renew(pool)
+            raise ParseError("the parser process died on this body") from None
+
+    def _current(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                # forkserver: workers do not inherit the daemon's threads and locks.
+                context = multiprocessing.get_context("forkserver")
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            return self._pool
+
+    def _renew(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is broken:
+                log.warning("renewing the parser worker pool")
+                _terminate(broken)
+                self._pool = None
+        return self._current()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                _terminate(self._pool)
+                self._pool = None
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool's workers now, even one stuck in a parse (no public API does this)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)

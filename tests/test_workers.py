@@ -1,0 +1,46 @@
+"""Parsing in worker processes: same result as in-process; a hang or a crash is contained."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from monitor.errors import ParseError
+from monitor.workers import ParseJob, ParseWorkers, run_parse_job
+
+FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
+        b"<item><title>Envoy presents credentials</title><link>https://desk.example/1</link>"
+        b"<guid>1</guid></item></channel></rss>")
+
+
+def hang(job: ParseJob) -> None:
+    time.sleep(60)
+
+
+def crash(job: ParseJob) -> None:
+    os._exit(3)
+
+
+def test_worker_result_equals_in_process() -> None:
+    workers = ParseWorkers(2, timeout=60)
+    try:
+        job = ParseJob("feed", FEED, "https://desk.example/rss", "application/rss+xml")
+        assert workers(job) == run_parse_job(job)
+        with pytest.raises(ParseError, match="not a feed|malformed"):
+            workers(ParseJob("feed", b"<html><body>no feed</body></html>", "https://x.example/"))
+    finally:
+        workers.close()
+
+
+@pytest.mark.parametrize("target, message", [(hang, "took longer than"), (crash, "died")])
+def test_hang_or_crash_is_a_parse_error_and_the_pool_recovers(target, message: str) -> None:
+    broken = ParseWorkers(1, timeout=2, target=target)
+    try:
+        with pytest.raises(ParseError, match=message):
+            broken(ParseJob("feed", FEED, "https://desk.example/rss"))
+        broken.target = run_parse_job  # the renewed pool works again
+        assert broken(ParseJob("feed", FEED, "https://desk.example/rss")).items
+    finally:
+        broken.close()
