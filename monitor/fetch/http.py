@@ -279,10 +279,10 @@ class HttpFetcher:
             pool_kw.update(ssl_context=context, cert_reqs="CERT_REQUIRED")
             pool = urllib3.PoolManager(**pool_kw)
             self._proxies = proxy_settings()
-            for proxy in {proxy_for(scheme, "", 0, self._proxies)
-                          for scheme in _DEFAULT_PORTS} - {None}:
-                assert proxy is not None
-                self._proxy_managers[proxy] = _proxy_manager(proxy, context, pool_kw)
+            for scheme in _DEFAULT_PORTS:
+                proxy = proxy_for(scheme, "", 0, self._proxies)
+                if proxy is not None and proxy not in self._proxy_managers:
+                    self._proxy_managers[proxy] = _proxy_manager(proxy, context, pool_kw)
         self.pool = pool
         self._via_proxy = isinstance(pool, urllib3.ProxyManager)
         self._hot: dict[tuple[str, str, int], HTTPConnectionPool] = {}
