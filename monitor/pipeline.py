@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from monitor import decide
 from monitor.classify import TopicClassifier
 from monitor.config import Config, SourceConfig
-from monitor.errors import FetchError, ParseError
+from monitor.errors import FetchError, ParseError, StoreError
 from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
 from monitor.health import health_changes
 from monitor.store.base import Store
@@ -81,6 +81,10 @@ class Pipeline:
         state = self.store.source_state(source.name)
         try:
             return self._poll(source, state, started)
+        except StoreError as exc:  # disk full, I/O error: nothing of this poll was kept
+            log.error("poll of source %r not recorded: %s", source.name, exc)
+            return PollOutcome(source.name, "error", error=f"StoreError: {exc}",
+                               duration=time.monotonic() - started)
         except Exception as exc:  # a bug, not a bad source: loud, but the cycle goes on
             log.exception("poll of source %r crashed", source.name)
             return self._failed(source, state, started, exc)
