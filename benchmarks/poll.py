@@ -174,6 +174,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--min-host-interval", default="0s")
     parser.add_argument("--deadline", default="5s", help="total deadline per fetch")
+    parser.add_argument("--parse-workers", type=int, default=None,
+                        help="parser processes (default: the monitor's auto choice)")
     parser.add_argument("--baseline-sample", type=int, default=200,
                         help="feeds the baseline fetches (0: none; scaled to --feeds)")
     args = parser.parse_args()
@@ -193,7 +195,8 @@ def main() -> None:
             "monitor": {"database": f"{tmp}/bench.db", "max_concurrency": args.concurrency,
                         "min_host_interval": args.min_host_interval, "max_per_host": 2,
                         "fetch_deadline": args.deadline, "read_timeout": args.deadline,
-                        "connect_timeout": "5s", "max_age": "30d"},
+                        "connect_timeout": "5s", "max_age": "30d",
+                        "parse_workers": args.parse_workers},
             "topics": [{"name": "taliban-recognition", "event": "recognition"}],
             "sources": [{"name": f"feed {i}", "url": feed_url(i, args.hosts)}
                         for i in range(args.feeds)],

@@ -187,3 +187,23 @@ def test_sources_follow_the_config(tmp_path: Path) -> None:
     store.sync_sources([("wire", "https://new.example/rss")], NOW)
     changed = store.source_state("wire")
     assert changed.url == "https://new.example/rss" and changed.etag is None
+
+
+def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
+    """The per-poll lookups must not scan the items table: it grows without bound."""
+    store = make_store(tmp_path)
+    plans = []
+    original = store._query
+
+    def explain(sql: str, params=()):
+        if sql.lstrip().startswith("SELECT") and "FROM items" in sql:
+            plans.append(" ".join(row[3] for row in original("EXPLAIN QUERY PLAN " + sql,
+                                                             params)))
+        return original(sql, params)
+
+    store._query = explain  # type: ignore[method-assign]
+    store.known_guids("wire", ["a", "b"])
+    store.items_by_canonical_url(["https://wire.example/a", "https://wire.example/b"])
+    assert len(plans) == 2
+    for plan in plans:
+        assert "SCAN items" not in plan and "INDEX" in plan, plan

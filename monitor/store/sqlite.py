@@ -190,8 +190,10 @@ class SqliteStore:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
+            # "!= ''" lets SQLite use the partial index items_canonical_url.
             rows = self._query(f"SELECT canonical_url, MIN(id) AS id FROM items "
-                               f"WHERE canonical_url IN ({marks}) GROUP BY canonical_url", chunk)
+                               f"WHERE canonical_url IN ({marks}) AND canonical_url != '' "
+                               f"GROUP BY canonical_url", chunk)
             found.update((r["canonical_url"], r["id"]) for r in rows)
         return found
 
