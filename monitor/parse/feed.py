@@ -277,6 +277,8 @@ def _truncate_items(content: bytes, limit: int) -> bytes:
     with sibling entries (every real feed) the result stays well-formed, and when it is not
     feedparser's lenient parser still reads the kept entries.
     """
+    if content.count(b"item") + content.count(b"entry") <= limit:
+        return content  # every entry's start tag holds one of the two words: too few
     cut = None
     for count, match in enumerate(_ITEM_OPEN.finditer(content), start=1):
         if count == limit + 1:

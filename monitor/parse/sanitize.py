@@ -32,6 +32,9 @@ MAX_RAW = 64_000
 # C0 and C1 control characters except the whitespace ones (collapsed separately), DEL,
 # lone surrogates, and the Unicode non-characters U+FFFE/U+FFFF.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# The same characters within ASCII, as bytes; and all of C0 (tab, CR, LF too) with DEL.
+_ASCII_CONTROL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_ASCII_C0_DEL = bytes([*range(0x00, 0x20), 0x7F])
 # Any run of whitespace, including CR/LF, tabs and the Unicode line/paragraph separators.
 _SPACE = re.compile(r"\s+")
 _TAG_HINT = re.compile(r"<[A-Za-z!/?]")
@@ -57,7 +60,7 @@ def html_to_text(markup: str, raw_limit: int = MAX_RAW) -> str:
     times faster than html.parser on real feeds.
     """
     markup = markup[:raw_limit]
-    if _TAG_HINT.search(markup):
+    if "<" in markup and _TAG_HINT.search(markup):
         markup = _SKIPPED.sub(" ", markup)
         markup = _BLOCK.sub(" ", markup)
         markup = _TAG.sub("", markup)
@@ -68,7 +71,11 @@ def clean_text(text: str | None, limit: int) -> str:
     """Remove control characters, collapse whitespace to single spaces, cap at ``limit``."""
     if not text:
         return ""
-    text = " ".join(_CONTROL.sub("", text[: limit * 4]).split())  # str.split: C-fast \s+
+    text = text[: limit * 4]
+    if not _is_plain_line(text):
+        if not _has_no_control(text):
+            text = _CONTROL.sub("", text)
+        text = " ".join(text.split())  # str.split: C-fast \s+
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text
@@ -92,6 +99,8 @@ def clean_url(link: str | None, base: str = "") -> str:
     """An absolute http(s) URL resolved against ``base``, or "" when unusable or unsafe."""
     if not link:
         return ""
+    if _plain_http_url(link):
+        return link
     link = _CONTROL.sub("", link[: MAX_URL * 2])
     link = re.sub(r"[\r\n\t]", "", link).strip().replace(" ", "%20")
     if not link:
@@ -113,8 +122,48 @@ def clean_guid(guid: str | None) -> str:
     """An identifier as the source gave it, minus control characters, single-line and capped."""
     if not guid:
         return ""
-    guid = _CONTROL.sub("", guid[: MAX_GUID * 2])
+    guid = guid[: MAX_GUID * 2]
+    if _is_plain_line(guid):
+        return guid[:MAX_GUID]
+    guid = _CONTROL.sub("", guid)
     return _SPACE.sub(" ", guid).strip()[:MAX_GUID]
+
+
+def _is_plain_line(text: str) -> bool:
+    """True when ``text`` has no control character and no whitespace but single spaces
+    between words: removing controls and collapsing whitespace would leave it unchanged."""
+    if text.isascii():
+        raw = text.encode("ascii")
+        if len(raw.translate(None, _ASCII_C0_DEL)) != len(raw):  # bytes: C-fast
+            return False
+    elif not text.isprintable():  # printable: no control, no whitespace but " "
+        return False
+    return "  " not in text and not text.startswith(" ") and not text.endswith(" ")
+
+
+def _has_no_control(text: str) -> bool:
+    """True when _CONTROL cannot match ``text`` (a cheaper test than the regex's scan)."""
+    if text.isascii():
+        raw = text.encode("ascii")
+        return len(raw.translate(None, _ASCII_CONTROL)) == len(raw)
+    return text.isprintable()
+
+
+def _plain_http_url(link: str) -> bool:
+    """True for an absolute http(s) URL that clean_url would return unchanged.
+
+    Printable ASCII without spaces or brackets: nothing to remove or escape, and urlsplit
+    cannot fail on it; the host is what follows "//" up to the first "/", "?" or "#".
+    """
+    if link.startswith("https://"):
+        start = 8
+    elif link.startswith("http://"):
+        start = 7
+    else:
+        return False
+    return (len(link) > start and link[start] not in "/?#" and len(link) <= MAX_URL
+            and link.isascii() and link.isprintable() and " " not in link
+            and "[" not in link and "]" not in link)
 
 
 def hash_guid(title: str, summary: str) -> str:
