@@ -19,7 +19,7 @@ from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
 from monitor.notify import Notifier, build_notifier
 from monitor.pipeline import Pipeline
 from monitor.store import SqliteStore, open_store
-from monitor.workers import ParseWorkers, auto_workers, run_parse_job
+from monitor.workers import ParseWorkers, run_parse_job
 
 ROBOTS_TTL = _timedelta(hours=6)
 
@@ -78,12 +78,10 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())
     operators = {n.name: n.alert_after for n in config.notifiers if n.operator}
-    workers = config.monitor.parse_workers
-    if workers is None:
-        workers = auto_workers(len(config.sources))
     parser: ParseWorkers | None = None
-    if workers:
-        parser = ParseWorkers(workers, config.monitor.parse_timeout.total_seconds())
+    if config.monitor.parse_workers:
+        parser = ParseWorkers(config.monitor.parse_workers,
+                              config.monitor.parse_timeout.total_seconds())
     pipeline = Pipeline(config, store, fetcher, limiter, robots, build_classifiers(config),
                         subscribers(config), clock, rng, operators,
                         parser or run_parse_job)

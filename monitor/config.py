@@ -95,7 +95,7 @@ class MonitorSettings(_Frozen):
     max_body_size: int = Field(10 * 1024 * 1024, ge=1024)
     max_redirects: int = Field(5, ge=0, le=30)
     max_backoff: Duration = timedelta(hours=6)
-    parse_workers: int | None = Field(None, ge=0, le=64)   # None: auto (see monitor.workers)
+    parse_workers: int = Field(0, ge=0, le=64)   # 0: parse in the daemon's own threads
     parse_timeout: Duration = timedelta(seconds=30)
     story_window: Duration = timedelta(days=1)
 

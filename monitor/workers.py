@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -44,12 +43,6 @@ def run_parse_job(job: ParseJob) -> ParsedFeed:
         return parse_page(job.content, job.url, job.item_selector, job.link_selector,
                           job.title_selector, job.summary_selector, job.content_type)
     return parse_feed(job.content, job.url, job.content_type)
-
-
-def auto_workers(sources: int) -> int:
-    """Worker processes to use by default: none for a small config, else one per core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return 0 if sources < 100 or (cores or 1) < 2 else min(cores or 1, 8)
 
 
 class ParseWorkers:
