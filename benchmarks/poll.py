@@ -174,8 +174,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--min-host-interval", default="0s")
     parser.add_argument("--deadline", default="5s", help="total deadline per fetch")
-    parser.add_argument("--parse-workers", type=int, default=None,
-                        help="parser processes (default: the monitor's auto choice)")
+    parser.add_argument("--parse-workers", type=int, default=0,
+                        help="parser processes (default 0: parse in the monitor's threads)")
     parser.add_argument("--baseline-sample", type=int, default=200,
                         help="feeds the baseline fetches (0: none; scaled to --feeds)")
     args = parser.parse_args()
