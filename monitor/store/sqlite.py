@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from monitor.errors import StoreError
+from monitor.store.codec import digest_from_json, digest_to_json, iso, parse_iso
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 from monitor.stories import StoryKey
 from monitor.types import (
@@ -31,14 +32,6 @@ from monitor.types import (
     Story,
     StorySource,
 )
-
-
-def _ts(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def acquire_daemon_lock(database: str) -> IO[str]:
@@ -140,19 +133,19 @@ class SqliteStore:
                                  (name,)).fetchone()
                 if row is None:
                     db.execute("INSERT INTO sources (name, config_url, url, next_poll_at) "
-                               "VALUES (?, ?, ?, ?)", (name, url, url, _ts(now)))
+                               "VALUES (?, ?, ?, ?)", (name, url, url, iso(now)))
                 elif row["config_url"] != url:
                     # The operator changed the URL: forget validators and redirects.
                     db.execute("UPDATE sources SET config_url = ?, url = ?, etag = NULL, "
                                "last_modified = NULL, body_hash = NULL, gone = 0, "
-                               "next_poll_at = ? WHERE name = ?", (url, url, _ts(now), name))
+                               "next_poll_at = ? WHERE name = ?", (url, url, iso(now), name))
 
     def _state(self, row: sqlite3.Row) -> SourceState:
         values: dict[str, Any] = {}
         for column in _STATE_COLUMNS:
             value = row[column]
             if column.endswith("_at") and column != "last_status":
-                value = _dt(value)
+                value = parse_iso(value)
             values[column] = value
         values["gone"] = bool(values["gone"])
         return SourceState(**values)
@@ -169,7 +162,7 @@ class SqliteStore:
     def due_sources(self, now: datetime) -> set[str]:
         """Names of the sources whose next poll time has come."""
         rows = self._query("SELECT name FROM sources WHERE next_poll_at IS NULL OR "
-                           "next_poll_at <= ?", (_ts(now),))
+                           "next_poll_at <= ?", (iso(now),))
         return {r["name"] for r in rows}
 
     # -- items and stories ------------------------------------------------
@@ -200,7 +193,7 @@ class SqliteStore:
     def recent_stories(self, topic: str, since: datetime) -> list[StoryKey]:
         rows = self._query("SELECT id, topic, title, summary, category, actors, first_seen "
                            "FROM stories WHERE topic = ? AND first_seen >= ? ORDER BY id",
-                           (topic, _ts(since)))
+                           (topic, iso(since)))
         return [StoryKey(id=r["id"], topic=r["topic"], title=r["title"], summary=r["summary"],
                          category=r["category"], actors=tuple(json.loads(r["actors"])),
                          seen_at=datetime.fromisoformat(r["first_seen"])) for r in rows]
@@ -214,7 +207,7 @@ class SqliteStore:
         with self._transaction() as db:
             state = record.state
             assignments = ", ".join(f"{c} = ?" for c in _STATE_COLUMNS if c != "name")
-            values = [_ts(v) if isinstance(v, datetime) else v
+            values = [iso(v) if isinstance(v, datetime) else v
                       for c in _STATE_COLUMNS if c != "name"
                       for v in (getattr(state, c),)]
             db.execute(f"UPDATE sources SET {assignments} WHERE name = ?", [*values, state.name])
@@ -226,7 +219,7 @@ class SqliteStore:
                       "published, first_seen, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                       "ON CONFLICT (source, guid) DO NOTHING")
             rows = [(state.name, n.item.guid, n.item.url, n.canonical_url, n.item.title,
-                     n.item.summary, _ts(n.item.published), _ts(now), int(n.alert))
+                     n.item.summary, iso(n.item.published), iso(now), int(n.alert))
                     for n in record.new_items]
             db.executemany(insert, [row for i, row in enumerate(rows) if i not in linked])
             item_ids: dict[int, int] = {}
@@ -254,13 +247,13 @@ class SqliteStore:
                         "score, actors, evidence, rules, first_seen, alert) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (decision.topic, new.item.title, new.item.summary, new.item.url,
-                         _ts(new.item.published), c.category, c.score, json.dumps(c.actors),
-                         c.evidence, json.dumps(c.rules), _ts(now), int(new.alert))).lastrowid
+                         iso(new.item.published), c.category, c.score, json.dumps(c.actors),
+                         c.evidence, json.dumps(c.rules), iso(now), int(new.alert))).lastrowid
                     if new.alert:
                         for notifier in subscribers.get(decision.topic, ()):
                             db.execute("INSERT OR IGNORE INTO outbox (notifier, story_id, "
                                        "created_at) VALUES (?, ?, ?)",
-                                       (notifier, story_id, _ts(now)))
+                                       (notifier, story_id, iso(now)))
                     opened[(index, decision.topic)] = story_id
                 db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) VALUES (?, ?)",
                            (story_id, item_id))
@@ -272,7 +265,7 @@ class SqliteStore:
         if change.action == "open":
             db.execute("INSERT OR IGNORE INTO health_incidents (source, kind, opened_at, detail) "
                        "VALUES (?, ?, ?, ?)", (change.source, change.kind,
-                                               _ts(change.opened_at), change.text))
+                                               iso(change.opened_at), change.text))
             return
         if incident_id is None:
             incident_id = db.execute("SELECT id FROM health_incidents WHERE source = ? AND "
@@ -280,11 +273,11 @@ class SqliteStore:
                                      (change.source, change.kind)).fetchone()["id"]
         if change.action == "close":
             db.execute("UPDATE health_incidents SET closed_at = ? WHERE id = ?",
-                       (_ts(now), incident_id))
+                       (iso(now), incident_id))
         for notifier in change.notifiers:
             if change.action == "alert":
                 db.execute("INSERT OR IGNORE INTO health_alerts (incident_id, notifier, "
-                           "alerted_at) VALUES (?, ?, ?)", (incident_id, notifier, _ts(now)))
+                           "alerted_at) VALUES (?, ?, ?)", (incident_id, notifier, iso(now)))
             digest = Digest(id=uuid.uuid4().hex, notifier=notifier, created_at=now, stories=(),
                             kind="health", text=change.text)
             self._insert_delivery(db, digest, now)
@@ -310,14 +303,14 @@ class SqliteStore:
                              f"FROM story_items si JOIN items i ON i.id = si.item_id "
                              f"WHERE si.story_id IN ({marks}) ORDER BY i.id", ids):
             sources[s["story_id"]].append(StorySource(s["source"], s["url"], s["title"],
-                                                      _dt(s["published"])))
+                                                      parse_iso(s["published"])))
         return [Story(id=r["id"], topic=r["topic"], title=r["title"], url=r["url"],
-                      published=_dt(r["published"]), category=r["category"], score=r["score"],
+                      published=parse_iso(r["published"]), category=r["category"], score=r["score"],
                       actors=tuple(json.loads(r["actors"])), evidence=r["evidence"],
                       sources=tuple(sources[r["id"]])) for r in rows]
 
     def matches(self, since: datetime) -> list[Story]:
-        return self._stories("first_seen >= ?", (_ts(since),))
+        return self._stories("first_seen >= ?", (iso(since),))
 
     # -- outbox and deliveries -------------------------------------------
 
@@ -342,7 +335,7 @@ class SqliteStore:
     def _insert_delivery(self, db: sqlite3.Connection, digest: Digest, now: datetime) -> None:
         db.execute("INSERT INTO deliveries (id, notifier, kind, created_at, status, "
                    "next_attempt_at, payload) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                   (digest.id, digest.notifier, digest.kind, _ts(now), _ts(now),
+                   (digest.id, digest.notifier, digest.kind, iso(now), iso(now),
                     json.dumps(digest_to_json(digest))))
 
     def add_delivery(self, digest: Digest, now: datetime) -> None:
@@ -353,21 +346,21 @@ class SqliteStore:
         """Deliveries to attempt now; a 'sending' one was interrupted by a crash: resend it."""
         rows = self._query("SELECT payload FROM deliveries WHERE notifier = ? AND status IN "
                            "('pending', 'sending', 'failed') AND next_attempt_at <= ? "
-                           "ORDER BY created_at, id", (notifier, _ts(now)))
+                           "ORDER BY created_at, id", (notifier, iso(now)))
         return [digest_from_json(json.loads(r["payload"])) for r in rows]
 
     def mark_sending(self, digest_id: str, now: datetime) -> int:
         """Record an attempt before it is made; returns the attempt number."""
         with self._transaction() as db:
             db.execute("UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
-                       "last_attempt_at = ? WHERE id = ?", (_ts(now), digest_id))
+                       "last_attempt_at = ? WHERE id = ?", (iso(now), digest_id))
             return db.execute("SELECT attempts FROM deliveries WHERE id = ?",
                               (digest_id,)).fetchone()[0]
 
     def mark_delivered(self, digest_id: str, now: datetime) -> None:
         with self._transaction() as db:
             db.execute("UPDATE deliveries SET status = 'delivered', delivered_at = ?, "
-                       "last_error = NULL WHERE id = ?", (_ts(now), digest_id))
+                       "last_error = NULL WHERE id = ?", (iso(now), digest_id))
 
     def mark_failed(self, digest_id: str, error: str, now: datetime,
                     next_attempt_at: datetime | None) -> None:
@@ -376,7 +369,7 @@ class SqliteStore:
         with self._transaction() as db:
             db.execute("UPDATE deliveries SET status = ?, last_error = ?, "
                        "next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
-                       (status, error, _ts(next_attempt_at), digest_id))
+                       (status, error, iso(next_attempt_at), digest_id))
 
     def delivery_rows(self, statuses: Sequence[str]) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(statuses))
@@ -391,7 +384,7 @@ class SqliteStore:
         """Make failed or dead deliveries due now (all of them when digest_id is None)."""
         with self._transaction() as db:
             where = "status IN ('pending', 'failed', 'dead', 'sending')"
-            params: list[Any] = [_ts(now)]
+            params: list[Any] = [iso(now)]
             if digest_id is not None:
                 where += " AND id = ?"
                 params.append(digest_id)
@@ -399,31 +392,3 @@ class SqliteStore:
                               f"'failed' ELSE status END, next_attempt_at = ?, attempts = "
                               f"CASE status WHEN 'dead' THEN 0 ELSE attempts END "
                               f"WHERE {where}", params).rowcount
-
-
-def _story_to_json(story: Story) -> dict[str, Any]:
-    return {"id": story.id, "topic": story.topic, "title": story.title, "url": story.url,
-            "published": _ts(story.published), "category": story.category,
-            "score": story.score, "actors": list(story.actors), "evidence": story.evidence,
-            "sources": [{"source": s.source, "url": s.url, "title": s.title,
-                         "published": _ts(s.published)} for s in story.sources]}
-
-
-def digest_to_json(digest: Digest) -> dict[str, Any]:
-    """The stored form of a digest (not the webhook body: see monitor.digest)."""
-    return {"id": digest.id, "notifier": digest.notifier, "kind": digest.kind,
-            "text": digest.text, "created_at": _ts(digest.created_at),
-            "stories": [_story_to_json(s) for s in digest.stories]}
-
-
-def digest_from_json(data: dict[str, Any]) -> Digest:
-    stories = tuple(
-        Story(id=s["id"], topic=s["topic"], title=s["title"], url=s["url"],
-              published=_dt(s["published"]), category=s["category"], score=s["score"],
-              actors=tuple(s["actors"]), evidence=s["evidence"],
-              sources=tuple(StorySource(x["source"], x["url"], x["title"], _dt(x["published"]))
-                            for x in s["sources"]))
-        for s in data["stories"])
-    return Digest(id=data["id"], notifier=data["notifier"],
-                  created_at=datetime.fromisoformat(data["created_at"]), stories=stories,
-                  kind=data.get("kind", "stories"), text=data.get("text", ""))
