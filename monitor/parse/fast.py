@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -94,15 +94,20 @@ _ATOM_SLOTS = MappingProxyType({**_TEXT_SLOTS, f"{{{ATOM}}}link": _LINK,
                                 f"{{{ATOM}}}updated": _UPDATED,
                                 f"{{{ATOM}}}content": _CONTENT})
 _ATOM_ENTRY_DECLINE = frozenset({f"{{{DC}}}title", f"{{{DC}}}date"})
-_MONTHS = MappingProxyType({name: number for number, name in enumerate(
+_MONTHS = MappingProxyType({name: f"{number:02d}" for number, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)})
-# The RFC 822 form nearly every RSS feed uses: "Tue, 03 Jun 2025 09:15:00 GMT" / "+0200".
+# The RFC 822 form nearly every RSS feed uses: "Tue, 03 Jun 2025 09:15:00 GMT" / "+0200",
+# and the zone names feedparser knows that feeds use (it reads an unknown name as GMT).
+_ZONES = MappingProxyType({"GMT": "+00:00", "UTC": "+00:00", "UT": "+00:00", "Z": "+00:00",
+                           "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00", "CDT": "-05:00",
+                           "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00"})
 _RFC822 = re.compile(
     r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d\d?) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct"
-    r"|Nov|Dec) (\d{4}) (\d\d):(\d\d):(\d\d) (?:GMT|UTC|UT|Z|([+-])(\d\d)(\d\d))", re.ASCII)
+    r"|Nov|Dec) (\d{4}) (\d\d):(\d\d):(\d\d) (?:(GMT|UTC|UT|Z|[ECMP][SD]T)|([+-]\d\d)(\d\d))",
+    re.ASCII)
 # The W3C-DTF form of Atom and dc:date: "2025-06-03T09:15:00Z", "...09:15:00.5+02:00".
-_W3CDTF = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d{1,9})?"
-                     r"(?:Z|([+-])(\d\d):(\d\d))", re.ASCII)
+_W3CDTF = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|([+-])\d\d:\d\d)",
+                     re.ASCII)
 
 
 class _Decline(Exception):
@@ -410,30 +415,30 @@ def _common_date(text: str) -> datetime | None:
     """An RFC 822 or W3C-DTF date in UTC, read as feedparser reads it; None for other forms.
 
     feedparser tries W3C-DTF first, then RFC 822; neither reads the other's common form.
-    The seconds' fraction is dropped, the zone offset subtracted. Anything out of range
+    The seconds' fraction is dropped, the zone offset applied. Anything out of range
     (31 February, 24:00, a far year) is left to feedparser, which tries its other parsers.
     """
-    match = _RFC822.fullmatch(text)
-    if match is not None:
-        day, month, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
-        month_number = _MONTHS[month]
-    else:
-        match = _W3CDTF.fullmatch(text)
-        if match is None:
-            return None
-        year, month, day, hour, minute, second, sign, zone_h, zone_m = match.groups()
-        month_number = int(month)
     try:
-        value = datetime(int(year), month_number, int(day), int(hour), int(minute),
-                         int(second), tzinfo=UTC)
-        if sign:
-            offset = timedelta(hours=int(zone_h), minutes=int(zone_m))
-            value = value - offset if sign == "+" else value + offset
-        if not 1900 <= value.year <= 2200:
-            return None
+        match = _RFC822.fullmatch(text)
+        if match is not None:
+            day, month, year, hour, minute, second, name, zone_h, zone_m = match.groups()
+            zone = _ZONES[name] if name else f"{zone_h}:{zone_m}"
+            value = datetime.fromisoformat(
+                f"{year}-{_MONTHS[month]}-{day:0>2}T{hour}:{minute}:{second}{zone}")
+            shifted = zone != "+00:00"
+        else:
+            match = _W3CDTF.fullmatch(text)
+            if match is None:
+                return None
+            shifted = match[1] is not None
+            value = datetime.fromisoformat(text)
+            if value.microsecond:
+                value = value.replace(microsecond=0)
+        if shifted:
+            value = value.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
-    return value
+    return value if 1900 <= value.year <= 2200 else None
 
 
 def _item(guid: str, link: str, title: str, summary: str,
