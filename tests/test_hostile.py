@@ -4,7 +4,9 @@ nothing expands, nothing is read from disk or network, everything stays small an
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,10 +17,13 @@ from monitor.parse import parse_feed, parse_page
 from monitor.parse.feed import MAX_ITEMS
 from monitor.parse.sanitize import (
     MAX_DEPTH,
+    MAX_GUID,
     MAX_SUMMARY,
     MAX_TITLE,
     MAX_URL,
+    clean_guid,
     clean_summary,
+    clean_text,
     clean_title,
     clean_url,
 )
@@ -264,6 +269,51 @@ def test_clean_helpers():
     assert clean_url("https://e.example/" + "a" * MAX_URL) == ""
     assert clean_url("https://[::1/") == ""
     assert clean_url("HTTPS://E.example/x") == "HTTPS://E.example/x"
+
+
+# The plain-text and plain-URL shortcuts in sanitize give what the regular expressions give.
+_CONTROL_REF = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+TRICKY = st.lists(st.sampled_from([
+    "a", "b", " ", "  ", "\t", "\n", "\r", "\x00", "\x01", "\x0b", "\x0c", "\x1c", "\x1f", "\x7f",
+    "\x85", "\x9f", "\xa0", "\u2028", "\u3000", "\ud800", "\ufffe", "\u00e9", "<", "&", "[", "]",
+    "/", "?", "#", "%", ":", "\u2100", "https://", "http://", "e.example",
+]), max_size=14).map("".join)
+
+
+def reference_text(text: str, limit: int) -> str:
+    text = " ".join(_CONTROL_REF.sub("", text[: limit * 4]).split())
+    return text[: limit - 1].rstrip() + "…" if len(text) > limit else text
+
+
+def reference_guid(guid: str) -> str:
+    guid = _CONTROL_REF.sub("", guid[: MAX_GUID * 2])
+    return re.sub(r"\s+", " ", guid).strip()[:MAX_GUID]
+
+
+def reference_url(link: str, base: str) -> str:
+    link = _CONTROL_REF.sub("", link[: MAX_URL * 2])
+    link = re.sub(r"[\r\n\t]", "", link).strip().replace(" ", "%20")
+    if not link:
+        return ""
+    try:
+        absolute = link if link.startswith(("http://", "https://")) else urljoin(base, link)
+        parts = urlsplit(absolute)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return ""
+    return "" if len(absolute) > MAX_URL or re.search(r"\s", absolute) else absolute
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(TRICKY, st.sampled_from(["", "https://e.example/a", "x" * 600, "a  b"])),
+       st.sampled_from([1, 5, 50, MAX_TITLE]))
+def test_sanitize_shortcuts_match_the_regular_expressions(text, limit):
+    assert clean_text(text, limit) == reference_text(text, limit)
+    assert clean_guid(text) == reference_guid(text)
+    assert clean_url(text, FEED_URL) == reference_url(text, FEED_URL)
+    assert clean_url("https://e.example/" + text, FEED_URL) == reference_url(
+        "https://e.example/" + text, FEED_URL)
 
 
 # --- fuzz ---------------------------------------------------------------------------------

@@ -205,3 +205,62 @@ def test_only_parse_error_escapes_from_library_failures(monkeypatch):
     monkeypatch.setattr(feed_module.feedparser, "parse", explode)
     with pytest.raises(ParseError, match="KeyError"):
         parse_feed(load("rss2.xml"), FEED_URL, fast_path=False)
+
+
+def test_item_count_shortcut_never_keeps_an_entry_past_the_cap():
+    from monitor.parse.feed import _truncate_items
+
+    # "item" in the text of few items: the count shortcut may not skip a needed cut
+    few = rss("".join(f"<item><title>item item {i}</title></item>" for i in range(3)))
+    assert _truncate_items(few, 3) == few
+    cut = _truncate_items(few, 2)
+    assert b"item item 1" in cut and b"item item 2" not in cut
+
+
+# --- the fast path's own date reader agrees with feedparser's ------------------------------
+
+DATE_FORMS = [
+    "Tue, 03 Jun 2025 09:15:00 GMT", "03 Jun 2025 09:15:00 +0000", "Sat, 1 Oct 2022 23:59:59 UT",
+    "Tue, 03 Jun 2025 09:15:00 +0530", "Tue, 03 Jun 2025 09:15:00 -0800",
+    "Wed, 31 Dec 2025 23:30:00 -0100", "Tue, 03 Jun 2025 09:15:00 UTC",
+    "Tue, 03 Jun 2025 09:15:00 Z", "Tue, 03 Jun 2025 09:15:00 EST",
+    "Tue, 03 Jun 2025 09:15:00 EDT", "Tue, 03 Jun 2025 09:15:00 CST",
+    "Tue, 03 Jun 2025 09:15:00 MDT", "Tue, 03 Jun 2025 09:15:00 PST",
+    "Tue, 03 Jun 2025 09:15:00 PDT", "2025-06-03T09:15:00Z", "2025-06-03T09:15:00+02:00",
+    "2025-06-03T09:15:00.123456-05:30", "2025-06-03T09:15:59.999999999Z",
+    "2025-12-31T23:30:00-01:00", "1990-01-01T00:30:00+01:00",
+    # forms left to feedparser: out of range, other spellings, no zone, odd zones
+    "Tue, 31 Feb 2025 09:15:00 GMT", "Tue, 03 Jun 2025 24:00:00 GMT", "Tue, 03 Jun 25 09:15 GMT",
+    "tue, 03 jun 2025 09:15:00 gmt", "Tue, 03 Jun 2025 09:15:00 CET",
+    "Tue, 03 Jun 2025 09:15:00 +9999",
+    "Tue, 03 Jun 2025 09:15:00 +05:30", "2025-02-30T09:15:00Z", "2025-06-03T09:15:00",
+    "2025-06-03T09:15:00+0200", "2025-06-03 09:15:00", "2025-06-03", "2025-06-03T09:15:00+01:99",
+    "Tue, 03 Jun \u0662\u0660\u0662\u0665 09:15:00 GMT",
+]
+
+
+@pytest.mark.parametrize("text", DATE_FORMS)
+def test_fast_path_dates_are_feedparsers(text):
+    import calendar
+
+    from feedparser.datetimes import _parse_date
+
+    from monitor.parse.fast import _common_date
+    from monitor.parse.sanitize import sane_datetime
+
+    parsed = _parse_date(text)
+    expected = datetime.fromtimestamp(calendar.timegm(parsed), UTC) if parsed else None
+    ours = _common_date(text)
+    if ours is not None:  # read without feedparser: must be what feedparser reads
+        assert ours == expected and ours.tzinfo is UTC
+    # and through the whole fast path (dates outside 1990-2100 become None either way)
+    feed = parse_feed(rss(f"<item><title>t</title><link>https://e.example/1</link>"
+                          f"<pubDate>{text}</pubDate></item>"), FEED_URL)
+    assert feed.items[0].published == (expected and sane_datetime(expected))
+
+
+def test_common_rss_and_atom_dates_skip_feedparser():
+    from monitor.parse.fast import _common_date
+
+    for text in DATE_FORMS[:DATE_FORMS.index("Tue, 31 Feb 2025 09:15:00 GMT")]:
+        assert _common_date(text) is not None, text
