@@ -32,7 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.app import build_app  # noqa: E402
-from monitor.config import load_config_data  # noqa: E402
+from monitor.config import SourceConfig, load_config_data  # noqa: E402
+from monitor.pipeline import PollOutcome  # noqa: E402
 from monitor.scheduler import poll_sources  # noqa: E402
 
 WORDS = ("minister talks border trade council election ministry flood court army protest "
@@ -99,7 +100,8 @@ def run_farm(feeds: int, hosts: int, latency: float, failing: float, ready: obje
                 time.sleep(30)
                 return
             if kind == "malformed":
-                body = b"<rss><channel><item><title>broken &amp </channel"
+                body = b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>Cut <<'
+
             etag = f'"{etags[index]}"'
             if kind is None and self.headers.get("If-None-Match") == etag:
                 self.send_response(304)
@@ -171,7 +173,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per request")
     parser.add_argument("--failing", type=float, default=0.0, help="fraction of feeds failing")
     parser.add_argument("--cycles", type=int, default=2, help="cycles in all (first + unchanged)")
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=128)
     parser.add_argument("--min-host-interval", default="0s")
     parser.add_argument("--deadline", default="5s", help="total deadline per fetch")
     parser.add_argument("--parse-workers", type=int, default=0,
@@ -202,12 +204,24 @@ def main() -> None:
                         for i in range(args.feeds)],
             "notifiers": [{"name": "file", "type": "file", "path": f"{tmp}/digests.log"}]})
         app = build_app(config)
+        finished: dict[str, float] = {}  # source -> perf_counter() when its poll ended
+        poll = app.pipeline.poll
+
+        def timed_poll(source: SourceConfig) -> PollOutcome:
+            outcome = poll(source)
+            finished[source.name] = time.perf_counter()
+            return outcome
+
+        app.pipeline.poll = timed_poll  # type: ignore[method-assign]
         try:
             for cycle in range(args.cycles):
                 gc.collect()
-                wall, cpu = time.perf_counter(), time.process_time()
+                start, cpu = time.perf_counter(), time.process_time()
+                finished.clear()
                 outcomes = poll_sources(app, config.sources)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+                healthy_done = max((finished[o.source] - start
+                                    for o in outcomes if o.error is None), default=0.0)
                 counts: dict[str, int] = {}
                 for o in outcomes:
                     counts[o.status] = counts.get(o.status, 0) + 1
@@ -217,7 +231,8 @@ def main() -> None:
                       f"({cpu / args.feeds * 1000:.2f} ms/feed)  rss {rss_mb():6.1f} MB  "
                       f"peak {peak_mb():6.1f} MB  statuses {counts}  "
                       f"new items {sum(o.new for o in outcomes)}  "
-                      f"p99 healthy poll {p99:.2f} s")
+                      f"p99 healthy poll {p99:.2f} s  healthy feeds all done after "
+                      f"{healthy_done:.2f} s")
             states = app.store.source_states()
             failing = sum(1 for s in states if s.consecutive_failures)
             print(f"monitor status: {failing} sources failing, each with its last error "
