@@ -59,7 +59,9 @@ def cmd_once(args: argparse.Namespace) -> int:
         progress.finish()
         flushed = app.deliverer.flush_all()
         print(report.cycle_summary(outcomes, flushed))
-        return EXIT_FAILURE if any(f.failed or f.dead for f in flushed) else EXIT_OK
+        unrecorded = any((o.error or "").startswith("StoreError") for o in outcomes)
+        failed = any(f.failed or f.dead or f.errors for f in flushed)
+        return EXIT_FAILURE if unrecorded or failed else EXIT_OK
     finally:
         app.close()
         lock.close()

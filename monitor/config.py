@@ -325,14 +325,28 @@ def _format_error(error: dict[str, Any]) -> str:
         return f"{loc}.type: required key is missing (one of {', '.join(NOTIFIER_TYPES)})"
     message = str(ctx_error) if ctx_error is not None else error["msg"]
     message = message.removeprefix("Value error, ")
-    if ": environment variable" in message and message.split(":")[0].endswith("_env"):
-        key, _, rest = message.partition(": ")
-        return f"{loc}.{key}: {rest}"
+    key, _, rest = message.partition(": ")
+    if rest and key.endswith("_env"):
+        return f"{loc}.{key}: {rest}"  # a validator that names the key inside its table
     return f"{loc}: {message}"
+
+
+def _secrets_in_file(data: dict[str, Any]) -> list[str]:
+    """The resolved-secret keys are filled from *_env variables, never from the file."""
+    notifiers = data.get("notifiers")
+    if not isinstance(notifiers, list):
+        return []
+    return [f"notifiers[{i}].{key}: secrets are never written in the config file; put it in "
+            f"an environment variable and name that variable in {key}_env"
+            for i, entry in enumerate(notifiers) if isinstance(entry, dict)
+            for key in ("password", "secret") if key in entry]
 
 
 def load_config_data(data: dict[str, Any], path: str = "") -> Config:
     """Validate an already-parsed TOML document."""
+    refused = _secrets_in_file(data)
+    if refused:
+        raise ConfigError("\n".join(refused))
     try:
         return Config.model_validate({**data, "path": path})
     except ValidationError as exc:

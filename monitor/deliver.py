@@ -106,7 +106,15 @@ class Deliverer:
         with ThreadPoolExecutor(max_workers=len(chosen),
                                 thread_name_prefix="deliver") as pool:
             futures = [pool.submit(self.flush, n, make_digest=make_digest) for n in chosen]
-            return [f.result() for f in futures]
+            outcomes = []
+            for name, future in zip(chosen, futures, strict=True):
+                try:
+                    outcomes.append(future.result())
+                except Exception as exc:  # the store failed (disk full...): report, go on
+                    log.error("notifier %r: flush failed: %s", name, exc)
+                    outcomes.append(FlushOutcome(name, errors=(f"{type(exc).__name__}: "
+                                                               f"{exc}",)))
+            return outcomes
 
     def _record_delivered(self, digest: Digest) -> None:
         try:

@@ -72,7 +72,7 @@ def health_changes(state: SourceState, now: datetime, interval: timedelta,
         incident = open_by_kind.get(kind)
         if since is None:
             if incident is not None:
-                told = tuple(sorted(incident.alerted))
+                told = tuple(sorted(n for n in incident.alerted if n in operators))
                 changes.append(HealthChange(
                     state.name, kind, "close", incident.opened_at,
                     _recovery_text(kind, state, incident.opened_at, now) if told else "",

@@ -78,16 +78,19 @@ class Pipeline:
     def poll(self, source: SourceConfig) -> PollOutcome:
         """Poll one source; its failures are recorded on it, never raised."""
         started = time.monotonic()
-        state = self.store.source_state(source.name)
         try:
-            return self._poll(source, state, started)
-        except StoreError as exc:  # disk full, I/O error: nothing of this poll was kept
+            state = self.store.source_state(source.name)
+            try:
+                return self._poll(source, state, started)
+            except StoreError:
+                raise
+            except Exception as exc:  # a bug, not a bad source: loud, but the cycle goes on
+                log.exception("poll of source %r crashed", source.name)
+                return self._failed(source, state, started, exc)
+        except StoreError as exc:  # disk full, locked, I/O error: nothing of this poll was kept
             log.error("poll of source %r not recorded: %s", source.name, exc)
             return PollOutcome(source.name, "error", error=f"StoreError: {exc}",
                                duration=time.monotonic() - started)
-        except Exception as exc:  # a bug, not a bad source: loud, but the cycle goes on
-            log.exception("poll of source %r crashed", source.name)
-            return self._failed(source, state, started, exc)
 
     def _poll(self, source: SourceConfig, state: SourceState, started: float) -> PollOutcome:
         try:
@@ -103,12 +106,13 @@ class Pipeline:
         new_items, classified = self._classify(source, state, parsed)
         with self._record_lock:
             now = self.clock()
+            new_items = self._recheck_urls(new_items)
             stories = self._group(new_items, classified, now)
             new_state = self._next_state(source, state, now, "ok", fetched,
                                          body_hash=body_hash, items=len(parsed.items),
                                          new=sum(1 for n in new_items if n.alert))
             self._record(source, PollRecord(new_state, new_items, stories), now)
-        matched = len({index for index, _ in stories if new_items[index].alert})
+        matched = len({index for index, _ in stories if new_items[index].reason != "old"})
         return self._log(PollOutcome(source.name, "ok", len(parsed.items), new_state.last_new,
                                      matched, None, time.monotonic() - started))
 
@@ -131,7 +135,11 @@ class Pipeline:
 
     def _classify(self, source: SourceConfig, state: SourceState, parsed: ParsedFeed
                   ) -> tuple[tuple[NewItem, ...], list[tuple[int, StoryDecision]]]:
-        """New items, and for each item not seen elsewhere, its verdict per topic."""
+        """New items, and each one's verdict per topic.
+
+        A copy of an article another source delivered is classified too: its text may match
+        where the earlier copy's did not (a vague headline first, a clear one later).
+        """
         guids = [item.guid for item in parsed.items]
         known_guids = self.store.known_guids(source.name, guids)
         fresh = [item for item in parsed.items if item.guid not in known_guids]
@@ -142,13 +150,25 @@ class Pipeline:
                                             canonical)
         classified: list[tuple[int, StoryDecision]] = []
         for index, new in enumerate(new_items):
-            if new.reason == "duplicate":
-                continue
+            if new.reason == "duplicate" and new.duplicate_of is None:
+                continue  # a second link to an article of this same poll
             for topic, classifier in self.classifiers.items():
                 verdict = classifier.classify(new.item.title, new.item.summary)
                 if verdict.match:
                     classified.append((index, StoryDecision(topic, verdict)))
         return new_items, classified
+
+    def _recheck_urls(self, new_items: tuple[NewItem, ...]) -> tuple[NewItem, ...]:
+        """Another source polled at the same time may have stored one of these URLs since
+        `_classify` looked: such items become duplicates of it (called under the lock)."""
+        pending = [n.canonical_url for n in new_items
+                   if n.reason != "duplicate" and n.canonical_url]
+        late = self.store.items_by_canonical_url(pending) if pending else {}
+        if not late:
+            return new_items
+        return tuple(replace(n, reason="duplicate", duplicate_of=late[n.canonical_url])
+                     if n.reason != "duplicate" and n.canonical_url in late else n
+                     for n in new_items)
 
     def _group(self, new_items: Sequence[NewItem], classified: list[tuple[int, StoryDecision]],
                now: datetime) -> tuple[tuple[int, StoryDecision], ...]:

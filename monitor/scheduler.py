@@ -165,6 +165,9 @@ class Daemon:
                 if self.stopping.is_set():
                     return
                 outcome = self.app.pipeline.poll(source)
+        except Exception:  # poll() records its failures; anything else is a bug: say so
+            log.exception("poll of %r crashed", source.name)
+            return
         finally:
             with self._lock:
                 self._in_flight.discard(source.name)

@@ -134,3 +134,15 @@ def test_readme_config_examples_load(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setenv(name, "example-secret")
         config = load_config_data(tomllib.loads(block))
         assert config.topics
+
+
+@pytest.mark.parametrize("notifier, key", [
+    ({"name": "w", "type": "webhook", "url": "https://h.org/", "secret": "in-the-file"},
+     "secret"),
+    ({"name": "e", "type": "email", "smtp_host": "h", "from": "a@b.org", "to": ["x@y.org"],
+      "password": "in-the-file"}, "password"),
+])
+def test_secrets_in_the_file_are_refused(notifier: dict, key: str) -> None:
+    message = refused({**MINIMAL, "notifiers": [notifier]})
+    assert f"notifiers[0].{key}: secrets are never written in the config file" in message
+    assert "in-the-file" not in message

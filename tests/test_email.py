@@ -274,3 +274,36 @@ def test_untrusted_certificate_is_refused(tls_files: tuple[Path, Path]) -> None:
         controller.stop()
     assert caught.value.permanent is False
     assert "SSL" in str(caught.value) or "certificate" in str(caught.value).lower()
+
+
+@dataclass
+class Greylister(Recorder):
+    """Refuses one recipient at RCPT with a fixed reply; accepts the others."""
+
+    refuse: str = "editor@desk.example"
+    rcpt_reply: str = "450 4.2.0 Greylisted, try again later"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address == self.refuse:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.mark.parametrize("rcpt_reply, permanent", [
+    ("450 4.2.0 Greylisted, try again later", False),
+    ("550 5.1.1 No such user", True),
+])
+def test_a_refused_recipient_is_never_dropped_silently(rcpt_reply: str,
+                                                       permanent: bool) -> None:
+    handler = Greylister(rcpt_reply=rcpt_reply)
+    controller = start(handler)
+    try:
+        with pytest.raises(NotifyError) as caught:
+            EmailNotifier(config(controller.port)).send(digest(story(1)))
+    finally:
+        controller.stop()
+    assert [r.rcpt_tos for r in handler.received] == [["analyst@desk.example"]]
+    assert caught.value.permanent is permanent
+    assert "editor@desk.example" in str(caught.value) and rcpt_reply[:3] in str(caught.value)

@@ -138,3 +138,105 @@ def test_robots_txt_is_honoured_for_pages(tmp_path: Path, server) -> None:
         assert open_.status == "ok" and open_.items == 1
     finally:
         app.close()
+
+
+def rss(*items: tuple[str, str, str, str]) -> bytes:
+    """items: (guid, link, title, pubDate or "")."""
+    body = "".join(f"<item><guid>{g}</guid><link>{link}</link><title>{t}</title>"
+                   + (f"<pubDate>{d}</pubDate>" if d else "") + "</item>"
+                   for g, link, t, d in items)
+    return f'<rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
+
+
+def outbox(app: App) -> list[tuple[str, str]]:
+    return [(r["title"], r["notifier"]) for r in app.store._query(
+        "SELECT s.title, o.notifier FROM outbox o JOIN stories s ON s.id = o.story_id")]
+
+
+def make_notified_app(tmp_path: Path, sources: list[dict], clock: Clock) -> App:
+    config = load_config_data({
+        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s"},
+        "topics": [{"name": "t", "event": "recognition"}], "sources": sources,
+        "notifiers": [{"name": "n", "type": "file", "path": str(tmp_path / "n.log")}]})
+    return build_app(config, clock=clock)
+
+
+CLEAR = "Norway accepts the credentials of the Taliban's ambassador"
+
+
+def test_a_clear_copy_of_a_vague_article_alerts(tmp_path: Path, server) -> None:
+    """The same URL, first with a headline that matches nothing, then with a clear one."""
+    server.route("/a.xml", Response(body=rss(("a1", "https://news.example/x", "Envoy news", ""))))
+    server.route("/b.xml", Response(body=rss(
+        ("b1", "https://news.example/x?utm_source=feed", CLEAR, ""))))
+    app = make_notified_app(tmp_path, [{"name": "a", "url": server.url("/a.xml")},
+                                       {"name": "b", "url": server.url("/b.xml")}], Clock())
+    try:
+        for source in app.config.sources:
+            app.pipeline.poll(source)
+        assert outbox(app) == [(CLEAR, "n")]
+    finally:
+        app.close()
+
+
+def test_same_url_from_two_sources_polled_at_once_alerts_once(tmp_path: Path, server) -> None:
+    server.route("/a.xml", Response(body=rss(("a1", "https://news.example/y", CLEAR, ""))))
+    server.route("/b.xml", Response(body=rss(
+        ("b1", "https://news.example/y", "Oslo receives envoy of the Taliban government as "
+                                         "ambassador, accepting his credentials", ""))))
+    app = make_notified_app(tmp_path, [{"name": "a", "url": server.url("/a.xml")},
+                                       {"name": "b", "url": server.url("/b.xml")}], Clock())
+    try:
+        app.pipeline.poll(app.config.sources[0])
+        lookup = app.store.items_by_canonical_url
+        calls = []
+
+        def stale_once(urls):  # b looked before a's poll was committed
+            calls.append(urls)
+            return {} if len(calls) == 1 else lookup(urls)
+
+        app.store.items_by_canonical_url = stale_once  # type: ignore[method-assign]
+        app.pipeline.poll(app.config.sources[1])
+        assert len(calls) == 2
+        assert [title for title, _ in outbox(app)] == [CLEAR]
+    finally:
+        app.close()
+
+
+def test_changing_a_source_url_makes_its_next_poll_a_first_poll(tmp_path: Path,
+                                                                server) -> None:
+    old = "Mon, 07 Jul 2025 10:00:00 GMT"
+    server.route("/one.xml", Response(body=rss(("o1", "https://one.example/1", "Rain", ""))))
+    server.route("/two.xml", Response(body=rss(("t1", "https://two.example/1", CLEAR, old))))
+    clock = Clock()
+    app = make_notified_app(tmp_path, [{"name": "s", "url": server.url("/one.xml")}], clock)
+    app.pipeline.poll(app.config.sources[0])
+    app.close()
+    app = make_notified_app(tmp_path, [{"name": "s", "url": server.url("/two.xml")}], clock)
+    try:
+        outcome = app.pipeline.poll(app.config.sources[0])
+        assert outcome.status == "ok" and outbox(app) == []  # old news of a new feed
+    finally:
+        app.close()
+
+
+def test_a_fresh_report_of_a_story_first_seen_too_old_alerts(tmp_path: Path, server) -> None:
+    clock = Clock()
+    old = (clock.now - timedelta(days=5)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", CLEAR, old))))
+    server.route("/b.xml", Response(body=rss(("b1", "https://a.example/1", "Rain", ""))))
+    app = make_notified_app(tmp_path, [{"name": "a", "url": server.url("/a.xml")},
+                                       {"name": "b", "url": server.url("/b.xml")}], clock)
+    try:
+        app.pipeline.poll(app.config.sources[0])
+        app.pipeline.poll(app.config.sources[1])
+        assert outbox(app) == []  # first poll: too old; b's first poll records b1 as old too
+        fresh = clock.now.strftime("%a, %d %b %Y %H:%M:%S GMT")
+        server.route("/a.xml", Response(body=rss(
+            ("a1", "https://a.example/1", CLEAR, old),
+            ("a2", "https://a.example/2", CLEAR + " in Oslo", fresh))))
+        clock.now += timedelta(hours=1)
+        app.pipeline.poll(app.config.sources[0])
+        assert [title for title, _ in outbox(app)] == [CLEAR]  # the story, now alerted
+    finally:
+        app.close()

@@ -44,3 +44,26 @@ def test_hang_or_crash_is_a_parse_error_and_the_pool_recovers(target, message: s
         assert broken(ParseJob("feed", FEED, "https://desk.example/rss")).items
     finally:
         broken.close()
+
+
+def slow_or_hang(job: ParseJob):
+    if job.url.endswith("/hang"):
+        time.sleep(60)
+    time.sleep(0.3)
+    return run_parse_job(job)
+
+
+def test_a_hang_does_not_fail_the_other_jobs() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = ParseWorkers(2, timeout=2, target=slow_or_hang)
+    jobs = [ParseJob("feed", FEED, "https://desk.example/hang")] + [
+        ParseJob("feed", FEED, f"https://desk.example/{i}") for i in range(5)]
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            futures = [pool.submit(workers, job) for job in jobs]
+            with pytest.raises(ParseError, match="took longer"):
+                futures[0].result()
+            assert all(f.result().items for f in futures[1:])
+    finally:
+        workers.close()

@@ -97,8 +97,15 @@ class EmailNotifier:
             detail = scrub(one_line(str(exc), ERROR_BODY_LIMIT), password) or "no detail"
             raise NotifyError(f"{where}: {type(exc).__name__}: {detail}") from None
         if refused:
-            log.warning("email %s: digest %s not accepted for %s", self.name, digest.id,
-                        ", ".join(sorted(refused)))
+            # Some recipients took it, some did not. Never drop the others silently: a
+            # temporary refusal (greylisting) retries the digest, which the recipients who
+            # took it receive again under the same Message-ID; a permanent one is
+            # dead-lettered with the server's reason, visible in `monitor deliveries`.
+            codes = {rcpt: code for rcpt, (code, _) in refused.items()}  # type: ignore[misc]
+            reasons = "; ".join(f"{rcpt}: {code} {_reason(text, password)}"
+                                for rcpt, (code, text) in refused.items())  # type: ignore[misc]
+            raise NotifyError(f"{where}: some recipients refused: {reasons}",
+                              permanent=all(code >= 500 for code in codes.values()))
         log.debug("email %s: digest %s sent", self.name, digest.id)
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -107,7 +114,8 @@ class EmailNotifier:
             self._ssl_context = ssl.create_default_context()
         return self._ssl_context
 
-    def _deliver(self, message: EmailMessage, password: str | None) -> dict[str, object]:
+    def _deliver(self, message: EmailMessage,
+                 password: str | None) -> dict[str, tuple[int, bytes]]:
         config = self.config
         timeout = config.timeout.total_seconds()
         smtp: smtplib.SMTP

@@ -27,9 +27,11 @@ from monitor.types import (
     Digest,
     HealthChange,
     Incident,
+    NewItem,
     PollRecord,
     SourceState,
     Story,
+    StoryDecision,
     StorySource,
 )
 
@@ -95,14 +97,17 @@ class SqliteStore:
                         self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
+            except sqlite3.Error as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise StoreError(f"database {self.path}: {exc}") from exc
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"database {self.path}: {exc}") from exc
 
     def _migrate(self) -> None:
         with self._lock:
@@ -136,8 +141,10 @@ class SqliteStore:
                                "VALUES (?, ?, ?, ?)", (name, url, url, iso(now)))
                 elif row["config_url"] != url:
                     # The operator changed the URL: forget validators and redirects.
+                    # A new feed: its first poll is a first poll again (max_age applies).
                     db.execute("UPDATE sources SET config_url = ?, url = ?, etag = NULL, "
                                "last_modified = NULL, body_hash = NULL, gone = 0, "
+                               "first_polled_at = NULL, last_new_item_at = NULL, "
                                "next_poll_at = ? WHERE name = ?", (url, url, iso(now), name))
 
     def _state(self, row: sqlite3.Row) -> SourceState:
@@ -240,25 +247,53 @@ class SqliteStore:
                 story_id = decision.story_id
                 if story_id is None and decision.same_as is not None:
                     story_id = opened.get((decision.same_as, decision.topic))
+                if story_id is None and new.duplicate_of is not None:
+                    story_id = self._story_of(db, new.duplicate_of, decision.topic)
                 if story_id is None:
-                    c = decision.classification
-                    story_id = db.execute(
-                        "INSERT INTO stories (topic, title, summary, url, published, category, "
-                        "score, actors, evidence, rules, first_seen, alert) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (decision.topic, new.item.title, new.item.summary, new.item.url,
-                         iso(new.item.published), c.category, c.score, json.dumps(c.actors),
-                         c.evidence, json.dumps(c.rules), iso(now), int(new.alert))).lastrowid
-                    if new.alert:
-                        for notifier in subscribers.get(decision.topic, ()):
-                            db.execute("INSERT OR IGNORE INTO outbox (notifier, story_id, "
-                                       "created_at) VALUES (?, ?, ?)",
-                                       (notifier, story_id, iso(now)))
+                    # A duplicate URL whose earlier copy matched nothing is news to this topic.
+                    alert = new.reason != "old"
+                    story_id = self._open_story(db, decision, new, now, alert)
+                    if alert:
+                        self._queue(db, story_id, subscribers.get(decision.topic, ()), now)
                     opened[(index, decision.topic)] = story_id
+                elif new.reason == "new" and self._mark_alerted(db, story_id):
+                    # A fresh report of a story first seen as too old: alert it now.
+                    self._queue(db, story_id, subscribers.get(decision.topic, ()), now)
                 db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) VALUES (?, ?)",
                            (story_id, item_id))
             for change in record.health:
                 self._apply_health(db, change, now)
+
+    @staticmethod
+    def _story_of(db: sqlite3.Connection, item_id: int, topic: str) -> int | None:
+        row = db.execute("SELECT s.id FROM story_items si JOIN stories s ON s.id = si.story_id "
+                         "WHERE si.item_id = ? AND s.topic = ?", (item_id, topic)).fetchone()
+        return row["id"] if row else None
+
+    @staticmethod
+    def _open_story(db: sqlite3.Connection, decision: StoryDecision, new: NewItem,
+                    now: datetime, alert: bool) -> int:
+        c = decision.classification
+        cursor = db.execute(
+            "INSERT INTO stories (topic, title, summary, url, published, category, score, "
+            "actors, evidence, rules, first_seen, alert) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (decision.topic, new.item.title, new.item.summary, new.item.url,
+             iso(new.item.published), c.category, c.score, json.dumps(c.actors), c.evidence,
+             json.dumps(c.rules), iso(now), int(alert)))
+        return int(cursor.lastrowid or 0)
+
+    @staticmethod
+    def _mark_alerted(db: sqlite3.Connection, story_id: int) -> bool:
+        """Flip a record-only story to alerted; True if it was record-only."""
+        return db.execute("UPDATE stories SET alert = 1 WHERE id = ? AND alert = 0",
+                          (story_id,)).rowcount > 0
+
+    @staticmethod
+    def _queue(db: sqlite3.Connection, story_id: int, notifiers: Sequence[str],
+               now: datetime) -> None:
+        db.executemany("INSERT OR IGNORE INTO outbox (notifier, story_id, created_at) "
+                       "VALUES (?, ?, ?)", [(n, story_id, iso(now)) for n in notifiers])
 
     def _apply_health(self, db: sqlite3.Connection, change: HealthChange, now: datetime) -> None:
         incident_id = change.incident_id
