@@ -35,20 +35,9 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[LoopbackHTTPServer]:
-    with LoopbackHTTPServer() as srv:
-        yield srv
-
-
 @pytest.fixture
-def server(shared_server: LoopbackHTTPServer) -> LoopbackHTTPServer:
-    """One server per module (its shutdown is slow), emptied for each test."""
-    with shared_server.lock:
-        shared_server.routes.clear()
-        shared_server.requests.clear()
-        shared_server.max_in_flight = shared_server.in_flight
-    return shared_server
+def server(fresh_server: LoopbackHTTPServer) -> LoopbackHTTPServer:
+    return fresh_server
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 
 from monitor.config import WebhookNotifierConfig
 from monitor.errors import NotifyError
+from monitor.headers import parse_retry_after
 from monitor.notify import NOTIFIER_TYPES, WebhookNotifier, build_notifier
-from monitor.notify.base import parse_retry_after
 from monitor.types import Digest, Story, StorySource
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
 
@@ -48,20 +48,11 @@ def notifier(url: str, fmt: str = "json", secret: str | None = None) -> WebhookN
     return WebhookNotifier(WebhookNotifierConfig.model_validate(data), clock=lambda: NOW)
 
 
-@pytest.fixture(scope="module")
-def shared_server():
-    with LoopbackHTTPServer() as srv:
-        yield srv
-
-
 @pytest.fixture
-def server(shared_server: LoopbackHTTPServer) -> LoopbackHTTPServer:
-    """The module's receiver, with its routes and recorded requests reset."""
-    with shared_server.lock:
-        shared_server.routes.clear()
-        shared_server.requests.clear()
-    shared_server.route(HOOK, Response(204))
-    return shared_server
+def server(fresh_server: LoopbackHTTPServer) -> LoopbackHTTPServer:
+    """The module's receiver, reset, answering 204 on the hook."""
+    fresh_server.route(HOOK, Response(204))
+    return fresh_server
 
 
 def test_json_body_headers_and_signature(server: LoopbackHTTPServer) -> None:

@@ -20,7 +20,6 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -34,6 +33,7 @@ from monitor.config import MonitorSettings
 from monitor.errors import FetchError
 from monitor.fetch.addresses import Resolver, check_url_allowed, is_public_address, resolve_host
 from monitor.fetch.transport import proxy_auth, proxy_for, proxy_settings, tls_context
+from monitor.headers import parse_retry_after
 from monitor.types import FetchResult
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -43,27 +43,6 @@ ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml, "
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 CHUNK_SIZE = 64 * 1024
 DRAIN_LIMIT = 64 * 1024       # read and discard up to this much to keep a connection
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date).
-
-    PURE. A date in the past gives 0; an unreadable value gives None.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def _seconds(value: float) -> str:

@@ -36,9 +36,9 @@ from monitor.digest import (
     story_view,
 )
 from monitor.errors import NotifyError
+from monitor.headers import parse_retry_after
 from monitor.notify.base import (
     ERROR_BODY_LIMIT,
-    parse_retry_after,
     redact_url,
     scrub,
     url_secrets,
