@@ -33,6 +33,7 @@ from monitor.parse.sanitize import (
     clean_summary,
     clean_title,
     clean_url,
+    first_unique,
     hash_guid,
     sane_datetime,
 )
@@ -165,7 +166,7 @@ def _rss(root: Any, url: str, max_items: int) -> ParsedFeed:
     channel = channels[0]
     title = _rss_title(_only(channel, "title"))
     items = [_rss_item(el, url) for el in channel.iterfind("item")]
-    return ParsedFeed(title=title, items=_collect(items, max_items))
+    return ParsedFeed(title=title, items=first_unique(items, max_items))
 
 
 def _rss_item(item: Any, url: str) -> ParsedItem | None:
@@ -203,7 +204,7 @@ def _rss_title(element: Any) -> str:
 def _atom(root: Any, url: str, max_items: int) -> ParsedFeed:
     title = _atom_text(_only(root, f"{{{ATOM}}}title"), clean_title)
     items = [_atom_entry(el, url) for el in root.iterfind(f"{{{ATOM}}}entry")]
-    return ParsedFeed(title=title, items=_collect(items, max_items))
+    return ParsedFeed(title=title, items=first_unique(items, max_items))
 
 
 def _atom_entry(entry: Any, url: str) -> ParsedItem | None:
@@ -246,7 +247,7 @@ def _rdf(root: Any, url: str, max_items: int) -> ParsedFeed:
         raise _Decline
     title = _rss_title(_only(channel, f"{{{RSS1}}}title"))
     items = [_rdf_item(el, url) for el in root.iterfind(f"{{{RSS1}}}item")]
-    return ParsedFeed(title=title, items=_collect(items, max_items))
+    return ParsedFeed(title=title, items=first_unique(items, max_items))
 
 
 def _rdf_item(item: Any, url: str) -> ParsedItem | None:
@@ -450,16 +451,3 @@ def _item(guid: str, link: str, title: str, summary: str,
         return None
     return ParsedItem(guid=guid or hash_guid(title, summary), url=link, title=title,
                       summary=summary, published=published)
-
-
-def _collect(items: list[ParsedItem | None], max_items: int) -> tuple[ParsedItem, ...]:
-    seen: set[str] = set()
-    kept: list[ParsedItem] = []
-    for item in items:
-        if item is None or item.guid in seen:
-            continue
-        seen.add(item.guid)
-        kept.append(item)
-        if len(kept) >= max_items:
-            break
-    return tuple(kept)

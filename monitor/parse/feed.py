@@ -12,7 +12,7 @@ import calendar
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from monitor.parse.sanitize import (
     clean_summary,
     clean_title,
     clean_url,
+    first_unique,
     hash_guid,
     parse_iso_datetime,
     sane_datetime,
@@ -109,7 +110,8 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None,
     channel = result.get("feed") or {}
     title_type = (channel.get("title_detail") or {}).get("type") or ""
     title = clean_title(channel.get("title"), is_html="html" in title_type)
-    return ParsedFeed(title=title, items=_collect(_entry_item(e, url) for e in entries))
+    items = first_unique((_entry_item(e, url) for e in entries), MAX_ITEMS)
+    return ParsedFeed(title=title, items=items)
 
 
 def _bozo_reason(result: Mapping[str, Any]) -> str:
@@ -179,7 +181,8 @@ def _parse_json_feed(content: bytes, url: str) -> ParsedFeed:
         raise ParseError("not a JSON Feed (no items list)")
     base = clean_url(_str(doc.get("feed_url")), url) or url
     items = (_json_item(x, base) for x in doc["items"][:MAX_ITEMS] if isinstance(x, dict))
-    return ParsedFeed(title=clean_title(_str(doc.get("title"))), items=_collect(items))
+    return ParsedFeed(title=clean_title(_str(doc.get("title"))),
+                      items=first_unique(items, MAX_ITEMS))
 
 
 def _json_item(item: Mapping[str, Any], base: str) -> ParsedItem | None:
@@ -206,20 +209,6 @@ def _str(value: Any) -> str:
 
 
 # --- shared ------------------------------------------------------------------------------
-
-
-def _collect(items: Iterable[ParsedItem | None]) -> tuple[ParsedItem, ...]:
-    """Keep the first MAX_ITEMS usable items; a guid seen twice keeps its first item."""
-    seen: set[str] = set()
-    kept: list[ParsedItem] = []
-    for item in items:
-        if item is None or item.guid in seen:
-            continue
-        seen.add(item.guid)
-        kept.append(item)
-        if len(kept) >= MAX_ITEMS:
-            break
-    return tuple(kept)
 
 
 def _defuse_doctype(content: bytes) -> bytes:

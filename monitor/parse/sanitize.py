@@ -12,12 +12,14 @@ import hashlib
 import html
 import io
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
 from monitor.errors import ParseError
+from monitor.types import ParsedItem
 
 MAX_TITLE = 500
 MAX_SUMMARY = 2_000
@@ -215,3 +217,17 @@ def check_shape(content: bytes, *, html: bool) -> None:
                 raise ParseError(f"document too large (more than {MAX_ELEMENTS} elements)")
     except etree.LxmlError:
         return
+
+
+def first_unique(items: Iterable[ParsedItem | None], max_items: int) -> tuple[ParsedItem, ...]:
+    """The first `max_items` usable items; a guid seen twice keeps its first item."""
+    seen: set[str] = set()
+    kept: list[ParsedItem] = []
+    for item in items:
+        if item is None or item.guid in seen:
+            continue
+        seen.add(item.guid)
+        kept.append(item)
+        if len(kept) >= max_items:
+            break
+    return tuple(kept)
