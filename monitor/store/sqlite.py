@@ -60,6 +60,12 @@ def acquire_daemon_lock(database: str) -> IO[str]:
 
 
 _STATE_COLUMNS = tuple(f.name for f in fields(SourceState))
+_TIME_COLUMNS = frozenset(c for c in _STATE_COLUMNS if c.endswith("_at"))
+assert _STATE_COLUMNS[0] == "name" and _STATE_COLUMNS[-1] == "gone"  # _state relies on it
+# Read and written on every poll: built once.
+_SELECT_STATE = f"SELECT {', '.join(_STATE_COLUMNS)} FROM sources"
+_UPDATE_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in _STATE_COLUMNS[1:])} "
+                 f"WHERE name = ?")
 
 
 class SqliteStore:
@@ -147,24 +153,20 @@ class SqliteStore:
                                "first_polled_at = NULL, last_new_item_at = NULL, "
                                "next_poll_at = ? WHERE name = ?", (url, url, iso(now), name))
 
-    def _state(self, row: sqlite3.Row) -> SourceState:
-        values: dict[str, Any] = {}
-        for column in _STATE_COLUMNS:
-            value = row[column]
-            if column.endswith("_at") and column != "last_status":
-                value = parse_iso(value)
-            values[column] = value
-        values["gone"] = bool(values["gone"])
-        return SourceState(**values)
+    @staticmethod
+    def _state(row: sqlite3.Row) -> SourceState:
+        values = [parse_iso(v) if c in _TIME_COLUMNS else v
+                  for c, v in zip(_STATE_COLUMNS, row, strict=True)]
+        return SourceState(*values[:-1], gone=bool(values[-1]))
 
     def source_state(self, name: str) -> SourceState:
-        rows = self._query("SELECT * FROM sources WHERE name = ?", (name,))
+        rows = self._query(f"{_SELECT_STATE} WHERE name = ?", (name,))
         if not rows:
             raise StoreError(f"unknown source {name!r}")
         return self._state(rows[0])
 
     def source_states(self) -> list[SourceState]:
-        return [self._state(r) for r in self._query("SELECT * FROM sources ORDER BY name")]
+        return [self._state(r) for r in self._query(f"{_SELECT_STATE} ORDER BY name")]
 
     def due_sources(self, now: datetime) -> set[str]:
         """Names of the sources whose next poll time has come."""
@@ -213,11 +215,9 @@ class SqliteStore:
         """
         with self._transaction() as db:
             state = record.state
-            assignments = ", ".join(f"{c} = ?" for c in _STATE_COLUMNS if c != "name")
-            values = [iso(v) if isinstance(v, datetime) else v
-                      for c in _STATE_COLUMNS if c != "name"
-                      for v in (getattr(state, c),)]
-            db.execute(f"UPDATE sources SET {assignments} WHERE name = ?", [*values, state.name])
+            values = [iso(v) if c in _TIME_COLUMNS else v
+                      for c in _STATE_COLUMNS[1:] for v in (getattr(state, c),)]
+            db.execute(_UPDATE_STATE, [*values, state.name])
             # Items that a story or a duplicate link refers to need their row id; the rest
             # (most of a first poll) go in one executemany.
             linked = {index for index, _ in record.stories}
