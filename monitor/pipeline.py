@@ -14,13 +14,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from monitor import decide
 from monitor.classify import TopicClassifier
 from monitor.config import Config, SourceConfig
 from monitor.errors import FetchError, ParseError, StoreError
-from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
+from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache, host_key
 from monitor.health import health_changes
 from monitor.store.base import Store
 from monitor.stories import StoryKey, find_same_story
@@ -121,8 +120,7 @@ class Pipeline:
     def _fetch(self, source: SourceConfig, state: SourceState) -> FetchResult:
         if source.type == "page" and not self.robots.allowed(state.url):
             raise FetchError("disallowed by robots.txt")
-        host = urlsplit(state.url).netloc.lower()
-        with self.limiter.slot(host):
+        with self.limiter.slot(host_key(state.url)):
             return self.fetcher.fetch(state.url, etag=state.etag,
                                       last_modified=state.last_modified)
 
