@@ -135,6 +135,22 @@ def test_gzip_with_two_members_is_decoded_whole(server, fetcher) -> None:
     assert fetcher.fetch(server.url("/z")).content == b"first second"
 
 
+def test_truncated_gzip_is_an_error_not_half_a_feed(server, fetcher) -> None:
+    whole = gzip.compress(b"<rss>" + b"<item>x</item>" * 2000 + b"</rss>")
+    server.route("/z", Response(body=whole[: len(whole) // 2],
+                                headers={"Content-Encoding": "gzip"}))
+    assert "cut short" in str(error_of(fetcher, server.url("/z")))
+
+
+def test_utf8_location_is_followed(server, fetcher) -> None:
+    # The server sends the UTF-8 bytes of "/café/rss" (the loopback server writes headers
+    # as Latin-1, so these two characters become the bytes C3 A9).
+    server.route("/old", Response(302, headers={"Location": "/caf\u00c3\u00a9/rss"}))
+    server.route("/caf%C3%A9/rss", Response(body=b"<rss/>"))
+    result = fetcher.fetch(server.url("/old"))
+    assert result.content == b"<rss/>" and result.url.endswith("/caf%C3%A9/rss")
+
+
 def test_corrupt_gzip_is_an_error(server, fetcher) -> None:
     server.route("/z", Response(body=b"definitely not gzip", headers={"Content-Encoding": "gzip"}))
     assert "invalid gzip body" in str(error_of(fetcher, server.url("/z")))

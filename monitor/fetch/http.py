@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import urllib3
 import urllib3.exceptions
@@ -142,7 +142,20 @@ class _BodyDecoder:
                 self._append(self._obj.flush())
             except zlib.error as exc:
                 raise FetchError(f"invalid {self.encoding} body") from exc
+            if not self._obj.eof:  # the stream stopped before its end: half a feed
+                raise FetchError(f"{self.encoding} body cut short before its end")
         return b"".join(self.parts)
+
+
+def _location(value: str) -> str:
+    """A Location header as a URL: http.client decodes header bytes as Latin-1, but servers
+    send UTF-8 paths; recover them and percent-encode what is not ASCII."""
+    text = value.strip()
+    try:
+        text = text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    return quote(text, safe="/:?#[]@!$&'()*+,;=%~-._")
 
 
 def _content_encoding(headers: Mapping[str, str]) -> str:
@@ -321,7 +334,7 @@ class HttpFetcher:
                 raise FetchError(f"more than {self.settings.max_redirects} redirects",
                                  status=status)
             all_permanent = all_permanent and status in PERMANENT_REDIRECT_STATUSES
-            current = urljoin(current, location.strip())
+            current = urljoin(current, _location(location))
             scheme = urlsplit(current).scheme.lower()
             if scheme not in _DEFAULT_PORTS:
                 raise FetchError(f"redirect to unsupported scheme {scheme or '(none)'} refused",
