@@ -307,3 +307,17 @@ def test_a_refused_recipient_is_never_dropped_silently(rcpt_reply: str,
     assert [r.rcpt_tos for r in handler.received] == [["analyst@desk.example"]]
     assert caught.value.permanent is permanent
     assert "editor@desk.example" in str(caught.value) and rcpt_reply[:3] in str(caught.value)
+
+
+def test_an_odd_answer_to_quit_after_the_message_was_taken_is_not_a_failure() -> None:
+    class OddQuit(Recorder):
+        async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 bye"
+
+    handler = OddQuit()
+    controller = start(handler)
+    try:
+        EmailNotifier(config(controller.port)).send(digest(story(1)))
+    finally:
+        controller.stop()
+    assert len(handler.received) == 1

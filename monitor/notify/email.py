@@ -124,13 +124,22 @@ class EmailNotifier:
                                     context=self._tls_context())
         else:
             smtp = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=timeout)
-        with smtp:
+        try:
             if config.security == "starttls":
                 smtp.starttls(context=self._tls_context())
             if config.username:
                 smtp.login(config.username, password or "")
             refused = smtp.send_message(message, from_addr=one_line(config.from_),
                                         to_addrs=[one_line(a) for a in config.to])
+        except BaseException:
+            smtp.close()
+            raise
+        # The server has taken the message: an odd answer to QUIT must not make it a failure
+        # (that would send the digest again).
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
         return dict(refused)
 
 
