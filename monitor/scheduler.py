@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -20,6 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app import App
 from monitor.config import NotifierConfig, SourceConfig, parse_duration
+from monitor.fetch import host_key
 from monitor.pipeline import PollOutcome
 
 log = logging.getLogger("monitor.scheduler")
@@ -31,25 +33,47 @@ STOP_GRACE_SECONDS = 10.0   # how long SIGTERM waits for polls and deliveries in
 
 def poll_sources(app: App, sources: Iterable[SourceConfig],
                  on_done: Callable[[PollOutcome], None] | None = None) -> list[PollOutcome]:
-    """Poll the sources concurrently (at most monitor.max_concurrency in flight)."""
+    """Poll the sources concurrently: at most monitor.max_concurrency in flight, and at most
+    monitor.max_per_host per host handed to the pool at once, so that the sources of one
+    slow host never hold every worker while other hosts wait. Outcomes in finishing order."""
     chosen = list(sources)
     if not chosen:
         return []
-    workers = min(app.config.monitor.max_concurrency, len(chosen))
+    urls = {s.name: s.url for s in app.store.source_states()}
+    queues: dict[str, deque[SourceConfig]] = defaultdict(deque)
+    for source in chosen:
+        queues[host_key(urls.get(source.name, source.url))].append(source)
+    per_host = app.config.monitor.max_per_host
+    active: Counter[str] = Counter()
+    running: dict[Future[PollOutcome], str] = {}
     outcomes: list[PollOutcome] = []
+    workers = min(app.config.monitor.max_concurrency, len(chosen))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-        for future in [pool.submit(app.pipeline.poll, s) for s in chosen]:
-            outcome = future.result()
-            outcomes.append(outcome)
-            if on_done is not None:
-                on_done(outcome)
+
+        def fill(host: str) -> None:
+            while queues[host] and active[host] < per_host:
+                active[host] += 1
+                running[pool.submit(app.pipeline.poll, queues[host].popleft())] = host
+
+        for host in list(queues):
+            fill(host)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                host = running.pop(future)
+                active[host] -= 1
+                outcomes.append(future.result())
+                if on_done is not None:
+                    on_done(outcomes[-1])
+                fill(host)
     return outcomes
 
 
-def due_sources(app: App, now: datetime) -> list[SourceConfig]:
-    """Configured sources whose next poll time has come (or that were never polled)."""
+def due_sources(app: App, now: datetime) -> list[tuple[SourceConfig, str]]:
+    """Configured sources whose next poll time has come, each with the host it is fetched
+    from (its URL may have moved by a permanent redirect)."""
     due = app.store.due_sources(now)
-    return [s for s in app.config.sources if s.name in due]
+    return [(s, host_key(due[s.name])) for s in app.config.sources if s.name in due]
 
 
 def schedule_trigger(schedule: str) -> IntervalTrigger | CronTrigger | None:
@@ -95,6 +119,7 @@ class Daemon:
                                         thread_name_prefix="poll")
         self._deliveries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliver")
         self._in_flight: set[str] = set()
+        self._host_load: Counter[str] = Counter()   # polls in flight per host
         self._lock = threading.Lock()
         self._immediate_queued = threading.Event()
         self._scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
@@ -143,23 +168,30 @@ class Daemon:
         return finished
 
     def _tick(self) -> None:
+        """Submit the due sources; a host already at max_per_host polls in flight waits for
+        a later tick, so one slow host never holds every worker."""
         with self._work.track():
             if self.stopping.is_set():
                 return
-            due = due_sources(self.app, self.app.clock())
-            for source in due:
+            per_host = self.app.config.monitor.max_per_host
+            for source, host in due_sources(self.app, self.app.clock()):
                 with self._lock:
-                    if source.name in self._in_flight:
+                    if source.name in self._in_flight or self._host_load[host] >= per_host:
                         continue
                     self._in_flight.add(source.name)
+                    self._host_load[host] += 1
                 try:
-                    self._pool.submit(self._poll, source)
+                    self._pool.submit(self._poll, source, host)
                 except RuntimeError:  # the pool is shutting down
-                    with self._lock:
-                        self._in_flight.discard(source.name)
+                    self._release(source.name, host)
                     return
 
-    def _poll(self, source: SourceConfig) -> None:
+    def _release(self, name: str, host: str) -> None:
+        with self._lock:
+            self._in_flight.discard(name)
+            self._host_load[host] -= 1
+
+    def _poll(self, source: SourceConfig, host: str) -> None:
         try:
             with self._work.track():
                 if self.stopping.is_set():
@@ -169,8 +201,7 @@ class Daemon:
             log.exception("poll of %r crashed", source.name)
             return
         finally:
-            with self._lock:
-                self._in_flight.discard(source.name)
+            self._release(source.name, host)
         if outcome.matched and self._immediate and not self._immediate_queued.is_set():
             self._immediate_queued.set()
             try:

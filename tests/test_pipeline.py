@@ -240,3 +240,23 @@ def test_a_fresh_report_of_a_story_first_seen_too_old_alerts(tmp_path: Path, ser
         assert [title for title, _ in outbox(app)] == [CLEAR]  # the story, now alerted
     finally:
         app.close()
+
+
+def test_a_slow_host_does_not_hold_every_worker(tmp_path: Path, server) -> None:
+    from monitor.scheduler import poll_sources
+
+    server.route("/slow.xml", Response(body=FEED, delay=0.5))
+    server.route("/fast.xml", Response(body=FEED))
+    slow = [{"name": f"slow {i}", "url": server.url(f"/slow.xml?{i}")} for i in range(8)]
+    fast = {"name": "fast", "url": f"http://localhost:{server.port}/fast.xml"}  # another host
+    config = load_config_data({
+        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s",
+                    "max_concurrency": 4, "max_per_host": 2, "allow_private_networks": True},
+        "topics": [{"name": "t", "event": "recognition"}], "sources": [*slow, fast]})
+    app = build_app(config, clock=Clock())
+    try:
+        outcomes = poll_sources(app, config.sources)
+        assert [o.status for o in outcomes] == ["ok"] * 9
+        assert outcomes[0].source == "fast"  # not queued behind the slow host's eight
+    finally:
+        app.close()

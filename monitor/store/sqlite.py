@@ -168,11 +168,11 @@ class SqliteStore:
     def source_states(self) -> list[SourceState]:
         return [self._state(r) for r in self._query(f"{_SELECT_STATE} ORDER BY name")]
 
-    def due_sources(self, now: datetime) -> set[str]:
-        """Names of the sources whose next poll time has come."""
-        rows = self._query("SELECT name FROM sources WHERE next_poll_at IS NULL OR "
+    def due_sources(self, now: datetime) -> dict[str, str]:
+        """The sources whose next poll time has come: name -> URL to fetch."""
+        rows = self._query("SELECT name, url FROM sources WHERE next_poll_at IS NULL OR "
                            "next_poll_at <= ?", (iso(now),))
-        return {r["name"] for r in rows}
+        return {r["name"]: r["url"] for r in rows}
 
     # -- items and stories ------------------------------------------------
 
