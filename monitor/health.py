@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from monitor.decide import health
 from monitor.types import HealthChange, Incident, SourceState
+from monitor.urls import without_credentials
 
 KINDS = ("failing", "selector", "silent")
 
@@ -39,14 +40,14 @@ def _alert_text(kind: str, state: SourceState, since: datetime) -> str:
     if kind == "failing":
         return (f"Source {state.name!r} has been failing since {_when(since)} "
                 f"({state.consecutive_failures} consecutive failures).\n"
-                f"Last error: {state.last_error}\nURL: {state.url}\n"
+                f"Last error: {state.last_error}\nURL: {without_credentials(state.url)}\n"
                 f"It is still polled, with backoff; you will get a notice when it recovers.")
     if kind == "selector":
         return (f"The selectors of page source {state.name!r} stopped matching "
                 f"({_when(since)}): the page layout has probably changed.\n"
-                f"Last error: {state.last_error}\nURL: {state.url}")
+                f"Last error: {state.last_error}\nURL: {without_credentials(state.url)}")
     return (f"Source {state.name!r} has brought nothing new since {_when(since)}, much longer "
-            f"than its usual cadence.\nURL: {state.url}")
+            f"than its usual cadence.\nURL: {without_credentials(state.url)}")
 
 
 def _recovery_text(kind: str, state: SourceState, since: datetime, now: datetime) -> str:

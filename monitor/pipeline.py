@@ -19,7 +19,13 @@ from monitor import decide
 from monitor.classify import TopicClassifier
 from monitor.config import Config, SourceConfig
 from monitor.errors import FetchError, ParseError, StoreError
-from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache, host_key
+from monitor.fetch import (
+    HostLimiter,
+    HttpFetcher,
+    RobotsCache,
+    check_url_allowed,
+    host_key,
+)
 from monitor.health import health_changes
 from monitor.store.base import Store
 from monitor.stories import StoryKey, find_same_story
@@ -31,6 +37,7 @@ from monitor.types import (
     SourceState,
     StoryDecision,
 )
+from monitor.urls import without_credentials
 from monitor.workers import ParseJob, run_parse_job
 
 log = logging.getLogger("monitor.poll")
@@ -118,6 +125,11 @@ class Pipeline:
     # -- stages -----------------------------------------------------------
 
     def _fetch(self, source: SourceConfig, state: SourceState) -> FetchResult:
+        if (host_key(state.url) != host_key(source.url)
+                and not self.config.monitor.allow_private_networks):
+            # A host reached by a permanent redirect is not the operator's choice: it must
+            # still resolve to a public address at every poll.
+            check_url_allowed(state.url, purpose="moved source at")
         if source.type == "page" and not self.robots.allowed(state.url):
             raise FetchError("disallowed by robots.txt")
         with self.limiter.slot(host_key(state.url)):
@@ -214,8 +226,9 @@ class Pipeline:
     def _redirected(self, source: SourceConfig, state: SourceState,
                     fetched: FetchResult) -> str | None:
         if fetched.permanent_redirect and fetched.permanent_redirect != state.url:
-            log.warning("source %r moved permanently: %s -> %s", source.name, state.url,
-                        fetched.permanent_redirect)
+            log.warning("source %r moved permanently: %s -> %s", source.name,
+                        without_credentials(state.url),
+                        without_credentials(fetched.permanent_redirect))
             return fetched.permanent_redirect
         return None
 

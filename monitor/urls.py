@@ -40,3 +40,14 @@ def canonical_url(url: str) -> str:
     if _PLAIN.fullmatch(path) and all(_PLAIN.fullmatch(k + v) for k, v in query):
         return rebuilt  # nothing for w3lib to normalise: skip its cost (most news URLs)
     return canonicalize_url(rebuilt, keep_fragments=False)
+
+
+def without_credentials(url: str) -> str:
+    """The URL with any user:password@ removed, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"

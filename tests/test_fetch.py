@@ -677,3 +677,8 @@ def test_a_missing_ca_bundle_fails_at_start(clean_proxy_env, tmp_path) -> None:
     clean_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigError, match="REQUESTS_CA_BUNDLE"):
         HttpFetcher(make_settings())
+
+
+def test_credentials_in_a_url_never_reach_the_error(fetcher) -> None:
+    error = error_of(fetcher, "https://reader:s3cret-pw@feeds.example:99999/rss")
+    assert "s3cret-pw" not in str(error) and "invalid URL" in str(error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from monitor.app import App, build_app
 from monitor.config import load_config_data
+from monitor.types import PollRecord
 from tests.loopback import LoopbackHTTPServer, Response
 
 FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
@@ -258,5 +260,21 @@ def test_a_slow_host_does_not_hold_every_worker(tmp_path: Path, server) -> None:
         outcomes = poll_sources(app, config.sources)
         assert [o.status for o in outcomes] == ["ok"] * 9
         assert outcomes[0].source == "fast"  # not queued behind the slow host's eight
+    finally:
+        app.close()
+
+
+def test_a_source_moved_to_another_host_is_checked_at_every_poll(tmp_path: Path,
+                                                                 server) -> None:
+    """A 301 to a host that later resolves to a private address is refused then."""
+    app = make_app(tmp_path, [{"name": "s", "url": server.url("/feed.xml")}], Clock())
+    try:
+        state = app.store.source_state("s")
+        moved = replace(state, url=f"http://localhost:{server.port}/feed.xml")
+        app.store.record_poll(PollRecord(moved), {}, app.clock())
+        server.route("/feed.xml", Response(body=FEED))
+        outcome = app.pipeline.poll(app.config.sources[0])
+        assert outcome.status == "error" and "private address" in (outcome.error or "")
+        assert server.requests_to("/feed.xml") == []
     finally:
         app.close()

@@ -35,6 +35,7 @@ from monitor.fetch.addresses import Resolver, check_url_allowed, is_public_addre
 from monitor.fetch.transport import proxy_auth, proxy_for, proxy_settings, tls_context
 from monitor.headers import parse_retry_after
 from monitor.types import FetchResult
+from monitor.urls import without_credentials
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECT_STATUSES = frozenset({301, 308})
@@ -189,16 +190,16 @@ def _split_url(url: str) -> _Target:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise FetchError(f"invalid URL {url!r}") from exc
+        raise FetchError(f"invalid URL {without_credentials(url)!r}") from exc
     scheme = parts.scheme.lower()
     host = parts.hostname
     if scheme not in _DEFAULT_PORTS or not host:
-        raise FetchError(f"invalid URL {url!r}")
+        raise FetchError(f"invalid URL {without_credentials(url)!r}")
     if not host.isascii():
         try:
             host = (parse_url(url).host or "").lower()     # IDNA, as requests sends it
         except urllib3.exceptions.LocationParseError as exc:
-            raise FetchError(f"invalid URL {url!r}") from exc
+            raise FetchError(f"invalid URL {without_credentials(url)!r}") from exc
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
@@ -432,7 +433,7 @@ class HttpFetcher:
         except urllib3.exceptions.TimeoutError as exc:
             raise self._timeout_error(exc, "read", read, deadline) from exc
         except urllib3.exceptions.LocationValueError as exc:
-            raise FetchError(f"invalid URL {url!r}") from exc
+            raise FetchError(f"invalid URL {without_credentials(url)!r}") from exc
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
             raise FetchError(_describe_connection_error(exc, target.host)) from exc
         except ValueError as exc:       # a header value http.client refuses to send
