@@ -157,3 +157,16 @@ def test_rules_from_error_reason_names_the_status() -> None:
     assert "403" in rules.reason
     rules, transient = rules_from_error(FetchError("connection refused"))
     assert rules.allow_all and transient
+
+
+def test_groups_for_other_crawlers_named_in_our_user_agent_do_not_apply(server) -> None:
+    from monitor.fetch.robots import product_token
+
+    assert product_token("news-monitor/0.1 (+https://github.com/x)") == "news-monitor"
+    server.route("/robots.txt", Response(body=b"User-agent: github\nDisallow: /\n\n"
+                                              b"User-agent: news-monitor\nDisallow: /private\n"))
+    settings = MonitorSettings(user_agent="news-monitor/0.1 (+https://github.com/x)")
+    with HttpFetcher(settings) as fetcher:
+        robots = RobotsCache(fetcher, settings.user_agent)
+        assert robots.allowed(server.url("/news/list.html"))
+        assert not robots.allowed(server.url("/private/list.html"))

@@ -87,6 +87,12 @@ class _Entry:
     expires: float
 
 
+def product_token(user_agent: str) -> str:
+    """"news-monitor/0.1 (+https://...)" -> "news-monitor" (RFC 9309's product token)."""
+    words = user_agent.strip().split()
+    return words[0].split("/")[0] if words else user_agent
+
+
 class RobotsCache:
     """Answers "may we fetch this URL?" from robots.txt, cached per scheme + host.
 
@@ -100,6 +106,10 @@ class RobotsCache:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._fetcher = fetcher
         self.user_agent = user_agent
+        # robots.txt groups name a product token ("news-monitor"), matched as a substring
+        # by protego: the full User-Agent string (with its contact URL) would also match
+        # groups meant for others ("github", "example").
+        self.agent_token = product_token(user_agent)
         self.ttl = ttl
         self.error_ttl = min(error_ttl, ttl)
         self._clock = clock
@@ -109,11 +119,11 @@ class RobotsCache:
 
     def allowed(self, url: str) -> bool:
         """True when robots.txt lets our User-Agent fetch ``url``."""
-        return self.rules(url).allowed(url, self.user_agent)
+        return self.rules(url).allowed(url, self.agent_token)
 
     def crawl_delay(self, url: str) -> float | None:
         """The Crawl-delay robots.txt asks of us for ``url``'s host, if any."""
-        return self.rules(url).crawl_delay(self.user_agent)
+        return self.rules(url).crawl_delay(self.agent_token)
 
     def rules(self, url: str) -> RobotsRules:
         key = f"{urlsplit(url).scheme.lower()}://{host_key(url)}"
