@@ -682,3 +682,11 @@ def test_a_missing_ca_bundle_fails_at_start(clean_proxy_env, tmp_path) -> None:
 def test_credentials_in_a_url_never_reach_the_error(fetcher) -> None:
     error = error_of(fetcher, "https://reader:s3cret-pw@feeds.example:99999/rss")
     assert "s3cret-pw" not in str(error) and "invalid URL" in str(error)
+
+
+@pytest.mark.parametrize("no_proxy", [".", "[]", "localhost,."])
+def test_an_empty_no_proxy_entry_matches_no_host(no_proxy: str) -> None:
+    from monitor.fetch.transport import no_proxy_matches
+
+    assert not no_proxy_matches("", 0, no_proxy)
+    assert not no_proxy_matches("feeds.example", 443, no_proxy)

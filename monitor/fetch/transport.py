@@ -116,8 +116,8 @@ def no_proxy_matches(host: str, port: int, no_proxy: str) -> bool:
             name, _, entry_port = entry.partition(":")
         else:
             name, entry_port = entry, ""
-        if entry_port and entry_port != str(port):
-            continue
+        if not name or (entry_port and entry_port != str(port)):
+            continue  # "." or "[]" names no host
         if host == name or host.endswith("." + name):
             return True
     return False
