@@ -8,10 +8,11 @@ one job per notifier schedule, and a retry tick for failed deliveries.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -45,7 +46,7 @@ def poll_sources(app: App, sources: Iterable[SourceConfig],
         queues[host_key(urls.get(source.name, source.url))].append(source)
     per_host = app.config.monitor.max_per_host
     active: Counter[str] = Counter()
-    running: dict[Future[PollOutcome], str] = {}
+    finished: queue.SimpleQueue[tuple[str, Future[PollOutcome]]] = queue.SimpleQueue()
     outcomes: list[PollOutcome] = []
     workers = min(app.config.monitor.max_concurrency, len(chosen))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
@@ -53,19 +54,18 @@ def poll_sources(app: App, sources: Iterable[SourceConfig],
         def fill(host: str) -> None:
             while queues[host] and active[host] < per_host:
                 active[host] += 1
-                running[pool.submit(app.pipeline.poll, queues[host].popleft())] = host
+                future = pool.submit(app.pipeline.poll, queues[host].popleft())
+                future.add_done_callback(lambda f, host=host: finished.put((host, f)))
 
         for host in list(queues):
             fill(host)
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                host = running.pop(future)
-                active[host] -= 1
-                outcomes.append(future.result())
-                if on_done is not None:
-                    on_done(outcomes[-1])
-                fill(host)
+        while len(outcomes) < len(chosen):
+            host, future = finished.get()
+            active[host] -= 1
+            outcomes.append(future.result())
+            if on_done is not None:
+                on_done(outcomes[-1])
+            fill(host)
     return outcomes
 
 
