@@ -127,3 +127,13 @@ def test_event_and_query_must_both_hold() -> None:
     assert clf.classify("Russia recognises the Taliban government").match
     assert not clf.classify("Iran recognises the Taliban government").match
     assert not clf.classify("Russia bans Taliban music").match
+
+
+@pytest.mark.parametrize("query, title", [
+    ("islam*", "İslamic Emirate envoy"),            # Turkish capital I
+    ("café", "Cafe\u0301 owners protest"),           # decomposed accent
+    ('"strasse"', "STRASSE closed"),
+    ("straße", "Strasse closed"),
+])
+def test_unicode_forms_and_case_match(query: str, title: str) -> None:
+    assert parse_query(query).matches(title)

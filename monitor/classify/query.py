@@ -20,6 +20,7 @@ expected.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -91,10 +92,17 @@ def _describe(token: _Token) -> str:
     return f"{token.text!r}" if token.kind != "phrase" else f'"{token.text}"'
 
 
+def fold(text: str) -> str:
+    """Case- and form-insensitive text: NFKC, casefolded, without the dot that Turkish
+    capital I leaves behind ("İslam" -> "islam"), so query words and headlines compare."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return folded.replace("i\u0307", "i") if "\u0307" in folded else folded
+
+
 def _word_pattern(word: str) -> tuple[str, re.Pattern[str]] | None:
     """(a literal that must occur, the pattern) for one word; lower-cased, no flags."""
     prefix = word.endswith("*")
-    core = word.rstrip("*").lower()
+    core = fold(word.rstrip("*"))
     if not core:
         return None
     tail = r"[\w'’-]*" if prefix else r"(?!\w)"
@@ -102,9 +110,9 @@ def _word_pattern(word: str) -> tuple[str, re.Pattern[str]] | None:
 
 
 def _phrase_pattern(words: list[str]) -> tuple[str, re.Pattern[str]]:
-    parts = [re.escape(w.rstrip("*").lower()) + (r"[\w'’-]*" if w.endswith("*") else "")
+    parts = [re.escape(fold(w.rstrip("*"))) + (r"[\w'’-]*" if w.endswith("*") else "")
              for w in words]
-    literal = words[0].rstrip("*").lower()
+    literal = fold(words[0].rstrip("*"))
     return literal, re.compile(r"(?<!\w)" + r"[\s\W]+".join(parts) + r"(?!\w)")
 
 
@@ -216,7 +224,7 @@ class Query:
     matcher: Matcher
 
     def matches(self, title: str, summary: str = "") -> bool:
-        title, summary = title.lower(), summary.lower()
+        title, summary = fold(title), fold(summary)
         return self.matcher((title, summary, f"{title}\n{summary}"))
 
 
