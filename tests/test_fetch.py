@@ -690,3 +690,11 @@ def test_an_empty_no_proxy_entry_matches_no_host(no_proxy: str) -> None:
 
     assert not no_proxy_matches("", 0, no_proxy)
     assert not no_proxy_matches("feeds.example", 443, no_proxy)
+
+
+@pytest.mark.parametrize("padding", [b"\x00\x00\x00\x00", b"garbage after the member"])
+def test_padding_after_a_complete_gzip_member_is_ignored(server, fetcher,
+                                                         padding: bytes) -> None:
+    server.route("/z", Response(body=gzip.compress(b"<rss/>") + padding,
+                                headers={"Content-Encoding": "gzip"}))
+    assert fetcher.fetch(server.url("/z")).content == b"<rss/>"

@@ -102,6 +102,9 @@ class _BodyDecoder:
         self.size = 0
         self._started = False
         self._obj: Any = self._new() if encoding else None
+        self._members = 0            # complete gzip members decoded
+        self._member_start = 0       # self.size when the current member began
+        self._trailing = False       # bytes after the last member that are not one: ignored
 
     def _new(self, raw_deflate: bool = False) -> Any:
         if raw_deflate:
@@ -119,6 +122,8 @@ class _BodyDecoder:
         if self._obj is None:
             self._append(data)
             return
+        if self._trailing:
+            return
         try:
             while data:
                 out = self._obj.decompress(data, self.limit - self.size + 1)
@@ -128,7 +133,12 @@ class _BodyDecoder:
                 if self._obj.eof and self._obj.unused_data:  # another gzip member follows
                     data = self._obj.unused_data + data
                     self._obj = self._new()
+                    self._members += 1
+                    self._member_start = self.size
         except zlib.error as exc:
+            if self._members:  # padding after a complete member, as curl and browsers allow
+                self._trailing = True
+                return
             if self.encoding == "deflate" and not self.parts and self.size == 0:
                 # Some servers send raw deflate without the zlib header.
                 self._obj = self._new(raw_deflate=True)
@@ -143,7 +153,8 @@ class _BodyDecoder:
                 self._append(self._obj.flush())
             except zlib.error as exc:
                 raise FetchError(f"invalid {self.encoding} body") from exc
-            if not self._obj.eof:  # the stream stopped before its end: half a feed
+            padding = self._trailing or (self._members and self.size == self._member_start)
+            if not self._obj.eof and not padding:  # the stream stopped before its end
                 raise FetchError(f"{self.encoding} body cut short before its end")
         return b"".join(self.parts)
 
