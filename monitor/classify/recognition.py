@@ -32,29 +32,18 @@ from dataclasses import dataclass
 
 from monitor.classify import multilingual
 from monitor.classify.gazetteer import find_states, strip_dateline
-
-GRANTED, STEP, DEBATED = CATEGORY_ORDER = (
-    "recognition_granted", "recognition_step", "recognition_refused_or_debated")
+from monitor.classify.steps import (
+    CATEGORY_ORDER,
+    DEBATED,
+    GRANTED,
+    STEP,
+    STEP_RULES,
+    UN_WORDS,
+)
+from monitor.classify.steps import lower_re as _re
 
 _SCORES = {GRANTED: 0.95, STEP: 0.9, DEBATED: 0.85}
 _SUMMARY_SENTENCES = 3          # how deep into the lead the event may sit
-
-
-def _lower_pattern(source: str) -> str:
-    """Lower-case the literal letters of a regex (escapes such as \\S or \\W stay as they
-    are), so it can run case-sensitively, and fast, on lower-cased text."""
-    out: list[str] = []
-    escaped = False
-    for char in source:
-        out.append(char if escaped else char.lower())
-        escaped = char == "\\" and not escaped
-    return "".join(out)
-
-
-def _re(source: str) -> re.Pattern[str]:
-    """Compile a pattern that runs on lower-cased text (every rule below does)."""
-    return re.compile(_lower_pattern(source))
-
 
 
 # --- the entity: the Taliban government --------------------------------------------------------
@@ -109,14 +98,11 @@ def _user_alias(entity: str) -> str:
 
 # --- the event vocabulary ----------------------------------------------------------------------
 
-_UN_WORDS = (" un ", " un'", " un-", " un?", " un.", " un,", " un:", " un;", "u.n",
-             "united nations", "general assembly", "unga")
-
 # One cheap look over the lower-cased text before the detailed rules: substring tests are far
 # faster than any regex, and most news never passes them.
 _VOCABULARY = ("recog", "credential", "accredit", "ambassador", "envoy", "embass", "charg",
                "cda", "diplomat", "terror", "banned", "proscribed", "ban ", "delist", "legitim",
-               "normali", "speak", *_UN_WORDS)
+               "normali", "speak", *UN_WORDS)
 _ENTITY_WORDS = ("taliban", "emirate", "iea", "afghan", "kabul", "muttaqi", "akhundzada",
                  "baradar", "zabihullah", "suhail shaheen")
 
@@ -181,130 +167,6 @@ _CLAUSE_BREAK = _re(r"[;:,—–()\[\]|•]|\s-\s|\bbut\b|\bwhile\b|\bas\b|\baft
 _WORD = re.compile(r"[\w'’]+")
 
 
-@dataclass(frozen=True)
-class StepRule:
-    """A concrete diplomatic step (or UN-seat dispute) recognised by one pattern."""
-
-    name: str
-    category: str
-    pattern: re.Pattern[str]
-    weak_entity_ok: bool        # "Afghan"/"Afghanistan"/"Kabul" is enough of an anchor
-    near_entity: bool = False   # the entity must sit in the same clause, a few words away
-    keys: tuple[str, ...] = ()  # cheap gate: the rule runs only if one of these is in the text
-    also: tuple[str, ...] = ()  # ... and, when given, one of these too
-
-
-_UN = r"(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)"
-_UPGRADE = r"(?:elevat|upgrad|rais|level\w*\s+up|enhanc|promot)\w*"
-_REPRESENTATION = (
-    r"(?:diplomatic\s+(?:representation|relations|ties|missions?|status|presence)|"
-    r"representation|missions?|charg[eé]s?\s+d'affaires|CdA|"
-    r"ambassador(?:ial)?[\s-]+(?:level|status|rank)|to\s+(?:an?\s+)?ambassador\b|"
-    r"to\s+(?:an?\s+)?(?:full(?:[\s-]fledged)?\s+)?embassy\b)")
-
-STEP_RULES: tuple[StepRule, ...] = (
-    StepRule("step:upgrade-representation", STEP, _re(
-        rf"\b{_UPGRADE}\W+(?:\S+\s+){{0,6}}?{_REPRESENTATION}|"
-        r"(?:charg[eé]s?\s+d'affaires|CdA|diplomatic\s+(?:relations|ties|representation)|"
-        r"missions?)\W+(?:\S+\s+){0,6}?(?:elevat|upgrad)\w*|"
-        r"\bfrom\s+(?:CdA|charg[eé]\s+d'affaires)\s+to\s+ambassador|"
-        r"\b(?:rank|status|level)\s+of\s+ambassador|"
-        r"exchang\w*\s+(?:of\s+)?ambassadors|\bties\s+upgrade|"
-        r"\bambassador(?:ial)?[\s-]+level\s+(?:diplomatic\s+)?(?:ties|relations)"), True,
-             keys=("elevat", "upgrad", "level", "rais", "enhanc", "promot", "exchang", "rank",
-                   "status"),
-             also=("ambassador", "diplomat", "charg", "cda", "mission", "representation",
-                   "ties upgrade", "embass")),
-    StepRule("step:ties-upgrade", STEP, _re(
-        rf"\b{_UPGRADE}\s+(?:(?:its|their|the|diplomatic|bilateral|political|formal)\s+){{0,2}}"
-        r"(?:ties|relations)\b|"
-        r"\b(?:ties|relations)\s+(?:\S+\s+){0,3}?(?:upgraded|elevated)\b"), False, True,
-             keys=("upgrad", "elevat")),
-    StepRule("step:credentials", STEP, _re(
-        r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?credentials|"
-        r"\baccredit\w*\W+(?:\S+\s+){0,4}?(?:ambassador|envoy|diplomat|charg[eé]|representative)|"
-        r"(?:ambassador|envoy|diplomat|charg[eé])\w*\W+(?:\S+\s+){0,6}?accredit\w*|"
-        r"credentials\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA)|"
-        r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?letters?\s+of\s+credence"),
-             True, keys=("credential", "accredit", "credence")),
-    StepRule("step:envoy-accepted", STEP, _re(
-        r"\b(?:accept|receiv|welcom|allow|admit|approv|recogni[sz])\w*\W+(?:\S+\s+){0,3}?"
-        r"(?:Taliban|IEA)[\w\s'-]{0,20}?(?:ambassador|envoy|diplomat|charg[eé])|"
-        r"(?:ambassador|envoy|diplomat)s?\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+"
-        r"Emirate)[\w\s'-]{0,30}?\b(?:accepted|accredited)|"
-        r"(?:Taliban|IEA)[\s-]+(?:appointed|nominated|named)\s+(?:ambassador|envoy|diplomat)\w*"
-        r"\W+(?:\S+\s+){0,6}?(?:accept|accredit|assum|took\s+(?:over|charge)|take\w*\s+"
-        r"(?:over|charge)|arriv|start|begin|began)"), False,
-             keys=("taliban", "iea", "emirate"), also=("ambassador", "envoy", "diplomat", "charg")),
-    StepRule("step:ambassador-named", STEP, _re(
-        r"\b(?:name|appoint|nominat|send|sent|dispatch)\w*\s+(?:\S+\s+){0,3}?ambassador\s+to\s+"
-        r"(?:(?:the\s+)?(?:Taliban|IEA)[\s-]+(?:ruled|run|led|controlled)\s+)?"
-        r"(?:Kabul|Afghanistan|the\s+(?:Taliban|Islamic\s+Emirate))"), True,
-             keys=("ambassador to",)),
-    StepRule("step:embassy", STEP, _re(
-        r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,4}?over\W+(?:(?!to\b)\S+\s+){0,4}?"
-        r"(?:embass\w*|consulate|mission)|"
-        r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate)\s+(?:\S+\s+){0,3}?over\b|"
-        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:handed|turned)\s+over|"
-        r"\bhandover\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:embass\w*|consulate)|"
-        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?hand-?over\b(?!\s+of)|"
-        r"\b(?:hand|transfer|pass|give|gave)\w*\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate)\s+"
-        r"(?:\S+\s+){0,3}?to\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+Emirate)|"
-        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:transferred|handed|given|passed)\s+"
-        r"(?:over\s+)?to\s+(?:the\s+)?(?:Taliban|IEA|Islamic)|"
-        r"\b(?:re-?open\w*|took\s+over|take\w*\s+over|assum\w*\s+control\s+of|"
-        r"(?:take\w*|took)\s+charge\s+of)\W+"
-        r"(?:\S+\s+){0,4}?(?:embass\w*|consulate)(?![\w-])|"
-        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open"), True,
-             keys=("embass", "consulate", "mission")),
-    StepRule("step:delisting", STEP, _re(
-        r"\b(?:remov|delist|strik|struck|exclud|drop|tak|took|lift|suspend|scrap)\w*\W+"
-        r"(?:\S+\s+){0,6}?(?:from\s+(?:\S+\s+){0,3}?)?(?:list|registry|register)\s+of\s+"
-        r"(?:\w+\s+)?(?:terror\w*|banned|prohibited|extremist|proscribed|outlawed)|"
-        r"\b(?:remov|delist|strik|struck|exclud|drop|tak|took)\w*\W+(?:\S+\s+){0,6}?"
-        r"(?:from|off)\s+(?:\S+\s+){0,3}?(?:terror\w*|banned|prohibited|extremist|proscribed)\s+"
-        r"(?:list|organi[sz]ations?|groups?|entities)|"
-        r"\bdelist\w*|\b(?:lift|suspend|scrap)\w*\s+(?:\S+\s+){0,3}?ban\s+on\s+(?:the\s+)?"
-        r"(?:Taliban|IEA)|"
-        r"\b(?:lift|remov|revok|suspend|drop|end|scrap|withdr[ae]w)\w*\s+(?:\S+\s+){0,4}?"
-        r"\W*(?:terror\w*|banned|extremist)\W*\s+(?:designation|status|label|ban|listing|tag)|"
-        r"\b(?:lift|suspend|scrap|end|revok|remov)\w*\s+(?:the\s+)?(?:Taliban|IEA)(?:'s)?\s+"
-        r"ban\b(?!\s+on\b)|"
-        r"(?:Taliban|IEA|movement)\W+(?:\S+\s+){0,2}?no\s+longer\s+(?:\S+\s+){0,3}?"
-        r"(?:terror\w*|banned|extremist|proscribed|outlawed)"),
-             # every branch names a list, a ban or a designation ("ban" alone is in "taliban")
-             False, keys=("terror", "banned", "extremist", "prohibited", "proscribed", "outlaw",
-                          "delist", " ban")),
-    StepRule("step:diplomatic-ties", STEP, _re(
-        r"\b(?:establish|forg|open|deepen)\w*\s+(?:\w+\s+){0,2}?diplomatic\s+(?:ties|relations)|"
-        r"\b(?:formal|official|full)\s+diplomatic\s+(?:ties|relations)"), True,
-             keys=("diplomatic ties", "diplomatic relations")),
-    StepRule("un-seat", DEBATED, _re(
-        rf"\b{_UN}\W+(?:\S+\s+){{0,8}}?(?:seat|credentials)\b|\bcredentials\s+committee|"
-        rf"\b(?:seat|speak|speech|address)\w*\s+(?:at|to|in|before)\s+(?:the\s+)?{_UN}|"
-        r"\baddress\w*\s+(?:the\s+)?(?:U\.?N\.?\s+)?(?:General\s+Assembly|UNGA)|"
-        rf"\b{_UN}\W+(?:\S+\s+){{0,6}}?representation\b|"
-        rf"\brepresent(?:s|ed|ing|ation)?\s+(?:\S+\s+){{0,2}}?(?:at|in)\s+(?:\S+\s+){{0,5}}?{_UN}|"
-        r"\b(?:General\s+Assembly|UNGA)\W+(?:\S+\s+){0,6}?(?:debate|speech|speakers)|"
-        r"\bU\.?N\.?\s+speech|list\s+of\s+speakers|who\s+(?:\S+\s+){0,3}?speak\w*\s+(?:for|at)|"
-        rf"(?:Taliban|IEA)(?:'s)?[\s-]+(?:(?:new|newly|appointed|nominated|named|chosen|"
-        rf"designated|proposed|own|would-be|pick)\s+){{0,2}}{_UN}\s+(?:envoy|ambassador|"
-        r"representative)|"
-        rf"\bas\s+(?:its\s+|their\s+)?(?:new\s+)?{_UN}\s+(?:envoy|ambassador|representative)|"
-        rf"\b{_UN}\W+(?:\S+\s+){{0,6}}?(?:accept|seat|recogni)\w*\s+(?:\S+\s+){{0,3}}?"
-        r"(?:nominee|envoy|ambassador|representative|delegate)|"
-        r"(?:nominat|appoint)\w*\s+(?:\S+\s+){0,5}?(?:envoy|ambassador|representative|"
-        rf"delegate|delegation)\s+to\s+(?:the\s+)?{_UN}"), True,
-             keys=(*_UN_WORDS, "speak", "credential")),
-    StepRule("legitimacy", DEBATED, _re(
-        r"\b(?:il)?legitim(?:acy|i[sz]\w*|ate\s+(?:government|authority|rulers?|"
-        r"representatives?))(?!\s+(?:of|to|for)\s+(?!the\s+(?:Taliban|IEA|Islamic)|Taliban|"
-        r"IEA|Islamic|their|its\s+(?:rule|government)))"), False, True,
-             keys=("legitim",)),
-    StepRule("normalisation", DEBATED, _re(
-        r"\bnormali[sz]\w*\s+(?:of\s+)?(?:\w+\s+){0,2}?(?:ties|relations)"), False, True,
-             keys=("normali",)),
-)
 _OF_OBJECT = _re(r"^\s+(?:of|for)\s+(.{0,60})")
 _ARTICLE = _re(r"^(?:the|a|an|its|their)\s+")
 _GOV_NOUN_RE = _re(_GOV_NOUN)
