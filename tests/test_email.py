@@ -181,6 +181,17 @@ def test_password_from_env_and_never_in_failed_login(
     assert handler.received == []
 
 
+def send_refused(handler: Recorder) -> NotifyError:
+    """Send one digest through a server run by `handler`; the NotifyError it must raise."""
+    controller = start(handler)
+    try:
+        with pytest.raises(NotifyError) as caught:
+            EmailNotifier(config(controller.port)).send(digest(story(1)))
+    finally:
+        controller.stop()
+    return caught.value
+
+
 @pytest.mark.parametrize(("reply", "permanent"), [
     ("451 4.3.0 Mailbox busy, try again later", False),
     ("421 4.7.0 Too many connections", False),
@@ -188,16 +199,10 @@ def test_password_from_env_and_never_in_failed_login(
     ("554 5.6.0 Content rejected", True),
 ])
 def test_smtp_replies_classified(reply: str, permanent: bool) -> None:
-    handler = Recorder(reply=reply)
-    controller = start(handler)
-    try:
-        with pytest.raises(NotifyError) as caught:
-            EmailNotifier(config(controller.port)).send(digest(story(1)))
-    finally:
-        controller.stop()
-    assert caught.value.permanent is permanent
-    assert reply.split(" ", 2)[2] in str(caught.value)   # the server's reason is kept
-    assert reply[:3] in str(caught.value)
+    error = send_refused(Recorder(reply=reply))
+    assert error.permanent is permanent
+    assert reply.split(" ", 2)[2] in str(error)   # the server's reason is kept
+    assert reply[:3] in str(error)
 
 
 def test_connection_refused_is_temporary() -> None:
@@ -298,15 +303,10 @@ class Greylister(Recorder):
 def test_a_refused_recipient_is_never_dropped_silently(rcpt_reply: str,
                                                        permanent: bool) -> None:
     handler = Greylister(rcpt_reply=rcpt_reply)
-    controller = start(handler)
-    try:
-        with pytest.raises(NotifyError) as caught:
-            EmailNotifier(config(controller.port)).send(digest(story(1)))
-    finally:
-        controller.stop()
+    error = send_refused(handler)
     assert [r.rcpt_tos for r in handler.received] == [["analyst@desk.example"]]
-    assert caught.value.permanent is permanent
-    assert "editor@desk.example" in str(caught.value) and rcpt_reply[:3] in str(caught.value)
+    assert error.permanent is permanent
+    assert "editor@desk.example" in str(error) and rcpt_reply[:3] in str(error)
 
 
 def test_an_odd_answer_to_quit_after_the_message_was_taken_is_not_a_failure() -> None:

@@ -28,13 +28,13 @@ from monitor.parse.sanitize import (
     clean_url,
     first_unique,
     hash_guid,
+    parse_errors,
     parse_iso_datetime,
     sane_datetime,
 )
 from monitor.types import ParsedFeed, ParsedItem
 
 MAX_ITEMS = 1_000           # entries kept per feed (the first ones, as the feed orders them)
-MAX_BODY = 16 * 1024 * 1024  # refuse to parse more than this (the fetcher caps at 10 MiB)
 MAX_ENTITY_EXPANSION = 1_000_000  # total bytes that declared entities may expand to
 MAX_ENTITIES = 64          # more internal entity declarations than this: keep none
 
@@ -59,22 +59,10 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
     so malformed that no entry can be read. A malformed feed that still yields entries is
     accepted. At most MAX_ITEMS items are returned, the first ones of the feed.
     """
-    if not content or not content.strip():
-        raise ParseError("empty body")
-    if len(content) > MAX_BODY:
-        raise ParseError(f"body too large to parse ({len(content)} bytes)")
-    try:
+    with parse_errors("feed", content):
         if _looks_like_json(content, content_type):
             return _parse_json_feed(content, url)
         return _parse_xml_feed(content, url, content_type, fast_path)
-    except ParseError:
-        raise
-    except RecursionError as exc:
-        raise ParseError("feed nested too deeply") from exc
-    except MemoryError as exc:
-        raise ParseError("feed too large to parse") from exc
-    except Exception as exc:
-        raise ParseError(f"feed parser failed: {type(exc).__name__}: {exc}"[:300]) from exc
 
 
 # --- XML feeds (feedparser) -------------------------------------------------------------

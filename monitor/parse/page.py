@@ -22,12 +22,12 @@ from monitor.parse.sanitize import (
     clean_summary,
     clean_title,
     clean_url,
+    parse_errors,
     parse_iso_datetime,
 )
 from monitor.types import ParsedFeed, ParsedItem
 
 MAX_ITEMS = 1_000                # items kept per page, the first ones in document order
-MAX_BODY = 16 * 1024 * 1024      # refuse to parse more than this (the fetcher caps at 10 MiB)
 MAX_SECONDS = 10               # a page whose items take longer is refused (hostile nesting)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 
@@ -42,11 +42,7 @@ def parse_page(content: bytes, url: str, item_selector: str, link_selector: str,
     invalid, ``item_selector`` matches nothing, or no matched item has a usable link.
     Items without a usable http(s) link are skipped; a link seen twice keeps its first item.
     """
-    if not content or not content.strip():
-        raise ParseError("empty body")
-    if len(content) > MAX_BODY:
-        raise ParseError(f"body too large to parse ({len(content)} bytes)")
-    try:
+    with parse_errors("page", content):
         check_shape(content, html=True)
         deadline = time.monotonic() + MAX_SECONDS
         soup = _soup(content, content_type)
@@ -71,14 +67,6 @@ def parse_page(content: bytes, url: str, item_selector: str, link_selector: str,
                              f"{len(elements)} items matched by {item_selector!r}")
         title = clean_title(soup.title.get_text(" ") if soup.title else "")
         return ParsedFeed(title=title, items=tuple(items))
-    except ParseError:
-        raise
-    except RecursionError as exc:
-        raise ParseError("page nested too deeply") from exc
-    except MemoryError as exc:
-        raise ParseError("page too large to parse") from exc
-    except Exception as exc:
-        raise ParseError(f"page parser failed: {type(exc).__name__}: {exc}"[:300]) from exc
 
 
 def _soup(content: bytes, content_type: str | None) -> BeautifulSoup:

@@ -12,7 +12,8 @@ import hashlib
 import html
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
@@ -231,3 +232,26 @@ def first_unique(items: Iterable[ParsedItem | None], max_items: int) -> tuple[Pa
         if len(kept) >= max_items:
             break
     return tuple(kept)
+
+
+MAX_BODY = 16 * 1024 * 1024  # refuse to parse more than this (the fetcher caps at 10 MiB)
+
+
+@contextmanager
+def parse_errors(kind: str, content: bytes) -> Iterator[None]:
+    """Refuse an empty or oversized body, and turn any library failure while parsing it
+    into a ParseError: the parse stage raises nothing else."""
+    if not content or not content.strip():
+        raise ParseError("empty body")
+    if len(content) > MAX_BODY:
+        raise ParseError(f"body too large to parse ({len(content)} bytes)")
+    try:
+        yield
+    except ParseError:
+        raise
+    except RecursionError as exc:
+        raise ParseError(f"{kind} nested too deeply") from exc
+    except MemoryError as exc:
+        raise ParseError(f"{kind} too large to parse") from exc
+    except Exception as exc:
+        raise ParseError(f"{kind} parser failed: {type(exc).__name__}: {exc}"[:300]) from exc
