@@ -90,7 +90,9 @@ def location_url(value: str) -> str:
 
 
 def content_encoding(headers: Mapping[str, str]) -> str:
-    value = (headers.get("Content-Encoding") or "").strip().lower()
+    """The body's coding from response headers with lower-case names: "", "gzip" or
+    "deflate"; FetchError for any other."""
+    value = (headers.get("content-encoding") or "").strip().lower()
     if value in ("", "identity"):
         return ""
     if value in ("gzip", "x-gzip"):

@@ -3,14 +3,16 @@
 The fetcher returns bytes plus caching headers (a FetchResult); it never parses.
 Every expected failure raises FetchError with a short human message.
 
-Requests go straight through urllib3 connection pools (one per host, kept
-warm): a 304 costs about half a millisecond of CPU. TLS trust and proxies are
-read from the environment once, when the fetcher is built (see transport.py).
+Direct requests go over kept-alive http.client connections (connections.py);
+requests through a proxy, or on an injected pool, over urllib3. TLS trust and
+proxies are read from the environment once, when the fetcher is built (see
+transport.py).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import http
 import http.client
 import socket
@@ -24,7 +26,6 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
 import urllib3.exceptions
-from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.response import HTTPResponse
 from urllib3.util import parse_url
 
@@ -32,6 +33,7 @@ from monitor.config import MonitorSettings
 from monitor.errors import FetchError
 from monitor.fetch.addresses import Resolver, check_url_allowed, is_public_address, resolve_host
 from monitor.fetch.body import BodyDecoder, content_encoding, location_url
+from monitor.fetch.connections import Connections, ConnectTimeout, DirectReply
 from monitor.fetch.transport import proxy_auth, proxy_for, proxy_settings, tls_context
 from monitor.headers import parse_retry_after
 from monitor.types import FetchResult
@@ -84,7 +86,9 @@ def _describe_connection_error(exc: BaseException, host: str) -> str:
             return "connection reset by server"
         if isinstance(cause, socket.gaierror | urllib3.exceptions.NameResolutionError):
             return f"cannot resolve host {host}"
-        if isinstance(cause, urllib3.exceptions.SSLError | ssl.SSLError):
+        if isinstance(cause, ssl.SSLError):   # args are (errno, message): str() says both
+            return f"TLS error: {str(cause)[:160]}"
+        if isinstance(cause, urllib3.exceptions.SSLError):
             detail = str(cause.args[0] if cause.args else cause)
             return f"TLS error: {detail[:160]}"
         if isinstance(cause, urllib3.exceptions.IncompleteRead | http.client.IncompleteRead):
@@ -106,8 +110,11 @@ class _Target:
         self.auth = auth
 
 
+@functools.lru_cache(maxsize=4096)   # the same source URLs, poll after poll
 def _split_url(url: str) -> _Target:
-    """PURE. The parts of an http(s) URL a request needs; FetchError when it has none."""
+    """PURE. The parts of an http(s) URL a request needs; FetchError when it has none.
+
+    The result is shared between callers (cached): never change it."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -147,8 +154,38 @@ def _redacted(proxy_url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
 
 
+class _PoolReply:
+    """A urllib3 response (through a proxy, or an injected pool) as a DirectReply."""
+
+    def __init__(self, response: HTTPResponse, proxied: bool) -> None:
+        self._response = response
+        self.status = response.status
+        self.reason = response.reason
+        self.headers = {k.lower(): v for k, v in response.headers.itermerged()}
+        self.proxied = proxied
+
+    @property
+    def sock(self) -> socket.socket | None:
+        return getattr(self._response.connection, "sock", None)
+
+    def read1(self, size: int) -> bytes:
+        return self._response.read1(size, decode_content=False)
+
+    def read_all(self) -> bytes:
+        return self._response.read(decode_content=False)
+
+    def release(self, complete: bool) -> None:
+        """Back to the pool when the body was read whole, else close the connection."""
+        if not complete:
+            self._response.close()    # the pool gets its slot back, and will reconnect
+        self._response.release_conn()
+
+
+_Reply = DirectReply | _PoolReply
+
+
 class HttpFetcher:
-    """Retrieves one URL at a time over shared, pooled urllib3 connections; thread-safe.
+    """Retrieves one URL at a time over shared, kept-alive connections; thread-safe.
 
     ``fetch()`` sends the validators it is given (If-None-Match / If-Modified-Since),
     follows redirects by hand (at most ``settings.max_redirects``), refuses redirect
@@ -158,8 +195,8 @@ class HttpFetcher:
     final response, e.g. ``retry-after``, ``cache-control``, ``expires``,
     ``content-type``).
 
-    Connections are pooled per scheme + host + port (``settings.max_concurrency``
-    sizes the pools kept), reused after bodies, 304s, drained errors and redirects.
+    Connections are kept per scheme + host + port (``settings.max_concurrency``
+    sizes how many hosts), reused after bodies, 304s, drained errors and redirects.
     TLS is verified; trust roots and proxies come from the environment, read once
     here (see transport.py); a CA bundle named there that cannot be read raises
     ConfigError. ``pool`` injects a urllib3 PoolManager (or ProxyManager) to use
@@ -178,7 +215,7 @@ class HttpFetcher:
         self._max_body = settings.max_body_size
         self._check_redirects = not settings.allow_private_networks
         self._headers = {"User-Agent": settings.user_agent, "Accept": ACCEPT,
-                         "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
+                         "Accept-Encoding": "gzip, deflate"}
         # Pools kept warm: many feeds share a host, and a poll cycle visits each host
         # again. Each pool holds what is in flight to its host: max_per_host under the
         # HostLimiter, plus a robots.txt fetch, or up to max_concurrency without one.
@@ -198,12 +235,17 @@ class HttpFetcher:
                 proxy = proxy_for(scheme, "", 0, self._proxies)
                 if proxy is not None and proxy not in self._proxy_managers:
                     self._proxy_managers[proxy] = _proxy_manager(proxy, context, pool_kw)
+            # Idle direct connections: what the HostLimiter lets be in flight to a host,
+            # plus one for its robots.txt.
+            self._connections: Connections | None = Connections(
+                context, per_host=settings.max_per_host + 1, hosts=self._num_pools)
+        else:
+            self._connections = None      # every request on the injected pool
         self.pool = pool
-        self._via_proxy = isinstance(pool, urllib3.ProxyManager)
-        self._hot: dict[tuple[str, str, int], HTTPConnectionPool] = {}
 
     def close(self) -> None:
-        self._hot.clear()
+        if self._connections is not None:
+            self._connections.clear()
         self.pool.clear()
         for manager in self._proxy_managers.values():
             if not isinstance(manager, str):
@@ -242,16 +284,16 @@ class HttpFetcher:
                 and (target.host, target.port) != (first.host, first.port)
             if check:
                 check_url_allowed(current, self._resolve, purpose="redirect to")
-            response, proxied = self._send(current, target, headers, deadline)
-            if check and not proxied:     # through a proxy the peer is the proxy
-                self._check_peer(response)
-            status = response.status
+            reply = self._send(current, target, headers, deadline)
+            if check and not reply.proxied:     # through a proxy the peer is the proxy
+                self._check_peer(reply)
+            status = reply.status
             if status not in REDIRECT_STATUSES:
                 break
-            location = response.headers.get("Location")
-            self._release(response, self._drain(response))
+            location = reply.headers.get("location")
+            reply.release(self._drain(reply))
             if not location:
-                raise FetchError(f"{_status_message(status, response.reason)} without Location",
+                raise FetchError(f"{_status_message(status, reply.reason)} without Location",
                                  status=status)
             if redirects >= self.settings.max_redirects:
                 raise FetchError(f"more than {self.settings.max_redirects} redirects",
@@ -265,23 +307,23 @@ class HttpFetcher:
             target = _split_url(current)
             redirects += 1
         complete = False
+        result_headers = reply.headers
         try:
-            result_headers = {k.lower(): v for k, v in response.headers.itermerged()}
             if status == 304:
                 content = None
                 complete = True     # no body by definition
             elif 200 <= status < 300:
-                content = self._read_body(response, deadline)
+                content = self._read_body(reply, deadline)
                 complete = True
             else:
-                complete = self._drain(response)
+                complete = self._drain(reply)
                 raise FetchError(
-                    _status_message(status, response.reason), status=status,
+                    _status_message(status, reply.reason), status=status,
                     retry_after=parse_retry_after(result_headers.get("retry-after"),
                                                   self._now()),
                     gone=status == 410)
         finally:
-            self._release(response, complete)
+            reply.release(complete)
         return FetchResult(
             url=current,
             status=status,
@@ -295,30 +337,23 @@ class HttpFetcher:
         )
 
     @staticmethod
-    def _drain(response: HTTPResponse) -> bool:
+    def _drain(reply: _Reply) -> bool:
         """Read a small body of known length we do not need; True when it was read whole.
 
         A drained response lets its connection go back to the pool for the next request.
         """
-        if response.status in (204, 304):
+        if reply.status in (204, 304):
             return True
-        headers = response.headers
-        length = (headers.get("Content-Length") or "").strip()
+        headers = reply.headers
+        length = (headers.get("content-length") or "").strip()
         if not length.isdigit() or int(length) > DRAIN_LIMIT \
-                or "chunked" in headers.get("Transfer-Encoding", "").lower():
+                or "chunked" in headers.get("transfer-encoding", "").lower():
             return False
         try:
-            response.read(decode_content=False)   # the known length, even 0: then closed
-        except (urllib3.exceptions.HTTPError, OSError):
+            reply.read_all()   # the known length, even 0: then closed
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError):
             return False
         return True
-
-    @staticmethod
-    def _release(response: HTTPResponse, complete: bool) -> None:
-        """Back to the pool when the body was read whole, else close the connection."""
-        if not complete:
-            response.close()      # the pool gets its slot back, and will reconnect
-        response.release_conn()
 
     def _remaining(self, deadline: float) -> float:
         remaining = deadline - time.monotonic()
@@ -327,8 +362,8 @@ class HttpFetcher:
         return remaining
 
     def _send(self, url: str, target: _Target, headers: dict[str, str],
-              deadline: float) -> tuple[HTTPResponse, bool]:
-        """One request, no redirect followed: (response with its body unread, via a proxy?)."""
+              deadline: float) -> _Reply:
+        """One request, no redirect followed: the response with its body unread."""
         remaining = self._remaining(deadline)
         connect = min(self._connect_timeout, remaining)
         read = min(self._read_timeout, remaining)
@@ -336,23 +371,25 @@ class HttpFetcher:
             headers = {**headers, "Authorization": _basic(target.auth)}
         proxy = proxy_for(target.scheme, target.host, target.port, self._proxies) \
             if self._proxies else None
-        timeout = urllib3.Timeout(connect=connect, read=read)
         try:
-            if proxy is None and not self._via_proxy:
-                return self._direct(target, headers, timeout), False
+            if proxy is None and self._connections is not None:
+                return self._connections.get(target.scheme, target.host, target.port,
+                                             target.path, headers, connect_timeout=connect,
+                                             read_timeout=read)
             manager = self.pool if proxy is None else self._proxy_managers[proxy]
             if isinstance(manager, str):
                 raise FetchError(manager)
             response = manager.urlopen("GET", url, headers=headers, retries=False,
-                                       redirect=False, timeout=timeout,
+                                       redirect=False, timeout=urllib3.Timeout(connect, read),
                                        preload_content=False, decode_content=False,
                                        release_conn=False)
-            return response, True   # type: ignore[return-value]
+            proxied = proxy is not None or isinstance(manager, urllib3.ProxyManager)
+            return _PoolReply(response, proxied)  # type: ignore[arg-type]
         except urllib3.exceptions.NewConnectionError as exc:    # before its base class
             raise FetchError(_describe_connection_error(exc, target.host)) from exc
-        except urllib3.exceptions.ConnectTimeoutError as exc:
+        except (urllib3.exceptions.ConnectTimeoutError, ConnectTimeout) as exc:
             raise self._timeout_error(exc, "connect", connect, deadline) from exc
-        except urllib3.exceptions.TimeoutError as exc:
+        except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
             raise self._timeout_error(exc, "read", read, deadline) from exc
         except urllib3.exceptions.LocationValueError as exc:
             raise FetchError(f"invalid URL {without_credentials(url)!r}") from exc
@@ -361,49 +398,29 @@ class HttpFetcher:
         except ValueError as exc:       # a header value http.client refuses to send
             raise FetchError(f"invalid request: {exc}") from exc
 
-    def _direct(self, target: _Target, headers: dict[str, str],
-                timeout: urllib3.Timeout) -> HTTPResponse:
-        """GET on the host's own pool, looked up without building a pool key each time."""
-        key = (target.scheme, target.host, target.port)
-        for _ in range(2):
-            pool = self._hot.get(key)
-            if pool is None or pool.pool is None:     # new, or closed by the manager's LRU
-                pool = self.pool.connection_from_host(target.host, target.port, target.scheme)
-                if len(self._hot) >= self._num_pools:
-                    self._hot.clear()
-                self._hot[key] = pool
-            try:
-                return pool.urlopen(  # type: ignore[return-value]
-                    "GET", target.path, headers=headers, retries=False, redirect=False,
-                    assert_same_host=False, timeout=timeout, preload_content=False,
-                    decode_content=False, release_conn=False)
-            except urllib3.exceptions.ClosedPoolError:
-                self._hot.pop(key, None)    # closed between lookup and use: nothing sent
-        raise FetchError("connection pool closed")
-
     def _timeout_error(self, exc: BaseException, phase: str, limit: float,
                        deadline: float) -> FetchError:
         if time.monotonic() >= deadline - 0.05:
             return FetchError(f"timed out after {_seconds(self._deadline)} (total deadline)")
         return FetchError(f"{phase} timed out after {_seconds(limit)}")
 
-    def _check_peer(self, response: HTTPResponse) -> None:
+    def _check_peer(self, reply: _Reply) -> None:
         """Refuse a redirect hop whose connected peer is not public (DNS rebinding)."""
-        sock = getattr(response.connection, "sock", None)
+        sock = reply.sock
         try:
             peer = sock.getpeername()[0] if sock is not None else None
         except OSError:
             peer = None
         if peer is not None and not is_public_address(peer):
-            self._release(response, False)
+            reply.release(False)
             raise FetchError(f"redirect to private address {peer} refused")
 
-    def _read_body(self, response: HTTPResponse, deadline: float) -> bytes:
-        length = response.headers.get("Content-Length")
+    def _read_body(self, reply: _Reply, deadline: float) -> bytes:
+        length = reply.headers.get("content-length")
         if length and length.strip().isdigit() and int(length) > self._max_body:
             raise FetchError(f"body larger than {self._max_body} bytes")
-        decoder = BodyDecoder(content_encoding(response.headers), self._max_body)
-        sock = getattr(response.connection, "sock", None)
+        decoder = BodyDecoder(content_encoding(reply.headers), self._max_body)
+        sock = reply.sock
         raw_size = 0
         while True:
             remaining = self._remaining(deadline)
@@ -413,10 +430,10 @@ class HttpFetcher:
                 except OSError:
                     sock = None
             try:
-                chunk = response.read1(CHUNK_SIZE, decode_content=False)
+                chunk = reply.read1(CHUNK_SIZE)
             except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
                 raise self._timeout_error(exc, "read", self._read_timeout, deadline) from exc
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
+            except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
                 raise FetchError(_describe_connection_error(exc, "")) from exc
             if not chunk:
                 break

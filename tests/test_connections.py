@@ -1,0 +1,175 @@
+"""Kept-alive connections of direct requests (monitor/fetch/connections.py), against raw
+loopback servers that misbehave in the ways real servers do: closing an idle connection,
+closing one just as a request arrives, closing after one answer."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from monitor.config import MonitorSettings
+from monitor.errors import FetchError
+from monitor.fetch import HttpFetcher
+from monitor.fetch.connections import Connections
+from monitor.fetch.transport import tls_context
+from tests.loopback import wait_for
+
+OK = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n"
+      b"ETag: \"v1\"\r\n\r\nfine")
+
+# What a script answers to the n-th request (from 0) on the c-th connection (from 0):
+# bytes to send, then keep the connection; (bytes, True) to send then close; None to close
+# without answering.
+Script = Callable[[int, int], "bytes | tuple[bytes, bool] | None"]
+
+
+class RawServer:
+    """A loopback TCP server that reads HTTP requests and answers as a script says."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.requests: list[tuple[int, bytes]] = []   # (connection, request head)
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, path: str = "/feed") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                index = self.connections
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn, index), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, index: int) -> None:
+        buffer = b""
+        served = 0
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    try:
+                        data = conn.recv(4096)
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                    buffer += data
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                with self.lock:
+                    self.requests.append((index, head))
+                answer = self.script(index, served)
+                served += 1
+                if answer is None:
+                    return
+                close = False
+                if isinstance(answer, tuple):
+                    answer, close = answer
+                conn.sendall(answer)
+                if close:
+                    return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[Script], RawServer]]:
+    servers: list[RawServer] = []
+
+    def make(script: Script) -> RawServer:
+        servers.append(RawServer(script))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def fetcher() -> Iterator[HttpFetcher]:
+    with HttpFetcher(MonitorSettings(allow_private_networks=True, read_timeout="5s",
+                                     fetch_deadline="10s")) as fetcher:
+        yield fetcher
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_used(raw_server, fetcher) -> None:
+    server = raw_server(lambda connection, n: (OK, True))    # answers, then hangs up
+    assert fetcher.fetch(server.url()).content == b"fine"
+    wait_for(lambda: server.connections == 1)
+    assert fetcher.fetch(server.url()).content == b"fine"
+    assert [c for c, _ in server.requests] == [0, 1]
+
+
+def test_a_kept_connection_closed_as_the_request_arrives_is_retried_once(
+        raw_server, fetcher) -> None:
+    # The first connection answers once, then closes on reading the next request: the
+    # race a server's keep-alive timeout makes. The GET is sent again on a new connection.
+    server = raw_server(lambda connection, n: OK if n == 0 else None)
+    assert fetcher.fetch(server.url()).content == b"fine"
+    assert fetcher.fetch(server.url()).content == b"fine"
+    assert [c for c, _ in server.requests] == [0, 0, 1]
+
+
+def test_a_new_connection_closed_without_an_answer_is_an_error_not_a_retry(
+        raw_server, fetcher) -> None:
+    server = raw_server(lambda connection, n: None)
+    with pytest.raises(FetchError, match="connection reset by server"):
+        fetcher.fetch(server.url())
+    assert len(server.requests) == 1
+
+
+def test_connection_close_answers_are_read_whole_and_not_kept(raw_server, fetcher) -> None:
+    body = b"x" * 100_000
+    answer = (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100000\r\n\r\n"
+              + body)
+    server = raw_server(lambda connection, n: (answer, True))
+    assert fetcher.fetch(server.url()).content == body
+    assert fetcher.fetch(server.url()).content == body
+    assert server.connections == 2
+
+
+def test_a_body_cut_short_by_a_connection_close_is_an_error(raw_server, fetcher) -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part"
+    server = raw_server(lambda connection, n: (answer, True))
+    with pytest.raises(FetchError, match="closed before the body was complete"):
+        fetcher.fetch(server.url())
+
+
+def test_idle_connections_of_the_least_recently_used_host_are_closed(raw_server) -> None:
+    first = raw_server(lambda connection, n: OK)
+    second = raw_server(lambda connection, n: OK)
+    connections = Connections(tls_context(), per_host=2, hosts=1)
+    try:
+        for server in (first, second, first):
+            reply = connections.get("http", "127.0.0.1", server.port, "/", {},
+                                    connect_timeout=5, read_timeout=5)
+            assert reply.read_all() == b"fine"
+            reply.release(complete=True)
+    finally:
+        connections.clear()
+    assert first.connections == 2       # its idle connection was closed for the second
+    assert second.connections == 1
+
+
+def test_an_incomplete_reply_closes_its_connection(raw_server) -> None:
+    server = raw_server(lambda connection, n: OK)
+    connections = Connections(tls_context(), per_host=2, hosts=8)
+    try:
+        for _ in range(2):
+            reply = connections.get("http", "127.0.0.1", server.port, "/", {},
+                                    connect_timeout=5, read_timeout=5)
+            reply.release(complete=False)    # body not read: the connection is unusable
+    finally:
+        connections.clear()
+    assert server.connections == 2
