@@ -33,6 +33,10 @@ class Store(Protocol):
                     now: datetime) -> None:
         """Commit a poll in one transaction: source state, new items, stories, outbox rows."""
 
+    def record_states(self, states: Sequence[SourceState]) -> None:
+        """Commit several sources' states in one transaction (polls that changed nothing
+        else); raises StoreError like every write."""
+
     def open_incidents(self, source: str) -> list[Incident]: ...
 
     def make_digest(self, notifier: str, now: datetime, digest_id: str) -> Digest | None: ...

@@ -215,9 +215,7 @@ class SqliteStore:
         """
         with self._transaction() as db:
             state = record.state
-            values = [iso(v) if c in _TIME_COLUMNS else v
-                      for c in _STATE_COLUMNS[1:] for v in (getattr(state, c),)]
-            db.execute(_UPDATE_STATE, [*values, state.name])
+            db.execute(_UPDATE_STATE, self._state_row(state))
             # Items that a story or a duplicate link refers to need their row id; the rest
             # (most of a first poll) go in one executemany.
             linked = {index for index, _ in record.stories}
@@ -263,6 +261,20 @@ class SqliteStore:
                            (story_id, item_id))
             for change in record.health:
                 self._apply_health(db, change, now)
+
+    def record_states(self, states: Sequence[SourceState]) -> None:
+        """Commit the states of several sources in one transaction: the polls that changed
+        nothing but their source's state (not modified, unchanged), written as a group."""
+        with self._transaction() as db:
+            db.executemany(_UPDATE_STATE, [self._state_row(s) for s in states])
+
+    @staticmethod
+    def _state_row(state: SourceState) -> list[Any]:
+        """The parameters of _UPDATE_STATE for this state."""
+        values: list[Any] = [iso(v) if c in _TIME_COLUMNS else v
+                             for c in _STATE_COLUMNS[1:] for v in (getattr(state, c),)]
+        values.append(state.name)
+        return values
 
     @staticmethod
     def _story_of(db: sqlite3.Connection, item_id: int, topic: str) -> int | None:
