@@ -59,6 +59,7 @@ class App:
     parse_workers: ParseWorkers | None = None
 
     def close(self) -> None:
+        self.pipeline.flush()  # unchanged polls still waiting to be committed
         if self.parse_workers is not None:
             self.parse_workers.close()
         self.fetcher.close()

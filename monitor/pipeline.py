@@ -2,6 +2,9 @@
 
 Reading `Pipeline.poll` top to bottom tells the whole story of a poll. A source's
 failure is data (recorded on the source), never an exception out of `poll`.
+
+A poll that found nothing new (not modified, or the same body) changes only its source's
+state; those states are written in groups (`StateBatch`), not one transaction per poll.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ from monitor.workers import ParseJob, run_parse_job
 
 log = logging.getLogger("monitor.poll")
 
+BATCH_SIZE = 64      # unchanged polls written in one transaction ...
+BATCH_DELAY = 0.5    # ... or once the oldest of them waited this many seconds
+
 
 @dataclass(frozen=True)
 class PollOutcome:
@@ -56,8 +62,68 @@ class PollOutcome:
     duration: float = 0.0
 
 
+class StateBatch:
+    """The source states of unchanged polls, waiting to be committed together.
+
+    Thread-safe. The newest state of a source replaces an older one. A batch is due when it
+    holds `size` states or its oldest waited `delay` seconds (`clock` is monotonic). Its
+    writer moves it aside with `take` and calls `taken` once the commit is over; until then
+    `get` still finds those states.
+    """
+
+    def __init__(self, size: int, delay: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.size = size
+        self.delay = delay
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: dict[str, SourceState] = {}
+        self._taken: dict[str, SourceState] = {}
+        self._oldest = 0.0   # when the oldest pending state was added
+
+    def get(self, name: str) -> SourceState | None:
+        with self._lock:
+            state = self._pending.get(name)
+            return self._taken.get(name) if state is None else state
+
+    def add(self, state: SourceState) -> bool:
+        """Keep the state; True when the batch is now due."""
+        with self._lock:
+            if not self._pending:
+                self._oldest = self._clock()
+            self._pending[state.name] = state
+            return self._due()
+
+    def due(self) -> bool:
+        with self._lock:
+            return self._due()
+
+    def _due(self) -> bool:
+        return bool(self._pending) and (len(self._pending) >= self.size
+                                        or self._clock() - self._oldest >= self.delay)
+
+    def discard(self, name: str) -> None:
+        """Forget the source's pending state: a newer write supersedes it."""
+        with self._lock:
+            self._pending.pop(name, None)
+
+    def take(self) -> list[SourceState]:
+        with self._lock:
+            self._taken, self._pending = self._pending, {}
+            return list(self._taken.values())
+
+    def taken(self) -> None:
+        """The states taken are committed, or lost with a failed commit."""
+        with self._lock:
+            self._taken = {}
+
+
 class Pipeline:
-    """Polls sources. Built once by the app; safe to call from several threads."""
+    """Polls sources. Built once by the app; safe to call from several threads.
+
+    Unchanged polls are committed in groups: call `flush` before reading the sources' states
+    from the store (the scheduler does, and `App.close`).
+    """
 
     def __init__(self, config: Config, store: Store, fetcher: HttpFetcher,
                  limiter: HostLimiter, robots: RobotsCache,
@@ -65,7 +131,8 @@ class Pipeline:
                  subscribers: Mapping[str, Sequence[str]],
                  clock: Callable[[], datetime], rng: random.Random | None = None,
                  operators: Mapping[str, timedelta] | None = None,
-                 parser: Callable[[ParseJob], ParsedFeed] = run_parse_job) -> None:
+                 parser: Callable[[ParseJob], ParsedFeed] = run_parse_job, *,
+                 batch_size: int = BATCH_SIZE, batch_delay: float = BATCH_DELAY) -> None:
         self.config = config
         self.store = store
         self.fetcher = fetcher
@@ -80,12 +147,16 @@ class Pipeline:
         # Grouping reads recent stories and writes new ones: one poll at a time, so two
         # outlets polled at once still make one story.
         self._record_lock = threading.Lock()
+        self.batch = StateBatch(batch_size, batch_delay)
+        # Source states are written by one commit at a time, so that a batch is never
+        # committed after a newer write of one of its sources.
+        self._commit_lock = threading.Lock()
 
     def poll(self, source: SourceConfig) -> PollOutcome:
         """Poll one source; its failures are recorded on it, never raised."""
         started = time.monotonic()
         try:
-            state = self.store.source_state(source.name)
+            state = self.batch.get(source.name) or self.store.source_state(source.name)
             try:
                 return self._poll(source, state, started)
             except StoreError:
@@ -125,14 +196,15 @@ class Pipeline:
     # -- stages -----------------------------------------------------------
 
     def _fetch(self, source: SourceConfig, state: SourceState) -> FetchResult:
-        if (host_key(state.url) != host_key(source.url)
+        host = host_key(state.url)
+        if (state.url != source.url and host != host_key(source.url)
                 and not self.config.monitor.allow_private_networks):
             # A host reached by a permanent redirect is not the operator's choice: it must
             # still resolve to a public address at every poll.
             check_url_allowed(state.url, purpose="moved source at")
         if source.type == "page" and not self.robots.allowed(state.url):
             raise FetchError("disallowed by robots.txt")
-        with self.limiter.slot(host_key(state.url)):
+        with self.limiter.slot(host):
             return self.fetcher.fetch(state.url, etag=state.etag,
                                       last_modified=state.last_modified)
 
@@ -236,7 +308,7 @@ class Pipeline:
               fetched: FetchResult) -> PollOutcome:
         now = self.clock()
         new_state = self._next_state(source, state, now, status, fetched)
-        self._record(source, PollRecord(new_state), now)
+        self._record(source, PollRecord(new_state), now, group=True)
         return self._log(PollOutcome(source.name, status, state.last_items, 0, 0, None,
                                      time.monotonic() - started))
 
@@ -254,13 +326,55 @@ class Pipeline:
         return self._log(PollOutcome(source.name, new_state.last_status or "error", 0, 0, 0,
                                      error, time.monotonic() - started))
 
-    def _record(self, source: SourceConfig, record: PollRecord, now: datetime) -> None:
-        """Commit the poll, with the source-health incidents it opens or closes."""
+    def _record(self, source: SourceConfig, record: PollRecord, now: datetime,
+                group: bool = False) -> None:
+        """Commit the poll, with the source-health incidents it opens or closes.
+
+        With `group`, a record that holds nothing but the source's state joins the batch.
+        """
         if self.operators:
             changes = health_changes(record.state, now, self.config.interval(source),
                                      self.store.open_incidents(source.name), self.operators)
             record = replace(record, health=changes)
-        self.store.record_poll(record, self.subscribers, now)
+        if group and not (record.new_items or record.stories or record.health):
+            if self.batch.add(record.state):
+                self._flush_if_due()
+            return
+        with self._commit_lock:
+            self.batch.discard(source.name)
+            self.store.record_poll(record, self.subscribers, now)
+
+    def flush(self) -> None:
+        """Commit the batch of unchanged polls' states now.
+
+        Never raises StoreError: a failed commit is logged, and its sources are polled
+        again when their stored next poll time comes.
+        """
+        with self._commit_lock:
+            self._commit_batch()
+
+    def _flush_if_due(self) -> None:
+        # A commit in progress means this batch is committed soon after: do not wait for it.
+        if not self._commit_lock.acquire(blocking=False):
+            return
+        try:
+            if self.batch.due():
+                self._commit_batch()
+        finally:
+            self._commit_lock.release()
+
+    def _commit_batch(self) -> None:
+        """Called with the commit lock held."""
+        states = self.batch.take()
+        if not states:
+            return
+        try:
+            self.store.record_states(states)
+        except StoreError as exc:
+            log.error("states of %d sources after unchanged polls not saved (they are polled "
+                      "again when due): %s", len(states), exc)
+        finally:
+            self.batch.taken()
 
     @staticmethod
     def _log(outcome: PollOutcome) -> PollOutcome:

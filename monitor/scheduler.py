@@ -36,7 +36,8 @@ def poll_sources(app: App, sources: Iterable[SourceConfig],
                  on_done: Callable[[PollOutcome], None] | None = None) -> list[PollOutcome]:
     """Poll the sources concurrently: at most monitor.max_concurrency in flight, and at most
     monitor.max_per_host per host handed to the pool at once, so that the sources of one
-    slow host never hold every worker while other hosts wait. Outcomes in finishing order."""
+    slow host never hold every worker while other hosts wait. Outcomes in finishing order;
+    every poll is committed when it returns."""
     chosen = list(sources)
     if not chosen:
         return []
@@ -66,6 +67,7 @@ def poll_sources(app: App, sources: Iterable[SourceConfig],
             if on_done is not None:
                 on_done(outcomes[-1])
             fill(host)
+    app.pipeline.flush()
     return outcomes
 
 
@@ -163,6 +165,7 @@ class Daemon:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._deliveries.shutdown(wait=False, cancel_futures=True)
         finished = self._work.wait_idle(grace)
+        self.app.pipeline.flush()
         log.info("daemon stopped%s", "" if finished else
                  f"; work still in flight after {grace:.0f}s is abandoned")
         return finished
@@ -174,9 +177,14 @@ class Daemon:
             if self.stopping.is_set():
                 return
             per_host = self.app.config.monitor.max_per_host
-            for source, host in due_sources(self.app, self.app.clock()):
+            # Unchanged polls committed in a batch: their sources' next poll times are
+            # stored before the due ones are read.
+            self.app.pipeline.flush()
+            now = self.app.clock()
+            for source, host in due_sources(self.app, now):
                 with self._lock:
-                    if source.name in self._in_flight or self._host_load[host] >= per_host:
+                    if (source.name in self._in_flight or self._host_load[host] >= per_host
+                            or self._polled_since_flush(source.name, now)):
                         continue
                     self._in_flight.add(source.name)
                     self._host_load[host] += 1
@@ -185,6 +193,12 @@ class Daemon:
                 except RuntimeError:  # the pool is shutting down
                     self._release(source.name, host)
                     return
+
+    def _polled_since_flush(self, name: str, now: datetime) -> bool:
+        """A poll that finished after this tick's flush may still wait in the batch."""
+        pending = self.app.pipeline.batch.get(name)
+        next_poll_at = pending.next_poll_at if pending is not None else None
+        return next_poll_at is not None and next_poll_at > now
 
     def _release(self, name: str, host: str) -> None:
         with self._lock:
