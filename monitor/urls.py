@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from w3lib.url import canonicalize_url
 
@@ -24,19 +24,25 @@ def canonical_url(url: str) -> str:
     sorted query, and https and http treated alike. Returns "" for a non-http(s) URL."""
     try:
         parts = urlsplit(url.strip())
-        if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+        scheme = parts.scheme.lower()
+        hostname = parts.hostname
+        if scheme not in _DEFAULT_PORTS or not hostname:
             return ""
-        host = parts.hostname.lower().removeprefix("www.")
         port = parts.port
     except ValueError:
         return ""
-    netloc = host if port in (None, _DEFAULT_PORTS[parts.scheme.lower()]) else f"{host}:{port}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if not k.lower().startswith(_TRACKING_PREFIXES) and k.lower() not in _TRACKING_NAMES]
+    host = hostname.lower().removeprefix("www.")
+    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
     path = parts.path or "/"
     if len(path) > 1:
         path = path.rstrip("/")
-    rebuilt = urlunsplit(("https", netloc, path, urlencode(sorted(query)), ""))
+    query: list[tuple[str, str]] = []
+    if parts.query:
+        query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                       if not k.lower().startswith(_TRACKING_PREFIXES)
+                       and k.lower() not in _TRACKING_NAMES)
+    rebuilt = f"https://{netloc}{path}?{urlencode(query)}" if query else \
+        f"https://{netloc}{path}"
     if _PLAIN.fullmatch(path) and all(_PLAIN.fullmatch(k + v) for k, v in query):
         return rebuilt  # nothing for w3lib to normalise: skip its cost (most news URLs)
     return canonicalize_url(rebuilt, keep_fragments=False)
