@@ -371,8 +371,8 @@ class Pipeline:
         try:
             self.store.record_states(states)
         except StoreError as exc:
-            log.error("states of %d sources after unchanged polls not saved (they are polled "
-                      "again when due): %s", len(states), exc)
+            log.error("%d source states of unchanged polls not saved (those sources are "
+                      "polled again when due): %s", len(states), exc)
         finally:
             self.batch.taken()
 
