@@ -9,6 +9,7 @@ Thread-safe: the pipeline runs fetches in a thread pool.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,10 +22,12 @@ from monitor.config import MonitorSettings
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+@functools.lru_cache(maxsize=4096)
 def host_key(url: str) -> str:
     """``"host:port"`` of a URL, lower-case, the port defaulted by scheme.
 
-    PURE. This is how hosts are compared for politeness and robots.txt.
+    PURE, and cached: every poll asks it of its source's URL. This is how hosts are
+    compared for politeness and robots.txt.
     """
     parts = urlsplit(url)
     try:
