@@ -41,7 +41,7 @@ def poll_sources(app: App, sources: Iterable[SourceConfig],
     chosen = list(sources)
     if not chosen:
         return []
-    urls = {s.name: s.url for s in app.store.source_states()}
+    urls = app.store.source_urls()
     queues: dict[str, deque[SourceConfig]] = defaultdict(deque)
     for source in chosen:
         queues[host_key(urls.get(source.name, source.url))].append(source)

@@ -168,6 +168,10 @@ class SqliteStore:
     def source_states(self) -> list[SourceState]:
         return [self._state(r) for r in self._query(f"{_SELECT_STATE} ORDER BY name")]
 
+    def source_urls(self) -> dict[str, str]:
+        """Every source's URL to fetch (after permanent redirects): name -> URL."""
+        return {r["name"]: r["url"] for r in self._query("SELECT name, url FROM sources")}
+
     def due_sources(self, now: datetime) -> dict[str, str]:
         """The sources whose next poll time has come: name -> URL to fetch."""
         rows = self._query("SELECT name, url FROM sources WHERE next_poll_at IS NULL OR "
