@@ -151,12 +151,16 @@ class Pipeline:
         # Source states are written by one commit at a time, so that a batch is never
         # committed after a newer write of one of its sources.
         self._commit_lock = threading.Lock()
+        # The last state committed of each source polled: while the app runs, its pipeline
+        # is the only writer of source states (the daemon lock keeps other processes out),
+        # so a poll need not read back what the previous one wrote.
+        self._committed: dict[str, SourceState] = {}
 
     def poll(self, source: SourceConfig) -> PollOutcome:
         """Poll one source; its failures are recorded on it, never raised."""
         started = time.monotonic()
         try:
-            state = self.batch.get(source.name) or self.store.source_state(source.name)
+            state = self._state(source.name)
             try:
                 return self._poll(source, state, started)
             except StoreError:
@@ -168,6 +172,15 @@ class Pipeline:
             log.error("poll of source %r not recorded: %s", source.name, exc)
             return PollOutcome(source.name, "error", error=f"StoreError: {exc}",
                                duration=time.monotonic() - started)
+
+    def known_state(self, name: str) -> SourceState | None:
+        """The newest state this pipeline wrote of the source (committed or waiting in the
+        batch), None before its first poll here. Never reads the store."""
+        return self.batch.get(name) or self._committed.get(name)
+
+    def _state(self, name: str) -> SourceState:
+        state = self.known_state(name)
+        return state if state is not None else self.store.source_state(name)
 
     def _poll(self, source: SourceConfig, state: SourceState, started: float) -> PollOutcome:
         try:
@@ -343,6 +356,7 @@ class Pipeline:
         with self._commit_lock:
             self.batch.discard(source.name)
             self.store.record_poll(record, self.subscribers, now)
+            self._committed[source.name] = record.state
 
     def flush(self) -> None:
         """Commit the batch of unchanged polls' states now.
@@ -370,6 +384,7 @@ class Pipeline:
             return
         try:
             self.store.record_states(states)
+            self._committed.update((state.name, state) for state in states)
         except StoreError as exc:
             log.error("%d source states of unchanged polls not saved (those sources are "
                       "polled again when due): %s", len(states), exc)

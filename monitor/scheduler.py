@@ -184,7 +184,7 @@ class Daemon:
             for source, host in due_sources(self.app, now):
                 with self._lock:
                     if (source.name in self._in_flight or self._host_load[host] >= per_host
-                            or self._polled_since_flush(source.name, now)):
+                            or self._polled_since_read(source.name, now)):
                         continue
                     self._in_flight.add(source.name)
                     self._host_load[host] += 1
@@ -194,11 +194,12 @@ class Daemon:
                     self._release(source.name, host)
                     return
 
-    def _polled_since_flush(self, name: str, now: datetime) -> bool:
-        """A poll that finished after this tick's flush may still wait in the batch."""
-        pending = self.app.pipeline.batch.get(name)
-        next_poll_at = pending.next_poll_at if pending is not None else None
-        return next_poll_at is not None and next_poll_at > now
+    def _polled_since_read(self, name: str, now: datetime) -> bool:
+        """A poll that finished after this tick read the due sources moved the source's next
+        poll: the pipeline's newest state of it says so (committed or still batched)."""
+        known = self.app.pipeline.known_state(name)
+        return known is not None and known.next_poll_at is not None \
+            and known.next_poll_at > now
 
     def _release(self, name: str, host: str) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor import scheduler
 from monitor.app import App, build_app
 from monitor.config import load_config_data
 from monitor.errors import StoreError
@@ -318,6 +319,57 @@ def test_the_daemon_tick_skips_a_poll_that_joined_the_batch_after_its_flush(
         clock.now += timedelta(minutes=11)    # due by its pending state too: polled
         tick_and_wait(app)
         assert len(fresh_server.requests_to("/a.xml")) == 3
+    finally:
+        monkeypatch.undo()
+        app.close()
+
+
+def test_the_daemon_tick_skips_a_source_whose_poll_committed_after_the_due_read(
+        tmp_path: Path, fresh_server: LoopbackHTTPServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A changed poll commits at once, between the tick's read of the due sources and its
+    # loop: the list it read is stale for that source, the pipeline's state is not.
+    fresh_server.route("/a.xml", Response(body=FEED))
+    clock = Clock()
+    app = make_app(tmp_path, fresh_server, ["a"], clock)
+    try:
+        stale = scheduler.due_sources(app, clock())
+        assert [source.name for source, _ in stale] == ["a"]
+        assert poll_all(app) == ["ok"]
+        monkeypatch.setattr(scheduler, "due_sources", lambda app, now: stale)
+        tick_and_wait(app)
+        assert len(fresh_server.requests_to("/a.xml")) == 1
+    finally:
+        monkeypatch.undo()
+        app.close()
+
+
+def test_a_poll_whose_commit_failed_leaves_the_next_poll_the_committed_state(
+        tmp_path: Path, fresh_server: LoopbackHTTPServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pipeline keeps the states it committed, not the ones it tried to.
+    versions = iter(['"v1"', '"v2"', '"v3"'])
+
+    def changing(request: RecordedRequest) -> Response:
+        etag = next(versions)
+        return Response(body=FEED.replace(b"Desk", etag.encode()), headers={"ETag": etag})
+
+    fresh_server.route("/a.xml", changing)
+    clock = Clock()
+    app = make_app(tmp_path, fresh_server, ["a"], clock)
+    try:
+        assert poll_all(app) == ["ok"]                       # v1 committed
+
+        def full(*args: object) -> None:
+            raise StoreError("database or disk is full")
+
+        monkeypatch.setattr(app.store, "record_poll", full)
+        assert poll_all(app) == ["error"]                    # v2 fetched, not committed
+        monkeypatch.undo()
+        assert poll_all(app) == ["ok"]
+        sent = [r.headers.get("If-None-Match") for r in fresh_server.requests_to("/a.xml")]
+        assert sent == [None, '"v1"', '"v1"']
+        assert stored(app, "a").etag == '"v3"'
     finally:
         monkeypatch.undo()
         app.close()
