@@ -8,11 +8,10 @@ one job per notifier schedule, and a retry tick for failed deliveries.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -32,42 +31,121 @@ RETRY_TICK_SECONDS = 30.0   # how often it looks for failed deliveries that are 
 STOP_GRACE_SECONDS = 10.0   # how long SIGTERM waits for polls and deliveries in flight
 
 
+class _HostQueues:
+    """Sources waiting to be polled, by host. `take` hands out the next source of a host
+    with fewer than `per_host` polls in flight (hosts in turn), waiting while none has room;
+    None once every source was handed out. Thread-safe."""
+
+    def __init__(self, by_host: dict[str, deque[SourceConfig]], per_host: int) -> None:
+        self._waiting = by_host
+        self._per_host = per_host
+        self._active: Counter[str] = Counter()
+        self._ready = deque(by_host)      # hosts with a source waiting and room for a poll
+        self._left = sum(len(q) for q in by_host.values())
+        self._changed = threading.Condition()
+
+    def take(self) -> tuple[str, SourceConfig] | None:
+        with self._changed:
+            while not self._ready:
+                if not self._left:
+                    return None
+                self._changed.wait()
+            host = self._ready.popleft()
+            source = self._waiting[host].popleft()
+            self._active[host] += 1
+            self._left -= 1
+            if self._waiting[host] and self._active[host] < self._per_host:
+                self._ready.append(host)
+            if not self._left:
+                self._changed.notify_all()    # nothing more to hand out: idle workers end
+            return host, source
+
+    def cancel(self) -> None:
+        """Hand out nothing more."""
+        with self._changed:
+            for waiting in self._waiting.values():
+                waiting.clear()
+            self._ready.clear()
+            self._left = 0
+            self._changed.notify_all()
+
+    def done(self, host: str) -> None:
+        with self._changed:
+            self._active[host] -= 1
+            if self._waiting[host] and self._active[host] == self._per_host - 1:
+                self._ready.append(host)      # it had no room: now it has
+                self._changed.notify()
+
+
+class _Countdown:
+    """Waits until `count` workers have ended. (Not Thread.join: in Python 3.11 a join
+    interrupted by Ctrl-C marks a running thread as ended.)"""
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._changed = threading.Condition()
+
+    def count_down(self) -> None:
+        with self._changed:
+            self._count -= 1
+            self._changed.notify_all()
+
+    def wait(self) -> None:
+        with self._changed:
+            while self._count:
+                self._changed.wait(0.5)   # wakes to take a Ctrl-C another thread received
+
+
 def poll_sources(app: App, sources: Iterable[SourceConfig],
                  on_done: Callable[[PollOutcome], None] | None = None) -> list[PollOutcome]:
     """Poll the sources concurrently: at most monitor.max_concurrency in flight, and at most
-    monitor.max_per_host per host handed to the pool at once, so that the sources of one
-    slow host never hold every worker while other hosts wait. Outcomes in finishing order;
-    every poll is committed when it returns."""
+    monitor.max_per_host per host at once, so that the sources of one slow host never hold
+    every worker while other hosts wait. Outcomes in finishing order; every poll is
+    committed when it returns. Each worker thread takes its next source itself."""
     chosen = list(sources)
     if not chosen:
         return []
     urls = app.store.source_urls()
-    queues: dict[str, deque[SourceConfig]] = defaultdict(deque)
+    by_host: dict[str, deque[SourceConfig]] = defaultdict(deque)
     for source in chosen:
-        queues[host_key(urls.get(source.name, source.url))].append(source)
-    per_host = app.config.monitor.max_per_host
-    active: Counter[str] = Counter()
-    finished: queue.SimpleQueue[tuple[str, Future[PollOutcome]]] = queue.SimpleQueue()
+        by_host[host_key(urls.get(source.name, source.url))].append(source)
+    waiting = _HostQueues(by_host, app.config.monitor.max_per_host)
     outcomes: list[PollOutcome] = []
+    crashed: list[BaseException] = []
+    reported = threading.Lock()
+
     workers = min(app.config.monitor.max_concurrency, len(chosen))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+    running = _Countdown(workers)
 
-        def fill(host: str) -> None:
-            while queues[host] and active[host] < per_host:
-                active[host] += 1
-                future = pool.submit(app.pipeline.poll, queues[host].popleft())
-                future.add_done_callback(lambda f, host=host: finished.put((host, f)))
+    def work() -> None:
+        try:
+            while (taken := waiting.take()) is not None:
+                host, source = taken
+                try:
+                    outcome = app.pipeline.poll(source)
+                    with reported:
+                        outcomes.append(outcome)
+                        if on_done is not None:
+                            on_done(outcome)
+                except BaseException as exc:  # poll() records failures: a bug, raise it
+                    crashed.append(exc)
+                finally:
+                    waiting.done(host)
+        finally:
+            running.count_down()
 
-        for host in list(queues):
-            fill(host)
-        while len(outcomes) < len(chosen):
-            host, future = finished.get()
-            active[host] -= 1
-            outcomes.append(future.result())
-            if on_done is not None:
-                on_done(outcomes[-1])
-            fill(host)
-    app.pipeline.flush()
+    for n in range(workers):
+        threading.Thread(target=work, name=f"poll-{n}", daemon=True).start()
+    try:
+        running.wait()
+    except BaseException:   # Ctrl-C: no new polls; those in flight end (by their deadline)
+        waiting.cancel()
+        running.wait()
+        raise
+    finally:
+        app.pipeline.flush()
+    if crashed:
+        raise crashed[0]
     return outcomes
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from monitor.app import App, build_app
 from monitor.config import load_config_data
 from monitor.types import PollRecord
-from tests.loopback import LoopbackHTTPServer, Response
+from tests.loopback import LoopbackHTTPServer, Response, wait_for
 
 FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
         b"<item><title>Weather turns cold in the north</title>"
@@ -276,5 +277,34 @@ def test_a_source_moved_to_another_host_is_checked_at_every_poll(tmp_path: Path,
         outcome = app.pipeline.poll(app.config.sources[0])
         assert outcome.status == "error" and "private address" in (outcome.error or "")
         assert server.requests_to("/feed.xml") == []
+    finally:
+        app.close()
+
+
+def test_ctrl_c_in_poll_sources_lets_polls_in_flight_end_and_starts_no_more(
+        tmp_path: Path, server) -> None:
+    import signal
+
+    from monitor.scheduler import poll_sources
+
+    server.route("/slow.xml", Response(body=FEED, delay=0.5))
+    sources = [{"name": f"slow {i}", "url": server.url(f"/slow.xml?{i}")} for i in range(6)]
+    config = load_config_data({
+        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s",
+                    "max_concurrency": 2, "max_per_host": 1, "allow_private_networks": True},
+        "topics": [{"name": "t", "event": "recognition"}], "sources": sources})
+    app = build_app(config, clock=Clock())
+
+    def interrupt() -> None:
+        wait_for(lambda: server.requests_to("/slow.xml"))
+        signal.raise_signal(signal.SIGINT)
+
+    try:
+        threading.Thread(target=interrupt, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            poll_sources(app, config.sources)
+        assert len(server.requests_to("/slow.xml")) == 1     # no poll started after it
+        state = app.store.source_state("slow 0")
+        assert state.last_status == "ok"                      # the one in flight ended
     finally:
         app.close()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from monitor.config import MonitorSettings
+from monitor.config import MonitorSettings, SourceConfig
 from monitor.fetch import HostLimiter, HttpFetcher, host_key
+from monitor.scheduler import _HostQueues
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response, wait_for
 
 
@@ -183,3 +186,75 @@ def test_spacing_observed_by_the_server() -> None:
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert len(gaps) == 2
     assert all(gap >= 0.15 for gap in gaps), gaps    # a lower bound only: never flaky
+
+
+# -- poll_sources' hand-out of sources by host ---------------------------------------------
+
+def _queues(per_host: int, **hosts: list[str]) -> _HostQueues:
+    sources = {host: deque(SourceConfig(name=n, url=f"https://{host}.example/{n}")
+                           for n in names) for host, names in hosts.items()}
+    return _HostQueues(sources, per_host)
+
+
+def _name(taken: tuple[str, SourceConfig] | None) -> str | None:
+    return None if taken is None else taken[1].name
+
+
+def test_sources_are_handed_out_host_by_host_within_the_cap() -> None:
+    queues = _queues(2, a=["a1", "a2", "a3"], b=["b1"])
+    assert [_name(queues.take()) for _ in range(3)] == ["a1", "b1", "a2"]
+    queues.done("a")                       # host a is under its cap again
+    assert _name(queues.take()) == "a3"
+    assert queues.take() is None           # every source handed out
+
+
+def test_a_host_at_its_cap_waits_until_a_poll_of_it_ends() -> None:
+    queues = _queues(1, a=["a1", "a2"])
+    assert _name(queues.take()) == "a1"
+    taken: list[str | None] = []
+    waiter = threading.Thread(target=lambda: taken.append(_name(queues.take())))
+    waiter.start()
+    waiter.join(0.2)
+    assert taken == []                     # a1 still in flight
+    queues.done("a")
+    waiter.join(5)
+    assert taken == ["a2"]
+
+
+def test_a_cancel_hands_out_nothing_more_and_wakes_the_waiting() -> None:
+    queues = _queues(1, a=["a1", "a2", "a3"])
+    assert _name(queues.take()) == "a1"
+    taken: list[str | None] = []
+    waiter = threading.Thread(target=lambda: taken.append(_name(queues.take())))
+    waiter.start()
+    queues.cancel()
+    waiter.join(5)
+    queues.done("a")
+    assert taken == [None] and queues.take() is None
+
+
+def test_many_workers_never_exceed_the_per_host_cap() -> None:
+    names = {host: [f"{host}{i}" for i in range(30)] for host in ("a", "b", "c")}
+    queues = _queues(2, **names)
+    lock = threading.Lock()
+    active: dict[str, int] = {"a": 0, "b": 0, "c": 0}
+    peak = dict(active)
+    polled: list[str] = []
+
+    def work() -> None:
+        while (taken := queues.take()) is not None:
+            host, source = taken
+            with lock:
+                active[host] += 1
+                peak[host] = max(peak[host], active[host])
+                polled.append(source.name)
+            time.sleep(0.002)              # a poll takes a while: others overlap it
+            with lock:
+                active[host] -= 1
+            queues.done(host)
+
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(8):
+            pool.submit(work)
+    assert sorted(polled) == sorted(n for group in names.values() for n in group)
+    assert max(peak.values()) <= 2
