@@ -34,6 +34,7 @@ class RawServer:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.connections = 0
+        self.ended = 0                                # connections the client closed
         self.requests: list[tuple[int, bytes]] = []   # (connection, request head)
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -63,6 +64,8 @@ class RawServer:
                     except OSError:
                         return
                     if not data:
+                        with self.lock:
+                            self.ended += 1
                         return
                     buffer += data
                 head, _, buffer = buffer.partition(b"\r\n\r\n")
@@ -173,3 +176,50 @@ def test_an_incomplete_reply_closes_its_connection(raw_server) -> None:
     finally:
         connections.clear()
     assert server.connections == 2
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _get(connections: Connections, server: RawServer) -> None:
+    reply = connections.get("http", "127.0.0.1", server.port, "/", {},
+                            connect_timeout=5, read_timeout=5)
+    assert reply.read_all() == b"fine"
+    reply.release(complete=True)
+
+
+def test_a_connection_idle_too_long_is_not_reused(raw_server) -> None:
+    server = raw_server(lambda connection, n: OK)
+    clock = FakeClock()
+    connections = Connections(tls_context(), per_host=2, hosts=8, max_idle=60, clock=clock)
+    try:
+        _get(connections, server)
+        clock.now += 59
+        _get(connections, server)             # reused
+        assert server.connections == 1
+        clock.now += 60
+        _get(connections, server)             # idle a minute: a new connection
+        assert server.connections == 2
+        wait_for(lambda: server.ended == 1)   # and the old one closed
+    finally:
+        connections.clear()
+
+
+def test_idle_connections_of_hosts_no_longer_polled_are_closed(raw_server) -> None:
+    first = raw_server(lambda connection, n: OK)
+    second = raw_server(lambda connection, n: OK)
+    clock = FakeClock()
+    connections = Connections(tls_context(), per_host=2, hosts=8, max_idle=60, clock=clock)
+    try:
+        _get(connections, first)
+        clock.now += 61
+        _get(connections, second)             # its release sweeps the expired ones
+        wait_for(lambda: first.ended == 1)
+        assert second.ended == 0
+    finally:
+        connections.clear()

@@ -11,9 +11,10 @@ layers on top halves the CPU a conditional GET costs (a 304 is the common case o
 a poll). Proxied requests still go through urllib3 (see http.py).
 
 Thread-safe. Idle connections are kept per (scheme, host, port), at most ``per_host``
-each, for at most ``hosts`` hosts (the least recently used are closed). An idle
-connection the server has closed is noticed before reuse; one that fails before any
-response byte is retried once on a fresh connection (GET is idempotent).
+each, for at most ``hosts`` hosts (the least recently used are closed), and for at most
+``max_idle`` seconds (servers close theirs sooner or later; each idle one holds a file
+descriptor). An idle connection the server has closed is noticed before reuse; one that
+fails before any response byte is retried once on a fresh connection (GET is idempotent).
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ import http.client
 import socket
 import ssl
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from urllib3.util.wait import wait_for_read
 
 from monitor.errors import FetchError
 
 _Key = tuple[str, str, int]
+_Idle = tuple[http.client.HTTPConnection, float]    # a connection, and since when it idles
+MAX_IDLE = 60.0
 
 # Raised when a kept-alive connection turns out to be closed by the server.
 _STALE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
@@ -92,11 +96,16 @@ def merged_headers(items: object) -> dict[str, str]:
 class Connections:
     """Idle kept-alive connections per host, and the requests sent on them."""
 
-    def __init__(self, context: ssl.SSLContext, per_host: int, hosts: int) -> None:
+    def __init__(self, context: ssl.SSLContext, per_host: int, hosts: int,
+                 max_idle: float = MAX_IDLE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._context = context
         self._per_host = per_host
         self._hosts = hosts
-        self._idle: OrderedDict[_Key, list[http.client.HTTPConnection]] = OrderedDict()
+        self._max_idle = max_idle
+        self._clock = clock
+        self._idle: OrderedDict[_Key, list[_Idle]] = OrderedDict()
+        self._swept = clock()
         self._lock = threading.Lock()
 
     def get(self, scheme: str, host: str, port: int, path: str, headers: Mapping[str, str],
@@ -155,16 +164,21 @@ class Connections:
                 idle = self._idle.get(key)
                 if not idle:
                     return None
-                conn = idle.pop()
+                conn, since = idle.pop()
             sock = conn.sock
             # Readable while idle: the server closed it (or sent garbage). Not reusable.
-            if sock is not None and not wait_for_read(sock, timeout=0.0):
+            if sock is not None and self._clock() - since < self._max_idle \
+                    and not wait_for_read(sock, timeout=0.0):
                 return conn
             conn.close()
 
     def put(self, key: _Key, conn: http.client.HTTPConnection) -> None:
-        closing: list[http.client.HTTPConnection] = []
+        """Keep a connection whose last response was read whole, for the next request."""
+        now = self._clock()
+        closing: list[_Idle] = []
         with self._lock:
+            if now - self._swept >= self._max_idle:
+                closing.extend(self._expire(now))
             idle = self._idle.get(key)
             if idle is None:
                 idle = self._idle[key] = []
@@ -173,15 +187,28 @@ class Connections:
             else:
                 self._idle.move_to_end(key)
             if len(idle) < self._per_host:
-                idle.append(conn)
+                idle.append((conn, now))
             else:
-                closing.append(conn)
-        for extra in closing:
+                closing.append((conn, now))
+        for extra, _ in closing:
             extra.close()
+
+    def _expire(self, now: float) -> list[_Idle]:
+        """Take out the connections idle for max_idle or longer (called with the lock)."""
+        self._swept = now
+        expired: list[_Idle] = []
+        for key, idle in list(self._idle.items()):
+            kept = [entry for entry in idle if now - entry[1] < self._max_idle]
+            expired.extend(entry for entry in idle if now - entry[1] >= self._max_idle)
+            if kept:
+                self._idle[key] = kept
+            else:
+                del self._idle[key]
+        return expired
 
     def clear(self) -> None:
         with self._lock:
-            closing = [c for idle in self._idle.values() for c in idle]
+            closing = [conn for idle in self._idle.values() for conn, _ in idle]
             self._idle.clear()
         for conn in closing:
             conn.close()

@@ -34,6 +34,7 @@ from monitor.errors import FetchError
 from monitor.fetch.addresses import Resolver, check_url_allowed, is_public_address, resolve_host
 from monitor.fetch.body import BodyDecoder, content_encoding, location_url
 from monitor.fetch.connections import Connections, ConnectTimeout, DirectReply
+from monitor.fetch.politeness import URL_CACHE_SIZE
 from monitor.fetch.transport import proxy_auth, proxy_for, proxy_settings, tls_context
 from monitor.headers import parse_retry_after
 from monitor.types import FetchResult
@@ -110,7 +111,7 @@ class _Target:
         self.auth = auth
 
 
-@functools.lru_cache(maxsize=4096)   # the same source URLs, poll after poll
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)   # the same source URLs, poll after poll
 def _split_url(url: str) -> _Target:
     """PURE. The parts of an http(s) URL a request needs; FetchError when it has none.
 
@@ -136,6 +137,16 @@ def _split_url(url: str) -> _Target:
     if parts.username is not None:
         auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
     return _Target(scheme, host, port or _DEFAULT_PORTS[scheme], path, auth)
+
+
+def open_files_limit() -> int:
+    """The process's soft limit on open files (4,096 where it cannot be read)."""
+    try:
+        import resource
+    except ImportError:     # not a Unix
+        return 4096
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
 def _basic(credentials: str) -> str:
@@ -236,9 +247,11 @@ class HttpFetcher:
                 if proxy is not None and proxy not in self._proxy_managers:
                     self._proxy_managers[proxy] = _proxy_manager(proxy, context, pool_kw)
             # Idle direct connections: what the HostLimiter lets be in flight to a host,
-            # plus one for its robots.txt.
-            self._connections: Connections | None = Connections(
-                context, per_host=settings.max_per_host + 1, hosts=self._num_pools)
+            # plus one for its robots.txt; for as many hosts as half the process's open
+            # files allow (a service's limit is often 1,024).
+            per_host = settings.max_per_host + 1
+            hosts = min(self._num_pools, max(16, open_files_limit() // 2 // per_host))
+            self._connections: Connections | None = Connections(context, per_host, hosts)
         else:
             self._connections = None      # every request on the injected pool
         self.pool = pool

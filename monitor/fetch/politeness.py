@@ -20,9 +20,12 @@ from urllib.parse import urlsplit
 from monitor.config import MonitorSettings
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Parsed URLs kept: more than the sources of a large config, which a poll cycle visits in
+# turn (an LRU cache smaller than the cycle would never hit).
+URL_CACHE_SIZE = 65536
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
 def host_key(url: str) -> str:
     """``"host:port"`` of a URL, lower-case, the port defaulted by scheme.
 
