@@ -223,3 +223,48 @@ def test_idle_connections_of_hosts_no_longer_polled_are_closed(raw_server) -> No
         assert second.ended == 0
     finally:
         connections.clear()
+
+
+def test_a_retry_on_a_fresh_connection_keeps_to_the_deadline(raw_server) -> None:
+    clock = FakeClock()
+
+    def script(connection: int, n: int) -> bytes | None:
+        if n == 0:
+            return OK
+        clock.now += 10              # the kept connection failed late: no time is left
+        return None
+
+    server = raw_server(script)
+    connections = Connections(tls_context(), per_host=2, hosts=8, clock=clock)
+    try:
+        _get(connections, server)
+        with pytest.raises(TimeoutError):
+            connections.get("http", "127.0.0.1", server.port, "/", {}, connect_timeout=5,
+                            read_timeout=5, deadline=clock.now + 5)
+        assert server.connections == 1      # no second connection after the deadline
+    finally:
+        connections.clear()
+
+
+@pytest.mark.parametrize("path, sent", [
+    ("/nachrichten/über-uns/feed.xml", "/nachrichten/%C3%BCber-uns/feed.xml"),
+    ("/search?q=Zürich&lang=de", "/search?q=Z%C3%BCrich&lang=de"),
+    ("/feed?q=a b", "/feed?q=a%20b"),
+])
+def test_a_source_url_with_characters_a_request_line_cannot_carry_is_encoded(
+        raw_server, fetcher, path: str, sent: str) -> None:
+    server = raw_server(lambda connection, n: OK)
+    assert fetcher.fetch(f"http://127.0.0.1:{server.port}{path}").content == b"fine"
+    assert server.requests[0][1].split(b"\r\n")[0] == f"GET {sent} HTTP/1.1".encode()
+
+
+def test_a_host_name_idna_cannot_encode_is_an_invalid_url(fetcher) -> None:
+    with pytest.raises(FetchError, match=r"^invalid URL 'http://news\.\.example/feed'$"):
+        fetcher.fetch("http://news..example/feed")
+
+
+def test_a_content_length_of_other_digits_is_no_length(raw_server, fetcher) -> None:
+    # "²" is a digit to str.isdigit() but not to int(): the body is read to the close.
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\nConnection: close\r\n\r\nfine"
+    server = raw_server(lambda connection, n: (answer, True))
+    assert fetcher.fetch(server.url()).content == b"fine"

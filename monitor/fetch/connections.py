@@ -37,7 +37,7 @@ MAX_IDLE = 60.0
 
 # Raised when a kept-alive connection turns out to be closed by the server.
 _STALE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
-          http.client.RemoteDisconnected)
+          http.client.RemoteDisconnected, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
 class ConnectTimeout(TimeoutError):
@@ -109,21 +109,31 @@ class Connections:
         self._lock = threading.Lock()
 
     def get(self, scheme: str, host: str, port: int, path: str, headers: Mapping[str, str],
-            *, connect_timeout: float, read_timeout: float) -> DirectReply:
-        """Send ``GET path`` and read the status and headers.
+            *, connect_timeout: float, read_timeout: float,
+            deadline: float | None = None) -> DirectReply:
+        """Send ``GET path`` and read the status and headers, within the timeouts and by
+        ``deadline`` (a value of the clock, time.monotonic() by default), a retry on a fresh
+        connection included.
 
-        Raises ConnectTimeout, TimeoutError (reading), OSError, ssl.SSLError or
-        http.client.HTTPException; FetchError for a header value http.client refuses.
+        Raises ConnectTimeout, TimeoutError (reading, or the deadline passed), OSError,
+        ssl.SSLError or http.client.HTTPException; FetchError for a header value
+        http.client refuses.
         """
         key = (scheme, host, port)
         while True:
+            connect, read = connect_timeout, read_timeout
+            if deadline is not None:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    raise TimeoutError("deadline passed")
+                connect, read = min(connect, remaining), min(read, remaining)
             conn = self._take(key)
             reused = conn is not None
             if conn is None:
-                conn = self._connect(key, connect_timeout)
+                conn = self._connect(key, connect)
             sock: socket.socket = conn.sock  # type: ignore[assignment]
             try:
-                sock.settimeout(read_timeout)
+                sock.settimeout(read)
                 conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
             except _STALE:

@@ -111,11 +111,11 @@ class _Target:
         self.auth = auth
 
 
-@functools.lru_cache(maxsize=URL_CACHE_SIZE)   # the same source URLs, poll after poll
 def _split_url(url: str) -> _Target:
     """PURE. The parts of an http(s) URL a request needs; FetchError when it has none.
 
-    The result is shared between callers (cached): never change it."""
+    The request target is percent-encoded where the URL has characters a request line
+    cannot carry (non-ASCII, spaces, controls), as urllib3 and requests send it."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -133,10 +133,20 @@ def _split_url(url: str) -> _Target:
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
+    if not (path.isascii() and path.isprintable()) or " " in path:
+        try:
+            path = parse_url(url).request_uri
+        except urllib3.exceptions.LocationParseError as exc:
+            raise FetchError(f"invalid URL {without_credentials(url)!r}") from exc
     auth = None
     if parts.username is not None:
         auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
     return _Target(scheme, host, port or _DEFAULT_PORTS[scheme], path, auth)
+
+
+# The URLs of sources, poll after poll; redirect hops are split without the cache (a
+# redirect may carry a new token each time).
+_split_source_url = functools.lru_cache(maxsize=URL_CACHE_SIZE)(_split_url)
 
 
 def open_files_limit() -> int:
@@ -288,7 +298,7 @@ class HttpFetcher:
                 headers["If-None-Match"] = etag
             if last_modified:
                 headers["If-Modified-Since"] = last_modified
-        target = first = _split_url(url)
+        target = first = _split_source_url(url)
         current = url
         all_permanent = True
         redirects = 0
@@ -359,7 +369,7 @@ class HttpFetcher:
             return True
         headers = reply.headers
         length = (headers.get("content-length") or "").strip()
-        if not length.isdigit() or int(length) > DRAIN_LIMIT \
+        if not (length.isascii() and length.isdigit()) or int(length) > DRAIN_LIMIT \
                 or "chunked" in headers.get("transfer-encoding", "").lower():
             return False
         try:
@@ -388,7 +398,7 @@ class HttpFetcher:
             if proxy is None and self._connections is not None:
                 return self._connections.get(target.scheme, target.host, target.port,
                                              target.path, headers, connect_timeout=connect,
-                                             read_timeout=read)
+                                             read_timeout=read, deadline=deadline)
             manager = self.pool if proxy is None else self._proxy_managers[proxy]
             if isinstance(manager, str):
                 raise FetchError(manager)
@@ -404,7 +414,8 @@ class HttpFetcher:
             raise self._timeout_error(exc, "connect", connect, deadline) from exc
         except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
             raise self._timeout_error(exc, "read", read, deadline) from exc
-        except urllib3.exceptions.LocationValueError as exc:
+        except (urllib3.exceptions.LocationValueError, UnicodeError) as exc:
+            # UnicodeError: a host name IDNA cannot encode (an empty or too long label)
             raise FetchError(f"invalid URL {without_credentials(url)!r}") from exc
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
             raise FetchError(_describe_connection_error(exc, target.host)) from exc
@@ -430,7 +441,8 @@ class HttpFetcher:
 
     def _read_body(self, reply: _Reply, deadline: float) -> bytes:
         length = reply.headers.get("content-length")
-        if length and length.strip().isdigit() and int(length) > self._max_body:
+        if length and length.strip().isascii() and length.strip().isdigit() \
+                and int(length) > self._max_body:
             raise FetchError(f"body larger than {self._max_body} bytes")
         decoder = BodyDecoder(content_encoding(reply.headers), self._max_body)
         sock = reply.sock
