@@ -368,7 +368,8 @@ class Pipeline:
             self._commit_batch()
 
     def _flush_if_due(self) -> None:
-        # A commit in progress means this batch is committed soon after: do not wait for it.
+        # While another commit runs, do not wait for it: the next unchanged poll, or the
+        # next flush point (a daemon tick at the latest), commits the batch.
         if not self._commit_lock.acquire(blocking=False):
             return
         try:

@@ -85,14 +85,14 @@ class _Countdown:
         self._count = count
         self._changed = threading.Condition()
 
-    def count_down(self) -> None:
+    def count_down(self, ended: int = 1) -> None:
         with self._changed:
-            self._count -= 1
+            self._count -= ended
             self._changed.notify_all()
 
     def wait(self) -> None:
         with self._changed:
-            while self._count:
+            while self._count > 0:
                 self._changed.wait(0.5)   # wakes to take a Ctrl-C another thread received
 
 
@@ -134,12 +134,15 @@ def poll_sources(app: App, sources: Iterable[SourceConfig],
         finally:
             running.count_down()
 
-    for n in range(workers):
-        threading.Thread(target=work, name=f"poll-{n}", daemon=True).start()
+    started = 0
     try:
+        for n in range(workers):
+            threading.Thread(target=work, name=f"poll-{n}", daemon=True).start()
+            started += 1
         running.wait()
     except BaseException:   # Ctrl-C: no new polls; those in flight end (by their deadline)
         waiting.cancel()
+        running.count_down(workers - started)     # the workers never started
         running.wait()
         raise
     finally:
