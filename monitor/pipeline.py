@@ -45,6 +45,9 @@ from monitor.workers import ParseJob, run_parse_job
 
 log = logging.getLogger("monitor.poll")
 
+# A page host's robots.txt Crawl-delay spaces our requests to it, up to this many seconds
+# (a worker waits out the delay; a day-long one would hold it for a day).
+MAX_CRAWL_DELAY = 60.0
 BATCH_SIZE = 64      # unchanged polls written in one transaction ...
 BATCH_DELAY = 0.5    # ... or once the oldest of them waited this many seconds
 
@@ -215,9 +218,12 @@ class Pipeline:
             # A host reached by a permanent redirect is not the operator's choice: it must
             # still resolve to a public address at every poll.
             check_url_allowed(state.url, purpose="moved source at")
-        if source.type == "page" and not self.robots.allowed(state.url):
-            raise FetchError("disallowed by robots.txt")
-        with self.limiter.slot(host):
+        spacing = 0.0
+        if source.type == "page":
+            if not self.robots.allowed(state.url):
+                raise FetchError("disallowed by robots.txt")
+            spacing = min(self.robots.crawl_delay(state.url) or 0.0, MAX_CRAWL_DELAY)
+        with self.limiter.slot(host, spacing):
             return self.fetcher.fetch(state.url, etag=state.etag,
                                       last_modified=state.last_modified)
 

@@ -308,3 +308,24 @@ def test_ctrl_c_in_poll_sources_lets_polls_in_flight_end_and_starts_no_more(
         assert state.last_status == "ok"                      # the one in flight ended
     finally:
         app.close()
+
+
+@pytest.mark.parametrize("asked, waited", [("7", 7.0), ("86400", 60.0)])
+def test_a_crawl_delay_spaces_the_requests_to_a_page_host(tmp_path: Path, server,
+                                                          asked: str, waited: float) -> None:
+    from monitor.fetch import HostLimiter
+    from tests.test_politeness import FakeClock
+
+    server.route("/robots.txt", Response(body=f"User-agent: *\nCrawl-delay: {asked}\n".encode()))
+    server.route("/a.html", Response(body=PAGE))
+    server.route("/b.html", Response(body=PAGE))
+    page = {"type": "page", "item_selector": "article", "link_selector": "a"}
+    app = make_app(tmp_path, [{"name": "a", "url": server.url("/a.html"), **page},
+                              {"name": "b", "url": server.url("/b.html"), **page}], Clock())
+    fake = FakeClock()
+    app.pipeline.limiter = HostLimiter(2, 0.0, clock=fake, sleep=fake.sleep)
+    try:
+        assert [app.pipeline.poll(s).status for s in app.config.sources] == ["ok", "ok"]
+        assert fake.sleeps == [waited]      # the second page waited; capped at a minute
+    finally:
+        app.close()

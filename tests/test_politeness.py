@@ -258,3 +258,17 @@ def test_many_workers_never_exceed_the_per_host_cap() -> None:
             pool.submit(work)
     assert sorted(polled) == sorted(n for group in names.values() for n in group)
     assert max(peak.values()) <= 2
+
+
+def test_a_longer_spacing_asked_for_one_request_delays_the_hosts_next_start() -> None:
+    clock = FakeClock()
+    limiter = HostLimiter(max_per_host=2, min_interval=1.0, clock=clock, sleep=clock.sleep)
+    with limiter.slot("a.example:443", min_interval=5.0):   # e.g. a robots.txt Crawl-delay
+        pass
+    with limiter.slot("a.example:443"):
+        pass
+    with limiter.slot("a.example:443", min_interval=0.5):  # shorter than the limiter's own
+        pass
+    with limiter.slot("a.example:443"):
+        pass
+    assert clock.sleeps == [5.0, 1.0, 1.0]

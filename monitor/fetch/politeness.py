@@ -82,7 +82,9 @@ class HostLimiter:
         return cls(settings.max_per_host, settings.min_host_interval.total_seconds())
 
     @contextmanager
-    def slot(self, host: str) -> Iterator[None]:
+    def slot(self, host: str, min_interval: float = 0.0) -> Iterator[None]:
+        """Hold one of the host's slots; ``min_interval`` asks for a longer spacing than
+        the limiter's own before this host's next start (a robots.txt Crawl-delay)."""
         key = _normalise(host)
         with self._cond:
             state = self._hosts.setdefault(key, _HostState())
@@ -95,7 +97,7 @@ class HostLimiter:
             state.in_flight += 1
             now = self._clock()
             start = max(now, state.next_start)
-            state.next_start = start + self.min_interval
+            state.next_start = start + max(self.min_interval, min_interval)
         try:
             if start > now:
                 self._sleep(start - now)
