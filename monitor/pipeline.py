@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor import decide
+from monitor.batch import BATCH_DELAY, BATCH_SIZE, StateBatch
 from monitor.classify import TopicClassifier
 from monitor.config import Config, SourceConfig
 from monitor.errors import FetchError, ParseError, StoreError
@@ -48,8 +49,6 @@ log = logging.getLogger("monitor.poll")
 # A page host's robots.txt Crawl-delay spaces our requests to it, up to this many seconds
 # (a worker waits out the delay; a day-long one would hold it for a day).
 MAX_CRAWL_DELAY = 60.0
-BATCH_SIZE = 64      # unchanged polls written in one transaction ...
-BATCH_DELAY = 0.5    # ... or once the oldest of them waited this many seconds
 
 
 @dataclass(frozen=True)
@@ -63,62 +62,6 @@ class PollOutcome:
     matched: int = 0
     error: str | None = None
     duration: float = 0.0
-
-
-class StateBatch:
-    """The source states of unchanged polls, waiting to be committed together.
-
-    Thread-safe. The newest state of a source replaces an older one. A batch is due when it
-    holds `size` states or its oldest waited `delay` seconds (`clock` is monotonic). Its
-    writer moves it aside with `take` and calls `taken` once the commit is over; until then
-    `get` still finds those states.
-    """
-
-    def __init__(self, size: int, delay: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.size = size
-        self.delay = delay
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._pending: dict[str, SourceState] = {}
-        self._taken: dict[str, SourceState] = {}
-        self._oldest = 0.0   # when the oldest pending state was added
-
-    def get(self, name: str) -> SourceState | None:
-        with self._lock:
-            state = self._pending.get(name)
-            return self._taken.get(name) if state is None else state
-
-    def add(self, state: SourceState) -> bool:
-        """Keep the state; True when the batch is now due."""
-        with self._lock:
-            if not self._pending:
-                self._oldest = self._clock()
-            self._pending[state.name] = state
-            return self._due()
-
-    def due(self) -> bool:
-        with self._lock:
-            return self._due()
-
-    def _due(self) -> bool:
-        return bool(self._pending) and (len(self._pending) >= self.size
-                                        or self._clock() - self._oldest >= self.delay)
-
-    def discard(self, name: str) -> None:
-        """Forget the source's pending state: a newer write supersedes it."""
-        with self._lock:
-            self._pending.pop(name, None)
-
-    def take(self) -> list[SourceState]:
-        with self._lock:
-            self._taken, self._pending = self._pending, {}
-            return list(self._taken.values())
-
-    def taken(self) -> None:
-        """The states taken are committed, or lost with a failed commit."""
-        with self._lock:
-            self._taken = {}
 
 
 class Pipeline:

@@ -77,23 +77,35 @@ class _HostQueues:
                 self._changed.notify()
 
 
-class _Countdown:
-    """Waits until `count` workers have ended. (Not Thread.join: in Python 3.11 a join
-    interrupted by Ctrl-C marks a running thread as ended.)"""
+class _InFlight:
+    """Counts work in flight, so that others can wait for it (with a deadline, or waking
+    every half second, so that a Ctrl-C another thread received is taken)."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int = 0) -> None:
         self._count = count
         self._changed = threading.Condition()
 
-    def count_down(self, ended: int = 1) -> None:
+    def add(self, count: int) -> None:
         with self._changed:
-            self._count -= ended
+            self._count += count
             self._changed.notify_all()
 
-    def wait(self) -> None:
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        self.add(1)
+        try:
+            yield
+        finally:
+            self.add(-1)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """True once nothing is in flight; False when ``timeout`` seconds passed first."""
         with self._changed:
-            while self._count > 0:
-                self._changed.wait(0.5)   # wakes to take a Ctrl-C another thread received
+            return self._changed.wait_for(lambda: self._count <= 0, timeout)
+
+    def wait_idle_interruptibly(self) -> None:
+        while not self.wait_idle(0.5):
+            pass
 
 
 def poll_sources(app: App, sources: Iterable[SourceConfig],
@@ -115,7 +127,8 @@ def poll_sources(app: App, sources: Iterable[SourceConfig],
     reported = threading.Lock()
 
     workers = min(app.config.monitor.max_concurrency, len(chosen))
-    running = _Countdown(workers)
+    running = _InFlight(workers)   # not Thread.join: in Python 3.11 a join interrupted by
+    #                                Ctrl-C marks a running thread as ended
 
     def work() -> None:
         try:
@@ -132,18 +145,18 @@ def poll_sources(app: App, sources: Iterable[SourceConfig],
                 finally:
                     waiting.done(host)
         finally:
-            running.count_down()
+            running.add(-1)
 
     started = 0
     try:
         for n in range(workers):
             threading.Thread(target=work, name=f"poll-{n}", daemon=True).start()
             started += 1
-        running.wait()
+        running.wait_idle_interruptibly()
     except BaseException:   # Ctrl-C: no new polls; those in flight end (by their deadline)
         waiting.cancel()
-        running.count_down(workers - started)     # the workers never started
-        running.wait()
+        running.add(started - workers)     # the workers never started
+        running.wait_idle_interruptibly()
         raise
     finally:
         app.pipeline.flush()
@@ -166,29 +179,6 @@ def schedule_trigger(schedule: str) -> IntervalTrigger | CronTrigger | None:
     if schedule.startswith("every "):
         return IntervalTrigger(seconds=parse_duration(schedule[6:]).total_seconds())
     return CronTrigger.from_crontab(schedule, timezone="UTC")
-
-
-class _InFlight:
-    """Counts work in flight, so that stop() can wait for it with a deadline."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._changed = threading.Condition()
-
-    @contextmanager
-    def track(self) -> Iterator[None]:
-        with self._changed:
-            self._count += 1
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._count -= 1
-                self._changed.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: self._count == 0, timeout)
 
 
 class Daemon:

@@ -16,6 +16,7 @@ from monitor.fetch import HttpFetcher
 from monitor.fetch.connections import Connections
 from monitor.fetch.transport import tls_context
 from tests.loopback import wait_for
+from tests.test_politeness import FakeClock
 
 OK = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n"
       b"ETag: \"v1\"\r\n\r\nfine")
@@ -176,14 +177,6 @@ def test_an_incomplete_reply_closes_its_connection(raw_server) -> None:
     finally:
         connections.clear()
     assert server.connections == 2
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _get(connections: Connections, server: RawServer) -> None:

@@ -15,9 +15,9 @@ import pytest
 
 from monitor import scheduler
 from monitor.app import App, build_app
+from monitor.batch import StateBatch
 from monitor.config import load_config_data
 from monitor.errors import StoreError
-from monitor.pipeline import StateBatch
 from monitor.scheduler import Daemon, poll_sources
 from monitor.store import open_store
 from monitor.types import SourceState

@@ -25,7 +25,7 @@ import ssl
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from urllib3.util.wait import wait_for_read
 
@@ -84,10 +84,10 @@ class DirectReply:
             self._conn.close()
 
 
-def merged_headers(items: object) -> dict[str, str]:
+def merged_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Lower-case names -> values, repeated headers joined by ", " (as RFC 9110 allows)."""
     merged: dict[str, str] = {}
-    for name, value in items:  # type: ignore[attr-defined]
+    for name, value in items:
         key = name.lower()
         merged[key] = f"{merged[key]}, {value}" if key in merged else value
     return merged
@@ -222,3 +222,13 @@ class Connections:
             self._idle.clear()
         for conn in closing:
             conn.close()
+
+
+def open_files_limit() -> int:
+    """The process's soft limit on open files (4,096 where it cannot be read)."""
+    try:
+        import resource
+    except ImportError:     # not a Unix
+        return 4096
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20

@@ -4,21 +4,19 @@ The fetcher returns bytes plus caching headers (a FetchResult); it never parses.
 Every expected failure raises FetchError with a short human message.
 
 Direct requests go over kept-alive http.client connections (connections.py);
-requests through a proxy, or on an injected pool, over urllib3. TLS trust and
-proxies are read from the environment once, when the fetcher is built (see
-transport.py).
+requests through a proxy, or on an injected pool, over urllib3 (proxied.py). TLS
+trust and proxies are read from the environment once, when the fetcher is built
+(see transport.py).
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import http
 import http.client
 import socket
 import ssl
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -26,16 +24,21 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
 import urllib3.exceptions
-from urllib3.response import HTTPResponse
 from urllib3.util import parse_url
 
 from monitor.config import MonitorSettings
 from monitor.errors import FetchError
 from monitor.fetch.addresses import Resolver, check_url_allowed, is_public_address, resolve_host
 from monitor.fetch.body import BodyDecoder, content_encoding, location_url
-from monitor.fetch.connections import Connections, ConnectTimeout, DirectReply
+from monitor.fetch.connections import (
+    Connections,
+    ConnectTimeout,
+    DirectReply,
+    open_files_limit,
+)
 from monitor.fetch.politeness import URL_CACHE_SIZE
-from monitor.fetch.transport import proxy_auth, proxy_for, proxy_settings, tls_context
+from monitor.fetch.proxied import PoolReply, proxy_manager
+from monitor.fetch.transport import basic_auth, proxy_for, proxy_settings, tls_context
 from monitor.headers import parse_retry_after
 from monitor.types import FetchResult
 from monitor.urls import without_credentials
@@ -149,60 +152,7 @@ def _split_url(url: str) -> _Target:
 _split_source_url = functools.lru_cache(maxsize=URL_CACHE_SIZE)(_split_url)
 
 
-def open_files_limit() -> int:
-    """The process's soft limit on open files (4,096 where it cannot be read)."""
-    try:
-        import resource
-    except ImportError:     # not a Unix
-        return 4096
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return soft if soft != resource.RLIM_INFINITY else 1 << 20
-
-
-def _basic(credentials: str) -> str:
-    """``user:password`` -> a Basic authorization value (Latin-1 as requests sends it,
-    UTF-8 for what Latin-1 cannot carry)."""
-    try:
-        raw = credentials.encode("latin-1")
-    except UnicodeEncodeError:
-        raw = credentials.encode("utf-8")
-    return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-def _redacted(proxy_url: str) -> str:
-    """A proxy URL without its credentials, for messages."""
-    parts = urlsplit(proxy_url)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
-
-
-class _PoolReply:
-    """A urllib3 response (through a proxy, or an injected pool) as a DirectReply."""
-
-    def __init__(self, response: HTTPResponse, proxied: bool) -> None:
-        self._response = response
-        self.status = response.status
-        self.reason = response.reason
-        self.headers = {k.lower(): v for k, v in response.headers.itermerged()}
-        self.proxied = proxied
-
-    @property
-    def sock(self) -> socket.socket | None:
-        return getattr(self._response.connection, "sock", None)
-
-    def read1(self, size: int) -> bytes:
-        return self._response.read1(size, decode_content=False)
-
-    def read_all(self) -> bytes:
-        return self._response.read(decode_content=False)
-
-    def release(self, complete: bool) -> None:
-        """Back to the pool when the body was read whole, else close the connection."""
-        if not complete:
-            self._response.close()    # the pool gets its slot back, and will reconnect
-        self._response.release_conn()
-
-
-_Reply = DirectReply | _PoolReply
+_Reply = DirectReply | PoolReply
 
 
 class HttpFetcher:
@@ -255,7 +205,7 @@ class HttpFetcher:
             for scheme in _DEFAULT_PORTS:
                 proxy = proxy_for(scheme, "", 0, self._proxies)
                 if proxy is not None and proxy not in self._proxy_managers:
-                    self._proxy_managers[proxy] = _proxy_manager(proxy, context, pool_kw)
+                    self._proxy_managers[proxy] = proxy_manager(proxy, context, pool_kw)
             # Idle direct connections: what the HostLimiter lets be in flight to a host,
             # plus one for its robots.txt; for as many hosts as half the process's open
             # files allow (a service's limit is often 1,024).
@@ -391,7 +341,7 @@ class HttpFetcher:
         connect = min(self._connect_timeout, remaining)
         read = min(self._read_timeout, remaining)
         if target.auth is not None:
-            headers = {**headers, "Authorization": _basic(target.auth)}
+            headers = {**headers, "Authorization": basic_auth(target.auth)}
         proxy = proxy_for(target.scheme, target.host, target.port, self._proxies) \
             if self._proxies else None
         try:
@@ -407,7 +357,7 @@ class HttpFetcher:
                                        preload_content=False, decode_content=False,
                                        release_conn=False)
             proxied = proxy is not None or isinstance(manager, urllib3.ProxyManager)
-            return _PoolReply(response, proxied)  # type: ignore[arg-type]
+            return PoolReply(response, proxied)  # type: ignore[arg-type]
         except urllib3.exceptions.NewConnectionError as exc:    # before its base class
             raise FetchError(_describe_connection_error(exc, target.host)) from exc
         except (urllib3.exceptions.ConnectTimeoutError, ConnectTimeout) as exc:
@@ -467,23 +417,3 @@ class HttpFetcher:
                 raise FetchError(f"body larger than {self._max_body} bytes")
             decoder.feed(chunk)
         return decoder.finish()
-
-
-def _proxy_manager(proxy: str, context: ssl.SSLContext,
-                   pool_kw: dict[str, Any]) -> urllib3.PoolManager | str:
-    """A pool manager reaching hosts through ``proxy``, or why there can be none."""
-    scheme = urlsplit(proxy).scheme.lower()
-    try:
-        if scheme.startswith("socks"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                from urllib3.contrib.socks import SOCKSProxyManager
-            return SOCKSProxyManager(proxy, **pool_kw)
-        auth = proxy_auth(proxy)
-        return urllib3.ProxyManager(
-            proxy, proxy_headers={"Proxy-Authorization": _basic(auth)} if auth else None,
-            proxy_ssl_context=context if scheme == "https" else None, **pool_kw)
-    except ImportError:
-        return f"SOCKS proxy {_redacted(proxy)} needs PySocks (urllib3[socks])"
-    except (urllib3.exceptions.HTTPError, ValueError):
-        return f"unsupported proxy {_redacted(proxy)}"

@@ -21,6 +21,7 @@ FetchError saying so.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import ssl
@@ -143,3 +144,19 @@ def proxy_auth(proxy_url: str) -> str | None:
     if parts.username is None:
         return None
     return f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+
+
+def basic_auth(credentials: str) -> str:
+    """``user:password`` -> a Basic authorization value (Latin-1 as requests sends it,
+    UTF-8 for what Latin-1 cannot carry)."""
+    try:
+        raw = credentials.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = credentials.encode("utf-8")
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def redacted(proxy_url: str) -> str:
+    """A proxy URL without its credentials, for messages."""
+    parts = urlsplit(proxy_url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"

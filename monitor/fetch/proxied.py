@@ -1,0 +1,68 @@
+"""Requests through a proxy, or on an injected urllib3 pool: urllib3 carries them.
+
+Direct requests go over http.client (connections.py); HttpFetcher reads both kinds of
+response through the same interface (status, reason, lower-case headers, read1,
+read_all, release).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import warnings
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+import urllib3.exceptions
+from urllib3.response import HTTPResponse
+
+from monitor.fetch.connections import merged_headers
+from monitor.fetch.transport import basic_auth, proxy_auth, redacted
+
+
+class PoolReply:
+    """A urllib3 response, behind the interface of connections.DirectReply."""
+
+    def __init__(self, response: HTTPResponse, proxied: bool) -> None:
+        self._response = response
+        self.status = response.status
+        self.reason = response.reason
+        self.headers = merged_headers(response.headers.itermerged())
+        self.proxied = proxied
+
+    @property
+    def sock(self) -> socket.socket | None:
+        return getattr(self._response.connection, "sock", None)
+
+    def read1(self, size: int) -> bytes:
+        return self._response.read1(size, decode_content=False)
+
+    def read_all(self) -> bytes:
+        return self._response.read(decode_content=False)
+
+    def release(self, complete: bool) -> None:
+        """Back to the pool when the body was read whole, else close the connection."""
+        if not complete:
+            self._response.close()    # the pool gets its slot back, and will reconnect
+        self._response.release_conn()
+
+
+def proxy_manager(proxy: str, context: ssl.SSLContext,
+                   pool_kw: dict[str, Any]) -> urllib3.PoolManager | str:
+    """A pool manager reaching hosts through ``proxy``, or why there can be none."""
+    scheme = urlsplit(proxy).scheme.lower()
+    try:
+        if scheme.startswith("socks"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from urllib3.contrib.socks import SOCKSProxyManager
+            return SOCKSProxyManager(proxy, **pool_kw)
+        auth = proxy_auth(proxy)
+        return urllib3.ProxyManager(
+            proxy, proxy_headers={"Proxy-Authorization": basic_auth(auth)} if auth else None,
+            proxy_ssl_context=context if scheme == "https" else None, **pool_kw)
+    except ImportError:
+        return f"SOCKS proxy {redacted(proxy)} needs PySocks (urllib3[socks])"
+    except (urllib3.exceptions.HTTPError, ValueError):
+        return f"unsupported proxy {redacted(proxy)}"
