@@ -27,7 +27,6 @@ from monitor.fetch import (
     HostLimiter,
     HttpFetcher,
     RobotsCache,
-    check_url_allowed,
     host_key,
 )
 from monitor.health import health_changes
@@ -156,17 +155,18 @@ class Pipeline:
 
     def _fetch(self, source: SourceConfig, state: SourceState) -> FetchResult:
         host = host_key(state.url)
-        if (state.url != source.url and host != host_key(source.url)
-                and not self.config.monitor.allow_private_networks):
-            # A host reached by a permanent redirect is not the operator's choice: it must
-            # still resolve to a public address at every poll.
-            check_url_allowed(state.url, purpose="moved source at")
+        # A host reached by a permanent redirect is not the operator's choice: it must still
+        # resolve to public addresses at every poll, and the fetch goes to those it checked.
+        moved = state.url != source.url and host != host_key(source.url)
         spacing = 0.0
         if source.type == "page":
             if not self.robots.allowed(state.url):
                 raise FetchError("disallowed by robots.txt")
             spacing = min(self.robots.crawl_delay(state.url) or 0.0, MAX_CRAWL_DELAY)
         with self.limiter.slot(host, spacing):
+            if moved:
+                return self.fetcher.fetch(state.url, etag=state.etag,
+                                          last_modified=state.last_modified, public_only=True)
             return self.fetcher.fetch(state.url, etag=state.etag,
                                       last_modified=state.last_modified)
 

@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -397,14 +397,81 @@ def test_redirect_to_loopback_name_refused_unless_allowed(server) -> None:
         assert fetcher.fetch(server.url("/go")).content == FEED
 
 
-def test_redirect_checks_the_connected_peer_too(server) -> None:
-    # The resolver claims a public address (DNS rebinding), the connection lands on loopback.
-    server.route("/go", Response(302, headers={"Location": f"http://localhost:{server.port}/f"}))
-    server.route("/f", Response(body=FEED))
-    resolve = fake_resolver({"localhost": ["93.184.216.34"]})
-    with HttpFetcher(make_settings(), resolve=resolve) as fetcher:
-        assert str(error_of(fetcher, server.url("/go"))) == \
-            "redirect to private address 127.0.0.1 refused"
+PUBLIC = "93.184.216.34"      # stands for a public address: never contacted by these tests
+
+
+def rebinding_resolver(host: str, answers: list[list[str]]) -> Callable[[str, int], list[str]]:
+    """Answers for ``host`` in turn (the last one again and again), as a name whose DNS
+    records change between two look-ups would."""
+    asked: list[str] = []
+
+    def resolve(name: str, port: int) -> list[str]:
+        if name != host:
+            raise FetchError(f"cannot resolve host {name}")
+        asked.append(name)
+        return answers[min(len(asked), len(answers)) - 1]
+    return resolve
+
+
+def loopback_network(resolve: Callable[[str, int], list[str]],
+                     public: dict[int, int]) -> Callable[..., socket.socket]:
+    """A connector as the machine's network would be: a name is resolved (again) with
+    ``resolve``; PUBLIC on port p goes to the loopback port public[p] (a stand-in for the
+    public server); loopback goes to loopback; anything else fails the test."""
+
+    def open_socket(address: tuple[str, int], timeout: float) -> socket.socket:
+        host, port = address
+        if host not in (PUBLIC, "127.0.0.1"):
+            host = resolve(host, port)[0]
+        if host == PUBLIC:
+            host, port = "127.0.0.1", public[port]
+        assert host == "127.0.0.1", f"a test connection to {host} refused"
+        return socket.create_connection((host, port), timeout)
+    return open_socket
+
+
+def test_a_redirect_hop_connects_to_the_address_it_checked(server) -> None:
+    # DNS rebinding: the name answers a public address to the check, loopback afterwards.
+    # The request must go to the checked address, never reach the loopback service.
+    server.route("/internal-admin", Response(body=b"internal"))
+    server.route("/go", Response(302, headers={
+        "Location": f"http://rebind.test:{server.port}/internal-admin?action=x"}))
+    resolve = rebinding_resolver("rebind.test", [[PUBLIC], ["127.0.0.1"]])
+    with LoopbackHTTPServer() as public:
+        public.route("/internal-admin", Response(body=FEED))
+        network = loopback_network(resolve, {server.port: public.port})
+        with HttpFetcher(make_settings(), resolve=resolve, open_socket=network) as fetcher:
+            assert fetcher.fetch(server.url("/go")).content == FEED
+        assert server.requests_to("/internal-admin") == []
+        [request] = public.requests_to("/internal-admin")
+        assert request.headers["Host"] == f"rebind.test:{server.port}"
+
+
+def test_a_moved_source_is_checked_and_pinned_at_every_fetch(server) -> None:
+    server.route("/feed", Response(body=b"internal"))
+    resolve = rebinding_resolver("moved.test", [[PUBLIC], ["127.0.0.1"]])
+    with LoopbackHTTPServer() as public:
+        public.route("/feed", Response(body=FEED))
+        network = loopback_network(resolve, {server.port: public.port})
+        with HttpFetcher(make_settings(), resolve=resolve, open_socket=network) as fetcher:
+            url = f"http://moved.test:{server.port}/feed"
+            assert fetcher.fetch(url, public_only=True).content == FEED
+            assert str(error_of(fetcher, url, public_only=True)) == \
+                "moved source at private address 127.0.0.1 refused"
+        assert server.requests_to("/feed") == []
+        assert len(public.requests_to("/feed")) == 1
+
+
+def test_a_pinned_tls_hop_still_checks_the_certificate_of_the_host_name(
+        server, tls_server, clean_proxy_env) -> None:
+    # Connected to the checked address, TLS still names "localhost" (SNI and certificate).
+    clean_proxy_env.setenv("REQUESTS_CA_BUNDLE", str(tls_server.cert))
+    port = int(tls_server.url().rsplit(":", 1)[1].split("/")[0])
+    server.route("/go", Response(302, headers={"Location": f"https://localhost:{port}/"}))
+    resolve = rebinding_resolver("localhost", [[PUBLIC]])
+    network = loopback_network(resolve, {port: port})
+    with HttpFetcher(make_settings(), resolve=resolve, open_socket=network) as fetcher:
+        assert fetcher.fetch(server.url("/go")).content == FEED
 
 
 def test_same_host_redirect_of_a_configured_private_url_is_allowed(server, fetcher) -> None:

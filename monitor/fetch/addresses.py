@@ -82,8 +82,9 @@ def url_host_port(url: str) -> tuple[str, int]:
 
 
 def check_url_allowed(url: str, resolve: Resolver = resolve_host, *,
-                      purpose: str = "link to") -> None:
-    """Raise FetchError unless every address ``url``'s host resolves to is public.
+                      purpose: str = "link to") -> list[str]:
+    """Raise FetchError unless every address ``url``'s host resolves to is public; return
+    those addresses, for the connection to go to (and to no other).
 
     The message reads ``"<purpose> private address 10.0.0.1 refused"``. An IP
     literal host is checked as is, without resolving.
@@ -98,6 +99,7 @@ def check_url_allowed(url: str, resolve: Resolver = resolve_host, *,
     for address in addresses:
         if not is_public_address(address):
             raise FetchError(f"{purpose} private address {address} refused")
+    return list(addresses)
 
 
 def is_url_allowed(url: str, resolve: Resolver = resolve_host) -> bool:

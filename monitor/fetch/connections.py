@@ -10,8 +10,16 @@ http.client is the standard library's HTTP/1.1 client; using it without urllib3'
 layers on top halves the CPU a conditional GET costs (a 304 is the common case of
 a poll). Proxied requests still go through urllib3 (see http.py).
 
-Thread-safe. Idle connections are kept per (scheme, host, port), at most ``per_host``
-each, for at most ``hosts`` hosts (the least recently used are closed), and for at most
+Every read of a response (status line, headers, chunk framing, body) is bounded by the
+read timeout and by what is left of the request's deadline, whatever the server sends:
+a server that trickles its headers one byte a second is cut off at the deadline. The TCP
+connect and the TLS handshake are bounded the same way. A request may be pinned to
+addresses checked beforehand (see addresses.py): the connection goes to one of them, never
+to what a second resolution of the name would say, while the Host header and the TLS
+server name stay the host's.
+
+Thread-safe. Idle connections are kept per (scheme, host, port, pinned addresses), at most
+``per_host`` each, for at most ``hosts`` hosts (the least recently used are closed), and for at most
 ``max_idle`` seconds (servers close theirs sooner or later; each idle one holds a file
 descriptor). An idle connection the server has closed is noticed before reuse; one that
 fails before any response byte is retried once on a fresh connection (GET is idempotent).
@@ -20,19 +28,21 @@ fails before any response byte is retried once on a fresh connection (GET is ide
 from __future__ import annotations
 
 import http.client
+import io
 import socket
 import ssl
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from urllib3.util.wait import wait_for_read
 
 from monitor.errors import FetchError
 
-_Key = tuple[str, str, int]
-_Idle = tuple[http.client.HTTPConnection, float]    # a connection, and since when it idles
+_Key = tuple[str, str, int, tuple[str, ...]]   # scheme, host, port, pinned addresses
+_Idle = tuple["_Connection", float]    # a connection, and since when it idles
 MAX_IDLE = 60.0
 
 # Raised when a kept-alive connection turns out to be closed by the server.
@@ -40,14 +50,156 @@ _STALE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
           http.client.RemoteDisconnected, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
+Connector = Callable[[tuple[str, int], float], socket.socket]
+"""((host or address, port), timeout) -> a connected TCP socket: socket.create_connection."""
+
+
 class ConnectTimeout(TimeoutError):
     """The TCP connect (or the TLS handshake) took longer than the connect timeout."""
+
+
+class DeadlinePassed(TimeoutError):
+    """The request's deadline passed before the server finished answering."""
+
+
+class _Timing:
+    """The limits of the request a connection is serving now (set anew for each request)."""
+
+    __slots__ = ("deadline", "connect_timeout", "read_timeout", "clock")
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.deadline = float("inf")
+        self.connect_timeout = 0.0
+        self.read_timeout = 0.0
+        self.clock = clock
+
+    def left(self, limit: float) -> float:
+        """``limit``, or less when the deadline comes sooner; DeadlinePassed when it passed."""
+        remaining = self.deadline - self.clock()
+        if remaining <= 0:
+            raise DeadlinePassed("deadline passed")
+        return min(limit, remaining)
+
+
+class _TimedReader(io.RawIOBase):
+    """The raw reader under a response: before each receive, the socket's timeout is set to
+    the read timeout or what is left of the deadline, whichever is less. http.client reads
+    status, headers, chunk sizes and body through it, so no part can outlast the deadline."""
+
+    def __init__(self, sock: socket.socket, timing: _Timing) -> None:
+        super().__init__()
+        self._sock = sock
+        # The socket's own unbuffered reader: it holds a reference that keeps the socket
+        # open while the response is read after http.client closed the connection.
+        self._raw = sock.makefile("rb", buffering=0)
+        self._timing = timing
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int | None:
+        self._sock.settimeout(self._timing.left(self._timing.read_timeout))
+        return self._raw.readinto(b)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _TimedSocket:
+    """What http.client.HTTPResponse is given instead of the socket: it only calls makefile."""
+
+    __slots__ = ("_sock", "_timing")
+
+    def __init__(self, sock: socket.socket, timing: _Timing) -> None:
+        self._sock = sock
+        self._timing = timing
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(_TimedReader(self._sock, self._timing))
+
+
+class _TimedResponses:
+    """A connection's ``response_class``: responses that read under the connection's timing."""
+
+    __slots__ = ("_timing",)
+
+    def __init__(self, timing: _Timing) -> None:
+        self._timing = timing
+
+    def __call__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
+        return http.client.HTTPResponse(_TimedSocket(sock, self._timing),  # type: ignore[arg-type]
+                                        *args, **kwargs)
+
+
+class _Connection(http.client.HTTPConnection):
+    """http.client's connection, connected to pinned addresses when it has any, reading its
+    responses under its timing."""
+
+    def __init__(self, host: str, port: int, timing: _Timing, addresses: tuple[str, ...],
+                 open_socket: Connector) -> None:
+        super().__init__(host, port, timeout=timing.connect_timeout)
+        self.timing = timing
+        self._addresses = addresses
+        self._open_socket = open_socket
+        self.response_class = _TimedResponses(timing)  # type: ignore[assignment]
+
+    def connect(self) -> None:
+        self.sock = self._open_tcp()
+
+    def _open_tcp(self) -> socket.socket:
+        """A TCP connection to the host (resolved by the system) or to the first of the
+        pinned addresses that answers, within the connect timeout and the deadline."""
+        error: BaseException | None = None
+        for address in self._addresses or (self.host,):
+            try:
+                sock = self._open_socket((address, self.port),
+                                         self.timing.left(self.timing.connect_timeout))
+            except TimeoutError as exc:
+                raise ConnectTimeout(str(exc)) from exc
+            except OSError as exc:
+                error = exc
+                continue
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass        # not every socket family has it
+            return sock
+        assert error is not None
+        raise error
+
+
+class _TLSConnection(_Connection):
+    """The same over TLS: the server name (SNI, certificate check) is the host's, whatever
+    address the connection went to."""
+
+    default_port = 443      # the Host header leaves out the port when it is this one
+
+    def __init__(self, host: str, port: int, timing: _Timing, addresses: tuple[str, ...],
+                 open_socket: Connector, context: ssl.SSLContext) -> None:
+        super().__init__(host, port, timing, addresses, open_socket)
+        self._context = context
+
+    def connect(self) -> None:
+        sock = self._open_tcp()
+        try:
+            # The handshake as a whole is bounded by the socket's timeout (CPython's ssl
+            # module counts it down across the handshake's reads and writes).
+            sock.settimeout(self.timing.left(self.timing.connect_timeout))
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        except TimeoutError as exc:
+            sock.close()
+            raise ConnectTimeout(str(exc)) from exc
+        except BaseException:
+            sock.close()
+            raise
 
 
 class DirectReply:
     """A response whose body has not been read yet, on a connection of ours."""
 
-    def __init__(self, owner: Connections, key: _Key, conn: http.client.HTTPConnection,
+    def __init__(self, owner: Connections, key: _Key, conn: _Connection,
                  sock: socket.socket, response: http.client.HTTPResponse) -> None:
         self._owner = owner
         self._key = key
@@ -98,42 +250,51 @@ class Connections:
 
     def __init__(self, context: ssl.SSLContext, per_host: int, hosts: int,
                  max_idle: float = MAX_IDLE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 open_socket: Connector = socket.create_connection) -> None:
         self._context = context
         self._per_host = per_host
         self._hosts = hosts
         self._max_idle = max_idle
         self._clock = clock
+        self._open_socket = open_socket
         self._idle: OrderedDict[_Key, list[_Idle]] = OrderedDict()
         self._swept = clock()
         self._lock = threading.Lock()
 
     def get(self, scheme: str, host: str, port: int, path: str, headers: Mapping[str, str],
             *, connect_timeout: float, read_timeout: float,
-            deadline: float | None = None) -> DirectReply:
+            deadline: float | None = None, addresses: Sequence[str] = ()) -> DirectReply:
         """Send ``GET path`` and read the status and headers, within the timeouts and by
         ``deadline`` (a value of the clock, time.monotonic() by default), a retry on a fresh
-        connection included.
+        connection included. The reply's body is read under the same deadline.
 
-        Raises ConnectTimeout, TimeoutError (reading, or the deadline passed), OSError,
-        ssl.SSLError or http.client.HTTPException; FetchError for a header value
-        http.client refuses.
+        ``addresses``: connect only to these (checked) addresses, in order, not to what the
+        host name resolves to now; the Host header and TLS server name are still ``host``.
+
+        Raises ConnectTimeout, TimeoutError (reading, or the deadline passed: then
+        DeadlinePassed), OSError, ssl.SSLError or http.client.HTTPException; FetchError for
+        a header value http.client refuses.
         """
-        key = (scheme, host, port)
+        key = (scheme, host, port, tuple(addresses))
         while True:
-            connect, read = connect_timeout, read_timeout
-            if deadline is not None:
-                remaining = deadline - self._clock()
-                if remaining <= 0:
-                    raise TimeoutError("deadline passed")
-                connect, read = min(connect, remaining), min(read, remaining)
             conn = self._take(key)
             reused = conn is not None
             if conn is None:
-                conn = self._connect(key, connect)
-            sock: socket.socket = conn.sock  # type: ignore[assignment]
+                conn = self._new(key)
+            timing = conn.timing
+            timing.deadline = float("inf") if deadline is None else deadline
+            timing.connect_timeout = connect_timeout
+            timing.read_timeout = read_timeout
+            if not reused:
+                try:
+                    conn.connect()
+                except BaseException:     # ssl's certificate errors are ValueErrors too
+                    conn.close()
+                    raise
             try:
-                sock.settimeout(read)
+                sock: socket.socket = conn.sock  # type: ignore[assignment]
+                sock.settimeout(timing.left(read_timeout))
                 conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
             except _STALE:
@@ -149,25 +310,15 @@ class Connections:
                 raise
             return DirectReply(self, key, conn, sock, response)
 
-    def _connect(self, key: _Key, timeout: float) -> http.client.HTTPConnection:
-        scheme, host, port = key
-        conn: http.client.HTTPConnection
+    def _new(self, key: _Key) -> _Connection:
+        scheme, host, port, addresses = key
+        timing = _Timing(self._clock)
         if scheme == "https":
-            conn = http.client.HTTPSConnection(host, port, timeout=timeout,
-                                               context=self._context)
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        try:
-            conn.connect()
-        except TimeoutError as exc:
-            conn.close()
-            raise ConnectTimeout(str(exc)) from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+            return _TLSConnection(host, port, timing, addresses, self._open_socket,
+                                  self._context)
+        return _Connection(host, port, timing, addresses, self._open_socket)
 
-    def _take(self, key: _Key) -> http.client.HTTPConnection | None:
+    def _take(self, key: _Key) -> _Connection | None:
         """An idle connection to ``key`` that the server has not closed, if any."""
         while True:
             with self._lock:
@@ -182,7 +333,7 @@ class Connections:
                 return conn
             conn.close()
 
-    def put(self, key: _Key, conn: http.client.HTTPConnection) -> None:
+    def put(self, key: _Key, conn: _Connection) -> None:
         """Keep a connection whose last response was read whole, for the next request."""
         now = self._clock()
         closing: list[_Idle] = []

@@ -17,7 +17,7 @@ import http.client
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -32,6 +32,7 @@ from monitor.fetch.addresses import Resolver, check_url_allowed, is_public_addre
 from monitor.fetch.body import BodyDecoder, content_encoding, location_url
 from monitor.fetch.connections import (
     Connections,
+    Connector,
     ConnectTimeout,
     DirectReply,
     open_files_limit,
@@ -176,7 +177,8 @@ class HttpFetcher:
 
     def __init__(self, settings: MonitorSettings, *, resolve: Resolver = resolve_host,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 pool: urllib3.PoolManager | None = None) -> None:
+                 pool: urllib3.PoolManager | None = None,
+                 open_socket: Connector = socket.create_connection) -> None:
         self.settings = settings
         self._resolve = resolve
         self._now = now
@@ -211,7 +213,8 @@ class HttpFetcher:
             # files allow (a service's limit is often 1,024).
             per_host = settings.max_per_host + 1
             hosts = min(self._num_pools, max(16, open_files_limit() // 2 // per_host))
-            self._connections: Connections | None = Connections(context, per_host, hosts)
+            self._connections: Connections | None = Connections(
+                context, per_host, hosts, open_socket=open_socket)
         else:
             self._connections = None      # every request on the injected pool
         self.pool = pool
@@ -233,11 +236,17 @@ class HttpFetcher:
     # -- one fetch -------------------------------------------------------------------------
 
     def fetch(self, url: str, etag: str | None = None,
-              last_modified: str | None = None) -> FetchResult:
+              last_modified: str | None = None, *, public_only: bool = False) -> FetchResult:
         """GET ``url``; a 304 gives ``content=None``. Raises FetchError on any failure.
 
         On a 304 the result carries the validators of the response when it sends
         any, else the ones passed in, so a caller may store ``result.etag`` as is.
+
+        A hop to a host the operator did not configure (a redirect to another host; with
+        ``public_only``, every hop, ``url`` included) must resolve to public addresses
+        only, unless ``allow_private_networks``; the connection then goes to one of the
+        addresses checked (pinned), so a name that answers otherwise the second time (DNS
+        rebinding) cannot send the request elsewhere.
         """
         started = time.monotonic()
         deadline = started + self._deadline
@@ -253,13 +262,17 @@ class HttpFetcher:
         all_permanent = True
         redirects = 0
         while True:
-            check = redirects > 0 and self._check_redirects \
-                and (target.host, target.port) != (first.host, first.port)
+            addresses: Sequence[str] = ()
+            check = self._check_redirects and (
+                public_only or (redirects > 0
+                                and (target.host, target.port) != (first.host, first.port)))
             if check:
-                check_url_allowed(current, self._resolve, purpose="redirect to")
-            reply = self._send(current, target, headers, deadline)
-            if check and not reply.proxied:     # through a proxy the peer is the proxy
-                self._check_peer(reply)
+                addresses = check_url_allowed(
+                    current, self._resolve,
+                    purpose="redirect to" if redirects else "moved source at")
+            reply = self._send(current, target, headers, deadline, addresses)
+            if check and isinstance(reply, PoolReply) and not reply.proxied:
+                self._check_peer(reply)     # an injected pool connects where it resolves
             status = reply.status
             if status not in REDIRECT_STATUSES:
                 break
@@ -335,7 +348,7 @@ class HttpFetcher:
         return remaining
 
     def _send(self, url: str, target: _Target, headers: dict[str, str],
-              deadline: float) -> _Reply:
+              deadline: float, addresses: Sequence[str] = ()) -> _Reply:
         """One request, no redirect followed: the response with its body unread."""
         remaining = self._remaining(deadline)
         connect = min(self._connect_timeout, remaining)
@@ -348,7 +361,8 @@ class HttpFetcher:
             if proxy is None and self._connections is not None:
                 return self._connections.get(target.scheme, target.host, target.port,
                                              target.path, headers, connect_timeout=connect,
-                                             read_timeout=read, deadline=deadline)
+                                             read_timeout=read, deadline=deadline,
+                                             addresses=addresses)
             manager = self.pool if proxy is None else self._proxy_managers[proxy]
             if isinstance(manager, str):
                 raise FetchError(manager)

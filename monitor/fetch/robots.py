@@ -32,7 +32,8 @@ MAX_ROBOTS_BYTES = 500 * 1024   # RFC 9309: parse at least the first 500 KiB
 
 class Fetcher(Protocol):
     def fetch(self, url: str, etag: str | None = None,
-              last_modified: str | None = None) -> FetchResult: ...
+              last_modified: str | None = None, *, public_only: bool = False
+              ) -> FetchResult: ...
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,144 @@
+"""The total fetch deadline holds whatever a server sends, and however slowly: a status
+line, headers, chunk-size lines or a TLS handshake trickled a byte at a time are cut off
+at ``fetch_deadline`` with an honest message, and the other sources keep their turns.
+
+The servers are raw sockets on loopback that count what they managed to send: a fetch
+that outlasted its deadline would have let them send far more."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.app import build_app
+from monitor.config import MonitorSettings, load_config_data
+from monitor.errors import FetchError
+from monitor.fetch import HttpFetcher
+from monitor.scheduler import poll_sources
+from tests.loopback import LoopbackHTTPServer, Response
+
+INTERVAL = 0.1          # seconds between two trickled bytes
+TRICKLE_LIMIT = 300     # bytes a server trickles at most (30 s): far past any deadline here
+ALLOWED = 100           # bytes a 1 s deadline could let through, with a wide margin (10 s)
+
+FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
+        b"<item><title>Harbour reopens after the storm</title>"
+        b"<link>https://desk.example/harbour</link><guid>h1</guid></item></channel></rss>")
+
+
+class TricklingServer:
+    """Reads a request, sends ``head`` at once, then one byte of ``drip`` every INTERVAL
+    seconds until the client hangs up or TRICKLE_LIMIT bytes went out."""
+
+    def __init__(self, head: bytes, drip: bytes = b"a", *, read_request: bool = True) -> None:
+        self.head = head
+        self.drip = drip
+        self.read_request = read_request
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.trickled = 0
+        self.hung_up = threading.Event()
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/feed"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                if self.read_request:
+                    conn.recv(65536)
+                conn.sendall(self.head)
+                for _ in range(TRICKLE_LIMIT):
+                    if self._stop.wait(INTERVAL):
+                        return
+                    conn.sendall(self.drip)
+                    self.trickled += 1
+            except OSError:
+                self.hung_up.set()       # the client closed: a send fails
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def trickling() -> Iterator[list[TricklingServer]]:
+    servers: list[TricklingServer] = []
+    yield servers
+    for server in servers:
+        server.close()
+
+
+def deadline_fetcher() -> HttpFetcher:
+    # Generous per-read and connect timeouts: only the total deadline can stop these.
+    return HttpFetcher(MonitorSettings(fetch_deadline="1s", read_timeout="30s",
+                                       connect_timeout="30s", allow_private_networks=True))
+
+
+@pytest.mark.parametrize("head, drip", [
+    (b"", b"H"),                                                   # the status line
+    (b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a"),                        # one header's value
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", b"X-A: b\r\n"),  # header after header
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"0"),   # a chunk-size line
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", b"0"),
+], ids=["status-line", "header-value", "many-headers", "chunk-size", "second-chunk-size"])
+def test_the_deadline_cuts_off_a_trickle_in_any_part_of_the_answer(
+        trickling, head: bytes, drip: bytes) -> None:
+    server = TricklingServer(head, drip)
+    trickling.append(server)
+    with deadline_fetcher() as fetcher, pytest.raises(FetchError) as info:
+        fetcher.fetch(server.url())
+    assert str(info.value) == "timed out after 1s (total deadline)"
+    assert server.trickled < ALLOWED
+
+
+def test_the_deadline_bounds_a_tls_handshake_that_trickles(trickling) -> None:
+    # A handshake record announced 16 KiB long, whose bytes then come one at a time.
+    server = TricklingServer(b"\x16\x03\x03\x40\x00", b"\x02", read_request=False)
+    trickling.append(server)
+    with deadline_fetcher() as fetcher, pytest.raises(FetchError) as info:
+        fetcher.fetch(server.url("https"))
+    assert str(info.value) == "timed out after 1s (total deadline)"
+    assert server.trickled < ALLOWED
+
+
+def test_healthy_sources_are_polled_while_trickling_hosts_hold_every_slot(
+        tmp_path: Path, trickling) -> None:
+    """Two trickling hosts and max_concurrency = 2: each is cut off at its deadline and
+    recorded as an error, and the healthy source is polled in the same run."""
+    slow = [TricklingServer(b"HTTP/1.1 200 OK\r\nX-Slow: ") for _ in range(2)]
+    trickling.extend(slow)
+    with LoopbackHTTPServer() as healthy:
+        healthy.route("/feed.xml", Response(body=FEED))
+        sources = [{"name": f"slow-{n}", "url": server.url()} for n, server in enumerate(slow)]
+        sources.append({"name": "healthy", "url": healthy.url("/feed.xml")})
+        config = load_config_data({
+            "monitor": {"database": str(tmp_path / "m.db"), "max_concurrency": 2,
+                        "fetch_deadline": "1s", "read_timeout": "30s",
+                        "min_host_interval": "0s"},
+            "topics": [{"name": "t", "event": "recognition"}], "sources": sources})
+        app = build_app(config)
+        try:
+            outcomes = {o.source: o for o in poll_sources(app, app.config.sources)}
+            assert outcomes["healthy"].status == "ok"
+            assert len(healthy.requests_to("/feed.xml")) == 1
+            for n, server in enumerate(slow):
+                state = app.store.source_state(f"slow-{n}")
+                assert state.last_error == "FetchError: timed out after 1s (total deadline)"
+                assert server.trickled < ALLOWED
+        finally:
+            app.close()
