@@ -11,6 +11,7 @@ A route is a Response, or a callable taking the RecordedRequest and returning on
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -124,6 +125,55 @@ class LoopbackHTTPServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class TricklingServer:
+    """A raw TCP server on 127.0.0.1: reads a request, sends ``head`` at once, then
+    ``drip`` every ``interval`` seconds until the client hangs up or ``limit`` drips went
+    out. ``trickled`` counts the drips sent: how long a client kept listening."""
+
+    def __init__(self, head: bytes, drip: bytes = b"a", *, read_request: bool = True,
+                 interval: float = 0.1, limit: int = 300) -> None:
+        self.head = head
+        self.drip = drip
+        self.read_request = read_request
+        self.interval = interval
+        self.limit = limit
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.trickled = 0
+        self.hung_up = threading.Event()
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/feed"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                if self.read_request:
+                    conn.recv(65536)
+                conn.sendall(self.head)
+                for _ in range(self.limit):
+                    if self._stop.wait(self.interval):
+                        return
+                    conn.sendall(self.drip)
+                    self.trickled += 1
+            except OSError:
+                self.hung_up.set()       # the client closed: a send fails
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 10.0,

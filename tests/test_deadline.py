@@ -7,8 +7,6 @@ that outlasted its deadline would have let them send far more."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,60 +17,14 @@ from monitor.config import MonitorSettings, load_config_data
 from monitor.errors import FetchError
 from monitor.fetch import HttpFetcher
 from monitor.scheduler import poll_sources
-from tests.loopback import LoopbackHTTPServer, Response
+from tests.loopback import LoopbackHTTPServer, Response, TricklingServer
 
-INTERVAL = 0.1          # seconds between two trickled bytes
-TRICKLE_LIMIT = 300     # bytes a server trickles at most (30 s): far past any deadline here
+# TricklingServer sends a byte every 0.1 s, 300 at most (30 s): far past any deadline here.
 ALLOWED = 100           # bytes a 1 s deadline could let through, with a wide margin (10 s)
 
 FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
         b"<item><title>Harbour reopens after the storm</title>"
         b"<link>https://desk.example/harbour</link><guid>h1</guid></item></channel></rss>")
-
-
-class TricklingServer:
-    """Reads a request, sends ``head`` at once, then one byte of ``drip`` every INTERVAL
-    seconds until the client hangs up or TRICKLE_LIMIT bytes went out."""
-
-    def __init__(self, head: bytes, drip: bytes = b"a", *, read_request: bool = True) -> None:
-        self.head = head
-        self.drip = drip
-        self.read_request = read_request
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.trickled = 0
-        self.hung_up = threading.Event()
-        self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def url(self, scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}/feed"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                if self.read_request:
-                    conn.recv(65536)
-                conn.sendall(self.head)
-                for _ in range(TRICKLE_LIMIT):
-                    if self._stop.wait(INTERVAL):
-                        return
-                    conn.sendall(self.drip)
-                    self.trickled += 1
-            except OSError:
-                self.hung_up.set()       # the client closed: a send fails
-
-    def close(self) -> None:
-        self._stop.set()
-        self.sock.close()
 
 
 @pytest.fixture
