@@ -160,7 +160,7 @@ class Pipeline:
         moved = state.url != source.url and host != host_key(source.url)
         spacing = 0.0
         if source.type == "page":
-            if not self.robots.allowed(state.url):
+            if not self.robots.allowed(state.url, public_only=moved):
                 raise FetchError("disallowed by robots.txt")
             spacing = min(self.robots.crawl_delay(state.url) or 0.0, MAX_CRAWL_DELAY)
         with self.limiter.slot(host, spacing):

@@ -170,3 +170,20 @@ def test_groups_for_other_crawlers_named_in_our_user_agent_do_not_apply(server) 
         robots = RobotsCache(fetcher, settings.user_agent)
         assert robots.allowed(server.url("/news/list.html"))
         assert not robots.allowed(server.url("/private/list.html"))
+
+
+def test_robots_txt_of_a_moved_source_is_not_fetched_from_a_private_address(server) -> None:
+    # A page source moved by a permanent redirect to a name that resolves to loopback: its
+    # robots.txt is refused as the page itself is, and loopback never sees the request.
+    from tests.test_fetch import loopback_network, rebinding_resolver
+
+    server.route("/robots.txt", Response(body=b"User-agent: *\nAllow: /\n"))
+    resolve = rebinding_resolver("moved.test", [["127.0.0.1"]])
+    network = loopback_network(resolve, {})
+    url = f"http://moved.test:{server.port}/page"
+    with HttpFetcher(MonitorSettings(user_agent=UA), resolve=resolve,
+                     open_socket=network) as fetcher:
+        RobotsCache(fetcher, UA).allowed(url, public_only=True)
+        assert server.requests_to("/robots.txt") == []
+        RobotsCache(fetcher, UA).allowed(url)      # a host the operator chose: fetched
+        assert len(server.requests_to("/robots.txt")) == 1

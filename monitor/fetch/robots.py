@@ -118,15 +118,17 @@ class RobotsCache:
         self._entries: dict[str, _Entry] = {}
         self._fetching: dict[str, threading.Lock] = {}
 
-    def allowed(self, url: str) -> bool:
-        """True when robots.txt lets our User-Agent fetch ``url``."""
-        return self.rules(url).allowed(url, self.agent_token)
+    def allowed(self, url: str, *, public_only: bool = False) -> bool:
+        """True when robots.txt lets our User-Agent fetch ``url``. ``public_only``: the host
+        is not the operator's choice (a source moved there), so robots.txt is fetched as
+        such a source is (see HttpFetcher.fetch)."""
+        return self.rules(url, public_only=public_only).allowed(url, self.agent_token)
 
     def crawl_delay(self, url: str) -> float | None:
         """The Crawl-delay robots.txt asks of us for ``url``'s host, if any."""
         return self.rules(url).crawl_delay(self.agent_token)
 
-    def rules(self, url: str) -> RobotsRules:
+    def rules(self, url: str, *, public_only: bool = False) -> RobotsRules:
         key = f"{urlsplit(url).scheme.lower()}://{host_key(url)}"
         entry = self._fresh(key)
         if entry is not None:
@@ -137,7 +139,7 @@ class RobotsCache:
             entry = self._fresh(key)
             if entry is not None:
                 return entry.rules
-            rules, lifetime = self._load(robots_url(url))
+            rules, lifetime = self._load(robots_url(url), public_only)
             with self._lock:
                 self._entries[key] = _Entry(rules, self._clock() + lifetime)
                 self._fetching.pop(key, None)
@@ -150,9 +152,10 @@ class RobotsCache:
                 return entry
             return None
 
-    def _load(self, url: str) -> tuple[RobotsRules, float]:
+    def _load(self, url: str, public_only: bool) -> tuple[RobotsRules, float]:
         try:
-            result = self._fetcher.fetch(url)
+            result = self._fetcher.fetch(url, public_only=True) if public_only \
+                else self._fetcher.fetch(url)
         except FetchError as exc:
             rules, transient = rules_from_error(exc)
             return rules, self.error_ttl if transient else self.ttl
