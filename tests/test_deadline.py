@@ -94,3 +94,21 @@ def test_healthy_sources_are_polled_while_trickling_hosts_hold_every_slot(
                 assert server.trickled < ALLOWED
         finally:
             app.close()
+
+
+@pytest.mark.parametrize("head, drip", [
+    (b"HTTP/1.1 200 OK\r\nX-Slow: ", b"a"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"0"),
+], ids=["header-value", "chunk-size"])
+def test_the_deadline_holds_through_a_proxy(trickling, monkeypatch, head: bytes,
+                                            drip: bytes) -> None:
+    # The proxy (or the origin behind it) trickles: urllib3 carries proxied requests.
+    server = TricklingServer(head, drip)
+    trickling.append(server)
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
+    with deadline_fetcher() as fetcher, pytest.raises(FetchError) as info:
+        fetcher.fetch("http://feeds.example.org/feed.xml")
+    assert str(info.value) == "timed out after 1s (total deadline)"
+    assert server.trickled < ALLOWED

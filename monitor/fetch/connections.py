@@ -62,7 +62,7 @@ class DeadlinePassed(TimeoutError):
     """The request's deadline passed before the server finished answering."""
 
 
-class _Timing:
+class Timing:
     """The limits of the request a connection is serving now (set anew for each request)."""
 
     __slots__ = ("deadline", "connect_timeout", "read_timeout", "clock")
@@ -86,7 +86,7 @@ class _TimedReader(io.RawIOBase):
     the read timeout or what is left of the deadline, whichever is less. http.client reads
     status, headers, chunk sizes and body through it, so no part can outlast the deadline."""
 
-    def __init__(self, sock: socket.socket, timing: _Timing) -> None:
+    def __init__(self, sock: socket.socket, timing: Timing) -> None:
         super().__init__()
         self._sock = sock
         # The socket's own unbuffered reader: it holds a reference that keeps the socket
@@ -107,12 +107,12 @@ class _TimedReader(io.RawIOBase):
         super().close()
 
 
-class _TimedSocket:
+class TimedSocket:
     """What http.client.HTTPResponse is given instead of the socket: it only calls makefile."""
 
     __slots__ = ("_sock", "_timing")
 
-    def __init__(self, sock: socket.socket, timing: _Timing) -> None:
+    def __init__(self, sock: socket.socket, timing: Timing) -> None:
         self._sock = sock
         self._timing = timing
 
@@ -125,11 +125,11 @@ class _TimedResponses:
 
     __slots__ = ("_timing",)
 
-    def __init__(self, timing: _Timing) -> None:
+    def __init__(self, timing: Timing) -> None:
         self._timing = timing
 
     def __call__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
-        return http.client.HTTPResponse(_TimedSocket(sock, self._timing),  # type: ignore[arg-type]
+        return http.client.HTTPResponse(TimedSocket(sock, self._timing),  # type: ignore[arg-type]
                                         *args, **kwargs)
 
 
@@ -137,7 +137,7 @@ class _Connection(http.client.HTTPConnection):
     """http.client's connection, connected to pinned addresses when it has any, reading its
     responses under its timing."""
 
-    def __init__(self, host: str, port: int, timing: _Timing, addresses: tuple[str, ...],
+    def __init__(self, host: str, port: int, timing: Timing, addresses: tuple[str, ...],
                  open_socket: Connector) -> None:
         super().__init__(host, port, timeout=timing.connect_timeout)
         self.timing = timing
@@ -176,7 +176,7 @@ class _TLSConnection(_Connection):
 
     default_port = 443      # the Host header leaves out the port when it is this one
 
-    def __init__(self, host: str, port: int, timing: _Timing, addresses: tuple[str, ...],
+    def __init__(self, host: str, port: int, timing: Timing, addresses: tuple[str, ...],
                  open_socket: Connector, context: ssl.SSLContext) -> None:
         super().__init__(host, port, timing, addresses, open_socket)
         self._context = context
@@ -312,7 +312,7 @@ class Connections:
 
     def _new(self, key: _Key) -> _Connection:
         scheme, host, port, addresses = key
-        timing = _Timing(self._clock)
+        timing = Timing(self._clock)
         if scheme == "https":
             return _TLSConnection(host, port, timing, addresses, self._open_socket,
                                   self._context)

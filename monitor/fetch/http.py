@@ -38,7 +38,8 @@ from monitor.fetch.connections import (
     open_files_limit,
 )
 from monitor.fetch.politeness import URL_CACHE_SIZE
-from monitor.fetch.proxied import PoolReply, proxy_manager
+from monitor.fetch.proxied import PoolReply, proxy_manager, timed_pools
+from monitor.fetch.proxied import deadline as proxied_deadline
 from monitor.fetch.transport import basic_auth, proxy_for, proxy_settings, tls_context
 from monitor.headers import parse_retry_after
 from monitor.types import FetchResult
@@ -202,7 +203,7 @@ class HttpFetcher:
         if pool is None:
             context = tls_context()
             pool_kw.update(ssl_context=context, cert_reqs="CERT_REQUIRED")
-            pool = urllib3.PoolManager(**pool_kw)
+            pool = timed_pools(urllib3.PoolManager(**pool_kw))
             self._proxies = proxy_settings()
             for scheme in _DEFAULT_PORTS:
                 proxy = proxy_for(scheme, "", 0, self._proxies)
@@ -366,10 +367,12 @@ class HttpFetcher:
             manager = self.pool if proxy is None else self._proxy_managers[proxy]
             if isinstance(manager, str):
                 raise FetchError(manager)
-            response = manager.urlopen("GET", url, headers=headers, retries=False,
-                                       redirect=False, timeout=urllib3.Timeout(connect, read),
-                                       preload_content=False, decode_content=False,
-                                       release_conn=False)
+            with proxied_deadline(deadline, self._read_timeout):
+                response = manager.urlopen("GET", url, headers=headers, retries=False,
+                                           redirect=False,
+                                           timeout=urllib3.Timeout(connect, read),
+                                           preload_content=False, decode_content=False,
+                                           release_conn=False)
             proxied = proxy is not None or isinstance(manager, urllib3.ProxyManager)
             return PoolReply(response, proxied)  # type: ignore[arg-type]
         except urllib3.exceptions.NewConnectionError as exc:    # before its base class
