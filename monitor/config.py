@@ -12,6 +12,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from monitor.errors import ConfigError
+from monitor.urls import without_credentials
 
 DEFAULT_CONFIG_PATH = "config/monitor.toml"
 CONFIG_ENV = "MONITOR_CONFIG"
@@ -64,8 +66,18 @@ Duration = Annotated[timedelta, BeforeValidator(_to_duration)]
 
 
 def _check_url(value: str) -> str:
+    """An absolute http(s) URL whose host and port can be read; a message shows it without
+    its credentials."""
+    shown = without_credentials(value or "")
     if not re.match(r"^https?://[^\s/?#]+", value or "", re.IGNORECASE):
-        raise ValueError(f"invalid URL {value!r}: must be an absolute http:// or https:// URL")
+        raise ValueError(f"invalid URL {shown!r}: must be an absolute http:// or https:// URL")
+    try:
+        urlsplit(value).port  # noqa: B018 - reading the port checks it
+    except ValueError:
+        # "http://user:pa/ss@host/" reads as host "user", port "pa": say what to write.
+        hint = ("; write / ? # @ in a user name or password as %2F %3F %23 %40"
+                if "@" in value else "")
+        raise ValueError(f"invalid URL {shown!r}: bad host or port{hint}") from None
     return value
 
 

@@ -5,7 +5,8 @@ through one of two cleaners first: ``one_line`` (titles, source names, URLs, hea
 values: control characters and line breaks become spaces, length capped) or
 ``clean_text`` (evidence, health text: line breaks kept, other control characters
 removed, length capped). HTML is rendered by Jinja2 with autoescape on, and only
-http(s) links become ``href`` attributes.
+http(s) links become ``href`` attributes. A URL never shows a ``user:password@``
+(stories stored by earlier versions may hold one).
 
 No I/O beyond reading the package's templates, no clock: ``digest_payload`` takes
 ``sent_at`` from its caller.
@@ -21,7 +22,8 @@ from typing import Any
 
 import jinja2
 
-from monitor.types import Digest, Story
+from monitor.types import Digest, Story, StorySource
+from monitor.urls import strip_credentials
 
 SUBJECT_LIMIT = 200
 TITLE_LIMIT = 500
@@ -143,20 +145,23 @@ class StoryView:
     evidence: str
 
 
+def _outlet_view(source: StorySource) -> OutletView:
+    url = strip_credentials(source.url)
+    return OutletView(name=one_line(source.source, NAME_LIMIT),
+                      title=one_line(source.title, TITLE_LIMIT), url=one_line(url, URL_LIMIT),
+                      link=safe_link(url), published=human_utc(source.published))
+
+
 def story_view(story: Story) -> StoryView:
     """Clean one story for rendering (PURE)."""
-    outlets = tuple(
-        OutletView(name=one_line(s.source, NAME_LIMIT), title=one_line(s.title, TITLE_LIMIT),
-                   url=one_line(s.url, URL_LIMIT), link=safe_link(s.url),
-                   published=human_utc(s.published))
-        for s in story.sources
-    )
+    outlets = tuple(_outlet_view(s) for s in story.sources)
+    url = strip_credentials(story.url)
     return StoryView(
         id=story.id,
         topic=one_line(story.topic, NAME_LIMIT),
         title=one_line(story.title, TITLE_LIMIT) or "(untitled)",
-        url=one_line(story.url, URL_LIMIT),
-        link=safe_link(story.url),
+        url=one_line(url, URL_LIMIT),
+        link=safe_link(url),
         source_names=tuple(_unique(o.name for o in outlets)),
         outlets=outlets,
         published=human_utc(story.published),
@@ -254,9 +259,9 @@ def story_payload(story: Story) -> dict[str, Any]:
         "actors": list(view.actors),
         "evidence": view.evidence,
         "outlets": [
-            {"source": one_line(s.source, NAME_LIMIT), "url": one_line(s.url, URL_LIMIT),
-             "title": one_line(s.title, TITLE_LIMIT), "published": iso_utc(s.published)}
-            for s in story.sources
+            {"source": outlet.name, "url": outlet.url, "title": outlet.title,
+             "published": iso_utc(s.published)}
+            for outlet, s in zip(view.outlets, story.sources, strict=True)
         ],
     }
 

@@ -40,7 +40,7 @@ from monitor.types import (
     SourceState,
     StoryDecision,
 )
-from monitor.urls import without_credentials
+from monitor.urls import strip_credentials, without_credentials
 from monitor.workers import ParseJob, run_parse_job
 
 log = logging.getLogger("monitor.poll")
@@ -171,8 +171,9 @@ class Pipeline:
                                       last_modified=state.last_modified)
 
     def _parse(self, source: SourceConfig, fetched: FetchResult) -> ParsedFeed:
+        # Credentials stay with the fetcher: links resolved against the URL would carry them.
         return self.parser(ParseJob(
-            kind=source.type, content=fetched.content or b"", url=fetched.url,
+            kind=source.type, content=fetched.content or b"", url=strip_credentials(fetched.url),
             content_type=fetched.headers.get("content-type"),  # the fetcher lower-cases names
             item_selector=source.item_selector or "", link_selector=source.link_selector or "",
             title_selector=source.title_selector, summary_selector=source.summary_selector))

@@ -15,6 +15,7 @@ from monitor.deliver import FlushOutcome
 from monitor.errors import ConfigError
 from monitor.pipeline import PollOutcome
 from monitor.types import Classification, SourceState, Story
+from monitor.urls import strip_credentials, without_credentials
 
 
 def _when(value: datetime | str | None) -> str:
@@ -45,7 +46,8 @@ def config_summary(config: Config) -> str:
     lines += [f"  {t.name}: event={t.event or '-'} entities={len(t.entities)}"
               f"{' query=' + repr(t.query) if t.query else ''}" for t in config.topics]
     lines.append(f"sources ({len(config.sources)}):")
-    lines += [f"  {s.name} [{s.type}] every {_duration(config.interval(s))}: {s.url}"
+    lines += [f"  {s.name} [{s.type}] every {_duration(config.interval(s))}: "
+              f"{without_credentials(s.url)}"
               for s in config.sources]
     lines.append(f"notifiers ({len(config.notifiers)}):")
     lines += [f"  {n.name} [{n.type}] schedule={n.schedule!r}"
@@ -143,7 +145,7 @@ def matches(stories: Sequence[Story]) -> str:
     blocks = []
     for s in stories:
         sources = ", ".join(dict.fromkeys(x.source for x in s.sources))
-        blocks.append(f"[{s.category or s.topic}] {s.title}\n  {s.url}\n"
+        blocks.append(f"[{s.category or s.topic}] {s.title}\n  {strip_credentials(s.url)}\n"
                       f"  published {_when(s.published)}; sources: {sources}; "
                       f"actors: {', '.join(s.actors) or '-'}; score {s.score:.2f}\n"
                       f"  evidence: {_cut(s.evidence, 200)}")

@@ -1,4 +1,6 @@
-"""Canonical URLs: one spelling per article, so two sources' copies are seen as one."""
+"""URLs: one canonical spelling per article, so two sources' copies are seen as one; and
+a URL's credentials kept out of everything but the fetch (``***@`` where a person reads
+the URL, dropped from links we store and send)."""
 
 from __future__ import annotations
 
@@ -48,12 +50,72 @@ def canonical_url(url: str) -> str:
     return canonicalize_url(rebuilt, keep_fragments=False)
 
 
+# What urlsplit (and so the fetcher) skips before a URL's scheme: C0 controls and spaces.
+_SCHEME = re.compile(r"[\x00-\x20]*[A-Za-z][A-Za-z0-9+.-]*://")
+_REDACTED = "***"
+
+
 def without_credentials(url: str) -> str:
-    """The URL with any user:password@ removed, for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    if "@" not in authority:
-        return url
-    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+    """``url`` for a person to read (messages, logs, status, check-config): its
+    ``user:password@`` shown as ``***@``, so that a reader sees credentials are set, never
+    what they are. A URL without any is returned unchanged. See `_userinfo_span`."""
+    span = _userinfo_span(url)
+    return url if span is None else f"{url[:span[0]]}{_REDACTED}@{url[span[1]:]}"
+
+
+def strip_credentials(url: str) -> str:
+    """``url`` with its ``user:password@`` dropped: a link to store and send in alerts.
+
+    Links found in a source are resolved against its URL without credentials, and a link
+    that carries its own (``http://www.bbc.co.uk@phish.example/``) is shown for where it
+    goes. A URL without any is returned unchanged. See `_userinfo_span`."""
+    span = _userinfo_span(url)
+    return url if span is None else url[:span[0]] + url[span[1]:]
+
+
+def _userinfo_span(url: str) -> tuple[int, int] | None:
+    """PURE. (start, end) of the ``user:password@`` of an absolute URL, "@" included;
+    None when it has none.
+
+    The authority runs from "//" to the first "/", "?" or "#" (RFC 3986, and urlsplit,
+    which the fetcher uses); its userinfo ends at its last "@", so a raw "@" in a password
+    (``user:p@ss@host``) is hidden whole. A raw "/", "?" or "#" in a password cuts the
+    authority short: ``http://user:pa/ss@host/`` reads as host "user", port "pa". So an
+    authority whose port is not a number, followed later by an "@", is taken as userinfo
+    up to the URL's last "@": perhaps more than the credentials, never less. A port that
+    is a number is a port: ``https://host:8080/@someone/feed`` keeps its path (and so
+    would ``http://user:1234/5@host/``: RFC 3986 wants that "/" written %2F).
+    """
+    if "@" not in url:
+        return None
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        return None
+    start = scheme.end()
+    end = len(url)
+    for mark in "/?#":
+        found = url.find(mark, start, end)
+        if found >= 0:
+            end = found
+    at = url.rfind("@", start, end)
+    if at >= 0:
+        return start, at + 1
+    if _is_host_port(url[start:end]):
+        return None
+    at = url.rfind("@", end)
+    return (start, at + 1) if at >= 0 else None
+
+
+def _is_host_port(authority: str) -> bool:
+    """True when ``authority`` (with no "@") is a host with at most a numeric port."""
+    if authority.startswith("["):
+        close = authority.find("]")
+        if close < 0:
+            return False
+        host_end = close + 1
+    else:
+        host_end = authority.find(":")
+        if host_end < 0:
+            return True
+    port = authority[host_end:]
+    return port == "" or (port[0] == ":" and port[1:].isascii() and port[1:].isdigit())

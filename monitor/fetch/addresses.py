@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from monitor.errors import FetchError
+from monitor.urls import without_credentials
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
@@ -73,11 +74,11 @@ def url_host_port(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     host = parts.hostname
     if not host:
-        raise FetchError(f"invalid URL {url!r}: no host")
+        raise FetchError(f"invalid URL {without_credentials(url)!r}: no host")
     try:
         port = parts.port
     except ValueError as exc:
-        raise FetchError(f"invalid URL {url!r}: bad port") from exc
+        raise FetchError(f"invalid URL {without_credentials(url)!r}: bad port") from exc
     return host, port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
 
 

@@ -3,7 +3,7 @@
 Everything a source says passes through here before it becomes a ParsedItem: HTML is
 reduced to plain text, entities are decoded, control characters and NUL are removed,
 whitespace (CR/LF included) is collapsed to single spaces, lengths are capped, and only
-http(s) links survive.
+http(s) links survive, without any ``user:password@``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from lxml import etree
 
 from monitor.errors import ParseError
 from monitor.types import ParsedItem
+from monitor.urls import strip_credentials
 
 MAX_TITLE = 500
 MAX_SUMMARY = 2_000
@@ -99,7 +100,11 @@ def clean_summary(text: str | None, *, is_html: bool = True) -> str:
 
 
 def clean_url(link: str | None, base: str = "") -> str:
-    """An absolute http(s) URL resolved against ``base``, or "" when unusable or unsafe."""
+    """An absolute http(s) URL resolved against ``base``, or "" when unusable or unsafe.
+
+    The result never has a ``user:password@``: a relative link resolved against a source
+    URL with credentials would carry them into every alert, and a link that brings its
+    own (``http://trusted.example@elsewhere.example/``) is shown for where it goes."""
     if not link:
         return ""
     if _plain_http_url(link):
@@ -111,6 +116,7 @@ def clean_url(link: str | None, base: str = "") -> str:
     try:
         absolute = link if not base or link.startswith(("http://", "https://")) else urljoin(
             base, link)
+        absolute = strip_credentials(absolute)
         parts = urlsplit(absolute)
     except ValueError:  # e.g. an invalid IPv6 netloc
         return ""
@@ -155,8 +161,9 @@ def _has_no_control(text: str) -> bool:
 def _plain_http_url(link: str) -> bool:
     """True for an absolute http(s) URL that clean_url would return unchanged.
 
-    Printable ASCII without spaces or brackets: nothing to remove or escape, and urlsplit
-    cannot fail on it; the host is what follows "//" up to the first "/", "?" or "#".
+    Printable ASCII without spaces, brackets or "@": nothing to remove or escape, no
+    credentials, and urlsplit cannot fail on it; the host is what follows "//" up to the
+    first "/", "?" or "#".
     """
     if link.startswith("https://"):
         start = 8
@@ -166,7 +173,7 @@ def _plain_http_url(link: str) -> bool:
         return False
     return (len(link) > start and link[start] not in "/?#" and len(link) <= MAX_URL
             and link.isascii() and link.isprintable() and " " not in link
-            and "[" not in link and "]" not in link)
+            and "[" not in link and "]" not in link and "@" not in link)
 
 
 def hash_guid(title: str, summary: str) -> str:
