@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config_data
-from monitor.deliver import Deliverer, next_attempt
+from monitor.config import WebhookNotifierConfig, load_config_data
+from monitor.deliver import RETRY_AFTER_MAX, RETRY_BASE, Deliverer, next_attempt
 from monitor.errors import NotifyError, StoreError
+from monitor.notify import WebhookNotifier
 from monitor.store import SqliteStore, acquire_daemon_lock
 from monitor.store.schema import SCHEMA_VERSION
 from monitor.types import (
@@ -22,6 +24,7 @@ from monitor.types import (
     SourceState,
     StoryDecision,
 )
+from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
 
 NOW = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
 
@@ -207,3 +210,82 @@ def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
     assert len(plans) == 2
     for plan in plans:
         assert "SCAN items" not in plan and "INDEX" in plan, plan
+
+
+# -- a failure must end in `failed` (with its error and a backoff), never stay `sending` --------
+
+HOOK = "/hooks/desk/t0ken-5e1"
+
+
+def webhook_deliverer(store: SqliteStore, clock: Clock, url: str,
+                      timeout: str = "5s") -> Deliverer:
+    config = WebhookNotifierConfig.model_validate(
+        {"name": "hook", "type": "webhook", "url": url, "timeout": timeout,
+         "give_up_after": "30d"})
+    ids = iter(f"digest-{n}" for n in range(1, 100))
+    return Deliverer(store, {"hook": WebhookNotifier(config, clock=clock)}, {"hook": config},
+                     clock, random.Random(7), new_id=lambda: next(ids))
+
+
+def delivery(store: SqliteStore, digest_id: str) -> dict:
+    rows = store.delivery_rows(("pending", "sending", "failed", "dead", "delivered"))
+    return next(r for r in rows if r["id"] == digest_id)
+
+
+def test_huge_retry_after_fails_the_delivery_and_does_not_hold_the_next(
+        tmp_path: Path) -> None:
+    """Issue 9 item 5: `Retry-After: 100000000000000` on a webhook left the delivery in
+    `sending` with no error, retried at every tick, and the notifier's next digest behind it."""
+    store, clock = make_store(tmp_path), Clock()
+
+    def receiver(request: RecordedRequest) -> Response:
+        if request.headers["X-Monitor-Delivery"] == "earlier" and clock.now == NOW:
+            return Response(503, b"busy", headers={"Retry-After": "100000000000000"})
+        return Response(204)
+
+    with LoopbackHTTPServer() as server:
+        server.route(HOOK, receiver)
+        deliverer = webhook_deliverer(store, clock, server.url(HOOK))
+        poll_with_story(store, "1", {"t": ["hook"]})
+        store.make_digest("hook", NOW - timedelta(minutes=1), "earlier")
+        poll_with_story(store, "2", {"t": ["hook"]})
+        outcome = deliverer.flush("hook")               # makes digest-1, then sends both
+        assert (outcome.failed, outcome.sent) == (1, 1)
+        first = delivery(store, "earlier")
+        assert first["status"] == "failed" and "HTTP 503" in first["last_error"]
+        assert first["next_attempt_at"] == (NOW + RETRY_AFTER_MAX).isoformat()
+        assert delivery(store, "digest-1")["status"] == "delivered"
+
+        assert deliverer.flush("hook").sent == 0              # backoff holds: no resend
+        assert len(server.requests_to(HOOK)) == 2
+        clock.now += RETRY_AFTER_MAX
+        assert deliverer.flush("hook").sent == 1
+        ids = [r.headers["X-Monitor-Delivery"] for r in server.requests_to(HOOK)]
+        assert ids == ["earlier", "digest-1", "earlier"]
+
+
+def test_a_failure_the_retry_policy_cannot_read_is_still_recorded_with_backoff(
+        tmp_path: Path) -> None:
+    """A notifier (a plugin, say) that passes Retry-After as the raw header text: the
+    delivery is recorded failed with its error and the plain backoff, and the notifier's
+    next digest goes out in the same flush."""
+    store, clock = make_store(tmp_path), Clock()
+    config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
+                               "notifiers": [{"name": "n", "type": "file", "path": "x"}]})
+    bad = NotifyError("HTTP 503 from the relay", retry_after="120")  # type: ignore[arg-type]
+    notifier = RecordingNotifier("n", [bad])
+    deliverer = Deliverer(store, {"n": notifier}, {"n": config.notifiers[0]}, clock,
+                          random.Random(7))
+    poll_with_story(store, "1", {"t": ["n"]})
+    store.make_digest("n", NOW - timedelta(minutes=1), "first")
+    poll_with_story(store, "2", {"t": ["n"]})
+    outcome = deliverer.flush("n")
+    assert (outcome.failed, outcome.sent) == (1, 1)
+    first = delivery(store, "first")
+    assert first["status"] == "failed" and first["last_error"] == "HTTP 503 from the relay"
+    assert datetime.fromisoformat(first["next_attempt_at"]) >= NOW + 0.75 * RETRY_BASE
+    assert deliverer.flush("n").sent == 0 and len(notifier.sent) == 1
+    clock.now += RETRY_BASE * 2
+    assert deliverer.flush("n").sent == 1
+    assert [d.id for d in notifier.sent][-1] == "first"
+
