@@ -5,9 +5,10 @@ backoff) -> ... -> dead (kept, reported by `monitor status` and `monitor deliver
 The digest's payload and id are frozen when it is made, so a retry resends the same
 message under the same id (email Message-ID, webhook X-Monitor-Delivery).
 
-The one window that can repeat a digest: the notifier accepted it, and the process died
-before `mark_delivered` was committed (a few milliseconds). The next run resends it with the
-same id, so a receiver that keeps ids can drop the repeat.
+Two ways a digest can be repeated, both under the same id, so a receiver that keeps ids can
+drop the repeat: the receiver took it but answered after the notifier's timeout (a failed
+attempt, so it is retried); or it accepted it, and the process died before `mark_delivered`
+was committed (a few milliseconds), and the next run resends it.
 """
 
 from __future__ import annotations

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from monitor.config import WebhookNotifierConfig, load_config_data
-from monitor.deliver import RETRY_AFTER_MAX, RETRY_BASE, Deliverer, next_attempt
+from monitor.deliver import RETRY_AFTER_MAX, RETRY_BASE, RETRY_MAX, Deliverer, next_attempt
 from monitor.errors import NotifyError, StoreError
 from monitor.notify import WebhookNotifier
 from monitor.store import SqliteStore, acquire_daemon_lock
@@ -289,3 +291,45 @@ def test_a_failure_the_retry_policy_cannot_read_is_still_recorded_with_backoff(
     assert deliverer.flush("n").sent == 1
     assert [d.id for d in notifier.sent][-1] == "first"
 
+
+def test_a_receiver_answering_after_the_timeout_gets_the_digest_again_under_its_id(
+        tmp_path: Path) -> None:
+    """Documented in the README: the timeout counts as a failure, the retry repeats the
+    digest with the same X-Monitor-Delivery id and the same body."""
+    store, clock = make_store(tmp_path), Clock()
+    answered = threading.Event()
+
+    def late_then_quick(request: RecordedRequest) -> Response:
+        if not answered.is_set():
+            answered.wait(30)          # takes the digest, answers after the sender gave up
+        return Response(204)
+
+    with LoopbackHTTPServer() as server:
+        server.route(HOOK, late_then_quick)
+        deliverer = webhook_deliverer(store, clock, server.url(HOOK), timeout="1s")
+        poll_with_story(store, "1", {"t": ["hook"]})
+        outcome = deliverer.flush("hook")
+        assert outcome.failed == 1 and "timed out" in outcome.errors[0]
+        answered.set()
+        clock.now += RETRY_MAX
+        assert deliverer.flush("hook").sent == 1
+        first, second = server.requests_to(HOOK)
+    assert first.headers["X-Monitor-Delivery"] == second.headers["X-Monitor-Delivery"]
+    repeat = json.loads(second.body)
+    assert json.loads(first.body) == {**repeat, "sent_at": NOW.isoformat().replace("+00:00", "Z")}
+
+
+def test_a_redirecting_receiver_is_dead_lettered_at_once_saying_where(tmp_path: Path) -> None:
+    """Documented in the README: a 3xx is permanent on purpose; the error names where the
+    receiver points (scheme and host, never the path) so the url can be fixed."""
+    store, clock = make_store(tmp_path), Clock()
+    with LoopbackHTTPServer() as server:
+        server.route(HOOK, Response(302, b"Found", headers={
+            "Location": "https://hooks.example.org/new/s3cret-path"}))
+        deliverer = webhook_deliverer(store, clock, server.url(HOOK))
+        poll_with_story(store, "1", {"t": ["hook"]})
+        assert deliverer.flush("hook").dead == 1
+        assert len(server.requests_to(HOOK)) == 1
+    error = delivery(store, "digest-1")["last_error"]
+    assert "HTTP 302 redirect to https://hooks.example.org/…" in error
+    assert "s3cret-path" not in error and "t0ken" not in error
