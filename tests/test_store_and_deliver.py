@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,6 +92,49 @@ def test_second_daemon_refused(tmp_path: Path) -> None:
         acquire_daemon_lock(database)
     held.close()
     acquire_daemon_lock(database).close()
+
+
+@pytest.mark.parametrize("alias", ["file", "folder"])
+def test_a_symlink_to_the_database_takes_the_same_lock(tmp_path: Path, alias: str) -> None:
+    """Issue 9 item 6: the lock was keyed by the path as written, so a daemon started on a
+    symlink to the database ran beside one started on the file. Two real processes here."""
+    real = tmp_path / "data" / "monitor.db"
+    real.parent.mkdir()
+    SqliteStore(str(real)).close()
+    if alias == "file":
+        (tmp_path / "elsewhere").mkdir()
+        other = tmp_path / "elsewhere" / "link.db"
+        other.symlink_to(real)
+    else:
+        (tmp_path / "alias").symlink_to(real.parent, target_is_directory=True)
+        other = tmp_path / "alias" / "monitor.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from monitor.store import acquire_daemon_lock; "
+         f"lock = acquire_daemon_lock({str(real)!r}); print('held', flush=True); "
+         "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(StoreError, match=f"in use by another monitor \\(pid {holder.pid}"):
+            acquire_daemon_lock(str(other))
+    finally:
+        holder.communicate(timeout=30)      # closes its stdin: it exits, the lock goes
+    acquire_daemon_lock(str(other)).close()
+
+
+@pytest.mark.parametrize("place", ["under a file", "under /proc"])
+def test_a_database_place_that_cannot_be_written_is_a_store_error(tmp_path: Path,
+                                                                  place: str) -> None:
+    """Not an OSError traceback: one StoreError naming the database and the reason."""
+    if place == "under a file":
+        (tmp_path / "notes.txt").write_text("a file, not a folder")
+        database = str(tmp_path / "notes.txt" / "monitor.db")
+    else:
+        database = f"/proc/{os.getpid()}/news-monitor/monitor.db"
+    with pytest.raises(StoreError, match="^database .*monitor.db: ") as caught:
+        acquire_daemon_lock(database)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(StoreError, match="^database .*monitor.db: "):
+        SqliteStore(database)
 
 
 def test_poll_is_one_transaction(tmp_path: Path) -> None:
