@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -254,3 +256,30 @@ def test_a_database_under_a_file_is_one_clear_line(tmp_path: Path, server) -> No
         assert error_line(result) == (f"error: database {tmp_path / 'data' / 'monitor.db'}: "
                                       f"{tmp_path / 'data'} is not a folder")
 
+
+def test_status_on_a_database_damaged_mid_file_says_it_cannot_read_the_state(
+        tmp_path: Path, server) -> None:
+    """Issue 9 item 6: with garbage in the middle of the file `once` failed, but `status`
+    read its few intact pages and said "ok" and "nothing pending"."""
+    items = [(f"Harbour works, part {n}: the port authority publishes its weekly notice",
+              "Cranes, berths and tide tables for the coming week. " * 8) for n in range(400)]
+    server.route("/many.xml", Response(body=feed(*items)))
+    config = write_config(tmp_path, server.url("/many.xml"))
+    assert monitor("once", "-q", "-c", str(config)).returncode == 0
+    healthy = monitor("status", "-c", str(config))
+    assert healthy.returncode == 0 and " ok " in healthy.stdout
+
+    database = tmp_path / "monitor.db"
+    with sqlite3.connect(database) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.close()
+    assert pages > 50 and not (tmp_path / "monitor.db-wal").exists()
+    with open(database, "r+b") as handle:                  # garbage over a middle page
+        handle.seek(pages // 2 * page_size)
+        handle.write(random.Random(9).randbytes(page_size))
+
+    status = monitor("status", "-q", "-c", str(config))
+    assert status.returncode == 1 and " ok " not in status.stdout
+    assert error_line(status).startswith(
+        f"error: cannot read the state: database {database} is damaged (")

@@ -152,6 +152,23 @@ class SqliteStore:
                         self._db.execute("ROLLBACK")
                     raise StoreError(f"migration {number} of {self.path} failed: {exc}") from exc
 
+    def check_readable(self) -> None:
+        """Raise StoreError unless SQLite's quick_check passes: every page of every table and
+        index reads and is well formed.
+
+        `monitor status` reads a few small tables; a database damaged elsewhere must not
+        look healthy there while the polls that reach the damaged pages fail.
+        """
+        with self._lock:
+            try:
+                problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)")]
+            except sqlite3.DatabaseError as exc:
+                problems = [str(exc)]
+        if problems != ["ok"]:
+            found = "; ".join(" ".join(p.split()) for p in problems)
+            raise StoreError(f"cannot read the state: database {self.path} is damaged "
+                             f"({found}); restore it from a backup")
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
