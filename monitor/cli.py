@@ -108,6 +108,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = _config(args)
     store = _open_store(config)
     try:
+        store.check_readable()  # a damaged database must not look healthy in the table
         print(report.status_table(config, store.source_states(), utcnow()))
         print(report.deliveries_summary(store.delivery_rows(
             ("pending", "sending", "failed", "dead"))))

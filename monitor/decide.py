@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 
+from monitor.headers import bounded_delay, parse_delta_seconds, parse_http_date, seconds_until
 from monitor.types import NewItem, ParsedItem, SourceState
 from monitor.urls import canonical_url
 
@@ -58,21 +58,19 @@ def jittered(interval: timedelta, jitter: float) -> timedelta:
 
 
 def cache_hint(headers: Mapping[str, str], now: datetime) -> timedelta | None:
-    """How long the server says the response stays fresh (Cache-Control max-age, Expires)."""
+    """How long the server says the response stays fresh (Cache-Control max-age or
+    s-maxage, else Expires), at most MAX_CACHE_HINT; None when it says nothing readable."""
     lowered = {k.lower(): v for k, v in headers.items()}
     for directive in lowered.get("cache-control", "").split(","):
         name, _, value = directive.strip().partition("=")
-        if name.lower() in ("max-age", "s-maxage") and value.strip().isdigit():
-            return timedelta(seconds=int(value.strip()))
-    expires = lowered.get("expires")
-    if expires:
-        try:
-            when = parsedate_to_datetime(expires)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is not None:
-            return max(when - now, timedelta(0))
-    return None
+        if name.lower() in ("max-age", "s-maxage"):
+            seconds = parse_delta_seconds(value)
+            if seconds is not None:
+                return bounded_delay(seconds, MAX_CACHE_HINT)
+    when = parse_http_date(lowered.get("expires", ""))
+    if when is None:
+        return None
+    return bounded_delay(seconds_until(when, now), MAX_CACHE_HINT)
 
 
 def next_poll(now: datetime, interval: timedelta, jitter: float,
@@ -82,19 +80,21 @@ def next_poll(now: datetime, interval: timedelta, jitter: float,
     delay = jittered(interval, jitter)
     hint = cache_hint(headers or {}, now)
     if hint is not None:
-        delay = max(delay, min(hint, MAX_CACHE_HINT))
+        delay = max(delay, hint)
     return now + delay
 
 
 def backoff(failures: int, interval: timedelta, max_backoff: timedelta, jitter: float,
             retry_after: float | None = None) -> timedelta:
     """Exponential backoff with jitter after `failures` consecutive failures (>= 1):
-    interval, 2x, 4x ... up to max_backoff; never sooner than a server's Retry-After."""
+    interval, 2x, 4x ... up to max_backoff; never sooner than a server's Retry-After,
+    which is honoured up to twice max_backoff."""
     exponent = min(max(failures - 1, 0), 30)
-    delay = min(interval * (2 ** exponent), max_backoff)
-    delay = delay * (0.75 + 0.5 * jitter)
+    # In seconds, so that a long interval times 2^30 cannot overflow a timedelta.
+    seconds = min(interval.total_seconds() * 2 ** exponent, max_backoff.total_seconds())
+    delay = timedelta(seconds=seconds * (0.75 + 0.5 * jitter))
     if retry_after is not None:
-        delay = max(delay, min(timedelta(seconds=retry_after), max_backoff * 2))
+        delay = max(delay, bounded_delay(retry_after, max_backoff * 2))
     return max(delay, timedelta(seconds=1))
 
 

@@ -5,9 +5,10 @@ backoff) -> ... -> dead (kept, reported by `monitor status` and `monitor deliver
 The digest's payload and id are frozen when it is made, so a retry resends the same
 message under the same id (email Message-ID, webhook X-Monitor-Delivery).
 
-The one window that can repeat a digest: the notifier accepted it, and the process died
-before `mark_delivered` was committed (a few milliseconds). The next run resends it with the
-same id, so a receiver that keeps ids can drop the repeat.
+Two ways a digest can be repeated, both under the same id, so a receiver that keeps ids can
+drop the repeat: the receiver took it but answered after the notifier's timeout (a failed
+attempt, so it is retried); or it accepted it, and the process died before `mark_delivered`
+was committed (a few milliseconds), and the next run resends it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import datetime, timedelta
 
 from monitor.config import NotifierConfig
 from monitor.errors import NotifyError, StoreError
+from monitor.headers import bounded_delay
 from monitor.notify import Notifier
 from monitor.store.base import Store
 from monitor.types import Digest
@@ -32,16 +34,22 @@ log = logging.getLogger("monitor.deliver")
 
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
+RETRY_AFTER_MAX = timedelta(hours=6)   # the longest a receiver's Retry-After is honoured
 
 
 def next_attempt(attempts: int, created_at: datetime, now: datetime, config: NotifierConfig,
                  error: NotifyError, jitter: float) -> datetime | None:
-    """PURE: when to try a failed delivery again, or None to dead-letter it."""
+    """PURE: when to try a failed delivery again, or None to dead-letter it.
+
+    30 s, 1 min, 2 min ... up to RETRY_MAX, with jitter; never sooner than the receiver's
+    Retry-After, honoured up to RETRY_AFTER_MAX (clamped before any arithmetic).
+    """
     if error.permanent or attempts >= config.max_attempts:
         return None
-    delay = min(RETRY_BASE * (2 ** min(attempts - 1, 20)), RETRY_MAX) * (0.75 + 0.5 * jitter)
+    delay = min(RETRY_BASE * (2 ** min(max(attempts - 1, 0), 20)), RETRY_MAX) \
+        * (0.75 + 0.5 * jitter)
     if error.retry_after is not None:
-        delay = max(delay, min(timedelta(seconds=error.retry_after), RETRY_MAX * 6))
+        delay = max(delay, bounded_delay(error.retry_after, RETRY_AFTER_MAX))
     if now + delay - created_at > config.give_up_after:
         return None
     return now + delay
@@ -127,28 +135,44 @@ class Deliverer:
             self._unrecorded.discard(digest.id)
 
     def _attempt(self, digest: Digest) -> tuple[bool, str] | None:
-        """Send one digest; None on success, else (dead, error message)."""
-        config = self.configs[digest.notifier]
+        """Send one digest; None on success, else (dead, error message).
+
+        Once the attempt is recorded (`sending`), it ends delivered, failed (with its
+        error and a time to retry) or dead, whatever the notifier raises; it stays
+        `sending` only if the database itself cannot record the outcome (StoreError).
+        """
         attempts = self.store.mark_sending(digest.id, self.clock())
         try:
             self.notifiers[digest.notifier].send(digest)
         except NotifyError as exc:
-            now = self.clock()
-            when = next_attempt(attempts, digest.created_at, now, config, exc, self.rng.random())
-            self.store.mark_failed(digest.id, str(exc), now, when)
-            log.warning("delivery id=%s notifier=%r attempt=%d failed: %s; %s", digest.id,
-                        digest.notifier, attempts, exc,
-                        "dead-lettered" if when is None else f"next attempt {when:%H:%M:%S}Z")
-            return when is None, str(exc)
+            error = exc
         except Exception as exc:  # a notifier bug must not stop the others: record it
-            now = self.clock()
+            log.exception("delivery id=%s notifier=%r crashed", digest.id, digest.notifier)
             error = NotifyError(f"unexpected {type(exc).__name__}: {exc}")
+        else:
+            self._record_delivered(digest)
+            log.info("delivery id=%s notifier=%r kind=%s stories=%d delivered (attempt %d)",
+                     digest.id, digest.notifier, digest.kind, len(digest.stories), attempts)
+            return None
+        return self._failed(digest, attempts, error)
+
+    def _failed(self, digest: Digest, attempts: int, error: NotifyError) -> tuple[bool, str]:
+        """Record a failed attempt: retried with backoff, or dead-lettered."""
+        config = self.configs[digest.notifier]
+        now = self.clock()
+        try:
             when = next_attempt(attempts, digest.created_at, now, config, error,
                                 self.rng.random())
-            self.store.mark_failed(digest.id, str(error), now, when)
-            log.exception("delivery id=%s notifier=%r crashed", digest.id, digest.notifier)
-            return when is None, str(error)
-        self._record_delivered(digest)
-        log.info("delivery id=%s notifier=%r kind=%s stories=%d delivered (attempt %d)",
-                 digest.id, digest.notifier, digest.kind, len(digest.stories), attempts)
-        return None
+        except Exception:  # noqa: BLE001 - e.g. a notifier's retry_after of the wrong type
+            # Without a recorded outcome the delivery would stay `sending` and be retried
+            # at every tick, ahead of the notifier's later digests: use the plain backoff.
+            log.exception("delivery id=%s notifier=%r: retry time not computable from the "
+                          "error; using the plain backoff", digest.id, digest.notifier)
+            when = next_attempt(attempts, digest.created_at, now, config,
+                                NotifyError(str(error), permanent=error.permanent),
+                                self.rng.random())
+        self.store.mark_failed(digest.id, str(error), now, when)
+        log.warning("delivery id=%s notifier=%r attempt=%d failed: %s; %s", digest.id,
+                    digest.notifier, attempts, error,
+                    "dead-lettered" if when is None else f"next attempt {when:%H:%M:%S}Z")
+        return when is None, str(error)

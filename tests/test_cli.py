@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -198,3 +201,85 @@ class socket_closed_port:  # noqa: N801 - used as a context manager
 
     def __exit__(self, *exc: object) -> None:
         self._socket.close()
+
+
+# -- the database's place and state: one clear line, never a traceback or a false "ok" -------
+
+def read_only(folder: Path) -> list[str]:
+    """A command prefix that runs its command with `folder` read-only: a read-only bind
+    mount in private user and mount namespaces (EROFS, as on a read-only disk). chmod would
+    not do: root writes anyway, and CI runs as root. Skips where namespaces are refused."""
+    prefix = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+              'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"',
+              str(folder)]
+    probe = subprocess.run([*prefix, "sh", "-c", f'! touch "{folder}/probe"'],
+                           capture_output=True) if shutil.which("unshare") else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("no user and mount namespaces here to make a read-only mount")
+    return prefix
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    """The one line a failed command printed (run with -q: no log lines)."""
+    assert "Traceback" not in result.stderr, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    return line
+
+
+@pytest.mark.parametrize("command", ["once", "run", "status"])
+def test_a_read_only_database_folder_is_one_clear_line(tmp_path: Path, server,
+                                                       command: str) -> None:
+    """Issue 9 item 6: `OSError: [Errno 30] Read-only file system: '...monitor.db.lock'`
+    came out as a traceback."""
+    config = write_config(tmp_path, server.url("/feed.xml"))
+    assert monitor("once", "-q", "-c", str(config)).returncode == 0
+    result = subprocess.run([*read_only(tmp_path), sys.executable, "-m", "monitor", command,
+                             "-q", "-c", str(config)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    line = error_line(result)
+    assert line.startswith(f"error: cannot open database {tmp_path / 'monitor.db'}" if
+                           command == "status" else f"error: database {tmp_path / 'monitor.db'}")
+    assert ("Read-only file system" if command != "status" else "is not writable") in line
+
+
+def test_a_database_under_a_file_is_one_clear_line(tmp_path: Path, server) -> None:
+    """The same failure where no read-only mount can be made: a file where the database's
+    folder should be (ENOTDIR / EEXIST from the lowest level, as root too)."""
+    config = write_config(tmp_path, server.url("/feed.xml"))
+    (tmp_path / "data").write_text("a file, not a folder")
+    config.write_text(config.read_text().replace(str(tmp_path / "monitor.db"),
+                                                 str(tmp_path / "data" / "monitor.db")))
+    for command in ("once", "run"):
+        result = monitor(command, "-q", "-c", str(config))
+        assert result.returncode == 1
+        assert error_line(result) == (f"error: database {tmp_path / 'data' / 'monitor.db'}: "
+                                      f"{tmp_path / 'data'} is not a folder")
+
+
+def test_status_on_a_database_damaged_mid_file_says_it_cannot_read_the_state(
+        tmp_path: Path, server) -> None:
+    """Issue 9 item 6: with garbage in the middle of the file `once` failed, but `status`
+    read its few intact pages and said "ok" and "nothing pending"."""
+    items = [(f"Harbour works, part {n}: the port authority publishes its weekly notice",
+              "Cranes, berths and tide tables for the coming week. " * 8) for n in range(400)]
+    server.route("/many.xml", Response(body=feed(*items)))
+    config = write_config(tmp_path, server.url("/many.xml"))
+    assert monitor("once", "-q", "-c", str(config)).returncode == 0
+    healthy = monitor("status", "-c", str(config))
+    assert healthy.returncode == 0 and " ok " in healthy.stdout
+
+    database = tmp_path / "monitor.db"
+    with sqlite3.connect(database) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.close()
+    assert pages > 50 and not (tmp_path / "monitor.db-wal").exists()
+    with open(database, "r+b") as handle:                  # garbage over a middle page
+        handle.seek(pages // 2 * page_size)
+        handle.write(random.Random(9).randbytes(page_size))
+
+    status = monitor("status", "-q", "-c", str(config))
+    assert status.returncode == 1 and " ok " not in status.stdout
+    assert error_line(status).startswith(
+        f"error: cannot read the state: database {database} is damaged (")

@@ -107,6 +107,35 @@ def test_retry_after_is_honoured(tmp_path: Path, server) -> None:
         app.close()
 
 
+@pytest.mark.parametrize(("status", "headers", "wait"), [
+    (200, {"Cache-Control": "max-age=100000000000000"}, timedelta(hours=6)),
+    (200, {"Expires": "Fri, 31 Dec 9999 23:59:59 GMT"}, timedelta(hours=6)),
+    (503, {"Retry-After": "100000000000000"}, timedelta(hours=12)),
+    (503, {"Retry-After": "Thu, 01 Jan 99999999999999999999 00:00:00 GMT"}, None),
+])
+def test_absurd_server_delays_are_clamped_and_the_poll_recorded(
+        tmp_path: Path, server, status: int, headers: dict[str, str],
+        wait: timedelta | None) -> None:
+    """Issue 9 item 5: such a header made every poll of the source crash, storing nothing.
+    A caching hint counts up to 6 hours, a Retry-After up to twice max_backoff."""
+    server.route("/odd.xml", Response(status, FEED if status == 200 else b"busy",
+                                      headers=headers))
+    clock = Clock()
+    app = make_app(tmp_path, [{"name": "s", "url": server.url("/odd.xml")}], clock)
+    try:
+        outcome = app.pipeline.poll(app.config.sources[0])
+        app.pipeline.flush()
+        state = app.store.source_state("s")
+        assert outcome.status == ("ok" if status == 200 else "error")
+        assert state.last_fetch_at == clock.now
+        if wait is not None:
+            assert state.next_poll_at == clock.now + wait
+        else:   # an unreadable Retry-After is ignored: the plain backoff, 10 min +-25%
+            assert clock.now < state.next_poll_at <= clock.now + timedelta(minutes=13)
+    finally:
+        app.close()
+
+
 def test_conditional_get_and_unchanged_body(tmp_path: Path, server) -> None:
     def etagged(request):
         if request.headers.get("If-None-Match") == '"v1"':

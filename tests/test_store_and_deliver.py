@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import os
+import random
 import sqlite3
+import subprocess
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config_data
-from monitor.deliver import Deliverer, next_attempt
+from monitor.config import WebhookNotifierConfig, load_config_data
+from monitor.deliver import RETRY_AFTER_MAX, RETRY_BASE, RETRY_MAX, Deliverer, next_attempt
 from monitor.errors import NotifyError, StoreError
+from monitor.notify import WebhookNotifier
 from monitor.store import SqliteStore, acquire_daemon_lock
 from monitor.store.schema import SCHEMA_VERSION
 from monitor.types import (
@@ -22,6 +29,7 @@ from monitor.types import (
     SourceState,
     StoryDecision,
 )
+from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
 
 NOW = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
 
@@ -84,6 +92,49 @@ def test_second_daemon_refused(tmp_path: Path) -> None:
         acquire_daemon_lock(database)
     held.close()
     acquire_daemon_lock(database).close()
+
+
+@pytest.mark.parametrize("alias", ["file", "folder"])
+def test_a_symlink_to_the_database_takes_the_same_lock(tmp_path: Path, alias: str) -> None:
+    """Issue 9 item 6: the lock was keyed by the path as written, so a daemon started on a
+    symlink to the database ran beside one started on the file. Two real processes here."""
+    real = tmp_path / "data" / "monitor.db"
+    real.parent.mkdir()
+    SqliteStore(str(real)).close()
+    if alias == "file":
+        (tmp_path / "elsewhere").mkdir()
+        other = tmp_path / "elsewhere" / "link.db"
+        other.symlink_to(real)
+    else:
+        (tmp_path / "alias").symlink_to(real.parent, target_is_directory=True)
+        other = tmp_path / "alias" / "monitor.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from monitor.store import acquire_daemon_lock; "
+         f"lock = acquire_daemon_lock({str(real)!r}); print('held', flush=True); "
+         "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(StoreError, match=f"in use by another monitor \\(pid {holder.pid}"):
+            acquire_daemon_lock(str(other))
+    finally:
+        holder.communicate(timeout=30)      # closes its stdin: it exits, the lock goes
+    acquire_daemon_lock(str(other)).close()
+
+
+@pytest.mark.parametrize("place", ["under a file", "under /proc"])
+def test_a_database_place_that_cannot_be_written_is_a_store_error(tmp_path: Path,
+                                                                  place: str) -> None:
+    """Not an OSError traceback: one StoreError naming the database and the reason."""
+    if place == "under a file":
+        (tmp_path / "notes.txt").write_text("a file, not a folder")
+        database = str(tmp_path / "notes.txt" / "monitor.db")
+    else:
+        database = f"/proc/{os.getpid()}/news-monitor/monitor.db"
+    with pytest.raises(StoreError, match="^database .*monitor.db: ") as caught:
+        acquire_daemon_lock(database)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(StoreError, match="^database .*monitor.db: "):
+        SqliteStore(database)
 
 
 def test_poll_is_one_transaction(tmp_path: Path) -> None:
@@ -207,3 +258,124 @@ def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
     assert len(plans) == 2
     for plan in plans:
         assert "SCAN items" not in plan and "INDEX" in plan, plan
+
+
+# -- a failure must end in `failed` (with its error and a backoff), never stay `sending` --------
+
+HOOK = "/hooks/desk/t0ken-5e1"
+
+
+def webhook_deliverer(store: SqliteStore, clock: Clock, url: str,
+                      timeout: str = "5s") -> Deliverer:
+    config = WebhookNotifierConfig.model_validate(
+        {"name": "hook", "type": "webhook", "url": url, "timeout": timeout,
+         "give_up_after": "30d"})
+    ids = iter(f"digest-{n}" for n in range(1, 100))
+    return Deliverer(store, {"hook": WebhookNotifier(config, clock=clock)}, {"hook": config},
+                     clock, random.Random(7), new_id=lambda: next(ids))
+
+
+def delivery(store: SqliteStore, digest_id: str) -> dict:
+    rows = store.delivery_rows(("pending", "sending", "failed", "dead", "delivered"))
+    return next(r for r in rows if r["id"] == digest_id)
+
+
+def test_huge_retry_after_fails_the_delivery_and_does_not_hold_the_next(
+        tmp_path: Path) -> None:
+    """Issue 9 item 5: `Retry-After: 100000000000000` on a webhook left the delivery in
+    `sending` with no error, retried at every tick, and the notifier's next digest behind it."""
+    store, clock = make_store(tmp_path), Clock()
+
+    def receiver(request: RecordedRequest) -> Response:
+        if request.headers["X-Monitor-Delivery"] == "earlier" and clock.now == NOW:
+            return Response(503, b"busy", headers={"Retry-After": "100000000000000"})
+        return Response(204)
+
+    with LoopbackHTTPServer() as server:
+        server.route(HOOK, receiver)
+        deliverer = webhook_deliverer(store, clock, server.url(HOOK))
+        poll_with_story(store, "1", {"t": ["hook"]})
+        store.make_digest("hook", NOW - timedelta(minutes=1), "earlier")
+        poll_with_story(store, "2", {"t": ["hook"]})
+        outcome = deliverer.flush("hook")               # makes digest-1, then sends both
+        assert (outcome.failed, outcome.sent) == (1, 1)
+        first = delivery(store, "earlier")
+        assert first["status"] == "failed" and "HTTP 503" in first["last_error"]
+        assert first["next_attempt_at"] == (NOW + RETRY_AFTER_MAX).isoformat()
+        assert delivery(store, "digest-1")["status"] == "delivered"
+
+        assert deliverer.flush("hook").sent == 0              # backoff holds: no resend
+        assert len(server.requests_to(HOOK)) == 2
+        clock.now += RETRY_AFTER_MAX
+        assert deliverer.flush("hook").sent == 1
+        ids = [r.headers["X-Monitor-Delivery"] for r in server.requests_to(HOOK)]
+        assert ids == ["earlier", "digest-1", "earlier"]
+
+
+def test_a_failure_the_retry_policy_cannot_read_is_still_recorded_with_backoff(
+        tmp_path: Path) -> None:
+    """A notifier (a plugin, say) that passes Retry-After as the raw header text: the
+    delivery is recorded failed with its error and the plain backoff, and the notifier's
+    next digest goes out in the same flush."""
+    store, clock = make_store(tmp_path), Clock()
+    config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
+                               "notifiers": [{"name": "n", "type": "file", "path": "x"}]})
+    bad = NotifyError("HTTP 503 from the relay", retry_after="120")  # type: ignore[arg-type]
+    notifier = RecordingNotifier("n", [bad])
+    deliverer = Deliverer(store, {"n": notifier}, {"n": config.notifiers[0]}, clock,
+                          random.Random(7))
+    poll_with_story(store, "1", {"t": ["n"]})
+    store.make_digest("n", NOW - timedelta(minutes=1), "first")
+    poll_with_story(store, "2", {"t": ["n"]})
+    outcome = deliverer.flush("n")
+    assert (outcome.failed, outcome.sent) == (1, 1)
+    first = delivery(store, "first")
+    assert first["status"] == "failed" and first["last_error"] == "HTTP 503 from the relay"
+    assert datetime.fromisoformat(first["next_attempt_at"]) >= NOW + 0.75 * RETRY_BASE
+    assert deliverer.flush("n").sent == 0 and len(notifier.sent) == 1
+    clock.now += RETRY_BASE * 2
+    assert deliverer.flush("n").sent == 1
+    assert [d.id for d in notifier.sent][-1] == "first"
+
+
+def test_a_receiver_answering_after_the_timeout_gets_the_digest_again_under_its_id(
+        tmp_path: Path) -> None:
+    """Documented in the README: the timeout counts as a failure, the retry repeats the
+    digest with the same X-Monitor-Delivery id and the same body."""
+    store, clock = make_store(tmp_path), Clock()
+    answered = threading.Event()
+
+    def late_then_quick(request: RecordedRequest) -> Response:
+        if not answered.is_set():
+            answered.wait(30)          # takes the digest, answers after the sender gave up
+        return Response(204)
+
+    with LoopbackHTTPServer() as server:
+        server.route(HOOK, late_then_quick)
+        deliverer = webhook_deliverer(store, clock, server.url(HOOK), timeout="1s")
+        poll_with_story(store, "1", {"t": ["hook"]})
+        outcome = deliverer.flush("hook")
+        assert outcome.failed == 1 and "timed out" in outcome.errors[0]
+        answered.set()
+        clock.now += RETRY_MAX
+        assert deliverer.flush("hook").sent == 1
+        first, second = server.requests_to(HOOK)
+    assert first.headers["X-Monitor-Delivery"] == second.headers["X-Monitor-Delivery"]
+    repeat = json.loads(second.body)
+    assert json.loads(first.body) == {**repeat, "sent_at": NOW.isoformat().replace("+00:00", "Z")}
+
+
+def test_a_redirecting_receiver_is_dead_lettered_at_once_saying_where(tmp_path: Path) -> None:
+    """Documented in the README: a 3xx is permanent on purpose; the error names where the
+    receiver points (scheme and host, never the path) so the url can be fixed."""
+    store, clock = make_store(tmp_path), Clock()
+    with LoopbackHTTPServer() as server:
+        server.route(HOOK, Response(302, b"Found", headers={
+            "Location": "https://hooks.example.org/new/s3cret-path"}))
+        deliverer = webhook_deliverer(store, clock, server.url(HOOK))
+        poll_with_story(store, "1", {"t": ["hook"]})
+        assert deliverer.flush("hook").dead == 1
+        assert len(server.requests_to(HOOK)) == 1
+    error = delivery(store, "digest-1")["last_error"]
+    assert "HTTP 302 redirect to https://hooks.example.org/…" in error
+    assert "s3cret-path" not in error and "t0ken" not in error

@@ -3,8 +3,12 @@
 Headers: ``X-Monitor-Delivery`` carries the digest id (stable across retries, an
 idempotency key for the receiver); with ``secret_env`` set, ``X-Monitor-Signature:
 sha256=<hex>`` is the HMAC-SHA256 of the exact body bytes. Any answer other than
-2xx fails: 408, 429, 5xx and network errors are temporary (``Retry-After`` is
-honoured), other statuses are permanent and keep (a capped part of) the body.
+2xx fails: 408, 429, 5xx, network errors and timeouts are temporary (``Retry-After``
+is honoured), other statuses are permanent and keep (a capped part of) the body. A
+redirect (3xx) is permanent on purpose: the signed body is never sent on to another
+address, and the error names where the receiver pointed (scheme and host) so the
+operator can fix the url. A receiver that answers after ``timeout`` may have taken the
+digest: the retry sends it again under the same ``X-Monitor-Delivery`` id.
 
 Errors name the URL by scheme and host only: Slack and Discord webhook paths are
 credentials. The secret never appears in messages or logs.
@@ -19,6 +23,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import requests
 
@@ -187,6 +192,16 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
+def _redirect_target(url: str, location: str | None) -> str:
+    """Where a redirect points, by scheme and host only (its path may hold a token)."""
+    if not location:
+        return "nowhere (no Location)"
+    try:
+        return redact_url(urljoin(url, one_line(location, 2000)))
+    except ValueError:  # a bracketed host or a port out of range
+        return "an unreadable address"
+
+
 class WebhookNotifier:
     """POSTs each digest to ``config.url`` (``type = "webhook"``)."""
 
@@ -240,6 +255,12 @@ class WebhookNotifier:
                 raw = b""
         text = scrub(one_line(raw.decode("utf-8", errors="replace"), ERROR_BODY_LIMIT), secret)
         message = f"webhook {where}: HTTP {status}" + (f": {text}" if text else "")
+        if 300 <= status < 400:
+            # A signed POST is not sent on to wherever the receiver points: the configured
+            # url is wrong (http for https, a moved endpoint). Retrying would not fix it.
+            target = _redirect_target(config.url, response.headers.get("Location"))
+            message = (f"webhook {where}: HTTP {status} redirect to {target} not followed; "
+                       f"set the notifier's url to the receiver's final address")
         if status in _TEMPORARY_STATUSES or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
             raise NotifyError(message, permanent=False, retry_after=retry_after)

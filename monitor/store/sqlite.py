@@ -39,11 +39,18 @@ from monitor.types import (
 def acquire_daemon_lock(database: str) -> IO[str]:
     """Hold an exclusive lock beside the database so two daemons cannot share it.
 
+    The lock file sits beside the resolved file (symlinks followed): a daemon started on a
+    symlink to the database and one started on the file itself take the same lock.
     Returns the open lock file; the lock lasts while it stays open (or the process lives).
+    A place where the lock cannot be written (read-only, not a folder) is a StoreError.
     """
-    lock_path = Path(str(database) + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the process
+    lock_path = Path(os.path.realpath(database) + ".lock")
+    make_folder(lock_path.parent, database)
+    try:
+        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the process
+    except OSError as exc:
+        raise StoreError(f"database {database}: cannot write its lock file {lock_path}: "
+                         f"{exc.strerror or exc}") from exc
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -57,6 +64,17 @@ def acquire_daemon_lock(database: str) -> IO[str]:
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
+
+
+def make_folder(folder: Path, database: str) -> None:
+    """Create the database's folder if needed; a place that cannot hold it is a StoreError."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise StoreError(f"database {database}: {folder} is not a folder") from exc
+    except OSError as exc:
+        raise StoreError(f"database {database}: cannot create the folder {folder}: "
+                         f"{exc.strerror or exc}") from exc
 
 
 _STATE_COLUMNS = tuple(f.name for f in fields(SourceState))
@@ -74,7 +92,7 @@ class SqliteStore:
     def __init__(self, path: str) -> None:
         self.path = path
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            make_folder(Path(path).parent, path)
         try:
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
                                        check_same_thread=False)
@@ -84,7 +102,10 @@ class SqliteStore:
             self._db.execute("PRAGMA foreign_keys = ON")
             self._db.execute("PRAGMA busy_timeout = 30000")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open database {path}: {exc}") from exc
+            folder = Path(path).parent
+            hint = "" if path == ":memory:" or os.access(folder, os.W_OK) else (
+                f" ({folder} is not writable: SQLite keeps its journal beside the database)")
+            raise StoreError(f"cannot open database {path}: {exc}{hint}") from exc
         self._lock = threading.RLock()
         self._migrate()
 
@@ -130,6 +151,23 @@ class SqliteStore:
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
                     raise StoreError(f"migration {number} of {self.path} failed: {exc}") from exc
+
+    def check_readable(self) -> None:
+        """Raise StoreError unless SQLite's quick_check passes: every page of every table and
+        index reads and is well formed.
+
+        `monitor status` reads a few small tables; a database damaged elsewhere must not
+        look healthy there while the polls that reach the damaged pages fail.
+        """
+        with self._lock:
+            try:
+                problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)")]
+            except sqlite3.DatabaseError as exc:
+                problems = [str(exc)]
+        if problems != ["ok"]:
+            found = "; ".join(" ".join(p.split()) for p in problems)
+            raise StoreError(f"cannot read the state: database {self.path} is damaged "
+                             f"({found}); restore it from a backup")
 
     def close(self) -> None:
         with self._lock:
