@@ -21,7 +21,7 @@ from typing import Any
 
 import jinja2
 
-from monitor.types import Digest, Story
+from monitor.types import UNKNOWN_ACTOR, Digest, Story, actor_unknown
 
 SUBJECT_LIMIT = 200
 TITLE_LIMIT = 500
@@ -140,6 +140,7 @@ class StoryView:
     category_label: str
     score: float
     actors: tuple[str, ...]
+    actors_text: str      # the actors, or UNKNOWN_ACTOR for a grant or step by nobody named
     evidence: str
 
 
@@ -151,6 +152,7 @@ def story_view(story: Story) -> StoryView:
                    published=human_utc(s.published))
         for s in story.sources
     )
+    actors = tuple(_unique(one_line(a, NAME_LIMIT) for a in story.actors))
     return StoryView(
         id=story.id,
         topic=one_line(story.topic, NAME_LIMIT),
@@ -164,7 +166,9 @@ def story_view(story: Story) -> StoryView:
         category=one_line(story.category, NAME_LIMIT) or None,
         category_label=category_label(story.category),
         score=float(story.score),
-        actors=tuple(_unique(one_line(a, NAME_LIMIT) for a in story.actors)),
+        actors=actors,
+        actors_text=", ".join(actors) or (
+            UNKNOWN_ACTOR if actor_unknown(story.category, story.actors) else ""),
         evidence=clean_text(story.evidence, EVIDENCE_LIMIT),
     )
 
@@ -252,6 +256,7 @@ def story_payload(story: Story) -> dict[str, Any]:
         "category": view.category,
         "score": view.score,
         "actors": list(view.actors),
+        "actor_unknown": actor_unknown(story.category, story.actors),
         "evidence": view.evidence,
         "outlets": [
             {"source": one_line(s.source, NAME_LIMIT), "url": one_line(s.url, URL_LIMIT),
