@@ -128,6 +128,10 @@ def test_ambiguous_names(text: str, expected: tuple[str, ...]) -> None:
     ("آيسلندا", ("Iceland",)),
     ("ملګرو ملتونو", ("United Nations",)),
     ("马里兰州", ()),
+    ("в саудовской аравии и южной корее", ("Saudi Arabia", "South Korea")),
+    ("нигерии и нигера", ("Nigeria", "Niger")),
+    ("папуа — новая гвинея", ("Papua New Guinea",)),
+    ("в оаэ и кнр", ("United Arab Emirates", "China")),
 ])
 def test_localized_names(text: str, expected: tuple[str, ...]) -> None:
     assert find_localized_states(text) == expected
@@ -157,3 +161,40 @@ def test_a_grant_by_a_state_the_detector_cannot_name_is_a_grant(clf: TopicClassi
 def test_no_grant_without_the_wording_of_one(clf: TopicClassifier, title: str,
                                              category: str) -> None:
     assert clf.classify(title).category == category
+
+
+LOCALIZED_KINDS = (
+    ("ru", GRANTED, "{state} официально признала правительство талибов"),
+    ("ru", DEBATED, "{state} не признает власть талибов"),
+    ("zh", GRANTED, "{state}正式承认塔利班政府"),
+    ("zh", DEBATED, "{state}不承认塔利班政府"),
+    ("fa", GRANTED, "{state} امارت اسلامی طالبان را به رسمیت شناخت"),
+    ("ur", GRANTED, "{state} نے طالبان حکومت کو تسلیم کر لیا"),
+    ("ps", GRANTED, "{state} د طالبانو حکومت په رسمیت وپیژانده"),
+)
+# "Того" (Togo) is also Russian for "of that": left out of the Russian names on purpose.
+LEFT_OUT = {("ru", "Togo")}
+
+
+@pytest.mark.parametrize("language,category,template", LOCALIZED_KINDS,
+                         ids=[f"{lang}-{cat}" for lang, cat, _ in LOCALIZED_KINDS])
+@pytest.mark.parametrize("state", UN_MEMBERS, ids=[e.name for e in UN_MEMBERS])
+def test_every_un_member_in_the_signal_languages(clf: TopicClassifier, state: object,
+                                                 language: str, category: str,
+                                                 template: str) -> None:
+    name = state.name  # type: ignore[attr-defined]
+    names = state.localized.get(language, ())  # type: ignore[attr-defined]
+    if name == "Afghanistan" or (language, name) in LEFT_OUT:
+        assert name == "Afghanistan" or not names
+        return
+    assert names, f"no {language} name for {name}"
+    result = clf.classify(template.format(state=names[0]))
+    assert result.category == category
+    assert result.actors == (name,)
+
+
+@pytest.mark.parametrize("state", UN_MEMBERS, ids=[e.name for e in UN_MEMBERS])
+def test_every_un_member_has_an_arabic_name(state: object) -> None:
+    names = state.localized.get("ar", ())  # type: ignore[attr-defined]
+    assert names
+    assert find_localized_states(names[0].lower()) == (state.name,)  # type: ignore[attr-defined]

@@ -100,7 +100,8 @@ def build() -> dict[str, Any]:
 
     entries: list[dict[str, Any]] = []
     for row in _country_table():
-        code = row["ISO2"]
+        codes = re.findall(r"[A-Z]{2}", row["ISO2"])  # a few are patterns: "^GR$|^EL$"
+        code = codes[0] if codes else ""
         member = row["UNmember"] not in ("", "nan")
         if not member and code not in supplement["territories"]:
             continue

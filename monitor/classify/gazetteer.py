@@ -44,6 +44,8 @@ _NOT_NAMES = frozenset(
     "Ambassador Parliament Cabinet Army Officials Official Leader Leaders State".split())
 _WORD_BEFORE = re.compile(r"([A-Z][\w'’-]*)\s$")
 _WORD_AFTER = re.compile(r"^\s([A-Z][\w'’-]*)")
+_ADJECTIVE_ENDINGS = frozenset({"ая", "яя", "ий", "ый", "ой", "ое", "ые"})
+_SEPARATOR = r"[\s\-–—]+"
 _LONG_WORD = re.compile(r"\b[A-Za-z]{4,}")
 
 
@@ -56,7 +58,7 @@ class Entry:
     kind: str          # UN_MEMBER, UN_OBSERVER, OTHER_STATE or ORGANISATION
     names: tuple[str, ...]       # English, matched in any case
     cased: tuple[str, ...]       # matched only as written ("US", not "us")
-    localized: tuple[str, ...]   # names in the other languages, as in CLDR
+    localized: dict[str, tuple[str, ...]]   # language -> names, as in CLDR ("ru", "fa_AF")
     stems: tuple[str, ...]       # lower-case prefixes matched anywhere ("росси", "中国")
 
 
@@ -84,7 +86,7 @@ def _load() -> dict[str, object]:
 
 
 def _alternation(patterns: list[str]) -> str:
-    return "|".join(sorted(set(patterns), key=len, reverse=True))
+    return "|".join(sorted(set(patterns), key=lambda p: (-len(p), p)))
 
 
 def _english(name: str) -> str:
@@ -98,16 +100,19 @@ def _localized(name: str) -> str:
     name = name.lower()
     if re.search(r"[\u3400-\u9fff]", name):
         return re.escape(name)
-    words = [w for w in name.replace("-", " ").split() if any(c.isalpha() for c in w)]
+    words = [w for w in re.split(r"[\s\-–—]+", name) if any(c.isalpha() for c in w)]
     if re.search(r"[\u0400-\u04ff]", name):
         stems = []
         for word in words:
-            stem = word[:-1] if word[-1] in "аеёиоуыэюяйь" else word
-            if stem[-1:] in "аеёиоуыэюя" and len(stem) >= 5:
-                stem = stem[:-1]
-            stems.append(re.escape(stem) + r"\w{0,3}" if len(stem) >= 4 else re.escape(word))
-        return r"(?<!\w)" + r"[\s-]+".join(stems) + r"(?!\w)"
-    body = r"[\s-]+".join(re.escape(w) for w in words)
+            if len(word) >= 5 and word[-2:] in _ADJECTIVE_ENDINGS:
+                stem = word[:-2]  # "Саудовская" -> "саудовск", to match "Саудовской"
+            else:
+                stem = word[:-1] if word[-1] in "аеёиоуыэюяйь" else word
+            shortest = 3 if len(words) > 1 else 4  # the other word keeps "южн" in check
+            stems.append(re.escape(stem) + r"\w{0,3}" if len(stem) >= shortest
+                         else re.escape(word))
+        return r"(?<!\w)" + _SEPARATOR.join(stems) + r"(?!\w)"
+    body = _SEPARATOR.join(re.escape(w) for w in words)
     return r"(?<!\w)[وبل]?" + body + r"\w{0,3}(?!\w)"
 
 
@@ -117,8 +122,8 @@ def _compiled() -> _Compiled:
     entries = tuple(
         Entry(name=e["name"], code=e["code"], kind=e["kind"], names=tuple(e["names"]),
               cased=tuple(e["cased"]),
-              localized=tuple(n for lang, words in e["localized"].items() if lang != "stems"
-                              for n in words),
+              localized={lang: tuple(words) for lang, words in e["localized"].items()
+                         if lang != "stems"},
               stems=tuple(e["localized"].get("stems", ())))
         for e in data["entries"])  # type: ignore[attr-defined]
     lookup: dict[str, str] = {}
@@ -132,7 +137,7 @@ def _compiled() -> _Compiled:
         for name in entry.cased:
             lookup[name] = entry.name
             cased.append(_english(name))
-        for name in entry.localized:
+        for name in sorted({n for words in entry.localized.values() for n in words}):
             localized.append((_localized(name), entry.name))
         for stem in entry.stems:
             localized.append((re.escape(stem), entry.name))
@@ -144,7 +149,9 @@ def _compiled() -> _Compiled:
         cased=re.compile(rf"(?<![\w.])(?:{_alternation(cased)})(?![\w])"),
         not_actors=re.compile("|".join(data["not_actors"]), re.IGNORECASE),  # type: ignore[arg-type]
         localized=re.compile(_alternation([pattern for pattern, _ in localized])),
-        localized_owners=tuple((re.compile(p), name) for p, name in localized),
+        # the same order as the alternation, so the owner is the pattern that matched
+        localized_owners=tuple((re.compile(p), name) for p, name in
+                               sorted(localized, key=lambda pn: (-len(pn[0]), pn[0]))),
         lookup=lookup,
         given_names=frozenset(data["given_names"]),  # type: ignore[arg-type]
     )
