@@ -105,6 +105,9 @@ def test_demonyms_capitals_and_other_names(clf: TopicClassifier, title: str,
     # a state's name as a person's name, in sentence case
     ("Michael Jordan says the Taliban should be recognised", ()),
     ("Chad Daybell trial continues", ()),
+    ("Denzel Washington stars in a new film", ()),
+    ("Officials polish the draft", ()),
+    ("In Washington Tuesday, officials met", ("United States",)),
     # and as the state, even in Title Case
     ("Jordan Formally Recognises Taliban Government", ("Jordan",)),
     ("Chad recognises the Taliban", ("Chad",)),

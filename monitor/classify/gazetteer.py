@@ -41,7 +41,9 @@ _NOT_NAMES = frozenset(
     "A An The And Or But In On At Of For To From By With As Why How What When Where Who Will "
     "Would Can Could Should May Says Said New Now After Before Over Under Amid Against Via "
     "King Queen President Prime Premier Foreign Minister Ministry Government Embassy Envoy "
-    "Ambassador Parliament Cabinet Army Officials Official Leader Leaders State".split())
+    "Ambassador Parliament Cabinet Army Officials Official Leader Leaders State Deputy Vice "
+    "Special Senior Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February "
+    "March April June July August September October November December".split())
 _WORD_BEFORE = re.compile(r"([A-Z][\w'’-]*)\s$")
 _WORD_AFTER = re.compile(r"^\s([A-Z][\w'’-]*)")
 _ADJECTIVE_ENDINGS = frozenset({"ая", "яя", "ий", "ый", "ой", "ое", "ые"})
