@@ -175,14 +175,14 @@ def title_case(text: str, name: str = "") -> bool:
     return bool(words) and capitalised > 0.6 * len(words)
 
 
-def _is_person(text: str, start: int, end: int, names: frozenset[str]) -> bool:
+def _is_person(text: str, start: int, end: int) -> bool:
     """A given name beside another capitalised word in sentence case: "Michael Jordan"."""
     for pattern, piece in ((_WORD_BEFORE, text[:start]), (_WORD_AFTER, text[end:])):
         found = pattern.search(piece)
         if found is None:
             continue
         word = found.group(1)
-        if word in _NOT_NAMES or word.rstrip("'’s") in _NOT_NAMES:
+        if word.removesuffix("'s").removesuffix("’s") in _NOT_NAMES:
             continue
         if not find_states(word, _persons=False):
             return True
@@ -197,32 +197,36 @@ def find_states(text: str, *, _persons: bool = True) -> tuple[str, ...]:
     if compiled.not_actors.search(text):
         text = compiled.not_actors.sub(_blank, text)
     lowered = text.lower()
-    if len(lowered) != len(text):  # a few letters grow when lower-cased ("İ")
-        text = lowered = "".join(c if len(c.lower()) == 1 else " " for c in text).lower()
-    spans: list[tuple[int, int, str]] = []
-    in_title_case: bool | None = None
+    if len(lowered) != len(text):  # a few letters grow when lower-cased ("İ"): drop them
+        text = "".join(c if len(c.lower()) == 1 else " " for c in text)
+        lowered = text.lower()
+    found: list[tuple[int, int, str]] = []
     for match in compiled.folded.finditer(lowered):
-        word = text[match.start():match.end()]
         key = " ".join(match.group(0).split())
-        if key not in compiled.lookup:
-            continue
-        if _persons and word in compiled.given_names:
-            if in_title_case is None:
-                in_title_case = title_case(text, word)
-            if not in_title_case and _is_person(text, match.start(), match.end(),
-                                             compiled.given_names):
-                continue
-        spans.append((match.start(), match.end(), compiled.lookup[key]))
+        if key in compiled.lookup:
+            found.append((match.start(), match.end(), compiled.lookup[key]))
     for match in compiled.cased.finditer(text):
-        word = match.group(0)
-        if _persons and word in compiled.given_names:
+        found.append((match.start(), match.end(), compiled.lookup[match.group(0)]))
+    if _persons:
+        found = _without_persons(text, found, compiled.given_names)
+    return _in_order(found)
+
+
+def _without_persons(text: str, found: list[tuple[int, int, str]],
+                     given_names: frozenset[str]) -> list[tuple[int, int, str]]:
+    """Drop the names that stand for a person here ("Michael Jordan"); not in Title Case,
+    where every word is capitalised."""
+    kept = []
+    in_title_case: bool | None = None
+    for start, end, name in found:
+        word = text[start:end]
+        if word in given_names:
             if in_title_case is None:
                 in_title_case = title_case(text, word)
-            if not in_title_case and _is_person(text, match.start(), match.end(),
-                                             compiled.given_names):
+            if not in_title_case and _is_person(text, start, end):
                 continue
-        spans.append((match.start(), match.end(), compiled.lookup[word]))
-    return _in_order(spans)
+        kept.append((start, end, name))
+    return kept
 
 
 def _in_order(spans: list[tuple[int, int, str]]) -> tuple[str, ...]:
