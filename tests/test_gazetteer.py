@@ -160,6 +160,8 @@ def test_a_grant_by_a_state_the_detector_cannot_name_is_a_grant(clf: TopicClassi
     ("A small island state says it will not recognise the Taliban", DEBATED),
     ("Analysts recognise the Taliban government", DEBATED),
     ("Taliban recognise new government in Ruritania", DEBATED),
+    ("A Central Asian state is likely the next country to recognise the Taliban", DEBATED),
+    ("Which small state will be the first to recognise the Taliban?", DEBATED),
 ])
 def test_no_grant_without_the_wording_of_one(clf: TopicClassifier, title: str,
                                              category: str) -> None:

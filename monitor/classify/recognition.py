@@ -233,7 +233,7 @@ _SUBJECT_END = _re(r"(?<![\w'-])([\w'-]+)\s+(?:(?:has|have|had)\s+)?(?:\w+ly\s+)
 _NOT_SUBJECTS = frozenset({"it", "they", "who", "this", "that", "he", "she", "we", "i", "you",
                            "report", "reports", "analysts", "experts", "officials", "world"})
 _FIRST_STATE_TO = _re(
-    r"\b(?:first|second|third|fourth|fifth|sixth|latest|next|\d+(?:st|nd|rd|th))\s+"
+    r"\b(?:first|second|third|fourth|fifth|sixth|latest|\d+(?:st|nd|rd|th))\s+"
     r"(?:\w+\s+){0,2}?(?:state|country|nation|government|member)s?\s+to\s+(?:\w+ly\s+)?$")
 
 
