@@ -22,7 +22,7 @@ from typing import Any
 
 import jinja2
 
-from monitor.types import Digest, Story, StorySource
+from monitor.types import UNKNOWN_ACTOR, Digest, Story, StorySource, actor_unknown
 from monitor.urls import strip_credentials
 
 SUBJECT_LIMIT = 200
@@ -142,6 +142,7 @@ class StoryView:
     category_label: str
     score: float
     actors: tuple[str, ...]
+    actors_text: str      # the actors, or UNKNOWN_ACTOR for a grant or step by nobody named
     evidence: str
 
 
@@ -156,6 +157,7 @@ def story_view(story: Story) -> StoryView:
     """Clean one story for rendering (PURE)."""
     outlets = tuple(_outlet_view(s) for s in story.sources)
     url = strip_credentials(story.url)
+    actors = tuple(_unique(one_line(a, NAME_LIMIT) for a in story.actors))
     return StoryView(
         id=story.id,
         topic=one_line(story.topic, NAME_LIMIT),
@@ -169,7 +171,9 @@ def story_view(story: Story) -> StoryView:
         category=one_line(story.category, NAME_LIMIT) or None,
         category_label=category_label(story.category),
         score=float(story.score),
-        actors=tuple(_unique(one_line(a, NAME_LIMIT) for a in story.actors)),
+        actors=actors,
+        actors_text=", ".join(actors) or (
+            UNKNOWN_ACTOR if actor_unknown(story.category, story.actors) else ""),
         evidence=clean_text(story.evidence, EVIDENCE_LIMIT),
     )
 
@@ -257,6 +261,7 @@ def story_payload(story: Story) -> dict[str, Any]:
         "category": view.category,
         "score": view.score,
         "actors": list(view.actors),
+        "actor_unknown": actor_unknown(story.category, story.actors),
         "evidence": view.evidence,
         "outlets": [
             {"source": outlet.name, "url": outlet.url, "title": outlet.title,

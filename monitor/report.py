@@ -14,7 +14,7 @@ from monitor.decide import health
 from monitor.deliver import FlushOutcome
 from monitor.errors import ConfigError
 from monitor.pipeline import PollOutcome
-from monitor.types import Classification, SourceState, Story
+from monitor.types import UNKNOWN_ACTOR, Classification, SourceState, Story, actor_unknown
 from monitor.urls import strip_credentials, without_credentials
 
 
@@ -147,9 +147,17 @@ def matches(stories: Sequence[Story]) -> str:
         sources = ", ".join(dict.fromkeys(x.source for x in s.sources))
         blocks.append(f"[{s.category or s.topic}] {s.title}\n  {strip_credentials(s.url)}\n"
                       f"  published {_when(s.published)}; sources: {sources}; "
-                      f"actors: {', '.join(s.actors) or '-'}; score {s.score:.2f}\n"
+                      f"actors: {', '.join(s.actors) or _story_no_actor(s)}; score {s.score:.2f}\n"
                       f"  evidence: {_cut(s.evidence, 200)}")
     return "\n".join(blocks)
+
+
+def _story_no_actor(story: Story) -> str:
+    return UNKNOWN_ACTOR if actor_unknown(story.category, story.actors) else "-"
+
+
+def _no_actor(rules: Sequence[str]) -> str:
+    return UNKNOWN_ACTOR if "actor:unknown" in rules else "-"
 
 
 def explain(c: Classification) -> str:
@@ -158,7 +166,7 @@ def explain(c: Classification) -> str:
         f"match:    {'yes' if c.match else 'no'}",
         f"score:    {c.score:.2f}",
         f"category: {c.category or '-'}",
-        f"actors:   {', '.join(c.actors) or '-'}",
+        f"actors:   {', '.join(c.actors) or _no_actor(c.rules)}",
         f"evidence: {c.evidence or '-'}",
         f"rules:    {', '.join(c.rules) or '-'}",
     ])

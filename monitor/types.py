@@ -12,6 +12,13 @@ from datetime import datetime
 
 # Contract: the categories users filter on.
 CATEGORIES = ("recognition_granted", "recognition_step", "recognition_refused_or_debated")
+# What alerts and explanations say when a grant or a step names no state the detector knows.
+UNKNOWN_ACTOR = "unknown (a state the detector cannot name)"
+
+
+def actor_unknown(category: str | None, actors: tuple[str, ...]) -> bool:
+    """A grant or a step with no named actor: someone acted, the detector cannot say who."""
+    return not actors and category in CATEGORIES[:2]
 
 
 @dataclass(frozen=True)

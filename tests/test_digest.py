@@ -20,6 +20,7 @@ from monitor.digest import (
     render_subject,
     render_text,
 )
+from monitor.notify.webhook import discord_body, slack_body
 from monitor.types import Digest, Story, StorySource
 
 WHEN = datetime(2025, 7, 3, 12, 30, tzinfo=UTC)
@@ -210,3 +211,26 @@ def test_unsafe_digest_ids_are_made_header_safe() -> None:
     assert payload_id == "desk-email---42-"
     assert payload_id in render_text(digest)
     assert digest_payload(make_digest(make_story()), SENT)["id"] == "desk-email-000042"
+
+
+@pytest.mark.parametrize("category,unknown", [
+    ("recognition_granted", True), ("recognition_step", True),
+    ("recognition_refused_or_debated", False),
+])
+def test_a_grant_or_step_by_no_named_state_says_the_actor_is_unknown(category: str,
+                                                                     unknown: bool) -> None:
+    story = make_story(actors=(), category=category)
+    digest = make_digest(story)
+    said = "unknown (a state the detector cannot name)"
+    assert (said in render_text(digest)) is unknown
+    assert (said in render_html(digest)) is unknown
+    payload = digest_payload(digest, SENT)["stories"][0]
+    assert payload["actors"] == []
+    assert payload["actor_unknown"] is unknown
+    slack = json.dumps(slack_body(digest), ensure_ascii=False)
+    discord = json.dumps(discord_body(digest), ensure_ascii=False)
+    assert (said in slack) is unknown
+    assert (said in discord) is unknown
+    named = make_digest(make_story(category=category))
+    assert said not in render_text(named)
+    assert digest_payload(named, SENT)["stories"][0]["actor_unknown"] is False

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from monitor.classify.gazetteer import find_localized_states
+
 GRANTED, STEP, DEBATED = (
     "recognition_granted", "recognition_step", "recognition_refused_or_debated")
 
@@ -43,25 +45,8 @@ _GRANT_MARK = re.compile(
     r"признала|признал\b|официально\s+призна|正式承认|宣布承认|已承认|"
     r"تسلیم\s+کر\s*لیا|تسلیم\s+کرلیا|په\s+رسمیت\s+و?پی?[ژې]ا?ن?د|به\s+رسمیت\s+شناخت")
 
-STATES = (
-    ("Russia", ("росси", "москв", "кремл", "俄罗斯", "俄方", "روس")),
-    ("China", ("китай", "китая", "пекин", "中国", "北京", "چین")),
-    ("Kazakhstan", ("казахстан", "哈萨克斯坦", "قزاقستان")),
-    ("Pakistan", ("пакистан", "巴基斯坦", "پاکستان")),
-    ("Uzbekistan", ("узбекистан", "乌兹别克斯坦", "ازبکستان")),
-    ("Iran", ("иран", "伊朗", "ایران")),
-    ("United States", ("сша", "美国", "امریکہ", "امریکا")),
-)
-
-
 def has_entity_word(text: str) -> bool:
     return any(word in text for word in ENTITY_WORDS)
-
-
-def states(text: str) -> tuple[str, ...]:
-    found = [(min(text.find(n) for n in names if n in text), canonical)
-             for canonical, names in STATES if any(n in text for n in names)]
-    return tuple(name for _, name in sorted(found))
 
 
 def detect(text: str) -> tuple[str, str, tuple[str, ...]] | None:
@@ -69,7 +54,7 @@ def detect(text: str) -> tuple[str, str, tuple[str, ...]] | None:
     cleaned = _NOT_THE_ENTITY.sub(" ", text)
     if not has_entity_word(cleaned):
         return None
-    actors = tuple(s for s in states(cleaned) if s != "Afghanistan")
+    actors = tuple(s for s in find_localized_states(cleaned) if s != "Afghanistan")
     if _DELISTING.search(cleaned):
         return STEP, "multilingual:delisting", actors
     if _CREDENTIALS.search(cleaned):
@@ -79,7 +64,10 @@ def detect(text: str) -> tuple[str, str, tuple[str, ...]] | None:
     if _RECOGNITION.search(cleaned):
         if _NEGATION.search(cleaned):
             return DEBATED, "multilingual:recognition-refused", actors
-        if actors and _GRANT_MARK.search(cleaned):
-            return GRANTED, "multilingual:recognition-granted", actors
+        if _GRANT_MARK.search(cleaned):
+            # the wording decides; an actor the gazetteer cannot name is still a state
+            rule = "multilingual:recognition-granted" if actors else \
+                "multilingual:recognition-granted-unnamed"
+            return GRANTED, rule, actors
         return DEBATED, "multilingual:recognition", actors
     return None

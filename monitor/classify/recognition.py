@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from monitor.classify import multilingual
-from monitor.classify.gazetteer import find_states, strip_dateline
+from monitor.classify.gazetteer import find_states, strip_dateline, title_case
 from monitor.classify.steps import (
     CATEGORY_ORDER,
     DEBATED,
@@ -224,6 +224,17 @@ _STEP_MODALITY = _re(
 _STEP_NEGATION = _re(r"\b(?:not|no(?!\s+longer)|never|refus\w*|reject\w*|den(?:y|ies|ied))\b|n't\b")
 _WEAK_ALIAS_FAST = _re(_WEAK_ALIASES)
 _SPECIAL_ENVOY = _re(r"special\s+(?:envoy|representative)")
+# The subject of a grant when the gazetteer cannot name the state: "a small island state",
+# "a Gulf monarchy", "the European country", "Ruritania becomes the latest country to ...".
+_UNNAMED_STATE = _re(
+    r"\b(?:state|country|countries|nation|kingdom|republic|monarchy|sultanate|emirate|"
+    r"principality|federation|government)s?\b")
+_SUBJECT_END = _re(r"(?<![\w'-])([\w'-]+)\s+(?:(?:has|have|had)\s+)?(?:\w+ly\s+)?$")
+_NOT_SUBJECTS = frozenset({"it", "they", "who", "this", "that", "he", "she", "we", "i", "you",
+                           "report", "reports", "analysts", "experts", "officials", "world"})
+_FIRST_STATE_TO = _re(
+    r"\b(?:first|second|third|fourth|fifth|sixth|latest|\d+(?:st|nd|rd|th))\s+"
+    r"(?:\w+\s+){0,2}?(?:state|country|nation|government|member)s?\s+to\s+(?:\w+ly\s+)?$")
 
 
 @dataclass(frozen=True)
@@ -378,7 +389,7 @@ class RecognitionDetector:
                     continue
                 rules.append(verb_rule)
             actors = self._actors(original)
-            category = self._category(text, match, form, actors, rules)
+            category = self._category(text, match, form, actors, rules, original)
             return self._detection(category, original, actors, rules, in_title, strong=True)
         return None
 
@@ -412,7 +423,7 @@ class RecognitionDetector:
         return "recognition:verb-object"
 
     def _category(self, text: str, match: re.Match[str], form: str, actors: tuple[str, ...],
-                  rules: list[str]) -> str:
+                  rules: list[str], original: str = "") -> str:
         """Granted when a state acts with no negation or modality in the clause; else debated.
         Appends the deciding rule to ``rules``."""
         if form == "unrecognised":
@@ -441,6 +452,10 @@ class RecognitionDetector:
             return DEBATED
         if actors and self._state_grants(text, match, actors):
             rules.append("granted:state-acts")
+            return GRANTED
+        if self._unnamed_state_grants(text, match, actors, original):
+            # the wording is a grant; which state grants, the gazetteer cannot tell
+            rules.append("granted:unnamed-state")
             return GRANTED
         return DEBATED
 
@@ -501,6 +516,48 @@ class RecognitionDetector:
         return (_GRANT_VERB.match(text, match.start()) is not None
                 or _PERFECT_END.search(before) is not None)
 
+    def _unnamed_state_grants(self, text: str, match: re.Match[str],
+                              actors: tuple[str, ...], original: str = "") -> bool:
+        """A grant whose subject is a state the gazetteer cannot name: "a small island state
+        formally recognises ...", "X becomes the latest country to recognise ...",
+        "recognition by a Gulf monarchy". Only when no named state stands in that place."""
+        before = text[max(0, match.start() - 60):match.start()]
+        breaks = list(_SPEAKER_BREAK.finditer(before))
+        if breaks:
+            before = before[breaks[-1].end():]
+        if actors and find_states(" ".join(_WORD.findall(before)[-10:])):
+            return False  # a named state is near: _state_grants has had its say
+        by_state = _BY_STATE.match(text, match.end())
+        if by_state is not None:
+            return _UNNAMED_STATE.search(by_state.group(1)) is not None
+        clause = before
+        stops = list(_CLAUSE_BREAK.finditer(clause))
+        if stops:
+            clause = clause[stops[-1].end():]
+        if self._entity.search(clause) or _WEAK_ALIAS_FAST.search(clause):
+            return False  # the Taliban themselves, or Afghanistan, as the subject
+        if _FIRST_STATE_TO.search(before):
+            return True  # "... becomes the latest state to recognise"
+        if _UNNAMED_STATE.search(clause) is None and not self._proper_subject(
+                text, match, original):
+            return False
+        if _GRANT_NOUN_END.search(clause) or _DECISION_END.search(clause):
+            return True
+        return (_GRANT_VERB.match(text, match.start()) is not None
+                or _PERFECT_END.search(before) is not None)
+
+    @staticmethod
+    def _proper_subject(text: str, match: re.Match[str], original: str) -> bool:
+        """The word before the verb is a name, in a sentence-case text: "Ruritania formally
+        recognises ..." (in Title Case every word looks like a name)."""
+        if len(text) != len(original) + 1 or title_case(original):
+            return False  # offsets differ once other Taliban groups were blanked out
+        subject = _SUBJECT_END.search(text, 0, match.start())
+        if subject is None:
+            return False
+        start = subject.start(1) - 1
+        return original[start].isupper() and subject.group(1) not in _NOT_SUBJECTS
+
     def _step_hits(self, text: str, original: str, strong: bool, entity: str,
                    in_title: bool) -> list[Detection]:
         hits: list[Detection] = []
@@ -543,5 +600,7 @@ class RecognitionDetector:
                    in_title: bool, *, strong: bool) -> Detection:
         score = _SCORES[category] * (1.0 if in_title else 0.9) * (1.0 if strong else 0.9)
         where = "where:title" if in_title else "where:summary"
+        # a grant or a step by nobody the gazetteer can name: the alert says so
+        unknown = ("actor:unknown",) if not actors and category in (GRANTED, STEP) else ()
         return Detection(match=True, category=category, score=round(score, 3), actors=actors,
-                         evidence=evidence, rules=(*rules, where))
+                         evidence=evidence, rules=(*rules, *unknown, where))

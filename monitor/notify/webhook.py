@@ -97,8 +97,8 @@ def slack_body(digest: Digest) -> dict[str, Any]:
                  slack_escape(" · ".join(filter(None, [
                      story.category_label, ", ".join(story.source_names), story.published]))),
                  ]
-        if story.actors:
-            lines.append(slack_escape("Actors: " + ", ".join(story.actors)))
+        if story.actors_text:
+            lines.append(slack_escape("Actors: " + story.actors_text))
         if story.evidence:
             lines.append("> " + slack_escape(story.evidence.replace("\n", " ")))
         blocks.append(_slack_section("\n".join(lines)))
@@ -149,8 +149,8 @@ def discord_body(digest: Digest) -> dict[str, Any]:
         lines = [f"**Category:** {discord_escape(story.category_label)}",
                  f"**Sources:** {discord_escape(', '.join(story.source_names) or 'unknown')}",
                  f"**Published:** {story.published}"]
-        if story.actors:
-            lines.append(f"**Actors:** {discord_escape(', '.join(story.actors))}")
+        if story.actors_text:
+            lines.append(f"**Actors:** {discord_escape(story.actors_text)}")
         if story.evidence:
             lines.append("> " + discord_escape(story.evidence.replace("\n", " ")))
         description = cap("\n".join(lines),

@@ -1,0 +1,192 @@
+"""Build monitor/classify/data/states.json, the gazetteer's data, from kept sources.
+
+Run once when a source changes (``pip install -e '.[gazetteer-data]'`` first):
+
+    python tools/build_states.py
+
+Sources, each for what it keeps well:
+
+- country_converter's country table: which states are UN members (its ``UNmember`` column),
+  their short and official English names;
+- CLDR, through babel: the English name and the names in the languages the detector reads
+  (Russian, Chinese, Persian and Dari, Pashto, Urdu, Arabic);
+- countryinfo: demonyms and capitals;
+- ``states_supplement.json`` beside the output, reviewed by hand: the states and organisations
+  outside those tables (observers, Kosovo, Somaliland, the UN, the EU, ...), the canonical
+  names the detector has always used ("Turkey", "Brunei"), the metonyms no table has (the
+  Kremlin, the White House, long-serving leaders), and the names to drop because they are
+  common words or people ("Male", "Victoria").
+
+A name that two entries claim ("Dominican", "Congolese") is ambiguous and goes to neither,
+unless the supplement gives it to one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import unicodedata
+from importlib.metadata import distribution, version
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).resolve().parent.parent / "monitor" / "classify" / "data"
+LANGUAGES = ("ru", "zh", "fa", "fa_AF", "ps", "ur", "ar")
+
+
+def _country_table() -> list[dict[str, str]]:
+    path = distribution("country_converter").locate_file("country_converter/country_data.tsv")
+    with open(str(path), encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def _countryinfo() -> dict[str, dict[str, Any]]:
+    folder = Path(str(distribution("countryinfo").locate_file("countryinfo/data")))
+    by_code: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        code = (record.get("ISO") or {}).get("alpha2")
+        if code and code not in by_code:
+            by_code[code] = record
+    return by_code
+
+
+def _split_cldr(name: str) -> list[str]:
+    """CLDR writes some names with a qualifier: "Myanmar (Burma)", "Congo - Kinshasa"."""
+    names = [name]
+    bare = re.sub(r"\s*\(.*?\)\s*", " ", name).strip()
+    names.append(bare)
+    names.extend(re.findall(r"\((.*?)\)", name))
+    return [n.strip() for n in names if n.strip()]
+
+
+def _english_forms(name: str) -> list[str]:
+    """A table's name and its plain forms: "Micronesia, Fed. Sts." -> "Micronesia"."""
+    forms = [name]
+    if "," in name:
+        head, tail = (part.strip() for part in name.split(",", 1))
+        forms.append(head)
+        if not tail.endswith("."):
+            forms.append(f"{tail} {head}")
+    if "&" in name:
+        forms.append(name.replace("&", "and"))
+    if name.startswith("St. "):
+        forms.append("Saint " + name[4:])
+    if "’" in name:
+        forms.append(name.replace("’", "'"))
+    return forms
+
+
+def _ascii(name: str) -> str:
+    """The name without accents, as many feeds write it: "Bogotá" -> "Bogota"."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _plurals(demonym: str) -> list[str]:
+    return [demonym, demonym + "s"] if demonym.endswith(("an", "i")) else [demonym]
+
+
+def build() -> dict[str, Any]:
+    from babel import Locale
+
+    supplement = json.loads((DATA / "states_supplement.json").read_text(encoding="utf-8"))
+    canonical_names: dict[str, str] = supplement["canonical"]
+    drop = {n.lower() for n in supplement["drop"]}
+    info = _countryinfo()
+    locales = {lang: Locale.parse(lang).territories for lang in LANGUAGES}
+    english = Locale.parse("en").territories
+
+    entries: list[dict[str, Any]] = []
+    for row in _country_table():
+        codes = re.findall(r"[A-Z]{2}", row["ISO2"])  # a few are patterns: "^GR$|^EL$"
+        code = codes[0] if codes else ""
+        member = row["UNmember"] not in ("", "nan")
+        if not member and code not in supplement["territories"]:
+            continue
+        kind = "un_member" if member else supplement["territories"][code]
+        name = canonical_names.get(code, row["name_short"])
+        names: list[str] = [name]
+        for source in (row["name_short"], row["name_official"], english.get(code, "")):
+            for form in _split_cldr(source) if source else []:
+                names.extend(_english_forms(form))
+        record = info.get(code, {})
+        demonyms: list[str] = []
+        for demonym in re.split(r"\s*[,/]\s*", record.get("demonym") or ""):
+            if demonym:
+                demonyms.extend(_plurals(demonym))
+        capital = record.get("capital") or []
+        capitals = [capital] if isinstance(capital, str) else list(capital)
+        localized = {lang: sorted({n for form in [table.get(code, "")] if form
+                                   for n in _split_cldr(form)})
+                     for lang, table in locales.items()}
+        entries.append({"name": name, "code": code, "kind": kind,
+                        "names": names + demonyms + capitals, "localized": localized})
+    for extra in supplement["entries"]:
+        entries.append({"name": extra["name"], "code": extra.get("code", ""),
+                        "kind": extra["kind"], "names": [extra["name"], *extra.get("names", [])],
+                        "localized": extra.get("localized", {})})
+
+    by_name = {e["name"]: e for e in entries}
+    for name, more in supplement["extra_names"].items():
+        by_name[name]["names"].extend(more)
+    for name, more in supplement.get("extra_localized", {}).items():
+        for lang, words in more.items():
+            by_name[name]["localized"].setdefault(lang, []).extend(words)
+
+    for entry in entries:
+        entry["names"] = [*entry["names"], *(_ascii(n) for n in entry["names"])]
+
+    # A name that two entries claim is ambiguous, unless the supplement settles it.
+    owners: dict[str, set[str]] = {}
+    for entry in entries:
+        for n in entry["names"]:
+            owners.setdefault(n.lower(), set()).add(entry["name"])
+        for words in entry["localized"].values():
+            for n in words:
+                owners.setdefault(n.lower(), set()).add(entry["name"])
+    settled = {n.lower(): owner for n, owner in supplement["settle"].items()}
+
+    def keep(entry_name: str, n: str) -> bool:
+        key = n.lower()
+        if key in drop or len(key) < 2:
+            return False
+        if key in settled:
+            return settled[key] == entry_name
+        return len(owners[key]) == 1
+
+    cased = set(supplement["cased"])
+    out_entries = []
+    for entry in entries:
+        names = [n for n in dict.fromkeys(entry["names"]) if keep(entry["name"], n)]
+        localized = {lang: sorted({n for n in words if keep(entry["name"], n)})
+                     for lang, words in sorted(entry["localized"].items())}
+        out_entries.append({
+            "name": entry["name"], "code": entry["code"], "kind": entry["kind"],
+            "names": sorted(n for n in names if n not in cased),
+            "cased": sorted(n for n in names if n in cased),
+            "localized": {lang: words for lang, words in localized.items() if words},
+        })
+    out_entries.sort(key=lambda e: e["name"])
+    return {
+        "built_by": "tools/build_states.py",
+        "sources": {"country_converter": version("country_converter"),
+                    "babel (CLDR)": version("babel"), "countryinfo": version("countryinfo"),
+                    "supplement": "monitor/classify/data/states_supplement.json"},
+        "entries": out_entries,
+        "not_actors": supplement["not_actors"],
+        "given_names": supplement["given_names"],
+    }
+
+
+def main() -> None:
+    data = build()
+    target = DATA / "states.json"
+    target.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    members = sum(1 for e in data["entries"] if e["kind"] == "un_member")
+    print(f"{target}: {len(data['entries'])} entries, {members} UN members")
+
+
+if __name__ == "__main__":
+    main()
