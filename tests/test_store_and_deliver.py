@@ -207,3 +207,16 @@ def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
     assert len(plans) == 2
     for plan in plans:
         assert "SCAN items" not in plan and "INDEX" in plan, plan
+
+
+def test_a_source_state_reads_back_as_written(tmp_path: Path) -> None:
+    """Every time field comes back as a time (failing_since came back as text, which the
+    operator's health alert cannot compute with when it reads it from the store)."""
+    store = make_store(tmp_path)
+    state = store.source_state("wire")
+    written = SourceState(**{**state.__dict__, "failing_since": NOW - timedelta(hours=2),
+                             "consecutive_failures": 3, "last_error": "FetchError: HTTP 500",
+                             "last_error_at": NOW})
+    store.record_poll(PollRecord(written), {}, NOW)
+    store.close()
+    assert SqliteStore(str(tmp_path / "m.db")).source_state("wire") == written

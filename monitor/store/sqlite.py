@@ -60,7 +60,7 @@ def acquire_daemon_lock(database: str) -> IO[str]:
 
 
 _STATE_COLUMNS = tuple(f.name for f in fields(SourceState))
-_TIME_COLUMNS = frozenset(c for c in _STATE_COLUMNS if c.endswith("_at"))
+_TIME_COLUMNS = frozenset(c for c in _STATE_COLUMNS if c.endswith(("_at", "_since")))
 assert _STATE_COLUMNS[0] == "name" and _STATE_COLUMNS[-1] == "gone"  # _state relies on it
 # Read and written on every poll: built once.
 _SELECT_STATE = f"SELECT {', '.join(_STATE_COLUMNS)} FROM sources"
