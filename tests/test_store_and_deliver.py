@@ -216,7 +216,8 @@ def test_a_source_state_reads_back_as_written(tmp_path: Path) -> None:
     state = store.source_state("wire")
     written = SourceState(**{**state.__dict__, "failing_since": NOW - timedelta(hours=2),
                              "consecutive_failures": 3, "last_error": "FetchError: HTTP 500",
-                             "last_error_at": NOW})
+                             "last_error_at": NOW, "flooding_since": NOW - timedelta(hours=1),
+                             "new_per_poll": 2.5, "last_new": 900, "last_capped": 850})
     store.record_poll(PollRecord(written), {}, NOW)
     store.close()
     assert SqliteStore(str(tmp_path / "m.db")).source_state("wire") == written
