@@ -1,6 +1,7 @@
 """One source floods, one stays healthy: the flood's poll time and the healthy source's wait.
 
     python benchmarks/flood.py                      # 10 polls of 1,000 new matches each
+    python benchmarks/flood.py --cap 1000000        # no per-poll cap: the index alone
     python benchmarks/flood.py --polls 10 --flood 1000 --gap 0.25
 
 Two RSS feeds on a loopback farm (benchmarks/farm.py), polled by the real pipeline of an
@@ -42,11 +43,15 @@ FLOOD_TITLE = "Russia accepts the Taliban's ambassador in deal no. {n}"
 QUIET_TITLE = "Kabul market bulletin {n}: bread and fuel prices"
 
 
-def build(tmp: Path, farm: FeedFarm, window: str):  # type: ignore[no-untyped-def]
+def build(tmp: Path, farm: FeedFarm, window: str,  # type: ignore[no-untyped-def]
+          cap: int | None):
     flood_url, healthy_url = farm.urls()
+    settings: dict[str, object] = {"database": str(tmp / "flood.db"), "min_host_interval": "0s",
+                                   "max_per_host": 8, "story_window": window}
+    if cap is not None:
+        settings["max_new_per_poll"] = cap
     config = load_config_data({
-        "monitor": {"database": str(tmp / "flood.db"), "min_host_interval": "0s",
-                    "max_per_host": 8, "story_window": window},
+        "monitor": settings,
         "topics": [{"name": "taliban-recognition", "event": "recognition",
                     "entities": ["Taliban", "Islamic Emirate of Afghanistan"]}],
         "sources": [{"name": "flooding wire", "url": flood_url},
@@ -83,12 +88,14 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.25,
                         help="seconds between two healthy polls during a flood poll")
     parser.add_argument("--window", default="1d", help="story_window")
+    parser.add_argument("--cap", type=int, default=None,
+                        help="max_new_per_poll (default: the config's default)")
     args = parser.parse_args()
 
     healthy_titles = iter([t for t in story_titles(156) if not t.startswith("Russia")])
     with tempfile.TemporaryDirectory() as tmp, FeedFarm(feeds=2) as farm:
         farm.serve_last = args.flood      # a feed lists its newest items only
-        app = build(Path(tmp), farm, args.window)
+        app = build(Path(tmp), farm, args.window, args.cap)
         flood_source, healthy_source = app.config.sources
         serial = 0
         try:
@@ -99,8 +106,10 @@ def main() -> None:
                         farm.publish(QUIET_TITLE.format(n=serial), feeds=(feed,))
                 app.pipeline.poll(flood_source)
                 app.pipeline.poll(healthy_source)
+            cap = getattr(app.config.monitor, "max_new_per_poll", "none")
             print(f"flood: {args.polls} polls of {args.flood} new matching headlines, after "
-                  f"{args.quiet} quiet polls of 2 new items; story_window {args.window}")
+                  f"{args.quiet} quiet polls of 2 new items; story_window {args.window}; "
+                  f"max_new_per_poll {cap}")
             print("poll  flood_s  new   queued  open_stories  flag      healthy_polls  "
                   "healthy_median_s  healthy_worst_s")
             totals: list[float] = []
