@@ -61,10 +61,6 @@ class StoryGrouper:
         self._topics: dict[str, _Topic] = {}
         self._lock = threading.Lock()
 
-    def index(self, topic: str) -> StoryIndex:
-        """The topic's index (for tests and benchmarks: its size and work counters)."""
-        return self._topic(topic).index
-
     def group(self, new_items: Sequence[NewItem],
               classified: Sequence[tuple[int, StoryDecision]], now: datetime) -> Grouping:
         """Attach each match to an open story of its topic, or to one opened in this poll,
