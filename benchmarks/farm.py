@@ -126,6 +126,7 @@ class FeedFarm:
         self._served: list[set[str]] = [set() for _ in range(feeds)]
         self._lock = threading.Lock()
         self.fetch_delay = 0.0         # seconds each feed response waits (widens fetch window)
+        self.serve_last = 0            # > 0: each feed lists only its newest this many items
         self.fresh_responses = 0       # responses that carried an item never served before
         self.in_flight = 0
         self.requests = 0
@@ -152,11 +153,12 @@ class FeedFarm:
             self.in_flight += 1
             self.requests += 1
             delay = self.fetch_delay
+            last = self.serve_last
         try:
             if delay:
                 time.sleep(delay)
             with self._lock:
-                items = list(self._items[index])
+                items = list(self._items[index][-last:] if last else self._items[index])
                 guids = {i.guid for i in items}
                 if guids - self._served[index]:
                     self.fresh_responses += 1

@@ -29,7 +29,9 @@ from monitor.stories import (  # noqa: E402
     THRESHOLD_SHARED_ACTOR,
     StoryKey,
     find_same_story,
+    prepare,
 )
+from monitor.story_index import StoryIndex  # noqa: E402
 
 PAIRS = REPO / "tests" / "data" / "story_pairs.jsonl"
 FIXTURES = REPO.parent / "shared" / "fixtures" / "feeds" / "real"
@@ -137,6 +139,26 @@ def throughput(pairs) -> None:
           f"({elapsed / len(items) / len(recent) * 1e6:.1f} us per comparison)")
 
 
+def index_agreement(pairs) -> None:
+    """Every pair's first side open at once; each second side looked up through the index
+    and by the full scan: the same answer, for how many comparisons."""
+    keys = [StoryKey(i, a.topic, a.title, a.summary, a.category, a.actors, a.seen_at)
+            for i, (_, _, a, _, _) in enumerate(pairs, 1)]
+    index = StoryIndex()
+    for key in sorted(keys, key=lambda k: k.id):
+        index.add(key)
+    same = 0
+    for _, _, _, b, _ in pairs:
+        scan = find_same_story(b.topic, b.title, b.summary, b.category, b.actors, b.seen_at,
+                               keys, DEFAULT_WINDOW)
+        found = index.find(b.topic, prepare(b.title, b.summary), b.category, b.actors,
+                           b.seen_at, DEFAULT_WINDOW)
+        same += found == scan
+    print(f"index    {same}/{len(pairs)} lookups answer as the full scan, over {len(keys)} "
+          f"open stories: {index.scored / len(pairs):.1f} comparisons per lookup "
+          f"(the scan: {len(keys)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", action="store_true", help="precision/recall per threshold")
@@ -152,6 +174,7 @@ def main() -> None:
     for kind in ("fixture", "own"):
         report(kind, [p for p in pairs if p[0] == kind], THRESHOLD, THRESHOLD_SHARED_ACTOR)
     throughput(pairs)
+    index_agreement(pairs)
     if args.sweep:
         for step in range(10, 75, 4):
             for shared in (0.2, 0.26, 0.3, 0.34):

@@ -110,6 +110,9 @@ class MonitorSettings(_Frozen):
     parse_workers: int = Field(0, ge=0, le=64)   # 0: parse in the daemon's own threads
     parse_timeout: Duration = timedelta(seconds=30)
     story_window: Duration = timedelta(days=1)
+    # One poll of one source opens at most this many alerting stories; its other new items
+    # are recorded as seen, without alert (a flooding source cannot fill the outbox).
+    max_new_per_poll: int = Field(50, ge=1, le=1_000_000)
 
 
 

@@ -16,6 +16,13 @@ from monitor.urls import canonical_url
 
 JITTER = 0.1                       # a source's interval varies by +-10%
 MAX_CACHE_HINT = timedelta(hours=6)
+# A source floods when one poll brings more than FLOOD_FACTOR times its usual new items,
+# and more than FLOOD_MIN_NEW. Its usual is a moving average of new items per poll (the
+# last poll weighs USUAL_WEIGHT); a flooding poll counts as at most twice the usual, so a
+# flood that lasts becomes the usual only slowly (from 2 to 100 a poll: about 40 polls).
+FLOOD_MIN_NEW = 50
+FLOOD_FACTOR = 10
+USUAL_WEIGHT = 0.1
 
 
 def select_new_items(state: SourceState, items: Iterable[ParsedItem], known_guids: set[str],
@@ -98,12 +105,29 @@ def backoff(failures: int, interval: timedelta, max_backoff: timedelta, jitter: 
     return max(delay, timedelta(seconds=1))
 
 
+def flooding(state: SourceState, new: int) -> bool:
+    """Whether a poll bringing ``new`` items is a flood for this source (never its first
+    poll, which brings a whole feed)."""
+    if state.first_polled_at is None:
+        return False
+    return new > max(FLOOD_MIN_NEW, FLOOD_FACTOR * state.new_per_poll)
+
+
 def after_success(state: SourceState, now: datetime, *, status: str, interval: timedelta,
                   jitter: float, headers: Mapping[str, str] | None = None,
                   etag: str | None = None, last_modified: str | None = None,
                   body_hash: str | None = None, url: str | None = None,
-                  items: int | None = None, new: int = 0) -> SourceState:
-    """The source's state after a poll that worked (status ok, not_modified or unchanged)."""
+                  items: int | None = None, new: int = 0, capped: int = 0) -> SourceState:
+    """The source's state after a poll that worked (status ok, not_modified or unchanged).
+
+    ``new``: the poll's new items, ``capped`` of them past the poll's cap. Only a poll
+    that read a changed body (ok) starts or ends a flood; every poll counts in the usual.
+    """
+    flood = flooding(state, new) if status == "ok" else state.flooding_since is not None
+    usual = state.new_per_poll
+    if state.first_polled_at is not None:
+        counted = min(new, 2 * max(usual, 1.0)) if flood else new
+        usual += USUAL_WEIGHT * (counted - usual)
     return replace(
         state,
         url=url or state.url,
@@ -121,6 +145,9 @@ def after_success(state: SourceState, now: datetime, *, status: str, interval: t
         items_seen=state.items_seen + new,
         last_items=state.last_items if items is None else items,
         last_new=new,
+        new_per_poll=usual,
+        flooding_since=(state.flooding_since or now) if flood else None,
+        last_capped=capped if status == "ok" else state.last_capped,
         gone=False,
     )
 
@@ -147,8 +174,9 @@ def after_failure(state: SourceState, now: datetime, *, error: str, interval: ti
 
 
 def health(state: SourceState, now: datetime, interval: timedelta) -> str:
-    """A verdict for `monitor status`: new, ok, failing, silent or gone.
+    """A verdict for `monitor status`: new, ok, failing, flooding, silent or gone.
 
+    flooding: its last polls brought far more new items than usual (see ``flooding``).
     silent: it works, but has brought nothing new for much longer than its cadence
     (20 intervals and at least 3 days).
     """
@@ -158,6 +186,8 @@ def health(state: SourceState, now: datetime, interval: timedelta) -> str:
         return "failing"
     if state.last_success_at is None:
         return "new"
+    if state.flooding_since is not None:
+        return "flooding"
     quiet_since = state.last_new_item_at or state.first_polled_at
     if quiet_since is not None and now - quiet_since > max(interval * 20, timedelta(days=3)):
         return "silent"

@@ -1,9 +1,9 @@
 """PURE: source-health incidents for operator notifiers: one alert per incident, one recovery.
 
-An incident opens when a source starts failing, goes silent, or a page's selector stops
-matching. Each operator notifier is alerted once per incident, when the incident is older
-than its `alert_after` (failing) or at once (selector, silent), and receives a recovery
-notice when the incident closes.
+An incident opens when a source starts failing, goes silent, floods (brings far more new
+items than usual), or a page's selector stops matching. Each operator notifier is alerted
+once per incident, when the incident is older than its `alert_after` (failing) or at once
+(selector, silent, flooding), and receives a recovery notice when the incident closes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from monitor.decide import health
 from monitor.types import HealthChange, Incident, SourceState
 from monitor.urls import without_credentials
 
-KINDS = ("failing", "selector", "silent")
+KINDS = ("failing", "selector", "silent", "flooding")
 
 
 def _condition(kind: str, state: SourceState, now: datetime,
@@ -29,6 +29,8 @@ def _condition(kind: str, state: SourceState, now: datetime,
         return state.failing_since
     if kind == "silent" and health(state, now, interval) == "silent":
         return state.last_new_item_at or state.first_polled_at
+    if kind == "flooding":
+        return state.flooding_since
     return None
 
 
@@ -46,13 +48,20 @@ def _alert_text(kind: str, state: SourceState, since: datetime) -> str:
         return (f"The selectors of page source {state.name!r} stopped matching "
                 f"({_when(since)}): the page layout has probably changed.\n"
                 f"Last error: {state.last_error}\nURL: {without_credentials(state.url)}")
+    if kind == "flooding":
+        return (f"Source {state.name!r} is flooding since {_when(since)}: its last poll brought "
+                f"{state.last_new} new items, against about {state.new_per_poll:.0f} usually.\n"
+                f"{state.last_capped} of them were past the poll's max_new_per_poll: recorded "
+                f"as seen, not alerted. It is still polled; you will get a notice when its "
+                f"volume is back to usual.\nURL: {without_credentials(state.url)}")
     return (f"Source {state.name!r} has brought nothing new since {_when(since)}, much longer "
             f"than its usual cadence.\nURL: {without_credentials(state.url)}")
 
 
 def _recovery_text(kind: str, state: SourceState, since: datetime, now: datetime) -> str:
     what = {"failing": "works again", "selector": "matches its selectors again",
-            "silent": "brings new items again"}[kind]
+            "silent": "brings new items again",
+            "flooding": "brings its usual number of new items again"}[kind]
     return (f"Recovered: source {state.name!r} {what} ({_when(now)}), after an incident "
             f"that began {_when(since)}.")
 

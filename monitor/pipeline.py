@@ -29,9 +29,9 @@ from monitor.fetch import (
     RobotsCache,
     host_key,
 )
+from monitor.grouping import StoryGrouper
 from monitor.health import health_changes
 from monitor.store.base import Store
-from monitor.stories import StoryKey, find_same_story
 from monitor.types import (
     FetchResult,
     NewItem,
@@ -61,6 +61,7 @@ class PollOutcome:
     matched: int = 0
     error: str | None = None
     duration: float = 0.0
+    capped: int = 0        # new items past max_new_per_poll: recorded, not alerted
 
 
 class Pipeline:
@@ -89,8 +90,12 @@ class Pipeline:
         self.rng = rng or random.Random()
         self.operators = dict(operators or {})   # operator notifier -> alert_after
         self.parser = parser                      # in this process, or in worker processes
-        # Grouping reads recent stories and writes new ones: one poll at a time, so two
-        # outlets polled at once still make one story.
+        # Stories: each match is looked up outside the record lock; under it, only the
+        # stories other polls committed meanwhile are checked, then the poll is committed.
+        # So two outlets polled at once still make one story, and a poll with many matches
+        # does not hold the others.
+        self.grouper = StoryGrouper(store, config.monitor.story_window,
+                                    config.monitor.max_new_per_poll)
         self._record_lock = threading.Lock()
         self.batch = StateBatch(batch_size, batch_delay)
         # Source states are written by one commit at a time, so that a batch is never
@@ -139,17 +144,22 @@ class Pipeline:
         except (FetchError, ParseError) as exc:
             return self._failed(source, state, started, exc)
         new_items, classified = self._classify(source, state, parsed)
+        grouping = self.grouper.group(new_items, classified, self.clock())
+        new_items = tuple(replace(n, reason="capped") if i in grouping.capped else n
+                          for i, n in enumerate(new_items))
         with self._record_lock:
             now = self.clock()
             new_items = self._recheck_urls(new_items)
-            stories = self._group(new_items, classified, now)
+            stories = self.grouper.settle(grouping, now)
+            capped = sum(1 for n in new_items if n.reason == "capped")
             new_state = self._next_state(source, state, now, "ok", fetched,
                                          body_hash=body_hash, items=len(parsed.items),
-                                         new=sum(1 for n in new_items if n.alert))
+                                         new=sum(1 for n in new_items if n.alert) + capped,
+                                         capped=capped)
             self._record(source, PollRecord(new_state, new_items, stories), now)
         matched = len({index for index, _ in stories if new_items[index].reason != "old"})
         return self._log(PollOutcome(source.name, "ok", len(parsed.items), new_state.last_new,
-                                     matched, None, time.monotonic() - started))
+                                     matched, None, time.monotonic() - started, capped))
 
     # -- stages -----------------------------------------------------------
 
@@ -214,39 +224,6 @@ class Pipeline:
         return tuple(replace(n, reason="duplicate", duplicate_of=late[n.canonical_url])
                      if n.reason != "duplicate" and n.canonical_url in late else n
                      for n in new_items)
-
-    def _group(self, new_items: Sequence[NewItem], classified: list[tuple[int, StoryDecision]],
-               now: datetime) -> tuple[tuple[int, StoryDecision], ...]:
-        """Attach each match to a recent story of its topic, or to one opened in this poll."""
-        window = self.config.monitor.story_window
-        recent = {topic: self.store.recent_stories(topic, now - window)
-                  for topic in {d.topic for _, d in classified}}
-        opened: dict[str, list[tuple[int, StoryDecision]]] = {}
-        grouped: list[tuple[int, StoryDecision]] = []
-        for index, decision in classified:
-            item, verdict = new_items[index].item, decision.classification
-            story_id = find_same_story(decision.topic, item.title, item.summary,
-                                       verdict.category, verdict.actors, now,
-                                       recent[decision.topic], window)
-            same_as = None
-            if story_id is None:
-                same_as = self._same_in_poll(new_items, opened.get(decision.topic, []),
-                                             index, decision, now)
-            grouped.append((index, StoryDecision(decision.topic, verdict, story_id, same_as)))
-            if story_id is None and same_as is None:
-                opened.setdefault(decision.topic, []).append((index, decision))
-        return tuple(grouped)
-
-    @staticmethod
-    def _same_in_poll(new_items: Sequence[NewItem], opened: list[tuple[int, StoryDecision]],
-                      index: int, decision: StoryDecision, now: datetime) -> int | None:
-        keys = [StoryKey(id=i, topic=d.topic, title=new_items[i].item.title,
-                         summary=new_items[i].item.summary, category=d.classification.category,
-                         actors=d.classification.actors, seen_at=now) for i, d in opened]
-        item, verdict = new_items[index].item, decision.classification
-        found = find_same_story(decision.topic, item.title, item.summary, verdict.category,
-                                verdict.actors, now, keys, timedelta(days=1))
-        return found
 
     # -- outcomes ---------------------------------------------------------
 
@@ -345,7 +322,8 @@ class Pipeline:
     @staticmethod
     def _log(outcome: PollOutcome) -> PollOutcome:
         level = logging.WARNING if outcome.error else logging.INFO
-        log.log(level, "poll source=%r status=%s items=%d new=%d matched=%d duration=%.3fs%s",
+        log.log(level, "poll source=%r status=%s items=%d new=%d matched=%d duration=%.3fs%s%s",
                 outcome.source, outcome.status, outcome.items, outcome.new, outcome.matched,
-                outcome.duration, f" error={outcome.error!r}" if outcome.error else "")
+                outcome.duration, f" capped={outcome.capped}" if outcome.capped else "",
+                f" error={outcome.error!r}" if outcome.error else "")
         return outcome

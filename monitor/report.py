@@ -114,8 +114,17 @@ def status_table(config: Config, states: Sequence[SourceState], now: datetime) -
                      _when(state.last_success_at), str(state.items_seen),
                      str(state.consecutive_failures), _when(state.next_poll_at),
                      _cut(state.last_error, 70)])
-    return _table(["SOURCE", "HEALTH", "LAST FETCH", "RESULT", "LAST SUCCESS", "ITEMS",
-                   "FAILURES", "NEXT POLL", "LAST ERROR"], rows)
+    table = _table(["SOURCE", "HEALTH", "LAST FETCH", "RESULT", "LAST SUCCESS", "ITEMS",
+                    "FAILURES", "NEXT POLL", "LAST ERROR"], rows)
+    return "\n".join([table, *flood_notes(config, states)])
+
+
+def flood_notes(config: Config, states: Sequence[SourceState]) -> list[str]:
+    """One line per flooding source, and what the per-poll cap did to its last poll."""
+    return [f"flooding: {s.name} since {_when(s.flooding_since)}, {s.last_new} new items in "
+            f"its last poll against about {s.new_per_poll:.0f} usually; {s.last_capped} past "
+            f"max_new_per_poll ({config.monitor.max_new_per_poll}) recorded without alert"
+            for s in states if s.flooding_since is not None]
 
 
 def deliveries_summary(rows: Sequence[Mapping[str, Any]]) -> str:

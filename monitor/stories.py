@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property, lru_cache
 
 # Pairwise decision thresholds on ``similarity`` (see benchmarks/stories.py for the
 # precision/recall they give on tests/data/story_pairs.jsonl).
@@ -170,6 +171,28 @@ def _prepare_lead(title: _Title, summary: str) -> frozenset[str]:
     return frozenset(title.weights).union(lead) if lead else frozenset()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A report tokenised once for comparing: its headline, and its lead when first needed.
+
+    Comparing two prepared reports does no text processing, so a story kept prepared
+    (see monitor/story_index.py) costs only the arithmetic of each comparison.
+    """
+
+    title: _Title
+    summary: str
+
+    @cached_property
+    def lead(self) -> frozenset[str]:
+        """Headline tokens plus the lead's; empty without a summary."""
+        return _prepare_lead(self.title, self.summary)
+
+
+def prepare(title: str, summary: str) -> Prepared:
+    """``title`` and ``summary`` ready for ``similarity``-style comparisons."""
+    return Prepared(_prepare_title(title), summary)
+
+
 def _title_dice(a: dict[str, float], b: dict[str, float]) -> float:
     if not a or not b:
         return 0.0
@@ -184,31 +207,31 @@ def _cosine(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / math.sqrt(len(a) * len(b))
 
 
-def _score(a: _Title, a_summary: str, b: _Title, b_summary: str,
-           ignore: frozenset[str] = frozenset()) -> float:
-    """Similarity of two prepared headlines, helped by the leads when titles share words.
+def _score(a: Prepared, b: Prepared, ignore: frozenset[str] = frozenset()) -> float:
+    """Similarity of two prepared reports: the headlines, helped by the leads when the
+    headlines share words.
 
     ``ignore``: tokens that say nothing here (the names of a shared acting state).
     """
-    if a.weights and a.fingerprint == b.fingerprint:
+    if a.title.weights and a.title.fingerprint == b.title.fingerprint:
         return 1.0
-    a_weights, b_weights = a.weights, b.weights
+    a_weights, b_weights = a.title.weights, b.title.weights
     if ignore:
         a_weights = {t: w for t, w in a_weights.items() if t not in ignore}
         b_weights = {t: w for t, w in b_weights.items() if t not in ignore}
     title = _title_dice(a_weights, b_weights)
-    if title > 0 and a_summary and b_summary:  # no word in common: the leads cannot save it
-        a_lead, b_lead = _prepare_lead(a, a_summary) - ignore, _prepare_lead(b, b_summary) - ignore
+    if title > 0 and a.summary and b.summary:  # no word in common: leads cannot save it
+        a_lead, b_lead = a.lead - ignore, b.lead - ignore
         if a_lead and b_lead:
             title = max(title, 0.5 * title + 0.5 * _cosine(a_lead, b_lead))
-    if a.numbers - b.numbers and b.numbers - a.numbers:
+    if a.title.numbers - b.title.numbers and b.title.numbers - a.title.numbers:
         title *= _NUMBER_CLASH   # "October 17" and "October 18": two different reports
     return title
 
 
 def similarity(a_title: str, a_summary: str, b_title: str, b_summary: str) -> float:
     """How alike two reports read, 0..1 (1: the same headline once normalised)."""
-    return _score(_prepare_title(a_title), a_summary, _prepare_title(b_title), b_summary)
+    return _score(prepare(a_title, a_summary), prepare(b_title, b_summary))
 
 
 def find_same_story(topic: str, title: str, summary: str, category: str | None,
@@ -223,10 +246,30 @@ def find_same_story(topic: str, title: str, summary: str, category: str | None,
     similar one above the threshold wins (ties: the earliest seen). The thresholds are
     parameters for benchmarks; callers keep the defaults.
     """
-    item = _prepare_title(title)
+    return choose_story(topic, prepare(title, summary), category, actors, seen_at,
+                        ((story, prepare(story.title, story.summary)) for story in recent),
+                        window, threshold=threshold,
+                        threshold_shared_actor=threshold_shared_actor)
+
+
+@lru_cache(maxsize=1024)
+def _actor_tokens(actors: frozenset[str]) -> frozenset[str]:
+    """The tokens of acting states' names (they say nothing when both reports name them)."""
+    return frozenset(tokens(" ".join(actors)))
+
+
+def choose_story(topic: str, item: Prepared, category: str | None, actors: tuple[str, ...],
+                 seen_at: datetime, candidates: Iterable[tuple[StoryKey, Prepared]],
+                 window: timedelta, *, threshold: float = THRESHOLD,
+                 threshold_shared_actor: float = THRESHOLD_SHARED_ACTOR) -> int | None:
+    """``find_same_story`` over stories already prepared: the decision itself.
+
+    A story can only be chosen if its headline shares a token with the item's (else the
+    score is 0), which is what lets an index of headline tokens hand over only those.
+    """
     acting = frozenset(actors)
     best: tuple[float, datetime, int] | None = None
-    for story in recent:
+    for story, prepared in candidates:
         if story.topic != topic or story.category != category:
             continue
         if abs(seen_at - story.seen_at) > window:
@@ -235,8 +278,8 @@ def find_same_story(topic: str, title: str, summary: str, category: str | None,
         shared_actor = bool(acting & other_actors)
         if acting and other_actors and not shared_actor:
             continue
-        ignore = frozenset(tokens(" ".join(acting & other_actors))) if shared_actor else _NONE
-        score = _score(item, summary, _prepare_title(story.title), story.summary, ignore)
+        ignore = _actor_tokens(acting & other_actors) if shared_actor else _NONE
+        score = _score(item, prepared, ignore)
         needed = threshold_shared_actor if shared_actor else threshold
         if score < needed:
             continue

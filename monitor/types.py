@@ -130,7 +130,10 @@ class SourceState:
     next_poll_at: datetime | None = None
     items_seen: int = 0
     last_items: int = 0
-    last_new: int = 0
+    last_new: int = 0                  # new items of the last poll (capped ones included)
+    new_per_poll: float = 0.0          # its usual new items per poll (a moving average)
+    flooding_since: datetime | None = None   # its polls bring far more than usual since then
+    last_capped: int = 0               # items of the last poll past max_new_per_poll
     gone: bool = False
 
 
@@ -141,6 +144,7 @@ class NewItem:
     item: ParsedItem
     canonical_url: str
     reason: str = "new"                # new | old (older than max_age on a first poll) | duplicate
+                                       # | capped (past the poll's max_new_per_poll)
     duplicate_of: int | None = None    # stored item with the same canonical URL, if any
 
     @property

@@ -127,3 +127,34 @@ def test_not_modified_keeps_validators() -> None:
     state = SourceState(name="s", url="u", etag='"v1"', last_modified="Mon", first_polled_at=NOW)
     after = decide.after_success(state, NOW, status="not_modified", interval=HOUR, jitter=0.5)
     assert (after.etag, after.last_modified) == ('"v1"', "Mon")
+
+
+def ok_poll(state: SourceState, new: int, status: str = "ok", capped: int = 0) -> SourceState:
+    return decide.after_success(state, NOW, status=status, interval=HOUR, jitter=0.5,
+                                new=new if status == "ok" else 0, capped=capped)
+
+
+def test_a_flood_is_far_above_the_usual_and_never_a_first_poll() -> None:
+    first = ok_poll(SourceState(name="s", url="u"), 400)
+    assert first.flooding_since is None and first.new_per_poll == 0   # a whole feed
+    state = first
+    for _ in range(30):
+        state = ok_poll(state, 3)
+    assert 2.5 < state.new_per_poll < 3
+    assert ok_poll(state, decide.FLOOD_MIN_NEW).flooding_since is None
+    flood = ok_poll(state, 900, capped=850)
+    assert flood.flooding_since == NOW and decide.health(flood, NOW, HOUR) == "flooding"
+    assert (flood.last_new, flood.last_capped) == (900, 850)
+
+
+def test_a_flood_lasts_until_a_usual_poll_and_becomes_the_usual_only_slowly() -> None:
+    state = SourceState(name="s", url="u", first_polled_at=NOW - HOUR, new_per_poll=2.0)
+    for _ in range(10):
+        state = ok_poll(state, 1000, capped=950)
+        assert state.flooding_since == NOW
+    assert state.new_per_poll < 10          # ten polls of 1,000 are not yet its usual
+    state = ok_poll(state, 0, status="unchanged")
+    assert state.flooding_since == NOW and state.last_capped == 950   # nothing read: kept
+    state = ok_poll(state, 4)
+    assert state.flooding_since is None and state.last_capped == 0
+    assert decide.health(state, NOW, HOUR) == "ok"

@@ -96,3 +96,21 @@ def test_operator_notifier_end_to_end(tmp_path: Path) -> None:
             assert "Recovered: source 'Wire' works again" in log
         finally:
             app.close()
+
+
+def test_a_flood_alerts_at_once_and_its_end_is_a_recovery() -> None:
+    flooding = SourceState(name="s", url="u", first_polled_at=NOW - HOUR, last_success_at=NOW,
+                           last_new_item_at=NOW, flooding_since=NOW, last_new=900,
+                           new_per_poll=2.2, last_capped=850)
+    changes = health_changes(flooding, NOW, HOUR, [], OPS)
+    assert [(c.kind, c.action) for c in changes] == [("flooding", "open"), ("flooding", "alert")]
+    assert changes[1].notifiers == ("ops", "pager")
+    assert "900 new items, against about 2 usually" in changes[1].text
+    assert "850 of them" in changes[1].text
+    told = Incident(1, "s", "flooding", NOW, "", frozenset({"ops", "pager"}))
+    assert health_changes(flooding, NOW + HOUR, HOUR, [told], OPS) == ()
+    calm = SourceState(name="s", url="u", first_polled_at=NOW - HOUR, last_success_at=NOW,
+                       last_new_item_at=NOW, new_per_poll=2.4)
+    [change] = health_changes(calm, NOW + 2 * HOUR, HOUR, [told], OPS)
+    assert (change.kind, change.action) == ("flooding", "close")
+    assert "brings its usual number of new items again" in change.text

@@ -29,7 +29,9 @@ class Store(Protocol):
 
     def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]: ...
 
-    def recent_stories(self, topic: str, since: datetime) -> list[StoryKey]: ...
+    def recent_stories(self, topic: str, since: datetime, after_id: int = 0) -> list[StoryKey]:
+        """The topic's stories first seen since ``since`` (with ids above ``after_id``), in
+        id order. Ids grow in commit order."""
 
     def record_poll(self, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
                     now: datetime) -> None:

@@ -136,6 +136,13 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (incident_id, notifier)
     );
     """,
+    # 3: a source's usual volume, and whether it is flooding (health_incidents.kind
+    # 'flooding' while it is)
+    """
+    ALTER TABLE sources ADD COLUMN new_per_poll REAL NOT NULL DEFAULT 0;  -- moving average
+    ALTER TABLE sources ADD COLUMN flooding_since TEXT;        -- NULL unless flooding
+    ALTER TABLE sources ADD COLUMN last_capped INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -78,7 +78,7 @@ def make_folder(folder: Path, database: str) -> None:
 
 
 _STATE_COLUMNS = tuple(f.name for f in fields(SourceState))
-_TIME_COLUMNS = frozenset(c for c in _STATE_COLUMNS if c.endswith("_at"))
+_TIME_COLUMNS = frozenset(c for c in _STATE_COLUMNS if c.endswith(("_at", "_since")))
 assert _STATE_COLUMNS[0] == "name" and _STATE_COLUMNS[-1] == "gone"  # _state relies on it
 # Read and written on every poll: built once.
 _SELECT_STATE = f"SELECT {', '.join(_STATE_COLUMNS)} FROM sources"
@@ -241,10 +241,19 @@ class SqliteStore:
             found.update((r["canonical_url"], r["id"]) for r in rows)
         return found
 
-    def recent_stories(self, topic: str, since: datetime) -> list[StoryKey]:
-        rows = self._query("SELECT id, topic, title, summary, category, actors, first_seen "
-                           "FROM stories WHERE topic = ? AND first_seen >= ? ORDER BY id",
-                           (topic, iso(since)))
+    def recent_stories(self, topic: str, since: datetime, after_id: int = 0) -> list[StoryKey]:
+        """The topic's stories first seen since ``since``, in id order; with ``after_id``,
+        only those above it (what was committed since a reader last looked)."""
+        if after_id:
+            # The rowid range, not stories_topic_seen: the index would walk every story of
+            # the window to return the few new ones ("+" keeps SQLite off the index).
+            rows = self._query("SELECT id, topic, title, summary, category, actors, "
+                               "first_seen FROM stories WHERE id > ? AND +topic = ? AND "
+                               "+first_seen >= ? ORDER BY id", (after_id, topic, iso(since)))
+        else:
+            rows = self._query("SELECT id, topic, title, summary, category, actors, "
+                               "first_seen FROM stories WHERE topic = ? AND first_seen >= ? "
+                               "ORDER BY id", (topic, iso(since)))
         return [StoryKey(id=r["id"], topic=r["topic"], title=r["title"], summary=r["summary"],
                          category=r["category"], actors=tuple(json.loads(r["actors"])),
                          seen_at=datetime.fromisoformat(r["first_seen"])) for r in rows]

@@ -1,0 +1,171 @@
+"""The stories stage of a poll: each match joins a story of its topic, or opens one.
+
+Two outlets polled at once must still make one story, so grouping once ran whole under the
+pipeline's record lock, and a poll with many matches held every other source's commit. It
+now runs in two steps:
+
+- ``group``, outside the record lock: each match is looked up in its topic's index of open
+  stories (monitor/story_index.py: the cost of a lookup does not grow with the number of
+  open stories), an index kept in memory and brought up to date from the store with the
+  stories committed since it last looked. One poll opens at most ``max_new_per_poll``
+  alerting stories: the items past that are "capped", recorded as seen without alert.
+- ``settle``, under the record lock, just before the commit: the matches are checked
+  against the stories committed by other polls since ``group`` looked, and only those, so
+  two outlets polled at once still make one story.
+
+The decisions themselves are monitor/stories.py's (pure); this module keeps the indexes
+and the locks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from monitor.store.base import Store
+from monitor.stories import Prepared, StoryKey, choose_story, prepare
+from monitor.story_index import StoryIndex
+from monitor.types import NewItem, StoryDecision
+
+# Two matches of one poll may be one story whatever their publication times.
+POLL_WINDOW = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """What ``group`` decided for one poll, for ``settle`` to finish under the lock."""
+
+    decisions: tuple[tuple[int, StoryDecision], ...]   # (index into new_items, decision)
+    capped: frozenset[int]          # new_items past the cap: recorded, not alerted, no story
+    seen: Mapping[str, int]         # topic -> the highest story id the lookups could see
+    prepared: Mapping[int, Prepared]   # new_items index -> its text, prepared once
+
+
+class _Topic:
+    """One topic's index and the lock serialising its use (lookups score outside it)."""
+
+    def __init__(self) -> None:
+        self.index = StoryIndex()
+        self.lock = threading.Lock()
+
+
+class StoryGrouper:
+    """Groups the matches of polls; safe to call from several threads."""
+
+    def __init__(self, store: Store, window: timedelta, max_new_per_poll: int) -> None:
+        self.store = store
+        self.window = window
+        self.max_new_per_poll = max_new_per_poll
+        self._topics: dict[str, _Topic] = {}
+        self._lock = threading.Lock()
+
+    def group(self, new_items: Sequence[NewItem],
+              classified: Sequence[tuple[int, StoryDecision]], now: datetime) -> Grouping:
+        """Attach each match to an open story of its topic, or to one opened in this poll,
+        or open a story; past ``max_new_per_poll`` opened alerting stories, cap the item."""
+        seen = {topic: self._refresh(topic, now)
+                for topic in dict.fromkeys(d.topic for _, d in classified)}
+        in_poll: dict[str, StoryIndex] = {}
+        prepared: dict[int, Prepared] = {}
+        grouped: list[tuple[int, StoryDecision]] = []
+        capped: set[int] = set()
+        opening: set[int] = set()          # items opening an alerting story
+        for index, decision in classified:
+            if index in capped:
+                continue
+            new, topic, verdict = new_items[index], decision.topic, decision.classification
+            item = prepared.get(index)
+            if item is None:
+                item = prepared[index] = prepare(new.item.title, new.item.summary)
+            story_id = self._find(topic, item, verdict.category, verdict.actors, now)
+            poll_index = in_poll.setdefault(topic, StoryIndex())
+            same_as = None
+            if story_id is None:
+                same_as = poll_index.find(topic, item, verdict.category, verdict.actors, now,
+                                          POLL_WINDOW)
+            opens = story_id is None and same_as is None
+            if opens and new.reason == "new" and index not in opening:
+                if len(opening) >= self.max_new_per_poll:
+                    capped.add(index)
+                    while grouped and grouped[-1][0] == index:  # its other topics' decisions
+                        grouped.pop()
+                    continue
+                opening.add(index)
+            grouped.append((index, StoryDecision(topic, verdict, story_id, same_as)))
+            if opens:
+                poll_index.add(StoryKey(index, topic, new.item.title, new.item.summary,
+                                        verdict.category, verdict.actors, now), item)
+        return Grouping(tuple(grouped), frozenset(capped), seen, prepared)
+
+    def settle(self, grouping: Grouping, now: datetime) -> tuple[tuple[int, StoryDecision], ...]:
+        """The final decisions, against the stories committed since ``group`` looked.
+
+        Call it under the lock that serialises commits, right before committing.
+        """
+        latest = {topic: self._refresh(topic, now) for topic in grouping.seen}
+        changed = {topic for topic, last in latest.items() if last != grouping.seen[topic]}
+        if not changed:
+            return grouping.decisions
+        decisions = list(grouping.decisions)
+        for position, (index, decision) in enumerate(decisions):
+            if decision.topic not in changed:
+                continue
+            story_id = self._recheck(decision, grouping.prepared[index],
+                                     grouping.seen[decision.topic], now)
+            if story_id is not None and story_id != decision.story_id:
+                decisions[position] = (index, replace(decision, story_id=story_id, same_as=None))
+        # A match left to join a story opened by another item of this poll, whose item now
+        # joins a committed story instead, opens its own (the store does it): as it would
+        # have, had this poll looked after the other poll's commit.
+        return tuple(decisions)
+
+    def _recheck(self, decision: StoryDecision, item: Prepared, seen: int,
+                 now: datetime) -> int | None:
+        """The best of the decision's story and the stories above ``seen``."""
+        verdict = decision.classification
+        entry = self._topic(decision.topic)
+        with entry.lock:
+            found = entry.index.candidates(item, verdict.category, verdict.actors, seen)
+            current = (entry.index.get(decision.story_id)
+                       if decision.story_id is not None else None)
+        if not found or (decision.story_id is not None and current is None):
+            return decision.story_id
+        pool = [(c.key, c.prepared) for c in found]
+        if current is not None:
+            pool.append((current.key, current.prepared))
+        return choose_story(decision.topic, item, verdict.category, verdict.actors, now, pool,
+                            self.window)
+
+    def _find(self, topic: str, item: Prepared, category: str | None,
+              actors: tuple[str, ...], now: datetime) -> int | None:
+        entry = self._topic(topic)
+        with entry.lock:
+            found = entry.index.candidates(item, category, actors)
+        return choose_story(topic, item, category, actors, now,
+                            ((c.key, c.prepared) for c in found), self.window)
+
+    def _refresh(self, topic: str, now: datetime) -> int:
+        """Bring the topic's index up to the store; the highest story id it then holds.
+
+        The store is read, and the new stories prepared, outside the topic's lock.
+        """
+        entry = self._topic(topic)
+        with entry.lock:
+            after = entry.index.last_id
+        stories = self.store.recent_stories(topic, now - self.window, after_id=after)
+        ready = [(story, prepare(story.title, story.summary)) for story in stories]
+        with entry.lock:
+            for story, text in ready:
+                if story.id > entry.index.last_id:
+                    entry.index.add(story, text)
+            entry.index.expire(now - self.window)
+            return entry.index.last_id
+
+    def _topic(self, topic: str) -> _Topic:
+        entry = self._topics.get(topic)
+        if entry is None:
+            with self._lock:
+                entry = self._topics.setdefault(topic, _Topic())
+        return entry

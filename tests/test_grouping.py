@@ -1,0 +1,193 @@
+"""Stories across polls: a flood neither slows nor holds the other sources, and is capped.
+
+Real loopback feeds and a real SQLite file; a flood poll is held inside grouping (or
+between grouping and its commit) by a hook, and the tests wait on events with deadlines.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+
+import pytest
+
+from monitor import report, stories
+from monitor.app import App, build_app
+from monitor.config import load_config_data
+from monitor.decide import health
+from tests.loopback import LoopbackHTTPServer, Response
+
+NORWAY = "Norway accepts the credentials of the Taliban's ambassador"
+DEADLINE = 20.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Feed:
+    """A feed whose items the test changes between polls: (guid, title)."""
+
+    def __init__(self, server: LoopbackHTTPServer, path: str) -> None:
+        self.items: list[tuple[str, str]] = []
+        self.url = server.url(path)
+        server.route(path, self._serve)
+
+    def _serve(self, _request: object) -> Response:
+        body = "".join(f"<item><guid>{escape(g)}</guid><title>{escape(t)}</title>"
+                       f"<link>https://news.example/{escape(g)}</link></item>"
+                       for g, t in self.items)
+        return Response(body=f'<rss version="2.0"><channel><title>F</title>{body}'
+                             f"</channel></rss>".encode())
+
+    def flood(self, start: int, count: int) -> None:
+        """Distinct stories (the numbers clash), all matching the topic."""
+        self.items = [(f"deal-{n}", f"Russia accepts the Taliban's ambassador in deal no. {n}")
+                      for n in range(start, start + count)]
+
+    def quiet(self, start: int, count: int = 2) -> None:
+        self.items = [(f"market-{n}", f"Kabul market bulletin {n}: bread and fuel prices")
+                      for n in range(start, start + count)]
+
+
+@pytest.fixture()
+def server():
+    with LoopbackHTTPServer() as http:
+        yield http
+
+
+def make_app(tmp_path: Path, feeds: dict[str, Feed], **monitor: object) -> App:
+    config = load_config_data({
+        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s",
+                    **monitor},
+        "topics": [{"name": "t", "event": "recognition"}],
+        "sources": [{"name": name, "url": feed.url} for name, feed in feeds.items()],
+        "notifiers": [{"name": "desk", "type": "file", "path": str(tmp_path / "desk.log")},
+                      {"name": "ops", "type": "file", "path": str(tmp_path / "ops.log"),
+                       "operator": True}]})
+    return build_app(config, clock=Clock())
+
+
+def outbox(app: App) -> list[str]:
+    return [r["title"] for r in app.store._query(
+        "SELECT s.title FROM outbox o JOIN stories s ON s.id = o.story_id ORDER BY o.id")]
+
+
+def in_thread(name: str, work: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    result: list[object] = []
+    thread = threading.Thread(target=lambda: result.append(work()), name=name, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_a_healthy_poll_completes_while_a_flood_poll_is_inside_grouping(
+        tmp_path: Path, server, monkeypatch) -> None:
+    flood, healthy = Feed(server, "/flood.xml"), Feed(server, "/healthy.xml")
+    flood.flood(1, 40)
+    healthy.items = [("n1", NORWAY)]
+    app = make_app(tmp_path, {"flood": flood, "healthy": healthy})
+    inside, release = threading.Event(), threading.Event()
+    score = stories._score
+
+    def held(*args, **kwargs):  # the flood poll's first comparison waits for the test
+        if threading.current_thread().name == "flood" and not inside.is_set():
+            inside.set()
+            release.wait(DEADLINE)
+        return score(*args, **kwargs)
+
+    monkeypatch.setattr(stories, "_score", held)
+    flood_source, healthy_source = app.config.sources
+    try:
+        flooding, flood_result = in_thread("flood", lambda: app.pipeline.poll(flood_source))
+        assert inside.wait(DEADLINE)
+        polling, healthy_result = in_thread("healthy",
+                                            lambda: app.pipeline.poll(healthy_source))
+        polling.join(DEADLINE)
+        assert not polling.is_alive(), "the healthy poll waited for the flood poll"
+        assert healthy_result[0].status == "ok" and outbox(app) == [NORWAY]
+        release.set()
+        flooding.join(DEADLINE)
+        assert flood_result[0].status == "ok" and len(outbox(app)) == 41
+    finally:
+        release.set()
+        app.close()
+
+
+def test_two_outlets_grouped_at_once_still_make_one_story(tmp_path: Path, server) -> None:
+    """a groups its two copies of the story; b commits the story before a commits: a's
+    copies join b's story (the one copy through the other) and nothing alerts twice."""
+    a, b = Feed(server, "/a.xml"), Feed(server, "/b.xml")
+    a.items = [("a1", NORWAY), ("a2", f"UPDATE 1-{NORWAY} - Fjord Times")]
+    b.items = [("b1", f"{NORWAY} | Oslo Wire")]
+    app = make_app(tmp_path, {"a": a, "b": b})
+    grouped, release = threading.Event(), threading.Event()
+    group = app.pipeline.grouper.group
+
+    def held(*args):  # a's poll waits between grouping and its commit
+        decided = group(*args)
+        if threading.current_thread().name == "a":
+            grouped.set()
+            release.wait(DEADLINE)
+        return decided
+
+    app.pipeline.grouper.group = held  # type: ignore[method-assign]
+    source_a, source_b = app.config.sources
+    try:
+        polling, _ = in_thread("a", lambda: app.pipeline.poll(source_a))
+        assert grouped.wait(DEADLINE)
+        assert app.pipeline.poll(source_b).status == "ok"
+        release.set()
+        polling.join(DEADLINE)
+        rows = app.store._query("SELECT story_id, COUNT(*) AS n FROM story_items "
+                                "GROUP BY story_id")
+        assert [r["n"] for r in rows] == [3]
+        assert outbox(app) == [f"{NORWAY} | Oslo Wire"]
+    finally:
+        release.set()
+        app.close()
+
+
+def test_a_flooding_source_is_flagged_capped_and_reported_once(tmp_path: Path,
+                                                               server) -> None:
+    wire = Feed(server, "/wire.xml")
+    app = make_app(tmp_path, {"wire": wire}, max_new_per_poll=10)
+    source = app.config.sources[0]
+    try:
+        for poll in range(5):                       # its usual: two new items a poll
+            wire.quiet(poll * 2)
+            assert app.pipeline.poll(source).capped == 0
+        wire.flood(1, 80)
+        outcome = app.pipeline.poll(source)
+        assert (outcome.new, outcome.capped) == (80, 70)
+        assert len(outbox(app)) == 10               # the cap: ten stories alerted
+        assert app.store._query("SELECT COUNT(*) FROM items WHERE guid LIKE 'deal-%' "
+                                "AND alert = 0")[0][0] == 70   # the rest recorded as seen
+        state = app.store.source_state("wire")
+        assert health(state, app.clock(), app.config.interval(source)) == "flooding"
+        table = report.status_table(app.config, [state], app.clock())
+        assert "flooding" in table and "70 past max_new_per_poll (10)" in table
+        wire.flood(81, 80)
+        assert app.pipeline.poll(source).capped == 70
+        assert app.pipeline.poll(source).status == "unchanged"   # still flooding
+        assert app.store.source_state("wire").flooding_since is not None
+        app.deliverer.flush_all()
+        ops = (tmp_path / "ops.log").read_text()
+        assert ops.count("delivery id") == 1        # one alert for the flood, not per poll
+        assert "Source 'wire' is flooding since" in ops and "80 new items" in ops
+        wire.quiet(100)
+        assert app.pipeline.poll(source).capped == 0
+        assert app.store.source_state("wire").flooding_since is None
+        app.deliverer.flush_all()
+        ops = (tmp_path / "ops.log").read_text()
+        assert ops.count("delivery id") == 2
+        assert "Recovered: source 'wire' brings its usual number of new items again" in ops
+        assert len(outbox(app)) == 20               # ten a flood poll; quiet items match nothing
+    finally:
+        app.close()

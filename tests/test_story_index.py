@@ -1,0 +1,222 @@
+"""The index of open stories: the full scan's answers, at a cost that does not grow."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor import stories
+from monitor.stories import DEFAULT_WINDOW, StoryKey, choose_story, find_same_story, prepare
+from monitor.story_index import MAX_CANDIDATES, PER_TOKEN, StoryIndex
+
+T0 = datetime(2025, 7, 3, 9, 0, tzinfo=UTC)
+TOPIC = "taliban-recognition"
+PAIRS = Path(__file__).resolve().parent / "data" / "story_pairs.jsonl"
+CATEGORIES = ("recognition_granted", "recognition_step", "recognition_refused_or_debated", None)
+STATES = ("Norway", "Chile", "Kenya", "Vietnam", "Portugal", "Mongolia", "Ghana", "Peru",
+          "Nepal", "Latvia", "Qatar", "Russia")
+CITIES = {"Norway": "Oslo", "Chile": "Santiago", "Kenya": "Nairobi", "Vietnam": "Hanoi",
+          "Portugal": "Lisbon", "Mongolia": "Ulaanbaatar", "Ghana": "Accra", "Peru": "Lima",
+          "Nepal": "Kathmandu", "Latvia": "Riga", "Qatar": "Doha", "Russia": "Moscow"}
+# Our own headline shapes; {s} a state, {c} its capital, {n} a number, {w} a varying word.
+SHAPES = (
+    "{s} accepts the credentials of the Taliban's envoy after {w} talks",
+    "{s} formally recognises the Taliban administration in {c}",
+    "{s} will not recognise the Taliban for now, minister tells {w} committee",
+    "{c} hands the Afghan embassy keys to Taliban diplomats",
+    "{s} removes the Taliban from its list of banned groups",
+    "Taliban envoy presents letter of credence in {c} on day {n}",
+    "{s} upgrades its Kabul mission after {w} visit by Taliban ministers",
+    "UN seat for the Taliban debated again as {s} hesitates",
+    "{s} and the Taliban sign {w} accord number {n}",
+)
+# Headlines of other events that still name the Taliban: candidates, rarely matches.
+OTHER_SHAPES = (
+    "Taliban delegation tours a {w} fair in {c}",
+    "{s} parliament hears a petition on {w} quotas, Taliban absent",
+    "Drought relief: {s} sends {w} convoy {n} past Taliban checkpoints",
+    "Taliban court in Herat rules on {w} dispute with {s} firm",
+)
+WORDS = ("trade", "border", "water", "railway", "energy", "wheat", "security", "mining",
+         "customs", "aviation", "banking", "medical")
+LEADS = ("{c} ({s} Wire) - Officials confirmed the step on {w} grounds, a spokesperson said.",
+         "The foreign ministry of {s} said the decision followed {w} consultations in {c}.",
+         "")
+SUFFIXES = ("", " - Daily Ledger", " | World Desk", "")
+TAGS = ("", "UPDATE 2-", "Breaking: ", "")
+
+
+def headline(rng: random.Random, state: str, shapes: tuple[str, ...] = SHAPES
+             ) -> tuple[str, str]:
+    values = {"s": state, "c": CITIES[state], "n": rng.randint(1, 40), "w": rng.choice(WORDS)}
+    return (rng.choice(shapes).format(**values), rng.choice(LEADS).format(**values))
+
+
+def generated(seed: int, stories_count: int, items_count: int
+              ) -> tuple[list[StoryKey], list[tuple[StoryKey, datetime]]]:
+    """Open stories over two days, and new items: copies of some of them (wire tags,
+    outlet suffixes, another lead) and fresh headlines, each with its time."""
+    rng = random.Random(seed)
+    keys = []
+    for story_id in range(1, stories_count + 1):
+        actors = tuple(rng.sample(STATES, rng.choice((0, 1, 1, 1, 2))))
+        title, lead = headline(rng, actors[0] if actors else rng.choice(STATES))
+        keys.append(StoryKey(story_id, TOPIC, title, lead, rng.choice(CATEGORIES), actors,
+                             T0 + timedelta(minutes=story_id * 2880 // stories_count)))
+    items = []
+    for number in range(items_count):
+        seen_at = T0 + timedelta(hours=rng.uniform(12, 50))
+        if rng.random() < 0.5:
+            original = rng.choice(keys)
+            title = rng.choice(TAGS) + original.title + rng.choice(SUFFIXES)
+            lead = original.summary if rng.random() < 0.5 else ""
+            item = StoryKey(-number, TOPIC, title, lead, original.category, original.actors,
+                            seen_at)
+        else:
+            actors = tuple(rng.sample(STATES, rng.choice((0, 1, 1, 2))))
+            title, lead = headline(rng, actors[0] if actors else rng.choice(STATES),
+                                   rng.choice((SHAPES, OTHER_SHAPES)))
+            item = StoryKey(-number, TOPIC, title, lead, rng.choice(CATEGORIES), actors,
+                            seen_at)
+        items.append((item, seen_at))
+    return sorted(keys, key=lambda k: k.id), items
+
+
+def index_of(keys: list[StoryKey], **limits: int) -> StoryIndex:
+    index = StoryIndex(**limits)
+    for key in keys:
+        index.add(key)
+    return index
+
+
+def by_index(index: StoryIndex, item: StoryKey, seen_at: datetime,
+             window: timedelta = DEFAULT_WINDOW) -> int | None:
+    return index.find(TOPIC, prepare(item.title, item.summary), item.category, item.actors,
+                      seen_at, window)
+
+
+def by_scan(keys: list[StoryKey], item: StoryKey, seen_at: datetime,
+            window: timedelta = DEFAULT_WINDOW) -> int | None:
+    return find_same_story(TOPIC, item.title, item.summary, item.category, item.actors,
+                           seen_at, keys, window)
+
+
+@pytest.mark.parametrize("seed, size", [(1, 150), (2, 150), (3, 600), (4, 600)])
+def test_the_index_answers_as_the_full_scan_on_a_generated_set(seed: int, size: int) -> None:
+    """150 open stories of one topic (a busy day) and 600 (its candidates reach the caps)."""
+    keys, items = generated(seed, stories_count=size, items_count=300)
+    index = index_of(keys)
+    window = timedelta(days=1)
+    # The full scan is find_same_story's; its stories prepared once, for the test's speed.
+    everything = [(key, prepare(key.title, key.summary)) for key in keys]
+    found = [choose_story(TOPIC, prepare(item.title, item.summary), item.category,
+                          item.actors, seen_at, everything, window) for item, seen_at in items]
+    assert found[:20] == [by_scan(keys, item, seen_at, window) for item, seen_at in items[:20]]
+    assert [by_index(index, item, seen_at, window) for item, seen_at in items] == found
+    assert sum(f is not None for f in found) > 100      # the set has matches to find
+    assert sum(f is None for f in found) > 20           # and items that open stories
+
+
+def test_the_index_answers_as_the_full_scan_on_the_labelled_pairs() -> None:
+    """Every own-written pair's first side is an open story; each second side must find
+    the story the scan finds among all of them."""
+    keys, items = [], []
+    for number, line in enumerate(PAIRS.read_text(encoding="utf-8").splitlines(), 1):
+        record = json.loads(line)
+        if "ref" in record["a"]:
+            continue     # fixture references: resolved by benchmarks/stories.py only
+        for side, story_id in ((record["a"], number), (record["b"], -number)):
+            key = StoryKey(story_id, side.get("topic", TOPIC), side["title"],
+                           side.get("summary", ""), side.get("category"),
+                           tuple(side.get("actors", ())),
+                           T0 + timedelta(hours=side.get("hours", 0)))
+            (keys if story_id > 0 else items).append(key)
+    assert len(keys) >= 40
+    index = index_of(keys)
+    for item in items:
+        expected = find_same_story(item.topic, item.title, item.summary, item.category,
+                                   item.actors, item.seen_at, keys, DEFAULT_WINDOW)
+        got = index.find(item.topic, prepare(item.title, item.summary), item.category,
+                         item.actors, item.seen_at, DEFAULT_WINDOW)
+        assert got == expected, item.title
+
+
+def flood(count: int) -> list[StoryKey]:
+    """A source's flood: distinct stories (their numbers clash) of one state and category."""
+    return [StoryKey(n, TOPIC, f"Russia accepts the Taliban's ambassador in deal no. {n}", "",
+                     "recognition_step", ("Russia",), T0) for n in range(1, count + 1)]
+
+
+def test_the_cost_of_a_lookup_does_not_grow_with_the_open_stories(monkeypatch) -> None:
+    """Counted, not timed: comparisons made and posting entries read for one new item,
+    with 300 and with 6,000 open stories sharing most of its words."""
+    comparisons = 0
+    score = stories._score
+
+    def counting(*args, **kwargs):
+        nonlocal comparisons
+        comparisons += 1
+        return score(*args, **kwargs)
+
+    monkeypatch.setattr(stories, "_score", counting)
+    probes = [("Russia accepts the Taliban's ambassador in deal no. 99999", ("Russia",)),
+              ("Norway accepts the Taliban's ambassador", ("Norway",)),
+              ("Taliban ambassador accepted in deal", ())]
+    work = {}
+    for size in (300, 6000):
+        keys = [*flood(size), StoryKey(size + 1, TOPIC, "Norway accepts the credentials of "
+                                       "the Taliban's ambassador", "", "recognition_step",
+                                       ("Norway",), T0)]
+        index = index_of(keys)
+        for title, actors in probes:
+            comparisons = 0
+            index.visited = index.scored = 0
+            index.find(TOPIC, prepare(title, ""), "recognition_step", actors,
+                       T0 + timedelta(hours=1), DEFAULT_WINDOW)
+            work[(size, title)] = (comparisons, index.scored, index.visited)
+            assert comparisons <= MAX_CANDIDATES
+            assert index.visited <= PER_TOKEN * len(prepare(title, "").title.weights) * 2
+        comparisons = 0
+        by_scan(keys, StoryKey(0, TOPIC, probes[0][0], "", "recognition_step", ("Russia",),
+                               T0), T0 + timedelta(hours=1))
+        work[(size, "scan")] = (comparisons,)
+    for title, _ in probes:
+        assert work[(300, title)] == work[(6000, title)]
+    assert work[(300, "scan")] == (300,) and work[(6000, "scan")] == (6000,)
+
+
+def test_a_flood_does_not_hide_another_states_story() -> None:
+    """Thousands of stories of one state share the common words; a report of another
+    state's story still finds it (posting lists are kept per acting state)."""
+    keys = flood(3000)
+    norway = StoryKey(3001, TOPIC, "Norway accepts the Taliban's ambassador", "",
+                      "recognition_step", ("Norway",), T0)
+    keys.insert(0, norway)   # the oldest: the most recent 128 of a word are all Russia's
+    index = index_of(sorted(keys, key=lambda k: k.seen_at))
+    item = StoryKey(0, TOPIC, "UPDATE 1-Norway accepts the Taliban's ambassador - Oslo Post",
+                    "", "recognition_step", ("Norway",), T0)
+    assert by_index(index, item, T0 + timedelta(hours=2)) == 3001
+
+
+def test_expired_stories_leave_the_index() -> None:
+    keys = [StoryKey(1, TOPIC, "Chile recognises the Taliban", "", None, ("Chile",), T0),
+            StoryKey(2, TOPIC, "Chile recognises the Taliban government", "", None, ("Chile",),
+                     T0 + timedelta(hours=30))]
+    index = index_of(keys)
+    assert index.expire(T0 + timedelta(hours=1)) == 1
+    assert len(index) == 1 and 1 not in index and index.get(2) is not None
+    assert index.candidates(prepare("Chile recognises the Taliban", ""), None, ("Chile",)) \
+        == [index.get(2)]
+    assert index.last_id == 2
+
+
+def test_only_stories_above_a_known_id_when_asked() -> None:
+    keys = [StoryKey(n, TOPIC, f"Peru recognises the Taliban, step {n}", "", None, (), T0)
+            for n in range(1, 6)]
+    index = index_of(keys)
+    found = index.candidates(prepare("Peru recognises the Taliban", ""), None, (), after_id=3)
+    assert sorted(c.key.id for c in found) == [4, 5]
