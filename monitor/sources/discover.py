@@ -21,8 +21,9 @@ from lxml import etree
 from monitor.config import MonitorSettings
 from monitor.errors import FetchError, ParseError
 from monitor.fetch.http import HttpFetcher
-from monitor.fetch.robots import Fetcher, RobotsCache
+from monitor.fetch.robots import RobotsCache
 from monitor.parse.feed import looks_like_html, parse_feed
+from monitor.types import FetchResult
 from monitor.urls import without_credentials
 
 FEED_TYPES = {
@@ -69,6 +70,11 @@ class Discovery:
     feeds: tuple[DiscoveredFeed, ...]       # readable feeds, in the page's order
     failed: tuple[DiscoveredFeed, ...]      # advertised feeds that could not be read
     guessed: bool                           # no link advertised: common paths were tried
+
+
+class Fetcher(Protocol):
+    def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None, *,
+              public_only: bool = False, purpose: str = ...) -> FetchResult: ...
 
 
 class Robots(Protocol):
@@ -127,7 +133,7 @@ def _check(fetcher: Fetcher, link: FeedLink, page_url: str, advertised: bool
         if _same_origin(link.url, page_url):
             fetched = fetcher.fetch(link.url)
         else:
-            fetched = fetcher.fetch(link.url, public_only=True)
+            fetched = fetcher.fetch(link.url, public_only=True, purpose="feed link to")
         parsed = parse_feed(fetched.content or b"", link.url,
                             fetched.headers.get("content-type"))
     except (FetchError, ParseError) as exc:
