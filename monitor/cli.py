@@ -235,14 +235,14 @@ def cmd_sources_import(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr)
     text = render_sources(plan.added, f"Imported from {Path(args.file).name} "
                                       f"on {utcnow():%Y-%m-%d}")
-    if not args.write:
+    if config is None or not args.write:
         if plan.added:
             print(text, end="")
         return EXIT_OK
+    path = Path(config.path)
     if not plan.added:
-        print(f"no new source to add to {config.path}")     # type: ignore[union-attr]
+        print(f"no new source to add to {path}")
         return EXIT_OK
-    path = Path(config.path)                                 # type: ignore[union-attr]
     append_to_config(path, text)
     print(f"added {len(plan.added)} source{'s' if len(plan.added) != 1 else ''} to {path} "
           f"(previous version kept as {path.name}.bak)")
