@@ -205,6 +205,96 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(data_dir), print)
 
 
+def _config_if_any(args: argparse.Namespace) -> Config | None:
+    """The config when one is named or the default file exists, else None."""
+    explicit = args.config or os.environ.get(CONFIG_ENV)
+    if not explicit and not Path(DEFAULT_CONFIG_PATH).exists():
+        return None
+    return _config(args)
+
+
+def cmd_sources_import(args: argparse.Namespace) -> int:
+    from monitor.sources.config_file import append_to_config
+    from monitor.sources.entries import (
+        candidates_from_opml,
+        plan_report,
+        plan_sources,
+        render_sources,
+    )
+    from monitor.sources.opml import parse_opml
+
+    try:
+        content = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {args.file}: {exc.strerror}") from None
+    document = parse_opml(content)
+    config = _config(args) if args.write else _config_if_any(args)
+    existing = [(s.name, s.url) for s in config.sources] if config else []
+    plan = plan_sources(candidates_from_opml(document), existing)
+    for line in plan_report(plan, document.skipped):
+        print(line, file=sys.stderr)
+    text = render_sources(plan.added, f"Imported from {Path(args.file).name} "
+                                      f"on {utcnow():%Y-%m-%d}")
+    if config is None or not args.write:
+        if plan.added:
+            print(text, end="")
+        return EXIT_OK
+    path = Path(config.path)
+    if not plan.added:
+        print(f"no new source to add to {path}")
+        return EXIT_OK
+    append_to_config(path, text)
+    print(f"added {len(plan.added)} source{'s' if len(plan.added) != 1 else ''} to {path} "
+          f"(previous version kept as {path.name}.bak)")
+    return EXIT_OK
+
+
+def cmd_sources_export(args: argparse.Namespace) -> int:
+    from monitor.sources.opml import ExportedFeed, render_opml
+    from monitor.urls import strip_credentials
+
+    config = _config(args)
+    feeds = [ExportedFeed(s.name, strip_credentials(s.url))
+             for s in config.sources if s.type == "feed"]
+    for source in config.sources:
+        if source.type == "feed" and strip_credentials(source.url) != source.url:
+            print(f"source {source.name!r}: the credentials in its URL are not exported",
+                  file=sys.stderr)
+    sys.stdout.buffer.write(render_opml(feeds, "news-monitor sources", utcnow()))
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def cmd_sources_discover(args: argparse.Namespace) -> int:
+    from monitor.sources.config_file import append_to_config
+    from monitor.sources.discover import discover_url, format_discovery
+    from monitor.sources.entries import Candidate, plan_report, plan_sources, render_sources
+
+    config = _config(args)
+    discovery = discover_url(args.url, config.monitor)
+    print(format_discovery(discovery))
+    if not discovery.feeds:
+        return EXIT_FAILURE
+    if args.add is None:
+        return EXIT_OK
+    if args.add == 0 and len(discovery.feeds) > 1:
+        raise ConfigError(f"{len(discovery.feeds)} feeds found: choose one with --add N")
+    if not 0 <= args.add <= len(discovery.feeds):
+        raise ConfigError(f"--add {args.add}: choose a number from 1 to "
+                          f"{len(discovery.feeds)}")
+    chosen = discovery.feeds[max(args.add, 1) - 1]
+    plan = plan_sources([Candidate(chosen.title, chosen.url)],
+                        [(s.name, s.url) for s in config.sources])
+    for line in plan_report(plan):
+        print(line, file=sys.stderr)
+    if plan.added:
+        append_to_config(Path(config.path), render_sources(
+            plan.added, f"Discovered on {discovery.url} on {utcnow():%Y-%m-%d}"))
+        print(f"added source {plan.added[0].name!r} to {config.path} "
+              f"(previous version kept as {Path(config.path).name}.bak)")
+    return EXIT_OK
+
+
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -245,7 +335,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry", metavar="ID|all", help="make one delivery (or all) due now")
     p = add("demo", cmd_demo, "serve bundled sample feeds on loopback and show the alerts")
     p.add_argument("--data-dir", metavar="DIR", help="where the demo keeps its state")
+    sources = add("sources", _needs_subcommand, "import, export and discover feed sources")
+    nested = sources.add_subparsers(dest="sources_command", metavar="SUBCOMMAND")
+
+    def add_nested(name: str, func: Command, help: str) -> argparse.ArgumentParser:  # noqa: A002
+        p = nested.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add_nested("import", cmd_sources_import,
+                   "read an OPML file and print its feeds as [[sources]] TOML")
+    p.add_argument("file", metavar="FILE.opml", help="an OPML 1.0 or 2.0 subscription list")
+    p.add_argument("--write", action="store_true",
+                   help="append them to the config instead (validated first; a .bak kept)")
+    add_nested("export", cmd_sources_export, "print the configured feed sources as OPML 2.0")
+    p = add_nested("discover", cmd_sources_discover,
+                   "list the feeds a site or article page advertises")
+    p.add_argument("url", metavar="URL", help="a site or article page (or a feed)")
+    p.add_argument("--add", metavar="N", nargs="?", type=int, const=0, default=None,
+                   help="append feed N of the list to the config (N may be left out "
+                        "when there is only one)")
     return parser
+
+
+def _needs_subcommand(args: argparse.Namespace) -> int:
+    raise ConfigError("choose a subcommand: monitor sources import|export|discover "
+                      "(see monitor sources --help)")
 
 
 def _setup_logging(args: argparse.Namespace) -> None:

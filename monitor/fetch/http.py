@@ -237,7 +237,8 @@ class HttpFetcher:
     # -- one fetch -------------------------------------------------------------------------
 
     def fetch(self, url: str, etag: str | None = None,
-              last_modified: str | None = None, *, public_only: bool = False) -> FetchResult:
+              last_modified: str | None = None, *, public_only: bool = False,
+              purpose: str = "moved source at") -> FetchResult:
         """GET ``url``; a 304 gives ``content=None``. Raises FetchError on any failure.
 
         On a 304 the result carries the validators of the response when it sends
@@ -247,7 +248,8 @@ class HttpFetcher:
         ``public_only``, every hop, ``url`` included) must resolve to public addresses
         only, unless ``allow_private_networks``; the connection then goes to one of the
         addresses checked (pinned), so a name that answers otherwise the second time (DNS
-        rebinding) cannot send the request elsewhere.
+        rebinding) cannot send the request elsewhere. ``purpose`` names what ``url`` is in
+        the refusal's message ("<purpose> private address 10.0.0.1 refused").
         """
         started = time.monotonic()
         deadline = started + self._deadline
@@ -270,7 +272,7 @@ class HttpFetcher:
             if check:
                 addresses = check_url_allowed(
                     current, self._resolve,
-                    purpose="redirect to" if redirects else "moved source at")
+                    purpose="redirect to" if redirects else purpose)
             reply = self._send(current, target, headers, deadline, addresses)
             if check and isinstance(reply, PoolReply) and not reply.proxied:
                 self._check_peer(reply)     # an injected pool connects where it resolves

@@ -33,6 +33,7 @@ from monitor.parse.sanitize import (
     sane_datetime,
 )
 from monitor.types import ParsedFeed, ParsedItem
+from monitor.urls import without_credentials
 
 MAX_ITEMS = 1_000           # entries kept per feed (the first ones, as the feed orders them)
 MAX_ENTITY_EXPANSION = 1_000_000  # total bytes that declared entities may expand to
@@ -91,6 +92,10 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None,
     entries = result.get("entries") or []
     if not entries:
         if not result.get("version"):
+            if looks_like_html(data, content_type):
+                raise ParseError(f"this is an HTML page, not a feed: try `monitor sources "
+                                 f"discover {without_credentials(url)}` to list the feeds "
+                                 "it advertises")
             reason = f": {_bozo_reason(result)}" if result.get("bozo") else ""
             raise ParseError(f"not a feed (no RSS, Atom or RDF root element){reason}")
         if result.get("bozo") and not isinstance(result.get("bozo_exception"), _BENIGN_BOZO):
@@ -100,6 +105,17 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None,
     title = clean_title(channel.get("title"), is_html="html" in title_type)
     items = first_unique((_entry_item(e, url) for e in entries), MAX_ITEMS)
     return ParsedFeed(title=title, items=items)
+
+
+def looks_like_html(content: bytes, content_type: str | None) -> bool:
+    """PURE. True for a body served as text/html or whose first element is <html> (after
+    any XML declaration, comments and DOCTYPE)."""
+    if content_type and content_type.split(";")[0].strip().lower() in ("text/html",
+                                                                       "application/xhtml+xml"):
+        return True
+    start = _prolog_end(content)
+    head = content[:start].lower()
+    return content[start:start + 5].lower() == b"<html" or b"<!doctype html" in head
 
 
 def _bozo_reason(result: Mapping[str, Any]) -> str:
