@@ -1,10 +1,16 @@
 # news-monitor: the daemon on the shipped config.
 #
 #   docker build -t news-monitor .
-#   docker run -d --name news-monitor \
+#   touch secrets.env        # VAR=value lines for the config's *_env keys; empty is fine
+#   docker run -d --name news-monitor --stop-timeout 30 \
 #       -v "$PWD/config:/app/config" -v news-monitor-data:/app/data \
 #       --env-file secrets.env news-monitor            # `monitor run`
 #   docker run --rm -v "$PWD/config:/app/config" news-monitor check-config
+#
+# Or `docker compose -f deploy/compose.yaml up -d`. The daemon takes up to 10 s after
+# SIGTERM to finish its work in flight: the stop timeout (docker's default is 10 s) must be
+# longer, or docker kills it mid-work. A bind-mounted data folder must be writable by the
+# image's user, uid 10001: `mkdir -p data && sudo chown 10001:10001 data`.
 #
 # Any `monitor` command can replace `run`. Secrets (MONITOR_SMTP_PASSWORD, ...) come
 # from the environment, never from the image or the config file.

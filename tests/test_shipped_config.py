@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import configparser
 import fnmatch
+import re
+import shlex
 import tomllib
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -367,3 +369,64 @@ def test_demo_alerts_exactly_the_recognition_stories(demo_config: tuple[Config, 
     # Both outlets' reports of the same story get the same category, so they can group.
     uzbek = {verdicts[t].category for t in matched if t.startswith("Uzbekistan")}
     assert len(uzbek) == 1
+
+
+def _install_steps() -> list[list[str]]:
+    """The `install` commands of the systemd unit's header, as argument lists."""
+    steps = []
+    for line in (ROOT / "deploy" / "news-monitor.service").read_text().splitlines():
+        command = line.lstrip("#").split("#", 1)[0].strip()
+        if command.startswith("install "):
+            steps.append(shlex.split(command))
+    return steps
+
+
+def test_systemd_install_steps_let_the_service_user_read_its_config() -> None:
+    # Each folder on the way to the config must let the service's group in, and the file
+    # must be readable by it: a root-owned 0750 folder left the unit unable to start.
+    made: dict[str, tuple[str, str | None]] = {}     # path -> (mode, group)
+    for argv in _install_steps():
+        mode = argv[argv.index("-m") + 1] if "-m" in argv else "0755"
+        group = argv[argv.index("-g") + 1] if "-g" in argv else None
+        made[argv[-1]] = (mode, group)
+    config = "/etc/news-monitor/monitor.toml"
+    assert config in made
+    for path in ("/etc/news-monitor", config):
+        mode, group = made[path]
+        needed = 0o5 if path != config else 0o4      # folders: read + enter; file: read
+        by_others = int(mode, 8) & needed == needed
+        by_group = group == "news-monitor" and (int(mode, 8) >> 3) & needed == needed
+        assert by_others or by_group, f"{path} ({mode}, group {group}) unreadable by the service"
+
+
+def _docker_run_snippets() -> list[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    header = "\n".join(line.lstrip("#") for line in dockerfile.splitlines()
+                       if line.startswith("#"))
+    snippets = [block for block in re.findall(r"```sh\n(.*?)```", readme, re.S)
+                if "docker run -d" in block]
+    return [*snippets, header]
+
+
+def test_docker_stop_timeout_outlasts_the_daemons_grace() -> None:
+    from monitor.scheduler import STOP_GRACE_SECONDS
+
+    snippets = _docker_run_snippets()
+    assert len(snippets) == 2
+    for text in snippets:
+        timeout = re.search(r"docker run -d [^\n]*--stop-timeout (\d+)", text)
+        assert timeout and int(timeout.group(1)) > STOP_GRACE_SECONDS + 5, text
+    compose = (ROOT / "deploy" / "compose.yaml").read_text(encoding="utf-8")
+    grace = re.search(r"^\s*stop_grace_period:\s*(\d+)s\s*$", compose, re.M)
+    assert grace and int(grace.group(1)) > STOP_GRACE_SECONDS + 5
+
+
+def test_docker_env_file_example_works_without_secrets() -> None:
+    # `docker run --env-file F` fails when F is missing: the example makes it first.
+    for text in _docker_run_snippets():
+        env_file = re.search(r"--env-file (\S+)", text)
+        assert env_file, text
+        assert re.search(rf"^\s*touch {re.escape(env_file.group(1))}\b", text, re.M), text
+    compose = (ROOT / "deploy" / "compose.yaml").read_text(encoding="utf-8")
+    assert re.search(r"required:\s*false", compose)
