@@ -193,6 +193,35 @@ def test_actors(clf: TopicClassifier, title: str, actors: tuple[str, ...]) -> No
     assert result.actors == actors
 
 
+@pytest.mark.parametrize(("title", "category", "actors"), [
+    # The host or place of talks where the Taliban seek recognition is not recognising them.
+    ("Taliban delegation seeks recognition at talks hosted by Qatar",
+     "recognition_refused_or_debated", ()),
+    ("Qatar hosts two days of talks at which the Taliban will press for recognition",
+     "recognition_refused_or_debated", ()),
+    ("At a conference in Tashkent, Taliban envoys ask Western capitals for recognition",
+     "recognition_refused_or_debated", ()),
+    ("Taliban press for recognition at a Turkey-hosted summit",
+     "recognition_refused_or_debated", ()),
+    # Recognition asked of a state is not recognition it gave.
+    ("Taliban seek Kazakh recognition during a visit to Astana",
+     "recognition_refused_or_debated", ("Kazakhstan",)),
+    # A state that acts stays the actor, wherever the act takes place.
+    ("Belarus recognises the Taliban government after talks in Minsk",
+     "recognition_granted", ("Belarus",)),
+    ("Kyrgyzstan formally recognises the Taliban government at a ceremony in Bishkek",
+     "recognition_granted", ("Kyrgyzstan",)),
+    # An organisation where the matter is decided is an actor, not a venue.
+    ("Taliban push for recognition at the UN General Assembly meeting",
+     "recognition_refused_or_debated", ("United Nations",)),
+])
+def test_the_actor_is_the_state_that_acts(clf: TopicClassifier, title: str, category: str,
+                                           actors: tuple[str, ...]) -> None:
+    verdict = clf.classify(title)
+    assert verdict.match, title
+    assert (verdict.category, verdict.actors) == (category, actors)
+
+
 def test_gazetteer() -> None:
     assert find_states("Kremlin and Tehran talk; the U.K. and us") == (
         "Russia", "Iran", "United Kingdom")

@@ -164,6 +164,12 @@ def entries() -> tuple[Entry, ...]:
     return _compiled().entries
 
 
+@lru_cache(maxsize=1)
+def organisation_names() -> frozenset[str]:
+    """Canonical names of the organisations (UN, EU, ...), as find_states gives them."""
+    return frozenset(entry.name for entry in entries() if entry.kind == ORGANISATION)
+
+
 def _blank(match: re.Match[str]) -> str:
     return " " * len(match.group(0))
 

@@ -31,7 +31,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from monitor.classify import multilingual
-from monitor.classify.gazetteer import find_states, strip_dateline, title_case
+from monitor.classify.gazetteer import (
+    find_states,
+    organisation_names,
+    strip_dateline,
+    title_case,
+)
 from monitor.classify.steps import (
     CATEGORY_ORDER,
     DEBATED,
@@ -193,6 +198,25 @@ _POSSESSED_CUES = _re(
 _HYPOTHETICAL_BEFORE = _re(
     r"\b(?:possible|potential|eventual|any|future|prospective|prospects?|early|hasty|no|"
     r"premature|de\s+jure)\W+(?:\S+\W+)?$")
+# "Taliban seek Uzbek recognition": the possessor's recognition is asked for, not given.
+_SOUGHT_BEFORE = _re(
+    r"\b(?:seek\w*|sought|ask\w*|press(?:es|ed|ing)?|push\w*|lobby\w*|lobbied|urg\w*|"
+    r"court\w*|woo\w*|want\w*|hop(?:e|es|ed|ing)|appeal\w*|call\w*|request\w*|demand\w*|"
+    r"await\w*|win|wins|winning|eye\w*)\s+(?:for\s+)?$")
+# A state named as the place or host of talks is not an actor of what the Taliban seek
+# there: "talks hosted by Qatar", "a Qatar-hosted conference", "a summit in Tashkent",
+# "Uzbekistan hosts a conference where ...". The name is the group of each.
+_PLACE = r"((?:the\s+)?[^\s,.;:!?()]+(?:\s+[^\s,.;:!?()]+)?)"
+_GATHERING = (r"(?:talks|conferences?|meetings?|summits?|forums?|dialogues?|negotiations|"
+              r"consultations|gatherings?|rounds?|sessions?)")
+_VENUES = (
+    _re(rf"\b(?:hosted|organi[sz]ed|convened)\s+by\s+{_PLACE}"),
+    _re(r"([^\s,.;:!?()]+)-(?:hosted|organi[sz]ed|brokered|sponsored)\b"),
+    _re(rf"\b{_GATHERING}\s+(?:in|at)\s+{_PLACE}"),
+    _re(rf"\b(?:in|at)\s+{_PLACE}\s+{_GATHERING}\b"),
+    _re(rf"{_PLACE}\s+(?:hosts|hosted|is\s+hosting|to\s+host|will\s+host)\s+"
+        rf"(?:\S+\s+){{0,3}}?{_GATHERING}\b"),
+)
 _OF_LEAD = _re(r"^\s+(?:of|for)\s+(?:the\s+)?")
 _GOV_TAIL = _re(rf"^(?:[\s-]+(?:led|run|ruled))?(?:\s+(?:{_GOV_NOUN}|rule|movement|group))?")
 # The object of "recognise" is its first noun phrase: the words before a preposition.
@@ -288,6 +312,15 @@ def _clause_window(sentence: str, start: int, end: int, before: int = 7,
     left_words = _WORD.findall(left)[-before:]
     right_words = _WORD.findall(right)[:after]
     return " ".join(left_words) + " " + " ".join(right_words)
+
+
+def _blank_place(match: re.Match[str]) -> str:
+    """The venue ``match`` with its place's name blanked, unless the place is an organisation:
+    "a vote at the UN General Assembly" names the UN as the one that decides."""
+    place = match.group(1)
+    if any(name in organisation_names() for name in find_states(place)):
+        return match.group(0)
+    return match.group(0).replace(place, " " * len(place))
 
 
 class RecognitionDetector:
@@ -436,7 +469,8 @@ class RecognitionDetector:
             # words right around it make it hypothetical or deny it
             left = text[:match.start() - len(possessor)]
             right = " ".join(_WORD.findall(self._after_object(text, match.end()))[:2])
-            cue = _HYPOTHETICAL_BEFORE.search(left[-40:]) or _POSSESSED_CUES.search(right)
+            cue = (_HYPOTHETICAL_BEFORE.search(left[-40:]) or _SOUGHT_BEFORE.search(left[-40:])
+                   or _POSSESSED_CUES.search(right))
             if cue is not None:
                 rules.append("modality:" + cue.group(0).strip().lower())
                 return DEBATED
@@ -592,7 +626,12 @@ class RecognitionDetector:
 
     @staticmethod
     def _actors(sentence: str) -> tuple[str, ...]:
-        states = find_states(_NOT_THE_ENTITY_ANY_CASE.sub(" ", sentence))
+        """The states that act in the sentence: every one it names but Afghanistan, and
+        but those named only as the place or host of talks (see _VENUES)."""
+        text = _NOT_THE_ENTITY_ANY_CASE.sub(" ", sentence)
+        for venue in _VENUES:
+            text = venue.sub(_blank_place, text)
+        states = find_states(text)
         return tuple(s for s in states if s != "Afghanistan")
 
     @staticmethod
