@@ -170,7 +170,8 @@ class _Connection(http.client.HTTPConnection):
             except OSError:
                 pass        # not every socket family has it
             return sock
-        assert error is not None
+        if error is None:       # a resolver that answered no address at all
+            raise FetchError(f"cannot resolve host {self.host}")
         raise error
 
 
