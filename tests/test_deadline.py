@@ -7,6 +7,7 @@ that outlasted its deadline would have let them send far more."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +113,40 @@ def test_the_deadline_holds_through_a_proxy(trickling, monkeypatch, head: bytes,
         fetcher.fetch("http://feeds.example.org/feed.xml")
     assert str(info.value) == "timed out after 1s (total deadline)"
     assert server.trickled < ALLOWED
+
+
+def test_the_deadline_bounds_a_connect_to_a_name_whose_addresses_do_not_answer() -> None:
+    # A listener whose accept queue is full: further SYNs are dropped, a connect hangs.
+    silent = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = silent.getsockname()[1]
+    held = [socket.create_connection(("127.0.0.1", port))]
+    given: list[float] = []
+
+    def resolve(name: str, port: int) -> list[str]:
+        assert name == "wire.test"
+        return ["203.0.113.1", "203.0.113.2", "203.0.113.3"]   # none of them answers
+
+    def network(address: tuple[str, int], timeout: float) -> socket.socket:
+        # The machine's network, as socket.create_connection: a name is resolved, and each
+        # of its addresses tried in turn, each with the whole timeout it was given.
+        host, _ = address
+        error: OSError = OSError("no address")
+        for _ in resolve(host, port) if host == "wire.test" else [host]:
+            given.append(timeout)
+            try:
+                return socket.create_connection(("127.0.0.1", port), timeout)
+            except OSError as exc:
+                error = exc
+        raise error
+
+    settings = MonitorSettings(fetch_deadline="1s", connect_timeout="30s",
+                               read_timeout="30s", allow_private_networks=True)
+    try:
+        with HttpFetcher(settings, resolve=resolve, open_socket=network) as fetcher, \
+                pytest.raises(FetchError) as info:
+            fetcher.fetch(f"http://wire.test:{port}/feed")
+    finally:
+        for sock in [*held, silent]:
+            sock.close()
+    assert str(info.value) == "timed out after 1s (total deadline)"
+    assert sum(given) <= 1.0         # the attempts together had the deadline, not each

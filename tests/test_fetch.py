@@ -765,3 +765,10 @@ def test_padding_after_a_complete_gzip_member_is_ignored(server, fetcher,
     server.route("/z", Response(body=gzip.compress(b"<rss/>") + padding,
                                 headers={"Content-Encoding": "gzip"}))
     assert fetcher.fetch(server.url("/z")).content == b"<rss/>"
+
+
+def test_a_name_that_resolves_to_no_address_is_a_fetch_error() -> None:
+    settings = MonitorSettings(allow_private_networks=True)
+    with HttpFetcher(settings, resolve=lambda name, port: []) as fetcher, \
+            pytest.raises(FetchError, match=r"^cannot resolve host wire\.test$"):
+        fetcher.fetch("http://wire.test/feed")

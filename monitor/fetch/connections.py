@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import ipaddress
 import socket
 import ssl
 import threading
@@ -40,6 +41,7 @@ from typing import Any
 from urllib3.util.wait import wait_for_read
 
 from monitor.errors import FetchError
+from monitor.fetch.addresses import Resolver, resolve_host
 
 _Key = tuple[str, str, int, tuple[str, ...]]   # scheme, host, port, pinned addresses
 _Idle = tuple["_Connection", float]    # a connection, and since when it idles
@@ -138,21 +140,23 @@ class _Connection(http.client.HTTPConnection):
     responses under its timing."""
 
     def __init__(self, host: str, port: int, timing: Timing, addresses: tuple[str, ...],
-                 open_socket: Connector) -> None:
+                 open_socket: Connector, resolve: Resolver = resolve_host) -> None:
         super().__init__(host, port, timeout=timing.connect_timeout)
         self.timing = timing
         self._addresses = addresses
         self._open_socket = open_socket
+        self._resolve = resolve
         self.response_class = _TimedResponses(timing)  # type: ignore[assignment]
 
     def connect(self) -> None:
         self.sock = self._open_tcp()
 
     def _open_tcp(self) -> socket.socket:
-        """A TCP connection to the host (resolved by the system) or to the first of the
-        pinned addresses that answers, within the connect timeout and the deadline."""
+        """A TCP connection to the first of the pinned addresses, or else of the host's
+        addresses, that answers: each attempt within the connect timeout and what is left of
+        the deadline (a name with many addresses that do not answer cannot outlast it)."""
         error: BaseException | None = None
-        for address in self._addresses or (self.host,):
+        for address in self._addresses or self._host_addresses():
             try:
                 sock = self._open_socket((address, self.port),
                                          self.timing.left(self.timing.connect_timeout))
@@ -166,8 +170,19 @@ class _Connection(http.client.HTTPConnection):
             except OSError:
                 pass        # not every socket family has it
             return sock
-        assert error is not None
+        if error is None:       # a resolver that answered no address at all
+            raise FetchError(f"cannot resolve host {self.host}")
         raise error
+
+
+    def _host_addresses(self) -> Sequence[str]:
+        """The host itself when it is an IP address, else what it resolves to. UnicodeError
+        for a name IDNA cannot encode (an empty or too long label): an invalid URL."""
+        try:
+            return (str(ipaddress.ip_address(self.host)),)
+        except ValueError:
+            self.host.encode("idna")
+            return self._resolve(self.host, self.port)
 
 
 class _TLSConnection(_Connection):
@@ -177,8 +192,9 @@ class _TLSConnection(_Connection):
     default_port = 443      # the Host header leaves out the port when it is this one
 
     def __init__(self, host: str, port: int, timing: Timing, addresses: tuple[str, ...],
-                 open_socket: Connector, context: ssl.SSLContext) -> None:
-        super().__init__(host, port, timing, addresses, open_socket)
+                 open_socket: Connector, context: ssl.SSLContext,
+                 resolve: Resolver = resolve_host) -> None:
+        super().__init__(host, port, timing, addresses, open_socket, resolve)
         self._context = context
 
     def connect(self) -> None:
@@ -251,13 +267,15 @@ class Connections:
     def __init__(self, context: ssl.SSLContext, per_host: int, hosts: int,
                  max_idle: float = MAX_IDLE,
                  clock: Callable[[], float] = time.monotonic,
-                 open_socket: Connector = socket.create_connection) -> None:
+                 open_socket: Connector = socket.create_connection,
+                 resolve: Resolver = resolve_host) -> None:
         self._context = context
         self._per_host = per_host
         self._hosts = hosts
         self._max_idle = max_idle
         self._clock = clock
         self._open_socket = open_socket
+        self._resolve = resolve
         self._idle: OrderedDict[_Key, list[_Idle]] = OrderedDict()
         self._swept = clock()
         self._lock = threading.Lock()
@@ -315,8 +333,8 @@ class Connections:
         timing = Timing(self._clock)
         if scheme == "https":
             return _TLSConnection(host, port, timing, addresses, self._open_socket,
-                                  self._context)
-        return _Connection(host, port, timing, addresses, self._open_socket)
+                                  self._context, self._resolve)
+        return _Connection(host, port, timing, addresses, self._open_socket, self._resolve)
 
     def _take(self, key: _Key) -> _Connection | None:
         """An idle connection to ``key`` that the server has not closed, if any."""

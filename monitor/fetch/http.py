@@ -215,7 +215,7 @@ class HttpFetcher:
             per_host = settings.max_per_host + 1
             hosts = min(self._num_pools, max(16, open_files_limit() // 2 // per_host))
             self._connections: Connections | None = Connections(
-                context, per_host, hosts, open_socket=open_socket)
+                context, per_host, hosts, open_socket=open_socket, resolve=resolve)
         else:
             self._connections = None      # every request on the injected pool
         self.pool = pool
