@@ -149,6 +149,13 @@ def _split_url(url: str) -> _Target:
     return _Target(scheme, host, port or _DEFAULT_PORTS[scheme], path, auth)
 
 
+def _with_userinfo(url: str, source: str) -> str:
+    """PURE. ``url`` with the ``user:password@`` of ``source`` (as written there)."""
+    userinfo = urlsplit(source).netloc.rpartition("@")[0]
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{userinfo}@{rest}"
+
+
 # The URLs of sources, poll after poll; redirect hops are split without the cache (a
 # redirect may carry a new token each time).
 _split_source_url = functools.lru_cache(maxsize=URL_CACHE_SIZE)(_split_url)
@@ -288,12 +295,21 @@ class HttpFetcher:
                 raise FetchError(f"more than {self.settings.max_redirects} redirects",
                                  status=status)
             all_permanent = all_permanent and status in PERMANENT_REDIRECT_STATUSES
+            previous = current
             current = urljoin(current, location_url(location))
             scheme = urlsplit(current).scheme.lower()
             if scheme not in _DEFAULT_PORTS:
                 raise FetchError(f"redirect to unsupported scheme {scheme or '(none)'} refused",
                                  status=status)
-            target = _split_url(current)
+            hop = _split_url(current)
+            if target.auth is not None and hop.auth is None \
+                    and (hop.scheme, hop.host, hop.port) == (target.scheme, target.host,
+                                                             target.port):
+                # Same origin: the credentials go on, as browsers and requests do (an
+                # absolute Location rarely repeats them); another origin never gets them.
+                current = _with_userinfo(current, previous)
+                hop = _split_url(current)
+            target = hop
             redirects += 1
         complete = False
         result_headers = reply.headers
