@@ -6,6 +6,7 @@ add new ones, never rename.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -249,11 +250,77 @@ class FileNotifierConfig(_NotifierBase):
     path: str = Field(min_length=1)
 
 
+APPRISE_EXTRA = "pip install 'news-monitor[apprise]'"
+_APPRISE_URL_SPLIT = re.compile(r"\s+|,\s*(?=[a-z][a-z0-9+.-]*://)", re.IGNORECASE)
+
+
+def split_apprise_urls(text: str) -> tuple[str, ...]:
+    """Apprise URLs from one variable: separated by whitespace, or by commas before a scheme
+    (a comma inside one URL, as in ``mailto://...?to=a,b``, stays)."""
+    return tuple(u for u in _APPRISE_URL_SPLIT.split(text.strip()) if u)
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0] + "://" if "://" in url else "(no scheme)"
+
+
+class _Silence(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def _apprise_accepts(apprise: Any, url: str) -> object | None:
+    """Apprise's plugin for ``url``, or None; Apprise's own log lines (which print the URL,
+    a secret) are dropped while it looks."""
+    logger, silence = logging.getLogger("apprise"), _Silence()
+    logger.addFilter(silence)
+    try:
+        return apprise.Apprise.instantiate(url)
+    finally:
+        logger.removeFilter(silence)
+
+
+class AppriseNotifierConfig(_NotifierBase):
+    """``type = "apprise"``: one message per digest to each Apprise URL (chat, push, SMS).
+
+    The URLs carry their services' tokens, so they come from the environment variable
+    named by ``urls_env``, never from the file. Needs the ``apprise`` extra.
+    """
+
+    type: Literal["apprise"]
+    urls_env: str = Field(min_length=1)
+    urls: tuple[SecretStr, ...] = Field((), exclude=True, repr=False)
+
+    @model_validator(mode="after")
+    def _resolve_urls(self) -> AppriseNotifierConfig:
+        if self.urls:
+            return self
+        try:
+            import apprise
+        except ImportError:
+            raise ValueError("type \"apprise\" needs the optional Apprise package: "
+                             f"{APPRISE_EXTRA}") from None
+        value = os.environ.get(self.urls_env)
+        if value is None:
+            raise ValueError(f"urls_env: environment variable {self.urls_env} is not set")
+        urls = split_apprise_urls(value)
+        if not urls:
+            raise ValueError(f"urls_env: environment variable {self.urls_env} is empty; "
+                             "put one or more Apprise URLs in it")
+        for number, url in enumerate(urls, 1):
+            if _apprise_accepts(apprise, url) is None:  # the URL itself is a secret
+                raise ValueError(f"urls_env: URL {number} in {self.urls_env} "
+                                 f"({_scheme(url)}) is not one Apprise can use; see "
+                                 "https://github.com/caronc/apprise/wiki")
+        object.__setattr__(self, "urls", tuple(SecretStr(u) for u in urls))
+        return self
+
+
 NotifierConfig = Annotated[
-    EmailNotifierConfig | WebhookNotifierConfig | FileNotifierConfig,
+    EmailNotifierConfig | WebhookNotifierConfig | FileNotifierConfig | AppriseNotifierConfig,
     Field(discriminator="type"),
 ]
-NOTIFIER_TYPES = ("email", "webhook", "file")
+NOTIFIER_TYPES = ("email", "webhook", "file", "apprise")
 
 
 class Config(_Frozen):
@@ -351,7 +418,7 @@ def _secrets_in_file(data: dict[str, Any]) -> list[str]:
     return [f"notifiers[{i}].{key}: secrets are never written in the config file; put it in "
             f"an environment variable and name that variable in {key}_env"
             for i, entry in enumerate(notifiers) if isinstance(entry, dict)
-            for key in ("password", "secret") if key in entry]
+            for key in ("password", "secret", "urls") if key in entry]
 
 
 def load_config_data(data: dict[str, Any], path: str = "") -> Config:

@@ -84,17 +84,22 @@ class Progress:
             sys.stderr.write("\n")
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """ "1 digest", "2 digests": the count with the noun agreeing."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
 def cycle_summary(outcomes: Sequence[PollOutcome], flushed: Sequence[FlushOutcome]) -> str:
     by_status: dict[str, int] = {}
     for o in outcomes:
         by_status[o.status] = by_status.get(o.status, 0) + 1
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) or "no sources"
-    lines = [f"polled {len(outcomes)} sources ({statuses}): "
-             f"{sum(o.new for o in outcomes)} new items, "
+    lines = [f"polled {plural(len(outcomes), 'source')} ({statuses}): "
+             f"{plural(sum(o.new for o in outcomes), 'new item')}, "
              f"{sum(o.matched for o in outcomes)} matched"]
     lines += [f"  error {o.source}: {o.error}" for o in outcomes if o.error]
     for f in flushed:
-        lines.append(f"notifier {f.notifier}: {f.sent} digests sent"
+        lines.append(f"notifier {f.notifier}: {plural(f.sent, 'digest')} sent"
                      + (f", {f.failed} failed (will retry)" if f.failed else "")
                      + (f", {f.dead} dead-lettered" if f.dead else ""))
         lines += [f"  {e}" for e in f.errors]

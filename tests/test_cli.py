@@ -98,7 +98,7 @@ def test_inspection_commands(tmp_path: Path, server) -> None:
     assert monitor("status", "-c", str(config)).returncode == 1  # no database yet: says so
     once = monitor("once", "-c", str(config))
     assert once.returncode == 0, once.stderr
-    assert "1 matched" in once.stdout and "local-file: 1 digests sent" in once.stdout
+    assert "1 matched" in once.stdout and "local-file: 1 digest sent" in once.stdout
 
     matches = monitor("matches", "--since", "1d", "-c", str(config))
     assert matches.returncode == 0
