@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config_messages import describe_all
 from monitor.errors import ConfigError
 from monitor.urls import without_credentials
 
@@ -164,22 +165,30 @@ class SourceConfig(_Frozen):
         return self
 
 
+SCHEDULE_FORMS = ('schedules look like "immediate", "every 30m" (a duration: s, m, h, d) '
+                  'or a 5-field cron string in UTC like "0 8 * * *"')
+
+
 def _check_schedule(value: str) -> str:
     text = value.strip()
     if text == "immediate":
         return text
     if text.startswith("every "):
-        parse_duration(text[len("every "):])
+        try:
+            parse_duration(text[len("every "):])
+        except ValueError:
+            raise ValueError(f"invalid schedule {value!r}: {SCHEDULE_FORMS}") from None
         return text
     from apscheduler.triggers.cron import CronTrigger
 
     if len(text.split()) != 5:
-        raise ValueError(f"invalid schedule {value!r}: use \"immediate\", \"every 30m\" "
-                         "or a 5-field cron string like \"0 8 * * *\"")
+        raise ValueError(f"invalid schedule {value!r}: {SCHEDULE_FORMS}")
     try:
         CronTrigger.from_crontab(text)
     except ValueError as exc:
-        raise ValueError(f"invalid cron schedule {value!r}: {exc}") from None
+        reason = str(exc).rsplit("': ", 1)[-1]  # not APScheduler's "Error validating ..."
+        raise ValueError(f"invalid cron schedule {value!r}: {reason}; {SCHEDULE_FORMS}") \
+            from None
     return text
 
 
@@ -373,41 +382,22 @@ class _KeyError(ValueError):
         self.message = message
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    previous: Any = None
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif previous is not None and isinstance(previous, int) and part in NOTIFIER_TYPES \
-                and out.startswith("notifiers"):
-            pass  # the discriminated-union tag pydantic adds after notifiers[i]
-        else:
-            out += f".{part}" if out else str(part)
-        previous = part
-    return out or "(top level)"
+def _keys(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(f.alias or name for name, f in model.model_fields.items() if not f.exclude)
 
 
-def _format_error(error: dict[str, Any]) -> str:
-    loc = _format_loc(tuple(error["loc"]))
-    kind = error["type"]
-    ctx_error = (error.get("ctx") or {}).get("error")
+KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "": _keys(Config), "monitor": _keys(MonitorSettings), "topics": _keys(TopicConfig),
+    "sources": _keys(SourceConfig), "notifiers.email": _keys(EmailNotifierConfig),
+    "notifiers.webhook": _keys(WebhookNotifierConfig), "notifiers.file": _keys(FileNotifierConfig),
+    "notifiers.apprise": _keys(AppriseNotifierConfig),
+}
+
+
+def _cross_check(ctx_error: Any) -> str | None:
     if isinstance(ctx_error, _KeyError):
         return f"{ctx_error.path}: {ctx_error.message}"
-    if kind == "extra_forbidden":
-        return f"{loc}: unknown key"
-    if kind == "missing":
-        return f"{loc}: required key is missing"
-    if kind == "union_tag_invalid":
-        return f"{loc}.type: must be one of {', '.join(NOTIFIER_TYPES)}"
-    if kind == "union_tag_not_found":
-        return f"{loc}.type: required key is missing (one of {', '.join(NOTIFIER_TYPES)})"
-    message = str(ctx_error) if ctx_error is not None else error["msg"]
-    message = message.removeprefix("Value error, ")
-    key, _, rest = message.partition(": ")
-    if rest and key.endswith("_env"):
-        return f"{loc}.{key}: {rest}"  # a validator that names the key inside its table
-    return f"{loc}: {message}"
+    return None
 
 
 def _secrets_in_file(data: dict[str, Any]) -> list[str]:
@@ -429,8 +419,8 @@ def load_config_data(data: dict[str, Any], path: str = "") -> Config:
     try:
         return Config.model_validate({**data, "path": path})
     except ValidationError as exc:
-        lines = [_format_error(e) for e in exc.errors()]  # type: ignore[arg-type]
-        raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+        raise ConfigError(describe_all(exc.errors(), KNOWN_KEYS, NOTIFIER_TYPES,
+                                       _cross_check)) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
