@@ -1,6 +1,7 @@
 """The `monitor` command: parses arguments, calls the app, prints for humans.
 
-Exit codes (contract): 0 ok, 1 runtime failure, 2 bad usage or bad config.
+Exit codes (contract): 0 ok, 1 runtime failure, 2 bad usage or bad config; `monitor once`
+also 3 when a source failed, 4 when a delivery failed, 5 when both did.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from pathlib import Path
 from monitor import __version__, report
 from monitor.app import build_app, build_classifiers, utcnow
 from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config, load_config_data
+from monitor.deliver import FlushOutcome
 from monitor.errors import ConfigError, MonitorError, NotifyError
+from monitor.pipeline import PollOutcome
 from monitor.store import SqliteStore, acquire_daemon_lock
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_SOURCES_FAILED, EXIT_DELIVERIES_FAILED, EXIT_BOTH_FAILED = 3, 4, 5
 
 DEFAULT_TOPIC = {"name": "taliban-recognition", "event": "recognition",
                  "entities": ["Taliban", "Islamic Emirate of Afghanistan",
@@ -47,6 +51,23 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def once_exit_code(outcomes: Sequence[PollOutcome], flushed: Sequence[FlushOutcome], *,
+                   fail_on_sources: bool = True) -> int:
+    """PURE: `monitor once`'s exit code. 1 when a poll could not be recorded (the database
+    failed); else 3 for failed sources (unless told not to), 4 for failed deliveries, 5 for
+    both, 0 when all went well."""
+    if any((o.error or "").startswith("StoreError") for o in outcomes):
+        return EXIT_FAILURE
+    sources = fail_on_sources and any(o.error is not None or o.status in ("error", "gone")
+                                      for o in outcomes)
+    deliveries = any(f.failed or f.dead or f.errors for f in flushed)
+    if sources and deliveries:
+        return EXIT_BOTH_FAILED
+    if sources:
+        return EXIT_SOURCES_FAILED
+    return EXIT_DELIVERIES_FAILED if deliveries else EXIT_OK
+
+
 def cmd_once(args: argparse.Namespace) -> int:
     from monitor.scheduler import poll_sources
 
@@ -59,9 +80,7 @@ def cmd_once(args: argparse.Namespace) -> int:
         progress.finish()
         flushed = app.deliverer.flush_all()
         print(report.cycle_summary(outcomes, flushed))
-        unrecorded = any((o.error or "").startswith("StoreError") for o in outcomes)
-        failed = any(f.failed or f.dead or f.errors for f in flushed)
-        return EXIT_FAILURE if unrecorded or failed else EXIT_OK
+        return once_exit_code(outcomes, flushed, fail_on_sources=args.fail_on_source_errors)
     finally:
         app.close()
         lock.close()
@@ -109,9 +128,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     store = _open_store(config)
     try:
         store.check_readable()  # a damaged database must not look healthy in the table
-        print(report.status_table(config, store.source_states(), utcnow()))
-        print(report.deliveries_summary(store.delivery_rows(
-            ("pending", "sending", "failed", "dead"))))
+        states = store.source_states()
+        rows = store.delivery_rows(("pending", "sending", "failed", "dead"))
+        if args.json:
+            print(report.status_json(config, states, utcnow(), rows))
+            return EXIT_OK
+        print(report.status_table(config, states, utcnow()))
+        print(report.deliveries_summary(rows))
     finally:
         store.close()
     return EXIT_OK
@@ -127,7 +150,8 @@ def cmd_matches(args: argparse.Namespace) -> int:
         raise ConfigError(f"--since: {exc}") from None
     store = _open_store(config)
     try:
-        print(report.matches(store.matches(since)))
+        stories = store.matches(since)
+        print(report.matches_json(stories) if args.json else report.matches(stories))
     finally:
         store.close()
     return EXIT_OK
@@ -171,8 +195,7 @@ def cmd_test_notify(args: argparse.Namespace) -> int:
     now = utcnow()
     digest = Digest(id=f"test-{now:%Y%m%dT%H%M%S}-{os.getpid()}", notifier=args.name,
                     created_at=now, stories=(), kind="test",
-                    text=f"This is a test message from news-monitor {__version__} "
-                         f"through notifier {args.name!r}.")
+                    text=f"Sent by `monitor test-notify` (news-monitor {__version__}).")
     try:
         notifier.send(digest)
     except NotifyError as exc:
@@ -188,11 +211,12 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     try:
         if args.retry:
             count = store.retry_deliveries(None if args.retry == "all" else args.retry, utcnow())
-            print(f"{count} deliveries made due now; they are sent on the next "
+            print(f"{report.plural(count, 'delivery', 'deliveries')} made due now; they are "
+                  "sent on the next "
                   "`monitor once` or by the running daemon within a minute")
             return EXIT_OK if count or args.retry == "all" else EXIT_FAILURE
-        print(report.deliveries_table(store.delivery_rows(
-            ("pending", "sending", "failed", "dead"))))
+        rows = store.delivery_rows(("pending", "sending", "failed", "dead"))
+        print(report.deliveries_json(rows) if args.json else report.deliveries_table(rows))
     finally:
         store.close()
     return EXIT_OK
@@ -317,11 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("run", cmd_run, "run the daemon: poll sources and send digests until SIGINT/SIGTERM")
-    add("once", cmd_once, "poll every source once, classify, then send every pending digest")
+    p = add("once", cmd_once, "poll every source once, classify, then send every pending "
+            "digest; exit 3 if a source failed, 4 if a delivery failed, 5 if both")
+    p.add_argument("--no-fail-on-source-errors", dest="fail_on_source_errors",
+                   action="store_false", help="exit 0 even when some sources failed")
     add("check-config", cmd_check_config, "validate the config and print a summary")
-    add("status", cmd_status, "show each source's health, last fetch, errors and next poll")
-    p = add("matches", cmd_matches, "list recent flagged stories")
+    p = add("status", cmd_status, "show each source's health, last fetch, errors and next poll")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p = add("matches", cmd_matches, "list recent flagged stories, newest first")
     p.add_argument("--since", default="7d", help="how far back, as a duration (default 7d)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
     p = add("classify", cmd_classify, "classify one text (or stdin) and explain the decision")
     p.add_argument("text", nargs="?", help="the text; read from stdin when absent")
     p.add_argument("--jsonl", metavar="FILE",
@@ -333,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="the notifier's name")
     p = add("deliveries", cmd_deliveries, "list pending, failed and dead-lettered deliveries")
     p.add_argument("--retry", metavar="ID|all", help="make one delivery (or all) due now")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
     p = add("demo", cmd_demo, "serve bundled sample feeds on loopback and show the alerts")
     p.add_argument("--data-dir", metavar="DIR", help="where the demo keeps its state")
     sources = add("sources", _needs_subcommand, "import, export and discover feed sources")

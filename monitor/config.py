@@ -6,6 +6,7 @@ add new ones, never rename.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -26,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config_messages import describe_all
 from monitor.errors import ConfigError
 from monitor.urls import without_credentials
 
@@ -166,22 +168,30 @@ class SourceConfig(_Frozen):
         return self
 
 
+SCHEDULE_FORMS = ('schedules look like "immediate", "every 30m" (a duration: s, m, h, d) '
+                  'or a 5-field cron string in UTC like "0 8 * * *"')
+
+
 def _check_schedule(value: str) -> str:
     text = value.strip()
     if text == "immediate":
         return text
     if text.startswith("every "):
-        parse_duration(text[len("every "):])
+        try:
+            parse_duration(text[len("every "):])
+        except ValueError:
+            raise ValueError(f"invalid schedule {value!r}: {SCHEDULE_FORMS}") from None
         return text
     from apscheduler.triggers.cron import CronTrigger
 
     if len(text.split()) != 5:
-        raise ValueError(f"invalid schedule {value!r}: use \"immediate\", \"every 30m\" "
-                         "or a 5-field cron string like \"0 8 * * *\"")
+        raise ValueError(f"invalid schedule {value!r}: {SCHEDULE_FORMS}")
     try:
         CronTrigger.from_crontab(text)
     except ValueError as exc:
-        raise ValueError(f"invalid cron schedule {value!r}: {exc}") from None
+        reason = str(exc).rsplit("': ", 1)[-1]  # not APScheduler's "Error validating ..."
+        raise ValueError(f"invalid cron schedule {value!r}: {reason}; {SCHEDULE_FORMS}") \
+            from None
     return text
 
 
@@ -252,11 +262,77 @@ class FileNotifierConfig(_NotifierBase):
     path: str = Field(min_length=1)
 
 
+APPRISE_EXTRA = "pip install 'news-monitor[apprise]'"
+_APPRISE_URL_SPLIT = re.compile(r"\s+|,\s*(?=[a-z][a-z0-9+.-]*://)", re.IGNORECASE)
+
+
+def split_apprise_urls(text: str) -> tuple[str, ...]:
+    """Apprise URLs from one variable: separated by whitespace, or by commas before a scheme
+    (a comma inside one URL, as in ``mailto://...?to=a,b``, stays)."""
+    return tuple(u for u in _APPRISE_URL_SPLIT.split(text.strip()) if u)
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0] + "://" if "://" in url else "(no scheme)"
+
+
+class _Silence(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return False
+
+
+def _apprise_accepts(apprise: Any, url: str) -> object | None:
+    """Apprise's plugin for ``url``, or None; Apprise's own log lines (which print the URL,
+    a secret) are dropped while it looks."""
+    logger, silence = logging.getLogger("apprise"), _Silence()
+    logger.addFilter(silence)
+    try:
+        return apprise.Apprise.instantiate(url)
+    finally:
+        logger.removeFilter(silence)
+
+
+class AppriseNotifierConfig(_NotifierBase):
+    """``type = "apprise"``: one message per digest to each Apprise URL (chat, push, SMS).
+
+    The URLs carry their services' tokens, so they come from the environment variable
+    named by ``urls_env``, never from the file. Needs the ``apprise`` extra.
+    """
+
+    type: Literal["apprise"]
+    urls_env: str = Field(min_length=1)
+    urls: tuple[SecretStr, ...] = Field((), exclude=True, repr=False)
+
+    @model_validator(mode="after")
+    def _resolve_urls(self) -> AppriseNotifierConfig:
+        if self.urls:
+            return self
+        try:
+            import apprise
+        except ImportError:
+            raise ValueError("type \"apprise\" needs the optional Apprise package: "
+                             f"{APPRISE_EXTRA}") from None
+        value = os.environ.get(self.urls_env)
+        if value is None:
+            raise ValueError(f"urls_env: environment variable {self.urls_env} is not set")
+        urls = split_apprise_urls(value)
+        if not urls:
+            raise ValueError(f"urls_env: environment variable {self.urls_env} is empty; "
+                             "put one or more Apprise URLs in it")
+        for number, url in enumerate(urls, 1):
+            if _apprise_accepts(apprise, url) is None:  # the URL itself is a secret
+                raise ValueError(f"urls_env: URL {number} in {self.urls_env} "
+                                 f"({_scheme(url)}) is not one Apprise can use; see "
+                                 "https://github.com/caronc/apprise/wiki")
+        object.__setattr__(self, "urls", tuple(SecretStr(u) for u in urls))
+        return self
+
+
 NotifierConfig = Annotated[
-    EmailNotifierConfig | WebhookNotifierConfig | FileNotifierConfig,
+    EmailNotifierConfig | WebhookNotifierConfig | FileNotifierConfig | AppriseNotifierConfig,
     Field(discriminator="type"),
 ]
-NOTIFIER_TYPES = ("email", "webhook", "file")
+NOTIFIER_TYPES = ("email", "webhook", "file", "apprise")
 
 
 class Config(_Frozen):
@@ -309,41 +385,22 @@ class _KeyError(ValueError):
         self.message = message
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    previous: Any = None
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif previous is not None and isinstance(previous, int) and part in NOTIFIER_TYPES \
-                and out.startswith("notifiers"):
-            pass  # the discriminated-union tag pydantic adds after notifiers[i]
-        else:
-            out += f".{part}" if out else str(part)
-        previous = part
-    return out or "(top level)"
+def _keys(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(f.alias or name for name, f in model.model_fields.items() if not f.exclude)
 
 
-def _format_error(error: dict[str, Any]) -> str:
-    loc = _format_loc(tuple(error["loc"]))
-    kind = error["type"]
-    ctx_error = (error.get("ctx") or {}).get("error")
+KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "": _keys(Config), "monitor": _keys(MonitorSettings), "topics": _keys(TopicConfig),
+    "sources": _keys(SourceConfig), "notifiers.email": _keys(EmailNotifierConfig),
+    "notifiers.webhook": _keys(WebhookNotifierConfig), "notifiers.file": _keys(FileNotifierConfig),
+    "notifiers.apprise": _keys(AppriseNotifierConfig),
+}
+
+
+def _cross_check(ctx_error: Any) -> str | None:
     if isinstance(ctx_error, _KeyError):
         return f"{ctx_error.path}: {ctx_error.message}"
-    if kind == "extra_forbidden":
-        return f"{loc}: unknown key"
-    if kind == "missing":
-        return f"{loc}: required key is missing"
-    if kind == "union_tag_invalid":
-        return f"{loc}.type: must be one of {', '.join(NOTIFIER_TYPES)}"
-    if kind == "union_tag_not_found":
-        return f"{loc}.type: required key is missing (one of {', '.join(NOTIFIER_TYPES)})"
-    message = str(ctx_error) if ctx_error is not None else error["msg"]
-    message = message.removeprefix("Value error, ")
-    key, _, rest = message.partition(": ")
-    if rest and key.endswith("_env"):
-        return f"{loc}.{key}: {rest}"  # a validator that names the key inside its table
-    return f"{loc}: {message}"
+    return None
 
 
 def _secrets_in_file(data: dict[str, Any]) -> list[str]:
@@ -354,7 +411,7 @@ def _secrets_in_file(data: dict[str, Any]) -> list[str]:
     return [f"notifiers[{i}].{key}: secrets are never written in the config file; put it in "
             f"an environment variable and name that variable in {key}_env"
             for i, entry in enumerate(notifiers) if isinstance(entry, dict)
-            for key in ("password", "secret") if key in entry]
+            for key in ("password", "secret", "urls") if key in entry]
 
 
 def load_config_data(data: dict[str, Any], path: str = "") -> Config:
@@ -365,8 +422,8 @@ def load_config_data(data: dict[str, Any], path: str = "") -> Config:
     try:
         return Config.model_validate({**data, "path": path})
     except ValidationError as exc:
-        lines = [_format_error(e) for e in exc.errors()]  # type: ignore[arg-type]
-        raise ConfigError("\n".join(dict.fromkeys(lines))) from None
+        raise ConfigError(describe_all(exc.errors(), KNOWN_KEYS, NOTIFIER_TYPES,
+                                       _cross_check)) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -12,6 +12,7 @@ from monitor.classify import TopicClassifier
 from monitor.config import Config
 from monitor.decide import health
 from monitor.deliver import FlushOutcome
+from monitor.digest import iso_utc, story_payload
 from monitor.errors import ConfigError
 from monitor.pipeline import PollOutcome
 from monitor.types import UNKNOWN_ACTOR, Classification, SourceState, Story, actor_unknown
@@ -84,17 +85,22 @@ class Progress:
             sys.stderr.write("\n")
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """ "1 digest", "2 digests": the count with the noun agreeing."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
 def cycle_summary(outcomes: Sequence[PollOutcome], flushed: Sequence[FlushOutcome]) -> str:
     by_status: dict[str, int] = {}
     for o in outcomes:
         by_status[o.status] = by_status.get(o.status, 0) + 1
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) or "no sources"
-    lines = [f"polled {len(outcomes)} sources ({statuses}): "
-             f"{sum(o.new for o in outcomes)} new items, "
+    lines = [f"polled {plural(len(outcomes), 'source')} ({statuses}): "
+             f"{plural(sum(o.new for o in outcomes), 'new item')}, "
              f"{sum(o.matched for o in outcomes)} matched"]
     lines += [f"  error {o.source}: {o.error}" for o in outcomes if o.error]
     for f in flushed:
-        lines.append(f"notifier {f.notifier}: {f.sent} digests sent"
+        lines.append(f"notifier {f.notifier}: {plural(f.sent, 'digest')} sent"
                      + (f", {f.failed} failed (will retry)" if f.failed else "")
                      + (f", {f.dead} dead-lettered" if f.dead else ""))
         lines += [f"  {e}" for e in f.errors]
@@ -127,6 +133,52 @@ def flood_notes(config: Config, states: Sequence[SourceState]) -> list[str]:
             for s in states if s.flooding_since is not None]
 
 
+def _json(document: Any) -> str:
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def _iso(value: datetime | str | None) -> str | None:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return iso_utc(value)
+
+
+def status_json(config: Config, states: Sequence[SourceState], now: datetime,
+                deliveries: Sequence[Mapping[str, Any]]) -> str:
+    """`monitor status --json`: each configured source's health, and delivery counts."""
+    by_name = {s.name: s for s in states}
+    sources = []
+    for source in config.sources:
+        state = by_name.get(source.name)
+        sources.append({
+            "name": source.name, "url": without_credentials(source.url),
+            "health": health(state, now, config.interval(source)) if state else "new",
+            "last_fetch_at": _iso(state.last_fetch_at) if state else None,
+            "last_status": state.last_status if state else None,
+            "last_success_at": _iso(state.last_success_at) if state else None,
+            "items_seen": state.items_seen if state else 0,
+            "consecutive_failures": state.consecutive_failures if state else 0,
+            "next_poll_at": _iso(state.next_poll_at) if state else None,
+            "last_error": state.last_error if state else None,
+        })
+    counts = {status: 0 for status in ("pending", "sending", "failed", "dead")}
+    for row in deliveries:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return _json({"sources": sources, "deliveries": counts})
+
+
+def matches_json(stories: Sequence[Story]) -> str:
+    """`monitor matches --json`: the stories as in the webhook payload, newest first."""
+    return _json({"stories": [story_payload(s) for s in newest_first(stories)]})
+
+
+def deliveries_json(rows: Sequence[Mapping[str, Any]]) -> str:
+    """`monitor deliveries --json`: pending, failed and dead deliveries, oldest first."""
+    keys = ("created_at", "next_attempt_at", "last_attempt_at", "delivered_at")
+    return _json({"deliveries": [{**r, **{k: _iso(r.get(k)) for k in keys if k in r},
+                                  "stories": r.get("stories") or 0} for r in rows]})
+
+
 def deliveries_summary(rows: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return "deliveries: nothing pending, failed or dead"
@@ -148,11 +200,18 @@ def deliveries_table(rows: Sequence[Mapping[str, Any]]) -> str:
                     _cut(r["last_error"], 80)] for r in rows])
 
 
+def newest_first(stories: Sequence[Story]) -> list[Story]:
+    """By published time, newest first; undated stories last, the latest flagged first."""
+    return sorted(stories, key=lambda s: (s.published is not None,
+                                          s.published.timestamp() if s.published else 0.0,
+                                          s.id), reverse=True)
+
+
 def matches(stories: Sequence[Story]) -> str:
     if not stories:
         return "no flagged stories in that period"
     blocks = []
-    for s in stories:
+    for s in newest_first(stories):
         sources = ", ".join(dict.fromkeys(x.source for x in s.sources))
         blocks.append(f"[{s.category or s.topic}] {s.title}\n  {strip_credentials(s.url)}\n"
                       f"  published {_when(s.published)}; sources: {sources}; "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app import App
-from monitor.config import NotifierConfig, SourceConfig, parse_duration
+from monitor.config import Config, NotifierConfig, SourceConfig, parse_duration
 from monitor.fetch import host_key
 from monitor.pipeline import PollOutcome
 
@@ -181,6 +181,66 @@ def schedule_trigger(schedule: str) -> IntervalTrigger | CronTrigger | None:
     return CronTrigger.from_crontab(schedule, timezone="UTC")
 
 
+def _in(delta_seconds: float) -> str:
+    minutes = round(delta_seconds / 60)
+    if minutes < 1:
+        return "in under a minute"
+    return f"in {minutes}m" if minutes < 120 else f"in {minutes // 60}h{minutes % 60:02d}m"
+
+
+def startup_summary(config: Config, next_polls: Mapping[str, datetime | None],
+                    now: datetime) -> str:
+    """PURE: the daemon's first log line: which config, what it watches, when polls start.
+
+    ``next_polls`` is each source's stored next poll time (None or absent: never polled).
+    """
+    def count(n: int, noun: str) -> str:
+        return f"{n} {noun}{'' if n == 1 else 's'}"
+
+    head = (f"daemon started with config {config.path or '(inline)'}: "
+            f"{count(len(config.sources), 'source')}, {count(len(config.topics), 'topic')}, "
+            f"{count(len(config.notifiers), 'notifier')}")
+    if not config.sources:
+        return head + "; nothing to poll"
+    times = [next_polls.get(s.name) for s in config.sources]
+    due = sum(1 for t in times if t is None or t <= now)
+    later = sorted(t for t in times if t is not None and t > now)
+    if due:
+        tail = f"; first polls: {due} due now"
+        if later:
+            tail += f", the next at {later[0]:%H:%M:%S}Z ({_in((later[0] - now).total_seconds())})"
+        return head + tail
+    return (head + f"; first poll due at {later[0]:%H:%M:%S}Z "
+            f"({_in((later[0] - now).total_seconds())})")
+
+
+class AllFailingWatch:
+    """Says once when every source's latest poll failed (the network, a proxy, DNS: not
+    the sources), and once when a source answers again. Thread-safe."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._names = frozenset(names)
+        self._failed: dict[str, bool] = {}
+        self._announced = False
+        self._lock = threading.Lock()
+
+    def record(self, outcome: PollOutcome) -> str | None:
+        """The one line to log after this poll, if any."""
+        failed = outcome.error is not None or outcome.status in ("error", "gone")
+        with self._lock:
+            self._failed[outcome.source] = failed
+            if (not self._announced and self._names and self._names <= self._failed.keys()
+                    and all(self._failed[n] for n in self._names)):
+                self._announced = True
+                return (f"every source failed its latest poll ({len(self._names)} of "
+                        f"{len(self._names)}): check the network, proxy or DNS; last error: "
+                        f"{outcome.error}")
+            if self._announced and not failed:
+                self._announced = False
+                return f"sources answer again: {outcome.source} polled ok"
+        return None
+
+
 class Daemon:
     """`monitor run`: polls sources when due and delivers digests on schedule until stopped."""
 
@@ -198,6 +258,7 @@ class Daemon:
         self._scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
         self._immediate = [n.name for n in app.config.notifiers if n.schedule == "immediate"]
+        self._all_failing = AllFailingWatch(s.name for s in app.config.sources)
 
     def start(self) -> None:
         scheduler = self._scheduler
@@ -210,10 +271,10 @@ class Daemon:
             if trigger is not None:
                 scheduler.add_job(self._flush, trigger, args=[notifier], id=f"digest:"
                                   f"{notifier.name}")
+        next_polls = {state.name: state.next_poll_at
+                       for state in self.app.store.source_states()}
+        log.info("%s", startup_summary(self.app.config, next_polls, self.app.clock()))
         scheduler.start()
-        log.info("daemon started: %d sources, %d topics, %d notifiers",
-                 len(self.app.config.sources), len(self.app.config.topics),
-                 len(self.app.config.notifiers))
 
     def run_until_stopped(self, grace: float = STOP_GRACE_SECONDS) -> bool:
         """Run until `stopping` is set; True when all work in flight finished in time."""
@@ -288,6 +349,9 @@ class Daemon:
             return
         finally:
             self._release(source.name, host)
+        news = self._all_failing.record(outcome)
+        if news is not None:
+            log.log(logging.WARNING if outcome.error else logging.INFO, "%s", news)
         if outcome.matched and self._immediate and not self._immediate_queued.is_set():
             self._immediate_queued.set()
             try:

@@ -86,6 +86,8 @@ def test_daemon_alerts_then_stops_cleanly(tmp_path: Path, server, signum: int) -
         assert daemon.returncode == 0, stderr
         assert time.monotonic() - started < 30
         assert "daemon stopped" in stderr
+        assert (f"daemon started with config {config}: 1 source, 1 topic, 1 notifier; "
+                "first polls: 1 due now") in stderr
     finally:
         if daemon.poll() is None:
             daemon.kill()
@@ -98,7 +100,7 @@ def test_inspection_commands(tmp_path: Path, server) -> None:
     assert monitor("status", "-c", str(config)).returncode == 1  # no database yet: says so
     once = monitor("once", "-c", str(config))
     assert once.returncode == 0, once.stderr
-    assert "1 matched" in once.stdout and "local-file: 1 digests sent" in once.stdout
+    assert "1 matched" in once.stdout and "local-file: 1 digest sent" in once.stdout
 
     matches = monitor("matches", "--since", "1d", "-c", str(config))
     assert matches.returncode == 0
@@ -178,7 +180,7 @@ secret_env = "NM_TEST_SECRET"
 """)
         env = {**os.environ, "NM_TEST_PASSWORD": password, "NM_TEST_SECRET": secret}
         outputs = [monitor("once", "-v", "-c", str(config), env=env)]
-        assert outputs[0].returncode == 1  # deliveries failed: cron sees it
+        assert outputs[0].returncode == 4  # deliveries failed: cron sees it
         outputs += [monitor(cmd, "-c", str(config), env=env)
                     for cmd in ("status", "deliveries", "check-config")]
     seen = "".join(o.stdout + o.stderr for o in outputs)

@@ -176,7 +176,7 @@ url = "{http.url('/hook')}"
 secret_env = "E2E_HOOK_SECRET"
 """)
         first = monitor(config, "once", env=env)
-        assert first.returncode == 0, first.stderr
+        assert first.returncode == 3, first.stderr  # the broken and missing feeds
 
         # One email with exactly the three recognition stories; the two outlets' reports
         # of Kazakhstan's step are one story listing both sources.
@@ -218,7 +218,7 @@ secret_env = "E2E_HOOK_SECRET"
         wire["items"][1] = ("kz-1", "UPDATED: Kazakhstan accepts Taliban envoy's credentials",
                             WIRE_ITEMS[0][2])
         second = monitor(config, "once", env=env)
-        assert second.returncode == 0, second.stderr
+        assert second.returncode == 3, second.stderr  # the broken and missing feeds
         assert len(inbox.messages) == 2
         text = story_titles(inbox.messages[1])
         assert "Uzbekistan upgrades Taliban envoy" in text
@@ -229,5 +229,5 @@ secret_env = "E2E_HOOK_SECRET"
 
         # A third run with nothing new sends nothing.
         third = monitor(config, "once", env=env)
-        assert third.returncode == 0, third.stderr
+        assert third.returncode == 3, third.stderr  # the broken and missing feeds
         assert len(inbox.messages) == 2 and len(http.requests_to("/hook")) == 2

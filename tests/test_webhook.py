@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -202,6 +203,34 @@ def test_connection_refused_is_temporary_and_hides_the_path() -> None:
     assert caught.value.permanent is False
     assert "token-abc123" not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    # one short line: host and reason, not urllib3's nested reprs
+    assert str(caught.value) == f"webhook http://127.0.0.1:{port}/…: connection refused"
+
+
+def test_a_receiver_that_hangs_up_is_one_short_line() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def hang_up() -> None:
+            conn, _ = listener.accept()
+            with conn:  # read the whole request, then close without a word
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                while len(body) < length:
+                    body += conn.recv(65536)
+
+        worker = threading.Thread(target=hang_up, daemon=True)
+        worker.start()
+        with pytest.raises(NotifyError) as caught:
+            notifier(f"http://127.0.0.1:{port}{HOOK}").send(digest(story(1)))
+        worker.join(10)
+    assert str(caught.value) == (f"webhook http://127.0.0.1:{port}/…: "
+                                 "connection closed without a response")
+    assert caught.value.permanent is False
 
 
 def test_timeout_is_temporary(server: LoopbackHTTPServer) -> None:

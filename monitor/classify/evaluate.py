@@ -17,6 +17,7 @@ from typing import Any
 
 from monitor.classify import TopicClassifier, build_classifier
 from monitor.config import TopicConfig
+from monitor.errors import ConfigError
 from monitor.types import CATEGORIES
 
 # The two keyword alerts of issue 3, written in our own query grammar.
@@ -114,8 +115,36 @@ def evaluate_records(records: Iterable[Mapping[str, Any]], clf: TopicClassifier,
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """The file's records; a ConfigError names the file and line of the first bad one."""
+    records = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    records.append(_record(line, f"{path}:{number}"))
+    except FileNotFoundError:
+        raise ConfigError(f"no such file: {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return records
+
+
+def _record(line: str, where: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: not JSON: {exc.msg}") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{where}: expected a JSON object "
+                          '{"id", "title", "summary", "label"}, got ' + type(record).__name__)
+    if "label" in record and record["label"] not in (0, 1):
+        raise ConfigError(f"{where}: label must be 0 or 1, got {record['label']!r}")
+    for key in ("title", "summary", "category", "subset"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            raise ConfigError(f"{where}: {key} must be a string")
+    return record
 
 
 def evaluate_file(path: str, clf: TopicClassifier) -> Report:

@@ -15,9 +15,8 @@ import functools
 import http
 import http.client
 import socket
-import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -42,6 +41,7 @@ from monitor.fetch.proxied import PoolReply, proxy_manager, timed_pools
 from monitor.fetch.proxied import deadline as proxied_deadline
 from monitor.fetch.transport import basic_auth, proxy_for, proxy_settings, tls_context
 from monitor.headers import parse_retry_after
+from monitor.neterrors import describe_connection_error
 from monitor.types import FetchResult
 from monitor.urls import without_credentials
 
@@ -66,40 +66,6 @@ def _status_message(status: int, reason: str | None) -> str:
         except ValueError:
             reason = ""
     return f"HTTP {status} {reason}".rstrip()
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """exc and everything it wraps (args, urllib3 ``reason``, __cause__, __context__)."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        inner = [getattr(current, "reason", None), current.__cause__, current.__context__,
-                 *current.args]
-        stack.extend(e for e in inner if isinstance(e, BaseException))
-
-
-def _describe_connection_error(exc: BaseException, host: str) -> str:
-    """A short message for a failure to connect or to talk to the server."""
-    for cause in _causes(exc):
-        if isinstance(cause, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(cause, ConnectionResetError):
-            return "connection reset by server"
-        if isinstance(cause, socket.gaierror | urllib3.exceptions.NameResolutionError):
-            return f"cannot resolve host {host}"
-        if isinstance(cause, ssl.SSLError):   # args are (errno, message): str() says both
-            return f"TLS error: {str(cause)[:160]}"
-        if isinstance(cause, urllib3.exceptions.SSLError):
-            detail = str(cause.args[0] if cause.args else cause)
-            return f"TLS error: {detail[:160]}"
-        if isinstance(cause, urllib3.exceptions.IncompleteRead | http.client.IncompleteRead):
-            return "connection closed before the body was complete"
-    return "connection failed"
 
 
 class _Target:
@@ -394,7 +360,7 @@ class HttpFetcher:
             proxied = proxy is not None or isinstance(manager, urllib3.ProxyManager)
             return PoolReply(response, proxied)  # type: ignore[arg-type]
         except urllib3.exceptions.NewConnectionError as exc:    # before its base class
-            raise FetchError(_describe_connection_error(exc, target.host)) from exc
+            raise FetchError(describe_connection_error(exc, target.host)) from exc
         except (urllib3.exceptions.ConnectTimeoutError, ConnectTimeout) as exc:
             raise self._timeout_error(exc, "connect", connect, deadline) from exc
         except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
@@ -403,7 +369,7 @@ class HttpFetcher:
             # UnicodeError: a host name IDNA cannot encode (an empty or too long label)
             raise FetchError(f"invalid URL {without_credentials(url)!r}") from exc
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
-            raise FetchError(_describe_connection_error(exc, target.host)) from exc
+            raise FetchError(describe_connection_error(exc, target.host)) from exc
         except ValueError as exc:       # a header value http.client refuses to send
             raise FetchError(f"invalid request: {exc}") from exc
 
@@ -444,7 +410,7 @@ class HttpFetcher:
             except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
                 raise self._timeout_error(exc, "read", self._read_timeout, deadline) from exc
             except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
-                raise FetchError(_describe_connection_error(exc, "")) from exc
+                raise FetchError(describe_connection_error(exc, "")) from exc
             if not chunk:
                 break
             raw_size += len(chunk)

@@ -7,8 +7,9 @@ module and one line in NOTIFIER_TYPES; nothing registers itself on import.
 
 from __future__ import annotations
 
-from monitor.config import EmailNotifierConfig, FileNotifierConfig, WebhookNotifierConfig
+from monitor.config import NotifierConfig
 from monitor.errors import ConfigError
+from monitor.notify.apprise import AppriseNotifier
 from monitor.notify.base import Notifier
 from monitor.notify.email import EmailNotifier
 from monitor.notify.file import FileNotifier
@@ -18,15 +19,14 @@ NOTIFIER_TYPES: dict[str, type] = {
     "email": EmailNotifier,
     "webhook": WebhookNotifier,
     "file": FileNotifier,
+    "apprise": AppriseNotifier,  # imports the optional `apprise` package when built
 }
 
-__all__ = ["NOTIFIER_TYPES", "EmailNotifier", "FileNotifier", "Notifier", "WebhookNotifier",
-           "build_notifier"]
+__all__ = ["NOTIFIER_TYPES", "AppriseNotifier", "EmailNotifier", "FileNotifier", "Notifier",
+           "WebhookNotifier", "build_notifier"]
 
 
-def build_notifier(
-    config: EmailNotifierConfig | WebhookNotifierConfig | FileNotifierConfig,
-) -> Notifier:
+def build_notifier(config: NotifierConfig) -> Notifier:
     """The notifier for one ``[[notifiers]]`` entry."""
     cls = NOTIFIER_TYPES.get(config.type)
     if cls is None:

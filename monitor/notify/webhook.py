@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -42,6 +42,7 @@ from monitor.digest import (
 )
 from monitor.errors import NotifyError
 from monitor.headers import parse_retry_after
+from monitor.neterrors import describe_connection_error
 from monitor.notify.base import (
     ERROR_BODY_LIMIT,
     redact_url,
@@ -241,9 +242,11 @@ class WebhookNotifier:
         except requests.Timeout:
             raise NotifyError(f"webhook {where}: timed out after {timeout:g}s") from None
         except requests.RequestException as exc:
-            reason = scrub(one_line(str(exc), ERROR_BODY_LIMIT * 2), config.url,
-                           *url_secrets(config.url), secret)
-            raise NotifyError(f"webhook {where}: {type(exc).__name__}: {reason}") from None
+            # One short phrase (refused, unresolvable, TLS ...), not urllib3's nested reprs.
+            host = urlsplit(config.url).hostname or "?"
+            reason = scrub(one_line(describe_connection_error(exc, host), ERROR_BODY_LIMIT),
+                           config.url, *url_secrets(config.url), secret)
+            raise NotifyError(f"webhook {where}: {reason}") from None
         with response:
             status = response.status_code
             if 200 <= status < 300:
