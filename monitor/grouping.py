@@ -13,21 +13,28 @@ now runs in two steps:
   against the stories committed by other polls since ``group`` looked, and only those, so
   two outlets polled at once still make one story.
 
+A story's actors are the union of its items': the store widens them as items naming more
+states join, and ``widen`` brings the indexes along after the commit (a story grown to
+``MAX_STORY_ACTORS`` states is logged: it takes in no further state).
+
 The decisions themselves are monitor/stories.py's (pure); this module keeps the indexes
 and the locks.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor.store.base import Store
-from monitor.stories import Prepared, StoryKey, choose_story, prepare
+from monitor.stories import MAX_STORY_ACTORS, Prepared, StoryKey, choose_story, prepare
 from monitor.story_index import StoryIndex
 from monitor.types import NewItem, StoryDecision
+
+log = logging.getLogger("monitor.stories")
 
 # Two matches of one poll may be one story whatever their publication times.
 POLL_WINDOW = timedelta(days=1)
@@ -94,6 +101,10 @@ class StoryGrouper:
                     continue
                 opening.add(index)
             grouped.append((index, StoryDecision(topic, verdict, story_id, same_as)))
+            if same_as is not None:
+                joined = poll_index.get(same_as)
+                if joined is not None:
+                    poll_index.widen(same_as, _union(joined.key.actors, verdict.actors))
             if opens:
                 poll_index.add(StoryKey(index, topic, new.item.title, new.item.summary,
                                         verdict.category, verdict.actors, now), item)
@@ -120,6 +131,17 @@ class StoryGrouper:
         # joins a committed story instead, opens its own (the store does it): as it would
         # have, had this poll looked after the other poll's commit.
         return tuple(decisions)
+
+    def widen(self, widened: Mapping[int, tuple[str, ...]]) -> None:
+        """Committed stories whose actors grew (story id -> all its actors now): index them
+        under their new states. Call it after the commit that widened them."""
+        for story_id, actors in widened.items():
+            if len(actors) >= MAX_STORY_ACTORS:
+                log.warning("story %d now names %d acting states (%s): it takes in no "
+                            "further state", story_id, len(actors), ", ".join(actors))
+            for entry in list(self._topics.values()):
+                with entry.lock:
+                    entry.index.widen(story_id, actors)
 
     def _recheck(self, decision: StoryDecision, item: Prepared, seen: int,
                  now: datetime) -> int | None:
@@ -169,3 +191,8 @@ class StoryGrouper:
             with self._lock:
                 entry = self._topics.setdefault(topic, _Topic())
         return entry
+
+
+def _union(known: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
+    """``known`` then the states of ``more`` it lacks, in order (as the store widens)."""
+    return known + tuple(a for a in dict.fromkeys(more) if a not in known)

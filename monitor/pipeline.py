@@ -282,8 +282,10 @@ class Pipeline:
             return
         with self._commit_lock:
             self.batch.discard(source.name)
-            self.store.record_poll(record, self.subscribers, now)
+            widened = self.store.record_poll(record, self.subscribers, now)
             self._committed[source.name] = record.state
+            if widened:
+                self.grouper.widen(widened)
 
     def flush(self) -> None:
         """Commit the batch of unchanged polls' states now.

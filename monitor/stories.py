@@ -6,6 +6,19 @@ over a similar lead. ``find_same_story`` groups those into the existing story; a
 with a new fact (another acting state, another category) or an item outside the time
 window is a new story.
 
+A story must not become a sink that takes in every similar item (one lost alert is the worst
+failure of this product), so ``choose_story`` admits an item to a story only when:
+
+- the item names acting states: the story names one of them too (its actors are the union
+  of its items'), and every state the item adds is named by the story's own text, unless the
+  story already names ``MAX_STORY_ACTORS`` states (crowded: it takes in no further state). A
+  story naming no acting state takes an item naming states only if its text names them all;
+- the item names none, in a topic whose classifier names actors (its category is set):
+  only on strong text evidence, ``THRESHOLD_NO_ACTOR``, whatever the story names.
+
+A missed grouping costs a duplicate alert; a wrong one may cost an alert: in doubt, two
+stories.
+
 No I/O and no clock: the caller passes ``seen_at`` and the recent stories of the topic.
 """
 
@@ -19,6 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
 
+from monitor.classify import gazetteer
+
 # Pairwise decision thresholds on ``similarity`` (see benchmarks/stories.py for the
 # precision/recall they give on tests/data/story_pairs.jsonl).
 THRESHOLD = 0.34
@@ -26,6 +41,11 @@ THRESHOLD = 0.34
 # common is needed: "Russia recognises the Taliban" and "Moscow accepts Kabul's envoy"
 # share few words but report one event.
 THRESHOLD_SHARED_ACTOR = 0.30
+# An item naming no acting state (a grant "by a state", a UN debate) joins a story only when
+# the text says it strongly: two unnamed states' grants read alike.
+THRESHOLD_NO_ACTOR = 0.5
+# A story naming this many acting states takes in no further state (see choose_story).
+MAX_STORY_ACTORS = 4
 DEFAULT_WINDOW = timedelta(hours=48)
 
 _STEM_LEN = 5          # tokens are cut to this many characters: a crude, fast stemmer
@@ -181,16 +201,24 @@ class Prepared:
 
     title: _Title
     summary: str
+    headline: str = ""     # the headline as written, for the states it names
 
     @cached_property
     def lead(self) -> frozenset[str]:
         """Headline tokens plus the lead's; empty without a summary."""
         return _prepare_lead(self.title, self.summary)
 
+    @cached_property
+    def states(self) -> frozenset[str]:
+        """The states (and organisations) the headline and the lead name, acting or not."""
+        lead = gazetteer.strip_dateline(self.summary[:_LEAD_CHARS]) if self.summary else ""
+        return frozenset(gazetteer.find_states(gazetteer.strip_dateline(self.headline))
+                         + (gazetteer.find_states(lead) if lead else ()))
+
 
 def prepare(title: str, summary: str) -> Prepared:
     """``title`` and ``summary`` ready for ``similarity``-style comparisons."""
-    return Prepared(_prepare_title(title), summary)
+    return Prepared(_prepare_title(title), summary, title)
 
 
 def _title_dice(a: dict[str, float], b: dict[str, float]) -> float:
@@ -238,18 +266,38 @@ def find_same_story(topic: str, title: str, summary: str, category: str | None,
                     actors: tuple[str, ...], seen_at: datetime,
                     recent: Iterable[StoryKey], window: timedelta, *,
                     threshold: float = THRESHOLD,
-                    threshold_shared_actor: float = THRESHOLD_SHARED_ACTOR) -> int | None:
+                    threshold_shared_actor: float = THRESHOLD_SHARED_ACTOR,
+                    threshold_no_actor: float = THRESHOLD_NO_ACTOR) -> int | None:
     """The id of the existing story this item reports, or None when it is a new story.
 
     A candidate must be of the same topic, seen within ``window`` of ``seen_at``, of the
-    same category, and must not name a disjoint set of acting states. Among those, the most
-    similar one above the threshold wins (ties: the earliest seen). The thresholds are
-    parameters for benchmarks; callers keep the defaults.
+    same category, and must admit the item's acting states (see the module's docstring).
+    Among those, the most similar one above the threshold wins (ties: the earliest seen).
+    The thresholds are parameters for benchmarks; callers keep the defaults.
     """
     return choose_story(topic, prepare(title, summary), category, actors, seen_at,
                         ((story, prepare(story.title, story.summary)) for story in recent),
                         window, threshold=threshold,
-                        threshold_shared_actor=threshold_shared_actor)
+                        threshold_shared_actor=threshold_shared_actor,
+                        threshold_no_actor=threshold_no_actor)
+
+
+def needed_score(category: str | None, actors: frozenset[str], story_actors: frozenset[str],
+                 story: Prepared, *, threshold: float = THRESHOLD,
+                 threshold_shared_actor: float = THRESHOLD_SHARED_ACTOR,
+                 threshold_no_actor: float = THRESHOLD_NO_ACTOR) -> float | None:
+    """The similarity an item naming ``actors`` needs to join a story naming
+    ``story_actors`` (of the same category), or None when it may not join whatever it says.
+    """
+    if not actors:   # someone unnamed acted: only the text can tell, and it must say it well
+        return threshold if category is None else threshold_no_actor
+    shared = actors & story_actors
+    if story_actors and not shared:
+        return None                      # a story about other states
+    added = actors - story_actors
+    if added and (len(story_actors) >= MAX_STORY_ACTORS or not added <= story.states):
+        return None                      # a state the story does not speak of, or crowded
+    return threshold_shared_actor if shared else threshold
 
 
 @lru_cache(maxsize=1024)
@@ -261,7 +309,8 @@ def _actor_tokens(actors: frozenset[str]) -> frozenset[str]:
 def choose_story(topic: str, item: Prepared, category: str | None, actors: tuple[str, ...],
                  seen_at: datetime, candidates: Iterable[tuple[StoryKey, Prepared]],
                  window: timedelta, *, threshold: float = THRESHOLD,
-                 threshold_shared_actor: float = THRESHOLD_SHARED_ACTOR) -> int | None:
+                 threshold_shared_actor: float = THRESHOLD_SHARED_ACTOR,
+                 threshold_no_actor: float = THRESHOLD_NO_ACTOR) -> int | None:
     """``find_same_story`` over stories already prepared: the decision itself.
 
     A story can only be chosen if its headline shares a token with the item's (else the
@@ -275,12 +324,14 @@ def choose_story(topic: str, item: Prepared, category: str | None, actors: tuple
         if abs(seen_at - story.seen_at) > window:
             continue
         other_actors = frozenset(story.actors)
-        shared_actor = bool(acting & other_actors)
-        if acting and other_actors and not shared_actor:
+        needed = needed_score(category, acting, other_actors, prepared, threshold=threshold,
+                              threshold_shared_actor=threshold_shared_actor,
+                              threshold_no_actor=threshold_no_actor)
+        if needed is None:
             continue
-        ignore = _actor_tokens(acting & other_actors) if shared_actor else _NONE
+        shared_actor = acting & other_actors
+        ignore = _actor_tokens(shared_actor) if shared_actor else _NONE
         score = _score(item, prepared, ignore)
-        needed = threshold_shared_actor if shared_actor else threshold
         if score < needed:
             continue
         # Highest score wins; on ties the story seen first (negated for max()).

@@ -6,7 +6,8 @@ made each poll slower than the last). A story can only be chosen when its headli
 a token with the item's (``choose_story``), so the index hands the decision only those
 stories, through posting lists keyed by (category, acting state, token): the category must
 be the same and the acting states must not be disjoint, so stories that could never be
-chosen are never looked at.
+chosen are never looked at. A story's actors grow as items naming more states join it
+(``widen``): it is then found through those states too.
 
 The cost of a lookup is bounded whatever the number of open stories: through each token,
 only the ``per_token`` most recent stories of a posting list are taken, and at most
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -87,6 +88,29 @@ class StoryIndex:
         self.last_id = max(self.last_id, story.id)
         for posting in _postings_of(story, entry.prepared):
             self._postings.setdefault(posting, {})[story.id] = None
+
+    def widen(self, story_id: int, actors: tuple[str, ...]) -> None:
+        """The story's actors are now ``actors`` (an item joined naming more states): index
+        it under them too. Ignored for a story not indexed."""
+        entry = self._stories.get(story_id)
+        if entry is None or entry.key.actors == actors:
+            return
+        old = set(_postings_of(entry.key, entry.prepared))
+        entry = self._stories[story_id] = IndexedStory(replace(entry.key, actors=actors),
+                                                       entry.prepared)
+        new = set(_postings_of(entry.key, entry.prepared))
+        for posting in old - new:
+            ids = self._postings[posting]
+            ids.pop(story_id, None)
+            if not ids:
+                del self._postings[posting]
+        for posting in new - old:   # posting lists stay in id order (see _newest)
+            ids = self._postings.setdefault(posting, {})
+            if ids and story_id < next(reversed(ids)):
+                ids[story_id] = None
+                self._postings[posting] = dict.fromkeys(sorted(ids))
+            else:
+                ids[story_id] = None
 
     def expire(self, before: datetime) -> int:
         """Drop the stories first seen before ``before``; returns how many were dropped.

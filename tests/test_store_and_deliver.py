@@ -417,3 +417,24 @@ def test_the_stories_read_after_a_known_id_use_the_rowid(tmp_path: Path) -> None
     assert [s.title for s in store.recent_stories("t", NOW - timedelta(days=1),
                                                   after_id=first)] == ["Story b", "Story c"]
     assert "INTEGER PRIMARY KEY (rowid>?)" in plans[-1], plans[-1]
+
+
+def test_a_story_s_actors_grow_with_the_states_its_items_name(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    poll_with_story(store, "g1", {})
+    story_id = store.recent_stories("t", NOW - timedelta(days=1))[0].id
+
+    def join(guid: str, actors: tuple[str, ...]) -> dict[int, tuple[str, ...]]:
+        item = ParsedItem(guid=guid, url=f"https://wire.example/{guid}", title=f"Story {guid}")
+        joined = Classification(topic="t", match=True, score=0.9, category="recognition_step",
+                                actors=actors, evidence="Evidence.", rules=("r",))
+        record = PollRecord(store.source_state("wire"), (NewItem(item, item.url),),
+                            ((0, StoryDecision("t", joined, story_id=story_id)),))
+        return store.record_poll(record, {}, NOW)
+
+    assert join("g2", ("Belarus", "Russia")) == {story_id: ("Russia", "Belarus")}
+    assert join("g3", ("Russia",)) == {}          # nothing new: nothing rewritten
+    assert join("g4", ()) == {}
+    [key] = store.recent_stories("t", NOW - timedelta(days=1))
+    assert key.actors == ("Russia", "Belarus")
+    assert store.matches(NOW - timedelta(days=1))[0].actors == ("Russia", "Belarus")

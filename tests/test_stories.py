@@ -100,11 +100,58 @@ def test_same_actor_and_category_but_a_different_event_is_not_grouped() -> None:
                 actors=("Kyrgyzstan",)) is None
 
 
-def test_missing_actors_do_not_block_grouping() -> None:
+def test_an_actorless_story_takes_a_state_only_if_its_text_names_it() -> None:
     story = key(4, "UN credentials committee defers decision on Afghanistan seat",
+                "Pakistan and Qatar asked the committee to decide before the assembly.",
                 category=DEBATED, actors=())
-    assert find("UN credentials committee defers decision on Afghanistan seat - World Wire",
-                [story], category=DEBATED, actors=("Pakistan",)) == 4
+    copy = "UN credentials committee defers decision on Afghanistan seat - World Wire"
+    assert find(copy, [story], category=DEBATED, actors=("Pakistan",)) == 4
+    assert find(copy, [story], category=DEBATED, actors=("Malaysia",)) is None
+
+
+def test_an_actorless_story_is_not_a_sink_for_every_state() -> None:
+    # The reported failure: a refusal naming no state took in grants by five states.
+    sink = key(9, "Another government says it has no plans to recognise the Taliban",
+               category=GRANTED, actors=())
+    for state in ("Liechtenstein", "Iceland", "Estonia", "Latvia", "Lithuania"):
+        assert find(f"{state} formally recognises the Taliban government and accepts its "
+                    f"ambassador", [sink], category=GRANTED, actors=(state,)) is None
+
+
+def test_an_item_adding_a_state_joins_only_if_the_story_speaks_of_it() -> None:
+    story = key(5, "Russia recognises the Taliban government, Belarus expected to follow",
+                category=GRANTED, actors=("Russia",))
+    assert find("Russia and Belarus recognise the Taliban government", [story],
+                category=GRANTED, actors=("Russia", "Belarus")) == 5
+    assert find("Russia and Serbia recognise the Taliban government", [story],
+                category=GRANTED, actors=("Russia", "Serbia")) is None
+    # a state the story speaks of, but not one of its actors: another event
+    assert find("Belarus recognises the Taliban government", [story],
+                category=GRANTED, actors=("Belarus",)) is None
+
+
+def test_a_crowded_story_takes_no_further_state() -> None:
+    four = ("Russia", "Belarus", "Iran", "China")
+    story = key(6, "Russia, Belarus, Iran, China and Pakistan recognise the Taliban",
+                category=GRANTED, actors=four)
+    assert find("Russia, Belarus, Iran, China and Pakistan recognise the Taliban - Wire",
+                [story], category=GRANTED, actors=(*four, "Pakistan")) is None
+    assert find("Russia, Belarus, Iran, China and Pakistan recognise the Taliban - Wire",
+                [story], category=GRANTED, actors=four) == 6
+
+
+def test_an_actorless_item_joins_only_on_strong_text_evidence() -> None:
+    unnamed = key(7, "A second state formally recognises the Taliban government",
+                  category=GRANTED, actors=())
+    # alike, but not strongly: another unnamed state's grant keeps its alert
+    assert find("Another state recognises Taliban, foreign ministry in Kabul says", [unnamed],
+                category=GRANTED, actors=()) is None
+    assert find("A second state formally recognises Taliban government - Daily Ledger",
+                [unnamed], category=GRANTED, actors=()) == 7
+    # a topic whose classifier names no actors (no category) keeps the usual threshold
+    plain = key(8, "Floods close the Salang pass for a third day", category=None, actors=())
+    assert find("Salang pass closed by floods for third day", [plain], category=None,
+                actors=()) == 8
 
 
 def test_best_match_wins_among_several() -> None:

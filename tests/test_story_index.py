@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -119,6 +120,32 @@ def test_the_index_answers_as_the_full_scan_on_a_generated_set(seed: int, size: 
     assert [by_index(index, item, seen_at, window) for item, seen_at in items] == found
     assert sum(f is not None for f in found) > 100      # the set has matches to find
     assert sum(f is None for f in found) > 20           # and items that open stories
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_a_widened_story_is_found_as_the_scan_finds_it(seed: int) -> None:
+    """Stories whose actors grew (items naming more states joined them): the index answers
+    as the scan over the widened stories, also for lookups past an id (settle's)."""
+    keys, items = generated(seed, stories_count=150, items_count=300)
+    rng = random.Random(seed)
+    index = index_of(keys)
+    widened = []
+    for key in keys:
+        if rng.random() < 0.4:
+            extra = tuple(s for s in rng.sample(STATES, 2) if s not in key.actors)[:1]
+            key = replace(key, actors=key.actors + extra)
+            index.widen(key.id, key.actors)
+        widened.append(key)
+    assert sum(a.actors != b.actors for a, b in zip(keys, widened, strict=True)) > 30
+    window = timedelta(days=1)
+    after = widened[len(widened) // 2].id
+    later = [key for key in widened if key.id > after]
+    found = [by_scan(widened, item, seen_at, window) for item, seen_at in items]
+    assert [by_index(index, item, seen_at, window) for item, seen_at in items] == found
+    assert [index.find(TOPIC, prepare(item.title, item.summary), item.category, item.actors,
+                       seen_at, window, after_id=after) for item, seen_at in items] == [
+        by_scan(later, item, seen_at, window) for item, seen_at in items]
+    assert sum(f is not None for f in found) > 100
 
 
 def test_the_index_answers_as_the_full_scan_on_the_labelled_pairs() -> None:

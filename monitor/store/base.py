@@ -34,8 +34,11 @@ class Store(Protocol):
         id order. Ids grow in commit order."""
 
     def record_poll(self, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
-                    now: datetime) -> None:
-        """Commit a poll in one transaction: source state, new items, stories, outbox rows."""
+                    now: datetime) -> dict[int, tuple[str, ...]]:
+        """Commit a poll in one transaction: source state, new items, stories, outbox rows.
+
+        Returns the existing stories whose actors grew (a story's actors are the union of
+        its items'): story id -> its actors now."""
 
     def record_states(self, states: Sequence[SourceState]) -> None:
         """Commit several sources' states in one transaction (polls that changed nothing

@@ -259,11 +259,14 @@ class SqliteStore:
                          seen_at=datetime.fromisoformat(r["first_seen"])) for r in rows]
 
     def record_poll(self, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
-                    now: datetime) -> None:
+                    now: datetime) -> dict[int, tuple[str, ...]]:
         """Commit a poll: source state, new items, stories and outbox rows, all or nothing.
 
-        ``subscribers`` maps a topic name to the notifiers that alert on it.
+        ``subscribers`` maps a topic name to the notifiers that alert on it. A story's actors
+        are the union of its items': returns the existing stories whose actors grew (id ->
+        all its actors now), for the grouper's index.
         """
+        widened: dict[int, tuple[str, ...]] = {}
         with self._transaction() as db:
             state = record.state
             db.execute(_UPDATE_STATE, self._state_row(state))
@@ -305,13 +308,18 @@ class SqliteStore:
                     if alert:
                         self._queue(db, story_id, subscribers.get(decision.topic, ()), now)
                     opened[(index, decision.topic)] = story_id
-                elif new.reason == "new" and self._mark_alerted(db, story_id):
-                    # A fresh report of a story first seen as too old: alert it now.
-                    self._queue(db, story_id, subscribers.get(decision.topic, ()), now)
+                else:
+                    if new.reason == "new" and self._mark_alerted(db, story_id):
+                        # A fresh report of a story first seen as too old: alert it now.
+                        self._queue(db, story_id, subscribers.get(decision.topic, ()), now)
+                    grown = self._widen(db, story_id, decision.classification.actors)
+                    if grown is not None:
+                        widened[story_id] = grown
                 db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) VALUES (?, ?)",
                            (story_id, item_id))
             for change in record.health:
                 self._apply_health(db, change, now)
+        return widened
 
     def record_states(self, states: Sequence[SourceState]) -> None:
         """Commit the states of several sources in one transaction: the polls that changed
@@ -345,6 +353,20 @@ class SqliteStore:
              iso(new.item.published), c.category, c.score, json.dumps(c.actors), c.evidence,
              json.dumps(c.rules), iso(now), int(alert)))
         return int(cursor.lastrowid or 0)
+
+    @staticmethod
+    def _widen(db: sqlite3.Connection, story_id: int,
+               actors: tuple[str, ...]) -> tuple[str, ...] | None:
+        """Add an item's acting states to its story's; the story's actors if they grew."""
+        if not actors:
+            return None
+        row = db.execute("SELECT actors FROM stories WHERE id = ?", (story_id,)).fetchone()
+        known = tuple(json.loads(row["actors"]))
+        grown = known + tuple(a for a in dict.fromkeys(actors) if a not in known)
+        if grown == known:
+            return None
+        db.execute("UPDATE stories SET actors = ? WHERE id = ?", (json.dumps(grown), story_id))
+        return grown
 
     @staticmethod
     def _mark_alerted(db: sqlite3.Connection, story_id: int) -> bool:
