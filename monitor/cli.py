@@ -191,7 +191,7 @@ def cmd_test_notify(args: argparse.Namespace) -> int:
     from monitor.types import Digest
 
     config = _config(args)
-    notifier = build_notifier(config.notifier(args.name))
+    notifier = build_notifier(config.notifier(args.name), config.monitor.user_agent)
     now = utcnow()
     digest = Digest(id=f"test-{now:%Y%m%dT%H%M%S}-{os.getpid()}", notifier=args.name,
                     created_at=now, stories=(), kind="test",

@@ -95,6 +95,7 @@ class Story:
     actors: tuple[str, ...]
     evidence: str
     sources: tuple[StorySource, ...]
+    summary: str = ""              # the first item's summary as parsed: the alert's lead
 
 
 @dataclass(frozen=True)
