@@ -86,6 +86,6 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     pipeline = Pipeline(config, store, fetcher, limiter, robots, build_classifiers(config),
                         subscribers(config), clock, rng, operators,
                         parser or run_parse_job)
-    notifiers = {n.name: build_notifier(n) for n in config.notifiers}
+    notifiers = {n.name: build_notifier(n, config.monitor.user_agent) for n in config.notifiers}
     deliverer = Deliverer(store, notifiers, {n.name: n for n in config.notifiers}, clock, rng)
     return App(config, store, fetcher, pipeline, deliverer, notifiers, clock, parser)

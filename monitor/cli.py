@@ -163,9 +163,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
         for record in report.read_jsonl(args.jsonl):
             best = report.best_verdict(classifiers, record.get("title") or "",
                                        record.get("summary") or "")
-            print(json.dumps({"id": record.get("id"), "match": best.match, "topic": best.topic,
-                              "score": round(best.score, 4), "category": best.category},
-                             ensure_ascii=False))
+            line = {"id": record.get("id"), "match": best.match, "topic": best.topic,
+                    "score": round(best.score, 4), "category": best.category}
+            if not best.match:
+                line["reason"] = report.why(best)
+            print(json.dumps(line, ensure_ascii=False))
         return EXIT_OK
     text = args.text if args.text is not None else sys.stdin.read()
     for classifier in classifiers.values():
@@ -191,7 +193,7 @@ def cmd_test_notify(args: argparse.Namespace) -> int:
     from monitor.types import Digest
 
     config = _config(args)
-    notifier = build_notifier(config.notifier(args.name))
+    notifier = build_notifier(config.notifier(args.name), config.monitor.user_agent)
     now = utcnow()
     digest = Digest(id=f"test-{now:%Y%m%dT%H%M%S}-{os.getpid()}", notifier=args.name,
                     created_at=now, stories=(), kind="test",

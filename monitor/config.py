@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -198,6 +199,19 @@ def _check_schedule(value: str) -> str:
 Schedule = Annotated[str, AfterValidator(_check_schedule)]
 
 
+def _check_timezone(value: str) -> str:
+    """An IANA time zone name the system (or the tzdata package) knows."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}: use an IANA name like "
+                         "\"Europe/Paris\", \"America/New_York\" or \"UTC\"") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+
+
 class _NotifierBase(_Frozen):
     name: Name
     schedule: Schedule = "immediate"
@@ -206,6 +220,11 @@ class _NotifierBase(_Frozen):
     alert_after: Duration = timedelta(hours=6)
     max_attempts: int = Field(12, ge=1, le=1000)
     give_up_after: Duration = timedelta(days=2)
+    timezone: TimeZone = "UTC"     # times in the messages people read (JSON stays UTC)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 def _env_secret(value: str | None, key: str) -> SecretStr | None:

@@ -6,7 +6,13 @@ values: control characters and line breaks become spaces, length capped) or
 ``clean_text`` (evidence, health text: line breaks kept, other control characters
 removed, length capped). HTML is rendered by Jinja2 with autoescape on, and only
 http(s) links become ``href`` attributes. A URL never shows a ``user:password@``
-(stories stored by earlier versions may hold one).
+(stories stored by earlier versions may hold one), nor click-tracking parameters.
+
+Each story shows its lead: the start of the first report's summary (the feed's description,
+or a page's standfirst), cut at a sentence end within LEAD_LIMIT characters, without the
+headline when the description repeats it. The evidence is shown when it adds something,
+not when it is the headline again. People read times in the notifier's ``timezone``; the
+JSON body keeps ISO 8601 UTC for programs.
 
 No I/O beyond reading the package's templates, no clock: ``digest_payload`` takes
 ``sent_at`` from its caller.
@@ -17,19 +23,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import jinja2
 
 from monitor.types import UNKNOWN_ACTOR, Digest, Story, StorySource, actor_unknown
-from monitor.urls import strip_credentials
+from monitor.urls import strip_credentials, without_tracking
 
 SUBJECT_LIMIT = 200
 TITLE_LIMIT = 500
 NAME_LIMIT = 200
 URL_LIMIT = 2000
 EVIDENCE_LIMIT = 1000
+LEAD_LIMIT = 300
 TEXT_LIMIT = 20000
 ELLIPSIS = "…"
 
@@ -46,6 +53,9 @@ _SPACES = re.compile(r"[ \t]+")
 _MANY_BLANK_LINES = re.compile(r"\n{3,}")
 _SAFE_LINK = re.compile(r"^https?://[^\s/?#]+", re.IGNORECASE)
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]")
+# The end of a sentence: . ! or ? (and a closing quote), then a space before a capital.
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)]?(?=\s+[\"“‘'(]?[A-Z0-9])")
+_HEADLINE_SEPARATORS = " \t.:;,|-–—"
 
 
 def cap(text: str, limit: int) -> str:
@@ -98,12 +108,47 @@ def iso_utc(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def human_utc(moment: datetime | None) -> str:
+def human_time(moment: datetime | None, zone: tzinfo = UTC) -> str:
+    """"2026-03-01 14:05 CET": minutes, in ``zone``, with its abbreviation; naive is UTC."""
     if moment is None:
         return "unknown"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def human_utc(moment: datetime | None) -> str:
+    return human_time(moment, UTC)
+
+
+def _same_words(a: str, b: str) -> bool:
+    def words(text: str) -> str:
+        return " ".join(text.casefold().split()).strip(_HEADLINE_SEPARATORS + "!?\"'“”‘’")
+    return words(a) == words(b)
+
+
+def make_lead(summary: str | None, title: str | None = "", limit: int = LEAD_LIMIT) -> str:
+    """PURE. A story's lead from its summary: one cleaned line, the headline dropped when the
+    summary opens with it, cut at the last sentence end within ``limit`` characters (or, for
+    a first sentence longer than that, at a word, with an ellipsis). "" when the summary says
+    nothing more than the headline."""
+    text = one_line(summary, TEXT_LIMIT)
+    headline = one_line(title)
+    if headline and text.casefold().startswith(headline.casefold()):
+        text = text[len(headline):].lstrip(_HEADLINE_SEPARATORS)
+    if not text or _same_words(text, headline):
+        return ""
+    if len(text) <= limit:
+        return text
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, limit)]
+    if ends and ends[-1] >= limit // 3:
+        return text[:ends[-1]]
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(_HEADLINE_SEPARATORS) + ELLIPSIS
+
+
+def shown_link(url: str) -> str:
+    """A stored link as alerts show it: no credentials, no click-tracking parameters."""
+    return without_tracking(strip_credentials(url))
 
 
 def category_label(category: str | None) -> str:
@@ -144,29 +189,33 @@ class StoryView:
     actors: tuple[str, ...]
     actors_text: str      # the actors, or UNKNOWN_ACTOR for a grant or step by nobody named
     evidence: str
+    lead: str
+    show_evidence: bool   # the evidence adds something: it is not the headline again
 
 
-def _outlet_view(source: StorySource) -> OutletView:
-    url = strip_credentials(source.url)
+def _outlet_view(source: StorySource, zone: tzinfo) -> OutletView:
+    url = shown_link(source.url)
     return OutletView(name=one_line(source.source, NAME_LIMIT),
                       title=one_line(source.title, TITLE_LIMIT), url=one_line(url, URL_LIMIT),
-                      link=safe_link(url), published=human_utc(source.published))
+                      link=safe_link(url), published=human_time(source.published, zone))
 
 
-def story_view(story: Story) -> StoryView:
-    """Clean one story for rendering (PURE)."""
-    outlets = tuple(_outlet_view(s) for s in story.sources)
-    url = strip_credentials(story.url)
+def story_view(story: Story, zone: tzinfo = UTC) -> StoryView:
+    """Clean one story for rendering, its times in ``zone`` (PURE)."""
+    outlets = tuple(_outlet_view(s, zone) for s in story.sources)
+    url = shown_link(story.url)
     actors = tuple(_unique(one_line(a, NAME_LIMIT) for a in story.actors))
+    title = one_line(story.title, TITLE_LIMIT)
+    evidence = clean_text(story.evidence, EVIDENCE_LIMIT)
     return StoryView(
         id=story.id,
         topic=one_line(story.topic, NAME_LIMIT),
-        title=one_line(story.title, TITLE_LIMIT) or "(untitled)",
+        title=title or "(untitled)",
         url=one_line(url, URL_LIMIT),
         link=safe_link(url),
         source_names=tuple(_unique(o.name for o in outlets)),
         outlets=outlets,
-        published=human_utc(story.published),
+        published=human_time(story.published, zone),
         published_iso=iso_utc(story.published),
         category=one_line(story.category, NAME_LIMIT) or None,
         category_label=category_label(story.category),
@@ -174,7 +223,9 @@ def story_view(story: Story) -> StoryView:
         actors=actors,
         actors_text=", ".join(actors) or (
             UNKNOWN_ACTOR if actor_unknown(story.category, story.actors) else ""),
-        evidence=clean_text(story.evidence, EVIDENCE_LIMIT),
+        evidence=evidence,
+        lead=make_lead(story.summary, story.title),
+        show_evidence=bool(evidence) and not _same_words(evidence, title),
     )
 
 
@@ -213,9 +264,11 @@ def _environment() -> jinja2.Environment:
 
 
 class DigestRenderer:
-    """Renders digests with one compiled set of templates; reuse it to avoid recompiling."""
+    """Renders digests with one compiled set of templates, times in ``zone`` (a notifier's
+    ``timezone``); reuse it to avoid recompiling."""
 
-    def __init__(self) -> None:
+    def __init__(self, zone: tzinfo = UTC) -> None:
+        self.zone = zone
         env = _environment()
         self._text = env.get_template("digest.txt")
         self._html = env.get_template("digest.html")
@@ -225,10 +278,10 @@ class DigestRenderer:
             "id": safe_id(digest.id),
             "notifier": one_line(digest.notifier, NAME_LIMIT),
             "kind": digest.kind,
-            "created": human_utc(digest.created_at),
+            "created": human_time(digest.created_at, self.zone),
             "subject": render_subject(digest),
             "text": clean_text(digest.text),
-            "stories": [story_view(s) for s in digest.stories],
+            "stories": [story_view(s, self.zone) for s in digest.stories],
         }
 
     def text(self, digest: Digest) -> str:
@@ -249,7 +302,7 @@ def render_html(digest: Digest) -> str:
 
 
 def story_payload(story: Story) -> dict[str, Any]:
-    """One story of the JSON contract body, plus the added ``outlets`` list."""
+    """One story of the JSON contract body, plus the added ``lead`` and ``outlets``."""
     view = story_view(story)
     return {
         "id": story.id,
@@ -263,6 +316,7 @@ def story_payload(story: Story) -> dict[str, Any]:
         "actors": list(view.actors),
         "actor_unknown": actor_unknown(story.category, story.actors),
         "evidence": view.evidence,
+        "lead": view.lead,
         "outlets": [
             {"source": outlet.name, "url": outlet.url, "title": outlet.title,
              "published": iso_utc(s.published)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -228,8 +229,33 @@ def _no_actor(rules: Sequence[str]) -> str:
     return UNKNOWN_ACTOR if "actor:unknown" in rules else "-"
 
 
+_NEGATION = re.compile(r"\b(?:not|never|no|refus\w*|reject\w*|rules?\s+out)\b|n['’]t\b",
+                       re.IGNORECASE)
+_NEGATION_CUES = ("not", "no", "never", "nor", "without", "n't", "cannot", "against",
+                  "refus", "reject", "declin", "rule", "oppos", "den", "unrecognised")
+
+
+def why(c: Classification) -> str:
+    """Why the verdict, in words: a non-match's reason; for a match found negated or modal
+    (so refused or debated, not granted), which cue made it so; else ""."""
+    if not c.match:
+        return c.reason or "no rule matched"
+    for rule in c.rules:
+        if rule.startswith("modality:"):
+            cue = rule.split(":", 1)[1]
+            if cue == "question":
+                return "modal: a yes/no question, so refused or debated"
+            if not any(cue.startswith(n) or cue.endswith(n) for n in _NEGATION_CUES):
+                negation = _NEGATION.search(c.evidence)
+                if negation is None:
+                    return f'modal: "{cue}" near the event, so refused or debated'
+                cue = negation.group(0).lower()
+            return f'negated: "{cue}" near the event, so refused or debated'
+    return ""
+
+
 def explain(c: Classification) -> str:
-    return "\n".join([
+    lines = [
         f"topic:    {c.topic}",
         f"match:    {'yes' if c.match else 'no'}",
         f"score:    {c.score:.2f}",
@@ -237,7 +263,11 @@ def explain(c: Classification) -> str:
         f"actors:   {', '.join(c.actors) or _no_actor(c.rules)}",
         f"evidence: {c.evidence or '-'}",
         f"rules:    {', '.join(c.rules) or '-'}",
-    ])
+    ]
+    reason = why(c)
+    if reason:
+        lines.insert(2, f"{'why:' if c.match else 'why not:':<9} {reason}")
+    return "\n".join(lines)
 
 
 def best_verdict(classifiers: Mapping[str, TopicClassifier], title: str,

@@ -69,6 +69,7 @@ class Classification:
     actors: tuple[str, ...] = ()   # acting states, canonical country names
     evidence: str = ""             # the sentence that decided
     rules: tuple[str, ...] = ()    # names of the rules that fired
+    reason: str = ""               # a non-match: why ("no entity: ...", "other sense ...")
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class Story:
     actors: tuple[str, ...]
     evidence: str
     sources: tuple[StorySource, ...]
+    summary: str = ""              # the first item's summary as parsed: the alert's lead
 
 
 @dataclass(frozen=True)

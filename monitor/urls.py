@@ -1,21 +1,25 @@
-"""URLs: one canonical spelling per article, so two sources' copies are seen as one; and
+"""URLs: one canonical spelling per article, so two sources' copies are seen as one; links
+to send without click-tracking parameters; and
 a URL's credentials kept out of everything but the fetch (``***@`` where a person reads
 the URL, dropped from links we store and send)."""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 from w3lib.url import canonicalize_url
 
-# Query parameters that only track where a click came from.
+# Query parameters that only track where a click came from: dropped from the links we send.
 _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "itm_", "at_")
-_TRACKING_NAMES = frozenset({
-    "fbclid", "gclid", "dclid", "msclkid", "yclid", "igshid", "mkt_tok", "ocid", "cmpid",
-    "ref", "ref_src", "ref_url", "src", "smid", "sr_share", "rss", "feed", "ns_mchannel",
-    "ns_source", "ns_campaign", "ns_linkname", "ns_fee", "_ga", "spm", "share", "fromrss",
+_CLICK_TRACKING = frozenset({
+    "fbclid", "gclid", "gclsrc", "dclid", "msclkid", "yclid", "igshid", "mkt_tok", "ocid",
+    "cmpid", "ref_src", "ref_url", "smid", "sr_share", "ns_mchannel", "ns_source",
+    "ns_campaign", "ns_linkname", "ns_fee", "_ga", "spm", "fromrss", "xtor", "twclid",
 })
+# For telling copies apart only: names that usually track, but that some site may need to
+# show the page; a link we send keeps them.
+_TRACKING_NAMES = _CLICK_TRACKING | {"ref", "src", "rss", "feed", "share"}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters that need no percent-encoding normalisation in a path or query value.
 _PLAIN = re.compile(r"[A-Za-z0-9\-._~/:@!$'()*,;]*")
@@ -41,13 +45,33 @@ def canonical_url(url: str) -> str:
     query: list[tuple[str, str]] = []
     if parts.query:
         query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                       if not k.lower().startswith(_TRACKING_PREFIXES)
-                       and k.lower() not in _TRACKING_NAMES)
+                       if not _tracking(k, _TRACKING_NAMES))
     rebuilt = f"https://{netloc}{path}?{urlencode(query)}" if query else \
         f"https://{netloc}{path}"
     if _PLAIN.fullmatch(path) and all(_PLAIN.fullmatch(k + v) for k, v in query):
         return rebuilt  # nothing for w3lib to normalise: skip its cost (most news URLs)
     return canonicalize_url(rebuilt, keep_fragments=False)
+
+
+def _tracking(name: str, names: frozenset[str]) -> bool:
+    key = name.lower()
+    return key.startswith(_TRACKING_PREFIXES) or key in names
+
+
+def without_tracking(url: str) -> str:
+    """``url`` without its click-tracking query parameters (``utm_*``, ``fbclid`` ...): the
+    link to show and send. Everything else stays as written: the other parameters in their
+    order and spelling, the path, the fragment. A URL with none is returned unchanged."""
+    head, mark, rest = url.partition("?")
+    if not mark:
+        return url
+    query, hash_mark, fragment = rest.partition("#")
+    pairs = query.split("&")
+    kept = [p for p in pairs
+            if p and not _tracking(unquote_plus(p.split("=", 1)[0]), _CLICK_TRACKING)]
+    if len(kept) == len(pairs):
+        return url
+    return head + ("?" + "&".join(kept) if kept else "") + hash_mark + fragment
 
 
 # What urlsplit (and so the fetcher) skips before a URL's scheme: C0 controls and spaces.

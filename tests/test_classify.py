@@ -367,3 +367,36 @@ def test_challenge_set_meets_the_targets(clf: TopicClassifier) -> None:
 ])
 def test_generalisation_cases(clf: TopicClassifier, title: str, category: str | None) -> None:
     assert _category(clf, title) == category
+
+
+@pytest.mark.parametrize(("title", "summary", "reason"), [
+    ("Weather in Lahore turns cold", "", "no entity:"),
+    ("Ruritania recognises the breakaway republic of Marnia", "", "no entity:"),
+    ("Taliban open a new hospital wing in Kandahar", "", "entity without event:"),
+    ("Pakistani Taliban seek recognition of their demands", "", "no entity: another group"),
+    ("Afghan recognition of foreign diplomas is slow", "",
+     "no entity: Afghanistan is named, not its government"),
+    ("Taliban minister praised in recognition of flood relief work", "",
+     'other sense of "recognition": "praised in recognition"'),
+    ("Taliban rollout of facial recognition cameras in Kabul alarms activists", "",
+     'other sense of "recognition": "of facial recognition"'),
+    ("Taliban spokesman urges recognition of Palestine", "", "other object:"),
+    ("Taliban recognise the drought as the main threat", "", "other object:"),
+    ("Aid flights resume", "Airport staff return to work. Taliban officials inspect the new "
+     "facial recognition gates.", 'other sense of "recognition"'),
+])
+def test_a_non_match_says_why(clf: TopicClassifier, title: str, summary: str,
+                              reason: str) -> None:
+    result = clf.classify(title, summary)
+    assert not result.match
+    assert result.reason.startswith(reason), result.reason
+
+
+def test_a_query_topic_says_its_query_did_not_match() -> None:
+    topic = TopicConfig(name="q", query='"letters of credence"')
+    result = build_classifier(topic).classify("Envoy arrives", "")
+    assert not result.match and result.reason == 'query: "letters of credence" does not match'
+
+
+def test_a_match_has_no_reason(clf: TopicClassifier) -> None:
+    assert clf.classify("Germany will not recognise the Taliban government").reason == ""

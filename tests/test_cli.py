@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -129,6 +130,13 @@ def test_classify_explains_and_reads_jsonl(tmp_path: Path) -> None:
     assert "Kyrgyzstan" in explained.stdout
     from_stdin = monitor("classify", stdin=DECOY[0], env=env)
     assert "match:    no" in from_stdin.stdout
+    assert "why not:  entity without event:" in from_stdin.stdout
+    other_sense = monitor("classify", "Kabul chef honoured in recognition of her recipes",
+                          env=env)
+    assert 'why not:  other sense of "recognition": "honoured in recognition"' in (
+        other_sense.stdout)
+    negated = monitor("classify", "Ruritania will not recognise the Taliban government", env=env)
+    assert 'why:      negated: "not" near the event' in negated.stdout
 
     records = tmp_path / "records.jsonl"
     records.write_text(json.dumps({"id": "a", "title": STEP[0], "summary": STEP[1]}) + "\n"
@@ -137,6 +145,7 @@ def test_classify_explains_and_reads_jsonl(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [(r["id"], r["match"]) for r in lines] == [("a", True), ("b", False)]
     assert set(lines[0]) == {"id", "match", "topic", "score", "category"}
+    assert lines[1]["reason"].startswith("entity without event:")
     assert lines[0]["category"] == "recognition_step"
 
 
@@ -147,6 +156,16 @@ def test_demo_shows_alerts(tmp_path: Path) -> None:
     digest = (tmp_path / "demo" / "digests.log").read_text()
     assert "recognition_" in digest
     assert "Example Gazette" in digest and "Demo Wire" in digest
+    # the sources are polled at once: either outlet's report may open the Uzbek story
+    assert re.search(r"Lead:      (Tashkent has recognised|Uzbekistan's foreign ministry said)",
+                     digest)
+    assert "utm_" not in digest          # the sample feed's link carries utm_source
+    rejected = demo.stdout.split("--- not alerted:", 1)[1]
+    assert ("- Demo Wire: City council votes to ban live facial recognition cameras\n"
+            "    why not: no entity:") in rejected
+    assert ("Kabul museum curator honoured in recognition of work to save its collection "
+            "(keyword alert)\n    why not: other sense of \"recognition\"") in rejected
+    assert "Uzbekistan" not in rejected and "Norway" not in rejected
 
 
 def test_every_command_has_help() -> None:

@@ -76,6 +76,12 @@ def test_valid_config_is_frozen() -> None:
                                 "format": "teams"}]}, "notifiers[0].format:"),
     ({**MINIMAL, "notifiers": [{"name": "e", "type": "email", "smtp_host": "h",
                                 "from": "a@b.org"}]}, "notifiers[0].to: required key"),
+    ({**MINIMAL, "notifiers": [{"name": "n", "type": "file", "path": "x",
+                                "timezone": "Europe/Pariss"}]},
+     "notifiers[0].timezone: unknown time zone 'Europe/Pariss'"),
+    ({**MINIMAL, "notifiers": [{"name": "n", "type": "file", "path": "x",
+                                "timezone": "../../etc/passwd"}]},
+     "notifiers[0].timezone: unknown time zone"),
     ({"topics": []}, "topics:"),
     ({"topics": [{"name": "q", "query": "(a OR"}]}, "topics[0].query:"),
 ])
@@ -146,3 +152,10 @@ def test_secrets_in_the_file_are_refused(notifier: dict, key: str) -> None:
     message = refused({**MINIMAL, "notifiers": [notifier]})
     assert f"notifiers[0].{key}: secrets are never written in the config file" in message
     assert "in-the-file" not in message
+
+
+def test_a_notifier_time_zone_defaults_to_utc() -> None:
+    config = load_config_data({**MINIMAL, "notifiers": [
+        {"name": "a", "type": "file", "path": "x"},
+        {"name": "b", "type": "file", "path": "y", "timezone": "Asia/Kabul"}]})
+    assert [n.zone.key for n in config.notifiers] == ["UTC", "Asia/Kabul"]

@@ -234,3 +234,93 @@ def test_a_grant_or_step_by_no_named_state_says_the_actor_is_unknown(category: s
     named = make_digest(make_story(category=category))
     assert said not in render_text(named)
     assert digest_payload(named, SENT)["stories"][0]["actor_unknown"] is False
+
+
+# ---- context: the lead, clean links, the reader's time zone ----------------------------------
+
+LONG_SUMMARY = (
+    "Ruritania opens talks on seating an envoy from Kabul. "
+    "The foreign ministry in Strelsau said on Thursday that officials would meet a delegation "
+    "next week to discuss the papers of the envoy named by the Taliban. "
+    "Diplomats said the decision followed months of quiet contacts through a third country. "
+    "Opposition deputies criticised the move and asked for a vote in parliament before any "
+    "envoy is seated, a demand the government has so far turned down.")
+
+
+def test_the_lead_is_the_summary_without_the_headline_cut_at_a_sentence() -> None:
+    view_text = render_text(make_digest(make_story(summary=LONG_SUMMARY)))
+    lead_line = next(line for line in view_text.splitlines() if "Lead:" in line)
+    lead = lead_line.split("Lead:", 1)[1].strip()
+    assert lead.startswith("The foreign ministry in Strelsau said on Thursday")
+    assert lead.endswith("through a third country.")     # a whole sentence, not a cut word
+    assert 100 < len(lead) <= 300
+    assert "Opposition deputies" not in lead
+    assert lead in render_html(make_digest(make_story(summary=LONG_SUMMARY)))
+    payload = digest_payload(make_digest(make_story(summary=LONG_SUMMARY)), SENT)
+    assert payload["stories"][0]["lead"] == lead
+
+
+def test_the_lead_is_cleaned_and_a_headline_only_summary_gives_none() -> None:
+    dirty = "Line one of\r\n the \x00standfirst.\u2028 Second\tsentence here."
+    story = make_story(summary=dirty)
+    assert digest_payload(make_digest(story), SENT)["stories"][0]["lead"] == (
+        "Line one of the standfirst. Second sentence here.")
+    same = make_story(summary="Ruritania opens talks on seating an envoy from Kabul.")
+    assert digest_payload(make_digest(same), SENT)["stories"][0]["lead"] == ""
+    assert "Lead:" not in render_text(make_digest(same))
+
+
+def test_one_long_sentence_is_cut_at_a_word_with_an_ellipsis() -> None:
+    sentence = "An envoy " + "and a deputy " * 40 + "arrived."
+    lead = digest_payload(make_digest(make_story(summary=sentence)), SENT)["stories"][0]["lead"]
+    assert lead.endswith("…") and len(lead) <= 300 and not lead.endswith(" …")
+    assert lead[:-1].split()[-1] in ("an", "and", "a", "deputy", "envoy", "An")
+
+
+def test_the_headline_is_not_repeated_as_evidence() -> None:
+    title = "Ruritania accepts the credentials of the Taliban envoy"
+    story = make_story(title=title, evidence=title, summary=LONG_SUMMARY)
+    text = render_text(make_digest(story))
+    assert text.count(title) == 2            # the subject line and the story's heading
+    assert "Evidence:" not in text and "Lead:" in text
+    assert "<blockquote" not in render_html(make_digest(story))
+    assert json.dumps(slack_body(make_digest(story))["blocks"][1:]).count(title) == 1
+    # the JSON body keeps the evidence for programs
+    assert digest_payload(make_digest(story), SENT)["stories"][0]["evidence"] == title
+    # evidence from the summary adds something: it is shown
+    other = make_story(summary=LONG_SUMMARY)
+    assert 'Evidence:  "Ruritania\'s foreign ministry' in render_text(make_digest(other))
+
+
+def test_links_drop_tracking_parameters_and_keep_the_rest() -> None:
+    tracked = "https://wire-one.example/world/envoy?id=42&utm_source=rss&utm_medium=feed&fbclid=x1#top"
+    source = StorySource("Wire One", "https://daily-two.example/a/9?utm_campaign=c&page=2",
+                         "t", WHEN)
+    story = make_story(url=tracked, sources=(make_story().sources[0], source))
+    text = render_text(make_digest(story))
+    html = render_html(make_digest(story))
+    payload = digest_payload(make_digest(story), SENT)["stories"][0]
+    for rendered in (text, html, json.dumps(payload), json.dumps(slack_body(make_digest(story))),
+                     json.dumps(discord_body(make_digest(story)))):
+        assert "utm_" not in rendered and "fbclid" not in rendered
+    assert payload["url"] == "https://wire-one.example/world/envoy?id=42#top"
+    assert payload["outlets"][1]["url"] == "https://daily-two.example/a/9?page=2"
+    assert 'href="https://wire-one.example/world/envoy?id=42#top"' in html
+
+
+def test_times_in_the_notifiers_time_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    from monitor.digest import DigestRenderer
+
+    paris = DigestRenderer(ZoneInfo("Europe/Paris"))
+    text = paris.text(make_digest(make_story()))
+    assert "Published: 2025-07-03 14:30 CEST" in text and "12:30 UTC" not in text
+    assert "2025-07-03 15:00 CEST" in text                # the footer's "created"
+    assert "14:30 CEST" in paris.html(make_digest(make_story()))
+    assert "14:30 CEST" in json.dumps(slack_body(make_digest(make_story()),
+                                                 ZoneInfo("Europe/Paris")))
+    # the default stays UTC; the JSON body is UTC whatever the zone
+    assert "Published: 2025-07-03 12:30 UTC" in render_text(make_digest(make_story()))
+    assert digest_payload(make_digest(make_story()), SENT)["stories"][0]["published"] == (
+        "2025-07-03T12:30:00Z")

@@ -112,3 +112,17 @@ def test_charset_from_content_type():
     page = parse_page(body, PAGE_URL, "article", "a",
                       content_type="text/html; charset=windows-1252")
     assert page.items[0].title == "Caf\u00e9 talks"
+
+
+def test_without_a_summary_selector_the_first_paragraph_is_the_summary():
+    """The item's teaser becomes its summary (and so the alert's lead); a paragraph that only
+    repeats the headline is passed over."""
+    listing = b"""<html><body>
+      <div class="item"><a href="/a.html">Envoy arrives in the capital</a>
+        <p>Envoy arrives in the capital</p>
+        <p>The envoy was met at the airport by the deputy foreign minister.</p></div>
+      <div class="item"><a href="/b.html">A headline alone</a></div>
+    </body></html>"""
+    first, second = parse_page(listing, PAGE_URL, "div.item", "a").items
+    assert first.summary == "The envoy was met at the airport by the deputy foreign minister."
+    assert second.summary == ""

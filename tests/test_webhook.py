@@ -7,6 +7,7 @@ import hmac
 import json
 import socket
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -258,3 +259,24 @@ def test_registry_builds_a_webhook(monkeypatch: pytest.MonkeyPatch) -> None:
 ])
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, NOW) == expected
+
+
+def test_sends_the_configured_user_agent_and_each_storys_lead(
+        server: LoopbackHTTPServer) -> None:
+    """`[monitor] user_agent` is what the receiver sees (as the fetcher sends it), and each
+    story carries its lead, without the headline the description repeats."""
+    from monitor.config import load_config_data
+
+    config = load_config_data({
+        "monitor": {"user_agent": "desk-monitor/2.1 (+https://desk.example/bot)"},
+        "topics": [{"name": "t", "event": "recognition"}],
+        "notifiers": [{"name": "ops-hook", "type": "webhook", "url": server.url(HOOK)}]})
+    hook = build_notifier(config.notifiers[0], config.monitor.user_agent)
+    lead = "The ministry said the envoy would present his papers on Monday. More follows."
+    hook.send(digest(replace(story(1, title="A ministry receives an envoy"),
+                             summary="A ministry receives an envoy. " + lead)))
+    (request,) = server.requests_to(HOOK)
+    assert request.headers["User-Agent"] == "desk-monitor/2.1 (+https://desk.example/bot)"
+    (sent,) = json.loads(request.body)["stories"]
+    assert sent["lead"] == lead
+    assert sent["evidence"] == "Evidence sentence number 1 about the envoy's credentials."

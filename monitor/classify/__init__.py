@@ -31,7 +31,9 @@ class TopicClassifier:
         self.name = name
         self._detector = detector
         self._query = query
-        self._no_match = Classification(topic=name, match=False, score=0.0, category=None)
+        self._no_query = Classification(topic=name, match=False, score=0.0, category=None,
+                                        reason=f"query: {query.text} does not match"
+                                        if query is not None else "")
 
     def classify(self, title: str, summary: str = "") -> Classification:
         title = title or ""
@@ -39,14 +41,15 @@ class TopicClassifier:
         query_rules: tuple[str, ...] = ()
         if self._query is not None:
             if not self._query.matches(title, summary):
-                return self._no_match
+                return self._no_query
             query_rules = (f"query:{self._query.text}",)
         if self._detector is None:
             return Classification(topic=self.name, match=True, score=1.0, category=None,
                                   evidence=title, rules=query_rules)
         found: Detection = self._detector.detect(title, summary)
         if not found.match:
-            return self._no_match
+            return Classification(topic=self.name, match=False, score=0.0, category=None,
+                                  reason=found.reason)
         return Classification(topic=self.name, match=True, score=found.score,
                               category=found.category, actors=found.actors,
                               evidence=found.evidence, rules=(*query_rules, *found.rules))

@@ -22,6 +22,12 @@ PURE: text in, ``Detection`` out; no I/O. The rules encode the labelling guideli
    ``recognition_refused_or_debated``.
 
 The title decides when it carries the event; otherwise the first summary sentences do.
+
+A text that does not match says why (``Detection.reason``): no entity, the country without
+its government, another group called Taliban, the entity without any event, another sense
+of "recognition", or recognition of something other than the government. (Negation and
+modality never reject a text: they make it ``recognition_refused_or_debated``, and the
+rules say which cue did.)
 """
 
 from __future__ import annotations
@@ -261,6 +267,17 @@ _FIRST_STATE_TO = _re(
     r"(?:\w+\s+){0,2}?(?:state|country|nation|government|member)s?\s+to\s+(?:\w+ly\s+)?$")
 
 
+# Why a text does not match: the first word is the kind, the rest the detail.
+NO_ENTITY = "no entity: the text names neither the Taliban government nor Afghanistan"
+COUNTRY_ONLY = ("no entity: Afghanistan is named, not its government (a concrete step "
+                "would do, \"recognition\" needs the government)")
+OTHER_GROUP = "no entity: another group called Taliban (the Pakistani Taliban, TTP)"
+NO_EVENT = ("entity without event: no recognition, credentials, embassy, delisting or UN-seat "
+            "step about the government")
+OTHER_SENSE = 'other sense of "recognition"'
+OTHER_OBJECT = "other object: what is recognised is not the government"
+
+
 @dataclass(frozen=True)
 class Detection:
     """The detector's verdict on one text."""
@@ -271,9 +288,20 @@ class Detection:
     actors: tuple[str, ...] = ()
     evidence: str = ""
     rules: tuple[str, ...] = ()
+    reason: str = ""               # for a non-match: why (NO_ENTITY, NO_EVENT, OTHER_SENSE ...)
 
 
-_NO_MATCH = Detection(match=False)
+def _no_match(reasons: list[str]) -> Detection:
+    """A non-match, explained by the first reason a rule gave (else: no event)."""
+    return Detection(match=False, reason=reasons[0] if reasons else NO_EVENT)
+
+
+def _quote(text: str, start: int, end: int, after: int = 0) -> str:
+    """The trigger with the two words before it (and ``after`` words after), quoted:
+    '"facial recognition"', '"the recognition of palestine"'."""
+    words = [*_WORD.findall(text[max(0, start - 40):start])[-2:], text[start:end],
+             *_WORD.findall(text[end:end + 80])[:after]]
+    return '"' + " ".join(words) + '"'
 
 # A sentence ends at . ! or ? before a capital, at a bullet, or at a line break. The pattern
 # starts with a character class, not a lookbehind, so that re can scan for it quickly.
@@ -337,17 +365,21 @@ class RecognitionDetector:
 
     def detect(self, title: str, summary: str = "") -> Detection:
         text = f" {title} \n {summary}".lower()
-        if not _has_any(text, self._entity_words) or not _has_any(text, _VOCABULARY):
+        has_entity = _has_any(text, self._entity_words)
+        if not has_entity or not _has_any(text, _VOCABULARY):
             if not text.isascii() and multilingual.has_entity_word(text):
                 return self._multilingual(title, summary)
-            return _NO_MATCH
-        title_hit = self._best(self._sentence_hits(title.strip(), in_title=True))
+            return Detection(match=False, reason=NO_EVENT if has_entity else NO_ENTITY)
+        reasons: list[str] = []
+        title_hit = self._best(self._sentence_hits(title.strip(), in_title=True,
+                                                   reasons=reasons))
         if title_hit is not None:
             return title_hit
         sentences = split_sentences(strip_dateline(summary), _SUMMARY_SENTENCES)
-        hits = [h for s in sentences for h in self._sentence_hits(s, in_title=False)]
+        hits = [h for s in sentences
+                for h in self._sentence_hits(s, in_title=False, reasons=reasons)]
         found = self._best(hits)
-        return found if found is not None else _NO_MATCH
+        return found if found is not None else _no_match(reasons)
 
     def _multilingual(self, title: str, summary: str) -> Detection:
         for part, in_title in ((title, True), (summary[:400], False)):
@@ -356,7 +388,7 @@ class RecognitionDetector:
                 category, rule, actors = found
                 return self._detection(category, part.strip(), actors, [rule], in_title,
                                        strong=True)
-        return _NO_MATCH
+        return _no_match([])
 
     # -- per sentence -------------------------------------------------------------------------
 
@@ -365,20 +397,29 @@ class RecognitionDetector:
             return None
         return min(hits, key=lambda h: CATEGORY_ORDER.index(h.category or DEBATED))
 
-    def _sentence_hits(self, sentence: str, *, in_title: bool) -> list[Detection]:
+    def _sentence_hits(self, sentence: str, *, in_title: bool,
+                       reasons: list[str]) -> list[Detection]:
+        """The detections in one sentence; why none, appended to ``reasons``."""
         cleaned = " " + sentence.lower().replace("’", "'")
         if not sentence or not _has_any(cleaned, _VOCABULARY):
             return []
+        blanked = False
         if _has_any(cleaned, ("tehr", "pakistani taliban", " ttp", "(ttp", "ttp)", "river",
                               "-taliban", "taliban-era", "kabul-")):
+            before = cleaned
             cleaned = _NOT_THE_ENTITY.sub(" ", cleaned)
+            blanked = cleaned != before
         strong = _first_word_match(self._entity_fast, cleaned)
         weak = strong or _first_word_match(_WEAK_ALIAS_FAST, cleaned)
         if weak is None:
+            if blanked:
+                reasons.append(OTHER_GROUP)
             return []
         hits: list[Detection] = []
+        if strong is None and "recog" in cleaned:
+            reasons.append(COUNTRY_ONLY)
         if strong is not None and "recog" in cleaned:
-            hit = self._recognition_hit(cleaned, sentence, strong.group(0), in_title)
+            hit = self._recognition_hit(cleaned, sentence, strong.group(0), in_title, reasons)
             if hit is not None:
                 hits.append(hit)
         hits.extend(self._step_hits(cleaned, sentence, strong is not None, weak.group(0),
@@ -386,21 +427,26 @@ class RecognitionDetector:
         return hits
 
     def _recognition_hit(self, text: str, original: str, entity: str,
-                         in_title: bool) -> Detection | None:
+                         in_title: bool, reasons: list[str]) -> Detection | None:
         for match in _RECOG.finditer(text):
             word = match.group(0).lower()
+            other_sense = f"{OTHER_SENSE}: {_quote(text, match.start(), match.end())}"
             if word.endswith(("able", "ably")):
+                reasons.append(other_sense)
                 continue  # "unrecognisable", "recognisably"
             before, after = text[:match.start()], text[match.end():]
             if _OTHER_SENSE_BEFORE.search(before) or _OTHER_SENSE_AFTER.match(word + after):
+                reasons.append(other_sense)
                 continue
             if word.startswith("un"):
                 # "remains unrecognised" is about status; "unrecognised X" is an adjective
                 if not _PREDICATE_BEFORE.search(before) or not self._entity.search(before):
+                    reasons.append(other_sense)
                     continue
                 form = "unrecognised"
             elif word.startswith("recognition") or word == "recog":
                 if _IN_BEFORE.search(before) or _MODIFIER_AFTER.match(after):
+                    reasons.append(other_sense)
                     continue  # "in recognition of", "recognition award", "... technology"
                 form = "noun"
             else:
@@ -414,11 +460,15 @@ class RecognitionDetector:
                     target = of_object.group(1)
                     if not self._entity.match(_ARTICLE.sub("", target)):
                         if _OTHER_STATES.match(target) or not self._entity.search(target[:40]):
+                            reasons.append(f"{OTHER_OBJECT}: "
+                                           f"{_quote(text, match.start(), match.end(), after=3)}")
                             continue
                 rules.append("recognition:noun")
             else:
                 verb_rule = self._verb_object(before, after)
                 if verb_rule is None:
+                    reasons.append(f"{OTHER_OBJECT}: "
+                                   f"{_quote(text, match.start(), match.end(), after=3)}")
                     continue
                 rules.append(verb_rule)
             actors = self._actors(original)

@@ -9,10 +9,10 @@ Three fictional outlets, one per source type the monitor reads:
 They mix recognition stories (an ambassador's credentials accepted, reported by two outlets
 so that they group into one story; a refusal "until women's rights are restored"; a UN
 credentials debate; a removal from a banned-organisations list) with decoys (other Taliban
-news, and "recognition" in other senses). Dates in the files are placeholders,
-``{{NOW}}`` / ``{{NOW-2h}}`` (RFC 3339) and ``{{NOW_RFC822}}`` / ``{{NOW_RFC822-40m}}``,
-filled in relative to the time the demo serves them, so that no item is older than
-``max_age`` on the first poll.
+news, and "recognition" in other senses; two of them a keyword filter would send). Dates in
+the files are placeholders, ``{{NOW}}`` / ``{{NOW-2h}}`` (RFC 3339) and ``{{NOW_RFC822}}`` /
+``{{NOW_RFC822-40m}}``, filled in relative to the time the demo serves them, so that no item
+is older than ``max_age`` on the first poll.
 """
 
 from __future__ import annotations

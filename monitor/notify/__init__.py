@@ -7,7 +7,7 @@ module and one line in NOTIFIER_TYPES; nothing registers itself on import.
 
 from __future__ import annotations
 
-from monitor.config import NotifierConfig
+from monitor.config import MonitorSettings, NotifierConfig
 from monitor.errors import ConfigError
 from monitor.notify.apprise import AppriseNotifier
 from monitor.notify.base import Notifier
@@ -26,11 +26,15 @@ __all__ = ["NOTIFIER_TYPES", "AppriseNotifier", "EmailNotifier", "FileNotifier",
            "WebhookNotifier", "build_notifier"]
 
 
-def build_notifier(config: NotifierConfig) -> Notifier:
-    """The notifier for one ``[[notifiers]]`` entry."""
+def build_notifier(config: NotifierConfig,
+                   user_agent: str = MonitorSettings().user_agent) -> Notifier:
+    """The notifier for one ``[[notifiers]]`` entry; a webhook sends ``user_agent`` (the
+    ``[monitor] user_agent``, as the fetcher does)."""
     cls = NOTIFIER_TYPES.get(config.type)
     if cls is None:
         raise ConfigError(f"notifier {config.name!r}: unknown type {config.type!r}; "
                           f"known: {', '.join(NOTIFIER_TYPES)}")
+    if cls is WebhookNotifier:
+        return WebhookNotifier(config, user_agent=user_agent)  # type: ignore[arg-type]
     notifier: Notifier = cls(config)
     return notifier

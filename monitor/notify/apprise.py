@@ -80,7 +80,7 @@ class AppriseNotifier:
             if not self._apprise.add(url):  # checked at config load; the package may differ
                 raise ConfigError(f"notifier {self.name!r}: URL {number} in "
                                   f"{config.urls_env} is not one Apprise can use")
-        self._renderer = DigestRenderer()
+        self._renderer = DigestRenderer(config.zone)
 
     def __repr__(self) -> str:
         return (f"AppriseNotifier(name={self.name!r}, urls_env={self.config.urls_env!r}, "

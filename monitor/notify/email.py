@@ -35,7 +35,7 @@ def message_id(digest: Digest) -> str:
 def build_message(digest: Digest, config: EmailNotifierConfig, now: datetime,
                   renderer: DigestRenderer | None = None) -> EmailMessage:
     """The complete message for ``digest``; every header value is a single line."""
-    renderer = renderer or DigestRenderer()
+    renderer = renderer or DigestRenderer(config.zone)
     message = EmailMessage()
     message["Subject"] = render_subject(digest)
     message["From"] = one_line(config.from_)
@@ -62,7 +62,7 @@ class EmailNotifier:
         self.config = config
         self._clock = clock or (lambda: datetime.now(UTC))
         self._ssl_context = ssl_context
-        self._renderer = DigestRenderer()
+        self._renderer = DigestRenderer(config.zone)
 
     def __repr__(self) -> str:
         c = self.config

@@ -32,7 +32,7 @@ class FileNotifier:
         self.name = config.name
         self.config = config
         self.path = Path(config.path)
-        self._renderer = DigestRenderer()
+        self._renderer = DigestRenderer(config.zone)
 
     def __repr__(self) -> str:
         return f"FileNotifier(name={self.name!r}, path={str(self.path)!r})"

@@ -21,14 +21,13 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from monitor import __version__
-from monitor.config import WebhookNotifierConfig
+from monitor.config import MonitorSettings, WebhookNotifierConfig
 from monitor.digest import (
     ELLIPSIS,
     cap,
@@ -83,7 +82,7 @@ def _slack_link(url: str | None, label: str) -> str:
     return f"*<{link}|{slack_escape(label).replace('|', '¦')}>*"
 
 
-def slack_body(digest: Digest) -> dict[str, Any]:
+def slack_body(digest: Digest, zone: tzinfo = UTC) -> dict[str, Any]:
     """A Slack incoming-webhook message: fallback ``text`` plus Block Kit ``blocks``."""
     subject = render_subject(digest)
     blocks: list[dict[str, Any]] = [_slack_section(f"*{slack_escape(subject)}*")]
@@ -91,7 +90,7 @@ def slack_body(digest: Digest) -> dict[str, Any]:
         text = clean_text(digest.text) or (
             "A test message from news-monitor." if digest.kind == "test" else "No new stories.")
         blocks.append(_slack_section(slack_escape(text)))
-    stories = [story_view(s) for s in digest.stories]
+    stories = [story_view(s, zone) for s in digest.stories]
     room = SLACK_MAX_BLOCKS - len(blocks) - 1
     for story in stories[:room]:
         lines = [_slack_link(story.link or story.url, story.title),
@@ -100,7 +99,9 @@ def slack_body(digest: Digest) -> dict[str, Any]:
                  ]
         if story.actors_text:
             lines.append(slack_escape("Actors: " + story.actors_text))
-        if story.evidence:
+        if story.lead:
+            lines.append(slack_escape(story.lead))
+        if story.show_evidence:
             lines.append("> " + slack_escape(story.evidence.replace("\n", " ")))
         blocks.append(_slack_section("\n".join(lines)))
     if len(stories) > room:
@@ -128,7 +129,7 @@ def discord_escape(text: str) -> str:
     return text.translate(_DISCORD_MARKDOWN)
 
 
-def discord_body(digest: Digest) -> dict[str, Any]:
+def discord_body(digest: Digest, zone: tzinfo = UTC) -> dict[str, Any]:
     """A Discord webhook message within Discord's limits; mentions are never parsed."""
     subject = render_subject(digest)
     body: dict[str, Any] = {"allowed_mentions": {"parse": []}}
@@ -139,7 +140,7 @@ def discord_body(digest: Digest) -> dict[str, Any]:
                               DISCORD_CONTENT_LIMIT)
         body["embeds"] = []
         return body
-    stories = [story_view(s) for s in digest.stories]
+    stories = [story_view(s, zone) for s in digest.stories]
     shown, rest = stories[:DISCORD_MAX_EMBEDS], stories[DISCORD_MAX_EMBEDS:]
     budget = DISCORD_EMBEDS_TOTAL // len(shown)
     embeds = []
@@ -152,7 +153,9 @@ def discord_body(digest: Digest) -> dict[str, Any]:
                  f"**Published:** {story.published}"]
         if story.actors_text:
             lines.append(f"**Actors:** {discord_escape(story.actors_text)}")
-        if story.evidence:
+        if story.lead:
+            lines.append(discord_escape(story.lead))
+        if story.show_evidence:
             lines.append("> " + discord_escape(story.evidence.replace("\n", " ")))
         description = cap("\n".join(lines),
                           min(DISCORD_DESCRIPTION_LIMIT, budget - len(title) - len(footer)))
@@ -177,12 +180,13 @@ def discord_body(digest: Digest) -> dict[str, Any]:
     return body
 
 
-def webhook_body(digest: Digest, fmt: str, sent_at: datetime) -> bytes:
-    """The exact bytes POSTed (and signed) for ``fmt`` "json", "slack" or "discord"."""
+def webhook_body(digest: Digest, fmt: str, sent_at: datetime, zone: tzinfo = UTC) -> bytes:
+    """The exact bytes POSTed (and signed) for ``fmt`` "json", "slack" or "discord"; Slack
+    and Discord show times in ``zone``, the JSON body keeps UTC."""
     if fmt == "slack":
-        payload = slack_body(digest)
+        payload = slack_body(digest, zone)
     elif fmt == "discord":
-        payload = discord_body(digest)
+        payload = discord_body(digest, zone)
     else:
         payload = digest_payload(digest, sent_at)
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -211,9 +215,11 @@ class WebhookNotifier:
 
     def __init__(self, config: WebhookNotifierConfig, *,
                  session: requests.Session | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 user_agent: str = MonitorSettings().user_agent) -> None:
         self.name = config.name
         self.config = config
+        self.user_agent = one_line(user_agent, 500)
         self._session = session or requests.Session()
         self._clock = clock or (lambda: datetime.now(UTC))
 
@@ -225,10 +231,10 @@ class WebhookNotifier:
 
     def send(self, digest: Digest) -> None:
         config = self.config
-        body = webhook_body(digest, config.format, self._clock())
+        body = webhook_body(digest, config.format, self._clock(), config.zone)
         headers = {
             "Content-Type": "application/json",
-            "User-Agent": f"news-monitor/{__version__}",
+            "User-Agent": self.user_agent,
             DELIVERY_HEADER: safe_id(digest.id),
         }
         secret = config.secret.get_secret_value() if config.secret else None

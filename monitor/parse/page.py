@@ -3,7 +3,8 @@
 Each element matching ``item_selector`` is one item. Its link is the ``href`` of the first
 element matching ``link_selector`` inside it (or of the item itself when it is an <a>),
 resolved against the page URL and any <base href>; its title is the text of
-``title_selector`` (else the link text); its summary the text of ``summary_selector``.
+``title_selector`` (else the link text); its summary the text of ``summary_selector``, or
+without one the item's first paragraph that is not its title (a teaser, the alert's lead).
 """
 
 from __future__ import annotations
@@ -122,13 +123,23 @@ def _item(element: Any, base: str, link_selector: str, title_selector: str | Non
         title = clean_title(_text(title_el))
     if not title:
         title = clean_title(_text(link_el)) or clean_title(str(link_el.get("title") or ""))
-    summary = ""
     if summary_selector:
         summary = clean_summary(_text(_select_one(element, summary_selector, "summary_selector")),
                                 is_html=False)
+    else:
+        summary = _first_paragraph(element, title)
     time_el = element.find("time", datetime=True)
     published = parse_iso_datetime(str(time_el.get("datetime"))) if time_el else None
     return ParsedItem(guid=url, url=url, title=title, summary=summary, published=published)
+
+
+def _first_paragraph(element: Any, title: str) -> str:
+    """The text of the item's first <p> that says more than its title; "" when none does."""
+    for paragraph in element.find_all("p", limit=5):
+        text = clean_summary(_text(paragraph), is_html=False)
+        if text and text.casefold() != title.casefold():
+            return text
+    return ""
 
 
 def _text(element: Any) -> str:

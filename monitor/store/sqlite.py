@@ -427,7 +427,7 @@ class SqliteStore:
         return [Story(id=r["id"], topic=r["topic"], title=r["title"], url=r["url"],
                       published=parse_iso(r["published"]), category=r["category"], score=r["score"],
                       actors=tuple(json.loads(r["actors"])), evidence=r["evidence"],
-                      sources=tuple(sources[r["id"]])) for r in rows]
+                      sources=tuple(sources[r["id"]]), summary=r["summary"]) for r in rows]
 
     def matches(self, since: datetime) -> list[Story]:
         return self._stories("first_seen >= ?", (iso(since),))
