@@ -112,3 +112,11 @@ def test_recorded_only_items_are_not_gained_and_a_query_alone_has_its_own_name()
     assert result.gained == () and result.lost == ()
     with pytest.raises(ConfigError, match="no topic named"):
         choose_classifiers(topics, built, "other", None)
+
+
+def test_the_readme_shows_backtest_and_retention() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for text in ('`monitor backtest [--since 30d] [--topic NAME] [--query "..."] [--json]`',
+                 '| `retention` | `"90d"` |', "### Retention", "benchmarks/retention.py",
+                 '"would_alert_now"'):
+        assert text in readme, text
