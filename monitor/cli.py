@@ -23,6 +23,7 @@ from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config,
 from monitor.deliver import FlushOutcome
 from monitor.errors import ConfigError, MonitorError, NotifyError
 from monitor.pipeline import PollOutcome
+from monitor.retention import plan_retention, run_retention
 from monitor.store import SqliteStore, acquire_daemon_lock
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -79,6 +80,7 @@ def cmd_once(args: argparse.Namespace) -> int:
         outcomes = poll_sources(app, config.sources, progress.update)
         progress.finish()
         flushed = app.deliverer.flush_all()
+        run_retention(app.store, plan_retention(config.monitor.retention, app.clock()))
         print(report.cycle_summary(outcomes, flushed))
         return once_exit_code(outcomes, flushed, fail_on_sources=args.fail_on_source_errors)
     finally:
@@ -130,11 +132,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         store.check_readable()  # a damaged database must not look healthy in the table
         states = store.source_states()
         rows = store.delivery_rows(("pending", "sending", "failed", "dead"))
+        database = store.database_info()
         if args.json:
-            print(report.status_json(config, states, utcnow(), rows))
+            print(report.status_json(config, states, utcnow(), rows, database))
             return EXIT_OK
         print(report.status_table(config, states, utcnow()))
         print(report.deliveries_summary(rows))
+        print(report.database_line(database, config.monitor.retention))
     finally:
         store.close()
     return EXIT_OK
@@ -154,6 +158,26 @@ def cmd_matches(args: argparse.Namespace) -> int:
         print(report.matches_json(stories) if args.json else report.matches(stories))
     finally:
         store.close()
+    return EXIT_OK
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from monitor.backtest import backtest, choose_classifiers
+    from monitor.config import parse_duration
+
+    config = _config(args)
+    try:
+        since = utcnow() - parse_duration(args.since)
+    except ValueError as exc:
+        raise ConfigError(f"--since: {exc}") from None
+    classifiers = choose_classifiers(config.topics, build_classifiers(config), args.topic,
+                                     args.query)
+    store = _open_store(config)
+    try:
+        result = backtest(store.stored_items(since), classifiers, since)
+    finally:
+        store.close()
+    print(report.backtest_json(result) if args.json else report.backtest_text(result))
     return EXIT_OK
 
 
@@ -352,6 +376,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p = add("matches", cmd_matches, "list recent flagged stories, newest first")
     p.add_argument("--since", default="7d", help="how far back, as a duration (default 7d)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p = add("backtest", cmd_backtest, "replay the current topics (or a query) over the "
+            "stored items: what would alert now that did not, and the reverse")
+    p.add_argument("--since", default="30d", help="how far back, as a duration (default 30d)")
+    p.add_argument("--topic", metavar="NAME", help="only this topic (with --query: the "
+                   "query replaces this topic's query)")
+    p.add_argument("--query", metavar="Q", help="a boolean query to try (docs/queries.md)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p = add("classify", cmd_classify, "classify one text (or stdin) and explain the decision")
     p.add_argument("text", nargs="?", help="the text; read from stdin when absent")

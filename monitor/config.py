@@ -68,6 +68,13 @@ def _to_duration_or_zero(value: Any) -> timedelta:
 Duration = Annotated[timedelta, BeforeValidator(_to_duration)]
 
 
+def _to_retention(value: Any) -> timedelta | None:
+    """A retention: a duration, or "off" (also "0") to keep everything forever."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("off", "0", "0s")):
+        return None
+    return _to_duration(value)
+
+
 def _check_url(value: str) -> str:
     """An absolute http(s) URL whose host and port can be read; a message shows it without
     its credentials."""
@@ -116,6 +123,17 @@ class MonitorSettings(_Frozen):
     # One poll of one source opens at most this many alerting stories; its other new items
     # are recorded as seen, without alert (a flooding source cannot fill the outbox).
     max_new_per_poll: int = Field(50, ge=1, le=1_000_000)
+    # Items, stories and delivered deliveries older than this are deleted (their dedup keys
+    # are kept, so nothing old alerts again); "off" keeps everything. See monitor.retention.
+    retention: Annotated[timedelta | None, BeforeValidator(_to_retention)] = timedelta(days=90)
+
+    @model_validator(mode="after")
+    def _retention_covers_stories(self) -> MonitorSettings:
+        if self.retention is not None and self.retention < max(self.story_window,
+                                                               timedelta(days=1)):
+            raise ValueError("retention must be at least 1d and at least story_window "
+                             "(a story still being grouped is never deleted), or \"off\"")
+        return self
 
 
 

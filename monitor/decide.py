@@ -6,7 +6,7 @@ no randomness of its own (jitter is passed in as a number in [0, 1)).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -27,14 +27,17 @@ USUAL_WEIGHT = 0.1
 
 def select_new_items(state: SourceState, items: Iterable[ParsedItem], known_guids: set[str],
                      known_urls: Mapping[str, int], now: datetime, max_age: timedelta,
-                     canonical: Mapping[str, str] | None = None) -> tuple[NewItem, ...]:
+                     canonical: Mapping[str, str] | None = None,
+                     forgotten: Collection[str] = ()) -> tuple[NewItem, ...]:
     """The items this source has not delivered before, each marked alert or record-only.
 
     New means: a guid this source has not delivered. An item whose canonical URL another
     source already delivered is recorded (as a duplicate of that item) but not alerted.
     On a source's first poll, items published before now - max_age are recorded only.
     An edited headline keeps its guid, so it is not new. `canonical` may hold the
-    canonical form of the items' URLs, already computed by the caller.
+    canonical form of the items' URLs, already computed by the caller. `forgotten` holds the
+    canonical URLs of items deleted by retention (only their keys are left): a new guid with
+    such a URL is old news, recorded only.
     """
     canonical = canonical or {}
     first_poll = state.first_polled_at is None
@@ -51,6 +54,7 @@ def select_new_items(state: SourceState, items: Iterable[ParsedItem], known_guid
         duplicate_of = seen_urls.get(url) if url else None
         is_duplicate = bool(url) and url in seen_urls
         too_old = first_poll and item.published is not None and item.published < now - max_age
+        too_old = too_old or (bool(url) and not is_duplicate and url in forgotten)
         reason = "duplicate" if is_duplicate else "old" if too_old else "new"
         new.append(NewItem(item=item, canonical_url=url, reason=reason,
                            duplicate_of=duplicate_of))

@@ -200,9 +200,11 @@ class Pipeline:
         fresh = [item for item in parsed.items if item.guid not in known_guids]
         canonical = {item.url: decide.canonical_url(item.url) for item in fresh}
         known_urls = self.store.items_by_canonical_url(list(canonical.values()))
+        forgotten = self.store.forgotten_urls(
+            [u for u in canonical.values() if u not in known_urls])
         new_items = decide.select_new_items(state, fresh, known_guids, known_urls,
                                             self.clock(), self.config.monitor.max_age,
-                                            canonical)
+                                            canonical, forgotten)
         classified: list[tuple[int, StoryDecision]] = []
         for index, new in enumerate(new_items):
             if new.reason == "duplicate" and new.duplicate_of is None:

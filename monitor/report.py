@@ -6,9 +6,10 @@ import json
 import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from monitor.backtest import Backtest, Change
 from monitor.classify import TopicClassifier
 from monitor.config import Config
 from monitor.decide import health
@@ -16,7 +17,14 @@ from monitor.deliver import FlushOutcome
 from monitor.digest import iso_utc, story_payload
 from monitor.errors import ConfigError
 from monitor.pipeline import PollOutcome
-from monitor.types import UNKNOWN_ACTOR, Classification, SourceState, Story, actor_unknown
+from monitor.types import (
+    UNKNOWN_ACTOR,
+    Classification,
+    DatabaseInfo,
+    SourceState,
+    Story,
+    actor_unknown,
+)
 from monitor.urls import strip_credentials, without_credentials
 
 
@@ -145,7 +153,8 @@ def _iso(value: datetime | str | None) -> str | None:
 
 
 def status_json(config: Config, states: Sequence[SourceState], now: datetime,
-                deliveries: Sequence[Mapping[str, Any]]) -> str:
+                deliveries: Sequence[Mapping[str, Any]],
+                database: DatabaseInfo | None = None) -> str:
     """`monitor status --json`: each configured source's health, and delivery counts."""
     by_name = {s.name: s for s in states}
     sources = []
@@ -165,7 +174,10 @@ def status_json(config: Config, states: Sequence[SourceState], now: datetime,
     counts = {status: 0 for status in ("pending", "sending", "failed", "dead")}
     for row in deliveries:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
-    return _json({"sources": sources, "deliveries": counts})
+    document: dict[str, Any] = {"sources": sources, "deliveries": counts}
+    if database is not None:
+        document["database"] = database_json(database, config.monitor.retention)
+    return _json(document)
 
 
 def matches_json(stories: Sequence[Story]) -> str:
@@ -288,3 +300,69 @@ def read_jsonl(path: str) -> Iterator[dict[str, Any]]:
                         raise ConfigError(f"{path}:{number}: not JSON: {exc.msg}") from None
     except FileNotFoundError:
         raise ConfigError(f"no such file: {path}") from None
+
+
+# -- the database, retention and backtest ------------------------------------
+
+
+def size_text(size: int) -> str:
+    """ "812 KB", "12.3 MB": a byte count for people."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{round(size / 1024)} KB"
+
+
+def database_line(info: DatabaseInfo, retention: timedelta | None) -> str:
+    """`monitor status`: the database's size, its oldest item, and the retention."""
+    oldest = _when(info.oldest_item) if info.oldest_item else "none"
+    kept = f", {plural(info.kept_keys, 'dedup key')} of deleted items" if info.kept_keys else ""
+    keep = f"retention {_duration(retention)}" if retention else "retention off"
+    return (f"database {info.path}: {size_text(info.size)}, "
+            f"{plural(info.items, 'item')}{kept}; oldest item first seen {oldest} ({keep})")
+
+
+def database_json(info: DatabaseInfo, retention: timedelta | None) -> dict[str, Any]:
+    """The "database" member of `monitor status --json`."""
+    return {"path": info.path, "size_bytes": info.size, "items": info.items,
+            "oldest_item": _iso(info.oldest_item), "kept_keys": info.kept_keys,
+            "retention": _duration(retention) if retention else "off"}
+
+
+def _change(change: Change, now_side: bool) -> str:
+    item = change.item
+    label = "matches now" if now_side else "matched then"
+    rules = f"\n    rules: {', '.join(change.rules)}" if change.rules else ""
+    return (f"  [{change.topic}] {_cut(item.title, 120)}\n"
+            f"    {item.source}, first seen {_when(item.first_seen)}: "
+            f"{strip_credentials(item.url) or '-'}\n"
+            f"    {label}: {_cut(change.evidence or item.title, 200)}{rules}")
+
+
+def backtest_text(result: Backtest) -> str:
+    """`monitor backtest`: what would alert now that did not, and the reverse."""
+    head = (f"backtest of {', '.join(result.topics)} over {plural(result.items, 'stored item')} "
+            f"first seen since {_when(result.since)}: {len(result.gained)} would alert now, "
+            f"{len(result.lost)} alerted but would not now, {result.unchanged} unchanged")
+    lines = [head, "", f"would alert now, did not ({len(result.gained)}):"]
+    lines += [_change(c, True) for c in result.gained] or ["  (none)"]
+    lines += ["", f"alerted, would not now ({len(result.lost)}):"]
+    lines += [_change(c, False) for c in result.lost] or ["  (none)"]
+    return "\n".join(lines)
+
+
+def _change_json(change: Change) -> dict[str, Any]:
+    item = change.item
+    return {"topic": change.topic, "item_id": item.id, "source": item.source,
+            "url": strip_credentials(item.url), "title": item.title,
+            "published": _iso(item.published), "first_seen": _iso(item.first_seen),
+            "evidence": change.evidence, "rules": list(change.rules),
+            "stories": [m.story_id for m in item.matches if m.topic == change.topic]}
+
+
+def backtest_json(result: Backtest) -> str:
+    """`monitor backtest --json`."""
+    return _json({"since": _iso(result.since), "topics": list(result.topics),
+                  "items": result.items, "unchanged": result.unchanged,
+                  "would_alert_now": [_change_json(c) for c in result.gained],
+                  "alerted_would_not": [_change_json(c) for c in result.lost]})

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -21,14 +21,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app import App
 from monitor.config import Config, NotifierConfig, SourceConfig, parse_duration
+from monitor.errors import StoreError
 from monitor.fetch import host_key
 from monitor.pipeline import PollOutcome
+from monitor.retention import RUN_EVERY, plan_retention, run_retention
 
 log = logging.getLogger("monitor.scheduler")
 
 TICK_SECONDS = 2.0          # how often the daemon looks for due sources
 RETRY_TICK_SECONDS = 30.0   # how often it looks for failed deliveries that are due again
 STOP_GRACE_SECONDS = 10.0   # how long SIGTERM waits for polls and deliveries in flight
+RETENTION_FIRST_DELAY = timedelta(minutes=5)   # after start: the first polls go first
 
 
 class _HostQueues:
@@ -266,6 +269,10 @@ class Daemon:
                           next_run_time=self.app.clock())
         scheduler.add_job(self._retry, IntervalTrigger(seconds=RETRY_TICK_SECONDS),
                           id="retry", next_run_time=self.app.clock())
+        if self.app.config.monitor.retention is not None:
+            scheduler.add_job(self._retain, IntervalTrigger(
+                seconds=RUN_EVERY.total_seconds()), id="retention",
+                next_run_time=self.app.clock() + RETENTION_FIRST_DELAY)
         for notifier in self.app.config.notifiers:
             trigger = schedule_trigger(notifier.schedule)
             if trigger is not None:
@@ -369,6 +376,16 @@ class Daemon:
         with self._work.track():
             if not self.stopping.is_set():
                 self.app.deliverer.flush(notifier.name)
+
+    def _retain(self) -> None:
+        """Delete what is older than the retention, in small batches (polls go between
+        them); stopping the daemon ends it after the batch in flight."""
+        with self._work.track():
+            plan = plan_retention(self.app.config.monitor.retention, self.app.clock())
+            try:
+                run_retention(self.app.store, plan, self.stopping.is_set)
+            except StoreError as exc:  # tried again at the next run
+                log.error("retention pass failed: %s", exc)
 
     def _retry(self) -> None:
         """Immediate notifiers: send whatever is pending. Others: only retry formed digests."""

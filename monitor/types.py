@@ -198,3 +198,39 @@ class PollRecord:
     new_items: tuple[NewItem, ...] = ()
     stories: tuple[tuple[int, StoryDecision], ...] = ()   # (index into new_items, decision)
     health: tuple[HealthChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    """What `monitor status` says of the database itself."""
+
+    path: str
+    size: int                          # bytes: the file and its write-ahead log
+    items: int
+    oldest_item: datetime | None       # first seen; None when there is no item
+    kept_keys: int = 0                 # dedup keys of the items retention deleted
+
+
+@dataclass(frozen=True)
+class PastMatch:
+    """A story a stored item was part of: its topic, whether it alerted, its evidence."""
+
+    topic: str
+    story_id: int
+    alerted: bool
+    evidence: str
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """An item as stored, with the stories it joined: what `monitor backtest` replays."""
+
+    id: int
+    source: str
+    url: str
+    title: str
+    summary: str
+    published: datetime | None
+    first_seen: datetime
+    alert: bool                        # it was news when it came (not old, copy or capped)
+    matches: tuple[PastMatch, ...] = ()

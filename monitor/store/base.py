@@ -9,8 +9,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from monitor.retention import Forgotten, RetentionPlan
 from monitor.stories import StoryKey
-from monitor.types import Digest, Incident, PollRecord, SourceState, Story
+from monitor.types import (
+    DatabaseInfo,
+    Digest,
+    Incident,
+    PollRecord,
+    SourceState,
+    StoredItem,
+    Story,
+)
 
 
 class Store(Protocol):
@@ -28,6 +37,20 @@ class Store(Protocol):
     def known_guids(self, source: str, guids: Sequence[str]) -> set[str]: ...
 
     def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]: ...
+
+    def forgotten_urls(self, urls: Sequence[str]) -> set[str]:
+        """The canonical URLs of items deleted by retention (their keys were kept)."""
+
+    def forget_batch(self, plan: RetentionPlan) -> Forgotten:
+        """One retention batch in one transaction (see monitor.retention)."""
+
+    def optimize(self) -> None:
+        """Refresh the query planner's statistics after a retention pass."""
+
+    def database_info(self) -> DatabaseInfo: ...
+
+    def stored_items(self, since: datetime) -> list[StoredItem]:
+        """The items first seen since ``since``, each with the stories it alerted in."""
 
     def recent_stories(self, topic: str, since: datetime, after_id: int = 0) -> list[StoryKey]:
         """The topic's stories first seen since ``since`` (with ids above ``after_id``), in

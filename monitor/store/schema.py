@@ -143,6 +143,22 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE sources ADD COLUMN flooding_since TEXT;        -- NULL unless flooding
     ALTER TABLE sources ADD COLUMN last_capped INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: retention. An item deleted for its age leaves its deduplication keys here, so that
+    # a feed still serving it, or another outlet's copy of its URL, never alerts again.
+    """
+    -- key: the first 8 bytes of sha256 of ("guid", source, guid) or ("url", canonical url)
+    -- (monitor.retention.dedup_key), as a signed 64-bit integer: about 10 bytes a key.
+    -- serves: known_guids and forgotten_urls, for the guids and URLs not in items
+    CREATE TABLE seen_keys (key INTEGER PRIMARY KEY);
+    -- serves: retention, delivered deliveries older than the cutoff
+    CREATE INDEX deliveries_delivered ON deliveries (delivered_at) WHERE status = 'delivered';
+    -- serves: retention, items older than the cutoff; `monitor status`, the oldest item
+    CREATE INDEX items_seen ON items (first_seen);
+    -- serves: retention, whether a delivery's outbox rows may go with it
+    CREATE INDEX outbox_delivery ON outbox (delivery_id);
+    -- serves: retention, whether a story is still waited for by an outbox row
+    CREATE INDEX outbox_story ON outbox (story_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

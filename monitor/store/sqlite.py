@@ -20,16 +20,20 @@ from pathlib import Path
 from typing import IO, Any
 
 from monitor.errors import StoreError
+from monitor.retention import Forgotten, RetentionPlan, dedup_key
 from monitor.store.codec import digest_from_json, digest_to_json, iso, parse_iso
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 from monitor.stories import StoryKey
 from monitor.types import (
+    DatabaseInfo,
     Digest,
     HealthChange,
     Incident,
     NewItem,
+    PastMatch,
     PollRecord,
     SourceState,
+    StoredItem,
     Story,
     StoryDecision,
     StorySource,
@@ -226,7 +230,25 @@ class SqliteStore:
             rows = self._query(f"SELECT guid FROM items WHERE source = ? AND guid IN ({marks})",
                                [source, *chunk])
             known.update(r["guid"] for r in rows)
+        fresh = {dedup_key("guid", source, g): g for g in guids if g not in known}
+        if fresh:  # the guids of items deleted by retention are still known
+            known |= self._known_keys(fresh)
         return known
+
+    def _known_keys(self, keys: Mapping[int, str]) -> set[str]:
+        """The values of ``keys`` (dedup key -> guid or URL) whose key retention kept."""
+        found: set[str] = set()
+        wanted = list(keys)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(f"SELECT key FROM seen_keys WHERE key IN ({marks})", chunk)
+            found.update(keys[r["key"]] for r in rows)
+        return found
+
+    def forgotten_urls(self, urls: Sequence[str]) -> set[str]:
+        """The canonical URLs delivered by an item that retention has since deleted."""
+        return self._known_keys({dedup_key("url", u): u for u in dict.fromkeys(urls) if u})
 
     def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -429,6 +451,24 @@ class SqliteStore:
                       actors=tuple(json.loads(r["actors"])), evidence=r["evidence"],
                       sources=tuple(sources[r["id"]]), summary=r["summary"]) for r in rows]
 
+    def stored_items(self, since: datetime) -> list[StoredItem]:
+        """The items first seen since ``since``, oldest first, each with its stories."""
+        rows = self._query("SELECT id, source, url, title, summary, published, first_seen, "
+                           "alert FROM items WHERE first_seen >= ? ORDER BY first_seen, id",
+                           (iso(since),))
+        matches: dict[int, list[PastMatch]] = {}
+        for r in self._query("SELECT si.item_id, s.id, s.topic, s.alert, s.evidence "
+                             "FROM items i JOIN story_items si ON si.item_id = i.id "
+                             "JOIN stories s ON s.id = si.story_id WHERE i.first_seen >= ? "
+                             "ORDER BY s.id", (iso(since),)):
+            matches.setdefault(r["item_id"], []).append(
+                PastMatch(r["topic"], r["id"], bool(r["alert"]), r["evidence"]))
+        return [StoredItem(id=r["id"], source=r["source"], url=r["url"], title=r["title"],
+                           summary=r["summary"], published=parse_iso(r["published"]),
+                           first_seen=datetime.fromisoformat(r["first_seen"]),
+                           alert=bool(r["alert"]), matches=tuple(matches.get(r["id"], ())))
+                for r in rows]
+
     def matches(self, since: datetime) -> list[Story]:
         return self._stories("first_seen >= ?", (iso(since),))
 
@@ -512,3 +552,66 @@ class SqliteStore:
                               f"'failed' ELSE status END, next_attempt_at = ?, attempts = "
                               f"CASE status WHEN 'dead' THEN 0 ELSE attempts END "
                               f"WHERE {where}", params).rowcount
+
+    # -- retention and size ------------------------------------------------
+
+    def forget_batch(self, plan: RetentionPlan) -> Forgotten:
+        """One retention batch, in one transaction: up to ``plan.batch_size`` delivered
+        deliveries, stories and items older than ``plan.cutoff``.
+
+        A delivery's outbox rows go with it. A story stays while an outbox row points to it
+        (its digest is not made, not delivered, or dead). An item stays while a kept story
+        lists it; a deleted item leaves its guid and URL keys in seen_keys.
+        """
+        cutoff, limit = iso(plan.cutoff), plan.batch_size
+        with self._transaction() as db:
+            ids = [r["id"] for r in db.execute(
+                "SELECT id FROM deliveries WHERE status = 'delivered' AND delivered_at < ? "
+                "LIMIT ?", (cutoff, limit))]
+            marks = ",".join("?" * len(ids))
+            if ids:
+                db.execute(f"DELETE FROM outbox WHERE delivery_id IN ({marks})", ids)
+                db.execute(f"DELETE FROM deliveries WHERE id IN ({marks})", ids)
+            stories = [r["id"] for r in db.execute(
+                "SELECT id FROM stories s WHERE first_seen < ? AND NOT EXISTS "
+                "(SELECT 1 FROM outbox o WHERE o.story_id = s.id) LIMIT ?", (cutoff, limit))]
+            if stories:
+                marks = ",".join("?" * len(stories))
+                db.execute(f"DELETE FROM story_items WHERE story_id IN ({marks})", stories)
+                db.execute(f"DELETE FROM stories WHERE id IN ({marks})", stories)
+            items = db.execute(
+                "SELECT id, source, guid, canonical_url FROM items i WHERE first_seen < ? AND "
+                "NOT EXISTS (SELECT 1 FROM story_items si WHERE si.item_id = i.id) LIMIT ?",
+                (cutoff, limit)).fetchall()
+            if items:
+                keys = [(dedup_key("guid", r["source"], r["guid"]),) for r in items]
+                keys += [(dedup_key("url", r["canonical_url"]),) for r in items
+                         if r["canonical_url"]]
+                db.executemany("INSERT OR IGNORE INTO seen_keys (key) VALUES (?)", keys)
+                marks = ",".join("?" * len(items))
+                db.execute(f"DELETE FROM items WHERE id IN ({marks})", [r["id"] for r in items])
+        return Forgotten(len(ids), len(stories), len(items))
+
+    def optimize(self) -> None:
+        """After a retention pass: refresh the planner's statistics where they went stale
+        (PRAGMA optimize runs ANALYZE as needed). No VACUUM: SQLite reuses the freed pages
+        for new rows, so the file stops growing instead of shrinking and growing again."""
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA optimize")
+            except sqlite3.Error as exc:
+                raise StoreError(f"database {self.path}: {exc}") from exc
+
+    def database_info(self) -> DatabaseInfo:
+        """The database's size (its file and write-ahead log) and its oldest item."""
+        size = 0
+        if self.path != ":memory:":
+            for suffix in ("", "-wal"):
+                try:
+                    size += os.path.getsize(self.path + suffix)
+                except OSError:
+                    pass
+        row = self._query("SELECT MIN(first_seen) AS oldest, COUNT(*) AS items FROM items")[0]
+        keys = self._query("SELECT COUNT(*) AS n FROM seen_keys")[0]["n"]
+        return DatabaseInfo(path=self.path, size=size, items=row["items"],
+                            oldest_item=parse_iso(row["oldest"]), kept_keys=keys)
