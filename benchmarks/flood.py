@@ -32,8 +32,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.farm import FeedFarm, story_titles  # noqa: E402
-from monitor.app import build_app, utcnow  # noqa: E402
-from monitor.config import load_config_data  # noqa: E402
+from monitor.app import App, build_app, utcnow  # noqa: E402
+from monitor.config import SourceConfig, load_config_data  # noqa: E402
 from monitor.decide import health  # noqa: E402
 from monitor.pipeline import PollOutcome  # noqa: E402
 
@@ -43,8 +43,7 @@ FLOOD_TITLE = "Russia accepts the Taliban's ambassador in deal no. {n}"
 QUIET_TITLE = "Kabul market bulletin {n}: bread and fuel prices"
 
 
-def build(tmp: Path, farm: FeedFarm, window: str,  # type: ignore[no-untyped-def]
-          cap: int | None):
+def build(tmp: Path, farm: FeedFarm, window: str, cap: int | None) -> App:
     flood_url, healthy_url = farm.urls()
     settings: dict[str, object] = {"database": str(tmp / "flood.db"), "min_host_interval": "0s",
                                    "max_per_host": 8, "story_window": window}
@@ -62,17 +61,17 @@ def build(tmp: Path, farm: FeedFarm, window: str,  # type: ignore[no-untyped-def
     return build_app(config)
 
 
-def queued(app, title: str) -> bool:  # type: ignore[no-untyped-def]
+def queued(app: App, title: str) -> bool:
     rows = app.store._query("SELECT 1 FROM outbox o JOIN stories s ON s.id = o.story_id "
                             "WHERE s.title = ? LIMIT 1", (title,))
     return bool(rows)
 
 
-def count(app, sql: str) -> int:  # type: ignore[no-untyped-def]
+def count(app: App, sql: str) -> int:
     return int(app.store._query(sql)[0][0])
 
 
-def poll_into(app, source, result: list[PollOutcome],  # type: ignore[no-untyped-def]
+def poll_into(app: App, source: SourceConfig, result: list[PollOutcome],
               done: threading.Event) -> None:
     try:
         result.append(app.pipeline.poll(source))

@@ -81,9 +81,12 @@ def own_side(record: dict) -> Side:
                 BASE_TIME + timedelta(hours=record.get("hours", 0)))
 
 
-def load_pairs(index: FixtureIndex | None) -> list[tuple[str, bool, Side, Side, str]]:
+Pair = tuple[str, bool, Side, Side, str]     # kind, same, a, b, note
+
+
+def load_pairs(index: FixtureIndex | None) -> list[Pair]:
     """(kind, same, a, b, note) for every pair that can be resolved."""
-    pairs = []
+    pairs: list[Pair] = []
     for line in PAIRS.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         if "ref" in record["a"]:
@@ -105,7 +108,8 @@ def decide(a: Side, b: Side, threshold: float, threshold_shared: float) -> bool:
     return found == 1
 
 
-def scores(pairs, threshold: float, threshold_shared: float) -> tuple[float, float, int, int, int]:
+def scores(pairs: list[Pair], threshold: float,
+           threshold_shared: float) -> tuple[float, float, int, int, int]:
     tp = fp = fn = 0
     for _, same, a, b, _ in pairs:
         got = decide(a, b, threshold, threshold_shared)
@@ -117,14 +121,14 @@ def scores(pairs, threshold: float, threshold_shared: float) -> tuple[float, flo
     return precision, recall, tp, fp, fn
 
 
-def report(name: str, pairs, threshold: float, threshold_shared: float) -> None:
+def report(name: str, pairs: list[Pair], threshold: float, threshold_shared: float) -> None:
     p, r, tp, fp, fn = scores(pairs, threshold, threshold_shared)
     positives = sum(1 for pair in pairs if pair[1])
     print(f"{name:8} pairs={len(pairs):4d} (same={positives:3d}) precision={p:.3f} "
           f"recall={r:.3f} tp={tp} fp={fp} fn={fn}")
 
 
-def throughput(pairs) -> None:
+def throughput(pairs: list[Pair]) -> None:
     """New items decided per second against 300 recent stories of the topic."""
     sides = [side for pair in pairs for side in (pair[2], pair[3])]
     recent = [StoryKey(i, TOPIC, s.title, s.summary, s.category, s.actors, BASE_TIME)
@@ -139,7 +143,7 @@ def throughput(pairs) -> None:
           f"({elapsed / len(items) / len(recent) * 1e6:.1f} us per comparison)")
 
 
-def index_agreement(pairs) -> None:
+def index_agreement(pairs: list[Pair]) -> None:
     """Every pair's first side open at once; each second side looked up through the index
     and by the full scan: the same answer, for how many comparisons."""
     keys = [StoryKey(i, a.topic, a.title, a.summary, a.category, a.actors, a.seen_at)

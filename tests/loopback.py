@@ -7,6 +7,8 @@
         server.requests  # every request seen, as RecordedRequest
 
 A route is a Response, or a callable taking the RecordedRequest and returning one.
+Also here: RawTCPServer (a listener whose connections a subclass serves byte by byte),
+TricklingServer, RssFeed (a feed whose items a test sets between polls) and Clock.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote
 
 
 @dataclass
@@ -127,7 +132,37 @@ class LoopbackHTTPServer:
         self._server.server_close()
 
 
-class TricklingServer:
+class RawTCPServer:
+    """A TCP listener on 127.0.0.1: each accepted connection is served on a thread of its own
+    by ``serve(conn, index)``, index counting connections from 0. A subclass sets its own
+    fields first and calls ``super().__init__()`` last: accepting starts there."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                index = self.connections
+                self.connections += 1
+            threading.Thread(target=self.serve, args=(conn, index), daemon=True).start()
+
+    def serve(self, conn: socket.socket, index: int) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class TricklingServer(RawTCPServer):
     """A raw TCP server on 127.0.0.1: reads a request, sends ``head`` at once, then
     ``drip`` every ``interval`` seconds until the client hangs up or ``limit`` drips went
     out. ``trickled`` counts the drips sent: how long a client kept listening."""
@@ -139,25 +174,15 @@ class TricklingServer:
         self.read_request = read_request
         self.interval = interval
         self.limit = limit
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
         self.trickled = 0
         self.hung_up = threading.Event()
         self._stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
     def url(self, scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}/feed"
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket, index: int) -> None:
         with conn:
             try:
                 if self.read_request:
@@ -173,7 +198,37 @@ class TricklingServer:
 
     def close(self) -> None:
         self._stop.set()
-        self.sock.close()
+        super().close()
+
+
+class RssFeed:
+    """An RSS feed on a LoopbackHTTPServer whose items, (guid, title), the test sets between
+    polls; each item links to https://news.example/ and its quoted guid."""
+
+    def __init__(self, server: LoopbackHTTPServer, path: str) -> None:
+        self.items: list[tuple[str, str]] = []
+        self.url = server.url(path)
+        server.route(path, self._serve)
+
+    def entries(self) -> list[tuple[str, str]]:
+        return self.items
+
+    def _serve(self, _request: object) -> Response:
+        body = "".join(f"<item><guid>{escape(g)}</guid><title>{escape(t)}</title>"
+                       f"<link>https://news.example/{quote(g, safe='')}</link></item>"
+                       for g, t in self.entries())
+        return Response(body=f'<rss version="2.0"><channel><title>F</title>{body}'
+                             f"</channel></rss>".encode())
+
+
+class Clock:
+    """A clock that stands where the test sets it (``now``), from the real time at start."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 10.0,

@@ -5,7 +5,6 @@ closing one just as a request arrives, closing after one answer."""
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,7 +14,7 @@ from monitor.errors import FetchError
 from monitor.fetch import HttpFetcher
 from monitor.fetch.connections import Connections
 from monitor.fetch.transport import tls_context
-from tests.loopback import wait_for
+from tests.loopback import RawTCPServer, wait_for
 from tests.test_politeness import FakeClock
 
 OK = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n"
@@ -27,34 +26,19 @@ OK = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n"
 Script = Callable[[int, int], "bytes | tuple[bytes, bool] | None"]
 
 
-class RawServer:
+class RawServer(RawTCPServer):
     """A loopback TCP server that reads HTTP requests and answers as a script says."""
 
     def __init__(self, script: Script) -> None:
         self.script = script
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
         self.ended = 0                                # connections the client closed
         self.requests: list[tuple[int, bytes]] = []   # (connection, request head)
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
     def url(self, path: str = "/feed") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                index = self.connections
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(conn, index), daemon=True).start()
-
-    def _serve(self, conn: socket.socket, index: int) -> None:
+    def serve(self, conn: socket.socket, index: int) -> None:
         buffer = b""
         served = 0
         with conn:
@@ -82,9 +66,6 @@ class RawServer:
                 conn.sendall(answer)
                 if close:
                     return
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

@@ -150,3 +150,34 @@ def test_the_deadline_bounds_a_connect_to_a_name_whose_addresses_do_not_answer()
             sock.close()
     assert str(info.value) == "timed out after 1s (total deadline)"
     assert sum(given) <= 1.0         # the attempts together had the deadline, not each
+
+
+def test_an_address_that_does_not_answer_gives_way_to_the_next_one() -> None:
+    # A host with two addresses, the first silent (as an IPv6 address on a network without
+    # IPv6 route can be): the second is tried once the connect timeout passed for the first.
+    silent = socket.create_server(("127.0.0.1", 0), backlog=0)
+    held = [socket.create_connection(silent.getsockname())]
+    tried: list[str] = []
+
+    with LoopbackHTTPServer() as http:
+        http.route("/feed", Response(body=FEED, headers={"Content-Type": "application/rss+xml"}))
+
+        def resolve(name: str, port: int) -> list[str]:
+            return ["203.0.113.1", "203.0.113.2"]
+
+        def network(address: tuple[str, int], timeout: float) -> socket.socket:
+            tried.append(address[0])
+            target = silent.getsockname() if address[0] == "203.0.113.1" \
+                else ("127.0.0.1", http.port)
+            return socket.create_connection(target, timeout)
+
+        settings = MonitorSettings(fetch_deadline="20s", connect_timeout="1s",
+                                   read_timeout="5s", allow_private_networks=True)
+        try:
+            with HttpFetcher(settings, resolve=resolve, open_socket=network) as fetcher:
+                result = fetcher.fetch(f"http://wire.test:{http.port}/feed")
+        finally:
+            for sock in [*held, silent]:
+                sock.close()
+    assert result.content == FEED
+    assert tried == ["203.0.113.1", "203.0.113.2"]

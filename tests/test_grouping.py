@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
 
 import pytest
@@ -18,34 +16,14 @@ from monitor import report, stories
 from monitor.app import App, build_app
 from monitor.config import load_config_data
 from monitor.decide import health
-from tests.loopback import LoopbackHTTPServer, Response
+from tests.loopback import Clock, LoopbackHTTPServer, RssFeed
 
 NORWAY = "Norway accepts the credentials of the Taliban's ambassador"
 DEADLINE = 20.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class Feed:
+class Feed(RssFeed):
     """A feed whose items the test changes between polls: (guid, title)."""
-
-    def __init__(self, server: LoopbackHTTPServer, path: str) -> None:
-        self.items: list[tuple[str, str]] = []
-        self.url = server.url(path)
-        server.route(path, self._serve)
-
-    def _serve(self, _request: object) -> Response:
-        body = "".join(f"<item><guid>{escape(g)}</guid><title>{escape(t)}</title>"
-                       f"<link>https://news.example/{escape(g)}</link></item>"
-                       for g, t in self.items)
-        return Response(body=f'<rss version="2.0"><channel><title>F</title>{body}'
-                             f"</channel></rss>".encode())
 
     def flood(self, start: int, count: int) -> None:
         """Distinct stories (the numbers clash), all matching the topic."""

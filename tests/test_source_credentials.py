@@ -10,8 +10,6 @@ import base64
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -31,7 +29,7 @@ from monitor.types import Digest, ParsedFeed, Story, StorySource
 from monitor.urls import strip_credentials, without_credentials
 from monitor.workers import ParseJob, run_parse_job
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
-from tests.test_end_to_end import smtp  # noqa: F401 - the SMTP inbox fixture
+from tests.test_end_to_end import monitor, smtp  # noqa: F401 - smtp: the SMTP inbox fixture
 
 # --- the two ways of removing credentials -------------------------------------------------
 
@@ -237,11 +235,6 @@ d'affaires</a></article>
 </body></html>"""
 
 
-def _monitor(config: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), *args],
-                          capture_output=True, text=True, timeout=120, env=env)
-
-
 def test_the_parser_is_given_the_source_url_without_credentials(tmp_path: Path) -> None:
     jobs: list[ParseJob] = []
 
@@ -338,9 +331,9 @@ type = "webhook"
 url = "{http.url('/hook')}"
 """)
         env = {**os.environ}
-        once = _monitor(config, "-v", "once", env=env)
+        once = monitor(config, "-v", "once", env=env)
         assert once.returncode == 3, once.stderr  # "Bad hop" fails, as it should
-        outputs = [once] + [_monitor(config, *command, env=env) for command in (
+        outputs = [once] + [monitor(config, *command, env=env) for command in (
             ("matches", "--since", "1d"), ("status",), ("check-config",), ("deliveries",))]
         hooks = [request.body.decode() for request in http.requests_to("/hook")]
         sent_auth = http.requests_to("/private/wire.rss")[0].headers.get("Authorization")
@@ -385,7 +378,7 @@ query = "Taliban"
 name = "Private wire"
 url = "http://reader:{SECRET}@127.0.0.1:9/private/wire.rss"
 """)
-    result = _monitor(config, "check-config", env={**os.environ})
+    result = monitor(config, "check-config", env={**os.environ})
     assert result.returncode == 2
     assert "sources[0].url: invalid URL 'http://***@127.0.0.1:9/private/wire.rss'" in \
         result.stderr

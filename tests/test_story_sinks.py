@@ -7,15 +7,13 @@ Real parts: feeds and a webhook receiver on loopback, a SQLite file, the pipelin
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
 
 import pytest
 
 from monitor.app import App, build_app
 from monitor.config import load_config_data
-from tests.loopback import LoopbackHTTPServer, Response
+from tests.loopback import Clock, LoopbackHTTPServer, Response, RssFeed
 
 HOOK = "/hook"
 # Thirty states, and two ways of saying each will not recognise the Taliban (our own words).
@@ -31,28 +29,15 @@ NAMELESS_GRANT = "An unnamed government formally recognises the Taliban, Kabul s
 GRANT = "{s} formally recognises the Taliban government and accepts its ambassador"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class Feed:
-    """A feed whose headlines the test sets between polls."""
+class Feed(RssFeed):
+    """A feed whose headlines the test sets between polls; each is its own guid."""
 
     def __init__(self, server: LoopbackHTTPServer, path: str) -> None:
+        super().__init__(server, path)
         self.titles: list[str] = []
-        self.url = server.url(path)
-        server.route(path, self._serve)
 
-    def _serve(self, _request: object) -> Response:
-        body = "".join(f"<item><guid>{escape(t)}</guid><title>{escape(t)}</title>"
-                       f"<link>https://news.example/{abs(hash(t))}</link></item>"
-                       for t in self.titles)
-        return Response(body=f'<rss version="2.0"><channel><title>F</title>{body}'
-                             f"</channel></rss>".encode())
+    def entries(self) -> list[tuple[str, str]]:
+        return [(title, title) for title in self.titles]
 
 
 @pytest.fixture()

@@ -155,14 +155,15 @@ class _Connection(http.client.HTTPConnection):
         """A TCP connection to the first of the pinned addresses, or else of the host's
         addresses, that answers: each attempt within the connect timeout and what is left of
         the deadline (a name with many addresses that do not answer cannot outlast it)."""
-        error: BaseException | None = None
+        error: OSError | None = None
         for address in self._addresses or self._host_addresses():
             try:
-                sock = self._open_socket((address, self.port),
-                                         self.timing.left(self.timing.connect_timeout))
-            except TimeoutError as exc:
+                limit = self.timing.left(self.timing.connect_timeout)
+            except DeadlinePassed as exc:
                 raise ConnectTimeout(str(exc)) from exc
-            except OSError as exc:
+            try:
+                sock = self._open_socket((address, self.port), limit)
+            except OSError as exc:      # a timeout too: the next address may answer
                 error = exc
                 continue
             try:
@@ -172,8 +173,9 @@ class _Connection(http.client.HTTPConnection):
             return sock
         if error is None:       # a resolver that answered no address at all
             raise FetchError(f"cannot resolve host {self.host}")
+        if isinstance(error, TimeoutError):
+            raise ConnectTimeout(str(error)) from error
         raise error
-
 
     def _host_addresses(self) -> Sequence[str]:
         """The host itself when it is an IP address, else what it resolves to. UnicodeError
