@@ -86,11 +86,12 @@ def deadline(at: float, read_timeout: float) -> Iterator[None]:
     time.monotonic() value) and ``read_timeout``, on pools set up by ``timed_pools``."""
     timing = Timing(time.monotonic)
     timing.deadline, timing.read_timeout = at, read_timeout
+    outer = getattr(_current, "timing", None)
     _current.timing = timing
     try:
         yield
     finally:
-        _current.timing = None
+        _current.timing = outer
 
 
 class _ThreadTimedResponses:
