@@ -324,7 +324,8 @@ def _apprise_accepts(apprise: Any, url: str) -> object | None:
     logger, silence = logging.getLogger("apprise"), _Silence()
     logger.addFilter(silence)
     try:
-        return apprise.Apprise.instantiate(url)
+        plugin: object | None = apprise.Apprise.instantiate(url)
+        return plugin
     finally:
         logger.removeFilter(silence)
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from monitor.headers import bounded_delay, parse_delta_seconds, parse_http_date, seconds_until
 from monitor.types import NewItem, ParsedItem, SourceState
-from monitor.urls import canonical_url
+from monitor.urls import canonical_url as canonical_url  # re-exported for the pipeline
 
 JITTER = 0.1                       # a source's interval varies by +-10%
 MAX_CACHE_HINT = timedelta(hours=6)
