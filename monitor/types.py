@@ -28,6 +28,8 @@ DigestKind = Literal["stories", "health", "test"]
 # A source's health incidents, and what a poll does to one.
 IncidentKind = Literal["failing", "selector", "silent", "flooding"]
 HealthAction = Literal["open", "alert", "close"]
+# Where a digest's delivery to its notifier stands (the deliveries table's status).
+DeliveryStatus = Literal["pending", "sending", "failed", "delivered", "dead"]
 # A source's verdict in `monitor status` (monitor.decide.health).
 SourceHealth = Literal["new", "ok", "failing", "flooding", "silent", "gone"]
 

@@ -26,6 +26,7 @@ from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 from monitor.stories import StoryKey
 from monitor.types import (
     DatabaseInfo,
+    DeliveryStatus,
     Digest,
     HealthChange,
     Incident,
@@ -527,13 +528,13 @@ class SqliteStore:
     def mark_failed(self, digest_id: str, error: str, now: datetime,
                     next_attempt_at: datetime | None) -> None:
         """Record a failed attempt; next_attempt_at None dead-letters the delivery."""
-        status = "dead" if next_attempt_at is None else "failed"
+        status: DeliveryStatus = "dead" if next_attempt_at is None else "failed"
         with self._transaction() as db:
             db.execute("UPDATE deliveries SET status = ?, last_error = ?, "
                        "next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
                        (status, error, iso(next_attempt_at), digest_id))
 
-    def delivery_rows(self, statuses: Sequence[str]) -> list[dict[str, Any]]:
+    def delivery_rows(self, statuses: Sequence[DeliveryStatus]) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(statuses))
         rows = self._query(f"SELECT id, notifier, kind, created_at, status, attempts, "
                            f"next_attempt_at, last_attempt_at, last_error, delivered_at, "
