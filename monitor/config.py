@@ -30,6 +30,7 @@ from pydantic import (
 
 from monitor.config_messages import describe_all
 from monitor.errors import ConfigError
+from monitor.query import parse_query
 from monitor.urls import without_credentials
 
 DEFAULT_CONFIG_PATH = "config/monitor.toml"
@@ -157,8 +158,6 @@ class TopicConfig(_Frozen):
     @classmethod
     def _query_parses(cls, value: str | None) -> str | None:
         if value is not None:
-            from monitor.classify.query import parse_query  # the grammar lives with classify
-
             try:
                 parse_query(value)
             except ConfigError as exc:
@@ -324,7 +323,8 @@ def _apprise_accepts(apprise: Any, url: str) -> object | None:
     logger, silence = logging.getLogger("apprise"), _Silence()
     logger.addFilter(silence)
     try:
-        return apprise.Apprise.instantiate(url)
+        plugin: object | None = apprise.Apprise.instantiate(url)
+        return plugin
     finally:
         logger.removeFilter(silence)
 

@@ -11,8 +11,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor.headers import bounded_delay, parse_delta_seconds, parse_http_date, seconds_until
-from monitor.types import NewItem, ParsedItem, SourceState
-from monitor.urls import canonical_url
+from monitor.types import (
+    NewItem,
+    NewItemReason,
+    ParsedItem,
+    PollStatus,
+    SourceHealth,
+    SourceState,
+)
+from monitor.urls import canonical_url as canonical_url  # re-exported for the pipeline
 
 JITTER = 0.1                       # a source's interval varies by +-10%
 MAX_CACHE_HINT = timedelta(hours=6)
@@ -55,7 +62,7 @@ def select_new_items(state: SourceState, items: Iterable[ParsedItem], known_guid
         is_duplicate = bool(url) and url in seen_urls
         too_old = first_poll and item.published is not None and item.published < now - max_age
         too_old = too_old or (bool(url) and not is_duplicate and url in forgotten)
-        reason = "duplicate" if is_duplicate else "old" if too_old else "new"
+        reason: NewItemReason = "duplicate" if is_duplicate else "old" if too_old else "new"
         new.append(NewItem(item=item, canonical_url=url, reason=reason,
                            duplicate_of=duplicate_of))
         if url and url not in seen_urls:
@@ -117,7 +124,7 @@ def flooding(state: SourceState, new: int) -> bool:
     return new > max(FLOOD_MIN_NEW, FLOOD_FACTOR * state.new_per_poll)
 
 
-def after_success(state: SourceState, now: datetime, *, status: str, interval: timedelta,
+def after_success(state: SourceState, now: datetime, *, status: PollStatus, interval: timedelta,
                   jitter: float, headers: Mapping[str, str] | None = None,
                   etag: str | None = None, last_modified: str | None = None,
                   body_hash: str | None = None, url: str | None = None,
@@ -177,7 +184,7 @@ def after_failure(state: SourceState, now: datetime, *, error: str, interval: ti
     )
 
 
-def health(state: SourceState, now: datetime, interval: timedelta) -> str:
+def health(state: SourceState, now: datetime, interval: timedelta) -> SourceHealth:
     """A verdict for `monitor status`: new, ok, failing, flooding, silent or gone.
 
     flooding: its last polls brought far more new items than usual (see ``flooding``).

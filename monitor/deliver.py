@@ -46,7 +46,7 @@ def next_attempt(attempts: int, created_at: datetime, now: datetime, config: Not
     """
     if error.permanent or attempts >= config.max_attempts:
         return None
-    delay = min(RETRY_BASE * (2 ** min(max(attempts - 1, 0), 20)), RETRY_MAX) \
+    delay: timedelta = min(RETRY_BASE * (2 ** min(max(attempts - 1, 0), 20)), RETRY_MAX) \
         * (0.75 + 0.5 * jitter)
     if error.retry_after is not None:
         delay = max(delay, bounded_delay(error.retry_after, RETRY_AFTER_MAX))

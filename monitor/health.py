@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from monitor.decide import health
-from monitor.types import HealthChange, Incident, SourceState
+from monitor.types import HealthChange, Incident, IncidentKind, SourceState
 from monitor.urls import without_credentials
 
-KINDS = ("failing", "selector", "silent", "flooding")
+KINDS: tuple[IncidentKind, ...] = ("failing", "selector", "silent", "flooding")
 
 
 def _condition(kind: str, state: SourceState, now: datetime,

@@ -37,6 +37,7 @@ from monitor.types import (
     NewItem,
     ParsedFeed,
     PollRecord,
+    PollStatus,
     SourceState,
     StoryDecision,
 )
@@ -55,7 +56,7 @@ class PollOutcome:
     """What one poll did, for logs, progress and `monitor once`'s summary."""
 
     source: str
-    status: str            # ok | not_modified | unchanged | error | gone
+    status: PollStatus
     items: int = 0
     new: int = 0
     matched: int = 0
@@ -229,8 +230,8 @@ class Pipeline:
 
     # -- outcomes ---------------------------------------------------------
 
-    def _next_state(self, source: SourceConfig, state: SourceState, now: datetime, status: str,
-                    fetched: FetchResult, **counts: object) -> SourceState:
+    def _next_state(self, source: SourceConfig, state: SourceState, now: datetime,
+                    status: PollStatus, fetched: FetchResult, **counts: object) -> SourceState:
         return decide.after_success(
             state, now, status=status, interval=self.config.interval(source),
             jitter=self.rng.random(), headers=fetched.headers, etag=fetched.etag,
@@ -246,7 +247,7 @@ class Pipeline:
             return fetched.permanent_redirect
         return None
 
-    def _done(self, source: SourceConfig, state: SourceState, started: float, status: str,
+    def _done(self, source: SourceConfig, state: SourceState, started: float, status: PollStatus,
               fetched: FetchResult) -> PollOutcome:
         now = self.clock()
         new_state = self._next_state(source, state, now, status, fetched)

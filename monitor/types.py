@@ -9,11 +9,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 # Contract: the categories users filter on.
 CATEGORIES = ("recognition_granted", "recognition_step", "recognition_refused_or_debated")
 # What alerts and explanations say when a grant or a step names no state the detector knows.
 UNKNOWN_ACTOR = "unknown (a state the detector cannot name)"
+
+# How a poll ended: fetched and parsed (ok), a 304 (not_modified), the same body as last
+# time (unchanged), a failure (error), a 410 (gone).
+PollStatus = Literal["ok", "not_modified", "unchanged", "error", "gone"]
+# Why a new item is recorded: alerted (new), or only recorded: older than max_age on a first
+# poll (old), the same canonical URL as a stored item (duplicate), past max_new_per_poll
+# (capped).
+NewItemReason = Literal["new", "old", "duplicate", "capped"]
+# What a digest carries: stories, a source-health message, or `monitor test-notify`'s test.
+DigestKind = Literal["stories", "health", "test"]
+# A source's health incidents, and what a poll does to one.
+IncidentKind = Literal["failing", "selector", "silent", "flooding"]
+HealthAction = Literal["open", "alert", "close"]
+# Where a digest's delivery to its notifier stands (the deliveries table's status).
+DeliveryStatus = Literal["pending", "sending", "failed", "delivered", "dead"]
+# A source's verdict in `monitor status` (monitor.decide.health).
+SourceHealth = Literal["new", "ok", "failing", "flooding", "silent", "gone"]
 
 
 def actor_unknown(category: str | None, actors: tuple[str, ...]) -> bool:
@@ -107,7 +125,7 @@ class Digest:
     notifier: str
     created_at: datetime
     stories: tuple[Story, ...]
-    kind: str = "stories"          # "stories" | "health" | "test"
+    kind: DigestKind = "stories"
     text: str = ""                 # free text for health and test messages
 
 
@@ -124,7 +142,7 @@ class SourceState:
     last_fetch_at: datetime | None = None
     last_success_at: datetime | None = None
     last_new_item_at: datetime | None = None
-    last_status: str | None = None     # ok | not_modified | unchanged | error | gone
+    last_status: PollStatus | None = None
     last_error: str | None = None      # "FetchError: HTTP 404 Not Found"
     last_error_at: datetime | None = None
     failing_since: datetime | None = None
@@ -145,8 +163,7 @@ class NewItem:
 
     item: ParsedItem
     canonical_url: str
-    reason: str = "new"                # new | old (older than max_age on a first poll) | duplicate
-                                       # | capped (past the poll's max_new_per_poll)
+    reason: NewItemReason = "new"
     duplicate_of: int | None = None    # stored item with the same canonical URL, if any
 
     @property
@@ -171,7 +188,7 @@ class Incident:
 
     id: int
     source: str
-    kind: str
+    kind: IncidentKind
     opened_at: datetime
     detail: str
     alerted: frozenset[str] = frozenset()
@@ -182,8 +199,8 @@ class HealthChange:
     """What a poll does to a source's incidents: open one, alert notifiers, or close one."""
 
     source: str
-    kind: str
-    action: str                    # open | alert | close
+    kind: IncidentKind
+    action: HealthAction
     opened_at: datetime
     text: str                      # the message for the notifiers, "" when nobody is told
     notifiers: tuple[str, ...] = ()

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.classify import build_classifier
-from monitor.classify.query import parse_query
 from monitor.config import TopicConfig
 from monitor.errors import ConfigError
+from monitor.query import parse_query
 from monitor.types import CATEGORIES
 
 RECOGNITION = build_classifier(TopicConfig(name="t", event="recognition",

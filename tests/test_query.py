@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from monitor.classify import build_classifier
-from monitor.classify.query import parse_query
 from monitor.config import TopicConfig
 from monitor.errors import ConfigError
+from monitor.query import parse_query
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "queries.md"
 

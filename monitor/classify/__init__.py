@@ -10,10 +10,10 @@ the boolean query (docs/queries.md) matches title + summary. With both, both mus
 
 from __future__ import annotations
 
-from monitor.classify.query import Query, parse_query
 from monitor.classify.recognition import Detection, RecognitionDetector
 from monitor.config import TopicConfig
 from monitor.errors import ConfigError
+from monitor.query import Query, parse_query
 from monitor.types import Classification
 
 __all__ = ["TopicClassifier", "build_classifier", "parse_query", "Query", "RecognitionDetector"]

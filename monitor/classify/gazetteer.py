@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
+from typing import TypedDict
 
 _DATELINE = re.compile(
     r"^\s*[A-Z][A-Z.'\- ]{2,30}(?:,\s*[A-Z][a-z]{2,9}\.?\s+\d{1,2}\.?)?\s*"
@@ -81,9 +82,28 @@ def strip_dateline(text: str) -> str:
     return _DATELINE.sub("", text, count=1)
 
 
-def _load() -> dict[str, object]:
+class _EntryData(TypedDict):
+    """One entry of ``data/states.json``, as ``tools/build_states.py`` writes it."""
+
+    name: str
+    code: str
+    kind: str
+    names: list[str]
+    cased: list[str]
+    localized: dict[str, list[str]]   # language -> names; "stems" -> stems
+
+
+class _StatesData(TypedDict):
+    """The parts of ``data/states.json`` read here."""
+
+    entries: list[_EntryData]
+    not_actors: list[str]
+    given_names: list[str]
+
+
+def _load() -> _StatesData:
     raw = files("monitor.classify").joinpath("data/states.json").read_text(encoding="utf-8")
-    data: dict[str, object] = json.loads(raw)
+    data: _StatesData = json.loads(raw)
     return data
 
 
@@ -127,7 +147,7 @@ def _compiled() -> _Compiled:
               localized={lang: tuple(words) for lang, words in e["localized"].items()
                          if lang != "stems"},
               stems=tuple(e["localized"].get("stems", ())))
-        for e in data["entries"])  # type: ignore[attr-defined]
+        for e in data["entries"])
     lookup: dict[str, str] = {}
     folded: list[str] = []
     cased: list[str] = []
@@ -149,13 +169,13 @@ def _compiled() -> _Compiled:
         # allowed: "Russia's".
         folded=re.compile(rf"(?<!\w)(?:{_alternation(folded)})(?=(?:['’]s)?(?!\w))"),
         cased=re.compile(rf"(?<![\w.])(?:{_alternation(cased)})(?![\w])"),
-        not_actors=re.compile("|".join(data["not_actors"]), re.IGNORECASE),  # type: ignore[arg-type]
+        not_actors=re.compile("|".join(data["not_actors"]), re.IGNORECASE),
         localized=re.compile(_alternation([pattern for pattern, _ in localized])),
         # the same order as the alternation, so the owner is the pattern that matched
         localized_owners=tuple((re.compile(p), name) for p, name in
                                sorted(localized, key=lambda pn: (-len(pn[0]), pn[0]))),
         lookup=lookup,
-        given_names=frozenset(data["given_names"]),  # type: ignore[arg-type]
+        given_names=frozenset(data["given_names"]),
     )
 
 

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 from monitor.app import build_app, build_classifiers, utcnow
 from monitor.classify.evaluate import BASELINES
-from monitor.classify.query import parse_query
 from monitor.config import Config, load_config
 from monitor.demo import demo_config_toml, demo_files
+from monitor.query import parse_query
 from monitor.report import cycle_summary, why
 from monitor.workers import ParseJob, run_parse_job
 

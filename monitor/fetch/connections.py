@@ -313,7 +313,7 @@ class Connections:
                     conn.close()
                     raise
             try:
-                sock: socket.socket = conn.sock  # type: ignore[assignment]
+                sock: socket.socket = conn.sock
                 sock.settimeout(timing.left(read_timeout))
                 conn.request("GET", path, headers=headers)
                 response = conn.getresponse()

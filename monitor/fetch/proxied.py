@@ -108,6 +108,7 @@ def timed_pools(manager: urllib3.PoolManager) -> urllib3.PoolManager:
     """``manager``, its pools making connections whose responses read under ``deadline``
     (every pool class it has: plain, TLS, SOCKS)."""
     timed: dict[str, Any] = {}
+    pool_class: type[urllib3.HTTPConnectionPool]
     for scheme, pool_class in manager.pool_classes_by_scheme.items():
         connection_class = type(f"Timed{pool_class.ConnectionCls.__name__}",
                                 (pool_class.ConnectionCls,),

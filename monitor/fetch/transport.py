@@ -82,8 +82,8 @@ def proxy_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
             if value and lowered.endswith("_proxy") and (name == lowered
                                                          or lowered[:-6] not in found):
                 found[lowered[:-6]] = value
-    return {key: value.strip() for key in ("http", "https", "all", "no")
-            if (value := found.get(key)) and value.strip()}
+    return {key: setting.strip() for key in ("http", "https", "all", "no")
+            if (setting := found.get(key)) and setting.strip()}
 
 
 def no_proxy_matches(host: str, port: int, no_proxy: str) -> bool:

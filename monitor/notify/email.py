@@ -101,11 +101,11 @@ class EmailNotifier:
             # temporary refusal (greylisting) retries the digest, which the recipients who
             # took it receive again under the same Message-ID; a permanent one is
             # dead-lettered with the server's reason, visible in `monitor deliveries`.
-            codes = {rcpt: code for rcpt, (code, _) in refused.items()}  # type: ignore[misc]
+            codes = [code for code, _ in refused.values()]
             reasons = "; ".join(f"{rcpt}: {code} {_reason(text, password)}"
-                                for rcpt, (code, text) in refused.items())  # type: ignore[misc]
+                                for rcpt, (code, text) in refused.items())
             raise NotifyError(f"{where}: some recipients refused: {reasons}",
-                              permanent=all(code >= 500 for code in codes.values()))
+                              permanent=all(code >= 500 for code in codes))
         log.debug("email %s: digest %s sent", self.name, digest.id)
 
     def _tls_context(self) -> ssl.SSLContext:

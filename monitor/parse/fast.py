@@ -24,7 +24,7 @@ import calendar
 import re
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from lxml import etree
 
@@ -228,7 +228,13 @@ def _atom_entry(entry: Any, url: str) -> ParsedItem | None:
     return _item(clean_guid(guid_text), link, title, summary, published)
 
 
-def _atom_text(element: Any, clean: Any, default_html: bool = False) -> str:
+class _Cleaner(Protocol):
+    """``clean_title`` or ``clean_summary``."""
+
+    def __call__(self, text: str | None, *, is_html: bool) -> str: ...
+
+
+def _atom_text(element: Any, clean: _Cleaner, default_html: bool = False) -> str:
     if element is None:
         return ""
     kind = element.get("type", "text")
@@ -307,7 +313,7 @@ def _only(parent: Any, tag: str) -> Any:
 def _text(element: Any) -> str:
     if element is None:
         return ""
-    text = element.text
+    text: str | None = element.text
     if not text:
         return ""
     if not text.isascii() and _C1.search(text):
@@ -377,7 +383,7 @@ def _summary_text(element: Any) -> str:
 def _kind(element: Any, default: str) -> str:
     if len(element):
         raise _Decline  # inline XHTML: leave it to feedparser
-    kind = element.get("type")
+    kind: str | None = element.get("type")
     if kind is None:
         return default
     kind = _TYPE_ALIASES.get(kind, kind)
@@ -386,7 +392,7 @@ def _kind(element: Any, default: str) -> str:
     return kind
 
 
-def _element_text(element: Any, clean: Any, *, rss: bool) -> str:
+def _element_text(element: Any, clean: _Cleaner, *, rss: bool) -> str:
     text = _text(element)
     kind = _kind(element, "")
     if kind:

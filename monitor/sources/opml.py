@@ -62,7 +62,7 @@ def _attr(outline: etree._Element, name: str) -> str:
     """An attribute by case-insensitive name (OPML 1.0 files write xmlurl, XMLURL...)."""
     wanted = name.lower()
     for key, value in outline.attrib.items():
-        if isinstance(key, str) and key.lower() == wanted:
+        if isinstance(key, str) and isinstance(value, str) and key.lower() == wanted:
             return value.strip()
     return ""
 

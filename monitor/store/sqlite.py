@@ -26,6 +26,7 @@ from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 from monitor.stories import StoryKey
 from monitor.types import (
     DatabaseInfo,
+    DeliveryStatus,
     Digest,
     HealthChange,
     Incident,
@@ -197,9 +198,10 @@ class SqliteStore:
 
     @staticmethod
     def _state(row: sqlite3.Row) -> SourceState:
-        values = [parse_iso(v) if c in _TIME_COLUMNS else v
-                  for c, v in zip(_STATE_COLUMNS, row, strict=True)]
-        return SourceState(*values[:-1], gone=bool(values[-1]))
+        values: dict[str, Any] = {c: parse_iso(v) if c in _TIME_COLUMNS else v
+                                  for c, v in zip(_STATE_COLUMNS, row, strict=True)}
+        values["gone"] = bool(values["gone"])
+        return SourceState(**values)
 
     def source_state(self, name: str) -> SourceState:
         rows = self._query(f"{_SELECT_STATE} WHERE name = ?", (name,))
@@ -303,7 +305,7 @@ class SqliteStore:
                      n.item.summary, iso(n.item.published), iso(now), int(n.alert))
                     for n in record.new_items]
             db.executemany(insert, [row for i, row in enumerate(rows) if i not in linked])
-            item_ids: dict[int, int] = {}
+            item_ids: dict[int, int | None] = {}   # None: sqlite3 gave no row id
             for index in sorted(linked):
                 cursor = db.execute(insert, rows[index])
                 item_id = item_ids[index] = cursor.lastrowid if cursor.rowcount else 0
@@ -514,8 +516,9 @@ class SqliteStore:
         with self._transaction() as db:
             db.execute("UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
                        "last_attempt_at = ? WHERE id = ?", (iso(now), digest_id))
-            return db.execute("SELECT attempts FROM deliveries WHERE id = ?",
-                              (digest_id,)).fetchone()[0]
+            attempts: int = db.execute("SELECT attempts FROM deliveries WHERE id = ?",
+                                       (digest_id,)).fetchone()[0]
+            return attempts
 
     def mark_delivered(self, digest_id: str, now: datetime) -> None:
         with self._transaction() as db:
@@ -525,13 +528,13 @@ class SqliteStore:
     def mark_failed(self, digest_id: str, error: str, now: datetime,
                     next_attempt_at: datetime | None) -> None:
         """Record a failed attempt; next_attempt_at None dead-letters the delivery."""
-        status = "dead" if next_attempt_at is None else "failed"
+        status: DeliveryStatus = "dead" if next_attempt_at is None else "failed"
         with self._transaction() as db:
             db.execute("UPDATE deliveries SET status = ?, last_error = ?, "
                        "next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
                        (status, error, iso(next_attempt_at), digest_id))
 
-    def delivery_rows(self, statuses: Sequence[str]) -> list[dict[str, Any]]:
+    def delivery_rows(self, statuses: Sequence[DeliveryStatus]) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(statuses))
         rows = self._query(f"SELECT id, notifier, kind, created_at, status, attempts, "
                            f"next_attempt_at, last_attempt_at, last_error, delivered_at, "

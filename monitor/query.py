@@ -1,7 +1,8 @@
 """The boolean query grammar for user topics (documented in docs/queries.md).
 
 PURE. ``parse_query(text)`` compiles a query once into a ``Query``; ``Query.matches(title,
-summary)`` evaluates it. Grammar (case-insensitive, words match whole words)::
+summary)`` evaluates it. Outside ``classify`` so that ``config`` can reject a malformed query
+at load without importing the classifier. Grammar (case-insensitive, words match whole words)::
 
     query   := or_expr
     or_expr := and_expr ("OR" and_expr)*
