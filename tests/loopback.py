@@ -8,7 +8,8 @@
 
 A route is a Response, or a callable taking the RecordedRequest and returning one.
 Also here: RawTCPServer (a listener whose connections a subclass serves byte by byte),
-TricklingServer, RssFeed (a feed whose items a test sets between polls) and Clock.
+TricklingServer and RssFeed (a feed whose items a test sets between polls). Clocks and
+other fakes are in tests/fakes.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
@@ -219,16 +219,6 @@ class RssFeed:
                        for g, t in self.entries())
         return Response(body=f'<rss version="2.0"><channel><title>F</title>{body}'
                              f"</channel></rss>".encode())
-
-
-class Clock:
-    """A clock that stands where the test sets it (``now``), from the real time at start."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 10.0,

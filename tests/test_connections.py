@@ -14,8 +14,8 @@ from monitor.errors import FetchError
 from monitor.fetch import HttpFetcher
 from monitor.fetch.connections import Connections
 from monitor.fetch.transport import tls_context
+from tests.fakes import MonotonicClock
 from tests.loopback import RawTCPServer, wait_for
-from tests.test_politeness import FakeClock
 
 OK = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n"
       b"ETag: \"v1\"\r\n\r\nfine")
@@ -169,7 +169,7 @@ def _get(connections: Connections, server: RawServer) -> None:
 
 def test_a_connection_idle_too_long_is_not_reused(raw_server) -> None:
     server = raw_server(lambda connection, n: OK)
-    clock = FakeClock()
+    clock = MonotonicClock(1000.0)
     connections = Connections(tls_context(), per_host=2, hosts=8, max_idle=60, clock=clock)
     try:
         _get(connections, server)
@@ -187,7 +187,7 @@ def test_a_connection_idle_too_long_is_not_reused(raw_server) -> None:
 def test_idle_connections_of_hosts_no_longer_polled_are_closed(raw_server) -> None:
     first = raw_server(lambda connection, n: OK)
     second = raw_server(lambda connection, n: OK)
-    clock = FakeClock()
+    clock = MonotonicClock(1000.0)
     connections = Connections(tls_context(), per_host=2, hosts=8, max_idle=60, clock=clock)
     try:
         _get(connections, first)
@@ -200,7 +200,7 @@ def test_idle_connections_of_hosts_no_longer_polled_are_closed(raw_server) -> No
 
 
 def test_a_retry_on_a_fresh_connection_keeps_to_the_deadline(raw_server) -> None:
-    clock = FakeClock()
+    clock = MonotonicClock(1000.0)
 
     def script(connection: int, n: int) -> bytes | None:
         if n == 0:

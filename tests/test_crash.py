@@ -26,6 +26,7 @@ from monitor.config import WebhookNotifierConfig
 from monitor.deliver import Deliverer
 from monitor.store.sqlite import SqliteStore
 from monitor.types import Digest, Story
+from tests.fakes import RecordingNotifier
 
 
 def test_story_titles_are_distinct() -> None:
@@ -74,16 +75,6 @@ def test_sigterm_during_a_send_does_not_repeat_it(tmp_path: Path) -> None:
     assert outcome.email.repeated == 0, outcome
 
 
-class _RecordingNotifier:
-    name = "hook"
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def send(self, digest: Digest) -> None:
-        self.sent.append(digest.id)
-
-
 class _FullOnce(SqliteStore):
     """A store whose first mark_delivered fails as it does on a full disk."""
 
@@ -103,16 +94,16 @@ def test_a_failure_to_record_success_does_not_resend(tmp_path: Path) -> None:
                   "ambassador", url="https://wire.example/1", published=now, category=None,
                   score=1.0, actors=("Norway",), evidence="", sources=())
     store.add_delivery(Digest(id="d1", notifier="hook", created_at=now, stories=(story,)), now)
-    notifier = _RecordingNotifier()
+    notifier = RecordingNotifier("hook")
     config = WebhookNotifierConfig(name="hook", type="webhook", url="http://127.0.0.1:9/")
     deliverer = Deliverer(store, {"hook": notifier}, {"hook": config}, clock=lambda: now)
     with contextlib.suppress(Exception):
         deliverer.flush("hook", make_digest=False)
-    assert notifier.sent == ["d1"]
+    assert [d.id for d in notifier.sent] == ["d1"]
     with contextlib.suppress(Exception):
         deliverer.flush("hook", make_digest=False)
     store.close()
-    assert notifier.sent == ["d1"]
+    assert [d.id for d in notifier.sent] == ["d1"]
 
 
 class _DoneAtOnce:

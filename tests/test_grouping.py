@@ -16,7 +16,8 @@ from monitor import report, stories
 from monitor.app import App, build_app
 from monitor.config import load_config_data
 from monitor.decide import health
-from tests.loopback import Clock, LoopbackHTTPServer, RssFeed
+from tests.fakes import FixedClock
+from tests.loopback import LoopbackHTTPServer, RssFeed
 
 NORWAY = "Norway accepts the credentials of the Taliban's ambassador"
 DEADLINE = 20.0
@@ -50,7 +51,7 @@ def make_app(tmp_path: Path, feeds: dict[str, Feed], **monitor: object) -> App:
         "notifiers": [{"name": "desk", "type": "file", "path": str(tmp_path / "desk.log")},
                       {"name": "ops", "type": "file", "path": str(tmp_path / "ops.log"),
                        "operator": True}]})
-    return build_app(config, clock=Clock())
+    return build_app(config, clock=FixedClock())
 
 
 def outbox(app: App) -> list[str]:

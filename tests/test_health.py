@@ -9,6 +9,7 @@ from monitor.app import build_app
 from monitor.config import load_config_data
 from monitor.health import health_changes
 from monitor.types import Incident, SourceState
+from tests.fakes import FixedClock
 from tests.loopback import LoopbackHTTPServer, Response
 
 NOW = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
@@ -59,16 +60,8 @@ def test_selector_and_silence_alert_at_once() -> None:
     assert health_changes(silent, NOW, HOUR, [], {}) == ()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def test_operator_notifier_end_to_end(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FixedClock()
     with LoopbackHTTPServer() as http:
         http.route("/feed.xml", Response(status=500, body=b"down"))
         config = load_config_data({

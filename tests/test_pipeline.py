@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 from monitor.app import App, build_app
 from monitor.config import load_config_data
 from monitor.types import PollRecord
+from tests.fakes import FixedClock, MonotonicClock
 from tests.loopback import LoopbackHTTPServer, Response, wait_for
 
 FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
@@ -21,21 +22,13 @@ PAGE = (b"<html><body><article><a href='/a'>Ministry statement on trade</a></art
         b"</body></html>")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture()
 def server():
     with LoopbackHTTPServer() as http:
         yield http
 
 
-def make_app(tmp_path: Path, sources: list[dict], clock: Clock) -> App:
+def make_app(tmp_path: Path, sources: list[dict], clock: FixedClock) -> App:
     config = load_config_data({
         "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s",
                     "poll_interval": "10m", "max_backoff": "6h"},
@@ -46,7 +39,7 @@ def make_app(tmp_path: Path, sources: list[dict], clock: Clock) -> App:
 def test_permanent_redirect_updates_the_stored_url(tmp_path: Path, server) -> None:
     server.route("/old.xml", Response(301, headers={"Location": "/new.xml"}))
     server.route("/new.xml", Response(body=FEED))
-    app = make_app(tmp_path, [{"name": "s", "url": server.url("/old.xml")}], Clock())
+    app = make_app(tmp_path, [{"name": "s", "url": server.url("/old.xml")}], FixedClock())
     try:
         assert app.pipeline.poll(app.config.sources[0]).status == "ok"
         assert app.store.source_state("s").url == server.url("/new.xml")
@@ -59,7 +52,7 @@ def test_permanent_redirect_updates_the_stored_url(tmp_path: Path, server) -> No
 
 def test_gone_source_is_marked_and_still_retried_later(tmp_path: Path, server) -> None:
     server.route("/gone.xml", Response(410, b"gone"))
-    clock = Clock()
+    clock = FixedClock()
     app = make_app(tmp_path, [{"name": "s", "url": server.url("/gone.xml")}], clock)
     try:
         outcome = app.pipeline.poll(app.config.sources[0])
@@ -76,7 +69,7 @@ def test_gone_source_is_marked_and_still_retried_later(tmp_path: Path, server) -
 
 def test_failures_back_off_and_recover(tmp_path: Path, server) -> None:
     server.route("/flaky.xml", Response(500, b"oops"))
-    clock = Clock()
+    clock = FixedClock()
     app = make_app(tmp_path, [{"name": "s", "url": server.url("/flaky.xml")}], clock)
     try:
         delays = []
@@ -98,7 +91,7 @@ def test_failures_back_off_and_recover(tmp_path: Path, server) -> None:
 
 def test_retry_after_is_honoured(tmp_path: Path, server) -> None:
     server.route("/busy.xml", Response(503, b"busy", headers={"Retry-After": "7200"}))
-    clock = Clock()
+    clock = FixedClock()
     app = make_app(tmp_path, [{"name": "s", "url": server.url("/busy.xml")}], clock)
     try:
         app.pipeline.poll(app.config.sources[0])
@@ -120,7 +113,7 @@ def test_absurd_server_delays_are_clamped_and_the_poll_recorded(
     A caching hint counts up to 6 hours, a Retry-After up to twice max_backoff."""
     server.route("/odd.xml", Response(status, FEED if status == 200 else b"busy",
                                       headers=headers))
-    clock = Clock()
+    clock = FixedClock()
     app = make_app(tmp_path, [{"name": "s", "url": server.url("/odd.xml")}], clock)
     try:
         outcome = app.pipeline.poll(app.config.sources[0])
@@ -145,7 +138,7 @@ def test_conditional_get_and_unchanged_body(tmp_path: Path, server) -> None:
     server.route("/etag.xml", etagged)
     server.route("/plain.xml", Response(body=FEED))
     app = make_app(tmp_path, [{"name": "e", "url": server.url("/etag.xml")},
-                              {"name": "p", "url": server.url("/plain.xml")}], Clock())
+                              {"name": "p", "url": server.url("/plain.xml")}], FixedClock())
     try:
         first = [app.pipeline.poll(s).status for s in app.config.sources]
         second = [app.pipeline.poll(s).status for s in app.config.sources]
@@ -162,7 +155,7 @@ def test_robots_txt_is_honoured_for_pages(tmp_path: Path, server) -> None:
     app = make_app(tmp_path, [{"name": "hidden", "url": server.url("/private/list.html"),
                                **page},
                               {"name": "open", "url": server.url("/public/list.html"), **page}],
-                   Clock())
+                   FixedClock())
     try:
         hidden, open_ = (app.pipeline.poll(s) for s in app.config.sources)
         assert hidden.status == "error" and "robots.txt" in (hidden.error or "")
@@ -185,7 +178,7 @@ def outbox(app: App) -> list[tuple[str, str]]:
         "SELECT s.title, o.notifier FROM outbox o JOIN stories s ON s.id = o.story_id")]
 
 
-def make_notified_app(tmp_path: Path, sources: list[dict], clock: Clock) -> App:
+def make_notified_app(tmp_path: Path, sources: list[dict], clock: FixedClock) -> App:
     config = load_config_data({
         "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s"},
         "topics": [{"name": "t", "event": "recognition"}], "sources": sources,
@@ -202,7 +195,7 @@ def test_a_clear_copy_of_a_vague_article_alerts(tmp_path: Path, server) -> None:
     server.route("/b.xml", Response(body=rss(
         ("b1", "https://news.example/x?utm_source=feed", CLEAR, ""))))
     app = make_notified_app(tmp_path, [{"name": "a", "url": server.url("/a.xml")},
-                                       {"name": "b", "url": server.url("/b.xml")}], Clock())
+                                       {"name": "b", "url": server.url("/b.xml")}], FixedClock())
     try:
         for source in app.config.sources:
             app.pipeline.poll(source)
@@ -217,7 +210,7 @@ def test_same_url_from_two_sources_polled_at_once_alerts_once(tmp_path: Path, se
         ("b1", "https://news.example/y", "Oslo receives envoy of the Taliban government as "
                                          "ambassador, accepting his credentials", ""))))
     app = make_notified_app(tmp_path, [{"name": "a", "url": server.url("/a.xml")},
-                                       {"name": "b", "url": server.url("/b.xml")}], Clock())
+                                       {"name": "b", "url": server.url("/b.xml")}], FixedClock())
     try:
         app.pipeline.poll(app.config.sources[0])
         lookup = app.store.items_by_canonical_url
@@ -240,7 +233,7 @@ def test_changing_a_source_url_makes_its_next_poll_a_first_poll(tmp_path: Path,
     old = "Mon, 07 Jul 2025 10:00:00 GMT"
     server.route("/one.xml", Response(body=rss(("o1", "https://one.example/1", "Rain", ""))))
     server.route("/two.xml", Response(body=rss(("t1", "https://two.example/1", CLEAR, old))))
-    clock = Clock()
+    clock = FixedClock()
     app = make_notified_app(tmp_path, [{"name": "s", "url": server.url("/one.xml")}], clock)
     app.pipeline.poll(app.config.sources[0])
     app.close()
@@ -253,7 +246,7 @@ def test_changing_a_source_url_makes_its_next_poll_a_first_poll(tmp_path: Path,
 
 
 def test_a_fresh_report_of_a_story_first_seen_too_old_alerts(tmp_path: Path, server) -> None:
-    clock = Clock()
+    clock = FixedClock()
     old = (clock.now - timedelta(days=5)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", CLEAR, old))))
     server.route("/b.xml", Response(body=rss(("b1", "https://a.example/1", "Rain", ""))))
@@ -285,7 +278,7 @@ def test_a_slow_host_does_not_hold_every_worker(tmp_path: Path, server) -> None:
         "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s",
                     "max_concurrency": 4, "max_per_host": 2, "allow_private_networks": True},
         "topics": [{"name": "t", "event": "recognition"}], "sources": [*slow, fast]})
-    app = build_app(config, clock=Clock())
+    app = build_app(config, clock=FixedClock())
     try:
         outcomes = poll_sources(app, config.sources)
         assert [o.status for o in outcomes] == ["ok"] * 9
@@ -297,7 +290,7 @@ def test_a_slow_host_does_not_hold_every_worker(tmp_path: Path, server) -> None:
 def test_a_source_moved_to_another_host_is_checked_at_every_poll(tmp_path: Path,
                                                                  server) -> None:
     """A 301 to a host that later resolves to a private address is refused then."""
-    app = make_app(tmp_path, [{"name": "s", "url": server.url("/feed.xml")}], Clock())
+    app = make_app(tmp_path, [{"name": "s", "url": server.url("/feed.xml")}], FixedClock())
     try:
         state = app.store.source_state("s")
         moved = replace(state, url=f"http://localhost:{server.port}/feed.xml")
@@ -322,7 +315,7 @@ def test_ctrl_c_in_poll_sources_lets_polls_in_flight_end_and_starts_no_more(
         "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s",
                     "max_concurrency": 2, "max_per_host": 1, "allow_private_networks": True},
         "topics": [{"name": "t", "event": "recognition"}], "sources": sources})
-    app = build_app(config, clock=Clock())
+    app = build_app(config, clock=FixedClock())
 
     def interrupt() -> None:
         wait_for(lambda: server.requests_to("/slow.xml"))
@@ -343,15 +336,14 @@ def test_ctrl_c_in_poll_sources_lets_polls_in_flight_end_and_starts_no_more(
 def test_a_crawl_delay_spaces_the_requests_to_a_page_host(tmp_path: Path, server,
                                                           asked: str, waited: float) -> None:
     from monitor.fetch import HostLimiter
-    from tests.test_politeness import FakeClock
 
     server.route("/robots.txt", Response(body=f"User-agent: *\nCrawl-delay: {asked}\n".encode()))
     server.route("/a.html", Response(body=PAGE))
     server.route("/b.html", Response(body=PAGE))
     page = {"type": "page", "item_selector": "article", "link_selector": "a"}
     app = make_app(tmp_path, [{"name": "a", "url": server.url("/a.html"), **page},
-                              {"name": "b", "url": server.url("/b.html"), **page}], Clock())
-    fake = FakeClock()
+                              {"name": "b", "url": server.url("/b.html"), **page}], FixedClock())
+    fake = MonotonicClock(1000.0)
     app.pipeline.limiter = HostLimiter(2, 0.0, clock=fake, sleep=fake.sleep)
     try:
         assert [app.pipeline.poll(s).status for s in app.config.sources] == ["ok", "ok"]

@@ -12,29 +12,8 @@ import pytest
 from monitor.config import MonitorSettings, SourceConfig
 from monitor.fetch import HostLimiter, HttpFetcher, host_key
 from monitor.scheduler import _HostQueues
+from tests.fakes import MonotonicClock
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response, wait_for
-
-
-class FakeClock:
-    """A clock that only moves when the limiter sleeps (or the test advances it)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-        self.lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self.lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
-
-    def advance(self, seconds: float) -> None:
-        with self.lock:
-            self.now += seconds
 
 
 @pytest.mark.parametrize("url, key", [
@@ -49,7 +28,7 @@ def test_host_key(url, key) -> None:
 
 
 def test_min_interval_spaces_starts_to_one_host() -> None:
-    clock = FakeClock()
+    clock = MonotonicClock(1000.0)
     limiter = HostLimiter(max_per_host=2, min_interval=2.0, clock=clock, sleep=clock.sleep)
     starts = []
     for _ in range(3):
@@ -60,7 +39,7 @@ def test_min_interval_spaces_starts_to_one_host() -> None:
 
 
 def test_min_interval_counts_from_the_previous_start() -> None:
-    clock = FakeClock()
+    clock = MonotonicClock(1000.0)
     limiter = HostLimiter(max_per_host=1, min_interval=2.0, clock=clock, sleep=clock.sleep)
     with limiter.slot("a:80"):
         clock.advance(1.5)               # the request itself took 1.5 s
@@ -74,7 +53,7 @@ def test_min_interval_counts_from_the_previous_start() -> None:
 
 
 def test_hosts_are_independent_and_case_insensitive() -> None:
-    clock = FakeClock()
+    clock = MonotonicClock(1000.0)
     limiter = HostLimiter(max_per_host=2, min_interval=5.0, clock=clock, sleep=clock.sleep)
     with limiter.slot("https://NEWS.example.org/a"):
         pass
@@ -120,7 +99,7 @@ def test_from_settings() -> None:
 
 
 def test_prune_keeps_memory_bounded() -> None:
-    clock = FakeClock()
+    clock = MonotonicClock(1000.0)
     limiter = HostLimiter(max_per_host=1, min_interval=1.0, clock=clock, sleep=clock.sleep)
     for i in range(5000):
         with limiter.slot(f"host{i}:80"):
@@ -261,7 +240,7 @@ def test_many_workers_never_exceed_the_per_host_cap() -> None:
 
 
 def test_a_longer_spacing_asked_for_one_request_delays_the_hosts_next_start() -> None:
-    clock = FakeClock()
+    clock = MonotonicClock(1000.0)
     limiter = HostLimiter(max_per_host=2, min_interval=1.0, clock=clock, sleep=clock.sleep)
     with limiter.slot("a.example:443", min_interval=5.0):   # e.g. a robots.txt Crawl-delay
         pass

@@ -14,6 +14,7 @@ from monitor.config import load_config_data
 from monitor.errors import ConfigError, NotifyError
 from monitor.retention import plan_retention, run_retention
 from monitor.scheduler import Daemon
+from tests.fakes import FixedClock
 from tests.loopback import LoopbackHTTPServer, Response
 from tests.test_cli import monitor
 
@@ -21,12 +22,7 @@ NEWS = "Chile accepts the credentials of the Taliban's ambassador in Santiago"
 FRESH = "Peru accepts the credentials of the Taliban's ambassador in Lima"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
+START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def rss(*items: tuple[str, str, str]) -> bytes:
@@ -42,7 +38,7 @@ def server():
         yield http
 
 
-def make_app(tmp_path: Path, server: LoopbackHTTPServer, clock: Clock,
+def make_app(tmp_path: Path, server: LoopbackHTTPServer, clock: FixedClock,
              retention: str = "90d") -> App:
     config = load_config_data({
         "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s",
@@ -72,7 +68,7 @@ def test_an_old_item_deleted_by_retention_does_not_alert_again(tmp_path: Path,
                                                                 server) -> None:
     server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", NEWS))))
     server.route("/b.xml", Response(body=rss()))
-    clock = Clock()
+    clock = FixedClock(START)
     app = make_app(tmp_path, server, clock)
     try:
         a, b = app.config.sources
@@ -101,7 +97,7 @@ def test_an_old_item_deleted_by_retention_does_not_alert_again(tmp_path: Path,
 def test_what_is_still_waited_for_or_recent_is_kept(tmp_path: Path, server) -> None:
     server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", NEWS))))
     server.route("/b.xml", Response(body=rss()))
-    clock = Clock()
+    clock = FixedClock(START)
     app = make_app(tmp_path, server, clock)
     try:
         app.deliverer.notifiers["n"] = Failing()  # type: ignore[index]
@@ -127,7 +123,7 @@ def test_retention_deletes_in_batches_until_nothing_old_is_left(tmp_path: Path,
                                                                  server) -> None:
     server.route("/a.xml", Response(body=rss(*[(f"a{i}", f"https://a.example/{i}", f"Rain {i}")
                                                for i in range(7)])))
-    clock = Clock()
+    clock = FixedClock(START)
     app = make_app(tmp_path, server, clock)
     try:
         app.pipeline.poll(app.config.sources[0])
@@ -146,7 +142,7 @@ def test_retention_deletes_in_batches_until_nothing_old_is_left(tmp_path: Path,
 def test_retention_off_keeps_everything_and_short_ones_are_refused(tmp_path: Path,
                                                                    server) -> None:
     server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", "Rain"))))
-    clock = Clock()
+    clock = FixedClock(START)
     app = make_app(tmp_path, server, clock, retention="off")
     try:
         assert app.config.monitor.retention is None
@@ -164,7 +160,7 @@ def test_retention_off_keeps_everything_and_short_ones_are_refused(tmp_path: Pat
 
 def test_the_daemon_runs_retention(tmp_path: Path, server) -> None:
     server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", "Rain"))))
-    clock = Clock()
+    clock = FixedClock(START)
     clock.now = datetime.now(UTC) - timedelta(days=91)  # the scheduler runs on real time
     app = make_app(tmp_path, server, clock)
     daemon = Daemon(app)

@@ -13,6 +13,7 @@ from monitor.config import MonitorSettings
 from monitor.errors import FetchError
 from monitor.fetch import HttpFetcher, RobotsCache
 from monitor.fetch.robots import robots_url, rules_from_error
+from tests.fakes import MonotonicClock
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
 
 UA = "news-monitor/0.1 (+https://example.org/contact)"
@@ -25,14 +26,6 @@ User-agent: news-monitor
 Disallow: /no-monitors/
 Crawl-delay: 3
 """
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -95,7 +88,7 @@ def test_network_error_allows(fetcher) -> None:
 
 def test_fetched_once_per_ttl(server, fetcher) -> None:
     server.route("/robots.txt", Response(body=b"User-agent: *\nDisallow: /closed/\n"))
-    clock = Clock()
+    clock = MonotonicClock()
     robots = RobotsCache(fetcher, UA, ttl=3600, clock=clock)
 
     assert robots.allowed(server.url("/a"))
@@ -112,7 +105,7 @@ def test_fetched_once_per_ttl(server, fetcher) -> None:
 
 def test_transient_errors_are_asked_again_sooner(server, fetcher) -> None:
     server.route("/robots.txt", Response(503))
-    clock = Clock()
+    clock = MonotonicClock()
     robots = RobotsCache(fetcher, UA, ttl=86400, error_ttl=600, clock=clock)
     assert robots.allowed(server.url("/a"))
     clock.now = 601

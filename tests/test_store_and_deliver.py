@@ -29,29 +29,10 @@ from monitor.types import (
     SourceState,
     StoryDecision,
 )
+from tests.fakes import FixedClock, RecordingNotifier
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
 
 NOW = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class RecordingNotifier:
-    def __init__(self, name: str, failures: list[NotifyError] | None = None) -> None:
-        self.name = name
-        self.failures = list(failures or [])
-        self.sent: list[Digest] = []
-
-    def send(self, digest: Digest) -> None:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append(digest)
 
 
 def make_store(tmp_path: Path) -> SqliteStore:
@@ -152,7 +133,7 @@ def test_poll_is_one_transaction(tmp_path: Path) -> None:
 
 
 def test_digest_delivered_once(tmp_path: Path) -> None:
-    store, clock = make_store(tmp_path), Clock()
+    store, clock = make_store(tmp_path), FixedClock(NOW)
     config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
                                "notifiers": [{"name": "n", "type": "file", "path": "x"}]})
     notifier = RecordingNotifier("n")
@@ -169,7 +150,7 @@ def test_digest_delivered_once(tmp_path: Path) -> None:
 
 
 def test_failed_delivery_retried_with_same_id_then_dead(tmp_path: Path) -> None:
-    store, clock = make_store(tmp_path), Clock()
+    store, clock = make_store(tmp_path), FixedClock(NOW)
     config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
                                "notifiers": [{"name": "n", "type": "file", "path": "x",
                                               "max_attempts": 3}]})
@@ -196,7 +177,7 @@ def test_failed_delivery_retried_with_same_id_then_dead(tmp_path: Path) -> None:
 
 
 def test_one_broken_notifier_does_not_block_another(tmp_path: Path) -> None:
-    store, clock = make_store(tmp_path), Clock()
+    store, clock = make_store(tmp_path), FixedClock(NOW)
     config = load_config_data({"topics": [{"name": "t", "event": "recognition"}], "notifiers": [
         {"name": "bad", "type": "file", "path": "x"}, {"name": "good", "type": "file",
                                                        "path": "y"}]})
@@ -265,7 +246,7 @@ def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
 HOOK = "/hooks/desk/t0ken-5e1"
 
 
-def webhook_deliverer(store: SqliteStore, clock: Clock, url: str,
+def webhook_deliverer(store: SqliteStore, clock: FixedClock, url: str,
                       timeout: str = "5s") -> Deliverer:
     config = WebhookNotifierConfig.model_validate(
         {"name": "hook", "type": "webhook", "url": url, "timeout": timeout,
@@ -284,7 +265,7 @@ def test_huge_retry_after_fails_the_delivery_and_does_not_hold_the_next(
         tmp_path: Path) -> None:
     """Issue 9 item 5: `Retry-After: 100000000000000` on a webhook left the delivery in
     `sending` with no error, retried at every tick, and the notifier's next digest behind it."""
-    store, clock = make_store(tmp_path), Clock()
+    store, clock = make_store(tmp_path), FixedClock(NOW)
 
     def receiver(request: RecordedRequest) -> Response:
         if request.headers["X-Monitor-Delivery"] == "earlier" and clock.now == NOW:
@@ -317,7 +298,7 @@ def test_a_failure_the_retry_policy_cannot_read_is_still_recorded_with_backoff(
     """A notifier (a plugin, say) that passes Retry-After as the raw header text: the
     delivery is recorded failed with its error and the plain backoff, and the notifier's
     next digest goes out in the same flush."""
-    store, clock = make_store(tmp_path), Clock()
+    store, clock = make_store(tmp_path), FixedClock(NOW)
     config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
                                "notifiers": [{"name": "n", "type": "file", "path": "x"}]})
     bad = NotifyError("HTTP 503 from the relay", retry_after="120")  # type: ignore[arg-type]
@@ -342,7 +323,7 @@ def test_a_receiver_answering_after_the_timeout_gets_the_digest_again_under_its_
         tmp_path: Path) -> None:
     """Documented in the README: the timeout counts as a failure, the retry repeats the
     digest with the same X-Monitor-Delivery id and the same body."""
-    store, clock = make_store(tmp_path), Clock()
+    store, clock = make_store(tmp_path), FixedClock(NOW)
     answered = threading.Event()
 
     def late_then_quick(request: RecordedRequest) -> Response:
@@ -368,7 +349,7 @@ def test_a_receiver_answering_after_the_timeout_gets_the_digest_again_under_its_
 def test_a_redirecting_receiver_is_dead_lettered_at_once_saying_where(tmp_path: Path) -> None:
     """Documented in the README: a 3xx is permanent on purpose; the error names where the
     receiver points (scheme and host, never the path) so the url can be fixed."""
-    store, clock = make_store(tmp_path), Clock()
+    store, clock = make_store(tmp_path), FixedClock(NOW)
     with LoopbackHTTPServer() as server:
         server.route(HOOK, Response(302, b"Found", headers={
             "Location": "https://hooks.example.org/new/s3cret-path"}))

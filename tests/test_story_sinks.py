@@ -13,7 +13,8 @@ import pytest
 
 from monitor.app import App, build_app
 from monitor.config import load_config_data
-from tests.loopback import Clock, LoopbackHTTPServer, Response, RssFeed
+from tests.fakes import FixedClock
+from tests.loopback import LoopbackHTTPServer, Response, RssFeed
 
 HOOK = "/hook"
 # Thirty states, and two ways of saying each will not recognise the Taliban (our own words).
@@ -53,7 +54,7 @@ def make_app(tmp_path: Path, server: LoopbackHTTPServer, feeds: dict[str, Feed])
         "topics": [{"name": "t", "event": "recognition"}],
         "sources": [{"name": name, "url": feed.url} for name, feed in feeds.items()],
         "notifiers": [{"name": "desk", "type": "webhook", "url": server.url(HOOK)}]})
-    return build_app(config, clock=Clock())
+    return build_app(config, clock=FixedClock())
 
 
 def poll_all(app: App) -> None:

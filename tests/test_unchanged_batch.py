@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from monitor.errors import StoreError
 from monitor.scheduler import Daemon, poll_sources
 from monitor.store import open_store
 from monitor.types import SourceState
+from tests.fakes import FixedClock
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
 
 FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
@@ -31,14 +32,6 @@ FEED_2 = FEED.replace(b"</channel>", b"<item><title>Harvest is late</title>"
                                      b"</item></channel>")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def etagged(request: RecordedRequest) -> Response:
     """Answers 304 to a request that carries the current ETag."""
     if request.headers.get("If-None-Match") == '"v1"':
@@ -46,7 +39,7 @@ def etagged(request: RecordedRequest) -> Response:
     return Response(body=FEED, headers={"ETag": '"v1"'})
 
 
-def make_app(tmp_path: Path, server: LoopbackHTTPServer, names: list[str], clock: Clock,
+def make_app(tmp_path: Path, server: LoopbackHTTPServer, names: list[str], clock: FixedClock,
              **monitor: object) -> App:
     config = load_config_data({
         "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s",
@@ -76,7 +69,7 @@ def test_unchanged_polls_wait_in_the_batch_until_flushed(tmp_path: Path,
                                                           ) -> None:
     fresh_server.route("/a.xml", etagged)
     fresh_server.route("/b.xml", Response(body=FEED))
-    app = make_app(tmp_path, fresh_server, ["a", "b"], Clock())
+    app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock())
     try:
         assert poll_all(app) == ["ok", "ok"]
         assert poll_all(app) == ["not_modified", "unchanged"]
@@ -96,7 +89,7 @@ def test_a_full_batch_is_committed_by_the_poll_that_fills_it(tmp_path: Path,
                                                              ) -> None:
     for name in ("a", "b", "c"):
         fresh_server.route(f"/{name}.xml", etagged)
-    app = make_app(tmp_path, fresh_server, ["a", "b", "c"], Clock())
+    app = make_app(tmp_path, fresh_server, ["a", "b", "c"], FixedClock())
     app.pipeline.batch.size = 2
     try:
         poll_all(app)
@@ -111,7 +104,7 @@ def test_a_batch_whose_oldest_state_waited_the_delay_is_committed(
         tmp_path: Path, fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", etagged)
     fresh_server.route("/b.xml", etagged)
-    app = make_app(tmp_path, fresh_server, ["a", "b"], Clock())
+    app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock())
     seconds = [100.0]
     app.pipeline.batch = StateBatch(size=64, delay=0.5, clock=lambda: seconds[0])
     try:
@@ -141,7 +134,7 @@ def test_a_second_poll_before_the_flush_sends_the_etag_the_first_learned(
         return Response(body=FEED, headers={"ETag": tag})
 
     fresh_server.route("/a.xml", new_etag_same_body)
-    app = make_app(tmp_path, fresh_server, ["a"], Clock())
+    app = make_app(tmp_path, fresh_server, ["a"], FixedClock())
     try:
         assert poll_all(app) == ["ok"]          # learns "v1"
         assert poll_all(app) == ["unchanged"]   # same body under "v2": pending
@@ -155,7 +148,7 @@ def test_a_second_poll_before_the_flush_sends_the_etag_the_first_learned(
 def test_a_failure_after_a_pending_unchanged_poll_stays_committed(
         tmp_path: Path, fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", etagged)
-    app = make_app(tmp_path, fresh_server, ["a"], Clock())
+    app = make_app(tmp_path, fresh_server, ["a"], FixedClock())
     try:
         assert poll_all(app) == ["ok"]
         assert poll_all(app) == ["not_modified"]
@@ -173,7 +166,7 @@ def test_a_failure_after_a_pending_unchanged_poll_stays_committed(
 def test_a_changed_poll_after_a_pending_unchanged_poll_stays_committed(
         tmp_path: Path, fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", Response(body=FEED))
-    app = make_app(tmp_path, fresh_server, ["a"], Clock())
+    app = make_app(tmp_path, fresh_server, ["a"], FixedClock())
     try:
         assert poll_all(app) == ["ok"]
         assert poll_all(app) == ["unchanged"]
@@ -196,7 +189,7 @@ def test_a_poll_that_changes_source_health_is_committed_at_once(
         "sources": [{"name": "a", "url": fresh_server.url("/a.xml")}],
         "notifiers": [{"name": "ops", "type": "file", "path": str(tmp_path / "ops.log"),
                        "operator": True, "alert_after": "2h"}]})
-    app = build_app(config, clock=Clock())
+    app = build_app(config, clock=FixedClock())
     app.pipeline.batch.delay = 3600.0
     try:
         assert poll_all(app) == ["ok"]
@@ -216,7 +209,7 @@ def test_a_failed_flush_is_logged_and_does_not_raise_out_of_poll(
         caplog: pytest.LogCaptureFixture) -> None:
     fresh_server.route("/a.xml", etagged)
     fresh_server.route("/b.xml", etagged)
-    app = make_app(tmp_path, fresh_server, ["a", "b"], Clock())
+    app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock())
     app.pipeline.batch.size = 2
 
     def disk_full(states: object) -> None:
@@ -239,7 +232,7 @@ def test_poll_sources_leaves_nothing_pending(tmp_path: Path,
                                             fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", etagged)
     fresh_server.route("/b.xml", Response(body=FEED))
-    app = make_app(tmp_path, fresh_server, ["a", "b"], Clock())
+    app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock())
     try:
         poll_sources(app, app.config.sources)
         outcomes = poll_sources(app, app.config.sources)
@@ -253,7 +246,7 @@ def test_poll_sources_leaves_nothing_pending(tmp_path: Path,
 def test_app_close_commits_the_batch(tmp_path: Path,
                                      fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", etagged)
-    app = make_app(tmp_path, fresh_server, ["a"], Clock())
+    app = make_app(tmp_path, fresh_server, ["a"], FixedClock())
     try:
         assert poll_all(app) == ["ok"]
         assert poll_all(app) == ["not_modified"]
@@ -265,7 +258,7 @@ def test_app_close_commits_the_batch(tmp_path: Path,
 def test_daemon_stop_commits_the_batch(tmp_path: Path,
                                        fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", etagged)
-    app = make_app(tmp_path, fresh_server, ["a"], Clock())
+    app = make_app(tmp_path, fresh_server, ["a"], FixedClock())
     try:
         poll_all(app)
         poll_all(app)
@@ -278,11 +271,11 @@ def test_daemon_stop_commits_the_batch(tmp_path: Path,
         app.close()
 
 
-def due_again(tmp_path: Path, server: LoopbackHTTPServer) -> tuple[App, Clock]:
+def due_again(tmp_path: Path, server: LoopbackHTTPServer) -> tuple[App, FixedClock]:
     """A source polled (ok), then again 11 minutes later (304: its new next poll time is in
     the batch, while the store's, from the first poll, has passed)."""
     server.route("/a.xml", etagged)
-    clock = Clock()
+    clock = FixedClock()
     app = make_app(tmp_path, server, ["a"], clock)
     assert poll_all(app) == ["ok"]
     clock.now += timedelta(minutes=11)
@@ -330,7 +323,7 @@ def test_the_daemon_tick_skips_a_source_whose_poll_committed_after_the_due_read(
     # A changed poll commits at once, between the tick's read of the due sources and its
     # loop: the list it read is stale for that source, the pipeline's state is not.
     fresh_server.route("/a.xml", Response(body=FEED))
-    clock = Clock()
+    clock = FixedClock()
     app = make_app(tmp_path, fresh_server, ["a"], clock)
     try:
         stale = scheduler.due_sources(app, clock())
@@ -355,7 +348,7 @@ def test_a_poll_whose_commit_failed_leaves_the_next_poll_the_committed_state(
         return Response(body=FEED.replace(b"Desk", etag.encode()), headers={"ETag": etag})
 
     fresh_server.route("/a.xml", changing)
-    clock = Clock()
+    clock = FixedClock()
     app = make_app(tmp_path, fresh_server, ["a"], clock)
     try:
         assert poll_all(app) == ["ok"]                       # v1 committed
