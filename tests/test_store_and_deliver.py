@@ -29,16 +29,14 @@ from monitor.types import (
     SourceState,
     StoryDecision,
 )
-from tests.fakes import FixedClock, RecordingNotifier
+from tests.fakes import FixedClock, RecordingNotifier, temp_store
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
 
 NOW = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
 
 
 def make_store(tmp_path: Path) -> SqliteStore:
-    store = SqliteStore(str(tmp_path / "m.db"))
-    store.sync_sources([("wire", "https://wire.example/rss")], NOW)
-    return store
+    return temp_store(tmp_path, [("wire", "https://wire.example/rss")], NOW)
 
 
 def verdict(category: str = "recognition_step") -> Classification:
