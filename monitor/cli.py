@@ -2,6 +2,10 @@
 
 Exit codes (contract): 0 ok, 1 runtime failure, 2 bad usage or bad config; `monitor once`
 also 3 when a source failed, 4 when a delivery failed, 5 when both did.
+
+One piece (over 400 lines) because it is the command line's one table: each ``cmd_*`` is
+a few lines of argument handling around a call into the app, and build_parser lists them
+all; the wording of what they print lives in report.py.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ Direct requests go over kept-alive http.client connections (connections.py);
 requests through a proxy, or on an injected pool, over urllib3 (proxied.py). TLS
 trust and proxies are read from the environment once, when the fetcher is built
 (see transport.py).
+
+One piece (over 400 lines) because one request's deadline, redirect checks and body caps
+run through every step of it (send, follow, read); the connection layers, body decoding,
+address checks and proxies are already their own modules.
 """
 
 from __future__ import annotations
