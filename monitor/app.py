@@ -17,9 +17,10 @@ from monitor.config import Config
 from monitor.deliver import Deliverer
 from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
 from monitor.notify import Notifier, build_notifier
+from monitor.parse.jobs import run_parse_job
 from monitor.pipeline import Pipeline
 from monitor.store import SqliteStore, open_store
-from monitor.workers import ParseWorkers, run_parse_job
+from monitor.workers import ParseWorkers
 
 ROBOTS_TTL = _timedelta(hours=6)
 

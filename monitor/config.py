@@ -2,6 +2,11 @@
 
 The file format is a contract (see README "Configuration"): keep keys stable,
 add new ones, never rename.
+
+One piece (over 400 lines) because it is the file format's one schema: every model here
+is a table of that file, and the cross-checks (a topic or notifier named elsewhere, the
+notifier types) need all of them side by side; the user-facing wording of errors is
+already apart, in config_messages.py.
 """
 
 from __future__ import annotations

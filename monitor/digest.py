@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, overload
 
 import jinja2
 
@@ -99,22 +99,34 @@ def safe_id(digest_id: str, limit: int = 200) -> str:
     return _ID_UNSAFE.sub("-", digest_id)[:limit] or "-"
 
 
+def _aware(moment: datetime) -> datetime:
+    """``moment``, a naive one taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@overload
+def iso_utc(moment: datetime) -> str: ...
+@overload
+def iso_utc(moment: None) -> None: ...
+@overload
+def iso_utc(moment: datetime | None) -> str | None: ...
 def iso_utc(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with a ``Z``; naive datetimes are taken as UTC."""
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return _aware(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def seconds_utc(moment: datetime) -> str:
+    """"2026-03-01 14:05:09Z": to the second, in UTC, for logs and tables; naive is UTC."""
+    return _aware(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def human_time(moment: datetime | None, zone: tzinfo = UTC) -> str:
     """"2026-03-01 14:05 CET": minutes, in ``zone``, with its abbreviation; naive is UTC."""
     if moment is None:
         return "unknown"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    return _aware(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def human_utc(moment: datetime | None) -> str:

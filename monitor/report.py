@@ -14,7 +14,7 @@ from monitor.classify import TopicClassifier
 from monitor.config import Config
 from monitor.decide import health
 from monitor.deliver import FlushOutcome
-from monitor.digest import iso_utc, story_payload
+from monitor.digest import iso_utc, seconds_utc, story_payload
 from monitor.errors import ConfigError
 from monitor.pipeline import PollOutcome
 from monitor.types import (
@@ -33,7 +33,7 @@ def _when(value: datetime | str | None) -> str:
         return "-"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.strftime("%Y-%m-%d %H:%M:%SZ")
+    return seconds_utc(value)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from monitor.digest import seconds_utc
+
 log = logging.getLogger("monitor.retention")
 
 BATCH_SIZE = 500            # rows of each kind deleted per transaction
@@ -98,6 +100,6 @@ def run_retention(store: RetentionStore, plan: RetentionPlan | None,
         store.optimize()
         log.info("retention: deleted %d items, %d stories, %d delivered deliveries older "
                  "than %s in %.1fs (their dedup keys kept)", done.items, done.stories,
-                 done.deliveries, plan.cutoff.strftime("%Y-%m-%d %H:%M:%SZ"),
+                 done.deliveries, seconds_utc(plan.cutoff),
                  time.monotonic() - started)
     return done

@@ -34,6 +34,26 @@ STOP_GRACE_SECONDS = 10.0   # how long SIGTERM waits for polls and deliveries in
 RETENTION_FIRST_DELAY = timedelta(minutes=5)   # after start: the first polls go first
 
 
+class _HostGate:
+    """The one per-host gate of polls: how many are in flight to each host, at most
+    ``per_host``. Not locked itself: its owner's lock guards it."""
+
+    def __init__(self, per_host: int) -> None:
+        self.per_host = per_host
+        self._load: Counter[str] = Counter()
+
+    def has_room(self, host: str) -> bool:
+        return self._load[host] < self.per_host
+
+    def enter(self, host: str) -> None:
+        self._load[host] += 1
+
+    def leave(self, host: str) -> bool:
+        """One poll of ``host`` ended; True when that gave the host room again."""
+        self._load[host] -= 1
+        return self._load[host] == self.per_host - 1
+
+
 class _HostQueues:
     """Sources waiting to be polled, by host. `take` hands out the next source of a host
     with fewer than `per_host` polls in flight (hosts in turn), waiting while none has room;
@@ -41,8 +61,7 @@ class _HostQueues:
 
     def __init__(self, by_host: dict[str, deque[SourceConfig]], per_host: int) -> None:
         self._waiting = by_host
-        self._per_host = per_host
-        self._active: Counter[str] = Counter()
+        self._gate = _HostGate(per_host)
         self._ready = deque(by_host)      # hosts with a source waiting and room for a poll
         self._left = sum(len(q) for q in by_host.values())
         self._changed = threading.Condition()
@@ -55,9 +74,9 @@ class _HostQueues:
                 self._changed.wait()
             host = self._ready.popleft()
             source = self._waiting[host].popleft()
-            self._active[host] += 1
+            self._gate.enter(host)
             self._left -= 1
-            if self._waiting[host] and self._active[host] < self._per_host:
+            if self._waiting[host] and self._gate.has_room(host):
                 self._ready.append(host)
             if not self._left:
                 self._changed.notify_all()    # nothing more to hand out: idle workers end
@@ -74,8 +93,7 @@ class _HostQueues:
 
     def done(self, host: str) -> None:
         with self._changed:
-            self._active[host] -= 1
-            if self._waiting[host] and self._active[host] == self._per_host - 1:
+            if self._gate.leave(host) and self._waiting[host]:
                 self._ready.append(host)      # it had no room: now it has
                 self._changed.notify()
 
@@ -255,7 +273,7 @@ class Daemon:
                                         thread_name_prefix="poll")
         self._deliveries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliver")
         self._in_flight: set[str] = set()
-        self._host_load: Counter[str] = Counter()   # polls in flight per host
+        self._hosts = _HostGate(app.config.monitor.max_per_host)   # polls in flight
         self._lock = threading.Lock()
         self._immediate_queued = threading.Event()
         self._scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
@@ -315,18 +333,17 @@ class Daemon:
         with self._work.track():
             if self.stopping.is_set():
                 return
-            per_host = self.app.config.monitor.max_per_host
             # Unchanged polls committed in a batch: their sources' next poll times are
             # stored before the due ones are read.
             self.app.pipeline.flush()
             now = self.app.clock()
             for source, host in due_sources(self.app, now):
                 with self._lock:
-                    if (source.name in self._in_flight or self._host_load[host] >= per_host
+                    if (source.name in self._in_flight or not self._hosts.has_room(host)
                             or self._polled_since_read(source.name, now)):
                         continue
                     self._in_flight.add(source.name)
-                    self._host_load[host] += 1
+                    self._hosts.enter(host)
                 try:
                     self._pool.submit(self._poll, source, host)
                 except RuntimeError:  # the pool is shutting down
@@ -343,7 +360,7 @@ class Daemon:
     def _release(self, name: str, host: str) -> None:
         with self._lock:
             self._in_flight.discard(name)
-            self._host_load[host] -= 1
+            self._hosts.leave(host)
 
     def _poll(self, source: SourceConfig, host: str) -> None:
         try:

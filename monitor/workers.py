@@ -1,4 +1,4 @@
-"""Parsing in worker processes.
+"""Parsing in worker processes: the process pool (the parsers are in monitor/parse/).
 
 Parsing is the costliest CPU stage of a poll. Threads share one core (the GIL); worker
 processes use every core, and a parser that hangs or crashes on a hostile body takes down
@@ -16,35 +16,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 
 from monitor.errors import ParseError
-from monitor.parse import parse_feed, parse_page
+from monitor.parse.jobs import ParseJob, run_parse_job
 from monitor.types import ParsedFeed
 
+# ParseJob and run_parse_job live in the parse stage (monitor/parse/jobs.py); named here too
+# for the modules that import them from here.
+__all__ = ["ParseJob", "ParseWorkers", "run_parse_job"]
+
 log = logging.getLogger("monitor.workers")
-
-
-@dataclass(frozen=True)
-class ParseJob:
-    """What a worker needs to parse one fetched body."""
-
-    kind: str                          # "feed" | "page"
-    content: bytes
-    url: str
-    content_type: str | None = None
-    item_selector: str = ""
-    link_selector: str = ""
-    title_selector: str | None = None
-    summary_selector: str | None = None
-
-
-def run_parse_job(job: ParseJob) -> ParsedFeed:
-    """Parse one body (in this process). Raises ParseError."""
-    if job.kind == "page":
-        return parse_page(job.content, job.url, job.item_selector, job.link_selector,
-                          job.title_selector, job.summary_selector, job.content_type)
-    return parse_feed(job.content, job.url, job.content_type)
 
 
 class _Bystander(Exception):

@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from monitor.config import parse_duration
+from monitor.digest import iso_utc
 
 TOPIC = "taliban-recognition"
 ENTITIES = ("Taliban", "Islamic Emirate of Afghanistan", "IEA", "Afghan interim government",
@@ -55,7 +56,7 @@ def render_dates(template: str, now: datetime) -> str:
         when = now - ago
         if match["rfc822"]:
             return format_datetime(when, usegmt=True)
-        return when.isoformat().replace("+00:00", "Z")
+        return iso_utc(when)
 
     return _PLACEHOLDER.sub(_replace, template)
 

@@ -23,6 +23,10 @@ Thread-safe. Idle connections are kept per (scheme, host, port, pinned addresses
 ``max_idle`` seconds (servers close theirs sooner or later; each idle one holds a file
 descriptor). An idle connection the server has closed is noticed before reuse; one that
 fails before any response byte is retried once on a fresh connection (GET is idempotent).
+
+One piece (over 400 lines) because the idle lists, the bounded reads and the retry on a
+stale connection share each connection's state and lock; split, each half would reach into
+the other's.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ Direct requests go over kept-alive http.client connections (connections.py);
 requests through a proxy, or on an injected pool, over urllib3 (proxied.py). TLS
 trust and proxies are read from the environment once, when the fetcher is built
 (see transport.py).
+
+One piece (over 400 lines) because one request's deadline, redirect checks and body caps
+run through every step of it (send, follow, read); the connection layers, body decoding,
+address checks and proxies are already their own modules.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
@@ -130,6 +134,16 @@ _split_source_url = functools.lru_cache(maxsize=URL_CACHE_SIZE)(_split_url)
 _Reply = DirectReply | PoolReply
 
 
+class _Arrival(NamedTuple):
+    """Where the redirects led: the final reply (body unread), its URL, how many
+    redirects were followed and whether every one of them was permanent."""
+
+    reply: _Reply
+    url: str
+    redirects: int
+    all_permanent: bool
+
+
 class HttpFetcher:
     """Retrieves one URL at a time over shared, kept-alive connections; thread-safe.
 
@@ -226,6 +240,12 @@ class HttpFetcher:
         """
         started = time.monotonic()
         deadline = started + self._deadline
+        arrival = self._follow(url, self._request_headers(etag, last_modified), deadline,
+                               public_only=public_only, purpose=purpose)
+        return self._result(arrival, etag, last_modified, deadline, started)
+
+    def _request_headers(self, etag: str | None, last_modified: str | None) -> dict[str, str]:
+        """The fetcher's headers, plus the validators of a conditional GET when given."""
         headers = self._headers
         if etag or last_modified:
             headers = dict(headers)
@@ -233,6 +253,11 @@ class HttpFetcher:
                 headers["If-None-Match"] = etag
             if last_modified:
                 headers["If-Modified-Since"] = last_modified
+        return headers
+
+    def _follow(self, url: str, headers: dict[str, str], deadline: float, *,
+                public_only: bool, purpose: str) -> _Arrival:
+        """Send ``url`` and follow its redirects: the final reply, its body unread."""
         target = first = _split_source_url(url)
         current = url
         all_permanent = True
@@ -249,34 +274,45 @@ class HttpFetcher:
             reply = self._send(current, target, headers, deadline, addresses)
             if check and isinstance(reply, PoolReply) and not reply.proxied:
                 self._check_peer(reply)     # an injected pool connects where it resolves
-            status = reply.status
-            if status not in REDIRECT_STATUSES:
-                break
-            location = reply.headers.get("location")
-            reply.release(self._drain(reply))
-            if not location:
-                raise FetchError(f"{_status_message(status, reply.reason)} without Location",
-                                 status=status)
-            if redirects >= self.settings.max_redirects:
-                raise FetchError(f"more than {self.settings.max_redirects} redirects",
-                                 status=status)
-            all_permanent = all_permanent and status in PERMANENT_REDIRECT_STATUSES
-            previous = current
-            current = urljoin(current, location_url(location))
-            scheme = urlsplit(current).scheme.lower()
-            if scheme not in _DEFAULT_PORTS:
-                raise FetchError(f"redirect to unsupported scheme {scheme or '(none)'} refused",
-                                 status=status)
-            hop = _split_url(current)
-            if target.auth is not None and hop.auth is None \
-                    and (hop.scheme, hop.host, hop.port) == (target.scheme, target.host,
-                                                             target.port):
-                # Same origin: the credentials go on, as browsers and requests do (an
-                # absolute Location rarely repeats them); another origin never gets them.
-                current = _with_userinfo(current, previous)
-                hop = _split_url(current)
-            target = hop
+            if reply.status not in REDIRECT_STATUSES:
+                return _Arrival(reply, current, redirects, all_permanent)
+            all_permanent = all_permanent and reply.status in PERMANENT_REDIRECT_STATUSES
+            current, target = self._redirect(reply, current, target, redirects)
             redirects += 1
+
+    def _redirect(self, reply: _Reply, current: str, target: _Target,
+                  redirects: int) -> tuple[str, _Target]:
+        """The URL and target a redirect reply sends to; its connection is released."""
+        status = reply.status
+        location = reply.headers.get("location")
+        reply.release(self._drain(reply))
+        if not location:
+            raise FetchError(f"{_status_message(status, reply.reason)} without Location",
+                             status=status)
+        if redirects >= self.settings.max_redirects:
+            raise FetchError(f"more than {self.settings.max_redirects} redirects",
+                             status=status)
+        previous = current
+        current = urljoin(current, location_url(location))
+        scheme = urlsplit(current).scheme.lower()
+        if scheme not in _DEFAULT_PORTS:
+            raise FetchError(f"redirect to unsupported scheme {scheme or '(none)'} refused",
+                             status=status)
+        hop = _split_url(current)
+        if target.auth is not None and hop.auth is None \
+                and (hop.scheme, hop.host, hop.port) == (target.scheme, target.host,
+                                                         target.port):
+            # Same origin: the credentials go on, as browsers and requests do (an
+            # absolute Location rarely repeats them); another origin never gets them.
+            current = _with_userinfo(current, previous)
+            hop = _split_url(current)
+        return current, hop
+
+    def _result(self, arrival: _Arrival, etag: str | None, last_modified: str | None,
+                deadline: float, started: float) -> FetchResult:
+        """The final reply as a FetchResult (its body read), or the FetchError it means."""
+        reply = arrival.reply
+        status = reply.status
         complete = False
         result_headers = reply.headers
         try:
@@ -295,6 +331,7 @@ class HttpFetcher:
                     gone=status == 410)
         finally:
             reply.release(complete)
+        current = arrival.url
         return FetchResult(
             url=current,
             status=status,
@@ -303,7 +340,8 @@ class HttpFetcher:
             last_modified=result_headers.get("last-modified")
             or (last_modified if content is None else None),
             headers=result_headers,
-            permanent_redirect=current if redirects and all_permanent else None,
+            permanent_redirect=current if arrival.redirects and arrival.all_permanent
+            else None,
             elapsed=time.monotonic() - started,
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import bs4
@@ -23,6 +24,7 @@ from monitor.parse.sanitize import (
     clean_summary,
     clean_title,
     clean_url,
+    first_unique,
     parse_errors,
     parse_iso_datetime,
 )
@@ -51,23 +53,22 @@ def parse_page(content: bytes, url: str, item_selector: str, link_selector: str,
         elements = _select(soup, item_selector, "item_selector")
         if not elements:
             raise ParseError(f"item_selector {item_selector!r} matched nothing")
-        items: list[ParsedItem] = []
-        seen: set[str] = set()
-        for element in elements:
-            if time.monotonic() > deadline:
-                raise ParseError(f"page too complex: items not extracted within {MAX_SECONDS} s")
-            item = _item(element, base, link_selector, title_selector, summary_selector)
-            if item is None or item.url in seen:
-                continue
-            seen.add(item.url)
-            items.append(item)
-            if len(items) >= MAX_ITEMS:
-                break
+        items = first_unique(
+            (_item(element, base, link_selector, title_selector, summary_selector)
+             for element in _within(elements, deadline)), MAX_ITEMS)
         if not items:
             raise ParseError(f"link_selector {link_selector!r} found no usable link in "
                              f"{len(elements)} items matched by {item_selector!r}")
         title = clean_title(soup.title.get_text(" ") if soup.title else "")
-        return ParsedFeed(title=title, items=tuple(items))
+        return ParsedFeed(title=title, items=items)
+
+
+def _within(elements: list[Any], deadline: float) -> Iterator[Any]:
+    """The elements, one by one, until ``deadline`` (time.monotonic()): then ParseError."""
+    for element in elements:
+        if time.monotonic() > deadline:
+            raise ParseError(f"page too complex: items not extracted within {MAX_SECONDS} s")
+        yield element
 
 
 def _soup(content: bytes, content_type: str | None) -> BeautifulSoup:
