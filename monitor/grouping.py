@@ -13,9 +13,9 @@ now runs in two steps:
   against the stories committed by other polls since ``group`` looked, and only those, so
   two outlets polled at once still make one story.
 
-A story's actors are the union of its items': the store widens them as items naming more
-states join, and ``widen`` brings the indexes along after the commit (a story grown to
-``MAX_STORY_ACTORS`` states is logged: it takes in no further state).
+A story's actors are the union of its items': the commit widens them as items naming more
+states join (monitor/plan.py), and ``widen`` brings the indexes along after the commit (a
+story grown to ``MAX_STORY_ACTORS`` states is logged: it takes in no further state).
 
 The decisions themselves are monitor/stories.py's (pure); this module keeps the indexes
 and the locks.
@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from monitor.plan import union
 from monitor.store.base import Store
 from monitor.stories import MAX_STORY_ACTORS, Prepared, StoryKey, choose_story, prepare
 from monitor.story_index import StoryIndex
@@ -104,7 +105,7 @@ class StoryGrouper:
             if same_as is not None:
                 joined = poll_index.get(same_as)
                 if joined is not None:
-                    poll_index.widen(same_as, _union(joined.key.actors, verdict.actors))
+                    poll_index.widen(same_as, union(joined.key.actors, verdict.actors))
             if opens:
                 poll_index.add(StoryKey(index, topic, new.item.title, new.item.summary,
                                         verdict.category, verdict.actors, now), item)
@@ -191,8 +192,3 @@ class StoryGrouper:
             with self._lock:
                 entry = self._topics.setdefault(topic, _Topic())
         return entry
-
-
-def _union(known: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
-    """``known`` then the states of ``more`` it lacks, in order (as the store widens)."""
-    return known + tuple(a for a in dict.fromkeys(more) if a not in known)

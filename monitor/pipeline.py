@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from monitor import decide
 from monitor.batch import BATCH_DELAY, BATCH_SIZE, StateBatch
 from monitor.classify import TopicClassifier
+from monitor.commit import commit_poll
 from monitor.config import Config, SourceConfig
 from monitor.errors import FetchError, ParseError, StoreError
 from monitor.fetch import (
@@ -284,7 +285,7 @@ class Pipeline:
             return
         with self._commit_lock:
             self.batch.discard(source.name)
-            widened = self.store.record_poll(record, self.subscribers, now)
+            widened = commit_poll(self.store, record, self.subscribers, now)
             self._committed[source.name] = record.state
             if widened:
                 self.grouper.widen(widened)

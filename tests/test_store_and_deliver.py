@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.commit import commit_poll
 from monitor.config import WebhookNotifierConfig, load_config_data
 from monitor.deliver import RETRY_AFTER_MAX, RETRY_BASE, RETRY_MAX, Deliverer, next_attempt
 from monitor.errors import NotifyError, StoreError
@@ -69,7 +70,7 @@ def poll_with_story(store: SqliteStore, guid: str, subscribers: dict) -> None:
     state = store.source_state("wire")
     item = ParsedItem(guid=guid, url=f"https://wire.example/{guid}", title=f"Story {guid}")
     record = PollRecord(state, (NewItem(item, item.url),), ((0, StoryDecision("t", verdict())),))
-    store.record_poll(record, subscribers, NOW)
+    commit_poll(store, record, subscribers, NOW)
 
 
 def test_schema_version_and_newer_database_refused(tmp_path: Path) -> None:
@@ -144,7 +145,7 @@ def test_poll_is_one_transaction(tmp_path: Path) -> None:
     record = PollRecord(state, (NewItem(good, good.url),),
                         ((0, StoryDecision("t", verdict())), (5, StoryDecision("t", verdict()))))
     with pytest.raises(IndexError):  # a bad record fails midway ...
-        store.record_poll(record, {"t": ["n"]}, NOW)
+        commit_poll(store, record, {"t": ["n"]}, NOW)
     assert store.known_guids("wire", ["1"]) == set()  # ... and nothing of it stays
     poll_with_story(store, "1", {"t": ["n"]})
     assert store.known_guids("wire", ["1", "2"]) == {"1"}
@@ -231,7 +232,7 @@ def test_next_attempt_policy() -> None:
 def test_sources_follow_the_config(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     state = store.source_state("wire")
-    store.record_poll(PollRecord(SourceState(**{**state.__dict__, "etag": '"e"',
+    commit_poll(store, PollRecord(SourceState(**{**state.__dict__, "etag": '"e"',
                                                 "url": "https://moved.example/rss"})), {}, NOW)
     store.sync_sources([("wire", "https://wire.example/rss")], NOW)
     assert store.source_state("wire").url == "https://moved.example/rss"  # redirect kept
@@ -390,7 +391,7 @@ def test_a_source_state_reads_back_as_written(tmp_path: Path) -> None:
                              "consecutive_failures": 3, "last_error": "FetchError: HTTP 500",
                              "last_error_at": NOW, "flooding_since": NOW - timedelta(hours=1),
                              "new_per_poll": 2.5, "last_new": 900, "last_capped": 850})
-    store.record_poll(PollRecord(written), {}, NOW)
+    commit_poll(store, PollRecord(written), {}, NOW)
     store.close()
     assert SqliteStore(str(tmp_path / "m.db")).source_state("wire") == written
 
@@ -430,7 +431,7 @@ def test_a_story_s_actors_grow_with_the_states_its_items_name(tmp_path: Path) ->
                                 actors=actors, evidence="Evidence.", rules=("r",))
         record = PollRecord(store.source_state("wire"), (NewItem(item, item.url),),
                             ((0, StoryDecision("t", joined, story_id=story_id)),))
-        return store.record_poll(record, {}, NOW)
+        return commit_poll(store, record, {}, NOW)
 
     assert join("g2", ("Belarus", "Russia")) == {story_id: ("Russia", "Belarus")}
     assert join("g3", ("Russia",)) == {}          # nothing new: nothing rewritten

@@ -5,21 +5,48 @@ SQLite implements it today; a PostgreSQL backend implements the same methods.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from monitor.intents import Intent, StoryState
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.stories import StoryKey
 from monitor.types import (
     DatabaseInfo,
     Digest,
     Incident,
-    PollRecord,
+    NewItem,
     SourceState,
     StoredItem,
     Story,
 )
+
+
+class PollWriter(Protocol):
+    """A poll's commit inside one transaction: writes and the reads the planners need.
+
+    SQL and row mapping only; what to write is decided by monitor/plan.py.
+    """
+
+    def write_state(self, state: SourceState) -> None:
+        """The source's state after the poll."""
+
+    def insert_items(self, source: str, new_items: Sequence[NewItem], linked: Iterable[int],
+                     now: datetime) -> frozenset[int]:
+        """Insert the poll's new items (one already stored under its guid is skipped);
+        of ``linked``, the indexes whose rows were inserted (intents refer to them)."""
+
+    def stories_of(self, items: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """(stored item id, topic) -> the item's story of that topic, where it has one."""
+
+    def story_states(self, ids: Iterable[int]) -> dict[int, StoryState]:
+        """Whether each of these stored stories alerted, and its actors."""
+
+    def apply(self, intents: Sequence[Intent], now: datetime) -> dict[int, tuple[str, ...]]:
+        """Write the intents in order; returns the stories whose actors were widened
+        (story id -> its actors now)."""
 
 
 class Store(Protocol):
@@ -56,12 +83,9 @@ class Store(Protocol):
         """The topic's stories first seen since ``since`` (with ids above ``after_id``), in
         id order. Ids grow in commit order."""
 
-    def record_poll(self, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
-                    now: datetime) -> dict[int, tuple[str, ...]]:
-        """Commit a poll in one transaction: source state, new items, stories, outbox rows.
-
-        Returns the existing stories whose actors grew (a story's actors are the union of
-        its items'): story id -> its actors now."""
+    def poll_transaction(self) -> AbstractContextManager[PollWriter]:
+        """One poll's commit (monitor/commit.py): every write through the writer is
+        committed when the block ends, or none if it raises."""
 
     def record_states(self, states: Sequence[SourceState]) -> None:
         """Commit several sources' states in one transaction (polls that changed nothing
