@@ -64,7 +64,7 @@ def poll_day(store: SqliteStore, day: int, per_day: int, now: datetime) -> float
         found = store.items_by_canonical_url(urls)
         store.forgotten_urls([u for u in urls if u not in found])
         new = tuple(NewItem(i, canonical_url(i.url)) for i in fresh)
-        stories = tuple((index, StoryDecision("t", VERDICT)) for index in range(len(new))
+        stories = tuple(StoryDecision(index, "t", VERDICT) for index in range(len(new))
                         if s < STORIES_PER_DAY and index == 0)
         record = PollRecord(store.source_state(name), new, stories)
         commit_poll(store, record, {"t": ["mail"]}, now)

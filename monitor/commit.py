@@ -30,17 +30,17 @@ def commit_poll(store: Store, record: PollRecord, subscribers: Mapping[str, Sequ
     now), for the grouper's index.
     """
     # Items that a story or a duplicate link refers to need their row id.
-    linked = {index for index, _ in record.stories}
+    linked = {decision.item for decision in record.stories}
     linked.update(i for i, n in enumerate(record.new_items) if n.duplicate_of is not None)
     with store.poll_transaction() as writer:
         writer.write_state(record.state)
         inserted = writer.insert_items(record.state.name, record.new_items, linked, now)
-        originals = [(original, decision.topic) for index, decision in record.stories
-                     if index in inserted
-                     for original in (record.new_items[index].duplicate_of,)
+        originals = [(original, decision.topic) for decision in record.stories
+                     if decision.item in inserted
+                     for original in (record.new_items[decision.item].duplicate_of,)
                      if original is not None]
         stories_of = writer.stories_of(originals)
-        touched = {d.story_id for _, d in record.stories if d.story_id is not None}
+        touched = {d.story_id for d in record.stories if d.story_id is not None}
         facts = CommitFacts(inserted, stories_of,
                             writer.story_states(touched | set(stories_of.values())))
         intents = (plan_stories(record, facts, subscribers)

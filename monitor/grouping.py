@@ -45,7 +45,7 @@ POLL_WINDOW = timedelta(days=1)
 class Grouping:
     """What ``group`` decided for one poll, for ``settle`` to finish under the lock."""
 
-    decisions: tuple[tuple[int, StoryDecision], ...]   # (index into new_items, decision)
+    decisions: tuple[StoryDecision, ...]
     capped: frozenset[int]          # new_items past the cap: recorded, not alerted, no story
     seen: Mapping[str, int]         # topic -> the highest story id the lookups could see
     prepared: Mapping[int, Prepared]   # new_items index -> its text, prepared once
@@ -70,17 +70,18 @@ class StoryGrouper:
         self._lock = threading.Lock()
 
     def group(self, new_items: Sequence[NewItem],
-              classified: Sequence[tuple[int, StoryDecision]], now: datetime) -> Grouping:
+              classified: Sequence[StoryDecision], now: datetime) -> Grouping:
         """Attach each match to an open story of its topic, or to one opened in this poll,
         or open a story; past ``max_new_per_poll`` opened alerting stories, cap the item."""
         seen = {topic: self._refresh(topic, now)
-                for topic in dict.fromkeys(d.topic for _, d in classified)}
+                for topic in dict.fromkeys(d.topic for d in classified)}
         in_poll: dict[str, StoryIndex] = {}
         prepared: dict[int, Prepared] = {}
-        grouped: list[tuple[int, StoryDecision]] = []
+        grouped: list[StoryDecision] = []
         capped: set[int] = set()
         opening: set[int] = set()          # items opening an alerting story
-        for index, decision in classified:
+        for decision in classified:
+            index = decision.item
             if index in capped:
                 continue
             new, topic, verdict = new_items[index], decision.topic, decision.classification
@@ -97,11 +98,11 @@ class StoryGrouper:
             if opens and new.reason == "new" and index not in opening:
                 if len(opening) >= self.max_new_per_poll:
                     capped.add(index)
-                    while grouped and grouped[-1][0] == index:  # its other topics' decisions
+                    while grouped and grouped[-1].item == index:  # its other topics' decisions
                         grouped.pop()
                     continue
                 opening.add(index)
-            grouped.append((index, StoryDecision(topic, verdict, story_id, same_as)))
+            grouped.append(StoryDecision(index, topic, verdict, story_id, same_as))
             if same_as is not None:
                 joined = poll_index.get(same_as)
                 if joined is not None:
@@ -111,7 +112,7 @@ class StoryGrouper:
                                         verdict.category, verdict.actors, now), item)
         return Grouping(tuple(grouped), frozenset(capped), seen, prepared)
 
-    def settle(self, grouping: Grouping, now: datetime) -> tuple[tuple[int, StoryDecision], ...]:
+    def settle(self, grouping: Grouping, now: datetime) -> tuple[StoryDecision, ...]:
         """The final decisions, against the stories committed since ``group`` looked.
 
         Call it under the lock that serialises commits, right before committing.
@@ -121,13 +122,13 @@ class StoryGrouper:
         if not changed:
             return grouping.decisions
         decisions = list(grouping.decisions)
-        for position, (index, decision) in enumerate(decisions):
+        for position, decision in enumerate(decisions):
             if decision.topic not in changed:
                 continue
-            story_id = self._recheck(decision, grouping.prepared[index],
+            story_id = self._recheck(decision, grouping.prepared[decision.item],
                                      grouping.seen[decision.topic], now)
             if story_id is not None and story_id != decision.story_id:
-                decisions[position] = (index, replace(decision, story_id=story_id, same_as=None))
+                decisions[position] = replace(decision, story_id=story_id, same_as=None)
         # A match left to join a story opened by another item of this poll, whose item now
         # joins a committed story instead, opens its own (the store does it): as it would
         # have, had this poll looked after the other poll's commit.

@@ -158,7 +158,7 @@ class Pipeline:
                                          new=sum(1 for n in new_items if n.alert) + capped,
                                          capped=capped)
             self._record(source, PollRecord(new_state, new_items, stories), now)
-        matched = len({index for index, _ in stories if new_items[index].reason != "old"})
+        matched = len({d.item for d in stories if new_items[d.item].reason != "old"})
         return self._log(PollOutcome(source.name, "ok", len(parsed.items), new_state.last_new,
                                      matched, None, time.monotonic() - started, capped))
 
@@ -206,14 +206,14 @@ class Pipeline:
         new_items = decide.select_new_items(state, fresh, known_guids, known_urls,
                                             self.clock(), self.config.monitor.max_age,
                                             canonical, forgotten)
-        classified: list[tuple[int, StoryDecision]] = []
+        classified: list[StoryDecision] = []
         for index, new in enumerate(new_items):
             if new.reason == "duplicate" and new.duplicate_of is None:
                 continue  # a second link to an article of this same poll
             for topic, classifier in self.classifiers.items():
                 verdict = classifier.classify(new.item.title, new.item.summary)
                 if verdict.match:
-                    classified.append((index, StoryDecision(topic, verdict)))
+                    classified.append(StoryDecision(index, topic, verdict))
         return new_items, classified
 
     def _recheck_urls(self, new_items: tuple[NewItem, ...]) -> tuple[NewItem, ...]:

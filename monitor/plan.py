@@ -28,14 +28,13 @@ from monitor.intents import (
     Opened,
     OpenIncident,
     OpenStory,
-    QueueDigest,
-    QueueStory,
     RecordHealthAlert,
     StoryRef,
     StoryState,
     WidenActors,
 )
-from monitor.types import Digest, HealthChange, PollRecord
+from monitor.outbox import queue_notice, queue_story
+from monitor.types import HealthChange, PollRecord
 
 
 def union(known: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
@@ -56,12 +55,11 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
             intents.append(LinkCopy(index, new.duplicate_of))
     states: dict[StoryRef, StoryState] = dict(facts.stories)
     opened: set[Opened] = set()
-    for match in record.stories:
-        index, decision = match
+    for decision in record.stories:
+        index = decision.item
         if index not in facts.inserted:
             continue
         new, topic = record.new_items[index], decision.topic
-        notifiers = tuple(subscribers.get(topic, ()))
         story: StoryRef | None = decision.story_id
         if story is None and decision.same_as is not None:
             ref = Opened(decision.same_as, topic)
@@ -75,8 +73,8 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
             verdict = decision.classification
             intents.append(OpenStory(ref, new.item.title, new.item.summary, new.item.url,
                                      new.item.published, verdict, alert))
-            if alert and notifiers:
-                intents.append(QueueStory(ref, notifiers))
+            if alert:
+                intents.extend(queue_story(ref, topic, subscribers))
             opened.add(ref)
             states[ref] = StoryState(alert, verdict.actors)
             story = ref
@@ -87,8 +85,7 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
                 # A fresh report of a story first seen as too old: alert it now.
                 state = states[story] = StoryState(True, state.actors)
                 intents.append(MarkAlerted(story))
-                if notifiers:
-                    intents.append(QueueStory(story, notifiers))
+                intents.extend(queue_story(story, topic, subscribers))
             actors = decision.classification.actors
             grown = union(state.actors, actors) if actors else state.actors
             if grown != state.actors:
@@ -115,6 +112,5 @@ def plan_health(changes: Sequence[HealthChange], now: datetime,
             if change.action == "alert":
                 intents.append(RecordHealthAlert(change.source, change.kind,
                                                  change.incident_id, notifier))
-            intents.append(QueueDigest(Digest(id=new_id(), notifier=notifier, created_at=now,
-                                              stories=(), kind="health", text=change.text)))
+            intents.append(queue_notice(new_id(), notifier, now, change.text))
     return tuple(intents)

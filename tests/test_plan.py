@@ -42,15 +42,15 @@ def item(n: int, reason: str = "new", duplicate_of: int | None = None) -> NewIte
     return NewItem(parsed, parsed.url, reason, duplicate_of)
 
 
-def decision(actors: tuple[str, ...] = ("Chile",), story_id: int | None = None,
+def decision(index: int, actors: tuple[str, ...] = ("Chile",), story_id: int | None = None,
              same_as: int | None = None) -> StoryDecision:
     verdict = Classification(topic="envoys", match=True, score=0.8,
                              category="recognition_step", actors=actors,
                              evidence="Chile names an envoy.", rules=("envoy",))
-    return StoryDecision("envoys", verdict, story_id, same_as)
+    return StoryDecision(index, "envoys", verdict, story_id, same_as)
 
 
-def plan(items: tuple[NewItem, ...], decisions: tuple[tuple[int, StoryDecision], ...],
+def plan(items: tuple[NewItem, ...], decisions: tuple[StoryDecision, ...],
          inserted: set[int] | None = None, stories_of: dict[tuple[int, str], int] | None = None,
          stories: dict[int, StoryState] | None = None) -> tuple[object, ...]:
     record = PollRecord(SourceState("desk", "https://desk.example/rss"), items, decisions)
@@ -60,7 +60,7 @@ def plan(items: tuple[NewItem, ...], decisions: tuple[tuple[int, StoryDecision],
 
 
 def test_a_match_with_no_story_opens_one_queued_for_the_topics_notifiers() -> None:
-    intents = plan((item(0),), ((0, decision()),))
+    intents = plan((item(0),), (decision(0),))
     ref = Opened(0, "envoys")
     opened = intents[0]
     assert isinstance(opened, OpenStory) and opened.ref == ref and opened.alert
@@ -69,13 +69,13 @@ def test_a_match_with_no_story_opens_one_queued_for_the_topics_notifiers() -> No
 
 
 def test_an_item_too_old_opens_a_story_recorded_without_alert() -> None:
-    intents = plan((item(0, "old"),), ((0, decision()),))
+    intents = plan((item(0, "old"),), (decision(0),))
     assert isinstance(intents[0], OpenStory) and not intents[0].alert
     assert not any(isinstance(i, QueueStory) for i in intents)
 
 
 def test_a_match_joins_the_story_an_earlier_item_of_the_poll_opened() -> None:
-    intents = plan((item(0), item(1)), ((0, decision()), (1, decision(same_as=0))))
+    intents = plan((item(0), item(1)), (decision(0), decision(1, same_as=0)))
     ref = Opened(0, "envoys")
     assert intents[-1] == JoinStory(1, ref)
     assert sum(isinstance(i, OpenStory) for i in intents) == 1
@@ -83,36 +83,36 @@ def test_a_match_joins_the_story_an_earlier_item_of_the_poll_opened() -> None:
 
 def test_a_match_whose_poll_story_was_not_opened_opens_its_own() -> None:
     # Item 0 was not inserted (another writer stored its guid): it opens nothing.
-    intents = plan((item(0), item(1)), ((0, decision()), (1, decision(same_as=0))),
+    intents = plan((item(0), item(1)), (decision(0), decision(1, same_as=0)),
                    inserted={1})
     assert [i.ref for i in intents if isinstance(i, OpenStory)] == [Opened(1, "envoys")]
     assert not any(getattr(i, "item", None) == 0 for i in intents)
 
 
 def test_a_copy_joins_its_originals_stories_and_its_story_of_the_topic() -> None:
-    intents = plan((item(0, "duplicate", duplicate_of=40),), ((0, decision()),),
+    intents = plan((item(0, "duplicate", duplicate_of=40),), (decision(0),),
                    stories_of={(40, "envoys"): 7}, stories={7: StoryState(True, ("Chile",))})
     assert intents == (LinkCopy(0, 40), JoinStory(0, 7))
 
 
 def test_a_fresh_report_alerts_a_story_recorded_without_alert_once() -> None:
-    intents = plan((item(0), item(1)), ((0, decision(story_id=7)), (1, decision(story_id=7))),
+    intents = plan((item(0), item(1)), (decision(0, story_id=7), decision(1, story_id=7)),
                    stories={7: StoryState(False, ("Chile",))})
     assert intents == (MarkAlerted(7), QueueStory(7, ("desk-mail", "hook")), JoinStory(0, 7),
                        JoinStory(1, 7))
 
 
 def test_an_old_or_copied_report_does_not_alert_a_record_only_story() -> None:
-    intents = plan((item(0, "old"),), ((0, decision(story_id=7)),),
+    intents = plan((item(0, "old"),), (decision(0, story_id=7),),
                    stories={7: StoryState(False, ("Chile",))})
     assert intents == (JoinStory(0, 7),)
 
 
 def test_a_story_s_actors_are_the_union_of_its_items() -> None:
     intents = plan((item(0), item(1), item(2)),
-                   ((0, decision(("Peru", "Chile", "Peru"), story_id=7)),
-                    (1, decision(("Chile",), story_id=7)),
-                    (2, decision(("Chile", "Bolivia"), story_id=7))),
+                   (decision(0, ("Peru", "Chile", "Peru"), story_id=7),
+                    decision(1, ("Chile",), story_id=7),
+                    decision(2, ("Chile", "Bolivia"), story_id=7)),
                    stories={7: StoryState(True, ("Chile",))})
     assert [i for i in intents if isinstance(i, WidenActors)] == [
         WidenActors(7, ("Chile", "Peru")), WidenActors(7, ("Chile", "Peru", "Bolivia"))]

@@ -69,7 +69,7 @@ def verdict(category: str = "recognition_step") -> Classification:
 def poll_with_story(store: SqliteStore, guid: str, subscribers: dict) -> None:
     state = store.source_state("wire")
     item = ParsedItem(guid=guid, url=f"https://wire.example/{guid}", title=f"Story {guid}")
-    record = PollRecord(state, (NewItem(item, item.url),), ((0, StoryDecision("t", verdict())),))
+    record = PollRecord(state, (NewItem(item, item.url),), (StoryDecision(0, "t", verdict()),))
     commit_poll(store, record, subscribers, NOW)
 
 
@@ -143,7 +143,7 @@ def test_poll_is_one_transaction(tmp_path: Path) -> None:
     state = store.source_state("wire")
     good = ParsedItem(guid="1", url="https://wire.example/1", title="One")
     record = PollRecord(state, (NewItem(good, good.url),),
-                        ((0, StoryDecision("t", verdict())), (5, StoryDecision("t", verdict()))))
+                        (StoryDecision(0, "t", verdict()), StoryDecision(5, "t", verdict())))
     with pytest.raises(IndexError):  # a bad record fails midway ...
         commit_poll(store, record, {"t": ["n"]}, NOW)
     assert store.known_guids("wire", ["1"]) == set()  # ... and nothing of it stays
@@ -430,7 +430,7 @@ def test_a_story_s_actors_grow_with_the_states_its_items_name(tmp_path: Path) ->
         joined = Classification(topic="t", match=True, score=0.9, category="recognition_step",
                                 actors=actors, evidence="Evidence.", rules=("r",))
         record = PollRecord(store.source_state("wire"), (NewItem(item, item.url),),
-                            ((0, StoryDecision("t", joined, story_id=story_id)),))
+                            (StoryDecision(0, "t", joined, story_id=story_id),))
         return commit_poll(store, record, {}, NOW)
 
     assert join("g2", ("Belarus", "Russia")) == {story_id: ("Russia", "Belarus")}
