@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from monitor.commit import commit_poll  # noqa: E402
+from monitor.commit import commit_poll, sync_sources  # noqa: E402
 from monitor.retention import plan_retention, run_retention  # noqa: E402
 from monitor.store import SqliteStore  # noqa: E402
 from monitor.types import (  # noqa: E402
@@ -81,8 +81,8 @@ def deliver_day(store: SqliteStore, day: int, now: datetime) -> None:
 def simulate(days: int, per_day: int, retention: timedelta | None, folder: Path) -> None:
     path = folder / f"year-{'retention' if retention else 'none'}.db"
     store = SqliteStore(str(path))
-    store.sync_sources([(f"source-{s}", f"https://s{s}.example/rss") for s in range(SOURCES)],
-                       START)
+    sync_sources(store, [(f"source-{s}", f"https://s{s}.example/rss") for s in range(SOURCES)],
+                 START)
     label = f"retention {retention.days}d" if retention else "no retention"
     print(f"\n{label}: {SOURCES} sources, {per_day} new items a day")
     print(f"{'day':>5} {'size MB':>8} {'items':>8} {'keys':>8} {'cycle ms':>9} "

@@ -1,4 +1,6 @@
-"""A poll's commit: the store writes the items, reads what the planners need, and applies
+"""A poll's commit, and the sources' sync with the config.
+
+A poll's commit: the store writes the items, reads what the planners need, and applies
 their intents, all in one transaction (a poll's items, stories, outbox rows, incidents and
 source state are committed together or not at all: docs/crash-safety.md).
 
@@ -8,17 +10,23 @@ The decisions are monitor/plan.py's (pure); the store (monitor/store/) only read
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from monitor.intents import CommitFacts
-from monitor.plan import plan_health, plan_stories
+from monitor.plan import plan_health, plan_sources, plan_stories
 from monitor.store.base import Store
 from monitor.types import PollRecord
 
 
 def _new_id() -> str:
     return uuid.uuid4().hex
+
+
+def sync_sources(store: Store, sources: Iterable[tuple[str, str]], now: datetime) -> None:
+    """Make the stored sources match the config: (name, configured URL) pairs. Called at
+    start, before any poll."""
+    store.apply_sources(plan_sources(sources, store.stored_sources(), now))
 
 
 def commit_poll(store: Store, record: PollRecord, subscribers: Mapping[str, Sequence[str]],

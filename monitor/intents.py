@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.types import Classification, Digest
+from monitor.types import Classification, Digest, SourceState
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,25 @@ class QueueStory:
 
     story: StoryRef
     notifiers: tuple[str, ...]
+
+
+# -- source intents ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class AddSource:
+    """A source new to the config: polled from ``next_poll_at``."""
+
+    name: str
+    url: str
+    next_poll_at: datetime
+
+
+@dataclass(frozen=True)
+class MoveSource:
+    """The operator changed a source's URL to ``config_url``: its state is now ``state``."""
+
+    config_url: str
+    state: SourceState
 
 
 # -- health intents ---------------------------------------------------------

@@ -6,6 +6,8 @@
   when its item is too old); a record-only story alerted when a fresh report of it comes;
   a story's actors widened to the union of its items'; the outbox rows, one per notifier
   subscribed to the topic.
+- ``plan_sources``: the configured sources against the stored ones: a new name is added,
+  a changed URL makes a new feed of the source (monitor/decide.py, ``after_url_change``).
 - ``plan_health``: the incident changes of monitor/health.py as writes, and one digest
   per notifier told, with its id.
 
@@ -15,16 +17,19 @@ transaction, and applies the intents in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
+from monitor.decide import after_url_change
 from monitor.intents import (
+    AddSource,
     CloseIncident,
     CommitFacts,
     Intent,
     JoinStory,
     LinkCopy,
     MarkAlerted,
+    MoveSource,
     Opened,
     OpenIncident,
     OpenStory,
@@ -34,7 +39,7 @@ from monitor.intents import (
     WidenActors,
 )
 from monitor.outbox import queue_notice, queue_story
-from monitor.types import HealthChange, PollRecord
+from monitor.types import HealthChange, PollRecord, SourceState
 
 
 def union(known: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
@@ -92,6 +97,24 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
                 states[story] = StoryState(state.alert, grown)
                 intents.append(WidenActors(story, grown))
         intents.append(JoinStory(index, story))
+    return tuple(intents)
+
+
+def plan_sources(configured: Iterable[tuple[str, str]],
+                 stored: Mapping[str, tuple[str, SourceState]],
+                 now: datetime) -> tuple[AddSource | MoveSource, ...]:
+    """Make the stored sources match the config: (name, configured URL) pairs against
+    ``stored`` (name -> its configured URL as stored, its state)."""
+    known = dict(stored)
+    intents: list[AddSource | MoveSource] = []
+    for name, url in configured:
+        if name not in known:
+            intents.append(AddSource(name, url, now))
+            known[name] = (url, SourceState(name, url, next_poll_at=now))
+        elif known[name][0] != url:
+            state = after_url_change(known[name][1], url, now)
+            intents.append(MoveSource(url, state))
+            known[name] = (url, state)
     return tuple(intents)
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from monitor.intents import (
+    AddSource,
     CloseIncident,
     CommitFacts,
     JoinStory,
     LinkCopy,
     MarkAlerted,
+    MoveSource,
     Opened,
     OpenIncident,
     OpenStory,
@@ -20,7 +22,7 @@ from monitor.intents import (
     StoryState,
     WidenActors,
 )
-from monitor.plan import plan_health, plan_stories
+from monitor.plan import plan_health, plan_sources, plan_stories
 from monitor.types import (
     Classification,
     Digest,
@@ -137,3 +139,23 @@ def test_health_changes_become_incident_writes_and_one_digest_per_notifier() -> 
         RecordHealthAlert("desk", "failing", None, "pager"),
         digest("d2", "pager", "Desk is failing."),
         CloseIncident("desk", "silent", 12), digest("d3", "ops", "Desk is back."))
+
+
+def test_a_new_source_is_added_and_a_changed_url_makes_a_new_feed() -> None:
+    stored = SourceState("desk", "https://mirror.example/rss", etag='"v4"', body_hash="abc",
+                         first_polled_at=NOW, last_new_item_at=NOW, consecutive_failures=2,
+                         gone=True)
+    later = datetime(2026, 3, 10, tzinfo=UTC)
+    intents = plan_sources([("desk", "https://harbour.example/feed"),
+                            ("wire", "https://wire.example/rss")],
+                           {"desk": ("https://desk.example/rss", stored)}, later)
+    moved = SourceState("desk", "https://harbour.example/feed", consecutive_failures=2,
+                        next_poll_at=later)
+    assert intents == (MoveSource("https://harbour.example/feed", moved),
+                       AddSource("wire", "https://wire.example/rss", later))
+
+
+def test_a_source_whose_configured_url_is_unchanged_keeps_its_redirect() -> None:
+    stored = SourceState("desk", "https://mirror.example/rss", etag='"v4"')
+    assert plan_sources([("desk", "https://desk.example/rss")],
+                        {"desk": ("https://desk.example/rss", stored)}, NOW) == ()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.commit import commit_poll
+from monitor.commit import commit_poll, sync_sources
 from monitor.config import WebhookNotifierConfig, load_config_data
 from monitor.deliver import RETRY_AFTER_MAX, RETRY_BASE, RETRY_MAX, Deliverer, next_attempt
 from monitor.errors import NotifyError, StoreError
@@ -57,7 +57,7 @@ class RecordingNotifier:
 
 def make_store(tmp_path: Path) -> SqliteStore:
     store = SqliteStore(str(tmp_path / "m.db"))
-    store.sync_sources([("wire", "https://wire.example/rss")], NOW)
+    sync_sources(store, [("wire", "https://wire.example/rss")], NOW)
     return store
 
 
@@ -234,9 +234,9 @@ def test_sources_follow_the_config(tmp_path: Path) -> None:
     state = store.source_state("wire")
     commit_poll(store, PollRecord(SourceState(**{**state.__dict__, "etag": '"e"',
                                                 "url": "https://moved.example/rss"})), {}, NOW)
-    store.sync_sources([("wire", "https://wire.example/rss")], NOW)
+    sync_sources(store, [("wire", "https://wire.example/rss")], NOW)
     assert store.source_state("wire").url == "https://moved.example/rss"  # redirect kept
-    store.sync_sources([("wire", "https://new.example/rss")], NOW)
+    sync_sources(store, [("wire", "https://new.example/rss")], NOW)
     changed = store.source_state("wire")
     assert changed.url == "https://new.example/rss" and changed.etag is None
 

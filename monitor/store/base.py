@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
-from monitor.intents import Intent, StoryState
+from monitor.intents import AddSource, Intent, MoveSource, StoryState
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.stories import StoryKey
 from monitor.types import (
@@ -50,8 +50,12 @@ class PollWriter(Protocol):
 
 
 class Store(Protocol):
-    def sync_sources(self, sources: Iterable[tuple[str, str]], now: datetime) -> None:
-        """Make the stored sources match the config: (name, configured url) pairs."""
+    def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
+        """Every stored source: name -> (its URL as configured when stored, its state)."""
+
+    def apply_sources(self, changes: Sequence[AddSource | MoveSource]) -> None:
+        """Write sources added to the config, and those whose URL changed (one
+        transaction)."""
 
     def source_state(self, name: str) -> SourceState: ...
 

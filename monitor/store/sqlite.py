@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from monitor.errors import StoreError
+from monitor.intents import AddSource, MoveSource
 from monitor.retention import Forgotten, RetentionPlan, dedup_key
 from monitor.store.codec import digest_from_json, iso, parse_iso
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -175,24 +176,28 @@ class SqliteStore:
 
     # -- sources ----------------------------------------------------------
 
-    def sync_sources(self, sources: Iterable[tuple[str, str]], now: datetime) -> None:
+    def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
+        """Every stored source: name -> (its URL as configured when stored, its state)."""
+        rows = self._query(f"SELECT s.config_url, {', '.join(f's.{c}' for c in _STATE_COLUMNS)} "
+                           f"FROM sources s")
+        return {r["name"]: (r["config_url"], self._state(r[1:])) for r in rows}
+
+    def apply_sources(self, changes: Sequence[AddSource | MoveSource]) -> None:
+        """Write the sources added to the config and those whose URL changed, in one
+        transaction."""
         with self._transaction() as db:
-            for name, url in sources:
-                row = db.execute("SELECT config_url FROM sources WHERE name = ?",
-                                 (name,)).fetchone()
-                if row is None:
+            for change in changes:
+                if isinstance(change, AddSource):
                     db.execute("INSERT INTO sources (name, config_url, url, next_poll_at) "
-                               "VALUES (?, ?, ?, ?)", (name, url, url, iso(now)))
-                elif row["config_url"] != url:
-                    # The operator changed the URL: forget validators and redirects.
-                    # A new feed: its first poll is a first poll again (max_age applies).
-                    db.execute("UPDATE sources SET config_url = ?, url = ?, etag = NULL, "
-                               "last_modified = NULL, body_hash = NULL, gone = 0, "
-                               "first_polled_at = NULL, last_new_item_at = NULL, "
-                               "next_poll_at = ? WHERE name = ?", (url, url, iso(now), name))
+                               "VALUES (?, ?, ?, ?)",
+                               (change.name, change.url, change.url, iso(change.next_poll_at)))
+                else:
+                    db.execute("UPDATE sources SET config_url = ? WHERE name = ?",
+                               (change.config_url, change.state.name))
+                    db.execute(_UPDATE_STATE, self._state_row(change.state))
 
     @staticmethod
-    def _state(row: sqlite3.Row) -> SourceState:
+    def _state(row: Sequence[Any]) -> SourceState:
         values = [parse_iso(v) if c in _TIME_COLUMNS else v
                   for c, v in zip(_STATE_COLUMNS, row, strict=True)]
         return SourceState(*values[:-1], gone=bool(values[-1]))
