@@ -60,4 +60,7 @@ class Outbox:
     def mark_failed(self, digest_id: str, error: str, now: datetime,
                     next_attempt_at: datetime | None) -> None:
         """A failed attempt, retried at ``next_attempt_at``; None dead-letters it."""
-        self.store.mark_failed(digest_id, error, now, next_attempt_at)
+        if next_attempt_at is None:
+            self.store.mark_dead(digest_id, error, now)
+        else:
+            self.store.mark_failed(digest_id, error, now, next_attempt_at)

@@ -22,6 +22,7 @@ from monitor.intents import (
     StoryState,
     WidenActors,
 )
+from monitor.outbox import queue_story
 from monitor.plan import plan_health, plan_sources, plan_stories
 from monitor.types import (
     Classification,
@@ -159,3 +160,8 @@ def test_a_source_whose_configured_url_is_unchanged_keeps_its_redirect() -> None
     stored = SourceState("desk", "https://mirror.example/rss", etag='"v4"')
     assert plan_sources([("desk", "https://desk.example/rss")],
                         {"desk": ("https://desk.example/rss", stored)}, NOW) == ()
+
+
+def test_a_story_of_a_topic_nobody_subscribes_to_queues_no_outbox_row() -> None:
+    assert queue_story(Opened(0, "envoys"), "harbours", SUBSCRIBERS) == ()
+    assert queue_story(7, "envoys", SUBSCRIBERS) == (QueueStory(7, ("desk-mail", "hook")),)

@@ -108,7 +108,11 @@ class Store(Protocol):
     def mark_delivered(self, digest_id: str, now: datetime) -> None: ...
 
     def mark_failed(self, digest_id: str, error: str, now: datetime,
-                    next_attempt_at: datetime | None) -> None: ...
+                    next_attempt_at: datetime) -> None:
+        """A failed attempt, to be tried again at ``next_attempt_at``."""
+
+    def mark_dead(self, digest_id: str, error: str, now: datetime) -> None:
+        """A failed attempt, not to be tried again (kept, reported as dead)."""
 
     def matches(self, since: datetime) -> list[Story]: ...
 

@@ -397,13 +397,16 @@ class SqliteStore:
                        "last_error = NULL WHERE id = ?", (iso(now), digest_id))
 
     def mark_failed(self, digest_id: str, error: str, now: datetime,
-                    next_attempt_at: datetime | None) -> None:
-        """Record a failed attempt; next_attempt_at None dead-letters the delivery."""
-        status = "dead" if next_attempt_at is None else "failed"
+                    next_attempt_at: datetime) -> None:
         with self._transaction() as db:
-            db.execute("UPDATE deliveries SET status = ?, last_error = ?, "
-                       "next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
-                       (status, error, iso(next_attempt_at), digest_id))
+            db.execute("UPDATE deliveries SET status = 'failed', last_error = ?, "
+                       "next_attempt_at = ? WHERE id = ?",
+                       (error, iso(next_attempt_at), digest_id))
+
+    def mark_dead(self, digest_id: str, error: str, now: datetime) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE deliveries SET status = 'dead', last_error = ? WHERE id = ?",
+                       (error, digest_id))
 
     def delivery_rows(self, statuses: Sequence[str]) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(statuses))
