@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -150,6 +151,25 @@ def test_poll_is_one_transaction(tmp_path: Path) -> None:
     poll_with_story(store, "1", {"t": ["n"]})
     assert store.known_guids("wire", ["1", "2"]) == {"1"}
     assert [s.title for s in store.matches(NOW - timedelta(days=1))] == ["Story 1"]
+
+
+def test_a_commit_failing_while_applying_its_intents_leaves_nothing(tmp_path: Path) -> None:
+    """The items are written before the planner runs: a failure in the intents' writes
+    (here a story that is no longer stored) rolls the items and state back with them."""
+    store = make_store(tmp_path)
+    state = store.source_state("wire")
+    first = ParsedItem(guid="a", url="https://wire.example/a", title="Envoy named")
+    gone = ParsedItem(guid="b", url="https://wire.example/b", title="Envoy recalled")
+    record = PollRecord(replace(state, etag='"v2"'),
+                        (NewItem(first, first.url), NewItem(gone, gone.url)),
+                        (StoryDecision(0, "t", verdict()),
+                         StoryDecision(1, "t", verdict(), story_id=999)))
+    with pytest.raises(StoreError):
+        commit_poll(store, record, {"t": ["n"]}, NOW)
+    assert store.known_guids("wire", ["a", "b"]) == set()
+    assert store.matches(NOW - timedelta(days=1)) == []
+    assert store.source_state("wire").etag is None
+    assert store.make_digest("n", NOW, "d1") is None
 
 
 def test_digest_delivered_once(tmp_path: Path) -> None:

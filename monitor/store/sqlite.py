@@ -1,7 +1,9 @@
 """The SQLite backend of the Store: WAL mode, one connection guarded by a lock.
 
 Every write happens in `_transaction()`; a poll's items, stories and outbox rows
-are committed together or not at all.
+are committed together or not at all (`poll_transaction`, written through
+monitor/store/sqlite_poll.py). SQL and row mapping only: what to write is decided by the
+pure planners (monitor/plan.py, monitor/outbox.py).
 """
 
 from __future__ import annotations
