@@ -2,7 +2,7 @@
 retention.
 
 Each simulated day, every source's poll is written through the store as the pipeline
-writes it (known_guids, items_by_canonical_url, forgotten_urls, record_poll), a few items
+writes it (known_guids, items_by_canonical_url, forgotten_urls, commit_poll), a few items
 a day open stories queued to a notifier, the day's digest is made and delivered, and (with
 retention) a retention pass runs. The clock is fake: a year takes a minute or so.
 
@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from monitor.commit import commit_poll, sync_sources  # noqa: E402
 from monitor.retention import plan_retention, run_retention  # noqa: E402
 from monitor.store import SqliteStore  # noqa: E402
 from monitor.types import (  # noqa: E402
@@ -63,10 +64,10 @@ def poll_day(store: SqliteStore, day: int, per_day: int, now: datetime) -> float
         found = store.items_by_canonical_url(urls)
         store.forgotten_urls([u for u in urls if u not in found])
         new = tuple(NewItem(i, canonical_url(i.url)) for i in fresh)
-        stories = tuple((index, StoryDecision("t", VERDICT)) for index in range(len(new))
+        stories = tuple(StoryDecision(index, "t", VERDICT) for index in range(len(new))
                         if s < STORIES_PER_DAY and index == 0)
         record = PollRecord(store.source_state(name), new, stories)
-        store.record_poll(record, {"t": ["mail"]}, now)
+        commit_poll(store, record, {"t": ["mail"]}, now)
     return time.perf_counter() - started
 
 
@@ -80,8 +81,8 @@ def deliver_day(store: SqliteStore, day: int, now: datetime) -> None:
 def simulate(days: int, per_day: int, retention: timedelta | None, folder: Path) -> None:
     path = folder / f"year-{'retention' if retention else 'none'}.db"
     store = SqliteStore(str(path))
-    store.sync_sources([(f"source-{s}", f"https://s{s}.example/rss") for s in range(SOURCES)],
-                       START)
+    sync_sources(store, [(f"source-{s}", f"https://s{s}.example/rss") for s in range(SOURCES)],
+                 START)
     label = f"retention {retention.days}d" if retention else "no retention"
     print(f"\n{label}: {SOURCES} sources, {per_day} new items a day")
     print(f"{'day':>5} {'size MB':>8} {'items':>8} {'keys':>8} {'cycle ms':>9} "

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from datetime import timedelta as _timedelta
 
 from monitor.classify import TopicClassifier, build_classifier
+from monitor.commit import sync_sources
 from monitor.config import Config
 from monitor.deliver import Deliverer
 from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
@@ -75,7 +76,7 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
               rng: random.Random | None = None) -> App:
     rng = rng or random.Random()
     store = open_store(config.monitor.database)
-    store.sync_sources(((s.name, s.url) for s in config.sources), clock())
+    sync_sources(store, ((s.name, s.url) for s in config.sources), clock())
     fetcher = HttpFetcher(config.monitor)
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())

@@ -184,6 +184,13 @@ def after_failure(state: SourceState, now: datetime, *, error: str, interval: ti
     )
 
 
+def after_url_change(state: SourceState, url: str, now: datetime) -> SourceState:
+    """The operator changed the source's URL: a new feed. Its validators and redirects are
+    forgotten, and its next poll (now) is a first poll again (max_age applies)."""
+    return replace(state, url=url, etag=None, last_modified=None, body_hash=None, gone=False,
+                   first_polled_at=None, last_new_item_at=None, next_poll_at=now)
+
+
 def health(state: SourceState, now: datetime, interval: timedelta) -> SourceHealth:
     """A verdict for `monitor status`: new, ok, failing, flooding, silent or gone.
 

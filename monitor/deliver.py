@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import random
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +26,7 @@ from monitor.config import NotifierConfig
 from monitor.errors import NotifyError, StoreError
 from monitor.headers import bounded_delay
 from monitor.notify import Notifier
+from monitor.outbox import Outbox
 from monitor.store.base import Store
 from monitor.types import Digest
 
@@ -72,6 +72,7 @@ class Deliverer:
                  rng: random.Random | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         self.store = store
+        self.outbox = Outbox(store)
         self.notifiers = notifiers
         self.configs = configs
         self.clock = clock
@@ -87,10 +88,10 @@ class Deliverer:
         attempt every due delivery of that notifier, oldest first."""
         with self._locks[name]:
             if make_digest:
-                self.store.make_digest(name, self.clock(), self.new_id())
+                self.outbox.claim(name, self.clock(), self.new_id())
             sent = failed = dead = 0
             errors: list[str] = []
-            for digest in self.store.due_deliveries(name, self.clock()):
+            for digest in self.outbox.due(name, self.clock()):
                 if digest.id in self._unrecorded:  # sent; only the record is missing
                     self._record_delivered(digest)
                     continue
@@ -126,8 +127,8 @@ class Deliverer:
 
     def _record_delivered(self, digest: Digest) -> None:
         try:
-            self.store.mark_delivered(digest.id, self.clock())
-        except (StoreError, sqlite3.Error) as exc:
+            self.outbox.mark_delivered(digest.id, self.clock())
+        except StoreError as exc:
             self._unrecorded.add(digest.id)
             log.error("delivery id=%s notifier=%r was accepted but cannot be recorded yet: %s",
                       digest.id, digest.notifier, exc)
@@ -141,7 +142,7 @@ class Deliverer:
         error and a time to retry) or dead, whatever the notifier raises; it stays
         `sending` only if the database itself cannot record the outcome (StoreError).
         """
-        attempts = self.store.mark_sending(digest.id, self.clock())
+        attempts = self.outbox.mark_sending(digest.id, self.clock())
         try:
             self.notifiers[digest.notifier].send(digest)
         except NotifyError as exc:
@@ -171,7 +172,7 @@ class Deliverer:
             when = next_attempt(attempts, digest.created_at, now, config,
                                 NotifyError(str(error), permanent=error.permanent),
                                 self.rng.random())
-        self.store.mark_failed(digest.id, str(error), now, when)
+        self.outbox.mark_failed(digest.id, str(error), now, when)
         log.warning("delivery id=%s notifier=%r attempt=%d failed: %s; %s", digest.id,
                     digest.notifier, attempts, error,
                     "dead-lettered" if when is None else f"next attempt {when:%H:%M:%S}Z")

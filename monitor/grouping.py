@@ -13,9 +13,9 @@ now runs in two steps:
   against the stories committed by other polls since ``group`` looked, and only those, so
   two outlets polled at once still make one story.
 
-A story's actors are the union of its items': the store widens them as items naming more
-states join, and ``widen`` brings the indexes along after the commit (a story grown to
-``MAX_STORY_ACTORS`` states is logged: it takes in no further state).
+A story's actors are the union of its items': the commit widens them as items naming more
+states join (monitor/plan.py), and ``widen`` brings the indexes along after the commit (a
+story grown to ``MAX_STORY_ACTORS`` states is logged: it takes in no further state).
 
 The decisions themselves are monitor/stories.py's (pure); this module keeps the indexes
 and the locks.
@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from monitor.plan import union
 from monitor.store.base import Store
 from monitor.stories import MAX_STORY_ACTORS, Prepared, StoryKey, choose_story, prepare
 from monitor.story_index import StoryIndex
@@ -44,7 +45,7 @@ POLL_WINDOW = timedelta(days=1)
 class Grouping:
     """What ``group`` decided for one poll, for ``settle`` to finish under the lock."""
 
-    decisions: tuple[tuple[int, StoryDecision], ...]   # (index into new_items, decision)
+    decisions: tuple[StoryDecision, ...]
     capped: frozenset[int]          # new_items past the cap: recorded, not alerted, no story
     seen: Mapping[str, int]         # topic -> the highest story id the lookups could see
     prepared: Mapping[int, Prepared]   # new_items index -> its text, prepared once
@@ -69,17 +70,18 @@ class StoryGrouper:
         self._lock = threading.Lock()
 
     def group(self, new_items: Sequence[NewItem],
-              classified: Sequence[tuple[int, StoryDecision]], now: datetime) -> Grouping:
+              classified: Sequence[StoryDecision], now: datetime) -> Grouping:
         """Attach each match to an open story of its topic, or to one opened in this poll,
         or open a story; past ``max_new_per_poll`` opened alerting stories, cap the item."""
         seen = {topic: self._refresh(topic, now)
-                for topic in dict.fromkeys(d.topic for _, d in classified)}
+                for topic in dict.fromkeys(d.topic for d in classified)}
         in_poll: dict[str, StoryIndex] = {}
         prepared: dict[int, Prepared] = {}
-        grouped: list[tuple[int, StoryDecision]] = []
+        grouped: list[StoryDecision] = []
         capped: set[int] = set()
         opening: set[int] = set()          # items opening an alerting story
-        for index, decision in classified:
+        for decision in classified:
+            index = decision.item
             if index in capped:
                 continue
             new, topic, verdict = new_items[index], decision.topic, decision.classification
@@ -96,21 +98,21 @@ class StoryGrouper:
             if opens and new.reason == "new" and index not in opening:
                 if len(opening) >= self.max_new_per_poll:
                     capped.add(index)
-                    while grouped and grouped[-1][0] == index:  # its other topics' decisions
+                    while grouped and grouped[-1].item == index:  # its other topics' decisions
                         grouped.pop()
                     continue
                 opening.add(index)
-            grouped.append((index, StoryDecision(topic, verdict, story_id, same_as)))
+            grouped.append(StoryDecision(index, topic, verdict, story_id, same_as))
             if same_as is not None:
                 joined = poll_index.get(same_as)
                 if joined is not None:
-                    poll_index.widen(same_as, _union(joined.key.actors, verdict.actors))
+                    poll_index.widen(same_as, union(joined.key.actors, verdict.actors))
             if opens:
                 poll_index.add(StoryKey(index, topic, new.item.title, new.item.summary,
                                         verdict.category, verdict.actors, now), item)
         return Grouping(tuple(grouped), frozenset(capped), seen, prepared)
 
-    def settle(self, grouping: Grouping, now: datetime) -> tuple[tuple[int, StoryDecision], ...]:
+    def settle(self, grouping: Grouping, now: datetime) -> tuple[StoryDecision, ...]:
         """The final decisions, against the stories committed since ``group`` looked.
 
         Call it under the lock that serialises commits, right before committing.
@@ -120,13 +122,13 @@ class StoryGrouper:
         if not changed:
             return grouping.decisions
         decisions = list(grouping.decisions)
-        for position, (index, decision) in enumerate(decisions):
+        for position, decision in enumerate(decisions):
             if decision.topic not in changed:
                 continue
-            story_id = self._recheck(decision, grouping.prepared[index],
+            story_id = self._recheck(decision, grouping.prepared[decision.item],
                                      grouping.seen[decision.topic], now)
             if story_id is not None and story_id != decision.story_id:
-                decisions[position] = (index, replace(decision, story_id=story_id, same_as=None))
+                decisions[position] = replace(decision, story_id=story_id, same_as=None)
         # A match left to join a story opened by another item of this poll, whose item now
         # joins a committed story instead, opens its own (the store does it): as it would
         # have, had this poll looked after the other poll's commit.
@@ -191,8 +193,3 @@ class StoryGrouper:
             with self._lock:
                 entry = self._topics.setdefault(topic, _Topic())
         return entry
-
-
-def _union(known: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
-    """``known`` then the states of ``more`` it lacks, in order (as the store widens)."""
-    return known + tuple(a for a in dict.fromkeys(more) if a not in known)

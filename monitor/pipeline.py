@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from monitor import decide
 from monitor.batch import BATCH_DELAY, BATCH_SIZE, StateBatch
 from monitor.classify import TopicClassifier
+from monitor.commit import commit_poll
 from monitor.config import Config, SourceConfig
 from monitor.errors import FetchError, ParseError, StoreError
 from monitor.fetch import (
@@ -158,7 +159,7 @@ class Pipeline:
                                          new=sum(1 for n in new_items if n.alert) + capped,
                                          capped=capped)
             self._record(source, PollRecord(new_state, new_items, stories), now)
-        matched = len({index for index, _ in stories if new_items[index].reason != "old"})
+        matched = len({d.item for d in stories if new_items[d.item].reason != "old"})
         return self._log(PollOutcome(source.name, "ok", len(parsed.items), new_state.last_new,
                                      matched, None, time.monotonic() - started, capped))
 
@@ -190,7 +191,7 @@ class Pipeline:
             title_selector=source.title_selector, summary_selector=source.summary_selector))
 
     def _classify(self, source: SourceConfig, state: SourceState, parsed: ParsedFeed
-                  ) -> tuple[tuple[NewItem, ...], list[tuple[int, StoryDecision]]]:
+                  ) -> tuple[tuple[NewItem, ...], list[StoryDecision]]:
         """New items, and each one's verdict per topic.
 
         A copy of an article another source delivered is classified too: its text may match
@@ -206,14 +207,14 @@ class Pipeline:
         new_items = decide.select_new_items(state, fresh, known_guids, known_urls,
                                             self.clock(), self.config.monitor.max_age,
                                             canonical, forgotten)
-        classified: list[tuple[int, StoryDecision]] = []
+        classified: list[StoryDecision] = []
         for index, new in enumerate(new_items):
             if new.reason == "duplicate" and new.duplicate_of is None:
                 continue  # a second link to an article of this same poll
             for topic, classifier in self.classifiers.items():
                 verdict = classifier.classify(new.item.title, new.item.summary)
                 if verdict.match:
-                    classified.append((index, StoryDecision(topic, verdict)))
+                    classified.append(StoryDecision(index, topic, verdict))
         return new_items, classified
 
     def _recheck_urls(self, new_items: tuple[NewItem, ...]) -> tuple[NewItem, ...]:
@@ -285,7 +286,7 @@ class Pipeline:
             return
         with self._commit_lock:
             self.batch.discard(source.name)
-            widened = self.store.record_poll(record, self.subscribers, now)
+            widened = commit_poll(self.store, record, self.subscribers, now)
             self._committed[source.name] = record.state
             if widened:
                 self.grouper.widen(widened)

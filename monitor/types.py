@@ -173,8 +173,10 @@ class NewItem:
 
 @dataclass(frozen=True)
 class StoryDecision:
-    """For one new item and one topic: attach to an existing story, or open a new one."""
+    """For ``new_items[item]`` of a poll and one topic: attach to an existing story, or
+    open a new one."""
 
+    item: int                          # index into the poll's new_items
     topic: str
     classification: Classification
     story_id: int | None = None        # existing story to attach to
@@ -213,7 +215,7 @@ class PollRecord:
 
     state: SourceState                 # the source's state after the poll
     new_items: tuple[NewItem, ...] = ()
-    stories: tuple[tuple[int, StoryDecision], ...] = ()   # (index into new_items, decision)
+    stories: tuple[StoryDecision, ...] = ()
     health: tuple[HealthChange, ...] = ()
 
 

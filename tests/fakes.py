@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from monitor.commit import sync_sources
 from monitor.errors import FetchError
 from monitor.store import SqliteStore
 from monitor.types import Digest, FetchResult
@@ -172,6 +173,6 @@ def temp_store(directory: Path, sources: Iterable[tuple[str, str]] = (),
     store = SqliteStore(str(directory / "m.db"))
     listed = list(sources)
     if listed:
-        store.sync_sources(listed, now or datetime.now(UTC))
+        sync_sources(store, listed, now or datetime.now(UTC))
     return store
 

@@ -12,7 +12,6 @@ window), and the database must pass `PRAGMA integrity_check` after every kill.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from benchmarks.crash import KILL_MODES, run_kills, run_sigterm
 from benchmarks.farm import Received, email_titles, story_titles, tally
 from monitor.config import WebhookNotifierConfig
 from monitor.deliver import Deliverer
+from monitor.errors import StoreError
 from monitor.store.sqlite import SqliteStore
 from monitor.types import Digest, Story
 from tests.fakes import RecordingNotifier
@@ -83,7 +83,8 @@ class _FullOnce(SqliteStore):
     def mark_delivered(self, digest_id: str, now: datetime) -> None:
         if self.failures:
             self.failures -= 1
-            raise sqlite3.OperationalError("database or disk is full")
+            # As SqliteStore raises it: its transactions wrap SQLite's errors.
+            raise StoreError(f"database {self.path}: database or disk is full")
         super().mark_delivered(digest_id, now)
 
 

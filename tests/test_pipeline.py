@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.app import App, build_app
+from monitor.commit import commit_poll
 from monitor.config import load_config_data
 from monitor.types import PollRecord
 from tests.fakes import FixedClock, MonotonicClock
@@ -294,7 +295,7 @@ def test_a_source_moved_to_another_host_is_checked_at_every_poll(tmp_path: Path,
     try:
         state = app.store.source_state("s")
         moved = replace(state, url=f"http://localhost:{server.port}/feed.xml")
-        app.store.record_poll(PollRecord(moved), {}, app.clock())
+        commit_poll(app.store, PollRecord(moved), {}, app.clock())
         server.route("/feed.xml", Response(body=FEED))
         outcome = app.pipeline.poll(app.config.sources[0])
         assert outcome.status == "error" and "private address" in (outcome.error or "")

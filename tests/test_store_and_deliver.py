@@ -9,11 +9,13 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from monitor.commit import commit_poll, sync_sources
 from monitor.config import WebhookNotifierConfig, load_config_data
 from monitor.deliver import RETRY_AFTER_MAX, RETRY_BASE, RETRY_MAX, Deliverer, next_attempt
 from monitor.errors import NotifyError, StoreError
@@ -47,8 +49,8 @@ def verdict(category: str = "recognition_step") -> Classification:
 def poll_with_story(store: SqliteStore, guid: str, subscribers: dict) -> None:
     state = store.source_state("wire")
     item = ParsedItem(guid=guid, url=f"https://wire.example/{guid}", title=f"Story {guid}")
-    record = PollRecord(state, (NewItem(item, item.url),), ((0, StoryDecision("t", verdict())),))
-    store.record_poll(record, subscribers, NOW)
+    record = PollRecord(state, (NewItem(item, item.url),), (StoryDecision(0, "t", verdict()),))
+    commit_poll(store, record, subscribers, NOW)
 
 
 def test_schema_version_and_newer_database_refused(tmp_path: Path) -> None:
@@ -121,13 +123,32 @@ def test_poll_is_one_transaction(tmp_path: Path) -> None:
     state = store.source_state("wire")
     good = ParsedItem(guid="1", url="https://wire.example/1", title="One")
     record = PollRecord(state, (NewItem(good, good.url),),
-                        ((0, StoryDecision("t", verdict())), (5, StoryDecision("t", verdict()))))
+                        (StoryDecision(0, "t", verdict()), StoryDecision(5, "t", verdict())))
     with pytest.raises(IndexError):  # a bad record fails midway ...
-        store.record_poll(record, {"t": ["n"]}, NOW)
+        commit_poll(store, record, {"t": ["n"]}, NOW)
     assert store.known_guids("wire", ["1"]) == set()  # ... and nothing of it stays
     poll_with_story(store, "1", {"t": ["n"]})
     assert store.known_guids("wire", ["1", "2"]) == {"1"}
     assert [s.title for s in store.matches(NOW - timedelta(days=1))] == ["Story 1"]
+
+
+def test_a_commit_failing_while_applying_its_intents_leaves_nothing(tmp_path: Path) -> None:
+    """The items are written before the planner runs: a failure in the intents' writes
+    (here a story that is no longer stored) rolls the items and state back with them."""
+    store = make_store(tmp_path)
+    state = store.source_state("wire")
+    first = ParsedItem(guid="a", url="https://wire.example/a", title="Envoy named")
+    gone = ParsedItem(guid="b", url="https://wire.example/b", title="Envoy recalled")
+    record = PollRecord(replace(state, etag='"v2"'),
+                        (NewItem(first, first.url), NewItem(gone, gone.url)),
+                        (StoryDecision(0, "t", verdict()),
+                         StoryDecision(1, "t", verdict(), story_id=999)))
+    with pytest.raises(StoreError):
+        commit_poll(store, record, {"t": ["n"]}, NOW)
+    assert store.known_guids("wire", ["a", "b"]) == set()
+    assert store.matches(NOW - timedelta(days=1)) == []
+    assert store.source_state("wire").etag is None
+    assert store.make_digest("n", NOW, "d1") is None
 
 
 def test_digest_delivered_once(tmp_path: Path) -> None:
@@ -210,11 +231,11 @@ def test_next_attempt_policy() -> None:
 def test_sources_follow_the_config(tmp_path: Path) -> None:
     store = make_store(tmp_path)
     state = store.source_state("wire")
-    store.record_poll(PollRecord(SourceState(**{**state.__dict__, "etag": '"e"',
+    commit_poll(store, PollRecord(SourceState(**{**state.__dict__, "etag": '"e"',
                                                 "url": "https://moved.example/rss"})), {}, NOW)
-    store.sync_sources([("wire", "https://wire.example/rss")], NOW)
+    sync_sources(store, [("wire", "https://wire.example/rss")], NOW)
     assert store.source_state("wire").url == "https://moved.example/rss"  # redirect kept
-    store.sync_sources([("wire", "https://new.example/rss")], NOW)
+    sync_sources(store, [("wire", "https://new.example/rss")], NOW)
     changed = store.source_state("wire")
     assert changed.url == "https://new.example/rss" and changed.etag is None
 
@@ -369,7 +390,7 @@ def test_a_source_state_reads_back_as_written(tmp_path: Path) -> None:
                              "consecutive_failures": 3, "last_error": "FetchError: HTTP 500",
                              "last_error_at": NOW, "flooding_since": NOW - timedelta(hours=1),
                              "new_per_poll": 2.5, "last_new": 900, "last_capped": 850})
-    store.record_poll(PollRecord(written), {}, NOW)
+    commit_poll(store, PollRecord(written), {}, NOW)
     store.close()
     assert SqliteStore(str(tmp_path / "m.db")).source_state("wire") == written
 
@@ -408,8 +429,8 @@ def test_a_story_s_actors_grow_with_the_states_its_items_name(tmp_path: Path) ->
         joined = Classification(topic="t", match=True, score=0.9, category="recognition_step",
                                 actors=actors, evidence="Evidence.", rules=("r",))
         record = PollRecord(store.source_state("wire"), (NewItem(item, item.url),),
-                            ((0, StoryDecision("t", joined, story_id=story_id)),))
-        return store.record_poll(record, {}, NOW)
+                            (StoryDecision(0, "t", joined, story_id=story_id),))
+        return commit_poll(store, record, {}, NOW)
 
     assert join("g2", ("Belarus", "Russia")) == {story_id: ("Russia", "Belarus")}
     assert join("g3", ("Russia",)) == {}          # nothing new: nothing rewritten

@@ -356,7 +356,7 @@ def test_a_poll_whose_commit_failed_leaves_the_next_poll_the_committed_state(
         def full(*args: object) -> None:
             raise StoreError("database or disk is full")
 
-        monkeypatch.setattr(app.store, "record_poll", full)
+        monkeypatch.setattr(app.store, "poll_transaction", full)
         assert poll_all(app) == ["error"]                    # v2 fetched, not committed
         monkeypatch.undo()
         assert poll_all(app) == ["ok"]

@@ -5,26 +5,57 @@ SQLite implements it today; a PostgreSQL backend implements the same methods.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from monitor.intents import AddSource, Intent, MoveSource, StoryState
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.stories import StoryKey
 from monitor.types import (
     DatabaseInfo,
     Digest,
     Incident,
-    PollRecord,
+    NewItem,
     SourceState,
     StoredItem,
     Story,
 )
 
 
+class PollWriter(Protocol):
+    """A poll's commit inside one transaction: writes and the reads the planners need.
+
+    SQL and row mapping only; what to write is decided by monitor/plan.py.
+    """
+
+    def write_state(self, state: SourceState) -> None:
+        """The source's state after the poll."""
+
+    def insert_items(self, source: str, new_items: Sequence[NewItem], linked: Iterable[int],
+                     now: datetime) -> frozenset[int]:
+        """Insert the poll's new items (one already stored under its guid is skipped);
+        of ``linked``, the indexes whose rows were inserted (intents refer to them)."""
+
+    def stories_of(self, items: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """(stored item id, topic) -> the item's story of that topic, where it has one."""
+
+    def story_states(self, ids: Iterable[int]) -> dict[int, StoryState]:
+        """Whether each of these stored stories alerted, and its actors."""
+
+    def apply(self, intents: Sequence[Intent], now: datetime) -> dict[int, tuple[str, ...]]:
+        """Write the intents in order; returns the stories whose actors were widened
+        (story id -> its actors now)."""
+
+
 class Store(Protocol):
-    def sync_sources(self, sources: Iterable[tuple[str, str]], now: datetime) -> None:
-        """Make the stored sources match the config: (name, configured url) pairs."""
+    def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
+        """Every stored source: name -> (its URL as configured when stored, its state)."""
+
+    def apply_sources(self, changes: Sequence[AddSource | MoveSource]) -> None:
+        """Write sources added to the config, and those whose URL changed (one
+        transaction)."""
 
     def source_state(self, name: str) -> SourceState: ...
 
@@ -56,12 +87,9 @@ class Store(Protocol):
         """The topic's stories first seen since ``since`` (with ids above ``after_id``), in
         id order. Ids grow in commit order."""
 
-    def record_poll(self, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
-                    now: datetime) -> dict[int, tuple[str, ...]]:
-        """Commit a poll in one transaction: source state, new items, stories, outbox rows.
-
-        Returns the existing stories whose actors grew (a story's actors are the union of
-        its items'): story id -> its actors now."""
+    def poll_transaction(self) -> AbstractContextManager[PollWriter]:
+        """One poll's commit (monitor/commit.py): every write through the writer is
+        committed when the block ends, or none if it raises."""
 
     def record_states(self, states: Sequence[SourceState]) -> None:
         """Commit several sources' states in one transaction (polls that changed nothing
@@ -80,7 +108,11 @@ class Store(Protocol):
     def mark_delivered(self, digest_id: str, now: datetime) -> None: ...
 
     def mark_failed(self, digest_id: str, error: str, now: datetime,
-                    next_attempt_at: datetime | None) -> None: ...
+                    next_attempt_at: datetime) -> None:
+        """A failed attempt, to be tried again at ``next_attempt_at``."""
+
+    def mark_dead(self, digest_id: str, error: str, now: datetime) -> None:
+        """A failed attempt, not to be tried again (kept, reported as dead)."""
 
     def matches(self, since: datetime) -> list[Story]: ...
 

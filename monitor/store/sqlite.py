@@ -1,7 +1,9 @@
 """The SQLite backend of the Store: WAL mode, one connection guarded by a lock.
 
 Every write happens in `_transaction()`; a poll's items, stories and outbox rows
-are committed together or not at all.
+are committed together or not at all (`poll_transaction`, written through
+monitor/store/sqlite_poll.py). SQL and row mapping only: what to write is decided by the
+pure planners (monitor/plan.py, monitor/outbox.py).
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ import json
 import os
 import sqlite3
 import threading
-import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
@@ -20,23 +21,21 @@ from pathlib import Path
 from typing import IO, Any
 
 from monitor.errors import StoreError
+from monitor.intents import AddSource, MoveSource
 from monitor.retention import Forgotten, RetentionPlan, dedup_key
-from monitor.store.codec import digest_from_json, digest_to_json, iso, parse_iso
+from monitor.store.codec import digest_from_json, iso, parse_iso
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
+from monitor.store.sqlite_poll import SqlitePollWriter, insert_delivery
 from monitor.stories import StoryKey
 from monitor.types import (
     DatabaseInfo,
     DeliveryStatus,
     Digest,
-    HealthChange,
     Incident,
-    NewItem,
     PastMatch,
-    PollRecord,
     SourceState,
     StoredItem,
     Story,
-    StoryDecision,
     StorySource,
 )
 
@@ -180,24 +179,28 @@ class SqliteStore:
 
     # -- sources ----------------------------------------------------------
 
-    def sync_sources(self, sources: Iterable[tuple[str, str]], now: datetime) -> None:
+    def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
+        """Every stored source: name -> (its URL as configured when stored, its state)."""
+        rows = self._query(f"SELECT s.config_url, {', '.join(f's.{c}' for c in _STATE_COLUMNS)} "
+                           f"FROM sources s")
+        return {r["name"]: (r["config_url"], self._state(r[1:])) for r in rows}
+
+    def apply_sources(self, changes: Sequence[AddSource | MoveSource]) -> None:
+        """Write the sources added to the config and those whose URL changed, in one
+        transaction."""
         with self._transaction() as db:
-            for name, url in sources:
-                row = db.execute("SELECT config_url FROM sources WHERE name = ?",
-                                 (name,)).fetchone()
-                if row is None:
+            for change in changes:
+                if isinstance(change, AddSource):
                     db.execute("INSERT INTO sources (name, config_url, url, next_poll_at) "
-                               "VALUES (?, ?, ?, ?)", (name, url, url, iso(now)))
-                elif row["config_url"] != url:
-                    # The operator changed the URL: forget validators and redirects.
-                    # A new feed: its first poll is a first poll again (max_age applies).
-                    db.execute("UPDATE sources SET config_url = ?, url = ?, etag = NULL, "
-                               "last_modified = NULL, body_hash = NULL, gone = 0, "
-                               "first_polled_at = NULL, last_new_item_at = NULL, "
-                               "next_poll_at = ? WHERE name = ?", (url, url, iso(now), name))
+                               "VALUES (?, ?, ?, ?)",
+                               (change.name, change.url, change.url, iso(change.next_poll_at)))
+                else:
+                    db.execute("UPDATE sources SET config_url = ? WHERE name = ?",
+                               (change.config_url, change.state.name))
+                    db.execute(_UPDATE_STATE, self._state_row(change.state))
 
     @staticmethod
-    def _state(row: sqlite3.Row) -> SourceState:
+    def _state(row: Sequence[Any]) -> SourceState:
         values: dict[str, Any] = {c: parse_iso(v) if c in _TIME_COLUMNS else v
                                   for c, v in zip(_STATE_COLUMNS, row, strict=True)}
         values["gone"] = bool(values["gone"])
@@ -282,68 +285,14 @@ class SqliteStore:
                          category=r["category"], actors=tuple(json.loads(r["actors"])),
                          seen_at=datetime.fromisoformat(r["first_seen"])) for r in rows]
 
-    def record_poll(self, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
-                    now: datetime) -> dict[int, tuple[str, ...]]:
-        """Commit a poll: source state, new items, stories and outbox rows, all or nothing.
-
-        ``subscribers`` maps a topic name to the notifiers that alert on it. A story's actors
-        are the union of its items': returns the existing stories whose actors grew (id ->
-        all its actors now), for the grouper's index.
-        """
-        widened: dict[int, tuple[str, ...]] = {}
+    @contextmanager
+    def poll_transaction(self) -> Iterator[SqlitePollWriter]:
+        """A poll's commit (monitor/commit.py): its writes, all or nothing."""
         with self._transaction() as db:
-            state = record.state
-            db.execute(_UPDATE_STATE, self._state_row(state))
-            # Items that a story or a duplicate link refers to need their row id; the rest
-            # (most of a first poll) go in one executemany.
-            linked = {index for index, _ in record.stories}
-            linked.update(i for i, n in enumerate(record.new_items) if n.duplicate_of is not None)
-            insert = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
-                      "published, first_seen, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                      "ON CONFLICT (source, guid) DO NOTHING")
-            rows = [(state.name, n.item.guid, n.item.url, n.canonical_url, n.item.title,
-                     n.item.summary, iso(n.item.published), iso(now), int(n.alert))
-                    for n in record.new_items]
-            db.executemany(insert, [row for i, row in enumerate(rows) if i not in linked])
-            item_ids: dict[int, int | None] = {}   # None: sqlite3 gave no row id
-            for index in sorted(linked):
-                cursor = db.execute(insert, rows[index])
-                item_id = item_ids[index] = cursor.lastrowid if cursor.rowcount else 0
-                duplicate_of = record.new_items[index].duplicate_of
-                if item_id and duplicate_of is not None:
-                    db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) "
-                               "SELECT story_id, ? FROM story_items WHERE item_id = ?",
-                               (item_id, duplicate_of))
-            opened: dict[tuple[int, str], int] = {}
-            for index, decision in record.stories:
-                item_id = item_ids[index]
-                if not item_id:
-                    continue
-                new = record.new_items[index]
-                story_id = decision.story_id
-                if story_id is None and decision.same_as is not None:
-                    story_id = opened.get((decision.same_as, decision.topic))
-                if story_id is None and new.duplicate_of is not None:
-                    story_id = self._story_of(db, new.duplicate_of, decision.topic)
-                if story_id is None:
-                    # A duplicate URL whose earlier copy matched nothing is news to this topic.
-                    alert = new.reason != "old"
-                    story_id = self._open_story(db, decision, new, now, alert)
-                    if alert:
-                        self._queue(db, story_id, subscribers.get(decision.topic, ()), now)
-                    opened[(index, decision.topic)] = story_id
-                else:
-                    if new.reason == "new" and self._mark_alerted(db, story_id):
-                        # A fresh report of a story first seen as too old: alert it now.
-                        self._queue(db, story_id, subscribers.get(decision.topic, ()), now)
-                    grown = self._widen(db, story_id, decision.classification.actors)
-                    if grown is not None:
-                        widened[story_id] = grown
-                db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) VALUES (?, ?)",
-                           (story_id, item_id))
-            for change in record.health:
-                self._apply_health(db, change, now)
-        return widened
+            def write_state(state: SourceState) -> None:
+                db.execute(_UPDATE_STATE, self._state_row(state))
+
+            yield SqlitePollWriter(db, write_state)
 
     def record_states(self, states: Sequence[SourceState]) -> None:
         """Commit the states of several sources in one transaction: the polls that changed
@@ -358,73 +307,6 @@ class SqliteStore:
                              for c in _STATE_COLUMNS[1:] for v in (getattr(state, c),)]
         values.append(state.name)
         return values
-
-    @staticmethod
-    def _story_of(db: sqlite3.Connection, item_id: int, topic: str) -> int | None:
-        row = db.execute("SELECT s.id FROM story_items si JOIN stories s ON s.id = si.story_id "
-                         "WHERE si.item_id = ? AND s.topic = ?", (item_id, topic)).fetchone()
-        return row["id"] if row else None
-
-    @staticmethod
-    def _open_story(db: sqlite3.Connection, decision: StoryDecision, new: NewItem,
-                    now: datetime, alert: bool) -> int:
-        c = decision.classification
-        cursor = db.execute(
-            "INSERT INTO stories (topic, title, summary, url, published, category, score, "
-            "actors, evidence, rules, first_seen, alert) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (decision.topic, new.item.title, new.item.summary, new.item.url,
-             iso(new.item.published), c.category, c.score, json.dumps(c.actors), c.evidence,
-             json.dumps(c.rules), iso(now), int(alert)))
-        return int(cursor.lastrowid or 0)
-
-    @staticmethod
-    def _widen(db: sqlite3.Connection, story_id: int,
-               actors: tuple[str, ...]) -> tuple[str, ...] | None:
-        """Add an item's acting states to its story's; the story's actors if they grew."""
-        if not actors:
-            return None
-        row = db.execute("SELECT actors FROM stories WHERE id = ?", (story_id,)).fetchone()
-        known = tuple(json.loads(row["actors"]))
-        grown = known + tuple(a for a in dict.fromkeys(actors) if a not in known)
-        if grown == known:
-            return None
-        db.execute("UPDATE stories SET actors = ? WHERE id = ?", (json.dumps(grown), story_id))
-        return grown
-
-    @staticmethod
-    def _mark_alerted(db: sqlite3.Connection, story_id: int) -> bool:
-        """Flip a record-only story to alerted; True if it was record-only."""
-        return db.execute("UPDATE stories SET alert = 1 WHERE id = ? AND alert = 0",
-                          (story_id,)).rowcount > 0
-
-    @staticmethod
-    def _queue(db: sqlite3.Connection, story_id: int, notifiers: Sequence[str],
-               now: datetime) -> None:
-        db.executemany("INSERT OR IGNORE INTO outbox (notifier, story_id, created_at) "
-                       "VALUES (?, ?, ?)", [(n, story_id, iso(now)) for n in notifiers])
-
-    def _apply_health(self, db: sqlite3.Connection, change: HealthChange, now: datetime) -> None:
-        incident_id = change.incident_id
-        if change.action == "open":
-            db.execute("INSERT OR IGNORE INTO health_incidents (source, kind, opened_at, detail) "
-                       "VALUES (?, ?, ?, ?)", (change.source, change.kind,
-                                               iso(change.opened_at), change.text))
-            return
-        if incident_id is None:
-            incident_id = db.execute("SELECT id FROM health_incidents WHERE source = ? AND "
-                                     "kind = ? AND closed_at IS NULL",
-                                     (change.source, change.kind)).fetchone()["id"]
-        if change.action == "close":
-            db.execute("UPDATE health_incidents SET closed_at = ? WHERE id = ?",
-                       (iso(now), incident_id))
-        for notifier in change.notifiers:
-            if change.action == "alert":
-                db.execute("INSERT OR IGNORE INTO health_alerts (incident_id, notifier, "
-                           "alerted_at) VALUES (?, ?, ?)", (incident_id, notifier, iso(now)))
-            digest = Digest(id=uuid.uuid4().hex, notifier=notifier, created_at=now, stories=(),
-                            kind="health", text=change.text)
-            self._insert_delivery(db, digest, now)
 
     def open_incidents(self, source: str) -> list[Incident]:
         rows = self._query("SELECT i.*, group_concat(a.notifier, char(10)) AS alerted "
@@ -488,21 +370,15 @@ class SqliteStore:
             stories = self._stories(f"id IN ({marks})", story_ids)
             digest = Digest(id=digest_id, notifier=notifier, created_at=now,
                             stories=tuple(stories))
-            self._insert_delivery(db, digest, now)
+            insert_delivery(db, digest, now)
             db.execute(f"UPDATE outbox SET delivery_id = ? WHERE notifier = ? AND "
                        f"delivery_id IS NULL AND story_id IN ({marks})",
                        [digest_id, notifier, *story_ids])
             return digest
 
-    def _insert_delivery(self, db: sqlite3.Connection, digest: Digest, now: datetime) -> None:
-        db.execute("INSERT INTO deliveries (id, notifier, kind, created_at, status, "
-                   "next_attempt_at, payload) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                   (digest.id, digest.notifier, digest.kind, iso(now), iso(now),
-                    json.dumps(digest_to_json(digest))))
-
     def add_delivery(self, digest: Digest, now: datetime) -> None:
         with self._transaction() as db:
-            self._insert_delivery(db, digest, now)
+            insert_delivery(db, digest, now)
 
     def due_deliveries(self, notifier: str, now: datetime) -> list[Digest]:
         """Deliveries to attempt now; a 'sending' one was interrupted by a crash: resend it."""
@@ -526,13 +402,16 @@ class SqliteStore:
                        "last_error = NULL WHERE id = ?", (iso(now), digest_id))
 
     def mark_failed(self, digest_id: str, error: str, now: datetime,
-                    next_attempt_at: datetime | None) -> None:
-        """Record a failed attempt; next_attempt_at None dead-letters the delivery."""
-        status: DeliveryStatus = "dead" if next_attempt_at is None else "failed"
+                    next_attempt_at: datetime) -> None:
         with self._transaction() as db:
-            db.execute("UPDATE deliveries SET status = ?, last_error = ?, "
-                       "next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
-                       (status, error, iso(next_attempt_at), digest_id))
+            db.execute("UPDATE deliveries SET status = 'failed', last_error = ?, "
+                       "next_attempt_at = ? WHERE id = ?",
+                       (error, iso(next_attempt_at), digest_id))
+
+    def mark_dead(self, digest_id: str, error: str, now: datetime) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE deliveries SET status = 'dead', last_error = ? WHERE id = ?",
+                       (error, digest_id))
 
     def delivery_rows(self, statuses: Sequence[DeliveryStatus]) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(statuses))

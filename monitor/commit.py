@@ -1,0 +1,56 @@
+"""A poll's commit, and the sources' sync with the config.
+
+A poll's commit: the store writes the items, reads what the planners need, and applies
+their intents, all in one transaction (a poll's items, stories, outbox rows, incidents and
+source state are committed together or not at all: docs/crash-safety.md).
+
+The decisions are monitor/plan.py's (pure); the store (monitor/store/) only reads and writes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+
+from monitor.intents import CommitFacts
+from monitor.plan import plan_health, plan_sources, plan_stories
+from monitor.store.base import Store
+from monitor.types import PollRecord
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def sync_sources(store: Store, sources: Iterable[tuple[str, str]], now: datetime) -> None:
+    """Make the stored sources match the config: (name, configured URL) pairs. Called at
+    start, before any poll."""
+    store.apply_sources(plan_sources(sources, store.stored_sources(), now))
+
+
+def commit_poll(store: Store, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
+                now: datetime, new_id: Callable[[], str] = _new_id) -> dict[int, tuple[str, ...]]:
+    """Commit a poll: source state, new items, stories, outbox rows and health incidents.
+
+    ``subscribers`` maps a topic name to the notifiers that alert on it; ``new_id`` names
+    the health digests. Returns the stories whose actors grew (story id -> all its actors
+    now), for the grouper's index.
+    """
+    # Items that a story or a duplicate link refers to need their row id.
+    linked = {decision.item for decision in record.stories}
+    linked.update(i for i, n in enumerate(record.new_items) if n.duplicate_of is not None)
+    with store.poll_transaction() as writer:
+        writer.write_state(record.state)
+        inserted = writer.insert_items(record.state.name, record.new_items, linked, now)
+        originals = [(original, decision.topic) for decision in record.stories
+                     if decision.item in inserted
+                     for original in (record.new_items[decision.item].duplicate_of,)
+                     if original is not None]
+        stories_of = writer.stories_of(originals)
+        touched = {d.story_id for d in record.stories if d.story_id is not None}
+        facts = CommitFacts(inserted, stories_of,
+                            writer.story_states(touched | set(stories_of.values())))
+        intents = (plan_stories(record, facts, subscribers)
+                   + plan_health(record.health, now, new_id))
+        return writer.apply(intents, now)

@@ -1,0 +1,158 @@
+"""Intents: what a poll's commit writes, as decided by the pure planners.
+
+The planners (monitor/plan.py) decide which story an item joins, whether a story alerts,
+which notifiers are queued, how a story's actors grow and which health digests are sent.
+They return these records; a store backend applies them, in order, inside the poll's one
+transaction, and decides nothing (lemon24/reader's Decider -> intents -> storage).
+
+A story opened by the same commit has no row id yet: intents name it by ``Opened``, and
+the store maps it to the id its insert got.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitor.types import Classification, Digest, SourceState
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The story opened in this commit by ``new_items[item]`` for ``topic``."""
+
+    item: int
+    topic: str
+
+
+StoryRef = int | Opened   # a stored story's id, or one opened by this commit
+
+
+@dataclass(frozen=True)
+class StoryState:
+    """What the story planner reads of a stored story: whether it alerted, its actors."""
+
+    alert: bool
+    actors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CommitFacts:
+    """What the store read, inside the commit's transaction, for the planner."""
+
+    inserted: frozenset[int]   # indexes into new_items whose rows were inserted
+    stories_of: dict[tuple[int, str], int]   # (stored item id, topic) -> its story
+    stories: dict[int, StoryState]           # stored stories the decisions may touch
+
+
+# -- story intents ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class LinkCopy:
+    """``new_items[item]`` is a copy of stored item ``original``: it joins its stories."""
+
+    item: int
+    original: int
+
+
+@dataclass(frozen=True)
+class OpenStory:
+    """Open a story led by ``new_items[ref.item]``; ``alert`` False records it only."""
+
+    ref: Opened
+    title: str
+    summary: str
+    url: str
+    published: datetime | None
+    classification: Classification
+    alert: bool
+
+
+@dataclass(frozen=True)
+class JoinStory:
+    """``new_items[item]`` is one of the story's items."""
+
+    item: int
+    story: StoryRef
+
+
+@dataclass(frozen=True)
+class MarkAlerted:
+    """A story recorded without alert is alerted now (a fresh report of it came)."""
+
+    story: StoryRef
+
+
+@dataclass(frozen=True)
+class WidenActors:
+    """The story's actors are now ``actors`` (the union of its items')."""
+
+    story: StoryRef
+    actors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class QueueStory:
+    """Outbox rows: the story waits for the next digest of each of these notifiers."""
+
+    story: StoryRef
+    notifiers: tuple[str, ...]
+
+
+# -- source intents ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class AddSource:
+    """A source new to the config: polled from ``next_poll_at``."""
+
+    name: str
+    url: str
+    next_poll_at: datetime
+
+
+@dataclass(frozen=True)
+class MoveSource:
+    """The operator changed a source's URL to ``config_url``: its state is now ``state``."""
+
+    config_url: str
+    state: SourceState
+
+
+# -- health intents ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class OpenIncident:
+    source: str
+    kind: str
+    opened_at: datetime
+    detail: str
+
+
+@dataclass(frozen=True)
+class CloseIncident:
+    """Close the incident ``incident``, or (None) the open one of (source, kind)."""
+
+    source: str
+    kind: str
+    incident: int | None
+
+
+@dataclass(frozen=True)
+class RecordHealthAlert:
+    """``notifier`` was alerted of the incident (``incident`` None: the open one)."""
+
+    source: str
+    kind: str
+    incident: int | None
+    notifier: str
+
+
+@dataclass(frozen=True)
+class QueueDigest:
+    """A delivery made at once (a health alert or recovery notice), pending."""
+
+    digest: Digest
+
+
+Intent = (LinkCopy | OpenStory | JoinStory | MarkAlerted | WidenActors | QueueStory
+          | OpenIncident | CloseIncident | RecordHealthAlert | QueueDigest)

@@ -1,0 +1,66 @@
+"""The outbox: stories queued for notifiers, claimed into digests, marked as they are sent.
+
+- queue (PURE): a story that alerts waits for the next digest of every notifier subscribed
+  to its topic; a health change's notice is a digest of its own, made at once. These are
+  intents (monitor/intents.py) that a poll's commit writes with its items and stories.
+- claim: a notifier's queued stories are frozen into one pending delivery (its digest),
+  under an id that stays the same across retries.
+- mark: each attempt is recorded before it is made (sending), then delivered, or failed
+  with a time to retry, or dead.
+
+Used by the pipeline's commit (monitor/plan.py) and by the delivery stage (monitor/deliver.py);
+the rows themselves are the store's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from monitor.intents import QueueDigest, QueueStory, StoryRef
+from monitor.store.base import Store
+from monitor.types import Digest
+
+
+def queue_story(story: StoryRef, topic: str,
+                subscribers: Mapping[str, Sequence[str]]) -> tuple[QueueStory, ...]:
+    """PURE: outbox rows for an alerting story, one per notifier subscribed to its topic."""
+    notifiers = tuple(subscribers.get(topic, ()))
+    return (QueueStory(story, notifiers),) if notifiers else ()
+
+
+def queue_notice(digest_id: str, notifier: str, now: datetime, text: str) -> QueueDigest:
+    """PURE: a health notice for one notifier, as a digest of its own, pending at once."""
+    return QueueDigest(Digest(id=digest_id, notifier=notifier, created_at=now, stories=(),
+                              kind="health", text=text))
+
+
+class Outbox:
+    """The delivery stage's side of the outbox, on a store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def claim(self, notifier: str, now: datetime, digest_id: str) -> Digest | None:
+        """Freeze the notifier's queued stories into one pending digest (None: no story)."""
+        return self.store.make_digest(notifier, now, digest_id)
+
+    def due(self, notifier: str, now: datetime) -> list[Digest]:
+        """The notifier's digests to attempt now, oldest first (an interrupted `sending`
+        one is resent under its id)."""
+        return self.store.due_deliveries(notifier, now)
+
+    def mark_sending(self, digest_id: str, now: datetime) -> int:
+        """Record an attempt before it is made; returns the attempt number."""
+        return self.store.mark_sending(digest_id, now)
+
+    def mark_delivered(self, digest_id: str, now: datetime) -> None:
+        self.store.mark_delivered(digest_id, now)
+
+    def mark_failed(self, digest_id: str, error: str, now: datetime,
+                    next_attempt_at: datetime | None) -> None:
+        """A failed attempt, retried at ``next_attempt_at``; None dead-letters it."""
+        if next_attempt_at is None:
+            self.store.mark_dead(digest_id, error, now)
+        else:
+            self.store.mark_failed(digest_id, error, now, next_attempt_at)

@@ -1,0 +1,139 @@
+"""PURE: what a poll's commit writes, as intents (monitor/intents.py) for the store to apply.
+
+- ``plan_stories``: for each match, the story it joins (the one the grouper chose, else the
+  one opened by an earlier item of this poll, else the story its original is in when the
+  item is a copy of a stored article, else a new story); whether a new story alerts (not
+  when its item is too old); a record-only story alerted when a fresh report of it comes;
+  a story's actors widened to the union of its items'; the outbox rows, one per notifier
+  subscribed to the topic.
+- ``plan_sources``: the configured sources against the stored ones: a new name is added,
+  a changed URL makes a new feed of the source (monitor/decide.py, ``after_url_change``).
+- ``plan_health``: the incident changes of monitor/health.py as writes, and one digest
+  per notifier told, with its id.
+
+No I/O and no clock: the store reads the facts (``CommitFacts``) inside the commit's
+transaction, and applies the intents in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+
+from monitor.decide import after_url_change
+from monitor.intents import (
+    AddSource,
+    CloseIncident,
+    CommitFacts,
+    Intent,
+    JoinStory,
+    LinkCopy,
+    MarkAlerted,
+    MoveSource,
+    Opened,
+    OpenIncident,
+    OpenStory,
+    RecordHealthAlert,
+    StoryRef,
+    StoryState,
+    WidenActors,
+)
+from monitor.outbox import queue_notice, queue_story
+from monitor.types import HealthChange, PollRecord, SourceState
+
+
+def union(known: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
+    """``known`` then the states of ``more`` it lacks, in order."""
+    return known + tuple(a for a in dict.fromkeys(more) if a not in known)
+
+
+def plan_stories(record: PollRecord, facts: CommitFacts,
+                 subscribers: Mapping[str, Sequence[str]]) -> tuple[Intent, ...]:
+    """The story intents of a poll's commit, in the order they are applied.
+
+    Items whose rows were not inserted (another writer stored the same guid meanwhile)
+    take no part.
+    """
+    intents: list[Intent] = []
+    for index, new in enumerate(record.new_items):
+        if index in facts.inserted and new.duplicate_of is not None:
+            intents.append(LinkCopy(index, new.duplicate_of))
+    states: dict[StoryRef, StoryState] = {ref: state for ref, state in facts.stories.items()}
+    opened: set[Opened] = set()
+    for decision in record.stories:
+        index = decision.item
+        if index not in facts.inserted:
+            continue
+        new, topic = record.new_items[index], decision.topic
+        story: StoryRef | None = decision.story_id
+        if story is None and decision.same_as is not None:
+            ref = Opened(decision.same_as, topic)
+            story = ref if ref in opened else None
+        if story is None and new.duplicate_of is not None:
+            story = facts.stories_of.get((new.duplicate_of, topic))
+        if story is None:
+            # A duplicate URL whose earlier copy matched nothing is news to this topic.
+            alert = new.reason != "old"
+            ref = Opened(index, topic)
+            verdict = decision.classification
+            intents.append(OpenStory(ref, new.item.title, new.item.summary, new.item.url,
+                                     new.item.published, verdict, alert))
+            if alert:
+                intents.extend(queue_story(ref, topic, subscribers))
+            opened.add(ref)
+            states[ref] = StoryState(alert, verdict.actors)
+            story = ref
+        else:
+            # A story the facts lack is gone from the store: the join fails on its row.
+            state = states.get(story, StoryState(True, ()))
+            if new.reason == "new" and not state.alert:
+                # A fresh report of a story first seen as too old: alert it now.
+                state = states[story] = StoryState(True, state.actors)
+                intents.append(MarkAlerted(story))
+                intents.extend(queue_story(story, topic, subscribers))
+            actors = decision.classification.actors
+            grown = union(state.actors, actors) if actors else state.actors
+            if grown != state.actors:
+                states[story] = StoryState(state.alert, grown)
+                intents.append(WidenActors(story, grown))
+        intents.append(JoinStory(index, story))
+    return tuple(intents)
+
+
+def plan_sources(configured: Iterable[tuple[str, str]],
+                 stored: Mapping[str, tuple[str, SourceState]],
+                 now: datetime) -> tuple[AddSource | MoveSource, ...]:
+    """Make the stored sources match the config: (name, configured URL) pairs against
+    ``stored`` (name -> its configured URL as stored, its state)."""
+    known = dict(stored)
+    intents: list[AddSource | MoveSource] = []
+    for name, url in configured:
+        if name not in known:
+            intents.append(AddSource(name, url, now))
+            known[name] = (url, SourceState(name, url, next_poll_at=now))
+        elif known[name][0] != url:
+            state = after_url_change(known[name][1], url, now)
+            intents.append(MoveSource(url, state))
+            known[name] = (url, state)
+    return tuple(intents)
+
+
+def plan_health(changes: Sequence[HealthChange], now: datetime,
+                new_id: Callable[[], str]) -> tuple[Intent, ...]:
+    """The incident writes of ``changes``, and one digest per notifier told (its id from
+    ``new_id``); ``incident`` None names the open incident of the change's source and kind
+    (one opened by an earlier change of the same list)."""
+    intents: list[Intent] = []
+    for change in changes:
+        if change.action == "open":
+            intents.append(OpenIncident(change.source, change.kind, change.opened_at,
+                                        change.text))
+            continue
+        if change.action == "close":
+            intents.append(CloseIncident(change.source, change.kind, change.incident_id))
+        for notifier in change.notifiers:
+            if change.action == "alert":
+                intents.append(RecordHealthAlert(change.source, change.kind,
+                                                 change.incident_id, notifier))
+            intents.append(queue_notice(new_id(), notifier, now, change.text))
+    return tuple(intents)

@@ -1,0 +1,150 @@
+"""The SQLite side of a poll's commit: write the items, read what the planners need, apply
+their intents (monitor/intents.py). SQL and row mapping only: the decisions are
+monitor/plan.py's, and monitor/commit.py runs the steps inside one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+
+from monitor.intents import (
+    CloseIncident,
+    Intent,
+    JoinStory,
+    LinkCopy,
+    MarkAlerted,
+    Opened,
+    OpenIncident,
+    OpenStory,
+    QueueDigest,
+    QueueStory,
+    RecordHealthAlert,
+    StoryRef,
+    StoryState,
+    WidenActors,
+)
+from monitor.store.codec import digest_to_json, iso
+from monitor.types import Digest, NewItem, SourceState
+
+_INSERT_ITEM = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
+                "published, first_seen, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (source, guid) DO NOTHING")
+
+
+def insert_delivery(db: sqlite3.Connection, digest: Digest, now: datetime) -> None:
+    """A pending delivery of ``digest``, its payload frozen."""
+    db.execute("INSERT INTO deliveries (id, notifier, kind, created_at, status, "
+               "next_attempt_at, payload) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+               (digest.id, digest.notifier, digest.kind, iso(now), iso(now),
+                json.dumps(digest_to_json(digest))))
+
+
+class SqlitePollWriter:
+    """One poll's commit on an open SQLite transaction (see monitor.store.base.PollWriter)."""
+
+    def __init__(self, db: sqlite3.Connection,
+                 write_state: Callable[[SourceState], None]) -> None:
+        self._db = db
+        self.write_state = write_state   # the source's state after the poll
+        self._item_ids: dict[int, int] = {}    # new_items index -> row id (0: not inserted)
+
+    def insert_items(self, source: str, new_items: Sequence[NewItem], linked: Iterable[int],
+                     now: datetime) -> frozenset[int]:
+        """Insert the new items; of ``linked`` (those an intent will refer to: they need
+        their row id), the indexes whose rows were inserted."""
+        linked = set(linked)
+        rows = [(source, n.item.guid, n.item.url, n.canonical_url, n.item.title,
+                 n.item.summary, iso(n.item.published), iso(now), int(n.alert))
+                for n in new_items]
+        # Most of a first poll refers to nothing: one executemany.
+        self._db.executemany(_INSERT_ITEM, [r for i, r in enumerate(rows) if i not in linked])
+        for index in sorted(linked):
+            cursor = self._db.execute(_INSERT_ITEM, rows[index])
+            self._item_ids[index] = (cursor.lastrowid or 0) if cursor.rowcount else 0
+        return frozenset(i for i, row_id in self._item_ids.items() if row_id)
+
+    def stories_of(self, items: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """(stored item id, topic) -> the item's story of that topic, where it has one."""
+        found: dict[tuple[int, str], int] = {}
+        for item_id, topic in items:
+            row = self._db.execute("SELECT s.id FROM story_items si JOIN stories s "
+                                   "ON s.id = si.story_id WHERE si.item_id = ? AND s.topic = ?",
+                                   (item_id, topic)).fetchone()
+            if row is not None:
+                found[(item_id, topic)] = row[0]
+        return found
+
+    def story_states(self, ids: Iterable[int]) -> dict[int, StoryState]:
+        wanted = sorted(set(ids))
+        states: dict[int, StoryState] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self._db.execute(f"SELECT id, alert, actors FROM stories "
+                                      f"WHERE id IN ({marks})", chunk):
+                states[r[0]] = StoryState(bool(r[1]), tuple(json.loads(r[2])))
+        return states
+
+    def apply(self, intents: Sequence[Intent], now: datetime) -> dict[int, tuple[str, ...]]:
+        """Write the intents in order; the stories whose actors were widened -> actors."""
+        opened: dict[Opened, int] = {}
+        widened: dict[int, tuple[str, ...]] = {}
+
+        def story(ref: StoryRef) -> int:
+            return opened[ref] if isinstance(ref, Opened) else ref
+
+        db = self._db
+        for intent in intents:
+            match intent:
+                case LinkCopy(item, original):
+                    db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) "
+                               "SELECT story_id, ? FROM story_items WHERE item_id = ?",
+                               (self._item_ids[item], original))
+                case OpenStory(ref, title, summary, url, published, c, alert):
+                    cursor = db.execute(
+                        "INSERT INTO stories (topic, title, summary, url, published, category, "
+                        "score, actors, evidence, rules, first_seen, alert) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (ref.topic, title, summary, url, iso(published), c.category, c.score,
+                         json.dumps(c.actors), c.evidence, json.dumps(c.rules), iso(now),
+                         int(alert)))
+                    opened[ref] = int(cursor.lastrowid or 0)
+                case JoinStory(item, ref):
+                    db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) "
+                               "VALUES (?, ?)", (story(ref), self._item_ids[item]))
+                case MarkAlerted(ref):
+                    db.execute("UPDATE stories SET alert = 1 WHERE id = ?", (story(ref),))
+                case WidenActors(ref, actors):
+                    story_id = story(ref)
+                    db.execute("UPDATE stories SET actors = ? WHERE id = ?",
+                               (json.dumps(actors), story_id))
+                    widened[story_id] = actors
+                case QueueStory(ref, notifiers):
+                    story_id = story(ref)
+                    db.executemany("INSERT OR IGNORE INTO outbox (notifier, story_id, "
+                                   "created_at) VALUES (?, ?, ?)",
+                                   [(n, story_id, iso(now)) for n in notifiers])
+                case OpenIncident(source, kind, opened_at, detail):
+                    db.execute("INSERT OR IGNORE INTO health_incidents (source, kind, "
+                               "opened_at, detail) VALUES (?, ?, ?, ?)",
+                               (source, kind, iso(opened_at), detail))
+                case CloseIncident(source, kind, incident):
+                    db.execute("UPDATE health_incidents SET closed_at = ? WHERE id = ?",
+                               (iso(now), self._incident(source, kind, incident)))
+                case RecordHealthAlert(source, kind, incident, notifier):
+                    db.execute("INSERT OR IGNORE INTO health_alerts (incident_id, notifier, "
+                               "alerted_at) VALUES (?, ?, ?)",
+                               (self._incident(source, kind, incident), notifier, iso(now)))
+                case QueueDigest(digest):
+                    insert_delivery(db, digest, now)
+        return widened
+
+    def _incident(self, source: str, kind: str, incident: int | None) -> int:
+        if incident is not None:
+            return incident
+        row = self._db.execute("SELECT id FROM health_incidents WHERE source = ? AND "
+                               "kind = ? AND closed_at IS NULL", (source, kind)).fetchone()
+        return int(row[0])
