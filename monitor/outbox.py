@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from monitor.intents import QueueDigest, QueueStory, StoryRef
-from monitor.store.base import Store
 from monitor.types import Digest
 
 
@@ -35,10 +35,27 @@ def queue_notice(digest_id: str, notifier: str, now: datetime, text: str) -> Que
                               kind="health", text=text))
 
 
+class OutboxStore(Protocol):
+    """What the outbox needs of a store (monitor.store.base.Store has it all)."""
+
+    def make_digest(self, notifier: str, now: datetime, digest_id: str) -> Digest | None: ...
+
+    def due_deliveries(self, notifier: str, now: datetime) -> list[Digest]: ...
+
+    def mark_sending(self, digest_id: str, now: datetime) -> int: ...
+
+    def mark_delivered(self, digest_id: str, now: datetime) -> None: ...
+
+    def mark_failed(self, digest_id: str, error: str, now: datetime,
+                    next_attempt_at: datetime) -> None: ...
+
+    def mark_dead(self, digest_id: str, error: str, now: datetime) -> None: ...
+
+
 class Outbox:
     """The delivery stage's side of the outbox, on a store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: OutboxStore) -> None:
         self.store = store
 
     def claim(self, notifier: str, now: datetime, digest_id: str) -> Digest | None:
