@@ -83,7 +83,8 @@ class _FullOnce(SqliteStore):
     def mark_delivered(self, digest_id: str, now: datetime) -> None:
         if self.failures:
             self.failures -= 1
-            # As SqliteStore raises it: its transactions wrap SQLite's errors.
+            # As SqliteStore raises it: its transactions wrap every SQLite error
+            # (test_store_and_deliver: a store closed under a caller).
             raise StoreError(f"database {self.path}: database or disk is full")
         super().mark_delivered(digest_id, now)
 

@@ -438,3 +438,36 @@ def test_a_story_s_actors_grow_with_the_states_its_items_name(tmp_path: Path) ->
     [key] = store.recent_stories("t", NOW - timedelta(days=1))
     assert key.actors == ("Russia", "Belarus")
     assert store.matches(NOW - timedelta(days=1))[0].actors == ("Russia", "Belarus")
+
+
+def test_a_store_closed_under_a_caller_raises_store_errors(tmp_path: Path) -> None:
+    # The daemon's stop closes the store after a bounded wait: a delivery still in flight
+    # then records its outcome on a closed store. That must be a StoreError (which the
+    # deliverer keeps to retry recording), never a raw sqlite3 error escaping the flush.
+    store = make_store(tmp_path)
+    poll_with_story(store, "1", {"t": ["n"]})
+    digest = store.make_digest("n", NOW, "d1")
+    assert digest is not None
+    store.close()
+    with pytest.raises(StoreError):
+        store.mark_delivered("d1", NOW)
+    with pytest.raises(StoreError):
+        store.mark_sending("d1", NOW)
+
+
+def test_a_notifier_whose_send_outlives_the_store_is_kept_unrecorded(tmp_path: Path) -> None:
+    store, clock = make_store(tmp_path), FixedClock(NOW)
+    config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
+                               "notifiers": [{"name": "n", "type": "file", "path": "x"}]})
+
+    class ClosingNotifier(RecordingNotifier):
+        def send(self, digest: Digest) -> None:
+            super().send(digest)
+            store.close()          # the stop closed the store while this send was in flight
+
+    notifier = ClosingNotifier("n")
+    deliverer = Deliverer(store, {"n": notifier}, {"n": config.notifiers[0]}, clock,
+                          random.Random(7))
+    poll_with_story(store, "1", {"t": ["n"]})
+    outcome = deliverer.flush("n")
+    assert outcome.sent == 1 and len(notifier.sent) == 1

@@ -117,21 +117,29 @@ class SqliteStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; a database error (disk full, I/O) becomes a StoreError."""
+        """One write transaction; any database error (disk full, I/O, a store closed under
+        a caller) becomes a StoreError, and what the transaction wrote is rolled back."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
                 raise StoreError(f"database {self.path}: {exc}") from exc
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"database {self.path}: {exc}") from exc
+                raise
+
+    def _rollback(self) -> None:
+        """Roll back what is open, if the connection still can (a closed one cannot)."""
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
