@@ -102,15 +102,22 @@ def next_poll(now: datetime, interval: timedelta, jitter: float,
     return now + delay
 
 
+def exponential_delay(attempt: int, base: timedelta, cap: timedelta, jitter: float) -> timedelta:
+    """The wait after the `attempt`-th consecutive failure (>= 1), for polls and deliveries
+    alike: base, 2x, 4x ... up to cap, times a jitter factor in [0.75, 1.25)."""
+    exponent = min(max(attempt - 1, 0), 30)
+    # Compared in seconds, so that a long base times 2^30 cannot overflow a timedelta.
+    capped = cap if base.total_seconds() * 2 ** exponent >= cap.total_seconds() \
+        else base * 2 ** exponent
+    return capped * (0.75 + 0.5 * jitter)
+
+
 def backoff(failures: int, interval: timedelta, max_backoff: timedelta, jitter: float,
             retry_after: float | None = None) -> timedelta:
     """Exponential backoff with jitter after `failures` consecutive failures (>= 1):
     interval, 2x, 4x ... up to max_backoff; never sooner than a server's Retry-After,
     which is honoured up to twice max_backoff."""
-    exponent = min(max(failures - 1, 0), 30)
-    # In seconds, so that a long interval times 2^30 cannot overflow a timedelta.
-    seconds = min(interval.total_seconds() * 2 ** exponent, max_backoff.total_seconds())
-    delay = timedelta(seconds=seconds * (0.75 + 0.5 * jitter))
+    delay = exponential_delay(failures, interval, max_backoff, jitter)
     if retry_after is not None:
         delay = max(delay, bounded_delay(retry_after, max_backoff * 2))
     return max(delay, timedelta(seconds=1))
