@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from monitor.headers import bounded_delay, parse_delta_seconds, parse_http_date, seconds_until
 from monitor.types import (
+    ErrorKind,
     NewItem,
     NewItemReason,
     ParsedItem,
@@ -172,9 +173,11 @@ def after_success(state: SourceState, now: datetime, *, status: PollStatus, inte
 
 def after_failure(state: SourceState, now: datetime, *, error: str, interval: timedelta,
                   max_backoff: timedelta, jitter: float, retry_after: float | None = None,
-                  gone: bool = False) -> SourceState:
+                  gone: bool = False, kind: ErrorKind | None = None) -> SourceState:
     """The source's state after a failed poll. A source is never dropped: a gone (410)
-    source is still tried, at the longest backoff, in case it comes back."""
+    source is still tried, at the longest backoff, in case it comes back.
+
+    `kind` is what failed, kept beside the message (by default: gone, or fetch)."""
     failures = state.consecutive_failures + 1
     delay = max_backoff if gone else backoff(failures, interval, max_backoff, jitter, retry_after)
     return replace(
@@ -183,6 +186,7 @@ def after_failure(state: SourceState, now: datetime, *, error: str, interval: ti
         last_status="gone" if gone else "error",
         last_error=error,
         last_error_at=now,
+        last_error_kind=kind or ("gone" if gone else "fetch"),
         failing_since=state.failing_since or now,
         consecutive_failures=failures,
         next_poll_at=now + delay,
