@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from monitor.headers import bounded_delay, parse_delta_seconds, parse_http_date, seconds_until
 from monitor.types import (
+    ErrorKind,
     NewItem,
     NewItemReason,
     ParsedItem,
@@ -102,15 +103,22 @@ def next_poll(now: datetime, interval: timedelta, jitter: float,
     return now + delay
 
 
+def exponential_delay(attempt: int, base: timedelta, cap: timedelta, jitter: float) -> timedelta:
+    """The wait after the `attempt`-th consecutive failure (>= 1), for polls and deliveries
+    alike: base, 2x, 4x ... up to cap, times a jitter factor in [0.75, 1.25)."""
+    exponent = min(max(attempt - 1, 0), 30)
+    # Compared in seconds, so that a long base times 2^30 cannot overflow a timedelta.
+    capped = cap if base.total_seconds() * 2 ** exponent >= cap.total_seconds() \
+        else base * 2 ** exponent
+    return capped * (0.75 + 0.5 * jitter)
+
+
 def backoff(failures: int, interval: timedelta, max_backoff: timedelta, jitter: float,
             retry_after: float | None = None) -> timedelta:
     """Exponential backoff with jitter after `failures` consecutive failures (>= 1):
     interval, 2x, 4x ... up to max_backoff; never sooner than a server's Retry-After,
     which is honoured up to twice max_backoff."""
-    exponent = min(max(failures - 1, 0), 30)
-    # In seconds, so that a long interval times 2^30 cannot overflow a timedelta.
-    seconds = min(interval.total_seconds() * 2 ** exponent, max_backoff.total_seconds())
-    delay = timedelta(seconds=seconds * (0.75 + 0.5 * jitter))
+    delay = exponential_delay(failures, interval, max_backoff, jitter)
     if retry_after is not None:
         delay = max(delay, bounded_delay(retry_after, max_backoff * 2))
     return max(delay, timedelta(seconds=1))
@@ -165,9 +173,11 @@ def after_success(state: SourceState, now: datetime, *, status: PollStatus, inte
 
 def after_failure(state: SourceState, now: datetime, *, error: str, interval: timedelta,
                   max_backoff: timedelta, jitter: float, retry_after: float | None = None,
-                  gone: bool = False) -> SourceState:
+                  gone: bool = False, kind: ErrorKind | None = None) -> SourceState:
     """The source's state after a failed poll. A source is never dropped: a gone (410)
-    source is still tried, at the longest backoff, in case it comes back."""
+    source is still tried, at the longest backoff, in case it comes back.
+
+    `kind` is what failed, kept beside the message (by default: gone, or fetch)."""
     failures = state.consecutive_failures + 1
     delay = max_backoff if gone else backoff(failures, interval, max_backoff, jitter, retry_after)
     return replace(
@@ -176,6 +186,7 @@ def after_failure(state: SourceState, now: datetime, *, error: str, interval: ti
         last_status="gone" if gone else "error",
         last_error=error,
         last_error_at=now,
+        last_error_kind=kind or ("gone" if gone else "fetch"),
         failing_since=state.failing_since or now,
         consecutive_failures=failures,
         next_poll_at=now + delay,

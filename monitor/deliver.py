@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.config import NotifierConfig
+from monitor.decide import exponential_delay
 from monitor.errors import NotifyError, StoreError
 from monitor.headers import bounded_delay
 from monitor.notify import Notifier
@@ -46,8 +47,7 @@ def next_attempt(attempts: int, created_at: datetime, now: datetime, config: Not
     """
     if error.permanent or attempts >= config.max_attempts:
         return None
-    delay: timedelta = min(RETRY_BASE * (2 ** min(max(attempts - 1, 0), 20)), RETRY_MAX) \
-        * (0.75 + 0.5 * jitter)
+    delay = exponential_delay(attempts, RETRY_BASE, RETRY_MAX, jitter)
     if error.retry_after is not None:
         delay = max(delay, bounded_delay(error.retry_after, RETRY_AFTER_MAX))
     if now + delay - created_at > config.give_up_after:

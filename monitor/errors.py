@@ -6,6 +6,8 @@ FetchError / ParseError and recorded as data on the source; they never stop a cy
 
 from __future__ import annotations
 
+from monitor.types import ErrorKind
+
 
 class MonitorError(Exception):
     """Base of every error news-monitor raises on purpose."""
@@ -25,9 +27,22 @@ class FetchError(MonitorError):
         self.retry_after = retry_after
         self.gone = gone
 
+    @property
+    def kind(self) -> ErrorKind:
+        return "gone" if self.gone else "fetch"
+
 
 class ParseError(MonitorError):
     """The fetched body could not be read as a feed or page."""
+
+    kind: ErrorKind = "parse"
+
+
+class SelectorError(ParseError):
+    """A page's item_selector matched nothing: its layout has probably changed (a health
+    incident of its own, told to operators at once)."""
+
+    kind: ErrorKind = "selector"
 
 
 class StoreError(MonitorError):

@@ -21,8 +21,7 @@ KINDS: tuple[IncidentKind, ...] = ("failing", "selector", "silent", "flooding")
 def _condition(kind: str, state: SourceState, now: datetime,
                interval: timedelta) -> datetime | None:
     """When the condition of this kind started, or None when it does not hold now."""
-    selector_error = state.consecutive_failures > 0 and "matched nothing" in (state.last_error
-                                                                              or "")
+    selector_error = state.consecutive_failures > 0 and state.last_error_kind == "selector"
     if kind == "failing" and state.consecutive_failures > 0 and not selector_error:
         return state.failing_since
     if kind == "selector" and selector_error:

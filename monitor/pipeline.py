@@ -265,7 +265,8 @@ class Pipeline:
         new_state = decide.after_failure(
             state, now, error=error, interval=self.config.interval(source),
             max_backoff=self.config.monitor.max_backoff, jitter=self.rng.random(),
-            retry_after=retry_after, gone=gone)
+            retry_after=retry_after, gone=gone,
+            kind=exc.kind if isinstance(exc, (FetchError, ParseError)) else "crash")
         self._record(source, PollRecord(new_state), now)
         return self._log(PollOutcome(source.name, new_state.last_status or "error", 0, 0, 0,
                                      error, time.monotonic() - started))

@@ -145,6 +145,7 @@ class SourceState:
     last_status: PollStatus | None = None
     last_error: str | None = None      # "FetchError: HTTP 404 Not Found"
     last_error_at: datetime | None = None
+    last_error_kind: ErrorKind | None = None   # what failed: health decides on it, not on text
     failing_since: datetime | None = None
     consecutive_failures: int = 0
     next_poll_at: datetime | None = None
@@ -253,3 +254,9 @@ class StoredItem:
     first_seen: datetime
     alert: bool                        # it was news when it came (not old, copy or capped)
     matches: tuple[PastMatch, ...] = ()
+
+
+# What a source's failed poll ran into: its fetch (fetch; gone for a 410), its body
+# (parse), a page's item_selector matching nothing (selector: the layout changed), or a
+# bug in news-monitor (crash). Stored beside the error's message.
+ErrorKind = Literal["fetch", "gone", "parse", "selector", "crash"]

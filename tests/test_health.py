@@ -8,7 +8,7 @@ from pathlib import Path
 from monitor.app import build_app
 from monitor.config import load_config_data
 from monitor.health import health_changes
-from monitor.types import Incident, SourceState
+from monitor.types import ErrorKind, Incident, SourceState
 from tests.fakes import FixedClock
 from tests.loopback import LoopbackHTTPServer, Response
 
@@ -17,10 +17,12 @@ HOUR = timedelta(hours=1)
 OPS = {"ops": 6 * HOUR, "pager": 12 * HOUR}
 
 
-def failing(since: datetime, error: str = "FetchError: HTTP 500") -> SourceState:
+def failing(since: datetime, error: str = "FetchError: HTTP 500",
+            kind: ErrorKind = "fetch") -> SourceState:
     return SourceState(name="s", url="https://x.example/", first_polled_at=since - HOUR,
                        last_success_at=since - HOUR, consecutive_failures=4,
-                       failing_since=since, last_error=error, last_status="error")
+                       failing_since=since, last_error=error, last_status="error",
+                       last_error_kind=kind)
 
 
 def test_failing_source_alerts_each_operator_once_after_its_threshold() -> None:
@@ -50,7 +52,7 @@ def test_recovery_goes_to_those_told() -> None:
 
 
 def test_selector_and_silence_alert_at_once() -> None:
-    broken = failing(NOW, "ParseError: item_selector 'article' matched nothing")
+    broken = failing(NOW, "SelectorError: item_selector 'article' matched nothing", "selector")
     kinds = {(c.kind, c.action) for c in health_changes(broken, NOW, HOUR, [], OPS)}
     assert kinds == {("selector", "open"), ("selector", "alert")}
     silent = SourceState(name="s", url="u", first_polled_at=NOW - 30 * 24 * HOUR,

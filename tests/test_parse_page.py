@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.errors import ParseError
+from monitor.errors import ParseError, SelectorError
 from monitor.parse import parse_page
 
 PAGE_URL = "https://ministry.example.org/press/index.html"
@@ -85,8 +85,9 @@ def test_base_href_is_honoured():
 
 
 def test_selector_that_matches_nothing():
-    with pytest.raises(ParseError) as info:
+    with pytest.raises(SelectorError) as info:
         parse_page(b"<html><body><div>nothing</div></body></html>", PAGE_URL, "article", "a")
+    assert isinstance(info.value, ParseError) and info.value.kind == "selector"
     assert str(info.value) == "item_selector 'article' matched nothing"
 
 

@@ -18,7 +18,7 @@ import bs4
 from bs4 import BeautifulSoup
 from soupsieve import SelectorSyntaxError
 
-from monitor.errors import ParseError
+from monitor.errors import ParseError, SelectorError
 from monitor.parse.sanitize import (
     check_shape,
     clean_summary,
@@ -42,7 +42,8 @@ def parse_page(content: bytes, url: str, item_selector: str, link_selector: str,
     """Parse an HTML listing page fetched from ``url`` into items.
 
     Raises ParseError (and nothing else) when the body is empty or too large, a selector is
-    invalid, ``item_selector`` matches nothing, or no matched item has a usable link.
+    invalid, ``item_selector`` matches nothing (SelectorError), or no matched item has a
+    usable link.
     Items without a usable http(s) link are skipped; a link seen twice keeps its first item.
     """
     with parse_errors("page", content):
@@ -52,7 +53,7 @@ def parse_page(content: bytes, url: str, item_selector: str, link_selector: str,
         base = _base_url(soup, url)
         elements = _select(soup, item_selector, "item_selector")
         if not elements:
-            raise ParseError(f"item_selector {item_selector!r} matched nothing")
+            raise SelectorError(f"item_selector {item_selector!r} matched nothing")
         items = first_unique(
             (_item(element, base, link_selector, title_selector, summary_selector)
              for element in _within(elements, deadline)), MAX_ITEMS)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
-from monitor.types import Digest, Story, StorySource
+from monitor.types import Digest, ErrorKind, Story, StorySource
 
 
 def iso(value: datetime | None) -> str | None:
@@ -14,6 +14,17 @@ def iso(value: datetime | None) -> str | None:
 
 def parse_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+_ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
+
+
+def error_kind(value: str | None) -> ErrorKind | None:
+    """A stored error kind; None for none, or for a kind this version does not know."""
+    for kind in _ERROR_KINDS:
+        if value == kind:
+            return kind
+    return None
 
 
 def _story_to_json(story: Story) -> dict[str, Any]:

@@ -159,6 +159,20 @@ MIGRATIONS: tuple[str, ...] = (
     -- serves: retention, whether a story is still waited for by an outbox row
     CREATE INDEX outbox_story ON outbox (story_id);
     """,
+    # 5: what a source's last error was (monitor.types.ErrorKind), beside its message. The
+    # rows of older versions get it from their message, once, so their health verdicts
+    # stay: the selector error was the ParseError ending "matched nothing".
+    """
+    ALTER TABLE sources ADD COLUMN last_error_kind TEXT;      -- NULL when no error yet
+    UPDATE sources SET last_error_kind = CASE
+        WHEN last_error IS NULL THEN NULL
+        WHEN gone THEN 'gone'
+        WHEN last_error LIKE 'ParseError: item_selector % matched nothing' THEN 'selector'
+        WHEN last_error LIKE 'ParseError: %' THEN 'parse'
+        WHEN last_error LIKE 'FetchError: %' THEN 'fetch'
+        ELSE 'crash'
+    END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

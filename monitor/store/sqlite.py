@@ -23,7 +23,7 @@ from typing import IO, Any
 from monitor.errors import StoreError
 from monitor.intents import AddSource, MoveSource
 from monitor.retention import Forgotten, RetentionPlan, dedup_key
-from monitor.store.codec import digest_from_json, iso, parse_iso
+from monitor.store.codec import digest_from_json, error_kind, iso, parse_iso
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 from monitor.store.sqlite_poll import SqlitePollWriter, insert_delivery
 from monitor.stories import StoryKey
@@ -212,6 +212,7 @@ class SqliteStore:
         values: dict[str, Any] = {c: parse_iso(v) if c in _TIME_COLUMNS else v
                                   for c, v in zip(_STATE_COLUMNS, row, strict=True)}
         values["gone"] = bool(values["gone"])
+        values["last_error_kind"] = error_kind(values["last_error_kind"])
         return SourceState(**values)
 
     def source_state(self, name: str) -> SourceState:
