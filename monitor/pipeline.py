@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor import decide
@@ -32,38 +32,26 @@ from monitor.fetch import (
 )
 from monitor.grouping import StoryGrouper
 from monitor.health import health_changes
+from monitor.parse.jobs import run_parse_job
 from monitor.store.base import Store
 from monitor.types import (
     FetchResult,
     NewItem,
     ParsedFeed,
+    ParseJob,
+    PollOutcome,
     PollRecord,
     PollStatus,
     SourceState,
     StoryDecision,
 )
 from monitor.urls import strip_credentials, without_credentials
-from monitor.workers import ParseJob, run_parse_job
 
 log = logging.getLogger("monitor.poll")
 
 # A page host's robots.txt Crawl-delay spaces our requests to it, up to this many seconds
 # (a worker waits out the delay; a day-long one would hold it for a day).
 MAX_CRAWL_DELAY = 60.0
-
-
-@dataclass(frozen=True)
-class PollOutcome:
-    """What one poll did, for logs, progress and `monitor once`'s summary."""
-
-    source: str
-    status: PollStatus
-    items: int = 0
-    new: int = 0
-    matched: int = 0
-    error: str | None = None
-    duration: float = 0.0
-    capped: int = 0        # new items past max_new_per_poll: recorded, not alerted
 
 
 class Pipeline:

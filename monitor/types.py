@@ -253,3 +253,55 @@ class StoredItem:
     first_seen: datetime
     alert: bool                        # it was news when it came (not old, copy or capped)
     matches: tuple[PastMatch, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParseJob:
+    """What a worker needs to parse one fetched body."""
+
+    kind: str                          # "feed" | "page"
+    content: bytes
+    url: str
+    content_type: str | None = None
+    item_selector: str = ""
+    link_selector: str = ""
+    title_selector: str | None = None
+    summary_selector: str | None = None
+
+
+@dataclass(frozen=True)
+class StoryKey:
+    """What grouping needs to know of an existing story."""
+
+    id: int
+    topic: str
+    title: str
+    summary: str
+    category: str | None
+    actors: tuple[str, ...]
+    seen_at: datetime      # when the story was first seen
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one poll did, for logs, progress and `monitor once`'s summary."""
+
+    source: str
+    status: PollStatus
+    items: int = 0
+    new: int = 0
+    matched: int = 0
+    error: str | None = None
+    duration: float = 0.0
+    capped: int = 0        # new items past max_new_per_poll: recorded, not alerted
+
+
+@dataclass(frozen=True)
+class FlushOutcome:
+    """What one flush of a notifier's outbox did, for logs and `monitor once`'s summary."""
+
+    notifier: str
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    errors: tuple[str, ...] = ()
