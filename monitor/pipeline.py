@@ -22,18 +22,13 @@ from monitor import decide
 from monitor.batch import BATCH_DELAY, BATCH_SIZE, StateBatch
 from monitor.classify import TopicClassifier
 from monitor.commit import commit_poll
-from monitor.config import Config, SourceConfig
+from monitor.config import SourceConfig
 from monitor.errors import FetchError, ParseError, StoreError
-from monitor.fetch import (
-    HostLimiter,
-    HttpFetcher,
-    RobotsCache,
-    host_key,
-)
+from monitor.fetch import host_key
 from monitor.grouping import StoryGrouper
 from monitor.health import health_changes
 from monitor.parse.jobs import run_parse_job
-from monitor.store.base import Store
+from monitor.ports import Fetcher, HostGate, Parser, RobotsPolicy, Store
 from monitor.types import (
     FetchResult,
     NewItem,
@@ -41,6 +36,7 @@ from monitor.types import (
     ParseJob,
     PollOutcome,
     PollRecord,
+    PollSettings,
     PollStatus,
     SourceState,
     StoryDecision,
@@ -61,15 +57,15 @@ class Pipeline:
     from the store (the scheduler does, and `App.close`).
     """
 
-    def __init__(self, config: Config, store: Store, fetcher: HttpFetcher,
-                 limiter: HostLimiter, robots: RobotsCache,
+    def __init__(self, settings: PollSettings, store: Store, fetcher: Fetcher,
+                 limiter: HostGate, robots: RobotsPolicy,
                  classifiers: Mapping[str, TopicClassifier],
                  subscribers: Mapping[str, Sequence[str]],
                  clock: Callable[[], datetime], rng: random.Random | None = None,
                  operators: Mapping[str, timedelta] | None = None,
-                 parser: Callable[[ParseJob], ParsedFeed] = run_parse_job, *,
+                 parser: Parser = run_parse_job, *,
                  batch_size: int = BATCH_SIZE, batch_delay: float = BATCH_DELAY) -> None:
-        self.config = config
+        self.settings = settings
         self.store = store
         self.fetcher = fetcher
         self.limiter = limiter
@@ -84,8 +80,7 @@ class Pipeline:
         # stories other polls committed meanwhile are checked, then the poll is committed.
         # So two outlets polled at once still make one story, and a poll with many matches
         # does not hold the others.
-        self.grouper = StoryGrouper(store, config.monitor.story_window,
-                                    config.monitor.max_new_per_poll)
+        self.grouper = StoryGrouper(store, settings.story_window, settings.max_new_per_poll)
         self._record_lock = threading.Lock()
         self.batch = StateBatch(batch_size, batch_delay)
         # Source states are written by one commit at a time, so that a batch is never
@@ -193,7 +188,7 @@ class Pipeline:
         forgotten = self.store.forgotten_urls(
             [u for u in canonical.values() if u not in known_urls])
         new_items = decide.select_new_items(state, fresh, known_guids, known_urls,
-                                            self.clock(), self.config.monitor.max_age,
+                                            self.clock(), self.settings.max_age,
                                             canonical, forgotten)
         classified: list[StoryDecision] = []
         for index, new in enumerate(new_items):
@@ -222,7 +217,7 @@ class Pipeline:
     def _next_state(self, source: SourceConfig, state: SourceState, now: datetime,
                     status: PollStatus, fetched: FetchResult, **counts: object) -> SourceState:
         return decide.after_success(
-            state, now, status=status, interval=self.config.interval(source),
+            state, now, status=status, interval=self.settings.interval(source.interval),
             jitter=self.rng.random(), headers=fetched.headers, etag=fetched.etag,
             last_modified=fetched.last_modified, url=self._redirected(source, state, fetched),
             **counts)  # type: ignore[arg-type]
@@ -251,8 +246,8 @@ class Pipeline:
         gone = isinstance(exc, FetchError) and exc.gone
         retry_after = exc.retry_after if isinstance(exc, FetchError) else None
         new_state = decide.after_failure(
-            state, now, error=error, interval=self.config.interval(source),
-            max_backoff=self.config.monitor.max_backoff, jitter=self.rng.random(),
+            state, now, error=error, interval=self.settings.interval(source.interval),
+            max_backoff=self.settings.max_backoff, jitter=self.rng.random(),
             retry_after=retry_after, gone=gone)
         self._record(source, PollRecord(new_state), now)
         return self._log(PollOutcome(source.name, new_state.last_status or "error", 0, 0, 0,
@@ -265,7 +260,7 @@ class Pipeline:
         With `group`, a record that holds nothing but the source's state joins the batch.
         """
         if self.operators:
-            changes = health_changes(record.state, now, self.config.interval(source),
+            changes = health_changes(record.state, now, self.settings.interval(source.interval),
                                      self.store.open_incidents(source.name), self.operators)
             record = replace(record, health=changes)
         if group and not (record.new_items or record.stories or record.health):

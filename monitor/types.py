@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 # Contract: the categories users filter on.
@@ -305,3 +305,18 @@ class FlushOutcome:
     failed: int = 0
     dead: int = 0
     errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    """What a poll reads of the config: the pipeline is given this, not the whole Config."""
+
+    poll_interval: timedelta           # a source's interval unless it sets its own
+    max_backoff: timedelta             # the longest wait after repeated failures
+    max_age: timedelta                 # older items of a source's first poll are not news
+    story_window: timedelta            # how far back a match may join an existing story
+    max_new_per_poll: int              # new items alerted per poll; the rest are capped
+
+    def interval(self, source_interval: timedelta | None) -> timedelta:
+        """A source's poll interval: its own, else the default."""
+        return source_interval or self.poll_interval
