@@ -128,12 +128,14 @@ class Pipeline:
             parsed = self._parse(source, fetched)
         except (FetchError, ParseError) as exc:
             return self._failed(source, state, started, exc)
-        new_items, classified = self._classify(source, state, parsed)
-        grouping = self.grouper.group(new_items, classified, self.clock())
+        # One reading for every decision after the fetch, so that they agree on the time:
+        # what is too old, the story window, and the times the poll records.
+        now = self.clock()
+        new_items, classified = self._classify(source, state, parsed, now)
+        grouping = self.grouper.group(new_items, classified, now)
         new_items = tuple(replace(n, reason="capped") if i in grouping.capped else n
                           for i, n in enumerate(new_items))
         with self._record_lock:
-            now = self.clock()
             new_items = self._recheck_urls(new_items)
             stories = self.grouper.settle(grouping, now)
             capped = sum(1 for n in new_items if n.reason == "capped")
@@ -173,8 +175,8 @@ class Pipeline:
             item_selector=source.item_selector or "", link_selector=source.link_selector or "",
             title_selector=source.title_selector, summary_selector=source.summary_selector))
 
-    def _classify(self, source: SourceConfig, state: SourceState, parsed: ParsedFeed
-                  ) -> tuple[tuple[NewItem, ...], list[StoryDecision]]:
+    def _classify(self, source: SourceConfig, state: SourceState, parsed: ParsedFeed,
+                  now: datetime) -> tuple[tuple[NewItem, ...], list[StoryDecision]]:
         """New items, and each one's verdict per topic.
 
         A copy of an article another source delivered is classified too: its text may match
@@ -188,7 +190,7 @@ class Pipeline:
         forgotten = self.store.forgotten_urls(
             [u for u in canonical.values() if u not in known_urls])
         new_items = decide.select_new_items(state, fresh, known_guids, known_urls,
-                                            self.clock(), self.settings.max_age,
+                                            now, self.settings.max_age,
                                             canonical, forgotten)
         classified: list[StoryDecision] = []
         for index, new in enumerate(new_items):
