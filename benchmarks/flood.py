@@ -35,7 +35,7 @@ from benchmarks.farm import FeedFarm, story_titles  # noqa: E402
 from monitor.app import App, build_app, utcnow  # noqa: E402
 from monitor.config import SourceConfig, load_config_data  # noqa: E402
 from monitor.decide import health  # noqa: E402
-from monitor.pipeline import PollOutcome  # noqa: E402
+from monitor.types import PollOutcome  # noqa: E402
 
 # Without a lead, and with few words besides the number, no two of these group into one
 # story (numbers that clash lower the score below the threshold).

@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.app import build_app  # noqa: E402
 from monitor.config import SourceConfig, load_config_data  # noqa: E402
-from monitor.pipeline import PollOutcome  # noqa: E402
 from monitor.scheduler import poll_sources  # noqa: E402
+from monitor.types import PollOutcome  # noqa: E402
 
 WORDS = ("minister talks border trade council election ministry flood court army protest "
          "budget summit envoy delegation pipeline drought harvest reform strike coalition "

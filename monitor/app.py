@@ -21,6 +21,7 @@ from monitor.notify import Notifier, build_notifier
 from monitor.parse.jobs import run_parse_job
 from monitor.pipeline import Pipeline
 from monitor.store import SqliteStore, open_store
+from monitor.types import PollSettings
 from monitor.workers import ParseWorkers
 
 ROBOTS_TTL = _timedelta(hours=6)
@@ -72,6 +73,14 @@ def build_classifiers(config: Config) -> dict[str, TopicClassifier]:
     return {topic.name: build_classifier(topic) for topic in config.topics}
 
 
+def poll_settings(config: Config) -> PollSettings:
+    """What the pipeline reads of the config."""
+    m = config.monitor
+    return PollSettings(poll_interval=m.poll_interval, max_backoff=m.max_backoff,
+                        max_age=m.max_age, story_window=m.story_window,
+                        max_new_per_poll=m.max_new_per_poll)
+
+
 def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
               rng: random.Random | None = None) -> App:
     rng = rng or random.Random()
@@ -85,8 +94,8 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     if config.monitor.parse_workers:
         parser = ParseWorkers(config.monitor.parse_workers,
                               config.monitor.parse_timeout.total_seconds())
-    pipeline = Pipeline(config, store, fetcher, limiter, robots, build_classifiers(config),
-                        subscribers(config), clock, rng, operators,
+    pipeline = Pipeline(poll_settings(config), store, fetcher, limiter, robots,
+                        build_classifiers(config), subscribers(config), clock, rng, operators,
                         parser or run_parse_job)
     notifiers = {n.name: build_notifier(n, config.monitor.user_agent) for n in config.notifiers}
     deliverer = Deliverer(store, notifiers, {n.name: n for n in config.notifiers}, clock, rng)

@@ -25,11 +25,10 @@ from pathlib import Path
 from monitor import __version__, report
 from monitor.app import build_app, build_classifiers, utcnow
 from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config, load_config_data
-from monitor.deliver import FlushOutcome
 from monitor.errors import ConfigError, MonitorError, NotifyError
-from monitor.pipeline import PollOutcome
 from monitor.retention import plan_retention, run_retention
 from monitor.store import SqliteStore, acquire_daemon_lock
+from monitor.types import FlushOutcome, PollOutcome
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_SOURCES_FAILED, EXIT_DELIVERIES_FAILED, EXIT_BOTH_FAILED = 3, 4, 5

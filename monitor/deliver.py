@@ -19,7 +19,6 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.config import NotifierConfig
@@ -29,7 +28,7 @@ from monitor.headers import bounded_delay
 from monitor.notify import Notifier
 from monitor.outbox import Outbox
 from monitor.store.base import Store
-from monitor.types import Digest
+from monitor.types import Digest, FlushOutcome
 
 log = logging.getLogger("monitor.deliver")
 
@@ -53,15 +52,6 @@ def next_attempt(attempts: int, created_at: datetime, now: datetime, config: Not
     if now + delay - created_at > config.give_up_after:
         return None
     return now + delay
-
-
-@dataclass(frozen=True)
-class FlushOutcome:
-    notifier: str
-    sent: int = 0
-    failed: int = 0
-    dead: int = 0
-    errors: tuple[str, ...] = ()
 
 
 class Deliverer:

@@ -31,9 +31,9 @@ from datetime import datetime, timedelta
 
 from monitor.plan import union
 from monitor.store.base import Store
-from monitor.stories import MAX_STORY_ACTORS, Prepared, StoryKey, choose_story, prepare
+from monitor.stories import MAX_STORY_ACTORS, Prepared, choose_story, prepare
 from monitor.story_index import StoryIndex
-from monitor.types import NewItem, StoryDecision
+from monitor.types import NewItem, StoryDecision, StoryKey
 
 log = logging.getLogger("monitor.stories")
 

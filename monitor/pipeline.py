@@ -15,55 +15,39 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor import decide
 from monitor.batch import BATCH_DELAY, BATCH_SIZE, StateBatch
 from monitor.classify import TopicClassifier
 from monitor.commit import commit_poll
-from monitor.config import Config, SourceConfig
+from monitor.config import SourceConfig
 from monitor.errors import FetchError, ParseError, StoreError
-from monitor.fetch import (
-    HostLimiter,
-    HttpFetcher,
-    RobotsCache,
-    host_key,
-)
+from monitor.fetch import host_key
 from monitor.grouping import StoryGrouper
 from monitor.health import health_changes
-from monitor.store.base import Store
+from monitor.parse.jobs import run_parse_job
+from monitor.ports import Fetcher, HostGate, Parser, RobotsPolicy, Store
 from monitor.types import (
     FetchResult,
     NewItem,
     ParsedFeed,
+    ParseJob,
+    PollOutcome,
     PollRecord,
+    PollSettings,
     PollStatus,
     SourceState,
     StoryDecision,
 )
 from monitor.urls import strip_credentials, without_credentials
-from monitor.workers import ParseJob, run_parse_job
 
 log = logging.getLogger("monitor.poll")
 
 # A page host's robots.txt Crawl-delay spaces our requests to it, up to this many seconds
 # (a worker waits out the delay; a day-long one would hold it for a day).
 MAX_CRAWL_DELAY = 60.0
-
-
-@dataclass(frozen=True)
-class PollOutcome:
-    """What one poll did, for logs, progress and `monitor once`'s summary."""
-
-    source: str
-    status: PollStatus
-    items: int = 0
-    new: int = 0
-    matched: int = 0
-    error: str | None = None
-    duration: float = 0.0
-    capped: int = 0        # new items past max_new_per_poll: recorded, not alerted
 
 
 class Pipeline:
@@ -73,15 +57,15 @@ class Pipeline:
     from the store (the scheduler does, and `App.close`).
     """
 
-    def __init__(self, config: Config, store: Store, fetcher: HttpFetcher,
-                 limiter: HostLimiter, robots: RobotsCache,
+    def __init__(self, settings: PollSettings, store: Store, fetcher: Fetcher,
+                 limiter: HostGate, robots: RobotsPolicy,
                  classifiers: Mapping[str, TopicClassifier],
                  subscribers: Mapping[str, Sequence[str]],
                  clock: Callable[[], datetime], rng: random.Random | None = None,
                  operators: Mapping[str, timedelta] | None = None,
-                 parser: Callable[[ParseJob], ParsedFeed] = run_parse_job, *,
+                 parser: Parser = run_parse_job, *,
                  batch_size: int = BATCH_SIZE, batch_delay: float = BATCH_DELAY) -> None:
-        self.config = config
+        self.settings = settings
         self.store = store
         self.fetcher = fetcher
         self.limiter = limiter
@@ -96,8 +80,7 @@ class Pipeline:
         # stories other polls committed meanwhile are checked, then the poll is committed.
         # So two outlets polled at once still make one story, and a poll with many matches
         # does not hold the others.
-        self.grouper = StoryGrouper(store, config.monitor.story_window,
-                                    config.monitor.max_new_per_poll)
+        self.grouper = StoryGrouper(store, settings.story_window, settings.max_new_per_poll)
         self._record_lock = threading.Lock()
         self.batch = StateBatch(batch_size, batch_delay)
         # Source states are written by one commit at a time, so that a batch is never
@@ -145,12 +128,14 @@ class Pipeline:
             parsed = self._parse(source, fetched)
         except (FetchError, ParseError) as exc:
             return self._failed(source, state, started, exc)
-        new_items, classified = self._classify(source, state, parsed)
-        grouping = self.grouper.group(new_items, classified, self.clock())
+        # One reading for every decision after the fetch, so that they agree on the time:
+        # what is too old, the story window, and the times the poll records.
+        now = self.clock()
+        new_items, classified = self._classify(source, state, parsed, now)
+        grouping = self.grouper.group(new_items, classified, now)
         new_items = tuple(replace(n, reason="capped") if i in grouping.capped else n
                           for i, n in enumerate(new_items))
         with self._record_lock:
-            now = self.clock()
             new_items = self._recheck_urls(new_items)
             stories = self.grouper.settle(grouping, now)
             capped = sum(1 for n in new_items if n.reason == "capped")
@@ -190,8 +175,8 @@ class Pipeline:
             item_selector=source.item_selector or "", link_selector=source.link_selector or "",
             title_selector=source.title_selector, summary_selector=source.summary_selector))
 
-    def _classify(self, source: SourceConfig, state: SourceState, parsed: ParsedFeed
-                  ) -> tuple[tuple[NewItem, ...], list[StoryDecision]]:
+    def _classify(self, source: SourceConfig, state: SourceState, parsed: ParsedFeed,
+                  now: datetime) -> tuple[tuple[NewItem, ...], list[StoryDecision]]:
         """New items, and each one's verdict per topic.
 
         A copy of an article another source delivered is classified too: its text may match
@@ -205,7 +190,7 @@ class Pipeline:
         forgotten = self.store.forgotten_urls(
             [u for u in canonical.values() if u not in known_urls])
         new_items = decide.select_new_items(state, fresh, known_guids, known_urls,
-                                            self.clock(), self.config.monitor.max_age,
+                                            now, self.settings.max_age,
                                             canonical, forgotten)
         classified: list[StoryDecision] = []
         for index, new in enumerate(new_items):
@@ -234,7 +219,7 @@ class Pipeline:
     def _next_state(self, source: SourceConfig, state: SourceState, now: datetime,
                     status: PollStatus, fetched: FetchResult, **counts: object) -> SourceState:
         return decide.after_success(
-            state, now, status=status, interval=self.config.interval(source),
+            state, now, status=status, interval=self.settings.interval(source.interval),
             jitter=self.rng.random(), headers=fetched.headers, etag=fetched.etag,
             last_modified=fetched.last_modified, url=self._redirected(source, state, fetched),
             **counts)  # type: ignore[arg-type]
@@ -263,8 +248,8 @@ class Pipeline:
         gone = isinstance(exc, FetchError) and exc.gone
         retry_after = exc.retry_after if isinstance(exc, FetchError) else None
         new_state = decide.after_failure(
-            state, now, error=error, interval=self.config.interval(source),
-            max_backoff=self.config.monitor.max_backoff, jitter=self.rng.random(),
+            state, now, error=error, interval=self.settings.interval(source.interval),
+            max_backoff=self.settings.max_backoff, jitter=self.rng.random(),
             retry_after=retry_after, gone=gone,
             kind=exc.kind if isinstance(exc, (FetchError, ParseError)) else "crash")
         self._record(source, PollRecord(new_state), now)
@@ -278,7 +263,7 @@ class Pipeline:
         With `group`, a record that holds nothing but the source's state joins the batch.
         """
         if self.operators:
-            changes = health_changes(record.state, now, self.config.interval(source),
+            changes = health_changes(record.state, now, self.settings.interval(source.interval),
                                      self.store.open_incidents(source.name), self.operators)
             record = replace(record, health=changes)
         if group and not (record.new_items or record.stories or record.health):

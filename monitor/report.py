@@ -13,14 +13,14 @@ from monitor.backtest import Backtest, Change
 from monitor.classify import TopicClassifier
 from monitor.config import Config
 from monitor.decide import health
-from monitor.deliver import FlushOutcome
 from monitor.digest import iso_utc, seconds_utc, story_payload
 from monitor.errors import ConfigError
-from monitor.pipeline import PollOutcome
 from monitor.types import (
     UNKNOWN_ACTOR,
     Classification,
     DatabaseInfo,
+    FlushOutcome,
+    PollOutcome,
     SourceState,
     Story,
     actor_unknown,

@@ -23,8 +23,8 @@ from monitor.app import App
 from monitor.config import Config, NotifierConfig, SourceConfig, parse_duration
 from monitor.errors import StoreError
 from monitor.fetch import host_key
-from monitor.pipeline import PollOutcome
 from monitor.retention import RUN_EVERY, plan_retention, run_retention
+from monitor.types import PollOutcome
 
 log = logging.getLogger("monitor.scheduler")
 

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
 
 from monitor.classify import gazetteer
+from monitor.types import StoryKey
 
 # Pairwise decision thresholds on ``similarity`` (see benchmarks/stories.py for the
 # precision/recall they give on tests/data/story_pairs.jsonl).
@@ -54,19 +55,6 @@ _LEAD_CHARS = 400      # the summary is cut before tokenising, for speed
 _KICKER_WEIGHT = 0.5   # weight of a headline's kicker ("Aukus: ...", "Covid-19: ...")
 _NUMBER_CLASH = 0.35   # factor when each headline has a number the other lacks
 _NONE: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class StoryKey:
-    """What grouping needs to know of an existing story."""
-
-    id: int
-    topic: str
-    title: str
-    summary: str
-    category: str | None
-    actors: tuple[str, ...]
-    seen_at: datetime      # when the story was first seen
 
 
 STOP_WORDS = frozenset("""

@@ -33,10 +33,10 @@ from monitor.stories import (
     THRESHOLD,
     THRESHOLD_SHARED_ACTOR,
     Prepared,
-    StoryKey,
     choose_story,
     prepare,
 )
+from monitor.types import StoryKey
 
 PER_TOKEN = 128        # stories taken through one posting list, the most recent first
 MAX_CANDIDATES = 128   # stories scored for one item, those sharing the most headline weight

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 # Contract: the categories users filter on.
@@ -260,3 +260,70 @@ class StoredItem:
 # (parse), a page's item_selector matching nothing (selector: the layout changed), or a
 # bug in news-monitor (crash). Stored beside the error's message.
 ErrorKind = Literal["fetch", "gone", "parse", "selector", "crash"]
+
+
+@dataclass(frozen=True)
+class ParseJob:
+    """What a worker needs to parse one fetched body."""
+
+    kind: str                          # "feed" | "page"
+    content: bytes
+    url: str
+    content_type: str | None = None
+    item_selector: str = ""
+    link_selector: str = ""
+    title_selector: str | None = None
+    summary_selector: str | None = None
+
+
+@dataclass(frozen=True)
+class StoryKey:
+    """What grouping needs to know of an existing story."""
+
+    id: int
+    topic: str
+    title: str
+    summary: str
+    category: str | None
+    actors: tuple[str, ...]
+    seen_at: datetime      # when the story was first seen
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one poll did, for logs, progress and `monitor once`'s summary."""
+
+    source: str
+    status: PollStatus
+    items: int = 0
+    new: int = 0
+    matched: int = 0
+    error: str | None = None
+    duration: float = 0.0
+    capped: int = 0        # new items past max_new_per_poll: recorded, not alerted
+
+
+@dataclass(frozen=True)
+class FlushOutcome:
+    """What one flush of a notifier's outbox did, for logs and `monitor once`'s summary."""
+
+    notifier: str
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    """What a poll reads of the config: the pipeline is given this, not the whole Config."""
+
+    poll_interval: timedelta           # a source's interval unless it sets its own
+    max_backoff: timedelta             # the longest wait after repeated failures
+    max_age: timedelta                 # older items of a source's first poll are not news
+    story_window: timedelta            # how far back a match may join an existing story
+    max_new_per_poll: int              # new items alerted per poll; the rest are capped
+
+    def interval(self, source_interval: timedelta | None) -> timedelta:
+        """A source's poll interval: its own, else the default."""
+        return source_interval or self.poll_interval

@@ -18,8 +18,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
 from monitor.errors import ParseError
-from monitor.parse.jobs import ParseJob, run_parse_job
-from monitor.types import ParsedFeed
+from monitor.parse.jobs import run_parse_job
+from monitor.types import ParsedFeed, ParseJob
 
 # ParseJob and run_parse_job live in the parse stage (monitor/parse/jobs.py); named here too
 # for the modules that import them from here.

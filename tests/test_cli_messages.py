@@ -79,8 +79,7 @@ def test_once_can_be_told_to_ignore_source_errors(tmp_path: Path, fresh_server) 
 
 def test_once_exit_code_decision() -> None:
     from monitor.cli import once_exit_code
-    from monitor.deliver import FlushOutcome
-    from monitor.pipeline import PollOutcome
+    from monitor.types import FlushOutcome, PollOutcome
 
     ok, bad = PollOutcome("a", "ok"), PollOutcome("b", "error", error="FetchError: HTTP 404")
     unrecorded = PollOutcome("c", "error", error="StoreError: disk full")
@@ -138,8 +137,7 @@ def test_json_output_of_status_matches_and_deliveries(tmp_path: Path, fresh_serv
 
 def test_counts_agree_with_their_nouns() -> None:
     from monitor import report
-    from monitor.deliver import FlushOutcome
-    from monitor.pipeline import PollOutcome
+    from monitor.types import FlushOutcome, PollOutcome
 
     text = report.cycle_summary([PollOutcome("a", "ok", new=1, matched=1)],
                                 [FlushOutcome("n", sent=1)])

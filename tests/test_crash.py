@@ -124,8 +124,8 @@ class _DoneAtOnce:
 def test_daemon_tick_survives_a_poll_that_finishes_before_its_callback(tmp_path: Path) -> None:
     from monitor.app import build_app
     from monitor.config import load_config_data
-    from monitor.pipeline import PollOutcome
     from monitor.scheduler import Daemon
+    from monitor.types import PollOutcome
 
     config = load_config_data({
         "monitor": {"database": str(tmp_path / "monitor.db")},

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from monitor.config import load_config_data
-from monitor.pipeline import PollOutcome
 from monitor.scheduler import AllFailingWatch, startup_summary
+from monitor.types import PollOutcome
 
 NOW = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
 CONFIG = load_config_data({

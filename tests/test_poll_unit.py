@@ -150,3 +150,38 @@ def test_an_unprogrammed_url_fails_like_an_unreachable_host(fetcher: FakeFetcher
     with pytest.raises(FetchError, match="no answer programmed"):
         fetcher.fetch("https://elsewhere.example/")
     assert [c.url for c in fetcher.calls] == ["https://elsewhere.example/"]
+
+
+class TickingClock(FixedClock):
+    """A clock that moves one second at each reading, and counts its readings."""
+
+    readings = 0
+
+    def __call__(self) -> datetime:
+        self.readings += 1
+        return self.advance(timedelta(seconds=1))
+
+
+def test_a_poll_reads_the_clock_once_after_its_fetch(tmp_path: Path,
+                                                     fetcher: FakeFetcher) -> None:
+    """What is too old, the story window and the times recorded agree on one instant."""
+    clock = TickingClock(START)
+    config = load_config_data({
+        "monitor": {"database": str(tmp_path / "m.db"), "poll_interval": "10m"},
+        "topics": [{"name": "t", "event": "recognition"}],
+        "sources": [{"name": "desk", "url": URL}],
+        "notifiers": [{"name": "n", "type": "file", "path": str(tmp_path / "n.log")}]})
+    app = build_app(config, clock=clock)
+    app.pipeline.fetcher = fetcher  # type: ignore[assignment]
+    try:
+        fetcher.body(URL, rss(("1", RECOGNITION)))
+        before = clock.readings
+        assert poll(app) == "ok"
+        assert clock.readings - before == 1
+        state = app.store.source_state("desk")
+        assert state.last_fetch_at == state.last_success_at == clock.now
+        assert state.next_poll_at is not None and state.next_poll_at > clock.now
+        stories = app.store.recent_stories("t", START)
+        assert [s.seen_at for s in stories] == [clock.now]
+    finally:
+        app.close()

@@ -23,11 +23,11 @@ from monitor.digest import digest_payload, render_html, render_text
 from monitor.errors import ConfigError, FetchError
 from monitor.fetch import check_url_allowed
 from monitor.parse.feed import parse_feed
+from monitor.parse.jobs import run_parse_job
 from monitor.parse.page import parse_page
 from monitor.parse.sanitize import clean_url
-from monitor.types import Digest, ParsedFeed, Story, StorySource
+from monitor.types import Digest, ParsedFeed, ParseJob, Story, StorySource
 from monitor.urls import strip_credentials, without_credentials
-from monitor.workers import ParseJob, run_parse_job
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
 from tests.test_end_to_end import monitor, smtp  # noqa: F401 - smtp: the SMTP inbox fixture
 

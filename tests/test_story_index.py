@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from monitor import stories
-from monitor.stories import DEFAULT_WINDOW, StoryKey, choose_story, find_same_story, prepare
+from monitor.stories import DEFAULT_WINDOW, choose_story, find_same_story, prepare
 from monitor.story_index import MAX_CANDIDATES, PER_TOKEN, StoryIndex
+from monitor.types import StoryKey
 
 T0 = datetime(2025, 7, 3, 9, 0, tzinfo=UTC)
 TOPIC = "taliban-recognition"

@@ -8,7 +8,9 @@ import time
 import pytest
 
 from monitor.errors import ParseError
-from monitor.workers import ParseJob, ParseWorkers, run_parse_job
+from monitor.parse.jobs import run_parse_job
+from monitor.types import ParseJob
+from monitor.workers import ParseWorkers
 
 FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
         b"<item><title>Envoy presents credentials</title><link>https://desk.example/1</link>"

@@ -15,9 +15,10 @@ from monitor.app import build_app, build_classifiers, utcnow
 from monitor.classify.evaluate import BASELINES
 from monitor.config import Config, load_config
 from monitor.demo import demo_config_toml, demo_files
-from monitor.parse.jobs import ParseJob, run_parse_job
+from monitor.parse.jobs import run_parse_job
 from monitor.query import parse_query
 from monitor.report import cycle_summary, why
+from monitor.types import ParseJob
 
 # The broader keyword alert of `monitor eval`: what a plain keyword filter would send.
 KEYWORD_ALERT = BASELINES[-1][1]

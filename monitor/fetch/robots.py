@@ -18,22 +18,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from protego import Protego
 
 from monitor.errors import FetchError
 from monitor.fetch.politeness import host_key
-from monitor.types import FetchResult
+from monitor.ports import Fetcher
 
 MAX_ROBOTS_BYTES = 500 * 1024   # RFC 9309: parse at least the first 500 KiB
-
-
-class Fetcher(Protocol):
-    def fetch(self, url: str, etag: str | None = None,
-              last_modified: str | None = None, *, public_only: bool = False
-              ) -> FetchResult: ...
 
 
 @dataclass(frozen=True)

@@ -7,25 +7,10 @@ worker process (monitor/workers.py keeps only the pool); ``run_parse_job`` runs 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from monitor.parse.feed import parse_feed
 from monitor.parse.page import parse_page
-from monitor.types import ParsedFeed
-
-
-@dataclass(frozen=True)
-class ParseJob:
-    """What a worker needs to parse one fetched body."""
-
-    kind: str                          # "feed" | "page"
-    content: bytes
-    url: str
-    content_type: str | None = None
-    item_selector: str = ""
-    link_selector: str = ""
-    title_selector: str | None = None
-    summary_selector: str | None = None
+from monitor.types import ParsedFeed, ParseJob
 
 
 def _parse_page_job(job: ParseJob) -> ParsedFeed:

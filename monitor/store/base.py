@@ -12,7 +12,6 @@ from typing import Protocol
 
 from monitor.intents import AddSource, Intent, MoveSource, StoryState
 from monitor.retention import Forgotten, RetentionPlan
-from monitor.stories import StoryKey
 from monitor.types import (
     DatabaseInfo,
     Digest,
@@ -21,6 +20,7 @@ from monitor.types import (
     SourceState,
     StoredItem,
     Story,
+    StoryKey,
 )
 
 

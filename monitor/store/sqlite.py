@@ -26,7 +26,6 @@ from monitor.retention import Forgotten, RetentionPlan, dedup_key
 from monitor.store.codec import digest_from_json, error_kind, iso, parse_iso
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 from monitor.store.sqlite_poll import SqlitePollWriter, insert_delivery
-from monitor.stories import StoryKey
 from monitor.types import (
     DatabaseInfo,
     DeliveryStatus,
@@ -36,6 +35,7 @@ from monitor.types import (
     SourceState,
     StoredItem,
     Story,
+    StoryKey,
     StorySource,
 )
 
