@@ -4,6 +4,10 @@ Every write happens in `_transaction()`; a poll's items, stories and outbox rows
 are committed together or not at all (`poll_transaction`, written through
 monitor/store/sqlite_poll.py). SQL and row mapping only: what to write is decided by the
 pure planners (monitor/plan.py, monitor/outbox.py).
+
+One piece over 400 lines because it is one connection and one lock: the source states,
+items, stories, deliveries, health incidents and retention batches it reads and writes
+share them (the poll's own writes are in sqlite_poll.py, the row codec in codec.py).
 """
 
 from __future__ import annotations
