@@ -195,3 +195,33 @@ def test_status_shows_the_database_size_and_oldest_item(tmp_path: Path, server) 
     document = json.loads(monitor("status", "--json", "-c", str(config)).stdout)["database"]
     assert document["size_bytes"] > 0 and document["items"] == 1
     assert document["oldest_item"].startswith(day) and document["retention"] == "30d"
+
+
+def test_a_story_stays_while_a_later_copy_of_its_item_does(tmp_path: Path, server) -> None:
+    # A copy that joined the story weeks later is younger than the cutoff when the story's
+    # first report is not: deleting the story would strand the copy, and the next copy of
+    # that URL would then open (and alert) the old story anew.
+    server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", NEWS))))
+    server.route("/b.xml", Response(body=rss()))
+    clock = FixedClock(START)
+    app = make_app(tmp_path, server, clock)
+    try:
+        a, b = app.config.sources
+        app.pipeline.poll(a)
+        app.pipeline.poll(b)
+        assert app.deliverer.flush_all()[0].sent == 1
+        clock.now += timedelta(days=20)
+        server.route("/b.xml", Response(body=rss(
+            ("b1", "https://a.example/1?utm_source=x", NEWS))))
+        app.pipeline.poll(b)
+        clock.now = START + timedelta(days=91)
+        retain(app)
+        assert count(app, "stories") == 1          # its newest report is 71 days old
+        server.route("/a.xml", Response(body=rss(("a2", "https://a.example/1", NEWS))))
+        app.pipeline.poll(a)
+        assert outbox_titles(app) == []             # the old story does not alert again
+        clock.now = START + timedelta(days=182)     # its newest report (day 91) is old now
+        retain(app)
+        assert count(app, "stories") == 0
+    finally:
+        app.close()

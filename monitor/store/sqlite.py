@@ -455,8 +455,9 @@ class SqliteStore:
         deliveries, stories and items older than ``plan.cutoff``.
 
         A delivery's outbox rows go with it. A story stays while an outbox row points to it
-        (its digest is not made, not delivered, or dead). An item stays while a kept story
-        lists it; a deleted item leaves its guid and URL keys in seen_keys.
+        (its digest is not made, not delivered, or dead) and while any of its items is not
+        older than the cutoff. An item stays while a kept story lists it; a deleted item
+        leaves its guid and URL keys in seen_keys.
         """
         cutoff, limit = iso(plan.cutoff), plan.batch_size
         with self._transaction() as db:
@@ -467,9 +468,15 @@ class SqliteStore:
             if ids:
                 db.execute(f"DELETE FROM outbox WHERE delivery_id IN ({marks})", ids)
                 db.execute(f"DELETE FROM deliveries WHERE id IN ({marks})", ids)
+            # A story goes when its newest report is old too: a copy that joined it later
+            # keeps it (else that copy, left without its story, would make the next copy of
+            # the URL open the old story anew and alert it).
             stories = [r["id"] for r in db.execute(
                 "SELECT id FROM stories s WHERE first_seen < ? AND NOT EXISTS "
-                "(SELECT 1 FROM outbox o WHERE o.story_id = s.id) LIMIT ?", (cutoff, limit))]
+                "(SELECT 1 FROM outbox o WHERE o.story_id = s.id) AND NOT EXISTS "
+                "(SELECT 1 FROM story_items si JOIN items i ON i.id = si.item_id "
+                "WHERE si.story_id = s.id AND i.first_seen >= ?) LIMIT ?",
+                (cutoff, cutoff, limit))]
             if stories:
                 marks = ",".join("?" * len(stories))
                 db.execute(f"DELETE FROM story_items WHERE story_id IN ({marks})", stories)
