@@ -53,22 +53,34 @@ def canonical_url(url: str) -> str:
     return canonicalize_url(rebuilt, keep_fragments=False)
 
 
-def _tracking(name: str, names: frozenset[str]) -> bool:
+# In a link we send, only utm_ is dropped as a prefix: pk_id, at_id or mc_id may well be
+# what the page needs; the trackers of those families are dropped by their exact names.
+_SENT_PREFIXES = ("utm_",)
+_SENT_TRACKING = _CLICK_TRACKING | {
+    "pk_campaign", "pk_kwd", "pk_keyword", "pk_source", "pk_medium", "pk_content",
+    "mc_cid", "mc_eid", "at_medium", "at_campaign", "at_term", "at_format", "at_creation",
+    "at_variant", "at_send_date", "at_link", "at_platform", "itm_source", "itm_medium",
+    "itm_campaign", "itm_content", "itm_term",
+}
+
+
+def _tracking(name: str, names: frozenset[str],
+              prefixes: tuple[str, ...] = _TRACKING_PREFIXES) -> bool:
     key = name.lower()
-    return key.startswith(_TRACKING_PREFIXES) or key in names
+    return key.startswith(prefixes) or key in names
 
 
 def without_tracking(url: str) -> str:
     """``url`` without its click-tracking query parameters (``utm_*``, ``fbclid`` ...): the
     link to show and send. Everything else stays as written: the other parameters in their
     order and spelling, the path, the fragment. A URL with none is returned unchanged."""
-    head, mark, rest = url.partition("?")
+    before_fragment, hash_mark, fragment = url.partition("#")
+    head, mark, query = before_fragment.partition("?")
     if not mark:
         return url
-    query, hash_mark, fragment = rest.partition("#")
     pairs = query.split("&")
-    kept = [p for p in pairs
-            if p and not _tracking(unquote_plus(p.split("=", 1)[0]), _CLICK_TRACKING)]
+    kept = [p for p in pairs if p and not _tracking(unquote_plus(p.split("=", 1)[0]),
+                                                    _SENT_TRACKING, _SENT_PREFIXES)]
     if len(kept) == len(pairs):
         return url
     return head + ("?" + "&".join(kept) if kept else "") + hash_mark + fragment

@@ -308,6 +308,21 @@ def test_links_drop_tracking_parameters_and_keep_the_rest() -> None:
     assert 'href="https://wire-one.example/world/envoy?id=42#top"' in html
 
 
+@pytest.mark.parametrize("url, sent", [
+    # Names that only share a tracker family's prefix may be what the page needs.
+    ("https://paper.example/a?pk_id=42", "https://paper.example/a?pk_id=42"),
+    ("https://paper.example/a?at_id=7&mc_id=1", "https://paper.example/a?at_id=7&mc_id=1"),
+    ("https://paper.example/a?pk_campaign=x&mc_cid=y&id=3", "https://paper.example/a?id=3"),
+    # A "?" in the fragment is the fragment's (hash-routed pages).
+    ("https://paper.example/a#/story?utm_source=x", "https://paper.example/a#/story?utm_source=x"),
+    ("https://paper.example/a?utm_source=x#/story?id=1", "https://paper.example/a#/story?id=1"),
+])
+def test_only_trackers_leave_a_link(url: str, sent: str) -> None:
+    from monitor.urls import without_tracking
+
+    assert without_tracking(url) == sent
+
+
 def test_times_in_the_notifiers_time_zone() -> None:
     from zoneinfo import ZoneInfo
 
