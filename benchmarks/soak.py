@@ -1,5 +1,5 @@
 """Soak: does every new recognition story reach the webhook while a busy farm of alike
-stories keeps growing? (issue 15: five grants were absorbed by an open story and lost)
+stories keeps growing? (five grants were once absorbed by an open story and lost)
 
 The daemon (`monitor run`) polls ``--feeds`` farm feeds and one probe feed, all on
 127.0.0.1. Every ``--farm-every`` seconds the farm publishes ``--batch`` items on one to

@@ -250,7 +250,7 @@ def error_line(result: subprocess.CompletedProcess) -> str:
 @pytest.mark.parametrize("command", ["once", "run", "status"])
 def test_a_read_only_database_folder_is_one_clear_line(tmp_path: Path, server,
                                                        command: str) -> None:
-    """Issue 9 item 6: `OSError: [Errno 30] Read-only file system: '...monitor.db.lock'`
+    """`OSError: [Errno 30] Read-only file system: '...monitor.db.lock'`
     came out as a traceback."""
     config = write_config(tmp_path, server.url("/feed.xml"))
     assert monitor("once", "-q", "-c", str(config)).returncode == 0
@@ -280,7 +280,7 @@ def test_a_database_under_a_file_is_one_clear_line(tmp_path: Path, server) -> No
 
 def test_status_on_a_database_damaged_mid_file_says_it_cannot_read_the_state(
         tmp_path: Path, server) -> None:
-    """Issue 9 item 6: with garbage in the middle of the file `once` failed, but `status`
+    """With garbage in the middle of the file `once` failed, but `status`
     read its few intact pages and said "ok" and "nothing pending"."""
     items = [(f"Harbour works, part {n}: the port authority publishes its weekly notice",
               "Cranes, berths and tide tables for the coming week. " * 8) for n in range(400)]

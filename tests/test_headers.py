@@ -1,5 +1,5 @@
 """Delays servers give in headers (Retry-After, Cache-Control max-age, Expires): whatever the
-value, it is read within bounds and clamped before any arithmetic (issue 9, item 5)."""
+value, it is read within bounds and clamped before any arithmetic."""
 
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ def test_retry_after_is_honoured(tmp_path: Path, server) -> None:
 def test_absurd_server_delays_are_clamped_and_the_poll_recorded(
         tmp_path: Path, server, status: int, headers: dict[str, str],
         wait: timedelta | None) -> None:
-    """Issue 9 item 5: such a header made every poll of the source crash, storing nothing.
+    """Such a header made every poll of the source crash, storing nothing.
     A caching hint counts up to 6 hours, a Retry-After up to twice max_backoff."""
     server.route("/odd.xml", Response(status, FEED if status == 200 else b"busy",
                                       headers=headers))

@@ -77,7 +77,7 @@ def test_second_daemon_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("alias", ["file", "folder"])
 def test_a_symlink_to_the_database_takes_the_same_lock(tmp_path: Path, alias: str) -> None:
-    """Issue 9 item 6: the lock was keyed by the path as written, so a daemon started on a
+    """The lock was keyed by the path as written, so a daemon started on a
     symlink to the database ran beside one started on the file. Two real processes here."""
     real = tmp_path / "data" / "monitor.db"
     real.parent.mkdir()
@@ -282,7 +282,7 @@ def delivery(store: SqliteStore, digest_id: str) -> dict:
 
 def test_huge_retry_after_fails_the_delivery_and_does_not_hold_the_next(
         tmp_path: Path) -> None:
-    """Issue 9 item 5: `Retry-After: 100000000000000` on a webhook left the delivery in
+    """`Retry-After: 100000000000000` on a webhook left the delivery in
     `sending` with no error, retried at every tick, and the notifier's next digest behind it."""
     store, clock = make_store(tmp_path), FixedClock(NOW)
 

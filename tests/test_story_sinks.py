@@ -1,5 +1,5 @@
 """No story is a sink: grants and refusals by different states reach the webhook as their own
-stories, even while a story naming no state is open and reads alike (issue 15).
+stories, even while a story naming no state is open and reads alike.
 
 Real parts: feeds and a webhook receiver on loopback, a SQLite file, the pipeline's polls.
 """
