@@ -2,7 +2,9 @@
 
 `poll_sources` runs one batch of polls on a bounded thread pool (used by `monitor once`
 and by the daemon's tick). `Daemon` is `monitor run`: a tick that submits due sources,
-one job per notifier schedule, and a retry tick for failed deliveries.
+one job per notifier schedule, a retry tick for failed deliveries, and the hourly retention
+pass. One piece over 400 lines because both runners share the per-host gate (`_HostGate`)
+and the in-flight accounting that a stop waits on.
 """
 
 from __future__ import annotations
