@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from monitor.decide import health
+from monitor.digest import human_utc
 from monitor.types import HealthChange, Incident, IncidentKind, SourceState
 from monitor.urls import without_credentials
 
@@ -33,27 +34,24 @@ def _condition(kind: str, state: SourceState, now: datetime,
     return None
 
 
-def _when(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _alert_text(kind: str, state: SourceState, since: datetime) -> str:
     if kind == "failing":
-        return (f"Source {state.name!r} has been failing since {_when(since)} "
+        return (f"Source {state.name!r} has been failing since {human_utc(since)} "
                 f"({state.consecutive_failures} consecutive failures).\n"
                 f"Last error: {state.last_error}\nURL: {without_credentials(state.url)}\n"
                 f"It is still polled, with backoff; you will get a notice when it recovers.")
     if kind == "selector":
         return (f"The selectors of page source {state.name!r} stopped matching "
-                f"({_when(since)}): the page layout has probably changed.\n"
+                f"({human_utc(since)}): the page layout has probably changed.\n"
                 f"Last error: {state.last_error}\nURL: {without_credentials(state.url)}")
     if kind == "flooding":
-        return (f"Source {state.name!r} is flooding since {_when(since)}: its last poll brought "
-                f"{state.last_new} new items, against about {state.new_per_poll:.0f} usually.\n"
+        return (f"Source {state.name!r} is flooding since {human_utc(since)}: its last poll "
+                f"brought {state.last_new} new items, against about "
+                f"{state.new_per_poll:.0f} usually.\n"
                 f"{state.last_capped} of them were past the poll's max_new_per_poll: recorded "
                 f"as seen, not alerted. It is still polled; you will get a notice when its "
                 f"volume is back to usual.\nURL: {without_credentials(state.url)}")
-    return (f"Source {state.name!r} has brought nothing new since {_when(since)}, much longer "
+    return (f"Source {state.name!r} has brought nothing new since {human_utc(since)}, much longer "
             f"than its usual cadence.\nURL: {without_credentials(state.url)}")
 
 
@@ -61,8 +59,8 @@ def _recovery_text(kind: str, state: SourceState, since: datetime, now: datetime
     what = {"failing": "works again", "selector": "matches its selectors again",
             "silent": "brings new items again",
             "flooding": "brings its usual number of new items again"}[kind]
-    return (f"Recovered: source {state.name!r} {what} ({_when(now)}), after an incident "
-            f"that began {_when(since)}.")
+    return (f"Recovered: source {state.name!r} {what} ({human_utc(now)}), after an incident "
+            f"that began {human_utc(since)}.")
 
 
 def health_changes(state: SourceState, now: datetime, interval: timedelta,

@@ -23,7 +23,7 @@ from monitor.types import ParsedFeed, ParseJob
 
 # ParseJob and run_parse_job live in the parse stage (monitor/parse/jobs.py); named here too
 # for the modules that import them from here.
-__all__ = ["ParseJob", "ParseWorkers", "run_parse_job"]
+__all__ = ["ParseWorkers"]
 
 log = logging.getLogger("monitor.workers")
 
