@@ -16,6 +16,7 @@ from monitor.classify import TopicClassifier, build_classifier
 from monitor.commit import sync_sources
 from monitor.config import Config
 from monitor.deliver import Deliverer
+from monitor.events import known_events
 from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
 from monitor.notify import Notifier, build_notifier
 from monitor.parse.jobs import run_parse_job
@@ -86,6 +87,7 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     rng = rng or random.Random()
     store = open_store(config.monitor.database)
     sync_sources(store, ((s.name, s.url) for s in config.sources), clock())
+    store.seed_events(known_events())
     fetcher = HttpFetcher(config.monitor)
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())

@@ -165,6 +165,26 @@ def cmd_matches(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    from monitor.events import format_ledger, known_events, ledger_json, with_shipped
+
+    config = _config(args)
+    stored = []
+    if config.monitor.database == ":memory:" or Path(config.monitor.database).exists():
+        store = _open_store(config)
+        try:
+            stored = store.ledger()
+        finally:
+            store.close()
+    entries = with_shipped(stored, known_events())
+    if args.state:
+        wanted = args.state.casefold()
+        entries = [e for e in entries if e.event.state.casefold() == wanted]
+    print(json.dumps(ledger_json(entries), indent=2, ensure_ascii=False) if args.json
+          else format_ledger(entries))
+    return EXIT_OK
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     from monitor.backtest import backtest, choose_classifiers
     from monitor.config import parse_duration
@@ -375,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p = add("matches", cmd_matches, "list recent flagged stories, newest first")
     p.add_argument("--since", default="7d", help="how far back, as a duration (default 7d)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p = add("events", cmd_events, "the event ledger: each state's steps, their first "
+            "report and the follow-ups")
+    p.add_argument("--state", metavar="NAME", help="only this state (e.g. Russia)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p = add("backtest", cmd_backtest, "replay the current topics (or a query) over the "
             "stored items: what would alert now that did not, and the reverse")

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
+from monitor.events import event_keys
 from monitor.intents import CommitFacts
 from monitor.plan import plan_health, plan_sources, plan_stories
 from monitor.store.base import Store
@@ -49,8 +50,10 @@ def commit_poll(store: Store, record: PollRecord, subscribers: Mapping[str, Sequ
                      if original is not None]
         stories_of = writer.stories_of(originals)
         touched = {d.story_id for d in record.stories if d.story_id is not None}
+        ledger = writer.known_events(event_keys([d.classification for d in record.stories
+                                                 if d.story_id is None]))
         facts = CommitFacts(inserted, stories_of,
-                            writer.story_states(touched | set(stories_of.values())))
-        intents = (plan_stories(record, facts, subscribers)
+                            writer.story_states(touched | set(stories_of.values())), ledger)
+        intents = (plan_stories(record, facts, subscribers, now)
                    + plan_health(record.health, now, new_id))
         return writer.apply(intents, now)

@@ -28,6 +28,7 @@ from typing import Any, overload
 
 import jinja2
 
+from monitor.events import KIND_LABELS
 from monitor.types import UNKNOWN_ACTOR, Digest, Story, StorySource, actor_unknown
 from monitor.urls import strip_credentials, without_tracking
 
@@ -203,6 +204,7 @@ class StoryView:
     evidence: str
     lead: str
     show_evidence: bool   # the evidence adds something: it is not the headline again
+    novelty: str          # "First: Kazakhstan removed ..." / "Follow-up of: ..." / ""
 
 
 def _outlet_view(source: StorySource, zone: tzinfo) -> OutletView:
@@ -238,7 +240,22 @@ def story_view(story: Story, zone: tzinfo = UTC) -> StoryView:
         evidence=evidence,
         lead=make_lead(story.summary, story.title),
         show_evidence=bool(evidence) and not _same_words(evidence, title),
+        novelty=novelty_text(story),
     )
+
+
+def novelty_text(story: Story) -> str:
+    """A story's place in the event ledger, one line: what it is the first report of, or
+    which first report it follows ("" when it reports no step of the ledger)."""
+    event = story.event
+    if event is None or story.novelty is None:
+        return ""
+    step = one_line(f"{event.state} {KIND_LABELS.get(event.kind, event.kind)}", TITLE_LIMIT)
+    if story.novelty == "first":
+        return f"First: {step}"
+    first = one_line(event.first_title, TITLE_LIMIT)
+    seen = event.first_seen
+    return f"Follow-up of: {step}, first reported {seen.day} {seen:%b %Y} ({first})"
 
 
 def render_subject(digest: Digest) -> str:
@@ -329,12 +346,25 @@ def story_payload(story: Story) -> dict[str, Any]:
         "actor_unknown": actor_unknown(story.category, story.actors),
         "evidence": view.evidence,
         "lead": view.lead,
+        "novelty": story.novelty,
+        "event": event_payload(story),
         "outlets": [
             {"source": outlet.name, "url": outlet.url, "title": outlet.title,
              "published": iso_utc(s.published)}
             for outlet, s in zip(view.outlets, story.sources, strict=True)
         ],
     }
+
+
+def event_payload(story: Story) -> dict[str, Any] | None:
+    """The webhook's ``event``: the ledger entry the story reports (None: no step)."""
+    event = story.event
+    if event is None:
+        return None
+    return {"state": one_line(event.state, NAME_LIMIT), "kind": event.kind,
+            "text": novelty_text(story), "first_title": one_line(event.first_title),
+            "first_reported": iso_utc(event.first_seen),
+            "first_url": one_line(shown_link(event.first_url), URL_LIMIT)}
 
 
 def digest_payload(digest: Digest, sent_at: datetime) -> dict[str, Any]:

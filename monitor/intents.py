@@ -11,10 +11,19 @@ the store maps it to the id its insert got.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from monitor.types import Classification, Digest, SourceState
+from monitor.events import KnownEvent
+from monitor.types import (
+    Classification,
+    Digest,
+    EventKind,
+    Novelty,
+    SourceState,
+    StoryEvent,
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class CommitFacts:
     inserted: frozenset[int]   # indexes into new_items whose rows were inserted
     stories_of: dict[tuple[int, str], int]   # (stored item id, topic) -> its story
     stories: dict[int, StoryState]           # stored stories the decisions may touch
+    # the ledger's entries for the (state, kind) of the poll's matches (monitor/events.py)
+    events: Mapping[tuple[str, EventKind], KnownEvent] = field(default_factory=dict)
 
 
 # -- story intents ----------------------------------------------------------
@@ -66,6 +77,8 @@ class OpenStory:
     published: datetime | None
     classification: Classification
     alert: bool
+    novelty: Novelty | None = None     # its place in the event ledger (monitor/events.py)
+    event: StoryEvent | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,23 @@ class QueueStory:
 
     story: StoryRef
     notifiers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OpenEvent:
+    """A new ledger entry, first reported by the story ``story``."""
+
+    event: KnownEvent
+    story: StoryRef
+
+
+@dataclass(frozen=True)
+class FollowEvent:
+    """The story ``story`` is a later report of the ledger's (state, kind)."""
+
+    state: str
+    kind: EventKind
+    story: StoryRef
 
 
 # -- source intents ---------------------------------------------------------
@@ -155,4 +185,5 @@ class QueueDigest:
 
 
 Intent = (LinkCopy | OpenStory | JoinStory | MarkAlerted | WidenActors | QueueStory
+          | OpenEvent | FollowEvent
           | OpenIncident | CloseIncident | RecordHealthAlert | QueueDigest)

@@ -5,7 +5,8 @@
   item is a copy of a stored article, else a new story); whether a new story alerts (not
   when its item is too old); a record-only story alerted when a fresh report of it comes;
   a story's actors widened to the union of its items'; the outbox rows, one per notifier
-  subscribed to the topic.
+  subscribed to the topic; a new story's place in the event ledger (monitor/events.py:
+  the first report of a state's step of a kind, or a follow-up of it).
 - ``plan_sources``: the configured sources against the stored ones: a new name is added,
   a changed URL makes a new feed of the source (monitor/decide.py, ``after_url_change``).
 - ``plan_health``: the incident changes of monitor/health.py as writes, and one digest
@@ -21,16 +22,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from monitor.decide import after_url_change
+from monitor.events import EventDecision, KnownEvent, plan_event
 from monitor.intents import (
     AddSource,
     CloseIncident,
     CommitFacts,
+    FollowEvent,
     Intent,
     JoinStory,
     LinkCopy,
     MarkAlerted,
     MoveSource,
     Opened,
+    OpenEvent,
     OpenIncident,
     OpenStory,
     RecordHealthAlert,
@@ -39,7 +43,7 @@ from monitor.intents import (
     WidenActors,
 )
 from monitor.outbox import queue_notice, queue_story
-from monitor.types import HealthChange, PollRecord, SourceState
+from monitor.types import EventKind, HealthChange, PollRecord, SourceState
 
 
 def union(known: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
@@ -47,14 +51,28 @@ def union(known: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
     return known + tuple(a for a in dict.fromkeys(more) if a not in known)
 
 
+def _ledger_writes(event: EventDecision, story: Opened,
+                   ledger: dict[tuple[str, EventKind], KnownEvent]) -> list[Intent]:
+    """The ledger's writes for a story opened with ``event``; ``ledger`` learns the entries
+    it opens (a later story of the same commit follows them)."""
+    writes: list[Intent] = []
+    for entry in event.opens:
+        ledger[(entry.state, entry.kind)] = entry
+        writes.append(OpenEvent(entry, story))
+    writes.extend(FollowEvent(state, kind, story) for state, kind in event.follows)
+    return writes
+
+
 def plan_stories(record: PollRecord, facts: CommitFacts,
-                 subscribers: Mapping[str, Sequence[str]]) -> tuple[Intent, ...]:
+                 subscribers: Mapping[str, Sequence[str]], now: datetime) -> tuple[Intent, ...]:
     """The story intents of a poll's commit, in the order they are applied.
 
     Items whose rows were not inserted (another writer stored the same guid meanwhile)
-    take no part.
+    take no part. A story opened here takes its place in the event ledger
+    (monitor/events.py): the first report of a state's step of a kind, or a follow-up.
     """
     intents: list[Intent] = []
+    ledger = dict(facts.events)
     for index, new in enumerate(record.new_items):
         if index in facts.inserted and new.duplicate_of is not None:
             intents.append(LinkCopy(index, new.duplicate_of))
@@ -76,8 +94,11 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
             alert = new.reason != "old"
             ref = Opened(index, topic)
             verdict = decision.classification
+            event = plan_event(verdict, new.item.title, new.item.url, now, ledger)
             intents.append(OpenStory(ref, new.item.title, new.item.summary, new.item.url,
-                                     new.item.published, verdict, alert))
+                                     new.item.published, verdict, alert, event.novelty,
+                                     event.event))
+            intents.extend(_ledger_writes(event, ref, ledger))
             if alert:
                 intents.extend(queue_story(ref, topic, subscribers))
             opened.add(ref)

@@ -32,6 +32,10 @@ HealthAction = Literal["open", "alert", "close"]
 DeliveryStatus = Literal["pending", "sending", "failed", "delivered", "dead"]
 # A source's verdict in `monitor status` (monitor.decide.health).
 SourceHealth = Literal["new", "ok", "failing", "flooding", "silent", "gone"]
+# The event ledger's kinds of step (monitor/events.py), and a story's place in it.
+EventKind = Literal["recognised", "accepted_envoy", "sent_ambassador", "embassy", "delisted",
+                    "upgraded_ties", "refused"]
+Novelty = Literal["first", "follow_up"]
 
 
 def actor_unknown(category: str | None, actors: tuple[str, ...]) -> bool:
@@ -101,6 +105,18 @@ class StorySource:
 
 
 @dataclass(frozen=True)
+class StoryEvent:
+    """The ledger entry a story reports: a state's step of a kind, and its first report
+    (the story itself when it is the first)."""
+
+    state: str
+    kind: EventKind
+    first_title: str
+    first_seen: datetime
+    first_url: str = ""
+
+
+@dataclass(frozen=True)
 class Story:
     """A story as alerted: one event, possibly reported by several outlets."""
 
@@ -115,6 +131,8 @@ class Story:
     evidence: str
     sources: tuple[StorySource, ...]
     summary: str = ""              # the first item's summary as parsed: the alert's lead
+    novelty: Novelty | None = None   # first step of its kind by a state, or a follow-up
+    event: StoryEvent | None = None  # what it is the first report of, or follows
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ PURE = (
     "monitor.decide",
     "monitor.digest",
     "monitor.errors",
+    "monitor.events",
     "monitor.headers",
     "monitor.health",
     "monitor.intents",

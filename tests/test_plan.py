@@ -59,7 +59,7 @@ def plan(items: tuple[NewItem, ...], decisions: tuple[StoryDecision, ...],
     record = PollRecord(SourceState("desk", "https://desk.example/rss"), items, decisions)
     facts = CommitFacts(frozenset(range(len(items)) if inserted is None else inserted),
                         stories_of or {}, stories or {})
-    return plan_stories(record, facts, SUBSCRIBERS)
+    return plan_stories(record, facts, SUBSCRIBERS, NOW)
 
 
 def test_a_match_with_no_story_opens_one_queued_for_the_topics_notifiers() -> None:

@@ -99,6 +99,8 @@ def slack_body(digest: Digest, zone: tzinfo = UTC) -> dict[str, Any]:
                  ]
         if story.actors_text:
             lines.append(slack_escape("Actors: " + story.actors_text))
+        if story.novelty:
+            lines.append(slack_escape(story.novelty))
         if story.lead:
             lines.append(slack_escape(story.lead))
         if story.show_evidence:
@@ -153,6 +155,8 @@ def discord_body(digest: Digest, zone: tzinfo = UTC) -> dict[str, Any]:
                  f"**Published:** {story.published}"]
         if story.actors_text:
             lines.append(f"**Actors:** {discord_escape(story.actors_text)}")
+        if story.novelty:
+            lines.append(discord_escape(story.novelty))
         if story.lead:
             lines.append(discord_escape(story.lead))
         if story.show_evidence:

@@ -10,11 +10,13 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from monitor.events import KnownEvent, LedgerEntry
 from monitor.intents import AddSource, Intent, MoveSource, StoryState
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.types import (
     DatabaseInfo,
     Digest,
+    EventKind,
     Incident,
     NewItem,
     SourceState,
@@ -43,6 +45,10 @@ class PollWriter(Protocol):
 
     def story_states(self, ids: Iterable[int]) -> dict[int, StoryState]:
         """Whether each of these stored stories alerted, and its actors."""
+
+    def known_events(self, keys: Iterable[tuple[str, EventKind]]
+                     ) -> dict[tuple[str, EventKind], KnownEvent]:
+        """The event ledger's entries of these (state, kind) keys, where it has them."""
 
     def apply(self, intents: Sequence[Intent], now: datetime) -> dict[int, tuple[str, ...]]:
         """Write the intents in order; returns the stories whose actors were widened
@@ -96,6 +102,12 @@ class Store(Protocol):
         else); raises StoreError like every write."""
 
     def open_incidents(self, source: str) -> list[Incident]: ...
+
+    def seed_events(self, entries: Sequence[KnownEvent]) -> None:
+        """Add the shipped ledger entries whose (state, kind) the ledger lacks."""
+
+    def ledger(self) -> list[LedgerEntry]:
+        """The event ledger, oldest first report first, each entry with its reports."""
 
     def make_digest(self, notifier: str, now: datetime, digest_id: str) -> Digest | None: ...
 

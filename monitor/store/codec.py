@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, get_args
 
-from monitor.types import Digest, ErrorKind, Story, StorySource
+from monitor.types import Digest, ErrorKind, Novelty, Story, StoryEvent, StorySource
 
 
 def iso(value: datetime | None) -> str | None:
@@ -27,11 +27,30 @@ def error_kind(value: str | None) -> ErrorKind | None:
     return None
 
 
+def event_to_json(event: StoryEvent | None) -> dict[str, Any] | None:
+    if event is None:
+        return None
+    return {"state": event.state, "kind": event.kind, "first_title": event.first_title,
+            "first_seen": iso(event.first_seen), "first_url": event.first_url}
+
+
+def event_from_json(data: dict[str, Any] | None) -> StoryEvent | None:
+    if not data:
+        return None
+    return StoryEvent(data["state"], data["kind"], data["first_title"],
+                      datetime.fromisoformat(data["first_seen"]), data.get("first_url", ""))
+
+
+def novelty(value: str | None) -> Novelty | None:
+    return "first" if value == "first" else "follow_up" if value == "follow_up" else None
+
+
 def _story_to_json(story: Story) -> dict[str, Any]:
     return {"id": story.id, "topic": story.topic, "title": story.title, "url": story.url,
             "published": iso(story.published), "category": story.category,
             "score": story.score, "actors": list(story.actors), "evidence": story.evidence,
-            "summary": story.summary,
+            "summary": story.summary, "novelty": story.novelty,
+            "event": event_to_json(story.event),
             "sources": [{"source": s.source, "url": s.url, "title": s.title,
                          "published": iso(s.published)} for s in story.sources]}
 
@@ -48,6 +67,7 @@ def digest_from_json(data: dict[str, Any]) -> Digest:
         Story(id=s["id"], topic=s["topic"], title=s["title"], url=s["url"],
               published=parse_iso(s["published"]), category=s["category"], score=s["score"],
               actors=tuple(s["actors"]), evidence=s["evidence"], summary=s.get("summary", ""),
+              novelty=novelty(s.get("novelty")), event=event_from_json(s.get("event")),
               sources=tuple(StorySource(x["source"], x["url"], x["title"],
                                         parse_iso(x["published"])) for x in s["sources"]))
         for s in data["stories"])

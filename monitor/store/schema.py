@@ -173,6 +173,30 @@ MIGRATIONS: tuple[str, ...] = (
         ELSE 'crash'
     END;
     """,
+    # 6: the event ledger (monitor/events.py): each state's first reported step of a kind,
+    # and the stories that report it later; a story's place in it.
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        state TEXT NOT NULL,
+        kind TEXT NOT NULL,                     -- monitor.types.EventKind
+        title TEXT NOT NULL,                    -- the first report's headline
+        url TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        story_id INTEGER,                       -- the first report; NULL when shipped
+        origin TEXT NOT NULL,                   -- shipped | monitor
+        source TEXT NOT NULL,                   -- the shipped file's citation
+        UNIQUE (state, kind)                    -- serves: the planner's lookups
+    );
+    -- the later reports of an event (their stories may be gone to retention: the ledger stays)
+    CREATE TABLE event_reports (
+        event_id INTEGER NOT NULL REFERENCES events (id),
+        story_id INTEGER NOT NULL,
+        PRIMARY KEY (event_id, story_id)
+    );
+    ALTER TABLE stories ADD COLUMN novelty TEXT;   -- first | follow_up | NULL (no event)
+    ALTER TABLE stories ADD COLUMN event TEXT;     -- JSON of monitor.types.StoryEvent
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

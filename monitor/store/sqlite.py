@@ -25,11 +25,24 @@ from pathlib import Path
 from typing import IO, Any
 
 from monitor.errors import StoreError
+from monitor.events import EventReport, KnownEvent, LedgerEntry
 from monitor.intents import AddSource, MoveSource
 from monitor.retention import Forgotten, RetentionPlan, dedup_key
-from monitor.store.codec import digest_from_json, error_kind, iso, parse_iso
+from monitor.store.codec import (
+    digest_from_json,
+    error_kind,
+    event_from_json,
+    iso,
+    novelty,
+    parse_iso,
+)
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
-from monitor.store.sqlite_poll import SqlitePollWriter, insert_delivery
+from monitor.store.sqlite_poll import (
+    SqlitePollWriter,
+    event_row,
+    insert_delivery,
+    insert_event,
+)
 from monitor.types import (
     DatabaseInfo,
     DeliveryStatus,
@@ -346,7 +359,35 @@ class SqliteStore:
         return [Story(id=r["id"], topic=r["topic"], title=r["title"], url=r["url"],
                       published=parse_iso(r["published"]), category=r["category"], score=r["score"],
                       actors=tuple(json.loads(r["actors"])), evidence=r["evidence"],
-                      sources=tuple(sources[r["id"]]), summary=r["summary"]) for r in rows]
+                      sources=tuple(sources[r["id"]]), summary=r["summary"],
+                      novelty=novelty(r["novelty"]),
+                      event=event_from_json(json.loads(r["event"]) if r["event"] else None))
+                for r in rows]
+
+    # -- the event ledger ---------------------------------------------------
+
+    def seed_events(self, entries: Sequence[KnownEvent]) -> None:
+        with self._transaction() as db:
+            for entry in entries:
+                insert_event(db, entry, None)
+
+    def ledger(self) -> list[LedgerEntry]:
+        reports: dict[int, list[EventReport]] = {}
+        for r in self._query("SELECT r.event_id, s.id, s.title, s.url, s.first_seen "
+                             "FROM event_reports r JOIN stories s ON s.id = r.story_id "
+                             "ORDER BY s.first_seen, s.id"):
+            reports.setdefault(r[0], []).append(
+                EventReport(r[1], r[2], r[3], datetime.fromisoformat(r[4])))
+        entries = []
+        for r in self._query("SELECT e.id, e.state, e.kind, e.title, e.first_seen, e.url, "
+                             "e.origin, e.source, s.id, s.title, s.url, s.first_seen "
+                             "FROM events e LEFT JOIN stories s ON s.id = e.story_id "
+                             "ORDER BY e.first_seen, e.id"):
+            first = (EventReport(r[8], r[9], r[10], datetime.fromisoformat(r[11]))
+                     if r[8] is not None else None)
+            entries.append(LedgerEntry(event_row(tuple(r)[1:8]), first,
+                                       tuple(reports.get(r[0], ()))))
+        return entries
 
     def stored_items(self, since: datetime) -> list[StoredItem]:
         """The items first seen since ``since``, oldest first, each with its stories."""

@@ -9,14 +9,18 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import cast
 
+from monitor.events import KnownEvent
 from monitor.intents import (
     CloseIncident,
+    FollowEvent,
     Intent,
     JoinStory,
     LinkCopy,
     MarkAlerted,
     Opened,
+    OpenEvent,
     OpenIncident,
     OpenStory,
     QueueDigest,
@@ -26,8 +30,8 @@ from monitor.intents import (
     StoryState,
     WidenActors,
 )
-from monitor.store.codec import digest_to_json, iso
-from monitor.types import Digest, NewItem, SourceState
+from monitor.store.codec import digest_to_json, event_to_json, iso
+from monitor.types import Digest, EventKind, NewItem, SourceState
 
 _INSERT_ITEM = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
                 "published, first_seen, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -40,6 +44,25 @@ def insert_delivery(db: sqlite3.Connection, digest: Digest, now: datetime) -> No
                "next_attempt_at, payload) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
                (digest.id, digest.notifier, digest.kind, iso(now), iso(now),
                 json.dumps(digest_to_json(digest))))
+
+
+def _json(value: object) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def insert_event(db: sqlite3.Connection, entry: KnownEvent, story_id: int | None) -> None:
+    """A ledger entry, unless its (state, kind) has one already."""
+    db.execute("INSERT OR IGNORE INTO events (state, kind, title, url, first_seen, story_id, "
+               "origin, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               (entry.state, entry.kind, entry.title, entry.url, iso(entry.seen), story_id,
+                entry.origin, entry.source))
+
+
+def event_row(row: Sequence[object]) -> KnownEvent:
+    """A ledger entry from (state, kind, title, seen, url, origin, source)."""
+    state, kind, title, seen, url, origin, source = (str(v) for v in row)
+    return KnownEvent(state, cast(EventKind, kind), title, datetime.fromisoformat(seen), url,
+                      "shipped" if origin == "shipped" else "monitor", source)
 
 
 class SqlitePollWriter:
@@ -88,6 +111,17 @@ class SqlitePollWriter:
                 states[r[0]] = StoryState(bool(r[1]), tuple(json.loads(r[2])))
         return states
 
+    def known_events(self, keys: Iterable[tuple[str, EventKind]]
+                     ) -> dict[tuple[str, EventKind], KnownEvent]:
+        found: dict[tuple[str, EventKind], KnownEvent] = {}
+        for state, kind in keys:
+            row = self._db.execute("SELECT state, kind, title, first_seen, url, origin, source "
+                                   "FROM events WHERE state = ? AND kind = ?",
+                                   (state, kind)).fetchone()
+            if row is not None:
+                found[(state, kind)] = event_row(row)
+        return found
+
     def apply(self, intents: Sequence[Intent], now: datetime) -> dict[int, tuple[str, ...]]:
         """Write the intents in order; the stories whose actors were widened -> actors."""
         opened: dict[Opened, int] = {}
@@ -103,15 +137,21 @@ class SqlitePollWriter:
                     db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) "
                                "SELECT story_id, ? FROM story_items WHERE item_id = ?",
                                (self._item_ids[item], original))
-                case OpenStory(ref, title, summary, url, published, c, alert):
+                case OpenStory(ref, title, summary, url, published, c, alert, novelty, event):
                     cursor = db.execute(
                         "INSERT INTO stories (topic, title, summary, url, published, category, "
-                        "score, actors, evidence, rules, first_seen, alert) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "score, actors, evidence, rules, first_seen, alert, novelty, event) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (ref.topic, title, summary, url, iso(published), c.category, c.score,
                          json.dumps(c.actors), c.evidence, json.dumps(c.rules), iso(now),
-                         int(alert)))
+                         int(alert), novelty, _json(event_to_json(event))))
                     opened[ref] = int(cursor.lastrowid or 0)
+                case OpenEvent(entry, ref):
+                    insert_event(db, entry, story(ref))
+                case FollowEvent(state, kind, ref):
+                    db.execute("INSERT OR IGNORE INTO event_reports (event_id, story_id) "
+                               "SELECT id, ? FROM events WHERE state = ? AND kind = ?",
+                               (story(ref), state, kind))
                 case JoinStory(item, ref):
                     db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) "
                                "VALUES (?, ?)", (story(ref), self._item_ids[item]))

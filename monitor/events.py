@@ -1,0 +1,228 @@
+"""The event ledger: for each state and kind of step, the first story that reported it. PURE.
+
+A story of the recognition topic is an *event* when its verdict names a kind of step
+(``event_kind``: recognised, accepted an envoy, handed over an embassy, delisted, ...) and
+acting states. For each (state, kind) the ledger keeps the first report; a later story of
+the same state and kind is a follow-up of it. A story that reports a state's first step of
+a kind is marked ``first`` in every alert; follow-ups say what they follow.
+
+The ledger starts from a shipped file of the steps known when this version was made
+(``classify/data/known_events.json``, each with its source), so that a new install does not
+call a step of 2025 "first" again; it grows from what the monitor sees.
+
+``plan_event`` decides, for one story being opened, its novelty and the ledger's writes;
+the store reads the known entries (``KnownEvent``) and applies the writes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any, Literal, get_args
+
+from monitor.types import Classification, EventKind, Novelty, StoryEvent
+
+__all__ = ["EVENT_KINDS", "KIND_LABELS", "EventDecision", "EventReport", "KnownEvent",
+           "LedgerEntry", "event_keys", "event_kind", "known_events", "plan_event"]
+
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
+
+KIND_LABELS: dict[EventKind, str] = {
+    "recognised": "recognised the Taliban government",
+    "accepted_envoy": "accepted a Taliban envoy or ambassador",
+    "sent_ambassador": "named an ambassador to Kabul",
+    "embassy": "handed over or reopened an embassy",
+    "delisted": "removed the Taliban from a list of banned organisations",
+    "upgraded_ties": "upgraded or normalised ties",
+    "refused": "refused recognition",
+}
+
+# The step rule that fired (monitor/classify/steps.py) -> the kind of step it reports.
+_RULE_KINDS: dict[str, EventKind] = {
+    "step:credentials": "accepted_envoy",
+    "step:envoy-accepted": "accepted_envoy",
+    "step:ambassador-named": "sent_ambassador",
+    "step:embassy": "embassy",
+    "step:delisting": "delisted",
+    "step:upgrade-representation": "upgraded_ties",
+    "step:ties-upgrade": "upgraded_ties",
+    "step:diplomatic-ties": "upgraded_ties",
+    "normalisation": "upgraded_ties",
+}
+# A negation among the verdict's modality cues or in its evidence makes a refusal, not a debate.
+_REFUSAL_CUE = re.compile(r"\b(?:not|no|never|nor|without|won't|cannot|refus|reject|declin|"
+                          r"rules?\s+out|ruled\s+out|den(?:y|ies|ied))|n't\b")
+
+
+def event_kind(verdict: Classification) -> EventKind | None:
+    """The kind of step a matched verdict reports; None for a debate, a UN-seat dispute or
+    a verdict that names no kind."""
+    if not verdict.match or verdict.category is None:
+        return None
+    if verdict.category == "recognition_refused_or_debated":
+        # The detector names the first cue it saw ("will" of "will not"): the evidence
+        # sentence says whether a negation is among them.
+        cues = [r.removeprefix("modality:") for r in verdict.rules if r.startswith("modality:")]
+        negated = any(_REFUSAL_CUE.search(text) for text in (*cues, verdict.evidence.lower()))
+        return "refused" if negated else None
+    if verdict.category == "recognition_granted":
+        return "recognised"
+    for rule in verdict.rules:
+        if rule in _RULE_KINDS:
+            return _RULE_KINDS[rule]
+    return None
+
+
+@dataclass(frozen=True)
+class KnownEvent:
+    """A ledger entry: a state's first reported step of a kind."""
+
+    state: str
+    kind: EventKind
+    title: str                 # the first report's headline (or the shipped file's)
+    seen: datetime             # when it was first reported (the shipped file: its date)
+    url: str = ""
+    origin: Literal["shipped", "monitor"] = "monitor"
+    source: str = ""           # the shipped file's citation
+
+    def as_event(self) -> StoryEvent:
+        return StoryEvent(self.state, self.kind, self.title, self.seen, self.url)
+
+
+@dataclass(frozen=True)
+class EventDecision:
+    """One opened story's place in the ledger."""
+
+    novelty: Novelty | None
+    event: StoryEvent | None
+    opens: tuple[KnownEvent, ...]          # new ledger entries, first reported by the story
+    follows: tuple[tuple[str, EventKind], ...]   # known entries it is a follow-up of
+
+
+NO_EVENT = EventDecision(None, None, (), ())
+
+
+@dataclass(frozen=True)
+class EventReport:
+    """A stored story that reports a ledger entry."""
+
+    story_id: int
+    title: str
+    url: str
+    seen: datetime
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A ledger entry as `monitor events` lists it: the step, its first report (None when
+    it came from the shipped file, or retention deleted it), and the later reports."""
+
+    event: KnownEvent
+    first: EventReport | None
+    follow_ups: tuple[EventReport, ...]
+
+
+def plan_event(verdict: Classification, title: str, url: str, now: datetime,
+               known: Mapping[tuple[str, EventKind], KnownEvent]) -> EventDecision:
+    """Novelty of a story being opened: ``first`` when one of its states takes this kind of
+    step for the first time in ``known`` (the ledger, with the entries opened earlier in the
+    same commit), else ``follow_up`` of the first report of its first state's step."""
+    kind = event_kind(verdict)
+    if kind is None or not verdict.actors:
+        return NO_EVENT
+    keys = [(state, kind) for state in dict.fromkeys(verdict.actors)]
+    opens = tuple(KnownEvent(state, kind, title, now, url) for state, k in keys
+                  if (state, k) not in known)
+    follows = tuple(key for key in keys if key in known)
+    if opens:
+        return EventDecision("first", opens[0].as_event(), opens, follows)
+    return EventDecision("follow_up", known[keys[0]].as_event(), (), follows)
+
+
+def event_keys(verdicts: Sequence[Classification]) -> set[tuple[str, EventKind]]:
+    """The ledger keys these verdicts may touch (what the store reads for ``plan_event``)."""
+    keys: set[tuple[str, EventKind]] = set()
+    for verdict in verdicts:
+        kind = event_kind(verdict)
+        if kind is not None:
+            keys.update((state, kind) for state in verdict.actors)
+    return keys
+
+
+def _kind(value: str, where: str) -> EventKind:
+    for kind in EVENT_KINDS:
+        if value == kind:
+            return kind
+    raise ValueError(f"{where}: unknown kind {value!r} (one of {', '.join(EVENT_KINDS)})")
+
+
+def known_events(text: str | None = None) -> tuple[KnownEvent, ...]:
+    """The shipped file of known steps (or ``text`` in its format): a JSON list of
+    ``{"state", "kind", "date": "YYYY-MM-DD" (or "YYYY-MM"), "title", "source"}``."""
+    if text is None:
+        text = (resources.files("monitor.classify") / "data" / "known_events.json").read_text(
+            encoding="utf-8")
+    entries = []
+    for number, row in enumerate(json.loads(text)["events"], 1):
+        where = f"known event {number}"
+        # "YYYY-MM" where only the month is sure: the first of the month
+        date = row["date"] + ("-01" if len(row["date"]) == 7 else "")
+        seen = datetime.fromisoformat(date).replace(tzinfo=UTC)
+        entries.append(KnownEvent(row["state"], _kind(row["kind"], where), row["title"], seen,
+                                  row.get("url", ""), "shipped", row["source"]))
+    return tuple(entries)
+
+
+# -- as `monitor events` shows it ----------------------------------------------
+
+def with_shipped(entries: Sequence[LedgerEntry],
+                 shipped: Sequence[KnownEvent]) -> list[LedgerEntry]:
+    """The stored ledger, with the shipped entries it lacks (a database made before them,
+    or none yet), in order of first report."""
+    have = {(e.event.state, e.event.kind) for e in entries}
+    more = [LedgerEntry(k, None, ()) for k in shipped if (k.state, k.kind) not in have]
+    return sorted([*entries, *more], key=lambda e: (e.event.seen, e.event.state, e.event.kind))
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment.day} {moment:%b %Y}"
+
+
+def format_ledger(entries: Sequence[LedgerEntry]) -> str:
+    """`monitor events`: each state's steps, their first report and the follow-ups."""
+    if not entries:
+        return "the event ledger is empty"
+    blocks = []
+    for entry in entries:
+        event = entry.event
+        origin = f"shipped: {event.source}" if event.origin == "shipped" else "seen by the monitor"
+        lines = [f"{event.state}: {KIND_LABELS[event.kind]} ({event.kind})",
+                 f"  first: {_day(event.seen)}  {event.title}  [{origin}]"]
+        if event.url:
+            lines.append(f"         {event.url}")
+        for report in entry.follow_ups:
+            lines.append(f"  follow-up: {_day(report.seen)}  {report.title}  {report.url}")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
+def _report_json(report: EventReport | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    return {"story_id": report.story_id, "title": report.title, "url": report.url,
+            "first_seen": report.seen.isoformat()}
+
+
+def ledger_json(entries: Sequence[LedgerEntry]) -> dict[str, Any]:
+    """`monitor events --json`."""
+    return {"events": [
+        {"state": e.event.state, "kind": e.event.kind, "label": KIND_LABELS[e.event.kind],
+         "first_reported": e.event.seen.isoformat(), "title": e.event.title,
+         "url": e.event.url, "origin": e.event.origin, "source": e.event.source,
+         "first_story": _report_json(e.first),
+         "follow_ups": [_report_json(r) for r in e.follow_ups]}
+        for e in entries]}
