@@ -11,16 +11,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.intents import CommitFacts
-from monitor.plan import plan_health, plan_sources, plan_stories
+from monitor.plan import alerting_stories, plan_health, plan_sources, plan_stories
 from monitor.store.base import Store
 from monitor.types import PollRecord
 
 
 def _new_id() -> str:
     return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a poll's commit did that its caller needs."""
+
+    widened: dict[int, tuple[str, ...]]    # stories whose actors grew -> their actors now
+    alerting: tuple[tuple[str, str | None], ...] = ()   # (topic, category) of each story
+    #                                                     opened that alerts
 
 
 def sync_sources(store: Store, sources: Iterable[tuple[str, str]], now: datetime) -> None:
@@ -30,12 +40,12 @@ def sync_sources(store: Store, sources: Iterable[tuple[str, str]], now: datetime
 
 
 def commit_poll(store: Store, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
-                now: datetime, new_id: Callable[[], str] = _new_id) -> dict[int, tuple[str, ...]]:
+                now: datetime, new_id: Callable[[], str] = _new_id) -> Committed:
     """Commit a poll: source state, new items, stories, outbox rows and health incidents.
 
     ``subscribers`` maps a topic name to the notifiers that alert on it; ``new_id`` names
     the health digests. Returns the stories whose actors grew (story id -> all its actors
-    now), for the grouper's index.
+    now), for the grouper's index, and the stories opened that alert, for the metrics.
     """
     # Items that a story or a duplicate link refers to need their row id.
     linked = {decision.item for decision in record.stories}
@@ -51,6 +61,6 @@ def commit_poll(store: Store, record: PollRecord, subscribers: Mapping[str, Sequ
         touched = {d.story_id for d in record.stories if d.story_id is not None}
         facts = CommitFacts(inserted, stories_of,
                             writer.story_states(touched | set(stories_of.values())))
-        intents = (plan_stories(record, facts, subscribers)
-                   + plan_health(record.health, now, new_id))
-        return writer.apply(intents, now)
+        stories = plan_stories(record, facts, subscribers)
+        widened = writer.apply(stories + plan_health(record.health, now, new_id), now)
+        return Committed(widened, alerting_stories(stories))

@@ -32,6 +32,9 @@ HealthAction = Literal["open", "alert", "close"]
 DeliveryStatus = Literal["pending", "sending", "failed", "delivered", "dead"]
 # A source's verdict in `monitor status` (monitor.decide.health).
 SourceHealth = Literal["new", "ok", "failing", "flooding", "silent", "gone"]
+# How one attempt to deliver a digest ended: accepted (ok), failed and to be retried
+# (failed), failed and dead-lettered (dead).
+AttemptResult = Literal["ok", "failed", "dead"]
 
 
 def actor_unknown(category: str | None, actors: tuple[str, ...]) -> bool:
@@ -115,6 +118,7 @@ class Story:
     evidence: str
     sources: tuple[StorySource, ...]
     summary: str = ""              # the first item's summary as parsed: the alert's lead
+    first_seen: datetime | None = None   # when its first item was seen (None: not known)
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,10 @@ class PollOutcome:
     error: str | None = None
     duration: float = 0.0
     capped: int = 0        # new items past max_new_per_poll: recorded, not alerted
+    fetch_seconds: float | None = None   # how long the fetch took; None: none was made
+    # (topic, category) of each story this poll opened that alerts: a story several
+    # outlets report is opened once
+    new_stories: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)

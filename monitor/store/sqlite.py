@@ -346,7 +346,8 @@ class SqliteStore:
         return [Story(id=r["id"], topic=r["topic"], title=r["title"], url=r["url"],
                       published=parse_iso(r["published"]), category=r["category"], score=r["score"],
                       actors=tuple(json.loads(r["actors"])), evidence=r["evidence"],
-                      sources=tuple(sources[r["id"]]), summary=r["summary"]) for r in rows]
+                      sources=tuple(sources[r["id"]]), summary=r["summary"],
+                      first_seen=parse_iso(r["first_seen"])) for r in rows]
 
     def stored_items(self, since: datetime) -> list[StoredItem]:
         """The items first seen since ``since``, oldest first, each with its stories."""
