@@ -43,6 +43,12 @@ ENV MONITOR_CONFIG=/app/config/monitor.toml
 VOLUME ["/app/config", "/app/data"]
 
 USER monitor
+# Liveness: with an [http] table in the config, the daemon's GET /healthz must answer 200
+# (its scheduler ticks); without one nothing listens and the check passes. Sources failing
+# or deliveries dead do not make the container unhealthy: that is `monitor status --check`'s
+# job (`docker exec news-monitor monitor status --check`). `docker inspect` shows the reason.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["python", "-m", "monitor.healthcheck"]
 # `monitor run` stops cleanly on SIGTERM (docker stop).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["monitor"]

@@ -18,9 +18,11 @@ from monitor.config import Config
 from monitor.deliver import Deliverer
 from monitor.events import known_events
 from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
+from monitor.metrics import Metrics
 from monitor.notify import Notifier, build_notifier
 from monitor.parse.jobs import run_parse_job
 from monitor.pipeline import Pipeline
+from monitor.ports import NoObserver, Observer
 from monitor.store import SqliteStore, open_store
 from monitor.types import PollSettings
 from monitor.workers import ParseWorkers
@@ -61,6 +63,12 @@ class App:
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
     parse_workers: ParseWorkers | None = None
+    metrics: Metrics | None = None      # `GET /metrics` serves metrics.render()
+
+    @property
+    def observer(self) -> Observer:
+        """Where the scheduler and the delivery stage report their work."""
+        return self.metrics if self.metrics is not None else NoObserver()
 
     def close(self) -> None:
         self.pipeline.flush()  # unchanged polls still waiting to be committed
@@ -100,5 +108,8 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
                         build_classifiers(config), subscribers(config), clock, rng, operators,
                         parser or run_parse_job)
     notifiers = {n.name: build_notifier(n, config.monitor.user_agent) for n in config.notifiers}
-    deliverer = Deliverer(store, notifiers, {n.name: n for n in config.notifiers}, clock, rng)
-    return App(config, store, fetcher, pipeline, deliverer, notifiers, clock, parser)
+    metrics = Metrics(store, {s.name: config.interval(s) for s in config.sources},
+                      [n.name for n in config.notifiers], clock)
+    deliverer = Deliverer(store, notifiers, {n.name: n for n in config.notifiers}, clock, rng,
+                          observer=metrics)
+    return App(config, store, fetcher, pipeline, deliverer, notifiers, clock, parser, metrics)

@@ -26,6 +26,7 @@ from monitor import __version__, report
 from monitor.app import build_app, build_classifiers, utcnow
 from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config, load_config_data
 from monitor.errors import ConfigError, MonitorError, NotifyError
+from monitor.health import check_limit, failing_for
 from monitor.retention import plan_retention, run_retention
 from monitor.store import SqliteStore, acquire_daemon_lock
 from monitor.types import FlushOutcome, PollOutcome
@@ -129,11 +130,32 @@ def _open_store(config: Config) -> SqliteStore:
     return SqliteStore(config.monitor.database)
 
 
+def status_check(config: Config, store: SqliteStore) -> int:
+    """`monitor status --check`: exit 3 when a configured source has been failing for its
+    operators' `alert_after` or longer, 4 when a delivery is dead, 5 for both, with one
+    line on stderr; else 0 and "ok: ..." on stdout (so cron, sending what is printed, can
+    mail only the problems: `monitor status --check >/dev/null`)."""
+    limit = check_limit({n.name: n.alert_after for n in config.notifiers if n.operator})
+    configured = {s.name for s in config.sources}
+    past, recent = failing_for(store.source_states(), configured, utcnow(), limit)
+    dead = store.delivery_rows(("dead",))
+    line = report.check_line(len(configured), past, recent, dead, limit)
+    if not past and not dead:
+        print(line)
+        return EXIT_OK
+    print(line, file=sys.stderr)
+    if past and dead:
+        return EXIT_BOTH_FAILED
+    return EXIT_SOURCES_FAILED if past else EXIT_DELIVERIES_FAILED
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     config = _config(args)
     store = _open_store(config)
     try:
         store.check_readable()  # a damaged database must not look healthy in the table
+        if args.check:
+            return status_check(config, store)
         states = store.source_states()
         rows = store.delivery_rows(("pending", "sending", "failed", "dead"))
         database = store.database_info()
@@ -393,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("check-config", cmd_check_config, "validate the config and print a summary")
     p = add("status", cmd_status, "show each source's health, last fetch, errors and next poll")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--check", action="store_true",
+                   help="one line and an exit code, for cron and monitoring: 3 when a source "
+                        "has failed for its operators' alert_after (default 6h) or longer, 4 "
+                        "when a delivery is dead, 5 for both, 0 when neither")
     p = add("matches", cmd_matches, "list recent flagged stories, newest first")
     p.add_argument("--since", default="7d", help="how far back, as a duration (default 7d)")
     p.add_argument("--json", action="store_true", help="print one JSON document")

@@ -11,17 +11,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.events import event_keys
 from monitor.intents import CommitFacts
-from monitor.plan import plan_health, plan_sources, plan_stories
+from monitor.plan import alerting_stories, plan_health, plan_sources, plan_stories
 from monitor.store.base import Store
 from monitor.types import PollRecord
 
 
 def _new_id() -> str:
     return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a poll's commit did that its caller needs."""
+
+    widened: dict[int, tuple[str, ...]]    # stories whose actors grew -> their actors now
+    alerting: tuple[tuple[str, str | None], ...] = ()   # (topic, category) of each story
+    #                                                     opened that alerts
 
 
 def sync_sources(store: Store, sources: Iterable[tuple[str, str]], now: datetime) -> None:
@@ -31,12 +41,12 @@ def sync_sources(store: Store, sources: Iterable[tuple[str, str]], now: datetime
 
 
 def commit_poll(store: Store, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
-                now: datetime, new_id: Callable[[], str] = _new_id) -> dict[int, tuple[str, ...]]:
+                now: datetime, new_id: Callable[[], str] = _new_id) -> Committed:
     """Commit a poll: source state, new items, stories, outbox rows and health incidents.
 
     ``subscribers`` maps a topic name to the notifiers that alert on it; ``new_id`` names
     the health digests. Returns the stories whose actors grew (story id -> all its actors
-    now), for the grouper's index.
+    now), for the grouper's index, and the stories opened that alert, for the metrics.
     """
     # Items that a story or a duplicate link refers to need their row id.
     linked = {decision.item for decision in record.stories}
@@ -54,6 +64,6 @@ def commit_poll(store: Store, record: PollRecord, subscribers: Mapping[str, Sequ
                                                  if d.story_id is None]))
         facts = CommitFacts(inserted, stories_of,
                             writer.story_states(touched | set(stories_of.values())), ledger)
-        intents = (plan_stories(record, facts, subscribers, now)
-                   + plan_health(record.health, now, new_id))
-        return writer.apply(intents, now)
+        stories = plan_stories(record, facts, subscribers, now)
+        widened = writer.apply(stories + plan_health(record.health, now, new_id), now)
+        return Committed(widened, alerting_stories(stories))

@@ -221,3 +221,15 @@ def health(state: SourceState, now: datetime, interval: timedelta) -> SourceHeal
     if quiet_since is not None and now - quiet_since > max(interval * 20, timedelta(days=3)):
         return "silent"
     return "ok"
+
+
+def healths(intervals: Mapping[str, timedelta], states: Iterable[SourceState],
+            now: datetime) -> dict[str, SourceHealth]:
+    """Each configured source's verdict, as `monitor status` gives it: ``intervals`` maps
+    the configured sources to their poll intervals; one the store has no state of is new.
+    Stored sources no longer configured are left out."""
+    verdicts: dict[str, SourceHealth] = dict.fromkeys(intervals, "new")
+    for state in states:
+        if state.name in verdicts:
+            verdicts[state.name] = health(state, now, intervals[state.name])
+    return verdicts

@@ -27,6 +27,7 @@ from monitor.errors import NotifyError, StoreError
 from monitor.headers import bounded_delay
 from monitor.notify import Notifier
 from monitor.outbox import Outbox
+from monitor.ports import NoObserver, Observer
 from monitor.store.base import Store
 from monitor.types import Digest, FlushOutcome
 
@@ -60,8 +61,10 @@ class Deliverer:
     def __init__(self, store: Store, notifiers: Mapping[str, Notifier],
                  configs: Mapping[str, NotifierConfig], clock: Callable[[], datetime],
                  rng: random.Random | None = None,
-                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex, *,
+                 observer: Observer | None = None) -> None:
         self.store = store
+        self.observer = observer or NoObserver()   # the metrics: each attempt's result
         self.outbox = Outbox(store)
         self.notifiers = notifiers
         self.configs = configs
@@ -142,6 +145,7 @@ class Deliverer:
             error = NotifyError(f"unexpected {type(exc).__name__}: {exc}")
         else:
             self._record_delivered(digest)
+            self.observer.delivery_attempted(digest, "ok", self.clock())
             log.info("delivery id=%s notifier=%r kind=%s stories=%d delivered (attempt %d)",
                      digest.id, digest.notifier, digest.kind, len(digest.stories), attempts)
             return None
@@ -163,6 +167,7 @@ class Deliverer:
                                 NotifyError(str(error), permanent=error.permanent),
                                 self.rng.random())
         self.outbox.mark_failed(digest.id, str(error), now, when)
+        self.observer.delivery_attempted(digest, "dead" if when is None else "failed", now)
         log.warning("delivery id=%s notifier=%r attempt=%d failed: %s; %s", digest.id,
                     digest.notifier, attempts, error,
                     "dead-lettered" if when is None else f"next attempt {when:%H:%M:%S}Z")

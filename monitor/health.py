@@ -8,7 +8,7 @@ once per incident, when the incident is older than its `alert_after` (failing) o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from monitor.decide import health
@@ -17,6 +17,9 @@ from monitor.types import HealthChange, Incident, IncidentKind, SourceState
 from monitor.urls import without_credentials
 
 KINDS: tuple[IncidentKind, ...] = ("failing", "selector", "silent", "flooding")
+
+# `monitor status --check` without an operator notifier: a notifier's default alert_after.
+DEFAULT_ALERT_AFTER = timedelta(hours=6)
 
 
 def _condition(kind: str, state: SourceState, now: datetime,
@@ -97,3 +100,28 @@ def health_changes(state: SourceState, now: datetime, interval: timedelta,
                                         _alert_text(kind, state, opened_at), due,
                                         incident.id if incident is not None else None))
     return tuple(changes)
+
+
+# -- `monitor status --check` --------------------------------------------------
+
+
+def check_limit(operators: Mapping[str, timedelta]) -> timedelta:
+    """How long a source may fail before `monitor status --check` fails: the shortest
+    `alert_after` of the operator notifiers (when the first of them is alerted), else the
+    default `alert_after`."""
+    return min(operators.values(), default=DEFAULT_ALERT_AFTER)
+
+
+def failing_for(states: Iterable[SourceState], configured: Collection[str], now: datetime,
+                limit: timedelta) -> tuple[list[SourceState], list[SourceState]]:
+    """The configured sources whose polls fail (gone ones too): (those failing for
+    ``limit`` or longer, oldest failure first; those failing for less)."""
+    past: list[SourceState] = []
+    recent: list[SourceState] = []
+    for state in states:
+        if state.name not in configured or not state.consecutive_failures:
+            continue
+        since = state.failing_since or now
+        (past if now - since >= limit else recent).append(state)
+    past.sort(key=lambda s: (s.failing_since or now, s.name))
+    return past, recent

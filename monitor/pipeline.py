@@ -50,6 +50,19 @@ log = logging.getLogger("monitor.poll")
 MAX_CRAWL_DELAY = 60.0
 
 
+class _Stopwatch:
+    """How long the block it timed took, in seconds (None until it ran): a poll's fetch,
+    without the wait for its host's slot."""
+
+    seconds: float | None = None
+
+    def __enter__(self) -> None:
+        self._began = time.monotonic()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.seconds = time.monotonic() - self._began
+
+
 class Pipeline:
     """Polls sources. Built once by the app; safe to call from several threads.
 
@@ -118,16 +131,17 @@ class Pipeline:
         return state if state is not None else self.store.source_state(name)
 
     def _poll(self, source: SourceConfig, state: SourceState, started: float) -> PollOutcome:
+        fetch = _Stopwatch()
         try:
-            fetched = self._fetch(source, state)
+            fetched = self._fetch(source, state, fetch)
             if fetched.not_modified:
-                return self._done(source, state, started, "not_modified", fetched)
+                return self._done(source, state, started, "not_modified", fetched, fetch.seconds)
             body_hash = hashlib.sha256(fetched.content or b"").hexdigest()
             if body_hash == state.body_hash:
-                return self._done(source, state, started, "unchanged", fetched)
+                return self._done(source, state, started, "unchanged", fetched, fetch.seconds)
             parsed = self._parse(source, fetched)
         except (FetchError, ParseError) as exc:
-            return self._failed(source, state, started, exc)
+            return self._failed(source, state, started, exc, fetch.seconds)
         # One reading for every decision after the fetch, so that they agree on the time:
         # what is too old, the story window, and the times the poll records.
         now = self.clock()
@@ -143,14 +157,16 @@ class Pipeline:
                                          body_hash=body_hash, items=len(parsed.items),
                                          new=sum(1 for n in new_items if n.alert) + capped,
                                          capped=capped)
-            self._record(source, PollRecord(new_state, new_items, stories), now)
+            alerting = self._record(source, PollRecord(new_state, new_items, stories), now)
         matched = len({d.item for d in stories if new_items[d.item].reason != "old"})
         return self._log(PollOutcome(source.name, "ok", len(parsed.items), new_state.last_new,
-                                     matched, None, time.monotonic() - started, capped))
+                                     matched, None, time.monotonic() - started, capped,
+                                     fetch.seconds, alerting))
 
     # -- stages -----------------------------------------------------------
 
-    def _fetch(self, source: SourceConfig, state: SourceState) -> FetchResult:
+    def _fetch(self, source: SourceConfig, state: SourceState,
+               stopwatch: _Stopwatch) -> FetchResult:
         host = host_key(state.url)
         # A host reached by a permanent redirect is not the operator's choice: it must still
         # resolve to public addresses at every poll, and the fetch goes to those it checked.
@@ -160,7 +176,7 @@ class Pipeline:
             if not self.robots.allowed(state.url, public_only=moved):
                 raise FetchError("disallowed by robots.txt")
             spacing = min(self.robots.crawl_delay(state.url) or 0.0, MAX_CRAWL_DELAY)
-        with self.limiter.slot(host, spacing):
+        with self.limiter.slot(host, spacing), stopwatch:
             if moved:
                 return self.fetcher.fetch(state.url, etag=state.etag,
                                           last_modified=state.last_modified, public_only=True)
@@ -234,15 +250,15 @@ class Pipeline:
         return None
 
     def _done(self, source: SourceConfig, state: SourceState, started: float, status: PollStatus,
-              fetched: FetchResult) -> PollOutcome:
+              fetched: FetchResult, fetch_seconds: float | None) -> PollOutcome:
         now = self.clock()
         new_state = self._next_state(source, state, now, status, fetched)
         self._record(source, PollRecord(new_state), now, group=True)
         return self._log(PollOutcome(source.name, status, state.last_items, 0, 0, None,
-                                     time.monotonic() - started))
+                                     time.monotonic() - started, fetch_seconds=fetch_seconds))
 
     def _failed(self, source: SourceConfig, state: SourceState, started: float,
-                exc: Exception) -> PollOutcome:
+                exc: Exception, fetch_seconds: float | None = None) -> PollOutcome:
         now = self.clock()
         error = f"{type(exc).__name__}: {exc}"
         gone = isinstance(exc, FetchError) and exc.gone
@@ -254,11 +270,13 @@ class Pipeline:
             kind=exc.kind if isinstance(exc, (FetchError, ParseError)) else "crash")
         self._record(source, PollRecord(new_state), now)
         return self._log(PollOutcome(source.name, new_state.last_status or "error", 0, 0, 0,
-                                     error, time.monotonic() - started))
+                                     error, time.monotonic() - started,
+                                     fetch_seconds=fetch_seconds))
 
     def _record(self, source: SourceConfig, record: PollRecord, now: datetime,
-                group: bool = False) -> None:
-        """Commit the poll, with the source-health incidents it opens or closes.
+                group: bool = False) -> tuple[tuple[str, str | None], ...]:
+        """Commit the poll, with the source-health incidents it opens or closes; returns
+        (topic, category) of each story it opened that alerts.
 
         With `group`, a record that holds nothing but the source's state joins the batch.
         """
@@ -269,13 +287,14 @@ class Pipeline:
         if group and not (record.new_items or record.stories or record.health):
             if self.batch.add(record.state):
                 self._flush_if_due()
-            return
+            return ()
         with self._commit_lock:
             self.batch.discard(source.name)
-            widened = commit_poll(self.store, record, self.subscribers, now)
+            committed = commit_poll(self.store, record, self.subscribers, now)
             self._committed[source.name] = record.state
-            if widened:
-                self.grouper.widen(widened)
+            if committed.widened:
+                self.grouper.widen(committed.widened)
+        return committed.alerting
 
     def flush(self) -> None:
         """Commit the batch of unchanged polls' states now.

@@ -121,6 +121,13 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
     return tuple(intents)
 
 
+def alerting_stories(intents: Sequence[Intent]) -> tuple[tuple[str, str | None], ...]:
+    """(topic, category) of each story the intents open that alerts. A story first
+    recorded as too old and alerted later by a fresh report is not among them."""
+    return tuple((i.ref.topic, i.classification.category) for i in intents
+                 if isinstance(i, OpenStory) and i.alert)
+
+
 def plan_sources(configured: Iterable[tuple[str, str]],
                  stored: Mapping[str, tuple[str, SourceState]],
                  now: datetime) -> tuple[AddSource | MoveSource, ...]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Protocol
 
 from monitor.store.base import Store
-from monitor.types import FetchResult, ParsedFeed, ParseJob
+from monitor.types import AttemptResult, Digest, FetchResult, ParsedFeed, ParseJob, PollOutcome
 
-__all__ = ["Fetcher", "HostGate", "Parser", "RobotsPolicy", "Store"]
+__all__ = ["Fetcher", "HostGate", "NoObserver", "Observer", "Parser", "RobotsPolicy", "Store"]
 
 
 class Fetcher(Protocol):
@@ -42,3 +43,35 @@ class HostGate(Protocol):
 # A fetched body's parser: in this process (monitor.parse.jobs.run_parse_job) or in worker
 # processes (monitor.workers.ParseWorkers). Raises ParseError.
 Parser = Callable[[ParseJob], ParsedFeed]
+
+
+class Observer(Protocol):
+    """What the daemon tells its watchers (the metrics, monitor/metrics.py) of its work.
+
+    Called in the daemon's main process, where poll outcomes and delivery results arrive
+    (monitor/scheduler.py, monitor/deliver.py), never inside a worker process: a count
+    kept in a worker would be lost with it. Calls must be cheap and must not raise.
+    """
+
+    def poll_done(self, outcome: PollOutcome) -> None:
+        """One poll of one source ended (committed, or failed and recorded)."""
+
+    def delivery_attempted(self, digest: Digest, result: AttemptResult, at: datetime) -> None:
+        """One attempt to send ``digest`` ended at ``at``: accepted, failed or dead."""
+
+    def cycle_done(self, at: datetime) -> None:
+        """The scheduler looked for due sources (a daemon tick), or a batch of polls
+        (`monitor once`) ended, at ``at``."""
+
+
+class NoObserver:
+    """The default observer: watches nothing."""
+
+    def poll_done(self, outcome: PollOutcome) -> None:
+        pass
+
+    def delivery_attempted(self, digest: Digest, result: AttemptResult, at: datetime) -> None:
+        pass
+
+    def cycle_done(self, at: datetime) -> None:
+        pass

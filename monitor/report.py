@@ -134,6 +134,30 @@ def status_table(config: Config, states: Sequence[SourceState], now: datetime) -
     return "\n".join([table, *flood_notes(config, states)])
 
 
+def check_line(sources: int, past: Sequence[SourceState], recent: Sequence[SourceState],
+               dead: Sequence[Mapping[str, Any]], limit: timedelta) -> str:
+    """`monitor status --check`: one line. The problems (sources failing for ``limit`` or
+    longer, dead deliveries), or "ok: ..." when there are none."""
+    shown = 3
+    after = _duration(limit)
+    if not past and not dead:
+        failing = f"{len(recent)} failing for less than {after}" if recent else "none failing"
+        return f"ok: {plural(sources, 'source')}, {failing}; no dead delivery"
+    parts = []
+    if past:
+        named = ", ".join(f"{s.name!r} since {_when(s.failing_since)} ({_cut(s.last_error, 80)})"
+                          for s in past[:shown])
+        more = f" and {len(past) - shown} more" if len(past) > shown else ""
+        parts.append(f"{plural(len(past), 'source')} failing for {after} or more: "
+                     f"{named}{more}")
+    if dead:
+        named = ", ".join(f"{r['notifier']} ({_cut(r['last_error'], 80)})" for r in dead[:shown])
+        more = f" and {len(dead) - shown} more" if len(dead) > shown else ""
+        parts.append(f"{plural(len(dead), 'dead delivery', 'dead deliveries')}: {named}{more}; "
+                     f"see `monitor deliveries`")
+    return "; ".join(parts)
+
+
 def flood_notes(config: Config, states: Sequence[SourceState]) -> list[str]:
     """One line per flooding source, and what the per-poll cap did to its last poll."""
     return [f"flooding: {s.name} since {_when(s.flooding_since)}, {s.last_new} new items in "

@@ -161,6 +161,7 @@ def poll_sources(app: App, sources: Iterable[SourceConfig],
                     outcome = app.pipeline.poll(source)
                     with reported:
                         outcomes.append(outcome)
+                        app.observer.poll_done(outcome)
                         if on_done is not None:
                             on_done(outcome)
                 except BaseException as exc:  # poll() records failures: a bug, raise it
@@ -185,6 +186,7 @@ def poll_sources(app: App, sources: Iterable[SourceConfig],
         app.pipeline.flush()
     if crashed:
         raise crashed[0]
+    app.observer.cycle_done(app.clock())
     return outcomes
 
 
@@ -351,6 +353,7 @@ class Daemon:
                 except RuntimeError:  # the pool is shutting down
                     self._release(source.name, host)
                     return
+            self.app.observer.cycle_done(now)
 
     def _polled_since_read(self, name: str, now: datetime) -> bool:
         """A poll that finished after this tick read the due sources moved the source's next
@@ -375,6 +378,7 @@ class Daemon:
             return
         finally:
             self._release(source.name, host)
+        self.app.observer.poll_done(outcome)
         news = self._all_failing.record(outcome)
         if news is not None:
             log.log(logging.WARNING if outcome.error else logging.INFO, "%s", news)

@@ -36,6 +36,9 @@ SourceHealth = Literal["new", "ok", "failing", "flooding", "silent", "gone"]
 EventKind = Literal["recognised", "accepted_envoy", "sent_ambassador", "embassy", "delisted",
                     "upgraded_ties", "refused"]
 Novelty = Literal["first", "follow_up"]
+# How one attempt to deliver a digest ended: accepted (ok), failed and to be retried
+# (failed), failed and dead-lettered (dead).
+AttemptResult = Literal["ok", "failed", "dead"]
 
 
 def actor_unknown(category: str | None, actors: tuple[str, ...]) -> bool:
@@ -133,6 +136,7 @@ class Story:
     summary: str = ""              # the first item's summary as parsed: the alert's lead
     novelty: Novelty | None = None   # first step of its kind by a state, or a follow-up
     event: StoryEvent | None = None  # what it is the first report of, or follows
+    first_seen: datetime | None = None   # when its first item was seen (None: not known)
 
 
 @dataclass(frozen=True)
@@ -319,6 +323,10 @@ class PollOutcome:
     error: str | None = None
     duration: float = 0.0
     capped: int = 0        # new items past max_new_per_poll: recorded, not alerted
+    fetch_seconds: float | None = None   # how long the fetch took; None: none was made
+    # (topic, category) of each story this poll opened that alerts: a story several
+    # outlets report is opened once
+    new_stories: tuple[tuple[str, str | None], ...] = ()
 
 
 @dataclass(frozen=True)

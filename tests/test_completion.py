@@ -38,14 +38,14 @@ def test_commands_and_options_complete(tmp_path: Path) -> None:
             "test-notify", "deliveries", "demo"} <= set(complete(tmp_path, ""))
     assert complete(tmp_path, "de") == ["deliveries", "demo"]
     assert complete(tmp_path, "once", "--no") == ["--no-fail-on-source-errors"]
-    assert "--json" in complete(tmp_path, "-c", "x.toml", "status", "--")
+    assert {"--json", "--check"} <= set(complete(tmp_path, "-c", "x.toml", "status", "--"))
     assert complete(tmp_path, "--vers") == ["--version"]
 
 
 def test_readme_documents_the_global_options_json_and_completion() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for text in ("`monitor --version`", "`-v/--verbose`", "`-q/--quiet`",
-                 "`monitor status [--json]`", "`monitor matches [--since 7d] [--json]`",
+                 "`monitor status [--json] [--check]`", "`monitor matches [--since 7d] [--json]`",
                  "[--json]` | lists pending", "deploy/monitor-completion.bash",
                  "--no-fail-on-source-errors", "3 when a source failed"):
         assert text in readme, text

@@ -6,6 +6,9 @@
   to the command line.
 - ``monitor.config`` does not import ``monitor.classify``: the configuration is read and
   checked without the classifier (the query grammar it checks lives in ``monitor.query``).
+- Only ``monitor.metrics`` and the HTTP face (``monitor.web``) import ``prometheus_client``:
+  the pipeline and the delivery stage report their work through the Observer port
+  (``monitor.ports``), and pure modules reach neither the library nor the metrics.
 
 Every ``import`` statement counts, at any depth (function-local imports run too), and
 importing ``a.b.c`` counts as importing the packages ``a`` and ``a.b`` as well, since their
@@ -60,11 +63,11 @@ IO_MODULES = (
     "asyncio", "concurrent", "fcntl", "http.client", "http.server", "multiprocessing",
     "selectors", "signal", "smtplib", "socket", "sqlite3", "ssl", "subprocess", "threading",
     "urllib.request",
-    # dependencies that talk to the network or run threads
-    "apprise", "apscheduler.schedulers", "requests", "urllib3",
+    # dependencies that talk to the network or run threads, or keep process-wide state
+    "apprise", "apscheduler.schedulers", "prometheus_client", "requests", "urllib3",
     # the project's own I/O: storage, fetching, sending, the daemon and its commands
     "monitor.app", "monitor.batch", "monitor.cli", "monitor.deliver", "monitor.demo",
-    "monitor.fetch", "monitor.notify", "monitor.pipeline", "monitor.report",
+    "monitor.fetch", "monitor.metrics", "monitor.notify", "monitor.pipeline", "monitor.report",
     "monitor.retention", "monitor.scheduler", "monitor.sources.config_file",
     "monitor.sources.discover", "monitor.store", "monitor.workers",
 )
@@ -77,6 +80,7 @@ ACCEPTED = {
 }
 
 CLI_IMPORTERS = frozenset({"monitor.cli", "monitor.__main__"})
+PROMETHEUS_IMPORTERS = ("monitor.metrics", "monitor.web")   # and the modules within them
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -149,6 +153,8 @@ def violations(root: Path) -> list[str]:
     for module in sorted(imports):
         if module not in CLI_IMPORTERS and "monitor.cli" in imports[module]:
             found.append(f"{module} imports monitor.cli")
+        if not within(module, PROMETHEUS_IMPORTERS) and "prometheus_client" in imports[module]:
+            found.append(f"{module} imports prometheus_client")
     if chain := import_chain(imports, "monitor.config", ["monitor.classify"]):
         found.append(f"config imports classify: {' -> '.join(chain)}")
     return found
@@ -183,6 +189,9 @@ CLEAN = {
     "config.py": "from monitor.query import parse_query\n",
     "query.py": "",
     "classify/__init__.py": "from monitor.config import TopicConfig\n",
+    "metrics.py": "from prometheus_client import Counter\n",
+    "web/__init__.py": "from prometheus_client import CONTENT_TYPE_LATEST\n",
+    "app.py": "from monitor.metrics import Metrics\n",
 }
 
 
@@ -199,6 +208,12 @@ def test_a_clean_package_has_no_violations(tmp_path: Path) -> None:
      "pure module imports I/O: monitor.decide -> monitor.urls -> monitor.store"),
     # a stage importing the command line
     ({"store/__init__.py": "from monitor import cli\n"}, "monitor.store imports monitor.cli"),
+    # the pipeline counting with the library itself, not through the Observer port
+    ({"pipeline.py": "def f():\n    from prometheus_client import Counter\n"},
+     "monitor.pipeline imports prometheus_client"),
+    # a pure module reaching the metrics
+    ({"decide.py": "from monitor import metrics\n"},
+     "pure module imports I/O: monitor.decide -> monitor.metrics"),
     # config reaching the classifier through a submodule's package
     ({"config.py": "from monitor.classify.query import parse_query\n"},
      "config imports classify: monitor.config -> monitor.classify"),

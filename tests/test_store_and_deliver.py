@@ -430,7 +430,7 @@ def test_a_story_s_actors_grow_with_the_states_its_items_name(tmp_path: Path) ->
                                 actors=actors, evidence="Evidence.", rules=("r",))
         record = PollRecord(store.source_state("wire"), (NewItem(item, item.url),),
                             (StoryDecision(0, "t", joined, story_id=story_id),))
-        return commit_poll(store, record, {}, NOW)
+        return commit_poll(store, record, {}, NOW).widened
 
     assert join("g2", ("Belarus", "Russia")) == {story_id: ("Russia", "Belarus")}
     assert join("g3", ("Russia",)) == {}          # nothing new: nothing rewritten

@@ -51,6 +51,7 @@ def _story_to_json(story: Story) -> dict[str, Any]:
             "score": story.score, "actors": list(story.actors), "evidence": story.evidence,
             "summary": story.summary, "novelty": story.novelty,
             "event": event_to_json(story.event),
+            "first_seen": iso(story.first_seen),
             "sources": [{"source": s.source, "url": s.url, "title": s.title,
                          "published": iso(s.published)} for s in story.sources]}
 
@@ -68,6 +69,7 @@ def digest_from_json(data: dict[str, Any]) -> Digest:
               published=parse_iso(s["published"]), category=s["category"], score=s["score"],
               actors=tuple(s["actors"]), evidence=s["evidence"], summary=s.get("summary", ""),
               novelty=novelty(s.get("novelty")), event=event_from_json(s.get("event")),
+              first_seen=parse_iso(s.get("first_seen")),
               sources=tuple(StorySource(x["source"], x["url"], x["title"],
                                         parse_iso(x["published"])) for x in s["sources"]))
         for s in data["stories"])

@@ -360,7 +360,7 @@ class SqliteStore:
                       published=parse_iso(r["published"]), category=r["category"], score=r["score"],
                       actors=tuple(json.loads(r["actors"])), evidence=r["evidence"],
                       sources=tuple(sources[r["id"]]), summary=r["summary"],
-                      novelty=novelty(r["novelty"]),
+                      first_seen=parse_iso(r["first_seen"]), novelty=novelty(r["novelty"]),
                       event=event_from_json(json.loads(r["event"]) if r["event"] else None))
                 for r in rows]
 
