@@ -117,7 +117,8 @@ def _user_alias(entity: str) -> str:
 # faster than any regex, and most news never passes them.
 _VOCABULARY = ("recog", "credential", "accredit", "ambassador", "envoy", "embass", "charg",
                "cda", "diplomat", "terror", "banned", "proscribed", "ban ", "delist", "legitim",
-               "normali", "speak", *UN_WORDS)
+               "normali", "speak", "isolat", "accept", "mission", "restor", "resum",
+               "delegation office", *UN_WORDS)
 _ENTITY_WORDS = ("taliban", "emirate", "iea", "afghan", "kabul", "muttaqi", "akhundzada",
                  "baradar", "zabihullah", "suhail shaheen")
 
@@ -240,7 +241,14 @@ _QUALIFIED_OBJECT = _re(
     r"consuls?|passports?|degrees?|documents?|visas?|certificates?|licen[cs]es?|identity|ids?|"
     r"cards?|currency|banknotes?|fighters?|militants?|commanders?|members?|flags?|victims?|"
     r"efforts?|role|concerns?|achievements?|decrees?|courts?|judgments?|marriages?)\b")
-_PRONOUN_OBJECT = _re(r"^\W*(?:them|us)\b|^\W*it\s*(?:$|[,.;:!?])")
+_PRONOUN_OBJECT = _re(r"^\W*(?:them|us)\b|^\W*it\s*(?:$|[,.;:!?]|as\b)")
+# A headline's passive without "is": "Islamic Emirate recognised", "... recognised by Moscow".
+_PARTICIPLE_AFTER = _re(r"^\s*(?:$|[,.;:!?—–(]|-\s|(?:by|as|officially|formally)\b)")
+# The Taliban's first emirate (1996-2001): its recognitions are history, not news.
+_HISTORICAL = _re(
+    r"(?<!since\s)(?<!after\s)\b(?:19\d\d|200[01])\b|\b(?:19)?90s\b|\bnineties\b|"
+    r"\b(?:first|previous|earlier|last)\s+(?:Taliban\s+)?(?:regime|rule|emirate|stint|"
+    r"time\s+in\s+power)\b|\bformer\s+Taliban\s+(?:regime|rule|emirate)\b")
 _POSSESSIVE_END = _re(r"'s\s+(?:\w+\s+){0,3}$")
 _BY_STATE = _re(r"\s+(?:\S+\s+){0,4}?(?:from|by)\s+((?:\S+\s*){1,3})")
 _BY_AFTER = _re(r"\s+by\b")
@@ -280,6 +288,7 @@ NO_EVENT = ("entity without event: no recognition, credentials, embassy, delisti
             "step about the government")
 OTHER_SENSE = 'other sense of "recognition"'
 OTHER_OBJECT = "other object: what is recognised is not the government"
+HISTORICAL = "historical: the Taliban's first emirate (1996-2001), not today's government"
 
 
 @dataclass(frozen=True)
@@ -361,6 +370,8 @@ class RecognitionDetector:
     def __init__(self, extra_entities: Iterable[str] = ()) -> None:
         extra = [_user_alias(e) for e in extra_entities if e.strip()]
         self._entity = _alias_re([*BUILTIN_ALIASES, *extra])
+        self._entity_before = _re(r"(?<!\w)(?:" + "|".join([*BUILTIN_ALIASES, *extra])
+                                  + r")(?:[\s-]+(?:led|run|ruled))?(?:\s+" + _GOV_NOUN + r")?\s*$")
         self._entity_fast = _re(r"(?:" + "|".join([*BUILTIN_ALIASES, *extra]) + r")(?!\w)")
         self._entity_words = (*_ENTITY_WORDS,
                               *(e.strip().lower() for e in extra_entities if e.strip()))
@@ -434,27 +445,14 @@ class RecognitionDetector:
                          in_title: bool, reasons: list[str]) -> Detection | None:
         for match in _RECOG.finditer(text):
             word = match.group(0).lower()
-            other_sense = f"{OTHER_SENSE}: {_quote(text, match.start(), match.end())}"
-            if word.endswith(("able", "ably")):
-                reasons.append(other_sense)
-                continue  # "unrecognisable", "recognisably"
             before, after = text[:match.start()], text[match.end():]
-            if _OTHER_SENSE_BEFORE.search(before) or _OTHER_SENSE_AFTER.match(word + after):
-                reasons.append(other_sense)
-                continue
-            if word.startswith("un"):
-                # "remains unrecognised" is about status; "unrecognised X" is an adjective
-                if not _PREDICATE_BEFORE.search(before) or not self._entity.search(before):
-                    reasons.append(other_sense)
-                    continue
-                form = "unrecognised"
-            elif word.startswith("recognition") or word == "recog":
-                if _IN_BEFORE.search(before) or _MODIFIER_AFTER.match(after):
-                    reasons.append(other_sense)
-                    continue  # "in recognition of", "recognition award", "... technology"
-                form = "noun"
-            else:
-                form = "verb"
+            form = self._form(word, before, after)
+            if form is None:
+                reasons.append(f"{OTHER_SENSE}: {_quote(text, match.start(), match.end())}")
+                continue  # "unrecognisable", "facial recognition", "in recognition of"
+            if _HISTORICAL.search(_clause_window(text, match.start(), match.end(), 10, 8)):
+                reasons.append(f"{HISTORICAL}: {_quote(text, match.start(), match.end(), 4)}")
+                continue  # "one of three states to recognise the Taliban in 1997"
             rules = ["entity:" + entity.strip()]
             if form == "unrecognised":
                 rules.append("recognition:unrecognised")
@@ -469,7 +467,7 @@ class RecognitionDetector:
                             continue
                 rules.append("recognition:noun")
             else:
-                verb_rule = self._verb_object(before, after)
+                verb_rule = self._verb_object(word, before, after)
                 if verb_rule is None:
                     reasons.append(f"{OTHER_OBJECT}: "
                                    f"{_quote(text, match.start(), match.end(), after=3)}")
@@ -480,11 +478,33 @@ class RecognitionDetector:
             return self._detection(category, original, actors, rules, in_title, strong=True)
         return None
 
-    def _verb_object(self, before: str, after: str) -> str | None:
+    def _form(self, word: str, before: str, after: str) -> str | None:
+        """How "recognise" is used here: "noun", "verb" or "unrecognised"; None for another
+        sense of the word."""
+        if word.endswith(("able", "ably")):
+            return None  # "unrecognisable", "recognisably"
+        if _OTHER_SENSE_BEFORE.search(before) or _OTHER_SENSE_AFTER.match(word + after):
+            return None
+        if word.startswith("un"):
+            # "remains unrecognised" and "the unrecognised Taliban government" are about
+            # status; "unrecognised X" is an adjective of something else
+            if _PREDICATE_BEFORE.search(before) and self._entity.search(before):
+                return "unrecognised"
+            return "unrecognised" if self._entity.match(after.lstrip(" -")) else None
+        if word.startswith("recognition") or word == "recog":
+            if _IN_BEFORE.search(before) or _MODIFIER_AFTER.match(after):
+                return None  # "in recognition of", "recognition award", "... technology"
+            return "noun"
+        return "verb"
+
+    def _verb_object(self, word: str, before: str, after: str) -> str | None:
         """Whether "recognise" here has the government as its object (or, in the passive,
         as its subject); the rule name that says so, or None."""
         if _AS_THREAT.match(after):
             return None
+        if (word.endswith("ed") and _PARTICIPLE_AFTER.match(after)
+                and self._entity_before.search(before)):
+            return "recognition:participle"  # headline passive: "Islamic Emirate recognised"
         if _PASSIVE_BEFORE.search(before) or _BY_AFTER.match(after):
             # the thing recognised must be the government
             return "recognition:passive" if self._entity.search(before) else None
@@ -538,6 +558,12 @@ class RecognitionDetector:
         if _YES_NO_QUESTION.search(text):
             rules.append("modality:question")
             return DEBATED
+        if "recognition:participle" in rules:
+            if "?" in text[match.end():]:
+                rules.append("modality:question")
+                return DEBATED
+            rules.append("granted:participle")  # "Kremlin makes it official: IEA recognised"
+            return GRANTED
         if actors and self._state_grants(text, match, actors):
             rules.append("granted:state-acts")
             return GRANTED
@@ -664,8 +690,11 @@ class RecognitionDetector:
             if rule.category == STEP and _SPECIAL_ENVOY.search(match.group(0)):
                 continue
             if rule.near_entity and not self._entity.search(
-                    _clause_window(text, match.start(), match.end(), before=8, after=6)):
+                    _clause_window(text, match.start(), match.end(), before=8, after=6)
+                    + " " + match.group(0)):
                 continue
+            if _HISTORICAL.search(_clause_window(text, match.start(), match.end(), 10, 8)):
+                continue  # "Taliban envoy to Pakistan in the 1990s"
             rules = ["entity:" + entity.strip(), rule.name]
             category = rule.category
             if category == STEP:

@@ -45,6 +45,13 @@ class StepRule:
 
 
 _UN = r"(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)"
+# The Taliban government's side, where a step names its envoy ("Kabul's ambassador").
+_AFGHAN_SIDE = (r"(?:Kabul's|Afghan|Afghanistan's|Taliban's|Taliban|IEA's|IEA|"
+                r"Islamic\s+Emirate's)")
+_ENVOY = (r"(?:ambassador|envoy|diplomat|charg[eé]|consul|representative|official|staff)"
+          r"\w*(?:\s+d'affaires)?")
+_NAMED_BY = r"(?:appointed|named|nominated|sent|chosen|picked)\s+by\s+(?:the\s+)?" \
+            r"(?:Taliban|IEA|Islamic\s+Emirate|Kabul)"
 _UPGRADE = r"(?:elevat|upgrad|rais|level\w*\s+up|enhanc|promot)\w*"
 _REPRESENTATION = (
     r"(?:diplomatic\s+(?:representation|relations|ties|missions?|status|presence)|"
@@ -84,8 +91,31 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"Emirate)[\w\s'-]{0,30}?\b(?:accepted|accredited)|"
         r"(?:Taliban|IEA)[\s-]+(?:appointed|nominated|named)\s+(?:ambassador|envoy|diplomat)\w*"
         r"\W+(?:\S+\s+){0,6}?(?:accept|accredit|assum|took\s+(?:over|charge)|take\w*\s+"
-        r"(?:over|charge)|arriv|start|begin|began)"), False,
-             keys=("taliban", "iea", "emirate"), also=("ambassador", "envoy", "diplomat", "charg")),
+        r"(?:over|charge)|arriv|start|begin|began)|"
+        # "accepts Kabul's ambassador", "accredits the Afghan envoy"
+        rf"\b(?:accept|accredit)\w*\s+(?:the\s+)?{_AFGHAN_SIDE}\s+(?:(?:new|first|"
+        r"nominated|appointed|designated)\s+)?(?:ambassador|envoy|charg[eé]|consul)|"
+        # "accepts officials / receives an ambassador named by the Taliban"
+        rf"\b(?:accept|accredit|receiv|welcom|allow|admit|approv|let)\w*\s+(?:\S+\s+){{0,4}}?"
+        rf"{_ENVOY}\s+(?:\S+\s+){{0,2}}?{_NAMED_BY}|"
+        # "welcomes the Taliban's new man as Afghan ambassador"
+        r"\b(?:accept|accredit|receiv|welcom|approv|recogni[sz])\w*\s+(?:\S+\s+){0,5}?as\s+"
+        r"(?:(?:the|its|their|an?|new|Afghan|Afghanistan's)\s+){0,3}(?:ambassador|envoy|"
+        r"charg[eé]|consul)|"
+        # "a diplomat appointed by the Taliban takes charge of the mission"
+        rf"{_ENVOY}\s+(?:\S+\s+){{0,2}}?{_NAMED_BY}\s+(?:\S+\s+){{0,3}}?(?:to\s+)?"
+        r"(?:take\w*\s+(?:over|charge)|took\s+(?:over|charge)|assum\w*\s+(?:control|charge|"
+        r"(?:\w+\s+)?post)|run|head|lead)\b|"
+        # "the Taliban send their first ambassador to Tokyo"
+        r"(?:Taliban|IEA|Kabul|Islamic\s+Emirate)\s+(?:\S+\s+){0,2}?(?:send|sent|dispatch|post)"
+        r"\w*\s+(?:(?:its|their|an?|the|first|new)\s+){0,2}(?:ambassador|charg[eé]\s+d'affaires)"
+        r"\s+(?:to|in)\b|"
+        # "accepts two Taliban officials at Afghan missions"
+        r"\b(?:accept|accredit)\w*\s+(?:\S+\s+){0,2}?(?:Taliban|IEA)[\s-]+(?:\S+\s+)?"
+        r"(?:officials|staff|representatives|consular\s+officers)\b(?!')"), True,
+             keys=("taliban", "iea", "emirate", "kabul", "afghan"),
+             also=("ambassador", "envoy", "diplomat", "charg", "consul", "official", "staff",
+                   "representative")),
     StepRule("step:ambassador-named", STEP, lower_re(
         r"\b(?:name|appoint|nominat|send|sent|dispatch)\w*\s+(?:\S+\s+){0,3}?ambassador\s+to\s+"
         r"(?:(?:the\s+)?(?:Taliban|IEA)[\s-]+(?:ruled|run|led|controlled)\s+)?"
@@ -95,18 +125,36 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,4}?over\W+(?:(?!to\b)\S+\s+){0,4}?"
         r"(?:embass\w*|consulate|mission)|"
         r"\b(?:hand\w*|turn\w*)\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate)\s+(?:\S+\s+){0,3}?over\b|"
-        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:handed|turned)\s+over|"
+        # "embassy handed over to ...", not "the embassy handed over tents"
+        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:handed|turned)\s+over"
+        r"(?=\s+to\b|\s*$|\s*[,.;:!?—–(]|\s+-\s)|"
         r"\bhandover\s+of\s+(?:the\s+)?(?:\w+\s+)?(?:embass\w*|consulate)|"
         r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?hand-?over\b(?!\s+of)|"
-        r"\b(?:hand|transfer|pass|give|gave)\w*\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate)\s+"
+        r"\b(?:hand|transfer|pass|give|gave)\w*\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate|"
+        r"mission)\s+"
         r"(?:\S+\s+){0,3}?to\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+Emirate)|"
         r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:transferred|handed|given|passed)\s+"
         r"(?:over\s+)?to\s+(?:the\s+)?(?:Taliban|IEA|Islamic)|"
-        r"\b(?:re-?open\w*|took\s+over|take\w*\s+over|assum\w*\s+control\s+of|"
-        r"(?:take\w*|took)\s+charge\s+of)\W+"
-        r"(?:\S+\s+){0,4}?(?:embass\w*|consulate)(?![\w-])|"
-        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open"), True,
-             keys=("embass", "consulate", "mission")),
+        r"\b(?:re-?open\w*|restor\w*|re-?establish\w*|took\s+over|take\w*\s+over|"
+        r"mov\w*\s+into|assum\w*\s+control\s+of|(?:take\w*|took)\s+charge\s+of)\W+"
+        r"(?:\S+\s+){0,4}?(?:embass\w*|consulate|diplomatic\s+(?:mission|presence)|"
+        r"delegation\s+office)(?![\w-])|"
+        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open|"
+        # "resumes embassy operations", "resumes work at its embassy"
+        r"\bresum\w*\s+(?:\w+\s+){0,2}?(?:embass\w*|consulate|diplomatic)\s+(?:operations|"
+        r"work|activit\w+|functions|presence)|\bresum\w*\s+(?:\w+\s+)?(?:operations|work|"
+        r"activit\w+)\s+(?:at|of)\s+(?:its|the|their)\s+(?:\w+\s+)?(?:embass\w*|consulate)|"
+        # the mission changes hands: "now run by the Taliban", "comes under IEA control"
+        r"\b(?:embass\w*|consulate|missions?)\W+(?:\S+\s+){0,4}?(?:now\s+(?:run|staffed|"
+        r"headed|led|manned|controlled|managed)\s+by|(?:comes?|came|placed|brought|passe[sd])\s+"
+        r"(?:under|to)(?:\s+the\s+control\s+of)?)\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+"
+        r"Emirate)|"
+        # "Taliban-appointed staff run the Afghan embassy"
+        r"(?:Taliban|IEA)[\s-]+(?:appointed|nominated|named|picked)\s+(?:\S+\s+){0,2}?"
+        r"(?:run|runs|ran|head|heads|headed|lead|leads|staff|manag\w*|mov\w*\s+into|"
+        r"tak\w*\s+(?:over|charge\s+of)|took\s+(?:over|charge\s+of)|assum\w*\s+(?:control|"
+        r"charge)\s+of)\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate|missions?)"), True,
+             keys=("embass", "consulate", "mission", "diplomatic presence", "delegation office")),
     StepRule("step:delisting", STEP, lower_re(
         r"\b(?:remov|delist|strik|struck|exclud|drop|tak|took|lift|suspend|scrap)\w*\W+"
         r"(?:\S+\s+){0,6}?(?:from\s+(?:\S+\s+){0,3}?)?(?:list|registry|register)\s+of\s+"
@@ -126,7 +174,8 @@ STEP_RULES: tuple[StepRule, ...] = (
              False, keys=("terror", "banned", "extremist", "prohibited", "proscribed", "outlaw",
                           "delist", " ban")),
     StepRule("step:diplomatic-ties", STEP, lower_re(
-        r"\b(?:establish|forg|open|deepen)\w*\s+(?:\w+\s+){0,2}?diplomatic\s+(?:ties|relations)|"
+        r"\b(?:establish|forg|open|deepen|restor|resum|re-?establish)\w*\s+(?:\w+\s+){0,2}?"
+        r"diplomatic\s+(?:ties|relations)|"
         r"\b(?:formal|official|full)\s+diplomatic\s+(?:ties|relations)"), True,
              keys=("diplomatic ties", "diplomatic relations")),
     StepRule("un-seat", DEBATED, lower_re(
@@ -151,6 +200,19 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"representatives?))(?!\s+(?:of|to|for)\s+(?!the\s+(?:Taliban|IEA|Islamic)|Taliban|"
         r"IEA|Islamic|their|its\s+(?:rule|government)))"), False, True,
              keys=("legitim",)),
+    StepRule("isolation", DEBATED, lower_re(
+        r"\b(?:diplomatic|international|political|global)\s+isolation|"
+        r"\b(?:end|ends|ending|ended|break|breaks|breaking|broke|ease|eases|easing|eased|lift|"
+        r"lifts|lifting|lifted|out\s+of)\s+(?:\S+\s+){0,3}?isolation(?!\s+of\s+(?!(?:the\s+)?"
+        r"(?:Taliban|IEA|Islamic|Kabul|Afghanistan)))|"
+        r"\bisolat(?:e|es|ed|ing)\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+Emirate|Kabul)\b"),
+             False, True, keys=("isolat",)),
+    StepRule("acceptance", DEBATED, lower_re(
+        r"\b(?:international|diplomatic|global|world|formal|official|wider)\s+acceptance|"
+        r"\baccept\w*\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+Emirate)(?:[\s-]+(?:led|run))?"
+        r"(?:\s+(?:government|administration|regime|authorities))?(?:\s*$|\s*[,.;:!?]|\s+as\s+"
+        r"(?:(?:the|a|an|afghanistan's)\s+)?(?:legitimate|lawful|rightful|government))"),
+             False, keys=("accept",)),
     StepRule("normalisation", DEBATED, lower_re(
         r"\bnormali[sz]\w*\s+(?:of\s+)?(?:\w+\s+){0,2}?(?:ties|relations)"), False, True,
              keys=("normali",)),
