@@ -115,9 +115,9 @@ def _user_alias(entity: str) -> str:
 
 # One cheap look over the lower-cased text before the detailed rules: substring tests are far
 # faster than any regex, and most news never passes them.
-_VOCABULARY = ("recog", "credential", "accredit", "ambassador", "envoy", "embass", "charg",
-               "cda", "diplomat", "terror", "banned", "proscribed", "ban ", "delist", "legitim",
-               "normali", "speak", "isolat", "accept", "mission", "restor", "resum",
+_VOCABULARY = ("recog", "credential", "accredit", "ambassador", "envoy", "embass", "consul",
+               "charg", "cda", "diplomat", "terror", "banned", "proscribed", "ban ", "delist",
+               "legitim", "normali", "speak", "isolat", "accept", "mission", "restor", "resum",
                "delegation office", *UN_WORDS)
 _ENTITY_WORDS = ("taliban", "emirate", "iea", "afghan", "kabul", "muttaqi", "akhundzada",
                  "baradar", "zabihullah", "suhail shaheen")
@@ -249,6 +249,15 @@ _HISTORICAL = _re(
     r"(?<!since\s)(?<!after\s)\b(?:19\d\d|200[01])\b|\b(?:19)?90s\b|\bnineties\b|"
     r"\b(?:first|previous|earlier|last)\s+(?:Taliban\s+)?(?:regime|rule|emirate|stint|"
     r"time\s+in\s+power)\b|\bformer\s+Taliban\s+(?:regime|rule|emirate)\b")
+_HISTORICAL_FRONT = _re(
+    r"^\W*(?:back\s+)?(?:in|by|during|until)\s+(?:the\s+)?(?:(?:late|early|mid)[\s-]+)?"
+    r"(?:19\d\d|200[01]|(?:19)?90s|nineties)\b")
+# "Afghanistan seeks recognition": the country asking for (or winning) it is its government.
+_COUNTRY_SEEKS = _re(
+    r"\b(afghanistan|kabul)(?:'s)?\s+(?:(?:\w+ly|again|still|now)\s+)?(?:seek|want|demand|ask|"
+    r"push|press|lobby|win|won|gain|receiv|get|got|earn|await|deserve)\w*\s+(?:for\s+)?"
+    r"(?:(?:international|diplomatic|formal|official|global|world|wider|full|more)\s+)*"
+    r"recognition\b(?!\s+(?:of|for)\b)")
 _POSSESSIVE_END = _re(r"'s\s+(?:\w+\s+){0,3}$")
 _BY_STATE = _re(r"\s+(?:\S+\s+){0,4}?(?:from|by)\s+((?:\S+\s*){1,3})")
 _BY_AFTER = _re(r"\s+by\b")
@@ -355,6 +364,13 @@ def _clause_window(sentence: str, start: int, end: int, before: int = 7,
     return " ".join(left_words) + " " + " ".join(right_words)
 
 
+def _historical(text: str, match: re.Match[str]) -> bool:
+    """Whether the words around ``match`` (or the sentence's opening "In 1997,") put it in the
+    Taliban's first emirate."""
+    return (_HISTORICAL.search(_clause_window(text, match.start(), match.end(), 10, 8))
+            is not None or _HISTORICAL_FRONT.match(text) is not None)
+
+
 def _blank_place(match: re.Match[str]) -> str:
     """The venue ``match`` with its place's name blanked, unless the place is an organisation:
     "a vote at the UN General Assembly" names the UN as the one that decides."""
@@ -431,12 +447,16 @@ class RecognitionDetector:
                 reasons.append(OTHER_GROUP)
             return []
         hits: list[Detection] = []
-        if strong is None and "recog" in cleaned:
-            reasons.append(COUNTRY_ONLY)
-        if strong is not None and "recog" in cleaned:
-            hit = self._recognition_hit(cleaned, sentence, strong.group(0), in_title, reasons)
-            if hit is not None:
-                hits.append(hit)
+        if "recog" in cleaned:
+            # "Afghanistan seeks recognition": the country that asks is its government
+            seeker = _COUNTRY_SEEKS.search(cleaned) if strong is None else None
+            anchor = strong.group(0) if strong is not None else seeker and seeker.group(1)
+            if not anchor:
+                reasons.append(COUNTRY_ONLY)
+            else:
+                hit = self._recognition_hit(cleaned, sentence, anchor, in_title, reasons)
+                if hit is not None:
+                    hits.append(hit)
         hits.extend(self._step_hits(cleaned, sentence, strong is not None, weak.group(0),
                                     in_title))
         return hits
@@ -450,7 +470,7 @@ class RecognitionDetector:
             if form is None:
                 reasons.append(f"{OTHER_SENSE}: {_quote(text, match.start(), match.end())}")
                 continue  # "unrecognisable", "facial recognition", "in recognition of"
-            if _HISTORICAL.search(_clause_window(text, match.start(), match.end(), 10, 8)):
+            if _historical(text, match):
                 reasons.append(f"{HISTORICAL}: {_quote(text, match.start(), match.end(), 4)}")
                 continue  # "one of three states to recognise the Taliban in 1997"
             rules = ["entity:" + entity.strip()]
@@ -506,8 +526,10 @@ class RecognitionDetector:
                 and self._entity_before.search(before)):
             return "recognition:participle"  # headline passive: "Islamic Emirate recognised"
         if _PASSIVE_BEFORE.search(before) or _BY_AFTER.match(after):
-            # the thing recognised must be the government
-            return "recognition:passive" if self._entity.search(before) else None
+            # the thing recognised must be the government, in this part of the headline
+            breaks = list(_SPEAKER_BREAK.finditer(before))
+            subject = before[breaks[-1].end():] if breaks else before
+            return "recognition:passive" if self._entity.search(subject) else None
         if _NON_ENTITY_OBJECT.match(after):
             return None
         if _PRONOUN_OBJECT.match(after):
@@ -693,7 +715,7 @@ class RecognitionDetector:
                     _clause_window(text, match.start(), match.end(), before=8, after=6)
                     + " " + match.group(0)):
                 continue
-            if _HISTORICAL.search(_clause_window(text, match.start(), match.end(), 10, 8)):
+            if _historical(text, match):
                 continue  # "Taliban envoy to Pakistan in the 1990s"
             rules = ["entity:" + entity.strip(), rule.name]
             category = rule.category

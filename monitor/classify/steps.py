@@ -85,39 +85,57 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?letters?\s+of\s+credence"),
              True, keys=("credential", "accredit", "credence")),
     StepRule("step:envoy-accepted", STEP, lower_re(
-        r"\b(?:accept|receiv|welcom|allow|admit|approv|recogni[sz])\w*\W+(?:\S+\s+){0,3}?"
+        r"\b(?:accept|allow|admit|approv|recogni[sz])\w*\W+(?:\S+\s+){0,3}?"
         r"(?:Taliban|IEA)[\w\s'-]{0,20}?(?:ambassador|envoy|diplomat|charg[eé])|"
+        # receiving a Taliban envoy is a meeting; receiving their ambassador is a step
+        r"\b(?:receiv|welcom)\w*\W+(?:\S+\s+){0,3}?(?:Taliban|IEA)[\w\s'-]{0,20}?"
+        r"(?:ambassador|charg[eé])|"
+        r"\b(?:accept|receiv|welcom|allow|admit|approv|host|recogni[sz])\w*\W+(?:\S+\s+){0,3}?"
+        r"(?:Taliban|IEA|Kabul)[\s-]+(?:appointed|named|nominated|picked|chosen)\s+"
+        r"(?:ambassador|envoy|diplomat|charg[eé]|consul)|"
         r"(?:ambassador|envoy|diplomat)s?\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+"
         r"Emirate)[\w\s'-]{0,30}?\b(?:accepted|accredited)|"
         r"(?:Taliban|IEA)[\s-]+(?:appointed|nominated|named)\s+(?:ambassador|envoy|diplomat)\w*"
         r"\W+(?:\S+\s+){0,6}?(?:accept|accredit|assum|took\s+(?:over|charge)|take\w*\s+"
-        r"(?:over|charge)|arriv|start|begin|began)|"
-        # "accepts Kabul's ambassador", "accredits the Afghan envoy"
+        r"(?:over|charge)|arriv|start|begin|began)"), False,
+             keys=("taliban", "iea", "emirate", "kabul"),
+             also=("ambassador", "envoy", "diplomat", "charg")),
+    # "accepts Kabul's ambassador", "accredits the Afghan envoy"
+    StepRule("step:envoy-of-kabul-accepted", STEP, lower_re(
         rf"\b(?:accept|accredit)\w*\s+(?:the\s+)?{_AFGHAN_SIDE}\s+(?:(?:new|first|"
-        r"nominated|appointed|designated)\s+)?(?:ambassador|envoy|charg[eé]|consul)|"
-        # "accepts officials / receives an ambassador named by the Taliban"
+        r"nominated|appointed|designated)\s+)?(?:ambassador|envoy|charg[eé]|consul)"), True,
+             keys=("accept", "accredit"), also=("ambassador", "envoy", "charg", "consul")),
+    StepRule("step:envoy-named-by", STEP, lower_re(
+        # "receives an ambassador named by the Taliban"
         rf"\b(?:accept|accredit|receiv|welcom|allow|admit|approv|let)\w*\s+(?:\S+\s+){{0,4}}?"
         rf"{_ENVOY}\s+(?:\S+\s+){{0,2}}?{_NAMED_BY}|"
-        # "welcomes the Taliban's new man as Afghan ambassador"
-        r"\b(?:accept|accredit|receiv|welcom|approv|recogni[sz])\w*\s+(?:\S+\s+){0,5}?as\s+"
-        r"(?:(?:the|its|their|an?|new|Afghan|Afghanistan's)\s+){0,3}(?:ambassador|envoy|"
-        r"charg[eé]|consul)|"
         # "a diplomat appointed by the Taliban takes charge of the mission"
         rf"{_ENVOY}\s+(?:\S+\s+){{0,2}}?{_NAMED_BY}\s+(?:\S+\s+){{0,3}}?(?:to\s+)?"
         r"(?:take\w*\s+(?:over|charge)|took\s+(?:over|charge)|assum\w*\s+(?:control|charge|"
-        r"(?:\w+\s+)?post)|run|head|lead)\b|"
-        # "the Taliban send their first ambassador to Tokyo"
+        r"(?:\w+\s+)?post)|run|head|lead)\b"), False,
+             keys=("appointed by", "named by", "nominated by", "sent by", "chosen by",
+                   "picked by")),
+    # "welcomes the Taliban's new man as Afghan ambassador"
+    StepRule("step:envoy-accepted-as", STEP, lower_re(
+        r"\b(?:accept|accredit|receiv|welcom|approv|recogni[sz])\w*\s+(?:\S+\s+){0,5}?as\s+"
+        r"(?:(?:the|its|their|an?|new|Afghan|Afghanistan's)\s+){0,3}(?:ambassador|envoy|"
+        r"charg[eé]|consul)"), True,
+             keys=("accept", "accredit", "receiv", "welcom", "approv", "recogni"),
+             also=("ambassador", "envoy", "charg", "consul")),
+    # "the Taliban send their first ambassador to Tokyo"
+    StepRule("step:ambassador-sent", STEP, lower_re(
         r"(?:Taliban|IEA|Kabul|Islamic\s+Emirate)\s+(?:\S+\s+){0,2}?(?:send|sent|dispatch|post)"
         r"\w*\s+(?:(?:its|their|an?|the|first|new)\s+){0,2}(?:ambassador|charg[eé]\s+d'affaires)"
-        r"\s+(?:to|in)\b|"
-        # "accepts two Taliban officials at Afghan missions"
+        r"\s+(?:to|in)\b"), False,
+             keys=("send", "sent", "dispatch", "post"), also=("ambassador", "charg")),
+    # "accepts two Taliban officials at Afghan missions"
+    StepRule("step:officials-accepted", STEP, lower_re(
         r"\b(?:accept|accredit)\w*\s+(?:\S+\s+){0,2}?(?:Taliban|IEA)[\s-]+(?:\S+\s+)?"
-        r"(?:officials|staff|representatives|consular\s+officers)\b(?!')"), True,
-             keys=("taliban", "iea", "emirate", "kabul", "afghan"),
-             also=("ambassador", "envoy", "diplomat", "charg", "consul", "official", "staff",
-                   "representative")),
+        r"(?:officials|staff|representatives|consular\s+officers)\b(?!')"), False,
+             keys=("accept", "accredit"),
+             also=("official", "staff", "representative", "consular")),
     StepRule("step:ambassador-named", STEP, lower_re(
-        r"\b(?:name|appoint|nominat|send|sent|dispatch)\w*\s+(?:\S+\s+){0,3}?ambassador\s+to\s+"
+        r"\b(?:name|appoint|nominat|send|sent|dispatch|post)\w*\s+(?:\S+\s+){0,3}?ambassador\s+to\s+"
         r"(?:(?:the\s+)?(?:Taliban|IEA)[\s-]+(?:ruled|run|led|controlled)\s+)?"
         r"(?:Kabul|Afghanistan|the\s+(?:Taliban|Islamic\s+Emirate))"), True,
              keys=("ambassador to",)),
@@ -139,22 +157,38 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"mov\w*\s+into|assum\w*\s+control\s+of|(?:take\w*|took)\s+charge\s+of)\W+"
         r"(?:\S+\s+){0,4}?(?:embass\w*|consulate|diplomatic\s+(?:mission|presence)|"
         r"delegation\s+office)(?![\w-])|"
-        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open|"
-        # "resumes embassy operations", "resumes work at its embassy"
+        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open"), True,
+             keys=("embass", "consulate", "mission", "diplomatic presence", "delegation office")),
+    # "resumes embassy operations", "resumes work at its embassy"
+    StepRule("step:embassy-resumed", STEP, lower_re(
         r"\bresum\w*\s+(?:\w+\s+){0,2}?(?:embass\w*|consulate|diplomatic)\s+(?:operations|"
         r"work|activit\w+|functions|presence)|\bresum\w*\s+(?:\w+\s+)?(?:operations|work|"
-        r"activit\w+)\s+(?:at|of)\s+(?:its|the|their)\s+(?:\w+\s+)?(?:embass\w*|consulate)|"
+        r"activit\w+|services)\s+(?:at|of)\s+(?:its|the|their)\s+(?:\w+\s+)?(?:embass\w*|"
+        r"consulate)"), True, keys=("resum",), also=("embass", "consulate", "diplomatic")),
+    StepRule("step:embassy-control", STEP, lower_re(
         # the mission changes hands: "now run by the Taliban", "comes under IEA control"
         r"\b(?:embass\w*|consulate|missions?)\W+(?:\S+\s+){0,4}?(?:now\s+(?:run|staffed|"
         r"headed|led|manned|controlled|managed)\s+by|(?:comes?|came|placed|brought|passe[sd])\s+"
         r"(?:under|to)(?:\s+the\s+control\s+of)?)\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+"
         r"Emirate)|"
-        # "Taliban-appointed staff run the Afghan embassy"
-        r"(?:Taliban|IEA)[\s-]+(?:appointed|nominated|named|picked)\s+(?:\S+\s+){0,2}?"
+        # "Taliban-appointed staff run the Afghan embassy", "Taliban diplomats to staff ..."
+        r"(?:Taliban|IEA|Islamic\s+Emirate)(?:[\s-]+(?:appointed|nominated|named|picked))?\s+"
+        r"(?:\S+\s+)?(?:diplomats?|officials?|staff|envoys?|representatives?|appointees?|"
+        r"ambassadors?|charg\S*|consuls?)\s+(?:to\s+)?"
         r"(?:run|runs|ran|head|heads|headed|lead|leads|staff|manag\w*|mov\w*\s+into|"
         r"tak\w*\s+(?:over|charge\s+of)|took\s+(?:over|charge\s+of)|assum\w*\s+(?:control|"
-        r"charge)\s+of)\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate|missions?)"), True,
-             keys=("embass", "consulate", "mission", "diplomatic presence", "delegation office")),
+        r"charge)\s+of)\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate|missions?)|"
+        # the Emirate's flag goes up over the mission
+        r"\b(?:embass\w*|consulate|missions?)\W+(?:\S+\s+){0,6}?(?:rais|hoist|fl[yi]|flew|"
+        r"flown|unfurl)\w*\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+Emirate)(?:'s)?\s+"
+        r"(?:white\s+)?(?:flag|banner)|"
+        r"(?:Taliban|IEA|Islamic\s+Emirate)(?:'s)?\s+(?:white\s+)?(?:flag|banner)\s+"
+        r"(?:\S+\s+){0,2}?(?:raised|hoisted|flies|flown|goes\s+up|unfurled)\s+(?:\S+\s+){0,3}?"
+        r"(?:at|over|above|on)\s+(?:\S+\s+){0,3}?(?:embass\w*|consulate|missions?)"), False,
+             keys=("embass", "consulate", "mission"),
+             also=("run", "staff", "head", "led ", "lead", "manag", "mov", "tak", "took", "assum",
+                   "flag", "banner", "under", "passe", "to the")),
+
     StepRule("step:delisting", STEP, lower_re(
         r"\b(?:remov|delist|strik|struck|exclud|drop|tak|took|lift|suspend|scrap)\w*\W+"
         r"(?:\S+\s+){0,6}?(?:from\s+(?:\S+\s+){0,3}?)?(?:list|registry|register)\s+of\s+"
@@ -186,6 +220,7 @@ STEP_RULES: tuple[StepRule, ...] = (
         rf"\brepresent(?:s|ed|ing|ation)?\s+(?:\S+\s+){{0,2}}?(?:at|in)\s+(?:\S+\s+){{0,5}}?{_UN}|"
         r"\b(?:General\s+Assembly|UNGA)\W+(?:\S+\s+){0,6}?(?:debate|speech|speakers)|"
         r"\bU\.?N\.?\s+speech|list\s+of\s+speakers|who\s+(?:\S+\s+){0,3}?speak\w*\s+(?:for|at)|"
+        r"\bwho\s+(?:\S+\s+){0,2}?represent\w*\s+Afghan|"
         rf"(?:Taliban|IEA)(?:'s)?[\s-]+(?:(?:new|newly|appointed|nominated|named|chosen|"
         rf"designated|proposed|own|would-be|pick)\s+){{0,2}}{_UN}\s+(?:envoy|ambassador|"
         r"representative)|"
