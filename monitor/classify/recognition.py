@@ -118,7 +118,8 @@ def _user_alias(entity: str) -> str:
 _VOCABULARY = ("recog", "credential", "accredit", "ambassador", "envoy", "embass", "consul",
                "charg", "cda", "diplomat", "terror", "banned", "proscribed", "ban ", "delist",
                "legitim", "normali", "speak", "isolat", "accept", "mission", "restor", "resum",
-               "delegation office", *UN_WORDS)
+               "delegation office", "normal ties", "normal relations", "normal diplomatic",
+               "agrement", "agrément", *UN_WORDS)
 _ENTITY_WORDS = ("taliban", "emirate", "iea", "afghan", "kabul", "muttaqi", "akhundzada",
                  "baradar", "zabihullah", "suhail shaheen")
 
@@ -234,6 +235,9 @@ _GOV_TAIL = _re(rf"^(?:[\s-]+(?:led|run|ruled))?(?:\s+(?:{_GOV_NOUN}|rule|moveme
 _OBJECT_END = frozenset({"by", "from", "in", "at", "with", "that", "which", "who", "issued",
                          "of", "for", "on", "over", "to", "as", "after", "under"})
 _OBJECT_HEAD = _re(rf"\b(?:{_GOV_NOUN})\b")
+# A government that is not the Taliban's, or one that only owns the object.
+_OTHER_GOVERNMENT = _re(rf"\b(?:former|previous|ousted|toppled|fallen|old|republic's|ghani's|"
+                        rf"karzai's)\s+(?:\w+\s+)?{_GOV_NOUN}|\b{_GOV_NOUN}'s\b")
 # "recognise Taliban diplomats / Taliban-issued passports": the entity only qualifies another
 # object, which is not the government.
 _QUALIFIED_OBJECT = _re(
@@ -545,8 +549,9 @@ class RecognitionDetector:
         entity = self._entity.search(phrase)
         if entity is not None and _QUALIFIED_OBJECT.match(phrase, entity.end()):
             return None
-        if not (entity is not None or _OBJECT_HEAD.search(phrase)):
-            return None
+        if entity is None and (_OBJECT_HEAD.search(phrase) is None
+                               or _OTHER_GOVERNMENT.search(phrase) is not None):
+            return None  # "recognise the former government's debts" is not about the Taliban
         if head and _OTHER_STATES.match(" ".join(head[:2])):
             return None
         return "recognition:verb-object"

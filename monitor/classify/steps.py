@@ -48,6 +48,9 @@ _UN = r"(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)"
 # The Taliban government's side, where a step names its envoy ("Kabul's ambassador").
 _AFGHAN_SIDE = (r"(?:Kabul's|Afghan|Afghanistan's|Taliban's|Taliban|IEA's|IEA|"
                 r"Islamic\s+Emirate's)")
+# The government itself, as the sender of an envoy.
+_GOVERNMENT = (r"(?:Taliban|IEA|Islamic\s+Emirate|Kabul|Afghan(?:istan's)?\s+(?:\w+\s+)?"
+               r"(?:government|administration|authorities))")
 _ENVOY = (r"(?:ambassador|envoy|diplomat|charg[eé]|consul|representative|official|staff)"
           r"\w*(?:\s+d'affaires)?")
 _NAMED_BY = r"(?:appointed|named|nominated|sent|chosen|picked)\s+by\s+(?:the\s+)?" \
@@ -82,8 +85,11 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\baccredit\w*\W+(?:\S+\s+){0,4}?(?:ambassador|envoy|diplomat|charg[eé]|representative)|"
         r"(?:ambassador|envoy|diplomat|charg[eé])\w*\W+(?:\S+\s+){0,6}?accredit\w*|"
         r"credentials\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA)|"
-        r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?letters?\s+of\s+credence"),
-             True, keys=("credential", "accredit", "credence")),
+        r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?letters?\s+of\s+credence|"
+        # the host's consent to a named ambassador
+        r"\b(?:grant|give|gave|issu|approv)\w*\s+(?:\S+\s+){0,2}?agr[eé]ment|"
+        r"\bagr[eé]ment\s+(?:to|for)\b"),
+             True, keys=("credential", "accredit", "credence", "agrement", "agrément")),
     StepRule("step:envoy-accepted", STEP, lower_re(
         r"\b(?:accept|allow|admit|approv|recogni[sz])\w*\W+(?:\S+\s+){0,3}?"
         r"(?:Taliban|IEA)[\w\s'-]{0,20}?(?:ambassador|envoy|diplomat|charg[eé])|"
@@ -97,8 +103,13 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"Emirate)[\w\s'-]{0,30}?\b(?:accepted|accredited)|"
         r"(?:Taliban|IEA)[\s-]+(?:appointed|nominated|named)\s+(?:ambassador|envoy|diplomat)\w*"
         r"\W+(?:\S+\s+){0,6}?(?:accept|accredit|assum|took\s+(?:over|charge)|take\w*\s+"
-        r"(?:over|charge)|arriv|start|begin|began)"), False,
-             keys=("taliban", "iea", "emirate", "kabul"),
+        r"(?:over|charge)|arriv|start|begin|began)|"
+        # "agrees to take a diplomat from the Taliban", "to accept the Afghan government's envoy"
+        rf"\b(?:accept|take|took|admit)\w*\s+(?:(?:a|an|the|two|its|first|new)\s+)?(?:\w+\s+)?"
+        rf"(?:diplomat|ambassador|envoy|charg[eé])s?\s+(?:from|of)\s+(?:the\s+)?{_GOVERNMENT}|"
+        rf"\b(?:host|receiv|welcom)\w*\s+(?:(?:a|an|the|its|first|new)\s+)?(?:\w+\s+)?"
+        rf"(?:ambassador|charg[eé])s?\s+(?:from|of)\s+(?:the\s+)?{_GOVERNMENT}"), False,
+             keys=("taliban", "iea", "emirate", "kabul", "afghan"),
              also=("ambassador", "envoy", "diplomat", "charg")),
     # "accepts Kabul's ambassador", "accredits the Afghan envoy"
     StepRule("step:envoy-of-kabul-accepted", STEP, lower_re(
@@ -157,7 +168,10 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"mov\w*\s+into|assum\w*\s+control\s+of|(?:take\w*|took)\s+charge\s+of)\W+"
         r"(?:\S+\s+){0,4}?(?:embass\w*|consulate|diplomatic\s+(?:mission|presence)|"
         r"delegation\s+office)(?![\w-])|"
-        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open"), True,
+        r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open|"
+        # "the embassy hands its keys to Islamic Emirate representatives"
+        r"\bhand\w*\s+(?:over\s+)?(?:the\s+|its\s+)?keys\s+(?:\S+\s+){0,4}?to\s+(?:the\s+)?"
+        r"(?:Taliban|IEA|Islamic\s+Emirate)"), True,
              keys=("embass", "consulate", "mission", "diplomatic presence", "delegation office")),
     # "resumes embassy operations", "resumes work at its embassy"
     StepRule("step:embassy-resumed", STEP, lower_re(
@@ -208,9 +222,10 @@ STEP_RULES: tuple[StepRule, ...] = (
              False, keys=("terror", "banned", "extremist", "prohibited", "proscribed", "outlaw",
                           "delist", " ban")),
     StepRule("step:diplomatic-ties", STEP, lower_re(
-        r"\b(?:establish|forg|open|deepen|restor|resum|re-?establish)\w*\s+(?:\w+\s+){0,2}?"
+        r"\b(?:establish|forg|open|deepen|restor|resum|re-?establish)\w*\s+(?:[\w-]+\s+){0,2}?"
         r"diplomatic\s+(?:ties|relations)|"
-        r"\b(?:formal|official|full)\s+diplomatic\s+(?:ties|relations)"), True,
+        r"\b(?:formal|official|full|full[\s-]fledged|fully[\s-]fledged)\s+diplomatic\s+"
+        r"(?:ties|relations)"), True,
              keys=("diplomatic ties", "diplomatic relations")),
     StepRule("un-seat", DEBATED, lower_re(
         rf"\b{_UN}\W+(?:\S+\s+){{0,8}}?(?:seat|credentials)\b|\bcredentials\s+committee|"
@@ -225,6 +240,8 @@ STEP_RULES: tuple[StepRule, ...] = (
         rf"designated|proposed|own|would-be|pick)\s+){{0,2}}{_UN}\s+(?:envoy|ambassador|"
         r"representative)|"
         rf"\bas\s+(?:its\s+|their\s+)?(?:new\s+)?{_UN}\s+(?:envoy|ambassador|representative)|"
+        r"\bas\s+(?:its|their|the)\s+(?:new\s+)?(?:man|woman|envoy|ambassador|representative|"
+        rf"voice|nominee)\s+(?:at|to|in|for)\s+(?:the\s+)?{_UN}|"
         rf"\b{_UN}\W+(?:\S+\s+){{0,6}}?(?:accept|seat|recogni)\w*\s+(?:\S+\s+){{0,3}}?"
         r"(?:nominee|envoy|ambassador|representative|delegate)|"
         r"(?:nominat|appoint)\w*\s+(?:\S+\s+){0,5}?(?:envoy|ambassador|representative|"
@@ -249,6 +266,9 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"(?:(?:the|a|an|afghanistan's)\s+)?(?:legitimate|lawful|rightful|government))"),
              False, keys=("accept",)),
     StepRule("normalisation", DEBATED, lower_re(
-        r"\bnormali[sz]\w*\s+(?:of\s+)?(?:\w+\s+){0,2}?(?:ties|relations)"), False, True,
-             keys=("normali",)),
+        r"\bnormali[sz]\w*\s+(?:of\s+)?(?:\w+\s+){0,2}?(?:ties|relations)|"
+        r"\bnormali[sz]\w*\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+Emirate)|"
+        r"\bnormal\s+(?:diplomatic\s+)?(?:ties|relations)\s+with\s+(?:the\s+)?(?:Taliban|IEA|"
+        r"Islamic\s+Emirate)"), False, True,
+             keys=("normali", "normal ties", "normal relations", "normal diplomatic")),
 )
