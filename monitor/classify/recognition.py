@@ -210,6 +210,11 @@ _POSSESSED_CUES = _re(
 _HYPOTHETICAL_BEFORE = _re(
     r"\b(?:possible|potential|eventual|any|future|prospective|prospects?|early|hasty|no|"
     r"premature|de\s+jure)\W+(?:\S+\W+)?$")
+# "the Taliban government wins its first formal recognition": a grant, the state unnamed.
+_RECEIVED_END = _re(
+    r"\b(?:wins?|won|gains?|gained|receives?|received|secures?|secured|obtains?|obtained|"
+    r"gets|got)\s+(?:(?:its|their|a|the|an)\s+)?(?:[\w-]+\s+){0,2}?$")
+_NOT_RECEIVED = _re(r"\b(?:fail\w*|struggl\w*|yet|bid\w*|tr(?:y|ies|ied|ying)|how)\b")
 # "Taliban seek Uzbek recognition": the possessor's recognition is asked for, not given.
 _SOUGHT_BEFORE = _re(
     r"\b(?:seek\w*|sought|ask\w*|press(?:es|ed|ing)?|push\w*|lobby\w*|lobbied|urg\w*|"
@@ -598,7 +603,20 @@ class RecognitionDetector:
             # the wording is a grant; which state grants, the gazetteer cannot tell
             rules.append("granted:unnamed-state")
             return GRANTED
+        if form == "noun" and self._received(text, match):
+            rules.append("granted:received")  # "Taliban government wins formal recognition"
+            return GRANTED
         return DEBATED
+
+    def _received(self, text: str, match: re.Match[str]) -> bool:
+        """The government, as the subject, has won the recognition: "the Taliban government
+        wins its first formal recognition" (not "fails to win", not "seeks")."""
+        before = text[max(0, match.start() - 80):match.start()]
+        stops = list(_CLAUSE_BREAK.finditer(before))
+        clause = before[stops[-1].end():] if stops else before
+        received = _RECEIVED_END.search(clause)
+        return (received is not None and self._entity.search(clause, 0, received.start())
+                is not None and _NOT_RECEIVED.search(clause) is None)
 
     def _possessor(self, text: str, match: re.Match[str],
                    actors: tuple[str, ...]) -> str | None:
@@ -725,7 +743,7 @@ class RecognitionDetector:
             rules = ["entity:" + entity.strip(), rule.name]
             category = rule.category
             if category == STEP:
-                window = _clause_window(text, match.start(), match.end(), before=4, after=3)
+                window = _clause_window(text, match.start(), match.end(), before=6, after=3)
                 negation = _STEP_NEGATION.search(window) or _STEP_MODALITY.search(window)
                 if negation is not None:
                     category = DEBATED

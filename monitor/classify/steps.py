@@ -81,7 +81,8 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\b(?:ties|relations)\s+(?:\S+\s+){0,3}?(?:upgraded|elevated)\b"), False, True,
              keys=("upgrad", "elevat")),
     StepRule("step:credentials", STEP, lower_re(
-        r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?credentials|"
+        r"\b(?:accept|receiv|present|submit|hand|host)\w*\W+(?:\S+\s+){0,4}?credentials|"
+        r"\bcredentials\s+(?:ceremony|presentation)|"
         r"\baccredit\w*\W+(?:\S+\s+){0,4}?(?:ambassador|envoy|diplomat|charg[eé]|representative)|"
         r"(?:ambassador|envoy|diplomat|charg[eé])\w*\W+(?:\S+\s+){0,6}?accredit\w*|"
         r"credentials\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA)|"
@@ -92,9 +93,9 @@ STEP_RULES: tuple[StepRule, ...] = (
              True, keys=("credential", "accredit", "credence", "agrement", "agrément")),
     StepRule("step:envoy-accepted", STEP, lower_re(
         r"\b(?:accept|allow|admit|approv|recogni[sz])\w*\W+(?:\S+\s+){0,3}?"
-        r"(?:Taliban|IEA)[\w\s'-]{0,20}?(?:ambassador|envoy|diplomat|charg[eé])|"
+        r"(?:Taliban|IEA|Islamic\s+Emirate)[\w\s'-]{0,20}?(?:ambassador|envoy|diplomat|charg[eé])|"
         # receiving a Taliban envoy is a meeting; receiving their ambassador is a step
-        r"\b(?:receiv|welcom)\w*\W+(?:\S+\s+){0,3}?(?:Taliban|IEA)[\w\s'-]{0,20}?"
+        r"\b(?:receiv|welcom)\w*\W+(?:\S+\s+){0,3}?(?:Taliban|IEA|Islamic\s+Emirate)[\w\s'-]{0,20}?"
         r"(?:ambassador|charg[eé])|"
         r"\b(?:accept|receiv|welcom|allow|admit|approv|host|recogni[sz])\w*\W+(?:\S+\s+){0,3}?"
         r"(?:Taliban|IEA|Kabul)[\s-]+(?:appointed|named|nominated|picked|chosen)\s+"
@@ -146,7 +147,8 @@ STEP_RULES: tuple[StepRule, ...] = (
              keys=("accept", "accredit"),
              also=("official", "staff", "representative", "consular")),
     StepRule("step:ambassador-named", STEP, lower_re(
-        r"\b(?:name|appoint|nominat|send|sent|dispatch|post)\w*\s+(?:\S+\s+){0,3}?ambassador\s+to\s+"
+        r"\b(?:name|appoint|nominat|send|sent|dispatch|post|return)\w*\s+(?:\S+\s+){0,5}?"
+        r"ambassador\s+to\s+"
         r"(?:(?:the\s+)?(?:Taliban|IEA)[\s-]+(?:ruled|run|led|controlled)\s+)?"
         r"(?:Kabul|Afghanistan|the\s+(?:Taliban|Islamic\s+Emirate))"), True,
              keys=("ambassador to",)),
@@ -182,7 +184,7 @@ STEP_RULES: tuple[StepRule, ...] = (
     StepRule("step:embassy-control", STEP, lower_re(
         # the mission changes hands: "now run by the Taliban", "comes under IEA control"
         r"\b(?:embass\w*|consulate|missions?)\W+(?:\S+\s+){0,4}?(?:now\s+(?:run|staffed|"
-        r"headed|led|manned|controlled|managed)\s+by|(?:comes?|came|placed|brought|passe[sd])\s+"
+        r"headed|led|manned|controlled|managed)\s+by|(?:now|comes?|came|placed|brought|passe[sd])\s+"
         r"(?:under|to)(?:\s+the\s+control\s+of)?)\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+"
         r"Emirate)|"
         # "Taliban-appointed staff run the Afghan embassy", "Taliban diplomats to staff ..."
@@ -209,7 +211,7 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"(?:\w+\s+)?(?:terror\w*|banned|prohibited|extremist|proscribed|outlawed)|"
         r"\b(?:remov|delist|strik|struck|exclud|drop|tak|took)\w*\W+(?:\S+\s+){0,6}?"
         r"(?:from|off)\s+(?:\S+\s+){0,3}?(?:terror\w*|banned|prohibited|extremist|proscribed)\s+"
-        r"(?:list|organi[sz]ations?|groups?|entities)|"
+        r"(?:(?:watch|black)?-?list|registry|register|organi[sz]ations?|groups?|entities)|"
         r"\bdelist\w*|\b(?:lift|suspend|scrap)\w*\s+(?:\S+\s+){0,3}?ban\s+on\s+(?:the\s+)?"
         r"(?:Taliban|IEA)|"
         r"\b(?:lift|remov|revok|suspend|drop|end|scrap|withdr[ae]w)\w*\s+(?:\S+\s+){0,4}?"
