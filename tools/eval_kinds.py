@@ -33,8 +33,15 @@ from monitor.config import load_config  # noqa: E402
 from monitor.types import CATEGORIES  # noqa: E402
 
 
+def _figure(value: float, defined: bool) -> str:
+    return f"{value:6.3f}" if defined else f"{'-':>6}"
+
+
 def _row(name: str, s: Scores) -> str:
-    return (f"  {name:<32} {s.precision:6.3f} {s.recall:6.3f} {s.f1:6.3f}"
+    """One line of figures; "-" where a figure has nothing to count (a kind of negatives
+    only has no recall: its FP column is what counts)."""
+    return (f"  {name:<32} {_figure(s.precision, s.tp + s.fp > 0)} "
+            f"{_figure(s.recall, s.tp + s.fn > 0)} {_figure(s.f1, s.tp + s.fn > 0)}"
             f"  {s.tp:4d} {s.fp:4d} {s.fn:4d} {s.tn:4d}")
 
 
