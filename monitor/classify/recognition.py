@@ -466,6 +466,8 @@ class RecognitionDetector:
                 hit = self._recognition_hit(cleaned, sentence, anchor, in_title, reasons)
                 if hit is not None:
                     hits.append(hit)
+                    if hit.category == GRANTED:
+                        return hits  # no step can outrank a grant
         hits.extend(self._step_hits(cleaned, sentence, strong is not None, weak.group(0),
                                     in_title))
         return hits
@@ -720,6 +722,7 @@ class RecognitionDetector:
     def _step_hits(self, text: str, original: str, strong: bool, entity: str,
                    in_title: bool) -> list[Detection]:
         hits: list[Detection] = []
+        actors: tuple[str, ...] | None = None
         for rule in STEP_RULES:
             if not strong and not rule.weak_entity_ok:
                 continue
@@ -748,8 +751,12 @@ class RecognitionDetector:
                 if negation is not None:
                     category = DEBATED
                     rules.append("modality:" + negation.group(0).lower())
-            hits.append(self._detection(category, original, self._actors(original), rules,
-                                        in_title, strong=strong))
+            if actors is None:
+                actors = self._actors(original)  # once per sentence, however many rules hit
+            hits.append(self._detection(category, original, actors, rules, in_title,
+                                        strong=strong))
+            if category == STEP:
+                break  # the first step wins: later rules could only tie or rank lower
         return hits
 
     @staticmethod
