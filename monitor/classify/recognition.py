@@ -11,7 +11,10 @@ PURE: text in, ``Detection`` out; no I/O. The rules encode the labelling guideli
    the topic's own entities) in the same sentence.
 3. Throw out other senses near the word ("facial recognition", "in recognition of", awards,
    "internationally recognised", recognition of Palestine/Kosovo/Taiwan, "recognise terrorism
-   as a threat"): the object of "recognise" must be the government.
+   as a threat", "recognise the former government's debts"): the object of "recognise" must
+   be the government. The recognitions of the first emirate ("in 1997", "in the 1990s") are
+   history, not news. "Afghanistan" alone is the country, except as the one that seeks or
+   wins recognition.
 4. Tell the kinds apart: a state recognising, with no negation or modality in its clause, is
    ``recognition_granted`` ("Russia recognises", "the second country to recognise", "follows
    Moscow in recognising"); a state's recognition named as a fact ("Russia's recognition of
@@ -25,7 +28,8 @@ The title decides when it carries the event; otherwise the first summary sentenc
 
 A text that does not match says why (``Detection.reason``): no entity, the country without
 its government, another group called Taliban, the entity without any event, another sense
-of "recognition", or recognition of something other than the government. (Negation and
+of "recognition", recognition of something other than the government, or of the 1990s
+emirate. (Negation and
 modality never reject a text: they make it ``recognition_refused_or_debated``, and the
 rules say which cue did.)
 

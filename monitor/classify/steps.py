@@ -1,6 +1,9 @@
 """The recognition detector's vocabulary of concrete steps: each StepRule is one pattern
-(credentials accepted, embassy handed over, delisting, upgraded ties, the UN seat ...) with
-the category it signals. Patterns run on lower-cased text.
+(credentials accepted, embassy handed over, reopened or restored, envoys accepted or sent,
+delisting, upgraded ties, the UN seat ...) with the category it signals, and the debates
+that need no "recognition" (legitimacy, isolation, acceptance, normalisation). Patterns run
+on lower-cased text; each rule has a cheap substring gate (``keys``, ``also``) so that most
+sentences never reach its regex.
 """
 
 from __future__ import annotations
