@@ -45,13 +45,19 @@ KIND_LABELS: dict[EventKind, str] = {
 _RULE_KINDS: dict[str, EventKind] = {
     "step:credentials": "accepted_envoy",
     "step:envoy-accepted": "accepted_envoy",
+    "step:envoy-of-kabul-accepted": "accepted_envoy",
+    "step:envoy-named-by": "accepted_envoy",
+    "step:envoy-accepted-as": "accepted_envoy",
+    "step:officials-accepted": "accepted_envoy",
     "step:ambassador-named": "sent_ambassador",
+    "step:ambassador-sent": "sent_ambassador",
     "step:embassy": "embassy",
+    "step:embassy-resumed": "embassy",
+    "step:embassy-control": "embassy",
     "step:delisting": "delisted",
     "step:upgrade-representation": "upgraded_ties",
     "step:ties-upgrade": "upgraded_ties",
     "step:diplomatic-ties": "upgraded_ties",
-    "normalisation": "upgraded_ties",
 }
 # A negation among the verdict's modality cues or in its evidence makes a refusal, not a debate.
 _REFUSAL_CUE = re.compile(r"\b(?:not|no|never|nor|without|won't|cannot|refus|reject|declin|"

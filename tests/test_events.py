@@ -54,6 +54,15 @@ def test_the_kind_of_step_a_verdict_reports(title: str, kind: str) -> None:
     assert event_kind(verdict(title)) == kind
 
 
+def test_every_step_rule_names_a_kind() -> None:
+    from monitor.classify.steps import STEP, STEP_RULES
+    from monitor.events import _RULE_KINDS
+
+    steps = {rule.name for rule in STEP_RULES if rule.category == STEP}
+    assert steps - set(_RULE_KINDS) == set()
+    assert set(_RULE_KINDS) - steps == set(), "a kind for a rule that is gone"
+
+
 def test_a_debate_without_a_refusal_is_no_step() -> None:
     found = verdict("Diplomats in Doha debate whether to recognise the Taliban government")
     assert found.category == "recognition_refused_or_debated"
