@@ -28,7 +28,7 @@ from typing import Any, overload
 
 import jinja2
 
-from monitor.events import KIND_LABELS
+from monitor.events import KIND_LABELS, day_text
 from monitor.types import UNKNOWN_ACTOR, Digest, Story, StorySource, actor_unknown
 from monitor.urls import strip_credentials, without_tracking
 
@@ -254,8 +254,7 @@ def novelty_text(story: Story) -> str:
     if story.novelty == "first":
         return f"First: {step}"
     first = one_line(event.first_title, TITLE_LIMIT)
-    seen = event.first_seen
-    return f"Follow-up of: {step}, first reported {seen.day} {seen:%b %Y} ({first})"
+    return f"Follow-up of: {step}, first reported {day_text(event.first_seen)} ({first})"
 
 
 def render_subject(digest: Digest) -> str:

@@ -94,7 +94,9 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
             alert = new.reason != "old"
             ref = Opened(index, topic)
             verdict = decision.classification
-            event = plan_event(verdict, new.item.title, new.item.url, now, ledger)
+            # An old report (recorded, not alerted) dates its step from its publication.
+            seen = min(new.item.published or now, now)
+            event = plan_event(verdict, new.item.title, new.item.url, seen, ledger)
             intents.append(OpenStory(ref, new.item.title, new.item.summary, new.item.url,
                                      new.item.published, verdict, alert, event.novelty,
                                      event.event))

@@ -22,6 +22,7 @@ from monitor.events import (
     EVENT_KINDS,
     KIND_LABELS,
     KnownEvent,
+    day_text,
     event_kind,
     known_events,
     plan_event,
@@ -91,15 +92,35 @@ def test_first_then_follow_up() -> None:
     assert later.event.first_seen == NOW
 
 
-def test_a_story_of_two_states_is_first_when_one_of_them_is_new() -> None:
+def test_only_the_first_acting_state_takes_the_step() -> None:
     found = verdict("Kazakhstan and Kyrgyzstan remove the Taliban from their lists of "
                     "banned organisations")
-    assert set(found.actors) == {"Kazakhstan", "Kyrgyzstan"}
+    assert found.actors == ("Kazakhstan", "Kyrgyzstan")
     shipped = {(e.state, e.kind): e for e in known_events()}
     decision = plan_event(found, "both delist", "", NOW, shipped)
-    assert decision.novelty == "first"
-    assert [e.state for e in decision.opens] == ["Kyrgyzstan"]
+    # Kazakhstan's delisting is known: a follow-up; Kyrgyzstan is given no step of its own
+    # (a second state in a headline is as often acted upon or only mentioned).
+    assert decision.novelty == "follow_up"
+    assert decision.opens == ()
     assert decision.follows == (("Kazakhstan", "delisted"),)
+
+
+@pytest.mark.parametrize("title", [
+    "Norway debates whether to recognise the Taliban government",
+    "Uzbekistan now weighs recognition of the Taliban government",
+    "Diplomats in Doha debate whether to recognise the Taliban government",
+])
+def test_a_debate_is_not_a_refusal(title: str) -> None:
+    found = verdict(title)
+    assert found.category == "recognition_refused_or_debated"
+    assert event_kind(found) is None
+
+
+def test_an_old_report_dates_its_step_from_its_publication() -> None:
+    found = verdict("Kyrgyzstan accepts the credentials of the Taliban's ambassador")
+    published = datetime(2024, 9, 20, 8, 0, tzinfo=UTC)
+    decision = plan_event(found, "t", "", published, {})
+    assert decision.event is not None and decision.event.first_seen == published
 
 
 def test_the_shipped_file_is_sound() -> None:
@@ -134,6 +155,9 @@ def test_alerts_say_first_or_what_they_follow() -> None:
     text = render_text(Digest("d1", "n", NOW, (story,)))
     assert "Follow-up of: Russia recognised the Taliban government, first reported " \
            "3 Jul 2025" in text
+    uae = KnownEvent("United Arab Emirates", "accepted_envoy", "t",
+                     datetime(2024, 8, 1, tzinfo=UTC), origin="shipped")
+    assert day_text(uae.seen) == "Aug 2024"   # a shipped date known to the month
     payload = story_payload(story)
     assert payload["novelty"] == "follow_up"
     assert payload["event"]["state"] == "Russia"
@@ -226,7 +250,7 @@ url = "{http.url('/hook')}"
     listed = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "events",
                              "--json", "--state", "kyrgyzstan"],
                             capture_output=True, text=True, timeout=60, check=True)
-    (entry,) = json.loads(listed.stdout)["events"]
+    (entry,) = [e for e in json.loads(listed.stdout)["events"] if e["kind"] == "accepted_envoy"]
     assert entry["origin"] == "monitor"
     assert entry["first_story"]["title"].startswith("Kyrgyzstan accepts")
     assert [f["title"][:10] for f in entry["follow_ups"]] == ["Kyrgyz pre"]
