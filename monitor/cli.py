@@ -26,6 +26,7 @@ from monitor import __version__, report
 from monitor.app import build_app, build_classifiers, utcnow
 from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config, load_config_data
 from monitor.errors import ConfigError, MonitorError, NotifyError
+from monitor.outbox import Outbox
 from monitor.retention import plan_retention, run_retention
 from monitor.store import SqliteStore, acquire_daemon_lock
 from monitor.types import FlushOutcome, PollOutcome
@@ -240,7 +241,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     store = _open_store(config)
     try:
         if args.retry:
-            count = store.retry_deliveries(None if args.retry == "all" else args.retry, utcnow())
+            count = Outbox(store).retry(None if args.retry == "all" else args.retry, utcnow())
             print(f"{report.plural(count, 'delivery', 'deliveries')} made due now; they are "
                   "sent on the next "
                   "`monitor once` or by the running daemon within a minute")

@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.intents import AddSource, Intent, MoveSource, StoryState
+from monitor.outbox import Reschedule
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.types import (
     DatabaseInfo,
+    DeliveryStatus,
     Digest,
     Incident,
     NewItem,
@@ -97,15 +99,41 @@ class Store(Protocol):
 
     def open_incidents(self, source: str) -> list[Incident]: ...
 
-    def make_digest(self, notifier: str, now: datetime, digest_id: str) -> Digest | None: ...
+    def queued_stories(self, notifier: str) -> list[int]:
+        """The story ids of the notifier's outbox rows in no digest yet, in queue order."""
 
-    def add_delivery(self, digest: Digest, now: datetime) -> None: ...
+    def make_digest(self, notifier: str, story_ids: Sequence[int], now: datetime,
+                    digest_id: str) -> Digest | None:
+        """In one transaction: freeze those of ``story_ids`` still queued for the notifier
+        (in no digest yet when the transaction runs) into one pending delivery with id
+        ``digest_id``, and mark their outbox rows as in it. None (nothing written) when
+        none of them is. Which stories to claim is monitor.outbox.digest_stories's."""
 
-    def due_deliveries(self, notifier: str, now: datetime) -> list[Digest]: ...
+    def add_delivery(self, digest: Digest, now: datetime) -> None:
+        """A pending delivery of ``digest`` (a health notice), due at ``now``."""
 
-    def mark_sending(self, digest_id: str, now: datetime) -> int: ...
+    def due_deliveries(self, notifier: str, statuses: Sequence[DeliveryStatus],
+                       now: datetime) -> list[Digest]:
+        """The notifier's deliveries whose status is in ``statuses`` and whose next attempt
+        time is not after ``now``, oldest (created_at, then id) first. Which statuses are
+        due is monitor.outbox.DUE_STATUSES."""
 
-    def mark_delivered(self, digest_id: str, now: datetime) -> None: ...
+    def reschedule_deliveries(self, plan: Reschedule) -> int:
+        """Apply a monitor.outbox.Reschedule in one transaction (see its fields); returns
+        the number of deliveries it matched."""
+
+    def delivery_rows(self, statuses: Sequence[DeliveryStatus]) -> list[dict[str, Any]]:
+        """The deliveries whose status is in ``statuses``, oldest first, for `monitor status`
+        and `monitor deliveries`: dicts with the keys id, notifier, kind, created_at,
+        status, attempts, next_attempt_at, last_attempt_at, last_error, delivered_at (ISO
+        strings or None) and stories (the number of stories in the payload)."""
+
+    def mark_sending(self, digest_id: str, now: datetime) -> int:
+        """Record an attempt before it is made (status sending, attempts + 1, last attempt
+        at ``now``); returns the attempt number."""
+
+    def mark_delivered(self, digest_id: str, now: datetime) -> None:
+        """Delivered at ``now``; its error cleared."""
 
     def mark_failed(self, digest_id: str, error: str, now: datetime,
                     next_attempt_at: datetime) -> None:

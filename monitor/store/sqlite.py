@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from monitor.errors import StoreError
 from monitor.intents import AddSource, MoveSource
+from monitor.outbox import Reschedule
 from monitor.retention import Forgotten, RetentionPlan, dedup_key
 from monitor.store.codec import digest_from_json, error_kind, iso, parse_iso
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -371,33 +372,48 @@ class SqliteStore:
 
     # -- outbox and deliveries -------------------------------------------
 
-    def make_digest(self, notifier: str, now: datetime, digest_id: str) -> Digest | None:
-        """Freeze the notifier's unassigned outbox rows into one pending delivery."""
+    def queued_stories(self, notifier: str) -> list[int]:
+        """The story ids of the notifier's outbox rows not yet in a digest, in queue order."""
+        rows = self._query("SELECT story_id FROM outbox WHERE notifier = ? AND "
+                           "delivery_id IS NULL ORDER BY id", (notifier,))
+        return [r["story_id"] for r in rows]
+
+    def make_digest(self, notifier: str, story_ids: Sequence[int], now: datetime,
+                    digest_id: str) -> Digest | None:
+        """Freeze those of ``story_ids`` that are still queued for the notifier (in no
+        digest yet) into one pending delivery; None when none of them is."""
         with self._transaction() as db:
-            rows = db.execute("SELECT story_id FROM outbox WHERE notifier = ? AND "
-                              "delivery_id IS NULL ORDER BY id", (notifier,)).fetchall()
-            if not rows:
+            queued: list[int] = []
+            for start in range(0, len(story_ids), 500):
+                chunk = list(story_ids[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                queued += [r["story_id"] for r in db.execute(
+                    f"SELECT story_id FROM outbox WHERE notifier = ? AND delivery_id IS NULL "
+                    f"AND story_id IN ({marks}) ORDER BY id", [notifier, *chunk])]
+            if not queued:
                 return None
-            story_ids = [r["story_id"] for r in rows]
-            marks = ",".join("?" * len(story_ids))
-            stories = self._stories(f"id IN ({marks})", story_ids)
+            marks = ",".join("?" * len(queued))
+            stories = self._stories(f"id IN ({marks})", queued)
             digest = Digest(id=digest_id, notifier=notifier, created_at=now,
                             stories=tuple(stories))
             insert_delivery(db, digest, now)
             db.execute(f"UPDATE outbox SET delivery_id = ? WHERE notifier = ? AND "
                        f"delivery_id IS NULL AND story_id IN ({marks})",
-                       [digest_id, notifier, *story_ids])
+                       [digest_id, notifier, *queued])
             return digest
 
     def add_delivery(self, digest: Digest, now: datetime) -> None:
         with self._transaction() as db:
             insert_delivery(db, digest, now)
 
-    def due_deliveries(self, notifier: str, now: datetime) -> list[Digest]:
-        """Deliveries to attempt now; a 'sending' one was interrupted by a crash: resend it."""
-        rows = self._query("SELECT payload FROM deliveries WHERE notifier = ? AND status IN "
-                           "('pending', 'sending', 'failed') AND next_attempt_at <= ? "
-                           "ORDER BY created_at, id", (notifier, iso(now)))
+    def due_deliveries(self, notifier: str, statuses: Sequence[DeliveryStatus],
+                       now: datetime) -> list[Digest]:
+        """The notifier's deliveries in ``statuses`` whose next attempt time has come,
+        oldest first."""
+        marks = ",".join("?" * len(statuses))
+        rows = self._query(f"SELECT payload FROM deliveries WHERE notifier = ? AND status IN "
+                           f"({marks}) AND next_attempt_at <= ? ORDER BY created_at, id",
+                           (notifier, *statuses, iso(now)))
         return [digest_from_json(json.loads(r["payload"])) for r in rows]
 
     def mark_sending(self, digest_id: str, now: datetime) -> int:
@@ -435,17 +451,23 @@ class SqliteStore:
                            list(statuses))
         return [dict(r) for r in rows]
 
-    def retry_deliveries(self, digest_id: str | None, now: datetime) -> int:
-        """Make failed or dead deliveries due now (all of them when digest_id is None)."""
+    def reschedule_deliveries(self, plan: Reschedule) -> int:
+        """Apply ``plan`` (monitor.outbox.Reschedule) in one transaction; returns how many
+        deliveries it made due."""
+        if not plan.statuses:
+            return 0
+        marks = ",".join("?" * len(plan.statuses))
+        restart = ",".join("?" * len(plan.restart)) or "NULL"
+        where = f"status IN ({marks})"
+        params: list[Any] = [*plan.restart, plan.restart_as, iso(plan.due_at), *plan.restart,
+                             *plan.statuses]
+        if plan.digest_id is not None:
+            where += " AND id = ?"
+            params.append(plan.digest_id)
         with self._transaction() as db:
-            where = "status IN ('pending', 'failed', 'dead', 'sending')"
-            params: list[Any] = [iso(now)]
-            if digest_id is not None:
-                where += " AND id = ?"
-                params.append(digest_id)
-            return db.execute(f"UPDATE deliveries SET status = CASE status WHEN 'dead' THEN "
-                              f"'failed' ELSE status END, next_attempt_at = ?, attempts = "
-                              f"CASE status WHEN 'dead' THEN 0 ELSE attempts END "
+            return db.execute(f"UPDATE deliveries SET status = CASE WHEN status IN ({restart}) "
+                              f"THEN ? ELSE status END, next_attempt_at = ?, attempts = "
+                              f"CASE WHEN status IN ({restart}) THEN 0 ELSE attempts END "
                               f"WHERE {where}", params).rowcount
 
     # -- retention and size ------------------------------------------------
