@@ -75,7 +75,9 @@ class Store(Protocol):
         """The canonical URLs of items deleted by retention (their keys were kept)."""
 
     def forget_batch(self, plan: RetentionPlan) -> Forgotten:
-        """One retention batch in one transaction (see monitor.retention)."""
+        """One retention batch in one transaction: up to ``plan.batch_size`` deliveries,
+        stories and items, chosen exactly as monitor.retention.RetentionPlan says (its
+        statuses, cutoffs and kept keys); returns how many of each were deleted."""
 
     def optimize(self) -> None:
         """Refresh the query planner's statistics after a retention pass."""

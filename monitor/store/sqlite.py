@@ -27,7 +27,7 @@ from typing import IO, Any
 from monitor.errors import StoreError
 from monitor.intents import AddSource, MoveSource
 from monitor.outbox import Reschedule
-from monitor.retention import Forgotten, RetentionPlan, dedup_key
+from monitor.retention import Forgotten, RetentionPlan, dedup_key, kept_keys
 from monitor.store.codec import digest_from_json, error_kind, iso, parse_iso
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 from monitor.store.sqlite_poll import SqlitePollWriter, insert_delivery
@@ -473,32 +473,24 @@ class SqliteStore:
     # -- retention and size ------------------------------------------------
 
     def forget_batch(self, plan: RetentionPlan) -> Forgotten:
-        """One retention batch, in one transaction: up to ``plan.batch_size`` delivered
-        deliveries, stories and items older than ``plan.cutoff``.
-
-        A delivery's outbox rows go with it. A story stays while an outbox row points to it
-        (its digest is not made, not delivered, or dead) and while any of its items is not
-        older than the cutoff. An item stays while a kept story lists it; a deleted item
-        leaves its guid and URL keys in seen_keys.
-        """
-        cutoff, limit = iso(plan.cutoff), plan.batch_size
+        """One retention batch of ``plan`` (monitor.retention.RetentionPlan), in one
+        transaction: deliveries, then the stories they freed, then the items."""
+        limit = plan.batch_size
         with self._transaction() as db:
+            statuses = ",".join("?" * len(plan.delivery_statuses)) or "NULL"
             ids = [r["id"] for r in db.execute(
-                "SELECT id FROM deliveries WHERE status = 'delivered' AND delivered_at < ? "
-                "LIMIT ?", (cutoff, limit))]
+                f"SELECT id FROM deliveries WHERE status IN ({statuses}) AND delivered_at < ? "
+                f"LIMIT ?", (*plan.delivery_statuses, iso(plan.delivered_before), limit))]
             marks = ",".join("?" * len(ids))
             if ids:
                 db.execute(f"DELETE FROM outbox WHERE delivery_id IN ({marks})", ids)
                 db.execute(f"DELETE FROM deliveries WHERE id IN ({marks})", ids)
-            # A story goes when its newest report is old too: a copy that joined it later
-            # keeps it (else that copy, left without its story, would make the next copy of
-            # the URL open the old story anew and alert it).
             stories = [r["id"] for r in db.execute(
                 "SELECT id FROM stories s WHERE first_seen < ? AND NOT EXISTS "
                 "(SELECT 1 FROM outbox o WHERE o.story_id = s.id) AND NOT EXISTS "
                 "(SELECT 1 FROM story_items si JOIN items i ON i.id = si.item_id "
                 "WHERE si.story_id = s.id AND i.first_seen >= ?) LIMIT ?",
-                (cutoff, cutoff, limit))]
+                (iso(plan.stories_before), iso(plan.reports_before), limit))]
             if stories:
                 marks = ",".join("?" * len(stories))
                 db.execute(f"DELETE FROM story_items WHERE story_id IN ({marks})", stories)
@@ -506,12 +498,11 @@ class SqliteStore:
             items = db.execute(
                 "SELECT id, source, guid, canonical_url FROM items i WHERE first_seen < ? AND "
                 "NOT EXISTS (SELECT 1 FROM story_items si WHERE si.item_id = i.id) LIMIT ?",
-                (cutoff, limit)).fetchall()
+                (iso(plan.items_before), limit)).fetchall()
             if items:
-                keys = [(dedup_key("guid", r["source"], r["guid"]),) for r in items]
-                keys += [(dedup_key("url", r["canonical_url"]),) for r in items
-                         if r["canonical_url"]]
-                db.executemany("INSERT OR IGNORE INTO seen_keys (key) VALUES (?)", keys)
+                db.executemany("INSERT OR IGNORE INTO seen_keys (key) VALUES (?)",
+                               [(key,) for r in items for key in kept_keys(
+                                   r["source"], r["guid"], r["canonical_url"])])
                 marks = ",".join("?" * len(items))
                 db.execute(f"DELETE FROM items WHERE id IN ({marks})", [r["id"] for r in items])
         return Forgotten(len(ids), len(stories), len(items))
