@@ -13,7 +13,6 @@ is fetched ``public_only`` (it must resolve to public addresses unless the confi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
@@ -23,7 +22,7 @@ from monitor.errors import FetchError, ParseError
 from monitor.fetch.http import HttpFetcher
 from monitor.fetch.robots import RobotsCache
 from monitor.parse.feed import looks_like_html, parse_feed
-from monitor.types import FetchResult
+from monitor.ports import Fetcher, RobotsPolicy
 from monitor.urls import without_credentials
 
 FEED_TYPES = {
@@ -70,15 +69,6 @@ class Discovery:
     feeds: tuple[DiscoveredFeed, ...]       # readable feeds, in the page's order
     failed: tuple[DiscoveredFeed, ...]      # advertised feeds that could not be read
     guessed: bool                           # no link advertised: common paths were tried
-
-
-class Fetcher(Protocol):
-    def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None, *,
-              public_only: bool = False, purpose: str = ...) -> FetchResult: ...
-
-
-class Robots(Protocol):
-    def allowed(self, url: str, *, public_only: bool = False) -> bool: ...
 
 
 def advertised_feeds(content: bytes, base_url: str) -> tuple[FeedLink, ...]:
@@ -143,7 +133,7 @@ def _check(fetcher: Fetcher, link: FeedLink, page_url: str, advertised: bool
                           items=len(parsed.items), advertised=advertised)
 
 
-def discover(url: str, fetcher: Fetcher, robots: Robots) -> Discovery:
+def discover(url: str, fetcher: Fetcher, robots: RobotsPolicy) -> Discovery:
     """The feeds ``url`` advertises, each fetched and counted. Raises FetchError when the
     page itself cannot be fetched (or robots.txt disallows it)."""
     if not robots.allowed(url):
