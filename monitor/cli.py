@@ -28,7 +28,7 @@ from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config,
 from monitor.errors import ConfigError, MonitorError, NotifyError
 from monitor.outbox import Outbox
 from monitor.retention import plan_retention, run_retention
-from monitor.store import SqliteStore, acquire_daemon_lock
+from monitor.store import Store, acquire_daemon_lock, open_store
 from monitor.types import FlushOutcome, PollOutcome
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -123,11 +123,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _open_store(config: Config) -> SqliteStore:
+def _open_store(config: Config) -> Store:
     if config.monitor.database != ":memory:" and not Path(config.monitor.database).exists():
         raise MonitorError(f"no database yet at {config.monitor.database}: "
                            "run `monitor once` or `monitor run` first")
-    return SqliteStore(config.monitor.database)
+    return open_store(config.monitor.database)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

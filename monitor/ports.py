@@ -29,6 +29,9 @@ class Fetcher(Protocol):
               last_modified: str | None = None, *, public_only: bool = False,
               purpose: str = ...) -> FetchResult: ...
 
+    def close(self) -> None:
+        """Release its connections; it is not used after."""
+
 
 class RobotsPolicy(Protocol):
     """What robots.txt lets us fetch of a host, and how far apart."""

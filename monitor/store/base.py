@@ -82,6 +82,10 @@ class Store(Protocol):
     def optimize(self) -> None:
         """Refresh the query planner's statistics after a retention pass."""
 
+    def check_readable(self) -> None:
+        """Raise StoreError unless every table and index of the database reads and is well
+        formed (`monitor status` must not show a damaged database as healthy)."""
+
     def database_info(self) -> DatabaseInfo: ...
 
     def stored_items(self, since: datetime) -> list[StoredItem]:
