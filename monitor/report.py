@@ -122,15 +122,15 @@ def status_table(config: Config, states: Sequence[SourceState], now: datetime) -
     for source in config.sources:
         state = by_name.get(source.name)
         if state is None:
-            rows.append([source.name, "new", "-", "-", "-", "0", "0", "-", ""])
+            rows.append([source.name, "new", "-", "-", "-", "0", "0", "-", "", ""])
             continue
         rows.append([_cut(source.name, 32), health(state, now, config.interval(source)),
                      _when(state.last_fetch_at), state.last_status or "-",
                      _when(state.last_success_at), str(state.items_seen),
                      str(state.consecutive_failures), _when(state.next_poll_at),
-                     _cut(state.last_error, 70)])
+                     state.last_error_kind or "", _cut(state.last_error, 70)])
     table = _table(["SOURCE", "HEALTH", "LAST FETCH", "RESULT", "LAST SUCCESS", "ITEMS",
-                    "FAILURES", "NEXT POLL", "LAST ERROR"], rows)
+                    "FAILURES", "NEXT POLL", "ERROR KIND", "LAST ERROR"], rows)
     return "\n".join([table, *flood_notes(config, states)])
 
 
@@ -170,6 +170,8 @@ def status_json(config: Config, states: Sequence[SourceState], now: datetime,
             "consecutive_failures": state.consecutive_failures if state else 0,
             "next_poll_at": _iso(state.next_poll_at) if state else None,
             "last_error": state.last_error if state else None,
+            # what failed (monitor.types.ErrorKind): fetch, gone, parse, selector, crash
+            "last_error_kind": state.last_error_kind if state else None,
         })
     counts = {status: 0 for status in ("pending", "sending", "failed", "dead")}
     for row in deliveries:
