@@ -124,3 +124,14 @@ def test_status_shows_what_failed_beside_the_message() -> None:
     document = json.loads(report.status_json(config, states, NOW, []))
     assert [(s["last_error_kind"], s["last_error"]) for s in document["sources"]] == [
         ("selector", "ParseError: item_selector 'article' matched nothing"), (None, None)]
+
+
+def test_a_receivers_escape_sequence_never_reaches_the_terminal_through_status() -> None:
+    """A stored message is shown by the one-line rule of alerts: no control character
+    (a terminal escape here), no line break, cut with an ellipsis."""
+    config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
+                               "sources": [{"name": "s", "url": "https://x.example/"}]})
+    message = "FetchError: HTTP 500: \x1b[2J\x1b[31mcleared\r\nscreen " + "x" * 200
+    table = report.status_table(config, [failing(message, "fetch")], NOW)
+    assert "\x1b" not in table and "\r" not in table and len(table.splitlines()) == 2
+    assert "FetchError: HTTP 500: [2J[31mcleared screen x" in table and table.endswith("…")
