@@ -20,6 +20,7 @@ from lxml import etree
 from monitor.config import MonitorSettings
 from monitor.errors import FetchError, ParseError
 from monitor.fetch.http import HttpFetcher
+from monitor.fetch.politeness import host_key
 from monitor.fetch.robots import RobotsCache
 from monitor.parse.feed import looks_like_html, parse_feed
 from monitor.ports import Fetcher, RobotsPolicy
@@ -106,21 +107,11 @@ def advertised_feeds(content: bytes, base_url: str) -> tuple[FeedLink, ...]:
     return tuple(links.values())
 
 
-def _same_origin(a: str, b: str) -> bool:
-    pa, pb = urlsplit(a), urlsplit(b)
-    ports = {"http": 80, "https": 443}
-    try:
-        return (pa.hostname, pa.port or ports.get(pa.scheme)) == \
-            (pb.hostname, pb.port or ports.get(pb.scheme))
-    except ValueError:
-        return False
-
-
 def _check(fetcher: Fetcher, link: FeedLink, page_url: str, advertised: bool
            ) -> DiscoveredFeed:
     """Fetch and parse one feed link; a failure is data, as in a poll."""
     try:
-        if _same_origin(link.url, page_url):
+        if host_key(link.url) == host_key(page_url):
             fetched = fetcher.fetch(link.url)
         else:
             fetched = fetcher.fetch(link.url, public_only=True, purpose="feed link to")
