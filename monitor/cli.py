@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from monitor import __version__, report
@@ -149,14 +150,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_matches(args: argparse.Namespace) -> int:
+def _since(args: argparse.Namespace) -> datetime:
+    """The moment ``--since`` names (a duration back from now); a bad one names the flag."""
     from monitor.config import parse_duration
 
-    config = _config(args)
     try:
-        since = utcnow() - parse_duration(args.since)
+        return utcnow() - parse_duration(args.since)
     except ValueError as exc:
         raise ConfigError(f"--since: {exc}") from None
+
+
+def cmd_matches(args: argparse.Namespace) -> int:
+    config = _config(args)
+    since = _since(args)
     store = _open_store(config)
     try:
         stories = store.matches(since)
@@ -168,13 +174,9 @@ def cmd_matches(args: argparse.Namespace) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     from monitor.backtest import backtest, choose_classifiers
-    from monitor.config import parse_duration
 
     config = _config(args)
-    try:
-        since = utcnow() - parse_duration(args.since)
-    except ValueError as exc:
-        raise ConfigError(f"--since: {exc}") from None
+    since = _since(args)
     classifiers = choose_classifiers(config.topics, build_classifiers(config), args.topic,
                                      args.query)
     store = _open_store(config)
