@@ -1,6 +1,7 @@
-"""The storage interface the pipeline and the delivery stage use.
+"""The storage interface the pipeline, the delivery stage and the commands use.
 
-SQLite implements it today; a PostgreSQL backend implements the same methods.
+SQLite implements it today (monitor/store/sqlite.py); a PostgreSQL backend implements the
+same methods. The store applies and reads; it decides nothing.
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ class PollWriter(Protocol):
 
 
 class Store(Protocol):
+    """The state of one monitor: sources, items, stories, the outbox and deliveries.
+
+    A backend writes SQL and maps rows; every rule (what is due, what a digest takes,
+    what retention deletes, what a poll writes) reaches it as explicit arguments or intent
+    records decided elsewhere (monitor/plan.py, outbox.py, retention.py). Every method
+    raises StoreError when the database fails; a write that fails leaves nothing behind.
+    """
+
     def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
         """Every stored source: name -> (its URL as configured when stored, its state)."""
 
@@ -59,17 +68,26 @@ class Store(Protocol):
         """Write sources added to the config, and those whose URL changed (one
         transaction)."""
 
-    def source_state(self, name: str) -> SourceState: ...
+    def source_state(self, name: str) -> SourceState:
+        """The stored state of one source; StoreError when there is none."""
 
-    def source_states(self) -> list[SourceState]: ...
+    def source_states(self) -> list[SourceState]:
+        """Every source's state, by name."""
 
-    def source_urls(self) -> dict[str, str]: ...
+    def source_urls(self) -> dict[str, str]:
+        """Every source's URL to fetch (after permanent redirects): name -> URL."""
 
-    def due_sources(self, now: datetime) -> dict[str, str]: ...
+    def due_sources(self, now: datetime) -> dict[str, str]:
+        """The sources whose next poll time is not after ``now`` (or not set): name ->
+        URL to fetch."""
 
-    def known_guids(self, source: str, guids: Sequence[str]) -> set[str]: ...
+    def known_guids(self, source: str, guids: Sequence[str]) -> set[str]:
+        """Those of ``guids`` the source delivered before: stored in its items, or kept as
+        a key (monitor.retention.dedup_key("guid", source, guid)) after retention."""
 
-    def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]: ...
+    def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]:
+        """For each of ``urls`` ("" ignored) held by a stored item: the lowest such item
+        id."""
 
     def forgotten_urls(self, urls: Sequence[str]) -> set[str]:
         """The canonical URLs of items deleted by retention (their keys were kept)."""
@@ -86,7 +104,8 @@ class Store(Protocol):
         """Raise StoreError unless every table and index of the database reads and is well
         formed (`monitor status` must not show a damaged database as healthy)."""
 
-    def database_info(self) -> DatabaseInfo: ...
+    def database_info(self) -> DatabaseInfo:
+        """Its size, item count, oldest item and kept keys, for `monitor status`."""
 
     def stored_items(self, since: datetime) -> list[StoredItem]:
         """The items first seen since ``since``, each with the stories it alerted in."""
@@ -103,7 +122,8 @@ class Store(Protocol):
         """Commit several sources' states in one transaction (polls that changed nothing
         else); raises StoreError like every write."""
 
-    def open_incidents(self, source: str) -> list[Incident]: ...
+    def open_incidents(self, source: str) -> list[Incident]:
+        """The source's incidents not yet closed, each with the notifiers told of it."""
 
     def queued_stories(self, notifier: str) -> list[int]:
         """The story ids of the notifier's outbox rows in no digest yet, in queue order."""
@@ -148,6 +168,8 @@ class Store(Protocol):
     def mark_dead(self, digest_id: str, error: str, now: datetime) -> None:
         """A failed attempt, not to be tried again (kept, reported as dead)."""
 
-    def matches(self, since: datetime) -> list[Story]: ...
+    def matches(self, since: datetime) -> list[Story]:
+        """The stories first seen since ``since`` (oldest first), each with its reports."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Close the connection; the store is not used after."""
