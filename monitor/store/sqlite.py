@@ -2,8 +2,9 @@
 
 Every write happens in `_transaction()`; a poll's items, stories and outbox rows
 are committed together or not at all (`poll_transaction`, written through
-monitor/store/sqlite_poll.py). SQL and row mapping only: what to write is decided by the
-pure planners (monitor/plan.py, monitor/outbox.py).
+monitor/store/sqlite_poll.py). SQL and row mapping only: what to write, what is due and
+what may be deleted are decided by the pure planners (monitor/plan.py, monitor/outbox.py,
+monitor/retention.py) and arrive as intents, statuses, ids and cutoffs.
 
 One piece over 400 lines because it is one connection and one lock: the source states,
 items, stories, deliveries, health incidents and retention batches it reads and writes
