@@ -22,8 +22,8 @@ from monitor.metrics import Metrics
 from monitor.notify import Notifier, build_notifier
 from monitor.parse.jobs import run_parse_job
 from monitor.pipeline import Pipeline
-from monitor.ports import NoObserver, Observer
-from monitor.store import SqliteStore, open_store
+from monitor.ports import Fetcher, NoObserver, Observer, Store
+from monitor.store import open_store
 from monitor.types import PollSettings
 from monitor.workers import ParseWorkers
 
@@ -55,9 +55,16 @@ def subscribers(config: Config) -> dict[str, list[str]]:
 
 @dataclass
 class App:
+    """What the daemon and the commands run on: built by ``build_app``, closed by ``close``.
+
+    The store and the fetcher are held by their ports (monitor/ports.py): whatever backend
+    or network stands behind them, the scheduler and the commands use only those methods.
+    The parse workers, when there are any, are the app's own processes: it closes them.
+    """
+
     config: Config
-    store: SqliteStore
-    fetcher: HttpFetcher
+    store: Store
+    fetcher: Fetcher
     pipeline: Pipeline
     deliverer: Deliverer
     notifiers: dict[str, Notifier] = field(default_factory=dict)
@@ -91,12 +98,14 @@ def poll_settings(config: Config) -> PollSettings:
 
 
 def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
-              rng: random.Random | None = None) -> App:
+              rng: random.Random | None = None, fetcher: Fetcher | None = None) -> App:
+    """The app for ``config``. ``fetcher`` is the network (by default an HttpFetcher with
+    the config's settings); robots.txt and every poll go through it."""
     rng = rng or random.Random()
     store = open_store(config.monitor.database)
     sync_sources(store, ((s.name, s.url) for s in config.sources), clock())
     store.seed_events(known_events())
-    fetcher = HttpFetcher(config.monitor)
+    fetcher = fetcher or HttpFetcher(config.monitor)
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())
     operators = {n.name: n.alert_after for n in config.notifiers if n.operator}

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from monitor import __version__, report
@@ -27,8 +28,9 @@ from monitor.app import build_app, build_classifiers, utcnow
 from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config, load_config_data
 from monitor.errors import ConfigError, MonitorError, NotifyError
 from monitor.health import check_limit, failing_for
+from monitor.outbox import Outbox
 from monitor.retention import plan_retention, run_retention
-from monitor.store import SqliteStore, acquire_daemon_lock
+from monitor.store import Store, acquire_daemon_lock, open_store
 from monitor.types import FlushOutcome, PollOutcome
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -123,14 +125,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _open_store(config: Config) -> SqliteStore:
+def _open_store(config: Config) -> Store:
     if config.monitor.database != ":memory:" and not Path(config.monitor.database).exists():
         raise MonitorError(f"no database yet at {config.monitor.database}: "
                            "run `monitor once` or `monitor run` first")
-    return SqliteStore(config.monitor.database)
+    return open_store(config.monitor.database)
 
 
-def status_check(config: Config, store: SqliteStore) -> int:
+def status_check(config: Config, store: Store) -> int:
     """`monitor status --check`: exit 3 when a configured source has been failing for its
     operators' `alert_after` or longer, 4 when a delivery is dead, 5 for both, with one
     line on stderr; else 0 and "ok: ..." on stdout (so cron, sending what is printed, can
@@ -170,14 +172,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_matches(args: argparse.Namespace) -> int:
+def _since(args: argparse.Namespace) -> datetime:
+    """The moment ``--since`` names (a duration back from now); a bad one names the flag."""
     from monitor.config import parse_duration
 
-    config = _config(args)
     try:
-        since = utcnow() - parse_duration(args.since)
+        return utcnow() - parse_duration(args.since)
     except ValueError as exc:
         raise ConfigError(f"--since: {exc}") from None
+
+
+def cmd_matches(args: argparse.Namespace) -> int:
+    config = _config(args)
+    since = _since(args)
     store = _open_store(config)
     try:
         stories = store.matches(since)
@@ -209,13 +216,9 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     from monitor.backtest import backtest, choose_classifiers
-    from monitor.config import parse_duration
 
     config = _config(args)
-    try:
-        since = utcnow() - parse_duration(args.since)
-    except ValueError as exc:
-        raise ConfigError(f"--since: {exc}") from None
+    since = _since(args)
     classifiers = choose_classifiers(config.topics, build_classifiers(config), args.topic,
                                      args.query)
     store = _open_store(config)
@@ -282,7 +285,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     store = _open_store(config)
     try:
         if args.retry:
-            count = store.retry_deliveries(None if args.retry == "all" else args.retry, utcnow())
+            count = Outbox(store).retry(None if args.retry == "all" else args.retry, utcnow())
             print(f"{report.plural(count, 'delivery', 'deliveries')} made due now; they are "
                   "sent on the next "
                   "`monitor once` or by the running daemon within a minute")

@@ -354,10 +354,8 @@ class AppriseNotifierConfig(_NotifierBase):
         except ImportError:
             raise ValueError("type \"apprise\" needs the optional Apprise package: "
                              f"{APPRISE_EXTRA}") from None
-        value = os.environ.get(self.urls_env)
-        if value is None:
-            raise ValueError(f"urls_env: environment variable {self.urls_env} is not set")
-        urls = split_apprise_urls(value)
+        value = _env_secret(self.urls_env, "urls_env")
+        urls = split_apprise_urls(value.get_secret_value() if value else "")
         if not urls:
             raise ValueError(f"urls_env: environment variable {self.urls_env} is empty; "
                              "put one or more Apprise URLs in it")

@@ -1,8 +1,9 @@
 """PURE: a Digest -> its subject line, plain text, HTML and JSON body.
 
 Feed text is hostile until proven otherwise. Everything that reaches an alert goes
-through one of two cleaners first: ``one_line`` (titles, source names, URLs, header
-values: control characters and line breaks become spaces, length capped) or
+through one of two cleaners first: ``one_line`` (monitor/text.py, the parser's rule too:
+titles, source names, URLs, header values: control characters removed, line breaks
+become spaces, length capped) or
 ``clean_text`` (evidence, health text: line breaks kept, other control characters
 removed, length capped). HTML is rendered by Jinja2 with autoescape on, and only
 http(s) links become ``href`` attributes. A URL never shows a ``user:password@``
@@ -29,6 +30,8 @@ from typing import Any, overload
 import jinja2
 
 from monitor.events import KIND_LABELS, day_text
+from monitor.text import ELLIPSIS, cap
+from monitor.text import one_line as text_line
 from monitor.types import UNKNOWN_ACTOR, Digest, Story, StorySource, actor_unknown
 from monitor.urls import strip_credentials, without_tracking
 
@@ -39,7 +42,6 @@ URL_LIMIT = 2000
 EVIDENCE_LIMIT = 1000
 LEAD_LIMIT = 300
 TEXT_LIMIT = 20000
-ELLIPSIS = "…"
 
 CATEGORY_LABELS = {
     "recognition_granted": "Recognition granted",
@@ -47,8 +49,6 @@ CATEGORY_LABELS = {
     "recognition_refused_or_debated": "Recognition refused or debated",
 }
 
-# C0 and C1 controls, DEL, and the Unicode line/paragraph separators.
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROLS_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(r"[ \t]+")
 _MANY_BLANK_LINES = re.compile(r"\n{3,}")
@@ -59,18 +59,10 @@ _SENTENCE_END = re.compile(r"[.!?][\"'”’)]?(?=\s+[\"“‘'(]?[A-Z0-9])")
 _HEADLINE_SEPARATORS = " \t.:;,|-–—"
 
 
-def cap(text: str, limit: int) -> str:
-    """Cut ``text`` to at most ``limit`` characters, marking the cut with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
-
-
 def one_line(text: str | None, limit: int = TITLE_LIMIT) -> str:
-    """A single line: controls and line breaks become spaces, runs collapse, capped."""
-    if not text:
-        return ""
-    return cap(" ".join(_CONTROLS.sub(" ", text).split()), limit)
+    """A single line (monitor.text.one_line), at most ``limit`` characters (a title's by
+    default)."""
+    return text_line(text, limit)
 
 
 def clean_text(text: str | None, limit: int = TEXT_LIMIT) -> str:

@@ -19,11 +19,19 @@ __all__ = ["Fetcher", "HostGate", "NoObserver", "Observer", "Parser", "RobotsPol
 
 
 class Fetcher(Protocol):
-    """Gets one URL's body. Raises FetchError on any failure."""
+    """Gets one URL's body. Raises FetchError on any failure.
+
+    ``public_only``: ``url`` (and every hop after it) must resolve to public addresses
+    (a host the operator did not configure); ``purpose`` names what ``url`` is in the
+    refusal's message ("feed link to private address 10.0.0.1 refused").
+    """
 
     def fetch(self, url: str, etag: str | None = None,
-              last_modified: str | None = None, *, public_only: bool = False
-              ) -> FetchResult: ...
+              last_modified: str | None = None, *, public_only: bool = False,
+              purpose: str = ...) -> FetchResult: ...
+
+    def close(self) -> None:
+        """Release its connections; it is not used after."""
 
 
 class RobotsPolicy(Protocol):

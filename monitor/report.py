@@ -15,6 +15,7 @@ from monitor.config import Config
 from monitor.decide import health
 from monitor.digest import iso_utc, seconds_utc, story_payload
 from monitor.errors import ConfigError
+from monitor.text import one_line
 from monitor.types import (
     UNKNOWN_ACTOR,
     Classification,
@@ -42,11 +43,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     body = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join([line.rstrip(), *body])
-
-
-def _cut(text: str | None, width: int) -> str:
-    text = (text or "").replace("\n", " ")
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def config_summary(config: Config) -> str:
@@ -122,15 +118,15 @@ def status_table(config: Config, states: Sequence[SourceState], now: datetime) -
     for source in config.sources:
         state = by_name.get(source.name)
         if state is None:
-            rows.append([source.name, "new", "-", "-", "-", "0", "0", "-", ""])
+            rows.append([source.name, "new", "-", "-", "-", "0", "0", "-", "", ""])
             continue
-        rows.append([_cut(source.name, 32), health(state, now, config.interval(source)),
+        rows.append([one_line(source.name, 32), health(state, now, config.interval(source)),
                      _when(state.last_fetch_at), state.last_status or "-",
                      _when(state.last_success_at), str(state.items_seen),
                      str(state.consecutive_failures), _when(state.next_poll_at),
-                     _cut(state.last_error, 70)])
+                     state.last_error_kind or "", one_line(state.last_error, 70)])
     table = _table(["SOURCE", "HEALTH", "LAST FETCH", "RESULT", "LAST SUCCESS", "ITEMS",
-                    "FAILURES", "NEXT POLL", "LAST ERROR"], rows)
+                    "FAILURES", "NEXT POLL", "ERROR KIND", "LAST ERROR"], rows)
     return "\n".join([table, *flood_notes(config, states)])
 
 
@@ -145,13 +141,14 @@ def check_line(sources: int, past: Sequence[SourceState], recent: Sequence[Sourc
         return f"ok: {plural(sources, 'source')}, {failing}; no dead delivery"
     parts = []
     if past:
-        named = ", ".join(f"{s.name!r} since {_when(s.failing_since)} ({_cut(s.last_error, 80)})"
-                          for s in past[:shown])
+        named = ", ".join(f"{s.name!r} since {_when(s.failing_since)} "
+                          f"({one_line(s.last_error, 80)})" for s in past[:shown])
         more = f" and {len(past) - shown} more" if len(past) > shown else ""
         parts.append(f"{plural(len(past), 'source')} failing for {after} or more: "
                      f"{named}{more}")
     if dead:
-        named = ", ".join(f"{r['notifier']} ({_cut(r['last_error'], 80)})" for r in dead[:shown])
+        named = ", ".join(f"{r['notifier']} ({one_line(r['last_error'], 80)})"
+                          for r in dead[:shown])
         more = f" and {len(dead) - shown} more" if len(dead) > shown else ""
         parts.append(f"{plural(len(dead), 'dead delivery', 'dead deliveries')}: {named}{more}; "
                      f"see `monitor deliveries`")
@@ -194,6 +191,8 @@ def status_json(config: Config, states: Sequence[SourceState], now: datetime,
             "consecutive_failures": state.consecutive_failures if state else 0,
             "next_poll_at": _iso(state.next_poll_at) if state else None,
             "last_error": state.last_error if state else None,
+            # what failed (monitor.types.ErrorKind): fetch, gone, parse, selector, crash
+            "last_error_kind": state.last_error_kind if state else None,
         })
     counts = {status: 0 for status in ("pending", "sending", "failed", "dead")}
     for row in deliveries:
@@ -234,7 +233,7 @@ def deliveries_table(rows: Sequence[Mapping[str, Any]]) -> str:
                   [[r["id"], r["notifier"], r["kind"], r["status"], str(r["stories"] or 0),
                     str(r["attempts"]), _when(r["created_at"]),
                     _when(r["next_attempt_at"]) if r["status"] != "dead" else "-",
-                    _cut(r["last_error"], 80)] for r in rows])
+                    one_line(r["last_error"], 80)] for r in rows])
 
 
 def newest_first(stories: Sequence[Story]) -> list[Story]:
@@ -253,7 +252,7 @@ def matches(stories: Sequence[Story]) -> str:
         blocks.append(f"[{s.category or s.topic}] {s.title}\n  {strip_credentials(s.url)}\n"
                       f"  published {_when(s.published)}; sources: {sources}; "
                       f"actors: {', '.join(s.actors) or _story_no_actor(s)}; score {s.score:.2f}\n"
-                      f"  evidence: {_cut(s.evidence, 200)}")
+                      f"  evidence: {one_line(s.evidence, 200)}")
     return "\n".join(blocks)
 
 
@@ -357,10 +356,10 @@ def _change(change: Change, now_side: bool) -> str:
     item = change.item
     label = "matches now" if now_side else "matched then"
     rules = f"\n    rules: {', '.join(change.rules)}" if change.rules else ""
-    return (f"  [{change.topic}] {_cut(item.title, 120)}\n"
+    return (f"  [{change.topic}] {one_line(item.title, 120)}\n"
             f"    {item.source}, first seen {_when(item.first_seen)}: "
             f"{strip_credentials(item.url) or '-'}\n"
-            f"    {label}: {_cut(change.evidence or item.title, 200)}{rules}")
+            f"    {label}: {one_line(change.evidence or item.title, 200)}{rules}")
 
 
 def backtest_text(result: Backtest) -> str:

@@ -79,10 +79,6 @@ _TITLE_TAG = re.compile(
 _PIPE_SUFFIX = re.compile(r"\s+[|｜]\s+([^|｜]{1,60})$")
 _DASH_SUFFIX = re.compile(r"\s+[-–—]\s+([^-–—]{1,60})$")
 _OUTLET_WORD = re.compile(r"^(?:[A-Z0-9][\w.&'’]*|of|the|de|la|le|and|for|[a-z0-9-]+\.[a-z]{2,})$")
-# A wire dateline opening a lead: "KABUL, July 3 (Reuters) - ", "MOSCOW (AP) — ".
-_DATELINE = re.compile(
-    r"^[^()\n]{0,60}?\((?:[A-Za-z][\w .&-]{0,30})\)\s*[-–—:]+\s*"
-)
 _TOKEN = re.compile(r"\w+")
 
 
@@ -113,12 +109,6 @@ def _looks_like_outlet(text: str) -> bool:
         return False
     # "Reuters", "BBC News", "The New York Times", "aljazeera.com"; not "Russia Recognises Kabul"
     return words[0][0].isupper() or "." in words[0]
-
-
-def strip_dateline(summary: str) -> str:
-    """The lead without a wire dateline such as ``KABUL, July 3 (Reuters) -``."""
-    text = _normalise_space(summary)
-    return _DATELINE.sub("", text, count=1) if "(" in text[:100] else text
 
 
 def _normalise_space(text: str) -> str:
@@ -175,7 +165,7 @@ def _prepare_lead(title: _Title, summary: str) -> frozenset[str]:
     """The title's tokens plus the start of the summary (empty without a summary)."""
     if not summary:
         return frozenset()
-    lead = tokens(strip_dateline(summary[:_LEAD_CHARS]))[:_LEAD_TOKENS]
+    lead = tokens(gazetteer.strip_dateline(summary[:_LEAD_CHARS]))[:_LEAD_TOKENS]
     return frozenset(title.weights).union(lead) if lead else frozenset()
 
 

@@ -20,7 +20,8 @@ _CLICK_TRACKING = frozenset({
 # For telling copies apart only: names that usually track, but that some site may need to
 # show the page; a link we send keeps them.
 _TRACKING_NAMES = _CLICK_TRACKING | {"ref", "src", "rss", "feed", "share"}
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+# The port an http(s) URL means when it names none.
+DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters that need no percent-encoding normalisation in a path or query value.
 _PLAIN = re.compile(r"[A-Za-z0-9\-._~/:@!$'()*,;]*")
 
@@ -32,13 +33,13 @@ def canonical_url(url: str) -> str:
         parts = urlsplit(url.strip())
         scheme = parts.scheme.lower()
         hostname = parts.hostname
-        if scheme not in _DEFAULT_PORTS or not hostname:
+        if scheme not in DEFAULT_PORTS or not hostname:
             return ""
         port = parts.port
     except ValueError:
         return ""
     host = hostname.lower().removeprefix("www.")
-    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
     path = parts.path or "/"
     if len(path) > 1:
         path = path.rstrip("/")

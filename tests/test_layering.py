@@ -53,6 +53,7 @@ PURE = (
     "monitor.sources.opml",
     "monitor.stories",
     "monitor.story_index",
+    "monitor.text",
     "monitor.types",
     "monitor.urls",
 )

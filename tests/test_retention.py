@@ -12,7 +12,7 @@ import pytest
 from monitor.app import App, build_app
 from monitor.config import load_config_data
 from monitor.errors import ConfigError, NotifyError
-from monitor.retention import plan_retention, run_retention
+from monitor.retention import dedup_key, kept_keys, plan_retention, run_retention
 from monitor.scheduler import Daemon
 from tests.fakes import FixedClock
 from tests.loopback import LoopbackHTTPServer, Response
@@ -62,6 +62,27 @@ def outbox_titles(app: App) -> list[str]:
 def retain(app: App, batch_size: int = 500) -> None:
     run_retention(app.store, plan_retention(app.config.monitor.retention, app.clock(),
                                             batch_size), pause=0)
+
+
+def test_the_plan_deletes_only_delivered_deliveries_and_stories_whose_reports_are_old(
+        ) -> None:
+    """The decision, with no database: every cutoff is now - retention; of deliveries only
+    delivered ones go; a story's reports are held to the same cutoff as the story."""
+    now = START + timedelta(days=100)
+    plan = plan_retention(timedelta(days=90), now, batch_size=7)
+    assert plan is not None and plan.batch_size == 7
+    cutoff = now - timedelta(days=90)
+    assert (plan.delivered_before, plan.stories_before, plan.reports_before,
+            plan.items_before) == (cutoff, cutoff, cutoff, cutoff)
+    assert set(plan.delivery_statuses) == {"delivered"}
+    assert plan_retention(None, now) is None
+
+
+def test_a_deleted_item_leaves_its_guid_key_and_its_url_key_when_it_has_one() -> None:
+    assert kept_keys("a", "g1", "https://a.example/1") == (
+        dedup_key("guid", "a", "g1"), dedup_key("url", "https://a.example/1"))
+    assert kept_keys("a", "g1", "") == (dedup_key("guid", "a", "g1"),)
+    assert dedup_key("guid", "a", "g1") != dedup_key("guid", "b", "g1")
 
 
 def test_an_old_item_deleted_by_retention_does_not_alert_again(tmp_path: Path,

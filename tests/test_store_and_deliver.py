@@ -20,6 +20,7 @@ from monitor.config import WebhookNotifierConfig, load_config_data
 from monitor.deliver import RETRY_AFTER_MAX, RETRY_BASE, RETRY_MAX, Deliverer, next_attempt
 from monitor.errors import NotifyError, StoreError
 from monitor.notify import WebhookNotifier
+from monitor.outbox import Outbox, Reschedule
 from monitor.store import SqliteStore, acquire_daemon_lock
 from monitor.store.schema import SCHEMA_VERSION
 from monitor.types import (
@@ -148,7 +149,7 @@ def test_a_commit_failing_while_applying_its_intents_leaves_nothing(tmp_path: Pa
     assert store.known_guids("wire", ["a", "b"]) == set()
     assert store.matches(NOW - timedelta(days=1)) == []
     assert store.source_state("wire").etag is None
-    assert store.make_digest("n", NOW, "d1") is None
+    assert Outbox(store).claim("n", NOW, "d1") is None
 
 
 def test_digest_delivered_once(tmp_path: Path) -> None:
@@ -191,7 +192,7 @@ def test_failed_delivery_retried_with_same_id_then_dead(tmp_path: Path) -> None:
     assert deliverer.flush("n").dead == 1
     dead = store.delivery_rows(("dead",))
     assert dead[0]["last_error"] == "550 no such user"
-    assert store.retry_deliveries(dead[0]["id"], clock.now) == 1
+    assert Outbox(store).retry(dead[0]["id"], clock.now) == 1
     assert deliverer.flush("n", make_digest=False).sent == 1
 
 
@@ -295,7 +296,7 @@ def test_huge_retry_after_fails_the_delivery_and_does_not_hold_the_next(
         server.route(HOOK, receiver)
         deliverer = webhook_deliverer(store, clock, server.url(HOOK))
         poll_with_story(store, "1", {"t": ["hook"]})
-        store.make_digest("hook", NOW - timedelta(minutes=1), "earlier")
+        Outbox(store).claim("hook", NOW - timedelta(minutes=1), "earlier")
         poll_with_story(store, "2", {"t": ["hook"]})
         outcome = deliverer.flush("hook")               # makes digest-1, then sends both
         assert (outcome.failed, outcome.sent) == (1, 1)
@@ -325,7 +326,7 @@ def test_a_failure_the_retry_policy_cannot_read_is_still_recorded_with_backoff(
     deliverer = Deliverer(store, {"n": notifier}, {"n": config.notifiers[0]}, clock,
                           random.Random(7))
     poll_with_story(store, "1", {"t": ["n"]})
-    store.make_digest("n", NOW - timedelta(minutes=1), "first")
+    Outbox(store).claim("n", NOW - timedelta(minutes=1), "first")
     poll_with_story(store, "2", {"t": ["n"]})
     outcome = deliverer.flush("n")
     assert (outcome.failed, outcome.sent) == (1, 1)
@@ -446,7 +447,7 @@ def test_a_store_closed_under_a_caller_raises_store_errors(tmp_path: Path) -> No
     # deliverer keeps to retry recording), never a raw sqlite3 error escaping the flush.
     store = make_store(tmp_path)
     poll_with_story(store, "1", {"t": ["n"]})
-    digest = store.make_digest("n", NOW, "d1")
+    digest = Outbox(store).claim("n", NOW, "d1")
     assert digest is not None
     store.close()
     with pytest.raises(StoreError):
@@ -471,3 +472,38 @@ def test_a_notifier_whose_send_outlives_the_store_is_kept_unrecorded(tmp_path: P
     poll_with_story(store, "1", {"t": ["n"]})
     outcome = deliverer.flush("n")
     assert outcome.sent == 1 and len(notifier.sent) == 1
+
+
+def test_a_claim_takes_only_the_stories_it_names_that_are_still_queued(tmp_path: Path) -> None:
+    """The store freezes what the outbox chose: a story queued after the choice waits for
+    the next digest, and one already in a digest is not taken twice."""
+    store = make_store(tmp_path)
+    poll_with_story(store, "1", {"t": ["n"]})
+    chosen = store.queued_stories("n")
+    poll_with_story(store, "2", {"t": ["n"]})
+    first = store.make_digest("n", chosen, NOW, "d1")
+    assert first is not None and [s.title for s in first.stories] == ["Story 1"]
+    assert store.make_digest("n", chosen, NOW, "d2") is None
+    assert len(store.queued_stories("n")) == 1
+    assert [r["id"] for r in store.delivery_rows(("pending",))] == ["d1"]
+
+
+def test_a_reschedule_changes_only_the_statuses_it_names(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    for name in ("1", "2", "3"):
+        poll_with_story(store, name, {"t": ["n"]})
+        Outbox(store).claim("n", NOW, f"d{name}")
+        store.mark_sending(f"d{name}", NOW)
+    store.mark_delivered("d1", NOW)
+    store.mark_dead("d2", "550", NOW)
+    store.mark_failed("d3", "503", NOW, NOW + timedelta(hours=1))
+    later = NOW + timedelta(minutes=5)
+    plan = Reschedule(due_at=later, statuses=("dead", "failed"), restart=("dead",),
+                      restart_as="failed")
+    assert store.reschedule_deliveries(plan) == 2
+    rows = {r["id"]: r for r in store.delivery_rows(("delivered", "failed", "dead"))}
+    assert {k: (r["status"], r["attempts"]) for k, r in rows.items()} == {
+        "d1": ("delivered", 1), "d2": ("failed", 0), "d3": ("failed", 1)}
+    assert rows["d3"]["next_attempt_at"] == later.isoformat()
+    assert store.reschedule_deliveries(Reschedule(due_at=later, statuses=("failed",),
+                                                  digest_id="d1")) == 0

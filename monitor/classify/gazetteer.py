@@ -29,9 +29,23 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import TypedDict
 
+# A news dateline opening a text, in one of two shapes:
+# - an all-caps place, maybe ", Month day", then an agency in brackets or slashes, a colon,
+#   or a dash after a space: "ISLAMABAD, May 30 (APP):", "MOSCOW, July 3. /TASS/.",
+#   "KABUL:", "DOHA - " (a hyphen joined to the word is no dateline: "COVID-19", "PML-N");
+# - a place in any case (all caps, or capitalised words ending in a comma), maybe a region
+#   and a date, then an agency and a dash or colon: "BRASÍLIA (Reuters) -",
+#   "Quito, 24 Sep 2018 (AFP) -", "COLUMBUS, Ohio (WCMH) —". A headline with a bracket
+#   ("Ten films (and more) - Outlet") is not one.
+_CAPITAL = "A-Z\u00c0-\u00d6\u00d8-\u00de"
 _DATELINE = re.compile(
-    r"^\s*[A-Z][A-Z.'\- ]{2,30}(?:,\s*[A-Z][a-z]{2,9}\.?\s+\d{1,2}\.?)?\s*"
-    r"(?:\([A-Za-z0-9 ]{2,12}\)\s*[:\-–—]*|/[A-Z]{2,8}/\.?|[:\-–—]+)\s*"
+    r"^\s*(?:"
+    r"[A-Z][A-Z.'\- ]{2,30}(?:,\s*[A-Z][a-z]{2,9}\.?\s+\d{1,2}\.?)?\s*"
+    r"(?:\([A-Za-z0-9 ]{2,12}\)\s*[:\-–—]*|/[A-Z]{2,8}/\.?|:+|(?<=\s)[\-–—]+)"
+    rf"|(?:[{_CAPITAL}][{_CAPITAL}.'’-]++|[{_CAPITAL}][\w.'’-]*+(?:\s[{_CAPITAL}][\w.'’-]*+)?,)"
+    rf"(?:,?\s++(?:[{_CAPITAL}][\w.'’-]*+|\d{{1,4}}+)){{0,4}}+,?"
+    r"\s*+\([A-Z][\w&.-]*+(?:\s[A-Z0-9][\w&.-]*+){0,2}+\)\s*+[-–—:]+"
+    r")\s*"
 )
 
 UN_MEMBER, UN_OBSERVER, OTHER_STATE, ORGANISATION = (
@@ -78,7 +92,9 @@ class _Compiled:
 
 
 def strip_dateline(text: str) -> str:
-    """Drop a leading news dateline such as "ISLAMABAD, May 30 (APP):" or "KABUL:"."""
+    """Drop a leading news dateline such as "ISLAMABAD, May 30 (APP):", "KABUL:" or
+    "Quito, 24 Sep 2018 (AFP) -": the place is not an actor, nor part of the story's lead.
+    The classifier and story grouping (monitor/stories.py) both use this one."""
     return _DATELINE.sub("", text, count=1)
 
 

@@ -29,8 +29,6 @@ import requests
 
 from monitor.config import MonitorSettings, WebhookNotifierConfig
 from monitor.digest import (
-    ELLIPSIS,
-    cap,
     clean_text,
     digest_payload,
     one_line,
@@ -48,6 +46,7 @@ from monitor.notify.base import (
     scrub,
     url_secrets,
 )
+from monitor.text import ELLIPSIS, cap
 from monitor.types import Digest
 
 log = logging.getLogger(__name__)

@@ -6,6 +6,6 @@ from monitor.store.sqlite import SqliteStore, acquire_daemon_lock
 __all__ = ["SqliteStore", "Store", "acquire_daemon_lock", "open_store"]
 
 
-def open_store(database: str) -> SqliteStore:
+def open_store(database: str) -> Store:
     """Open (creating and migrating if needed) the database named in the config."""
     return SqliteStore(database)

@@ -1,6 +1,7 @@
-"""The storage interface the pipeline and the delivery stage use.
+"""The storage interface the pipeline, the delivery stage and the commands use.
 
-SQLite implements it today; a PostgreSQL backend implements the same methods.
+SQLite implements it today (monitor/store/sqlite.py); a PostgreSQL backend implements the
+same methods. The store applies and reads; it decides nothing.
 """
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.events import KnownEvent, LedgerEntry
 from monitor.intents import AddSource, Intent, MoveSource, StoryState
+from monitor.outbox import Reschedule
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.types import (
     DatabaseInfo,
+    DeliveryStatus,
     Digest,
     EventKind,
     Incident,
@@ -56,6 +59,14 @@ class PollWriter(Protocol):
 
 
 class Store(Protocol):
+    """The state of one monitor: sources, items, stories, the outbox and deliveries.
+
+    A backend writes SQL and maps rows; every rule (what is due, what a digest takes,
+    what retention deletes, what a poll writes) reaches it as explicit arguments or intent
+    records decided elsewhere (monitor/plan.py, outbox.py, retention.py). Every method
+    raises StoreError when the database fails; a write that fails leaves nothing behind.
+    """
+
     def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
         """Every stored source: name -> (its URL as configured when stored, its state)."""
 
@@ -63,28 +74,44 @@ class Store(Protocol):
         """Write sources added to the config, and those whose URL changed (one
         transaction)."""
 
-    def source_state(self, name: str) -> SourceState: ...
+    def source_state(self, name: str) -> SourceState:
+        """The stored state of one source; StoreError when there is none."""
 
-    def source_states(self) -> list[SourceState]: ...
+    def source_states(self) -> list[SourceState]:
+        """Every source's state, by name."""
 
-    def source_urls(self) -> dict[str, str]: ...
+    def source_urls(self) -> dict[str, str]:
+        """Every source's URL to fetch (after permanent redirects): name -> URL."""
 
-    def due_sources(self, now: datetime) -> dict[str, str]: ...
+    def due_sources(self, now: datetime) -> dict[str, str]:
+        """The sources whose next poll time is not after ``now`` (or not set): name ->
+        URL to fetch."""
 
-    def known_guids(self, source: str, guids: Sequence[str]) -> set[str]: ...
+    def known_guids(self, source: str, guids: Sequence[str]) -> set[str]:
+        """Those of ``guids`` the source delivered before: stored in its items, or kept as
+        a key (monitor.retention.dedup_key("guid", source, guid)) after retention."""
 
-    def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]: ...
+    def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]:
+        """For each of ``urls`` ("" ignored) held by a stored item: the lowest such item
+        id."""
 
     def forgotten_urls(self, urls: Sequence[str]) -> set[str]:
         """The canonical URLs of items deleted by retention (their keys were kept)."""
 
     def forget_batch(self, plan: RetentionPlan) -> Forgotten:
-        """One retention batch in one transaction (see monitor.retention)."""
+        """One retention batch in one transaction: up to ``plan.batch_size`` deliveries,
+        stories and items, chosen exactly as monitor.retention.RetentionPlan says (its
+        statuses, cutoffs and kept keys); returns how many of each were deleted."""
 
     def optimize(self) -> None:
         """Refresh the query planner's statistics after a retention pass."""
 
-    def database_info(self) -> DatabaseInfo: ...
+    def check_readable(self) -> None:
+        """Raise StoreError unless every table and index of the database reads and is well
+        formed (`monitor status` must not show a damaged database as healthy)."""
+
+    def database_info(self) -> DatabaseInfo:
+        """Its size, item count, oldest item and kept keys, for `monitor status`."""
 
     def stored_items(self, since: datetime) -> list[StoredItem]:
         """The items first seen since ``since``, each with the stories it alerted in."""
@@ -101,7 +128,8 @@ class Store(Protocol):
         """Commit several sources' states in one transaction (polls that changed nothing
         else); raises StoreError like every write."""
 
-    def open_incidents(self, source: str) -> list[Incident]: ...
+    def open_incidents(self, source: str) -> list[Incident]:
+        """The source's incidents not yet closed, each with the notifiers told of it."""
 
     def seed_events(self, entries: Sequence[KnownEvent]) -> None:
         """Add the shipped ledger entries whose (state, kind) the ledger lacks."""
@@ -109,15 +137,41 @@ class Store(Protocol):
     def ledger(self) -> list[LedgerEntry]:
         """The event ledger, oldest first report first, each entry with its reports."""
 
-    def make_digest(self, notifier: str, now: datetime, digest_id: str) -> Digest | None: ...
+    def queued_stories(self, notifier: str) -> list[int]:
+        """The story ids of the notifier's outbox rows in no digest yet, in queue order."""
 
-    def add_delivery(self, digest: Digest, now: datetime) -> None: ...
+    def make_digest(self, notifier: str, story_ids: Sequence[int], now: datetime,
+                    digest_id: str) -> Digest | None:
+        """In one transaction: freeze those of ``story_ids`` still queued for the notifier
+        (in no digest yet when the transaction runs) into one pending delivery with id
+        ``digest_id``, and mark their outbox rows as in it. None (nothing written) when
+        none of them is. Which stories to claim is monitor.outbox.digest_stories's."""
 
-    def due_deliveries(self, notifier: str, now: datetime) -> list[Digest]: ...
+    def add_delivery(self, digest: Digest, now: datetime) -> None:
+        """A pending delivery of ``digest`` (a health notice), due at ``now``."""
 
-    def mark_sending(self, digest_id: str, now: datetime) -> int: ...
+    def due_deliveries(self, notifier: str, statuses: Sequence[DeliveryStatus],
+                       now: datetime) -> list[Digest]:
+        """The notifier's deliveries whose status is in ``statuses`` and whose next attempt
+        time is not after ``now``, oldest (created_at, then id) first. Which statuses are
+        due is monitor.outbox.DUE_STATUSES."""
 
-    def mark_delivered(self, digest_id: str, now: datetime) -> None: ...
+    def reschedule_deliveries(self, plan: Reschedule) -> int:
+        """Apply a monitor.outbox.Reschedule in one transaction (see its fields); returns
+        the number of deliveries it matched."""
+
+    def delivery_rows(self, statuses: Sequence[DeliveryStatus]) -> list[dict[str, Any]]:
+        """The deliveries whose status is in ``statuses``, oldest first, for `monitor status`
+        and `monitor deliveries`: dicts with the keys id, notifier, kind, created_at,
+        status, attempts, next_attempt_at, last_attempt_at, last_error, delivered_at (ISO
+        strings or None) and stories (the number of stories in the payload)."""
+
+    def mark_sending(self, digest_id: str, now: datetime) -> int:
+        """Record an attempt before it is made (status sending, attempts + 1, last attempt
+        at ``now``); returns the attempt number."""
+
+    def mark_delivered(self, digest_id: str, now: datetime) -> None:
+        """Delivered at ``now``; its error cleared."""
 
     def mark_failed(self, digest_id: str, error: str, now: datetime,
                     next_attempt_at: datetime) -> None:
@@ -126,6 +180,8 @@ class Store(Protocol):
     def mark_dead(self, digest_id: str, error: str, now: datetime) -> None:
         """A failed attempt, not to be tried again (kept, reported as dead)."""
 
-    def matches(self, since: datetime) -> list[Story]: ...
+    def matches(self, since: datetime) -> list[Story]:
+        """The stories first seen since ``since`` (oldest first), each with its reports."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Close the connection; the store is not used after."""

@@ -2,8 +2,9 @@
 
 Every write happens in `_transaction()`; a poll's items, stories and outbox rows
 are committed together or not at all (`poll_transaction`, written through
-monitor/store/sqlite_poll.py). SQL and row mapping only: what to write is decided by the
-pure planners (monitor/plan.py, monitor/outbox.py).
+monitor/store/sqlite_poll.py). SQL and row mapping only: what to write, what is due and
+what may be deleted are decided by the pure planners (monitor/plan.py, monitor/outbox.py,
+monitor/retention.py) and arrive as intents, statuses, ids and cutoffs.
 
 One piece over 400 lines because it is one connection and one lock: the source states,
 items, stories, deliveries, health incidents and retention batches it reads and writes
@@ -27,7 +28,8 @@ from typing import IO, Any
 from monitor.errors import StoreError
 from monitor.events import EventReport, KnownEvent, LedgerEntry
 from monitor.intents import AddSource, MoveSource
-from monitor.retention import Forgotten, RetentionPlan, dedup_key
+from monitor.outbox import Reschedule
+from monitor.retention import Forgotten, RetentionPlan, dedup_key, kept_keys
 from monitor.store.codec import (
     digest_from_json,
     error_kind,
@@ -412,33 +414,48 @@ class SqliteStore:
 
     # -- outbox and deliveries -------------------------------------------
 
-    def make_digest(self, notifier: str, now: datetime, digest_id: str) -> Digest | None:
-        """Freeze the notifier's unassigned outbox rows into one pending delivery."""
+    def queued_stories(self, notifier: str) -> list[int]:
+        """The story ids of the notifier's outbox rows not yet in a digest, in queue order."""
+        rows = self._query("SELECT story_id FROM outbox WHERE notifier = ? AND "
+                           "delivery_id IS NULL ORDER BY id", (notifier,))
+        return [r["story_id"] for r in rows]
+
+    def make_digest(self, notifier: str, story_ids: Sequence[int], now: datetime,
+                    digest_id: str) -> Digest | None:
+        """Freeze those of ``story_ids`` that are still queued for the notifier (in no
+        digest yet) into one pending delivery; None when none of them is."""
         with self._transaction() as db:
-            rows = db.execute("SELECT story_id FROM outbox WHERE notifier = ? AND "
-                              "delivery_id IS NULL ORDER BY id", (notifier,)).fetchall()
-            if not rows:
+            queued: list[int] = []
+            for start in range(0, len(story_ids), 500):
+                chunk = list(story_ids[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                queued += [r["story_id"] for r in db.execute(
+                    f"SELECT story_id FROM outbox WHERE notifier = ? AND delivery_id IS NULL "
+                    f"AND story_id IN ({marks}) ORDER BY id", [notifier, *chunk])]
+            if not queued:
                 return None
-            story_ids = [r["story_id"] for r in rows]
-            marks = ",".join("?" * len(story_ids))
-            stories = self._stories(f"id IN ({marks})", story_ids)
+            marks = ",".join("?" * len(queued))
+            stories = self._stories(f"id IN ({marks})", queued)
             digest = Digest(id=digest_id, notifier=notifier, created_at=now,
                             stories=tuple(stories))
             insert_delivery(db, digest, now)
             db.execute(f"UPDATE outbox SET delivery_id = ? WHERE notifier = ? AND "
                        f"delivery_id IS NULL AND story_id IN ({marks})",
-                       [digest_id, notifier, *story_ids])
+                       [digest_id, notifier, *queued])
             return digest
 
     def add_delivery(self, digest: Digest, now: datetime) -> None:
         with self._transaction() as db:
             insert_delivery(db, digest, now)
 
-    def due_deliveries(self, notifier: str, now: datetime) -> list[Digest]:
-        """Deliveries to attempt now; a 'sending' one was interrupted by a crash: resend it."""
-        rows = self._query("SELECT payload FROM deliveries WHERE notifier = ? AND status IN "
-                           "('pending', 'sending', 'failed') AND next_attempt_at <= ? "
-                           "ORDER BY created_at, id", (notifier, iso(now)))
+    def due_deliveries(self, notifier: str, statuses: Sequence[DeliveryStatus],
+                       now: datetime) -> list[Digest]:
+        """The notifier's deliveries in ``statuses`` whose next attempt time has come,
+        oldest first."""
+        marks = ",".join("?" * len(statuses))
+        rows = self._query(f"SELECT payload FROM deliveries WHERE notifier = ? AND status IN "
+                           f"({marks}) AND next_attempt_at <= ? ORDER BY created_at, id",
+                           (notifier, *statuses, iso(now)))
         return [digest_from_json(json.loads(r["payload"])) for r in rows]
 
     def mark_sending(self, digest_id: str, now: datetime) -> int:
@@ -476,48 +493,46 @@ class SqliteStore:
                            list(statuses))
         return [dict(r) for r in rows]
 
-    def retry_deliveries(self, digest_id: str | None, now: datetime) -> int:
-        """Make failed or dead deliveries due now (all of them when digest_id is None)."""
+    def reschedule_deliveries(self, plan: Reschedule) -> int:
+        """Apply ``plan`` (monitor.outbox.Reschedule) in one transaction; returns how many
+        deliveries it made due."""
+        if not plan.statuses:
+            return 0
+        marks = ",".join("?" * len(plan.statuses))
+        restart = ",".join("?" * len(plan.restart)) or "NULL"
+        where = f"status IN ({marks})"
+        params: list[Any] = [*plan.restart, plan.restart_as, iso(plan.due_at), *plan.restart,
+                             *plan.statuses]
+        if plan.digest_id is not None:
+            where += " AND id = ?"
+            params.append(plan.digest_id)
         with self._transaction() as db:
-            where = "status IN ('pending', 'failed', 'dead', 'sending')"
-            params: list[Any] = [iso(now)]
-            if digest_id is not None:
-                where += " AND id = ?"
-                params.append(digest_id)
-            return db.execute(f"UPDATE deliveries SET status = CASE status WHEN 'dead' THEN "
-                              f"'failed' ELSE status END, next_attempt_at = ?, attempts = "
-                              f"CASE status WHEN 'dead' THEN 0 ELSE attempts END "
+            return db.execute(f"UPDATE deliveries SET status = CASE WHEN status IN ({restart}) "
+                              f"THEN ? ELSE status END, next_attempt_at = ?, attempts = "
+                              f"CASE WHEN status IN ({restart}) THEN 0 ELSE attempts END "
                               f"WHERE {where}", params).rowcount
 
     # -- retention and size ------------------------------------------------
 
     def forget_batch(self, plan: RetentionPlan) -> Forgotten:
-        """One retention batch, in one transaction: up to ``plan.batch_size`` delivered
-        deliveries, stories and items older than ``plan.cutoff``.
-
-        A delivery's outbox rows go with it. A story stays while an outbox row points to it
-        (its digest is not made, not delivered, or dead) and while any of its items is not
-        older than the cutoff. An item stays while a kept story lists it; a deleted item
-        leaves its guid and URL keys in seen_keys.
-        """
-        cutoff, limit = iso(plan.cutoff), plan.batch_size
+        """One retention batch of ``plan`` (monitor.retention.RetentionPlan), in one
+        transaction: deliveries, then the stories they freed, then the items."""
+        limit = plan.batch_size
         with self._transaction() as db:
+            statuses = ",".join("?" * len(plan.delivery_statuses)) or "NULL"
             ids = [r["id"] for r in db.execute(
-                "SELECT id FROM deliveries WHERE status = 'delivered' AND delivered_at < ? "
-                "LIMIT ?", (cutoff, limit))]
+                f"SELECT id FROM deliveries WHERE status IN ({statuses}) AND delivered_at < ? "
+                f"LIMIT ?", (*plan.delivery_statuses, iso(plan.delivered_before), limit))]
             marks = ",".join("?" * len(ids))
             if ids:
                 db.execute(f"DELETE FROM outbox WHERE delivery_id IN ({marks})", ids)
                 db.execute(f"DELETE FROM deliveries WHERE id IN ({marks})", ids)
-            # A story goes when its newest report is old too: a copy that joined it later
-            # keeps it (else that copy, left without its story, would make the next copy of
-            # the URL open the old story anew and alert it).
             stories = [r["id"] for r in db.execute(
                 "SELECT id FROM stories s WHERE first_seen < ? AND NOT EXISTS "
                 "(SELECT 1 FROM outbox o WHERE o.story_id = s.id) AND NOT EXISTS "
                 "(SELECT 1 FROM story_items si JOIN items i ON i.id = si.item_id "
                 "WHERE si.story_id = s.id AND i.first_seen >= ?) LIMIT ?",
-                (cutoff, cutoff, limit))]
+                (iso(plan.stories_before), iso(plan.reports_before), limit))]
             if stories:
                 marks = ",".join("?" * len(stories))
                 db.execute(f"DELETE FROM story_items WHERE story_id IN ({marks})", stories)
@@ -525,12 +540,11 @@ class SqliteStore:
             items = db.execute(
                 "SELECT id, source, guid, canonical_url FROM items i WHERE first_seen < ? AND "
                 "NOT EXISTS (SELECT 1 FROM story_items si WHERE si.item_id = i.id) LIMIT ?",
-                (cutoff, limit)).fetchall()
+                (iso(plan.items_before), limit)).fetchall()
             if items:
-                keys = [(dedup_key("guid", r["source"], r["guid"]),) for r in items]
-                keys += [(dedup_key("url", r["canonical_url"]),) for r in items
-                         if r["canonical_url"]]
-                db.executemany("INSERT OR IGNORE INTO seen_keys (key) VALUES (?)", keys)
+                db.executemany("INSERT OR IGNORE INTO seen_keys (key) VALUES (?)",
+                               [(key,) for r in items for key in kept_keys(
+                                   r["source"], r["guid"], r["canonical_url"])])
                 marks = ",".join("?" * len(items))
                 db.execute(f"DELETE FROM items WHERE id IN ({marks})", [r["id"] for r in items])
         return Forgotten(len(ids), len(stories), len(items))
