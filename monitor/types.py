@@ -32,6 +32,8 @@ HealthAction = Literal["open", "alert", "close"]
 DeliveryStatus = Literal["pending", "sending", "failed", "delivered", "dead"]
 # A source's verdict in `monitor status` (monitor.decide.health).
 SourceHealth = Literal["new", "ok", "failing", "flooding", "silent", "gone"]
+# Where a match's evidence sentence was read: the item's headline or lead, or its article.
+EvidenceSource = Literal["headline", "lead", "article"]
 
 
 def actor_unknown(category: str | None, actors: tuple[str, ...]) -> bool:
@@ -88,6 +90,9 @@ class Classification:
     evidence: str = ""             # the sentence that decided
     rules: tuple[str, ...] = ()    # names of the rules that fired
     reason: str = ""               # a non-match: why ("no entity: ...", "other sense ...")
+    # Where the evidence sentence comes from: the item's "headline" or "lead" as the source
+    # delivered it, or the "article" page's text (monitor/articles.py).
+    evidence_source: EvidenceSource = "headline"
 
 
 @dataclass(frozen=True)
