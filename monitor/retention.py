@@ -46,14 +46,15 @@ class Forgotten:
     deliveries: int = 0
     stories: int = 0
     items: int = 0
+    articles: int = 0       # cached article reads (monitor/articles.py)
 
     @property
     def total(self) -> int:
-        return self.deliveries + self.stories + self.items
+        return self.deliveries + self.stories + self.items + self.articles
 
     def __add__(self, other: Forgotten) -> Forgotten:
         return Forgotten(self.deliveries + other.deliveries, self.stories + other.stories,
-                         self.items + other.items)
+                         self.items + other.items, self.articles + other.articles)
 
 
 class RetentionStore(Protocol):
@@ -92,7 +93,8 @@ def run_retention(store: RetentionStore, plan: RetentionPlan | None,
     while not stopping():
         batch = store.forget_batch(plan)
         done += batch
-        if max(batch.deliveries, batch.stories, batch.items) < plan.batch_size:
+        if max(batch.deliveries, batch.stories, batch.items, batch.articles) \
+                < plan.batch_size:
             break
         if pause:
             time.sleep(pause)

@@ -34,6 +34,8 @@ DeliveryStatus = Literal["pending", "sending", "failed", "delivered", "dead"]
 SourceHealth = Literal["new", "ok", "failing", "flooding", "silent", "gone"]
 # Where a match's evidence sentence was read: the item's headline or lead, or its article.
 EvidenceSource = Literal["headline", "lead", "article"]
+# Which items' articles a poll reads ([monitor] fetch_articles).
+ArticleMode = Literal["candidates", "never", "all"]
 
 
 def actor_unknown(category: str | None, actors: tuple[str, ...]) -> bool:
@@ -120,6 +122,7 @@ class Story:
     evidence: str
     sources: tuple[StorySource, ...]
     summary: str = ""              # the first item's summary as parsed: the alert's lead
+    evidence_source: EvidenceSource | None = None   # None: stored before it was kept
 
 
 @dataclass(frozen=True)
@@ -332,3 +335,41 @@ class PollSettings:
     def interval(self, source_interval: timedelta | None) -> timedelta:
         """A source's poll interval: its own, else the default."""
         return source_interval or self.poll_interval
+
+
+@dataclass(frozen=True)
+class ArticleSettings:
+    """What the article stage reads of the config (monitor/articles.py)."""
+
+    mode: ArticleMode = "candidates"
+    budget: int = 200                  # article fetches per ``window``, in this process
+    window: timedelta = timedelta(minutes=15)   # the budget's cycle: the poll interval
+    seconds_per_poll: float = 60.0     # one poll stops fetching articles after this long
+
+
+@dataclass(frozen=True)
+class CachedArticle:
+    """What the opening of an article said, by its URL; a failed read keeps its error."""
+
+    url: str                           # the canonical URL of the item that linked it
+    fetched_at: datetime
+    text: str = ""                     # its opening, as classified ("" when it failed)
+    error: str | None = None           # "FetchError: HTTP 404 Not Found"
+
+
+@dataclass(frozen=True)
+class ArticleCounts:
+    """Article reads: fetched, served from the cache, failed, or skipped past the budget."""
+
+    fetched: int = 0                   # fetched and read (failures not counted)
+    from_cache: int = 0
+    failed: int = 0                    # fetched (or refused) without text
+    skipped: int = 0                   # wanted, but past the budget
+
+    def __add__(self, other: ArticleCounts) -> ArticleCounts:
+        return ArticleCounts(self.fetched + other.fetched, self.from_cache + other.from_cache,
+                             self.failed + other.failed, self.skipped + other.skipped)
+
+    @property
+    def total(self) -> int:
+        return self.fetched + self.from_cache + self.failed + self.skipped

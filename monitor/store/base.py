@@ -13,6 +13,8 @@ from typing import Protocol
 from monitor.intents import AddSource, Intent, MoveSource, StoryState
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.types import (
+    ArticleCounts,
+    CachedArticle,
     DatabaseInfo,
     Digest,
     Incident,
@@ -96,6 +98,17 @@ class Store(Protocol):
         else); raises StoreError like every write."""
 
     def open_incidents(self, source: str) -> list[Incident]: ...
+
+    def cached_articles(self, urls: Sequence[str]) -> dict[str, CachedArticle]:
+        """The cached reads of these article URLs (canonical), by URL."""
+
+    def record_articles(self, articles: Sequence[CachedArticle], counts: ArticleCounts,
+                        now: datetime) -> None:
+        """Cache the articles a poll read (replacing older reads of the same URLs) and add
+        its counts to those of ``now``'s hour, in one transaction."""
+
+    def article_counts(self, since: datetime) -> ArticleCounts:
+        """The article reads counted since ``since`` (by the hour)."""
 
     def make_digest(self, notifier: str, now: datetime, digest_id: str) -> Digest | None: ...
 

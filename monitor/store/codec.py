@@ -31,7 +31,7 @@ def _story_to_json(story: Story) -> dict[str, Any]:
     return {"id": story.id, "topic": story.topic, "title": story.title, "url": story.url,
             "published": iso(story.published), "category": story.category,
             "score": story.score, "actors": list(story.actors), "evidence": story.evidence,
-            "summary": story.summary,
+            "summary": story.summary, "evidence_source": story.evidence_source,
             "sources": [{"source": s.source, "url": s.url, "title": s.title,
                          "published": iso(s.published)} for s in story.sources]}
 
@@ -48,6 +48,7 @@ def digest_from_json(data: dict[str, Any]) -> Digest:
         Story(id=s["id"], topic=s["topic"], title=s["title"], url=s["url"],
               published=parse_iso(s["published"]), category=s["category"], score=s["score"],
               actors=tuple(s["actors"]), evidence=s["evidence"], summary=s.get("summary", ""),
+              evidence_source=s.get("evidence_source"),
               sources=tuple(StorySource(x["source"], x["url"], x["title"],
                                         parse_iso(x["published"])) for x in s["sources"]))
         for s in data["stories"])

@@ -27,10 +27,13 @@ from typing import IO, Any
 from monitor.errors import StoreError
 from monitor.intents import AddSource, MoveSource
 from monitor.retention import Forgotten, RetentionPlan, dedup_key
+from monitor.store import sqlite_articles
 from monitor.store.codec import digest_from_json, error_kind, iso, parse_iso
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 from monitor.store.sqlite_poll import SqlitePollWriter, insert_delivery
 from monitor.types import (
+    ArticleCounts,
+    CachedArticle,
     DatabaseInfo,
     DeliveryStatus,
     Digest,
@@ -346,7 +349,8 @@ class SqliteStore:
         return [Story(id=r["id"], topic=r["topic"], title=r["title"], url=r["url"],
                       published=parse_iso(r["published"]), category=r["category"], score=r["score"],
                       actors=tuple(json.loads(r["actors"])), evidence=r["evidence"],
-                      sources=tuple(sources[r["id"]]), summary=r["summary"]) for r in rows]
+                      sources=tuple(sources[r["id"]]), summary=r["summary"],
+                      evidence_source=r["evidence_source"]) for r in rows]
 
     def stored_items(self, since: datetime) -> list[StoredItem]:
         """The items first seen since ``since``, oldest first, each with its stories."""
@@ -368,6 +372,30 @@ class SqliteStore:
 
     def matches(self, since: datetime) -> list[Story]:
         return self._stories("first_seen >= ?", (iso(since),))
+
+    # -- articles (monitor/articles.py) ----------------------------------
+
+    def cached_articles(self, urls: Sequence[str]) -> dict[str, CachedArticle]:
+        """The cached reads of these article URLs (canonical), by URL."""
+        with self._lock:
+            try:
+                return sqlite_articles.cached_articles(self._db, urls)
+            except sqlite3.Error as exc:
+                raise StoreError(f"database {self.path}: {exc}") from exc
+
+    def record_articles(self, articles: Sequence[CachedArticle], counts: ArticleCounts,
+                        now: datetime) -> None:
+        """Cache the articles a poll read, and count its reads, in one transaction."""
+        with self._transaction() as db:
+            sqlite_articles.record_articles(db, articles, counts, now)
+
+    def article_counts(self, since: datetime) -> ArticleCounts:
+        """The article reads counted since ``since`` (by the hour)."""
+        with self._lock:
+            try:
+                return sqlite_articles.article_counts(self._db, since)
+            except sqlite3.Error as exc:
+                raise StoreError(f"database {self.path}: {exc}") from exc
 
     # -- outbox and deliveries -------------------------------------------
 
@@ -457,7 +485,8 @@ class SqliteStore:
         A delivery's outbox rows go with it. A story stays while an outbox row points to it
         (its digest is not made, not delivered, or dead) and while any of its items is not
         older than the cutoff. An item stays while a kept story lists it; a deleted item
-        leaves its guid and URL keys in seen_keys.
+        leaves its guid and URL keys in seen_keys. Cached articles read before the cutoff
+        go too (an item that links one again is then news to nobody: its URL's key is kept).
         """
         cutoff, limit = iso(plan.cutoff), plan.batch_size
         with self._transaction() as db:
@@ -492,7 +521,8 @@ class SqliteStore:
                 db.executemany("INSERT OR IGNORE INTO seen_keys (key) VALUES (?)", keys)
                 marks = ",".join("?" * len(items))
                 db.execute(f"DELETE FROM items WHERE id IN ({marks})", [r["id"] for r in items])
-        return Forgotten(len(ids), len(stories), len(items))
+            articles = sqlite_articles.forget_articles(db, plan.cutoff, limit)
+        return Forgotten(len(ids), len(stories), len(items), articles)
 
     def optimize(self) -> None:
         """After a retention pass: refresh the planner's statistics where they went stale

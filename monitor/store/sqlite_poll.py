@@ -106,11 +106,11 @@ class SqlitePollWriter:
                 case OpenStory(ref, title, summary, url, published, c, alert):
                     cursor = db.execute(
                         "INSERT INTO stories (topic, title, summary, url, published, category, "
-                        "score, actors, evidence, rules, first_seen, alert) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "score, actors, evidence, rules, first_seen, alert, evidence_source) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (ref.topic, title, summary, url, iso(published), c.category, c.score,
                          json.dumps(c.actors), c.evidence, json.dumps(c.rules), iso(now),
-                         int(alert)))
+                         int(alert), c.evidence_source))
                     opened[ref] = int(cursor.lastrowid or 0)
                 case JoinStory(item, ref):
                     db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) "
