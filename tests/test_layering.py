@@ -28,6 +28,7 @@ PACKAGE_ROOT = Path(monitor.__file__).parent
 # fetched bytes) and return records. Reading package data (states.json, digest templates)
 # is allowed; talking to the network, a database, other processes or threads is not.
 PURE = (
+    "monitor.article_plan",
     "monitor.backtest",
     "monitor.classify",
     "monitor.classify.evaluate",
@@ -62,7 +63,8 @@ IO_MODULES = (
     # dependencies that talk to the network or run threads
     "apprise", "apscheduler.schedulers", "requests", "urllib3",
     # the project's own I/O: storage, fetching, sending, the daemon and its commands
-    "monitor.app", "monitor.batch", "monitor.cli", "monitor.deliver", "monitor.demo",
+    "monitor.app", "monitor.articles", "monitor.batch", "monitor.cli", "monitor.deliver",
+    "monitor.demo",
     "monitor.fetch", "monitor.notify", "monitor.pipeline", "monitor.report",
     "monitor.retention", "monitor.scheduler", "monitor.sources.config_file",
     "monitor.sources.discover", "monitor.store", "monitor.workers",

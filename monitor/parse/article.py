@@ -37,7 +37,7 @@ def extract_text(content: bytes, url: str, content_type: str | None = None) -> s
     if not is_html(content_type):
         kind = (content_type or "").split(";", 1)[0].strip()
         raise ParseError(f"not an HTML page ({kind})")
-    import trafilatura   # noqa: PLC0415 - see the module docstring
+    import trafilatura  # noqa: PLC0415 - see the module docstring
 
     try:
         text = trafilatura.extract(content[:MAX_HTML_BYTES], url=url, include_comments=False,
