@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import timedelta as _timedelta
 
+from monitor.articles import ArticleReader
 from monitor.classify import TopicClassifier, build_classifier
 from monitor.commit import sync_sources
 from monitor.config import Config
@@ -24,7 +25,7 @@ from monitor.parse.jobs import run_parse_job
 from monitor.pipeline import Pipeline
 from monitor.ports import Fetcher, NoObserver, Observer, Store
 from monitor.store import open_store
-from monitor.types import PollSettings
+from monitor.types import ArticleSettings, PollSettings
 from monitor.workers import ParseWorkers
 
 ROBOTS_TTL = _timedelta(hours=6)
@@ -97,6 +98,15 @@ def poll_settings(config: Config) -> PollSettings:
                         max_new_per_poll=m.max_new_per_poll)
 
 
+def article_settings(config: Config) -> ArticleSettings:
+    """What the article stage reads of the config: its budget's cycle is the poll interval,
+    and a poll spends at most one fetch deadline on articles."""
+    m = config.monitor
+    return ArticleSettings(mode=m.fetch_articles, budget=m.article_budget,
+                           window=m.poll_interval,
+                           seconds_per_poll=m.fetch_deadline.total_seconds())
+
+
 def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
               rng: random.Random | None = None, fetcher: Fetcher | None = None) -> App:
     """The app for ``config``. ``fetcher`` is the network (by default an HttpFetcher with
@@ -113,9 +123,14 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     if config.monitor.parse_workers:
         parser = ParseWorkers(config.monitor.parse_workers,
                               config.monitor.parse_timeout.total_seconds())
+    classifiers = build_classifiers(config)
+    articles = None
+    if config.monitor.fetch_articles != "never":
+        articles = ArticleReader(article_settings(config), store, fetcher, limiter, robots,
+                                 classifiers)
     pipeline = Pipeline(poll_settings(config), store, fetcher, limiter, robots,
-                        build_classifiers(config), subscribers(config), clock, rng, operators,
-                        parser or run_parse_job)
+                        classifiers, subscribers(config), clock, rng, operators,
+                        parser or run_parse_job, articles=articles)
     notifiers = {n.name: build_notifier(n, config.monitor.user_agent) for n in config.notifiers}
     metrics = Metrics(store, {s.name: config.interval(s) for s in config.sources},
                       [n.name for n in config.notifiers], clock)

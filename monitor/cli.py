@@ -161,11 +161,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         states = store.source_states()
         rows = store.delivery_rows(("pending", "sending", "failed", "dead"))
         database = store.database_info()
+        articles = store.article_counts(utcnow() - report.ARTICLES_SPAN)
         if args.json:
-            print(report.status_json(config, states, utcnow(), rows, database))
+            print(report.status_json(config, states, utcnow(), rows, database, articles))
             return EXIT_OK
         print(report.status_table(config, states, utcnow()))
         print(report.deliveries_summary(rows))
+        print(report.articles_line(config, articles))
         print(report.database_line(database, config.monitor.retention))
     finally:
         store.close()

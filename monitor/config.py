@@ -132,6 +132,13 @@ class MonitorSettings(_Frozen):
     # Items, stories and delivered deliveries older than this are deleted (their dedup keys
     # are kept, so nothing old alerts again); "off" keeps everything. See monitor.retention.
     retention: Annotated[timedelta | None, BeforeValidator(_to_retention)] = timedelta(days=90)
+    # When a headline names the Taliban but does not settle the event, read its article
+    # (monitor/articles.py): "candidates" (those items, and every item of a page source),
+    # "all" new items, or "never".
+    fetch_articles: Literal["candidates", "never", "all"] = "candidates"
+    # Articles fetched per poll_interval by this process, across all sources; the items
+    # past it are classified on their headline and lead alone (0: read only the cache).
+    article_budget: int = Field(200, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _retention_covers_stories(self) -> MonitorSettings:

@@ -197,6 +197,8 @@ class StoryView:
     lead: str
     show_evidence: bool   # the evidence adds something: it is not the headline again
     novelty: str          # "First: Kazakhstan removed ..." / "Follow-up of: ..." / ""
+    evidence_source: str | None   # headline | lead | article; None for older stories
+    from_article: bool    # the evidence was read in the article: the alert says so
 
 
 def _outlet_view(source: StorySource, zone: tzinfo) -> OutletView:
@@ -233,6 +235,8 @@ def story_view(story: Story, zone: tzinfo = UTC) -> StoryView:
         lead=make_lead(story.summary, story.title),
         show_evidence=bool(evidence) and not _same_words(evidence, title),
         novelty=novelty_text(story),
+        evidence_source=story.evidence_source,
+        from_article=story.evidence_source == "article",
     )
 
 
@@ -322,7 +326,8 @@ def render_html(digest: Digest) -> str:
 
 
 def story_payload(story: Story) -> dict[str, Any]:
-    """One story of the JSON contract body, plus the added ``lead`` and ``outlets``."""
+    """One story of the JSON contract body, plus the added ``lead``, ``outlets`` and
+    ``evidence_source`` (where the evidence was read: "headline", "lead" or "article")."""
     view = story_view(story)
     return {
         "id": story.id,
@@ -336,6 +341,7 @@ def story_payload(story: Story) -> dict[str, Any]:
         "actors": list(view.actors),
         "actor_unknown": actor_unknown(story.category, story.actors),
         "evidence": view.evidence,
+        "evidence_source": view.evidence_source,
         "lead": view.lead,
         "novelty": story.novelty,
         "event": event_payload(story),

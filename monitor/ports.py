@@ -7,15 +7,26 @@ another backend can stand in for any of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from monitor.config import SourceConfig
 from monitor.store.base import Store
-from monitor.types import AttemptResult, Digest, FetchResult, ParsedFeed, ParseJob, PollOutcome
+from monitor.types import (
+    AttemptResult,
+    Digest,
+    FetchResult,
+    NewItem,
+    ParsedFeed,
+    ParseJob,
+    PollOutcome,
+    StoryDecision,
+)
 
-__all__ = ["Fetcher", "HostGate", "NoObserver", "Observer", "Parser", "RobotsPolicy", "Store"]
+__all__ = ["ArticleStage", "Fetcher", "HostGate", "NoObserver", "Observer", "PageFetcher",
+           "Parser", "RobotsPolicy", "Store"]
 
 
 class Fetcher(Protocol):
@@ -32,6 +43,23 @@ class Fetcher(Protocol):
 
     def close(self) -> None:
         """Release its connections; it is not used after."""
+
+
+class PageFetcher(Protocol):
+    """A Fetcher that names what it fetched in a refusal ("article at private address
+    10.0.0.1 refused")."""
+
+    def fetch(self, url: str, etag: str | None = None,
+              last_modified: str | None = None, *, public_only: bool = False,
+              purpose: str = ...) -> FetchResult: ...
+
+
+class ArticleStage(Protocol):
+    """Reads the articles of a poll's items whose headlines were not enough
+    (monitor/articles.py): the matches their openings settle."""
+
+    def read(self, source: SourceConfig, new_items: Sequence[NewItem],
+             misses: Sequence[tuple[int, str]], now: datetime) -> list[StoryDecision]: ...
 
 
 class RobotsPolicy(Protocol):

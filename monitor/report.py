@@ -18,6 +18,7 @@ from monitor.errors import ConfigError
 from monitor.text import one_line
 from monitor.types import (
     UNKNOWN_ACTOR,
+    ArticleCounts,
     Classification,
     DatabaseInfo,
     FlushOutcome,
@@ -175,7 +176,8 @@ def _iso(value: datetime | str | None) -> str | None:
 
 def status_json(config: Config, states: Sequence[SourceState], now: datetime,
                 deliveries: Sequence[Mapping[str, Any]],
-                database: DatabaseInfo | None = None) -> str:
+                database: DatabaseInfo | None = None,
+                articles: ArticleCounts | None = None) -> str:
     """`monitor status --json`: each configured source's health, and delivery counts."""
     by_name = {s.name: s for s in states}
     sources = []
@@ -200,6 +202,8 @@ def status_json(config: Config, states: Sequence[SourceState], now: datetime,
     document: dict[str, Any] = {"sources": sources, "deliveries": counts}
     if database is not None:
         document["database"] = database_json(database, config.monitor.retention)
+    if articles is not None:
+        document["articles"] = articles_json(config, articles)
     return _json(document)
 
 
@@ -252,7 +256,8 @@ def matches(stories: Sequence[Story]) -> str:
         blocks.append(f"[{s.category or s.topic}] {s.title}\n  {strip_credentials(s.url)}\n"
                       f"  published {_when(s.published)}; sources: {sources}; "
                       f"actors: {', '.join(s.actors) or _story_no_actor(s)}; score {s.score:.2f}\n"
-                      f"  evidence: {one_line(s.evidence, 200)}")
+                      f"  evidence{' (from the article)' if s.evidence_source == 'article' else ''}"
+                      f": {one_line(s.evidence, 200)}")
     return "\n".join(blocks)
 
 
@@ -350,6 +355,29 @@ def database_json(info: DatabaseInfo, retention: timedelta | None) -> dict[str, 
     return {"path": info.path, "size_bytes": info.size, "items": info.items,
             "oldest_item": _iso(info.oldest_item), "kept_keys": info.kept_keys,
             "retention": _duration(retention) if retention else "off"}
+
+
+# How far back `monitor status` counts article reads.
+ARTICLES_SPAN = timedelta(hours=24)
+
+
+def articles_line(config: Config, counts: ArticleCounts) -> str:
+    """`monitor status`: the article reads of the last 24 hours, and the setting."""
+    m = config.monitor
+    setting = (f"fetch_articles = {m.fetch_articles}, budget {m.article_budget} per "
+               f"{_duration(m.poll_interval)}")
+    return (f"articles in the last 24h ({setting}): {counts.fetched} fetched, "
+            f"{counts.from_cache} from cache, {counts.failed} failed, "
+            f"{counts.skipped} skipped for budget")
+
+
+def articles_json(config: Config, counts: ArticleCounts) -> dict[str, Any]:
+    """The "articles" member of `monitor status --json`."""
+    m = config.monitor
+    return {"fetch_articles": m.fetch_articles, "budget": m.article_budget,
+            "budget_per": _duration(m.poll_interval), "since": "24h",
+            "fetched": counts.fetched, "from_cache": counts.from_cache,
+            "failed": counts.failed, "skipped_budget": counts.skipped}
 
 
 def _change(change: Change, now_side: bool) -> str:

@@ -46,13 +46,15 @@ class RetentionPlan:
     - stories first seen before ``stories_before`` none of whose reports (items) was first
       seen at or after ``reports_before``;
     - items first seen before ``items_before``; each leaves ``kept_keys`` of its source,
-      guid and canonical URL in the kept keys.
+      guid and canonical URL in the kept keys;
+    - cached article reads (monitor/articles.py) fetched before ``articles_before``.
     """
 
     delivered_before: datetime
     stories_before: datetime
     reports_before: datetime
     items_before: datetime
+    articles_before: datetime
     delivery_statuses: tuple[DeliveryStatus, ...] = ("delivered",)
     batch_size: int = BATCH_SIZE
 
@@ -64,14 +66,15 @@ class Forgotten:
     deliveries: int = 0
     stories: int = 0
     items: int = 0
+    articles: int = 0       # cached article reads (monitor/articles.py)
 
     @property
     def total(self) -> int:
-        return self.deliveries + self.stories + self.items
+        return self.deliveries + self.stories + self.items + self.articles
 
     def __add__(self, other: Forgotten) -> Forgotten:
         return Forgotten(self.deliveries + other.deliveries, self.stories + other.stories,
-                         self.items + other.items)
+                         self.items + other.items, self.articles + other.articles)
 
 
 class RetentionStore(Protocol):
@@ -94,7 +97,7 @@ def plan_retention(retention: timedelta | None, now: datetime,
         return None
     cutoff = now - retention
     return RetentionPlan(delivered_before=cutoff, stories_before=cutoff,
-                         reports_before=cutoff, items_before=cutoff,
+                         reports_before=cutoff, items_before=cutoff, articles_before=cutoff,
                          delivery_statuses=("delivered",), batch_size=batch_size)
 
 
@@ -127,7 +130,8 @@ def run_retention(store: RetentionStore, plan: RetentionPlan | None,
     while not stopping():
         batch = store.forget_batch(plan)
         done += batch
-        if max(batch.deliveries, batch.stories, batch.items) < plan.batch_size:
+        if max(batch.deliveries, batch.stories, batch.items, batch.articles) \
+                < plan.batch_size:
             break
         if pause:
             time.sleep(pause)

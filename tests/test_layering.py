@@ -31,6 +31,7 @@ PACKAGE_ROOT = Path(monitor.__file__).parent
 # fetched bytes) and return records. Reading package data (states.json, digest templates)
 # is allowed; talking to the network, a database, other processes or threads is not.
 PURE = (
+    "monitor.article_plan",
     "monitor.backtest",
     "monitor.classify",
     "monitor.classify.evaluate",
@@ -67,8 +68,9 @@ IO_MODULES = (
     # dependencies that talk to the network or run threads, or keep process-wide state
     "apprise", "apscheduler.schedulers", "prometheus_client", "requests", "urllib3",
     # the project's own I/O: storage, fetching, sending, the daemon and its commands
-    "monitor.app", "monitor.batch", "monitor.cli", "monitor.deliver", "monitor.demo",
-    "monitor.fetch", "monitor.metrics", "monitor.notify", "monitor.pipeline", "monitor.report",
+    "monitor.app", "monitor.articles", "monitor.batch", "monitor.cli", "monitor.deliver",
+    "monitor.demo", "monitor.fetch", "monitor.metrics", "monitor.notify", "monitor.pipeline",
+    "monitor.report",
     "monitor.retention", "monitor.scheduler", "monitor.sources.config_file",
     "monitor.sources.discover", "monitor.store", "monitor.workers",
 )

@@ -63,6 +63,7 @@ from monitor.classify.steps import lower_re as _re
 
 _SCORES = {GRANTED: 0.95, STEP: 0.9, DEBATED: 0.85}
 _SUMMARY_SENTENCES = 3          # how deep into the lead the event may sit
+_ENTITY_SPAN = 1000              # characters of the lead where names_entity looks
 
 
 # --- the entity: the Taliban government --------------------------------------------------------
@@ -424,6 +425,15 @@ class RecognitionDetector:
                 for h in self._sentence_hits(s, in_title=False, reasons=reasons)]
         found = self._best(hits)
         return found if found is not None else _no_match(reasons)
+
+    def names_entity(self, title: str, summary: str = "") -> bool:
+        """Whether the title or the summary's opening names the tracked government (a strong
+        alias; other groups called Taliban left out), whatever ``detect`` says. With a
+        non-match, the text is about the entity but does not settle an event."""
+        text = f" {title} \n {summary[:_ENTITY_SPAN]}".lower().replace("’", "'")
+        if not _has_any(text, self._entity_words):
+            return not text.isascii() and multilingual.has_entity_word(text)
+        return _first_word_match(self._entity_fast, _NOT_THE_ENTITY.sub(" ", text)) is not None
 
     def _multilingual(self, title: str, summary: str) -> Detection:
         for part, in_title in ((title, True), (summary[:400], False)):

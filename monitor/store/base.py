@@ -16,6 +16,8 @@ from monitor.intents import AddSource, Intent, MoveSource, StoryState
 from monitor.outbox import Reschedule
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.types import (
+    ArticleCounts,
+    CachedArticle,
     DatabaseInfo,
     DeliveryStatus,
     Digest,
@@ -133,6 +135,17 @@ class Store(Protocol):
 
     def seed_events(self, entries: Sequence[KnownEvent]) -> None:
         """Add the shipped ledger entries whose (state, kind) the ledger lacks."""
+
+    def cached_articles(self, urls: Sequence[str]) -> dict[str, CachedArticle]:
+        """The cached reads of these article URLs (canonical), by URL."""
+
+    def record_articles(self, articles: Sequence[CachedArticle], counts: ArticleCounts,
+                        now: datetime) -> None:
+        """Cache the articles a poll read (replacing older reads of the same URLs) and add
+        its counts to those of ``now``'s hour, in one transaction."""
+
+    def article_counts(self, since: datetime) -> ArticleCounts:
+        """The article reads counted since ``since`` (by the hour)."""
 
     def ledger(self) -> list[LedgerEntry]:
         """The event ledger, oldest first report first, each entry with its reports."""

@@ -52,6 +52,7 @@ def _story_to_json(story: Story) -> dict[str, Any]:
             "summary": story.summary, "novelty": story.novelty,
             "event": event_to_json(story.event),
             "first_seen": iso(story.first_seen),
+            "evidence_source": story.evidence_source,
             "sources": [{"source": s.source, "url": s.url, "title": s.title,
                          "published": iso(s.published)} for s in story.sources]}
 
@@ -70,6 +71,7 @@ def digest_from_json(data: dict[str, Any]) -> Digest:
               actors=tuple(s["actors"]), evidence=s["evidence"], summary=s.get("summary", ""),
               novelty=novelty(s.get("novelty")), event=event_from_json(s.get("event")),
               first_seen=parse_iso(s.get("first_seen")),
+              evidence_source=s.get("evidence_source"),
               sources=tuple(StorySource(x["source"], x["url"], x["title"],
                                         parse_iso(x["published"])) for x in s["sources"]))
         for s in data["stories"])

@@ -197,6 +197,32 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE stories ADD COLUMN novelty TEXT;   -- first | follow_up | NULL (no event)
     ALTER TABLE stories ADD COLUMN event TEXT;     -- JSON of monitor.types.StoryEvent
     """,
+    # 7: reading the article when the headline is not enough (monitor/articles.py): a cache
+    # of what articles' openings said, reads counted per hour for `monitor status`, and
+    # where each story's evidence sentence was read.
+    """
+    CREATE TABLE articles (
+        url TEXT PRIMARY KEY,                   -- canonical URL of the item that linked it
+                                                -- serves: is this article read already?
+        fetched_at TEXT NOT NULL,
+        text TEXT NOT NULL,                     -- its opening, as classified ('' if failed)
+        error TEXT                              -- NULL when it was read
+    );
+    -- serves: retention, articles read before the cutoff
+    CREATE INDEX articles_fetched ON articles (fetched_at);
+
+    CREATE TABLE article_counts (
+        hour TEXT PRIMARY KEY,                  -- UTC hour, "2025-07-03T10"
+                                                -- serves: `monitor status`, the last 24 hours
+        fetched INTEGER NOT NULL DEFAULT 0,     -- fetched and read
+        from_cache INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,      -- fetched or refused, no text
+        skipped INTEGER NOT NULL DEFAULT 0      -- wanted, past the budget
+    );
+
+    ALTER TABLE stories ADD COLUMN evidence_source TEXT;   -- headline | lead | article;
+                                                           -- NULL for older stories
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

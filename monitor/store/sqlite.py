@@ -30,6 +30,7 @@ from monitor.events import EventReport, KnownEvent, LedgerEntry
 from monitor.intents import AddSource, MoveSource
 from monitor.outbox import Reschedule
 from monitor.retention import Forgotten, RetentionPlan, dedup_key, kept_keys
+from monitor.store import sqlite_articles
 from monitor.store.codec import (
     digest_from_json,
     error_kind,
@@ -46,6 +47,8 @@ from monitor.store.sqlite_poll import (
     insert_event,
 )
 from monitor.types import (
+    ArticleCounts,
+    CachedArticle,
     DatabaseInfo,
     DeliveryStatus,
     Digest,
@@ -363,6 +366,7 @@ class SqliteStore:
                       actors=tuple(json.loads(r["actors"])), evidence=r["evidence"],
                       sources=tuple(sources[r["id"]]), summary=r["summary"],
                       first_seen=parse_iso(r["first_seen"]), novelty=novelty(r["novelty"]),
+                      evidence_source=r["evidence_source"],
                       event=event_from_json(json.loads(r["event"]) if r["event"] else None))
                 for r in rows]
 
@@ -411,6 +415,30 @@ class SqliteStore:
 
     def matches(self, since: datetime) -> list[Story]:
         return self._stories("first_seen >= ?", (iso(since),))
+
+    # -- articles (monitor/articles.py) ----------------------------------
+
+    def cached_articles(self, urls: Sequence[str]) -> dict[str, CachedArticle]:
+        """The cached reads of these article URLs (canonical), by URL."""
+        with self._lock:
+            try:
+                return sqlite_articles.cached_articles(self._db, urls)
+            except sqlite3.Error as exc:
+                raise StoreError(f"database {self.path}: {exc}") from exc
+
+    def record_articles(self, articles: Sequence[CachedArticle], counts: ArticleCounts,
+                        now: datetime) -> None:
+        """Cache the articles a poll read, and count its reads, in one transaction."""
+        with self._transaction() as db:
+            sqlite_articles.record_articles(db, articles, counts, now)
+
+    def article_counts(self, since: datetime) -> ArticleCounts:
+        """The article reads counted since ``since`` (by the hour)."""
+        with self._lock:
+            try:
+                return sqlite_articles.article_counts(self._db, since)
+            except sqlite3.Error as exc:
+                raise StoreError(f"database {self.path}: {exc}") from exc
 
     # -- outbox and deliveries -------------------------------------------
 
@@ -547,7 +575,8 @@ class SqliteStore:
                                    r["source"], r["guid"], r["canonical_url"])])
                 marks = ",".join("?" * len(items))
                 db.execute(f"DELETE FROM items WHERE id IN ({marks})", [r["id"] for r in items])
-        return Forgotten(len(ids), len(stories), len(items))
+            articles = sqlite_articles.forget_articles(db, plan.articles_before, limit)
+        return Forgotten(len(ids), len(stories), len(items), articles)
 
     def optimize(self) -> None:
         """After a retention pass: refresh the planner's statistics where they went stale

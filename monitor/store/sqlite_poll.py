@@ -140,11 +140,11 @@ class SqlitePollWriter:
                 case OpenStory(ref, title, summary, url, published, c, alert, novelty, event):
                     cursor = db.execute(
                         "INSERT INTO stories (topic, title, summary, url, published, category, "
-                        "score, actors, evidence, rules, first_seen, alert, novelty, event) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "score, actors, evidence, rules, first_seen, alert, novelty, event, "
+                        "evidence_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (ref.topic, title, summary, url, iso(published), c.category, c.score,
                          json.dumps(c.actors), c.evidence, json.dumps(c.rules), iso(now),
-                         int(alert), novelty, _json(event_to_json(event))))
+                         int(alert), novelty, _json(event_to_json(event)), c.evidence_source))
                     opened[ref] = int(cursor.lastrowid or 0)
                 case OpenEvent(entry, ref):
                     insert_event(db, entry, story(ref))
