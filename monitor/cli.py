@@ -21,14 +21,19 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor import __version__, report
-from monitor.app import build_app, build_classifiers, utcnow
+from monitor.app import App, build_app, build_classifiers, utcnow
 from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config, load_config_data
 from monitor.errors import ConfigError, MonitorError, NotifyError
 from monitor.retention import plan_retention, run_retention
 from monitor.store import SqliteStore, acquire_daemon_lock
 from monitor.types import FlushOutcome, PollOutcome
+
+if TYPE_CHECKING:
+    from monitor.scheduler import Daemon
+    from monitor.web.server import WebServer
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_SOURCES_FAILED, EXIT_DELIVERIES_FAILED, EXIT_BOTH_FAILED = 3, 4, 5
@@ -99,6 +104,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     lock = acquire_daemon_lock(config.monitor.database)
     app = build_app(config)
     daemon = Daemon(app)
+    try:
+        web = _serve_http(config, app, daemon)
+    except MonitorError:
+        app.close()
+        lock.close()
+        raise
 
     def _stop(signum: int, _frame: object) -> None:
         logging.getLogger("monitor").info("received %s, stopping",
@@ -111,6 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         finished = daemon.run_until_stopped()
     finally:
+        if web is not None:
+            web.stop()
         if finished:
             app.close()
             lock.close()
@@ -120,6 +133,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.shutdown()
         os._exit(EXIT_OK)
     return EXIT_OK
+
+
+def _serve_http(config: Config, app: App, daemon: Daemon) -> WebServer | None:
+    """The HTTP face of the daemon, when the config has an [http] table."""
+    if config.http is None:
+        return None
+    from monitor.web.context import Web
+    from monitor.web.server import serve
+
+    return serve(config.http, Web(config, app.store, app.clock, daemon))
 
 
 def _open_store(config: Config) -> SqliteStore:
@@ -442,7 +465,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     logging.basicConfig(level=level, handlers=[handler])
-    for noisy in ("apscheduler", "urllib3", "mail.log"):
+    for noisy in ("apscheduler", "urllib3", "mail.log", "uvicorn"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.intents import AddSource, Intent, MoveSource, StoryState
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.types import (
     DatabaseInfo,
+    DeliveryStatus,
     Digest,
     Incident,
     NewItem,
@@ -115,5 +116,21 @@ class Store(Protocol):
         """A failed attempt, not to be tried again (kept, reported as dead)."""
 
     def matches(self, since: datetime) -> list[Story]: ...
+
+    def source_items(self, source: str, limit: int) -> list[StoredItem]:
+        """The source's ``limit`` items seen last, newest first, each with its stories
+        (the HTTP face's page of one source)."""
+
+    def delivery_rows(self, statuses: Sequence[DeliveryStatus]) -> list[dict[str, Any]]:
+        """The deliveries in these statuses, oldest first: id, notifier, kind, created_at,
+        status, attempts, next_attempt_at, last_attempt_at, last_error, delivered_at,
+        stories (their count)."""
+
+    def retry_deliveries(self, digest_id: str | None, now: datetime) -> int:
+        """Make one waiting delivery (or all when None) due now, a dead one failed again;
+        returns how many."""
+
+    def ping(self) -> None:
+        """A cheap read that proves the database answers; StoreError when it does not."""
 
     def close(self) -> None: ...
