@@ -60,12 +60,14 @@ IO_MODULES = (
     "selectors", "signal", "smtplib", "socket", "sqlite3", "ssl", "subprocess", "threading",
     "urllib.request",
     # dependencies that talk to the network or run threads
-    "apprise", "apscheduler.schedulers", "requests", "urllib3",
+    "apprise", "apscheduler.schedulers", "requests", "urllib3", "anyio", "starlette",
+    "uvicorn",
     # the project's own I/O: storage, fetching, sending, the daemon and its commands
     "monitor.app", "monitor.batch", "monitor.cli", "monitor.deliver", "monitor.demo",
     "monitor.fetch", "monitor.notify", "monitor.pipeline", "monitor.report",
     "monitor.retention", "monitor.scheduler", "monitor.sources.config_file",
-    "monitor.sources.discover", "monitor.store", "monitor.workers",
+    "monitor.sources.discover", "monitor.store", "monitor.workers", "monitor.liveness",
+    "monitor.web",
 )
 
 # Imports of an I/O module that are known and accepted, with the reason.

@@ -57,9 +57,10 @@ class Pages:
         self._env = environment()
 
     def _render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        page = {"refresh": None, "notice": None, **context}
         html = self._env.get_template(template).render(
             generated=seconds_utc(self.web.clock()), csrf_field=CSRF_FIELD, csrf=self.csrf,
-            refresh=context.pop("refresh", None), **context)
+            **page)
         return HTMLResponse(html, status_code=status)
 
     def error(self, status: int, message: str) -> HTMLResponse:
