@@ -102,7 +102,7 @@ class Pages:
             row=views.source_row(source.name, source.url, state, now,
                                  web.config.interval(source)),
             state=state, when=lambda moment: views.when(moment, now),
-            interval=config_interval(web, source.name),
+            interval=views.duration(web.config.interval(source)),
             incidents=web.store.open_incidents(source.name),
             polls=views.poll_rows(polls, now), has_daemon=web.control is not None,
             items=views.item_rows(web.store.source_items(source.name, SOURCE_ITEMS), now))
@@ -114,11 +114,6 @@ class Pages:
     def poll(self, request: Request, fields: Mapping[str, str]) -> RedirectResponse:
         poll_source(self.web, fields.get("source", ""))
         return RedirectResponse(_next_page(fields.get("next")) + "?done=polled", 303)
-
-
-def config_interval(web: Web, name: str) -> str:
-    seconds = int(web.config.interval(web.source(name)).total_seconds())
-    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
 
 
 def _counts(statuses: Any) -> list[tuple[str, int]]:

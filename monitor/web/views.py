@@ -64,6 +64,16 @@ def relative(moment: datetime, now: datetime) -> str:
     return "just now"  # pragma: no cover - size >= 5 has a unit
 
 
+def duration(delta: timedelta) -> str:
+    """ "1h", "1h30m", "90s": a configured interval as the config would write it."""
+    seconds, parts = int(delta.total_seconds()), []
+    for unit, scale in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= scale:
+            parts.append(f"{seconds // scale}{unit}")
+            seconds %= scale
+    return "".join(parts) or "0s"
+
+
 def when(moment: datetime | None, now: datetime) -> When:
     if moment is None:
         return NEVER
