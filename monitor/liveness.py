@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,7 @@ from datetime import datetime
 from monitor.types import PollOutcome, PollStatus
 
 HEARTBEAT_STALE = 60.0    # seconds without a completed tick before /healthz says 503
-RECENT_POLLS = 10         # polls kept per source (about 170 bytes each)
+RECENT_POLLS = 5          # polls kept per source: about 1 KB a source (benchmarks/web.py)
 
 
 class Heartbeat:
@@ -64,17 +63,17 @@ class PollLog:
 
     def __init__(self, keep: int = RECENT_POLLS) -> None:
         self._keep = keep
-        self._polls: dict[str, deque[RecentPoll]] = {}
+        self._polls: dict[str, list[RecentPoll]] = {}   # a list: a deque's block is 600 B
         self._lock = threading.Lock()
 
     def record(self, at: datetime, outcome: PollOutcome) -> None:
         entry = RecentPoll(at, outcome.status, outcome.items, outcome.new, outcome.matched,
                            outcome.duration, outcome.error)
         with self._lock:
-            polls = self._polls.get(outcome.source)
-            if polls is None:
-                polls = self._polls[outcome.source] = deque(maxlen=self._keep)
+            polls = self._polls.setdefault(outcome.source, [])
             polls.append(entry)
+            if len(polls) > self._keep:
+                del polls[0]
 
     def recent(self, source: str) -> list[RecentPoll]:
         """The source's latest polls in this process, newest first."""

@@ -15,7 +15,6 @@ from monitor.config import load_config_data
 from monitor.liveness import Heartbeat, PollLog
 from monitor.scheduler import Daemon
 from monitor.types import PollOutcome
-from monitor.web.views import duration, relative
 from tests.fakes import MonotonicClock
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -43,16 +42,6 @@ def test_the_poll_log_keeps_the_latest_polls_of_each_source() -> None:
     assert [p.items for p in log.recent("a")] == [4, 3, 2]
     assert [(p.status, p.error) for p in log.recent("b")] == [("error", "FetchError: refused")]
     assert log.recent("c") == []
-
-
-def test_relative_times() -> None:
-    assert relative(T0, T0 + timedelta(seconds=2)) == "just now"
-    assert relative(T0, T0 + timedelta(seconds=42)) == "42s ago"
-    assert relative(T0, T0 + timedelta(minutes=3, seconds=59)) == "3m ago"
-    assert relative(T0 + timedelta(hours=5, minutes=1), T0) == "in 5h"
-    assert relative(T0, T0 + timedelta(days=2, hours=23)) == "2d ago"
-    assert [duration(timedelta(seconds=s)) for s in (90, 3600, 5400, 86400)] == [
-        "1m30s", "1h", "1h30m", "1d"]
 
 
 class _RunAtOnce:

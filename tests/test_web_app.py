@@ -365,3 +365,37 @@ def test_the_store_reads_of_the_http_face(tmp_path: Path) -> None:
         store.close()
     with pytest.raises(StoreError):
         store.ping()
+
+
+def test_the_server_listens_on_ipv6_loopback_and_says_when_a_port_is_taken(
+        tmp_path: Path) -> None:
+    import socket
+
+    from monitor.errors import MonitorError
+    from monitor.web.server import _listening_socket
+
+    if not socket.has_ipv6:
+        pytest.skip("this machine has no IPv6")
+    store = temp_store(tmp_path, SOURCES, NOW)
+    settings = HttpSettings(listen="[::1]:0")
+    server = WebServer(create_app(Web(config(), store, FixedClock(NOW)), settings),
+                       settings.host, settings.port)
+    try:
+        server.start()
+    except MonitorError as exc:
+        store.close()
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    try:
+        assert server.url.startswith("http://[::1]:")
+        assert requests.get(server.url + "readyz", timeout=10).status_code == 200
+        taken = WebServer(create_app(Web(config(), store, FixedClock(NOW)), settings),
+                          "::1", server.port)
+        with pytest.raises(MonitorError, match=rf"http: cannot listen on ::1:{server.port}: "
+                                               r"Address already in use"):
+            taken.start()
+    finally:
+        server.stop()
+        store.close()
+    # asyncio turns Nagle's algorithm off only on sockets that name their protocol.
+    with _listening_socket("127.0.0.1", 0) as sock:
+        assert sock.proto == socket.IPPROTO_TCP

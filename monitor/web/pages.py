@@ -73,16 +73,15 @@ class Pages:
             raise BadParameter("sources", "use sources=all, or leave it out")
         web, now = self.web, self.web.clock()
         config = web.config
-        rows = views.source_rows(((s.name, s.url, config.interval(s)) for s in config.sources),
-                                 web.store.source_states(), now)
-        attention = sum(1 for r in rows if r.health != "ok")
-        shown = rows if show_all else rows[:attention + OK_SOURCES_SHOWN]
+        sources = views.source_list(
+            ((s.name, s.url, config.interval(s)) for s in config.sources),
+            web.store.source_states(), now, None if show_all else OK_SOURCES_SHOWN)
         nodes = list(web.nodes()) if web.nodes is not None else []
         deliveries = views.delivery_rows(web.store.delivery_rows(WAITING), now)
         return self._render(
             "status.html", refresh=REFRESH_SECONDS, notice=NOTICES.get(params.get("done", "")),
-            counts=views.health_counts(rows), total=len(rows), sources=shown,
-            hidden=len(rows) - len(shown),
+            counts=sources.counts, total=sources.total, sources=sources.rows,
+            hidden=sources.hidden,
             stories=views.latest_stories(web.store.matches(now - STORIES_SINCE),
                                          STORIES_SHOWN),
             stories_days=STORIES_SINCE.days, stories_shown=STORIES_SHOWN,

@@ -120,21 +120,36 @@ def source_row(name: str, url: str, state: SourceState | None, now: datetime,
         items_seen=state.items_seen if state else 0)
 
 
-def source_rows(configured: Iterable[tuple[str, str, timedelta]],
-                states: Iterable[SourceState], now: datetime) -> list[SourceRow]:
+@dataclass(frozen=True)
+class SourceList:
+    rows: list[SourceRow]                       # those shown
+    counts: list[tuple[SourceHealth, int]]      # sources in each health, HEALTH_ORDER
+    total: int
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.rows)
+
+
+def source_list(configured: Iterable[tuple[str, str, timedelta]],
+                states: Iterable[SourceState], now: datetime,
+                ok_shown: int | None = None) -> SourceList:
     """The configured sources ((name, url, interval) each), those needing a person first
-    (failing, gone, flooding, silent, new, then ok), by name within each."""
+    (failing, gone, flooding, silent, new, then ok), by name within each; of the ok ones,
+    only the first ``ok_shown`` (None: all). Rows are made for the shown ones only."""
     by_name = {s.name: s for s in states}
-    rows = [source_row(name, url, by_name.get(name), now, interval)
-            for name, url, interval in configured]
     rank = {h: i for i, h in enumerate(HEALTH_ORDER)}
-    return sorted(rows, key=lambda r: (rank[r.health], r.name.casefold()))
-
-
-def health_counts(rows: Sequence[SourceRow]) -> list[tuple[SourceHealth, int]]:
-    """How many sources are in each health, in HEALTH_ORDER, only those with some."""
-    counts = Counter(r.health for r in rows)
-    return [(h, counts[h]) for h in HEALTH_ORDER if counts[h]]
+    judged = []
+    for name, url, interval in configured:
+        state = by_name.get(name)
+        verdict: SourceHealth = health(state, now, interval) if state else "new"
+        judged.append((rank[verdict], name.casefold(), name, url, interval, state, verdict))
+    judged.sort(key=lambda j: (j[0], j[1]))
+    counts = Counter(j[6] for j in judged)
+    shown = len(judged) if ok_shown is None else len(judged) - counts["ok"] + ok_shown
+    rows = [source_row(name, url, state, now, interval)
+            for _, _, name, url, interval, state, _ in judged[:shown]]
+    return SourceList(rows, [(h, counts[h]) for h in HEALTH_ORDER if counts[h]], len(judged))
 
 
 def latest_stories(stories: Sequence[Story], limit: int) -> list[StoryView]:
