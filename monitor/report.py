@@ -51,8 +51,13 @@ def _cut(text: str | None, width: int) -> str:
 
 def config_summary(config: Config) -> str:
     lines = [f"config {config.path or '(inline)'} is valid",
-             f"database: {config.monitor.database}",
-             f"topics ({len(config.topics)}):"]
+             f"database: {config.monitor.database}"]
+    if config.http is not None:
+        http = config.http
+        access = "reads open" if http.loopback else "every request needs the token"
+        writes = f"the token in ${http.token_env}" if http.token_env else "refused (no token_env)"
+        lines.append(f"http: {http.listen} ({access}; API writes: {writes})")
+    lines.append(f"topics ({len(config.topics)}):")
     lines += [f"  {t.name}: event={t.event or '-'} entities={len(t.entities)}"
               f"{' query=' + repr(t.query) if t.query else ''}" for t in config.topics]
     lines.append(f"sources ({len(config.sources)}):")

@@ -85,3 +85,15 @@ def test_a_token_written_in_the_file_is_refused() -> None:
 def test_an_unknown_key_suggests_the_right_one() -> None:
     assert refused({"listn": "127.0.0.1:8080"}) == (
         "http.listn: unknown key; did you mean `listen`?")
+
+
+def test_check_config_says_where_the_http_face_listens(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.report import config_summary
+
+    monkeypatch.setenv("NM_TEST_HTTP_TOKEN", "s3cret-token")
+    summary = config_summary(load_config_data({**MINIMAL, "http": {
+        "listen": "[::1]:9000", "token_env": "NM_TEST_HTTP_TOKEN"}}))
+    assert "http: [::1]:9000 (reads open; API writes: the token in $NM_TEST_HTTP_TOKEN)" \
+        in summary
+    assert "s3cret-token" not in summary
+    assert "http:" not in config_summary(load_config_data(MINIMAL))
