@@ -178,3 +178,14 @@ def test_the_status_page_in_a_browser(tmp_path: Path, browser: Any) -> None:
             assert phone.evaluate("document.documentElement.scrollWidth") <= 390
             screenshot(phone, tmp_path / "status-page-phone.png")
             assert daemon.stop() == 0
+
+
+def test_without_chromium_the_browser_tests_skip_unless_asked_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    monkeypatch.delenv(BROWSER_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no chromium at .*apt-get install"):
+        chromium()
+    monkeypatch.setenv(BROWSER_ENV, "/opt/nowhere/chromium")
+    with pytest.raises(pytest.fail.Exception, match="MONITOR_TEST_BROWSER=/opt/nowhere"):
+        chromium()
