@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from monitor.digest import seconds_utc
 from monitor.web import views
-from monitor.web.api import WAITING, poll_source, query, retry_delivery
+from monitor.web.api import SOURCE_ITEMS, WAITING, poll_source, query, retry_delivery
 from monitor.web.auth import CSRF_FIELD
 from monitor.web.context import BadParameter, Web
 
@@ -26,7 +26,6 @@ REFRESH_SECONDS = 30
 STORIES_SINCE = timedelta(days=7)
 STORIES_SHOWN = 50
 OK_SOURCES_SHOWN = 200      # beyond the sources needing a person; ?sources=all shows all
-SOURCE_ITEMS = 50
 NOTICES = {
     "retried": "The delivery was made due now: the daemon attempts it within seconds.",
     "polled": "The source is polled within 2 seconds; this page shows it at its next "
