@@ -22,9 +22,10 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor import __version__, report
-from monitor.app import build_app, build_classifiers, utcnow
+from monitor.app import App, build_app, build_classifiers, utcnow
 from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config, load_config_data
 from monitor.errors import ConfigError, MonitorError, NotifyError
 from monitor.health import check_limit, failing_for
@@ -32,6 +33,10 @@ from monitor.outbox import Outbox
 from monitor.retention import plan_retention, run_retention
 from monitor.store import Store, acquire_daemon_lock, open_store
 from monitor.types import FlushOutcome, PollOutcome
+
+if TYPE_CHECKING:
+    from monitor.scheduler import Daemon
+    from monitor.web.server import WebServer
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_SOURCES_FAILED, EXIT_DELIVERIES_FAILED, EXIT_BOTH_FAILED = 3, 4, 5
@@ -102,6 +107,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     lock = acquire_daemon_lock(config.monitor.database)
     app = build_app(config)
     daemon = Daemon(app)
+    try:
+        web = _serve_http(config, app, daemon)
+    except MonitorError:
+        app.close()
+        lock.close()
+        raise
 
     def _stop(signum: int, _frame: object) -> None:
         logging.getLogger("monitor").info("received %s, stopping",
@@ -114,6 +125,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         finished = daemon.run_until_stopped()
     finally:
+        if web is not None:
+            web.stop()
         if finished:
             app.close()
             lock.close()
@@ -123,6 +136,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.shutdown()
         os._exit(EXIT_OK)
     return EXIT_OK
+
+
+def _serve_http(config: Config, app: App, daemon: Daemon) -> WebServer | None:
+    """The HTTP face of the daemon, when the config has an [http] table."""
+    if config.http is None:
+        return None
+    from monitor.web.context import Web
+    from monitor.web.server import serve
+
+    metrics = app.metrics.render if app.metrics is not None else None
+    return serve(config.http, Web(config, app.store, app.clock, daemon), metrics=metrics)
 
 
 def _open_store(config: Config) -> Store:
@@ -497,7 +521,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     logging.basicConfig(level=level, handlers=[handler])
-    for noisy in ("apscheduler", "urllib3", "mail.log"):
+    for noisy in ("apscheduler", "urllib3", "mail.log", "uvicorn"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 

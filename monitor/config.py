@@ -11,6 +11,7 @@ already apart, in config_messages.py.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -375,6 +376,80 @@ class AppriseNotifierConfig(_NotifierBase):
         return self
 
 
+_LISTEN = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
+LISTEN_FORMS = 'like "127.0.0.1:8080", "[::1]:8080" or "0.0.0.0:8080"'
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """PURE: ``"127.0.0.1:8080"`` -> ("127.0.0.1", 8080); an IPv6 address in brackets, or
+    ``localhost``; a port 0 lets the system choose one."""
+    match = _LISTEN.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        hint = ("; write an IPv6 address in brackets, like [::1]:8080"
+                if isinstance(value, str) and value.count(":") > 1 else "")
+        raise ValueError(f"invalid listen address {value!r}: an IP address and a port, "
+                         f"{LISTEN_FORMS}{hint}")
+    host, port = match.group("v6") or match.group("host"), int(match.group("port"))
+    if host != "localhost":
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"invalid listen address {value!r}: {host!r} is not an IP "
+                             f"address (or localhost); {LISTEN_FORMS}") from None
+        if (address.version == 6) != bool(match.group("v6")):
+            raise ValueError(f"invalid listen address {value!r}: write an IPv6 address in "
+                             "brackets, like [::1]:8080")
+    if port > 65535:
+        raise ValueError(f"invalid listen address {value!r}: the port must be 0 to 65535")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    """PURE: whether ``host`` (an IP address or localhost) is on the loopback interface."""
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
+
+
+class HttpSettings(_Frozen):
+    """The ``[http]`` table: `monitor run` serves the status page, the JSON API and the
+    health checks there. Writes, and every request on a non-loopback address, need the
+    bearer token held in the variable named by ``token_env``."""
+
+    listen: str = "127.0.0.1:8080"
+    token_env: str | None = None
+    token: SecretStr | None = Field(None, exclude=True, repr=False)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_parses(cls, value: str) -> str:
+        split_listen(value)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _resolve_token(self) -> HttpSettings:
+        if self.token_env is not None and self.token is None:
+            token = _env_secret(self.token_env, "token_env")
+            if token is None or not token.get_secret_value().strip():
+                raise ValueError(f"token_env: environment variable {self.token_env} is empty")
+            object.__setattr__(self, "token", token)
+        if self.token is None and not self.loopback:
+            raise ValueError(f"token_env: required when listen is not a loopback address "
+                             f"({self.listen}): name the environment variable holding the "
+                             f"token that every request must then carry")
+        return self
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+
 NotifierConfig = Annotated[
     EmailNotifierConfig | WebhookNotifierConfig | FileNotifierConfig | AppriseNotifierConfig,
     Field(discriminator="type"),
@@ -386,6 +461,7 @@ class Config(_Frozen):
     """The whole configuration file."""
 
     monitor: MonitorSettings = MonitorSettings()
+    http: HttpSettings | None = None       # absent: nothing listens
     topics: tuple[TopicConfig, ...] = Field(min_length=1)
     sources: tuple[SourceConfig, ...] = ()
     notifiers: tuple[NotifierConfig, ...] = ()
@@ -437,7 +513,8 @@ def _keys(model: type[BaseModel]) -> tuple[str, ...]:
 
 
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": _keys(Config), "monitor": _keys(MonitorSettings), "topics": _keys(TopicConfig),
+    "": _keys(Config), "monitor": _keys(MonitorSettings), "http": _keys(HttpSettings),
+    "topics": _keys(TopicConfig),
     "sources": _keys(SourceConfig), "notifiers.email": _keys(EmailNotifierConfig),
     "notifiers.webhook": _keys(WebhookNotifierConfig), "notifiers.file": _keys(FileNotifierConfig),
     "notifiers.apprise": _keys(AppriseNotifierConfig),
@@ -452,13 +529,15 @@ def _cross_check(ctx_error: Any) -> str | None:
 
 def _secrets_in_file(data: dict[str, Any]) -> list[str]:
     """The resolved-secret keys are filled from *_env variables, never from the file."""
+    tables: list[tuple[str, Any, tuple[str, ...]]] = [("http", data.get("http"), ("token",))]
     notifiers = data.get("notifiers")
-    if not isinstance(notifiers, list):
-        return []
-    return [f"notifiers[{i}].{key}: secrets are never written in the config file; put it in "
+    if isinstance(notifiers, list):
+        tables += [(f"notifiers[{i}]", entry, ("password", "secret", "urls"))
+                   for i, entry in enumerate(notifiers)]
+    return [f"{where}.{key}: secrets are never written in the config file; put it in "
             f"an environment variable and name that variable in {key}_env"
-            for i, entry in enumerate(notifiers) if isinstance(entry, dict)
-            for key in ("password", "secret", "urls") if key in entry]
+            for where, entry, keys in tables if isinstance(entry, dict)
+            for key in keys if key in entry]
 
 
 def load_config_data(data: dict[str, Any], path: str = "") -> Config:

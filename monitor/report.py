@@ -11,7 +11,7 @@ from typing import Any
 
 from monitor.backtest import Backtest, Change
 from monitor.classify import TopicClassifier
-from monitor.config import Config
+from monitor.config import Config, SourceConfig
 from monitor.decide import health
 from monitor.digest import iso_utc, seconds_utc, story_payload
 from monitor.errors import ConfigError
@@ -48,8 +48,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def config_summary(config: Config) -> str:
     lines = [f"config {config.path or '(inline)'} is valid",
-             f"database: {config.monitor.database}",
-             f"topics ({len(config.topics)}):"]
+             f"database: {config.monitor.database}"]
+    if config.http is not None:
+        http = config.http
+        access = "reads open" if http.loopback else "every request needs the token"
+        writes = f"the token in ${http.token_env}" if http.token_env else "refused (no token_env)"
+        lines.append(f"http: {http.listen} ({access}; API writes: {writes})")
+    lines.append(f"topics ({len(config.topics)}):")
     lines += [f"  {t.name}: event={t.event or '-'} entities={len(t.entities)}"
               f"{' query=' + repr(t.query) if t.query else ''}" for t in config.topics]
     lines.append(f"sources ({len(config.sources)}):")
@@ -180,22 +185,8 @@ def status_json(config: Config, states: Sequence[SourceState], now: datetime,
                 articles: ArticleCounts | None = None) -> str:
     """`monitor status --json`: each configured source's health, and delivery counts."""
     by_name = {s.name: s for s in states}
-    sources = []
-    for source in config.sources:
-        state = by_name.get(source.name)
-        sources.append({
-            "name": source.name, "url": without_credentials(source.url),
-            "health": health(state, now, config.interval(source)) if state else "new",
-            "last_fetch_at": _iso(state.last_fetch_at) if state else None,
-            "last_status": state.last_status if state else None,
-            "last_success_at": _iso(state.last_success_at) if state else None,
-            "items_seen": state.items_seen if state else 0,
-            "consecutive_failures": state.consecutive_failures if state else 0,
-            "next_poll_at": _iso(state.next_poll_at) if state else None,
-            "last_error": state.last_error if state else None,
-            # what failed (monitor.types.ErrorKind): fetch, gone, parse, selector, crash
-            "last_error_kind": state.last_error_kind if state else None,
-        })
+    sources = [source_json(source, by_name.get(source.name), now, config.interval(source))
+               for source in config.sources]
     counts = {status: 0 for status in ("pending", "sending", "failed", "dead")}
     for row in deliveries:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
@@ -207,6 +198,25 @@ def status_json(config: Config, states: Sequence[SourceState], now: datetime,
     return _json(document)
 
 
+def source_json(source: SourceConfig, state: SourceState | None, now: datetime,
+                interval: timedelta) -> dict[str, Any]:
+    """One source of `monitor status --json` (and of the HTTP API): its health and the
+    state of its last poll; a source never polled is "new"."""
+    return {
+        "name": source.name, "url": without_credentials(source.url),
+        "health": health(state, now, interval) if state else "new",
+        "last_fetch_at": _iso(state.last_fetch_at) if state else None,
+        "last_status": state.last_status if state else None,
+        "last_success_at": _iso(state.last_success_at) if state else None,
+        "items_seen": state.items_seen if state else 0,
+        "consecutive_failures": state.consecutive_failures if state else 0,
+        "next_poll_at": _iso(state.next_poll_at) if state else None,
+        "last_error": state.last_error if state else None,
+        # what failed (monitor.types.ErrorKind): fetch, gone, parse, selector, crash
+        "last_error_kind": state.last_error_kind if state else None,
+    }
+
+
 def matches_json(stories: Sequence[Story]) -> str:
     """`monitor matches --json`: the stories as in the webhook payload, newest first."""
     return _json({"stories": [story_payload(s) for s in newest_first(stories)]})
@@ -214,9 +224,14 @@ def matches_json(stories: Sequence[Story]) -> str:
 
 def deliveries_json(rows: Sequence[Mapping[str, Any]]) -> str:
     """`monitor deliveries --json`: pending, failed and dead deliveries, oldest first."""
+    return _json({"deliveries": [delivery_json(r) for r in rows]})
+
+
+def delivery_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One delivery of `monitor deliveries --json` (and of the HTTP API), times in ISO."""
     keys = ("created_at", "next_attempt_at", "last_attempt_at", "delivered_at")
-    return _json({"deliveries": [{**r, **{k: _iso(r.get(k)) for k in keys if k in r},
-                                  "stories": r.get("stories") or 0} for r in rows]})
+    return {**row, **{k: _iso(row.get(k)) for k in keys if k in row},
+            "stories": row.get("stories") or 0}
 
 
 def deliveries_summary(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -25,6 +25,7 @@ from monitor.app import App
 from monitor.config import Config, NotifierConfig, SourceConfig, parse_duration
 from monitor.errors import StoreError
 from monitor.fetch import host_key
+from monitor.liveness import Heartbeat, PollLog
 from monitor.retention import RUN_EVERY, plan_retention, run_retention
 from monitor.types import PollOutcome
 
@@ -284,6 +285,9 @@ class Daemon:
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
         self._immediate = [n.name for n in app.config.notifiers if n.schedule == "immediate"]
         self._all_failing = AllFailingWatch(s.name for s in app.config.sources)
+        self.heartbeat = Heartbeat()      # each completed tick: GET /healthz
+        self.recent_polls = PollLog()     # the page of one source
+        self._wanted: set[str] = set()    # "poll now": polled at the next tick
 
     def start(self) -> None:
         scheduler = self._scheduler
@@ -341,12 +345,13 @@ class Daemon:
             # stored before the due ones are read.
             self.app.pipeline.flush()
             now = self.app.clock()
-            for source, host in due_sources(self.app, now):
+            for source, host, wanted in self._due(now):
                 with self._lock:
                     if (source.name in self._in_flight or not self._hosts.has_room(host)
-                            or self._polled_since_read(source.name, now)):
+                            or (not wanted and self._polled_since_read(source.name, now))):
                         continue
                     self._in_flight.add(source.name)
+                    self._wanted.discard(source.name)
                     self._hosts.enter(host)
                 try:
                     self._pool.submit(self._poll, source, host)
@@ -354,6 +359,44 @@ class Daemon:
                     self._release(source.name, host)
                     return
             self.app.observer.cycle_done(now)
+            self.heartbeat.beat()
+
+    def _due(self, now: datetime) -> list[tuple[SourceConfig, str, bool]]:
+        """The due sources and those asked for by `poll_now`, each with its host and
+        whether it was asked for (then polled whatever its next poll time)."""
+        due = due_sources(self.app, now)
+        with self._lock:
+            wanted = set(self._wanted)
+        if wanted:
+            listed = {source.name for source, _ in due}
+            urls = self.app.store.source_urls()
+            due += [(s, host_key(urls.get(s.name, s.url))) for s in self.app.config.sources
+                    if s.name in wanted and s.name not in listed]
+        return [(source, host, source.name in wanted) for source, host in due]
+
+    def poll_now(self, name: str) -> bool:
+        """Poll the source at the next tick (within TICK_SECONDS), whatever its next poll
+        time says; thread-safe (the HTTP face's "poll now"). False when no source has that
+        name."""
+        if not any(source.name == name for source in self.app.config.sources):
+            return False
+        with self._lock:
+            self._wanted.add(name)
+        return True
+
+    def deliver_now(self) -> None:
+        """Attempt the due deliveries now rather than at the next retry tick (after the
+        HTTP face made one due); thread-safe."""
+        try:
+            self._deliveries.submit(self._retry)
+        except RuntimeError:  # shutting down: the next start delivers it
+            pass
+
+    def liveness(self) -> str | None:
+        """None while the daemon runs and its tick is recent, else why not (GET /healthz)."""
+        if self.stopping.is_set():
+            return "the daemon is stopping"
+        return self.heartbeat.problem()
 
     def _polled_since_read(self, name: str, now: datetime) -> bool:
         """A poll that finished after this tick read the due sources moved the source's next
@@ -379,6 +422,7 @@ class Daemon:
         finally:
             self._release(source.name, host)
         self.app.observer.poll_done(outcome)
+        self.recent_polls.record(self.app.clock(), outcome)
         news = self._all_failing.record(outcome)
         if news is not None:
             log.log(logging.WARNING if outcome.error else logging.INFO, "%s", news)

@@ -66,13 +66,15 @@ IO_MODULES = (
     "selectors", "signal", "smtplib", "socket", "sqlite3", "ssl", "subprocess", "threading",
     "urllib.request",
     # dependencies that talk to the network or run threads, or keep process-wide state
-    "apprise", "apscheduler.schedulers", "prometheus_client", "requests", "urllib3",
+    "anyio", "apprise", "apscheduler.schedulers", "prometheus_client", "requests", "starlette",
+    "urllib3", "uvicorn",
     # the project's own I/O: storage, fetching, sending, the daemon and its commands
     "monitor.app", "monitor.articles", "monitor.batch", "monitor.cli", "monitor.deliver",
     "monitor.demo", "monitor.fetch", "monitor.metrics", "monitor.notify", "monitor.pipeline",
     "monitor.report",
     "monitor.retention", "monitor.scheduler", "monitor.sources.config_file",
-    "monitor.sources.discover", "monitor.store", "monitor.workers",
+    "monitor.sources.discover", "monitor.store", "monitor.workers", "monitor.liveness",
+    "monitor.web",
 )
 
 # Imports of an I/O module that are known and accepted, with the reason.

@@ -196,5 +196,12 @@ class Store(Protocol):
     def matches(self, since: datetime) -> list[Story]:
         """The stories first seen since ``since`` (oldest first), each with its reports."""
 
+    def source_items(self, source: str, limit: int) -> list[StoredItem]:
+        """The source's ``limit`` items seen last, newest first, each with its stories
+        (the HTTP face's page of one source)."""
+
+    def ping(self) -> None:
+        """A cheap read that proves the database answers; StoreError when it does not."""
+
     def close(self) -> None:
         """Close the connection; the store is not used after."""

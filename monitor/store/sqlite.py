@@ -203,6 +203,11 @@ class SqliteStore:
             raise StoreError(f"cannot read the state: database {self.path} is damaged "
                              f"({found}); restore it from a backup")
 
+    def ping(self) -> None:
+        """A cheap read that proves the database answers (GET /readyz): one page of the
+        sources table. StoreError when it does not."""
+        self._query("SELECT 1 FROM sources LIMIT 1")
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -407,6 +412,26 @@ class SqliteStore:
                              "ORDER BY s.id", (iso(since),)):
             matches.setdefault(r["item_id"], []).append(
                 PastMatch(r["topic"], r["id"], bool(r["alert"]), r["evidence"]))
+        return [StoredItem(id=r["id"], source=r["source"], url=r["url"], title=r["title"],
+                           summary=r["summary"], published=parse_iso(r["published"]),
+                           first_seen=datetime.fromisoformat(r["first_seen"]),
+                           alert=bool(r["alert"]), matches=tuple(matches.get(r["id"], ())))
+                for r in rows]
+
+    def source_items(self, source: str, limit: int) -> list[StoredItem]:
+        """The source's ``limit`` items seen last, newest first, each with its stories."""
+        rows = self._query("SELECT id, source, url, title, summary, published, first_seen, "
+                           "alert FROM items WHERE source = ? ORDER BY id DESC LIMIT ?",
+                           (source, limit))
+        ids = [r["id"] for r in rows]
+        matches: dict[int, list[PastMatch]] = {}
+        if ids:
+            marks = ",".join("?" * len(ids))
+            for r in self._query(f"SELECT si.item_id, s.id, s.topic, s.alert, s.evidence "
+                                 f"FROM story_items si JOIN stories s ON s.id = si.story_id "
+                                 f"WHERE si.item_id IN ({marks}) ORDER BY s.id", ids):
+                matches.setdefault(r["item_id"], []).append(
+                    PastMatch(r["topic"], r["id"], bool(r["alert"]), r["evidence"]))
         return [StoredItem(id=r["id"], source=r["source"], url=r["url"], title=r["title"],
                            summary=r["summary"], published=parse_iso(r["published"]),
                            first_seen=datetime.fromisoformat(r["first_seen"]),
