@@ -9,7 +9,10 @@ Sources, each for what it keeps well:
 - country_converter's country table: which states are UN members (its ``UNmember`` column),
   their short and official English names;
 - CLDR, through babel: the English name and the names in the languages the detector reads
-  (Russian, Chinese, Persian and Dari, Pashto, Urdu, Arabic);
+  (Russian, Chinese, Persian and Dari, Pashto, Urdu, Arabic), and the capitals in those
+  languages where CLDR names them: a time zone's exemplar city that is the state's capital
+  ("Europe/Moscow" -> "Москва", "莫斯科", "مسکو", "موسكو"; not Beijing or Islamabad, whose
+  zones are named after other cities: the supplement has those);
 - countryinfo: demonyms and capitals;
 - ``states_supplement.json`` beside the output, reviewed by hand: the states and organisations
   outside those tables (observers, Kosovo, Somaliland, the UN, the EU, ...), the canonical
@@ -84,6 +87,32 @@ def _ascii(name: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def _long_enough(name: str) -> bool:
+    """A capital's name long enough not to be part of many words: two Han characters, four
+    letters in another script ("رم", Rome in Persian, is in "رمضان" and "رمز")."""
+    letters = [c for c in name if c.isalpha()]
+    if any("\u3400" <= c <= "\u9fff" for c in letters):
+        return len(letters) >= 2
+    return len(letters) >= 4
+
+
+def _zone_capitals(code: str, capitals: list[str],
+                   zones: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """The capital's name in each language, from the CLDR time zone named after it."""
+    from babel.core import get_global
+
+    wanted = {c.lower() for c in capitals}
+    found: dict[str, list[str]] = {}
+    for zone in get_global("territory_zones").get(code, ()):
+        if zone.split("/")[-1].replace("_", " ").lower() not in wanted:
+            continue
+        for lang, table in zones.items():
+            city = (table.get(zone) or {}).get("city")
+            if city and _long_enough(city):
+                found.setdefault(lang, []).append(city)
+    return found
+
+
 def _plurals(demonym: str) -> list[str]:
     return [demonym, demonym + "s"] if demonym.endswith(("an", "i")) else [demonym]
 
@@ -96,6 +125,8 @@ def build() -> dict[str, Any]:
     drop = {n.lower() for n in supplement["drop"]}
     info = _countryinfo()
     locales = {lang: Locale.parse(lang).territories for lang in LANGUAGES}
+    zones = {lang: Locale.parse(lang).time_zones for lang in LANGUAGES}
+    drop_localized = set(supplement["drop_localized"])
     english = Locale.parse("en").territories
 
     entries: list[dict[str, Any]] = []
@@ -121,6 +152,9 @@ def build() -> dict[str, Any]:
         localized = {lang: sorted({n for form in [table.get(code, "")] if form
                                    for n in _split_cldr(form)})
                      for lang, table in locales.items()}
+        for lang, cities in _zone_capitals(code, [c for c in capitals if c.lower() not in drop],
+                                           zones).items():
+            localized[lang] = sorted({*localized[lang], *cities})
         entries.append({"name": name, "code": code, "kind": kind,
                         "names": names + demonyms + capitals, "localized": localized})
     for extra in supplement["entries"]:
@@ -160,7 +194,8 @@ def build() -> dict[str, Any]:
     out_entries = []
     for entry in entries:
         names = [n for n in dict.fromkeys(entry["names"]) if keep(entry["name"], n)]
-        localized = {lang: sorted({n for n in words if keep(entry["name"], n)})
+        localized = {lang: sorted({n for n in words if keep(entry["name"], n)
+                                   and n not in drop_localized})
                      for lang, words in sorted(entry["localized"].items())}
         out_entries.append({
             "name": entry["name"], "code": entry["code"], "kind": entry["kind"],
