@@ -18,7 +18,8 @@ scripts. The decision is the English one, read with each language's words
    recognition talked about with neither is a debate.
 4. Concrete steps (credentials, ambassadors, embassies, delisting, ties) are
    ``recognition_step``, or a debate when negated or modal in their clause; the UN seat,
-   legitimacy and normalisation are a debate.
+   legitimacy and normalisation are a debate (credentials next to the UN seat are the
+   seat's).
 5. The title's best finding wins (granted, then step, then debated); else the summary's.
    The actors are the states the sentence names (gazetteer.find_localized_states, the same
    canonical names the English rules give), but Afghanistan; the evidence is the sentence.
@@ -142,6 +143,9 @@ def _sentence(spec: Language, sentence: str, in_title: bool,
         hits.append((category, rules))
     if not hits:
         return []
+    if any("un-seat" in rules for _, rules in hits):
+        # credentials beside the UN seat are the seat's (the credentials committee)
+        hits = [(c, rules) for c, rules in hits if "step:credentials" not in rules]
     actors = tuple(s for s in find_localized_states(sensed) if s != "Afghanistan")
     anchor = "entity:" + weak.group(0).strip()
     return [Finding(match=True, category=category, actors=actors, evidence=sentence,

@@ -22,7 +22,8 @@ A language gives, as regular expressions over its folded text (languages/normali
 
 Patterns are written in the language's usual spelling; ``compile_pattern`` folds their
 letters as the text is folded, so "الإمارة الإسلامية" in a pattern matches "الاماره الاسلامیه"
-in a text. (In Arabic-script patterns write "\\?" for a question mark: "؟" folds to "?".)
+in a text. (A letter that folds to a sign, "؟" to "?", is matched as that sign, not as regex
+syntax.)
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ def compile_pattern(source: str, script: str) -> re.Pattern[str]:
     for char in source:
         if escaped or char == "\\" or char.isascii():
             out.append(char if escaped or char == "\\" else char.lower())
-        elif script == ARABIC:
-            out.append(fold(unicodedata.normalize("NFKC", char), ARABIC))
+        elif script == ARABIC:   # escaped: "؟" folds to "?", "…" to "..."
+            out.append(re.escape(fold(unicodedata.normalize("NFKC", char), ARABIC)))
         else:
-            out.append(fold(char, script))
+            out.append(re.escape(fold(char, script)))
         escaped = char == "\\" and not escaped
     return re.compile("".join(out))
 

@@ -6,7 +6,7 @@ is in, and one spelling for the letters that vary.
   Quranic marks, no tatweel, presentation forms unfolded (NFKC), the zero-width non-joiner
   written as a space ("می‌شناسد" and "می شناسد" read alike; rules allow "میشناسد" too), the
   zero-width joiner and direction marks dropped, and Eastern digits as ASCII digits.
-- Cyrillic: lower case, ё -> е.
+- Cyrillic: lower case, ё -> е; guillemets and curly quotes as '"' (in every script).
 - Han: traditional characters as simplified ones (OpenCC's t2s table), so that rules are
   written once, in simplified characters.
 
@@ -45,6 +45,7 @@ _ARABIC_LETTERS = str.maketrans({
     "،": ",", "؛": ";", "؟": "?", "۔": ".", "«": '"', "»": '"',
 })
 _SPACES = re.compile(r"[ \t\u00a0]+")
+_QUOTES = str.maketrans({"«": '"', "»": '"', "“": '"', "”": '"', "„": '"', "「": '"', "」": '"'})
 
 # Letters that only one language of the Arabic script writes (looked at before folding).
 _PASHTO = re.compile(r"[ټډړږښځڅڼۍېګ]")
@@ -96,6 +97,7 @@ def _arabic_script_language(text: str) -> str:
         return "ur"
     folded = fold(text, ARABIC)
     scores = {lang: len(words.findall(folded)) for lang, words in _FUNCTION_WORDS.items()}
+    scores["ps"] *= 2   # "د", "په", "ته" are Pashto's alone; the others share some words
     if _PERSIAN.search(text) is None and _ARABIC_ONLY.search(text) is not None:
         scores["ar"] += 2
     elif _PERSIAN.search(text) is not None:
@@ -118,5 +120,5 @@ def fold(text: str, script: str) -> str:
         text = unicodedata.normalize("NFKC", text).translate(_ARABIC_LETTERS)
         return _SPACES.sub(" ", text).lower()
     if script == CYRILLIC:
-        return text.lower().replace("ё", "е")
-    return str(_t2s().convert(text)).lower()
+        return text.lower().replace("ё", "е").translate(_QUOTES)
+    return str(_t2s().convert(text)).lower().translate(_QUOTES)
