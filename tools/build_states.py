@@ -32,7 +32,12 @@ import re
 import unicodedata
 from importlib.metadata import distribution, version
 from pathlib import Path
+import sys
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from monitor.classify.languages.normalise import fold_all  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "monitor" / "classify" / "data"
 LANGUAGES = ("ru", "zh", "fa", "fa_AF", "ps", "ur", "ar")
@@ -154,7 +159,7 @@ def build() -> dict[str, Any]:
                      for lang, table in locales.items()}
         for lang, cities in _zone_capitals(code, [c for c in capitals if c.lower() not in drop],
                                            zones).items():
-            localized[lang] = sorted({*localized[lang], *cities})
+            localized[lang] = [*localized[lang], *(c for c in cities if c not in localized[lang])]
         entries.append({"name": name, "code": code, "kind": kind,
                         "names": names + demonyms + capitals, "localized": localized})
     for extra in supplement["entries"]:
@@ -172,18 +177,20 @@ def build() -> dict[str, Any]:
     for entry in entries:
         entry["names"] = [*entry["names"], *(_ascii(n) for n in entry["names"])]
 
-    # A name that two entries claim is ambiguous, unless the supplement settles it.
+    # A name that two entries claim is ambiguous, unless the supplement settles it. Names in
+    # other scripts are compared as the detector reads them: "عُمان" (Oman) and "عمّان" (Amman)
+    # are one word once the harakat are gone.
     owners: dict[str, set[str]] = {}
     for entry in entries:
         for n in entry["names"]:
             owners.setdefault(n.lower(), set()).add(entry["name"])
         for words in entry["localized"].values():
             for n in words:
-                owners.setdefault(n.lower(), set()).add(entry["name"])
-    settled = {n.lower(): owner for n, owner in supplement["settle"].items()}
+                owners.setdefault(fold_all(n), set()).add(entry["name"])
+    settled = {fold_all(n): owner for n, owner in supplement["settle"].items()}
 
     def keep(entry_name: str, n: str) -> bool:
-        key = n.lower()
+        key = fold_all(n)
         if key in drop or len(key) < 2:
             return False
         if key in settled:
@@ -194,8 +201,9 @@ def build() -> dict[str, Any]:
     out_entries = []
     for entry in entries:
         names = [n for n in dict.fromkeys(entry["names"]) if keep(entry["name"], n)]
-        localized = {lang: sorted({n for n in words if keep(entry["name"], n)
-                                   and n not in drop_localized})
+        # the territory's own names first, then the capitals (dict order, not sorted)
+        localized = {lang: list(dict.fromkeys(n for n in words if keep(entry["name"], n)
+                                              and n not in drop_localized))
                      for lang, words in sorted(entry["localized"].items())}
         out_entries.append({
             "name": entry["name"], "code": entry["code"], "kind": entry["kind"],

@@ -4,9 +4,9 @@ the organisations that act (the UN, the EU, the SCO, the OIC, ...), with their n
 PURE. ``find_states(text)`` names the states an English sentence mentions, canonically spelled,
 in the order they first appear ("Moscow" -> Russia, "Kazakh" -> Kazakhstan, "the White House"
 -> United States); ``find_localized_states(text)`` does the same for Russian, Chinese,
-Persian/Dari, Pashto, Urdu and Arabic text folded as languages/normalise.py folds it (lower
-case, one spelling for the Arabic-script letters that vary, simplified characters): the names
-are folded the same way, so "روسيا" and "روسیا", "俄羅斯" and "俄罗斯" are one name. News datelines ("ISLAMABAD, May 30
+Persian/Dari, Pashto, Urdu and Arabic text, folded first as languages/normalise.py folds it
+(lower case, one spelling for the Arabic-script letters that vary, simplified characters), as
+the names are: "روسيا" and "روسیا", "俄羅斯" and "俄罗斯" are one name. News datelines ("ISLAMABAD, May 30
 (APP):") are places, not actors: strip them with ``strip_dateline`` first.
 
 The names live in ``data/states.json``, built by ``tools/build_states.py`` from kept sources
@@ -31,7 +31,7 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import TypedDict
 
-from monitor.classify.languages.normalise import ARABIC, CYRILLIC, HAN, fold
+from monitor.classify.languages.normalise import ARABIC, CYRILLIC, HAN, fold, fold_all
 
 _DATELINE = re.compile(
     r"^\s*[A-Z][A-Z.'\- ]{2,30}(?:,\s*[A-Z][a-z]{2,9}\.?\s+\d{1,2}\.?)?\s*"
@@ -286,9 +286,10 @@ def _in_order(spans: list[tuple[int, int, str]]) -> tuple[str, ...]:
 
 
 def find_localized_states(text: str) -> tuple[str, ...]:
-    """The states a lower-cased Russian, Chinese, Persian, Pashto, Urdu or Arabic text names,
-    in order of first mention."""
+    """The states a Russian, Chinese, Persian, Pashto, Urdu or Arabic text names, in order of
+    first mention."""
     compiled = _compiled()
+    text = fold_all(text)
     if compiled.not_actors.search(text):
         text = compiled.not_actors.sub(_blank, text)
     spans = []

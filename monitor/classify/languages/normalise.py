@@ -114,6 +114,17 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
+def fold_all(text: str) -> str:
+    """``text`` folded for every script it has letters of (a text may mix them)."""
+    if _SCRIPTS.search(text) is None:
+        return text.lower()
+    if re.search(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]", text):
+        text = fold(text, ARABIC)
+    if re.search(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", text):
+        text = fold(text, HAN)
+    return fold(text, CYRILLIC)
+
+
 def fold(text: str, script: str) -> str:
     """``text`` in the one spelling the rules of ``script`` are written in, lower-cased."""
     if script == ARABIC:
