@@ -51,6 +51,7 @@ _QUOTES = str.maketrans({"«": '"', "»": '"', "“": '"', "”": '"', "„": '"
 _PASHTO = re.compile(r"[ټډړږښځڅڼۍېګ]")
 _URDU = re.compile(r"[ٹڈڑںےہھۃ]")
 _PERSIAN = re.compile(r"[پچژگکی]")
+_ARTICLE = re.compile(r"(?<!\w)(?:[وبلف]?ال|لل)\w{2,}")   # Arabic's article: "المتهم", "بالإمارة"
 _ARABIC_ONLY = re.compile(r"[ةيكى]")
 # Short function words, as folded text spells them, for texts whose letters do not decide.
 _FUNCTION_WORDS = {
@@ -98,6 +99,7 @@ def _arabic_script_language(text: str) -> str:
     folded = fold(text, ARABIC)
     scores = {lang: len(words.findall(folded)) for lang, words in _FUNCTION_WORDS.items()}
     scores["ps"] *= 2   # "د", "په", "ته" are Pashto's alone; the others share some words
+    scores["ar"] += len(_ARTICLE.findall(folded))
     if _PERSIAN.search(text) is None and _ARABIC_ONLY.search(text) is not None:
         scores["ar"] += 2
     elif _PERSIAN.search(text) is not None:
