@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                 by_lang[str(record.get("lang", "?"))].append(
                     (record, verdict.category if verdict.match else None))
     for lang, rows in sorted(by_lang.items()):
-        print(f"{lang}: {len(rows)} records, {sum(int(r['label']) for r, _ in rows)} positive")  # type: ignore[call-overload]
+        positives = sum(1 for r, _ in rows if r["label"])
+        print(f"{lang}: {len(rows)} records, {positives} positive")
         tp = sum(1 for r, got in rows if r["label"] and got)
         fp = sum(1 for r, got in rows if not r["label"] and got)
         fn = sum(1 for r, got in rows if r["label"] and not got)

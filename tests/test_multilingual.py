@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.classify import TopicClassifier, build_classifier
-from monitor.classify import multilingual
+from monitor.classify import TopicClassifier, build_classifier, multilingual
 from monitor.classify.evaluate import evaluate_file, format_errors, score
 from monitor.classify.gazetteer import find_localized_states
 from monitor.classify.languages.normalise import ARABIC, CYRILLIC, HAN, fold, language

@@ -29,10 +29,10 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 import unicodedata
 from importlib.metadata import distribution, version
 from pathlib import Path
-import sys
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -6,8 +6,9 @@ in the order they first appear ("Moscow" -> Russia, "Kazakh" -> Kazakhstan, "the
 -> United States); ``find_localized_states(text)`` does the same for Russian, Chinese,
 Persian/Dari, Pashto, Urdu and Arabic text, folded first as languages/normalise.py folds it
 (lower case, one spelling for the Arabic-script letters that vary, simplified characters), as
-the names are: "روسيا" and "روسیا", "俄羅斯" and "俄罗斯" are one name. News datelines ("ISLAMABAD, May 30
-(APP):") are places, not actors: strip them with ``strip_dateline`` first.
+the names are: "روسيا" and "روسیا", "俄羅斯" and "俄罗斯" are one name. News datelines
+("ISLAMABAD, May 30 (APP):") are places, not actors: strip them with ``strip_dateline``
+first.
 
 The names live in ``data/states.json``, built by ``tools/build_states.py`` from kept sources
 (country_converter's table for UN membership, CLDR for names in each language, countryinfo for

@@ -30,7 +30,8 @@ NOT_ENTITY = (
     r"تحریک\s*(?:[-‐]\s*)?(?:ی\s+)?طالبان(?:\s+پاکستان)?|پاکستاني\s+طالبان\w*|"
     r"د\s+پاکستان\s+طالبان\w*|ټي\s?ټي\s?پي|\bttp\b"
 )
-_RECOGNISE = r"(?:په\s+)?رسمیت\s+(?:\S+\s+)?(?:و|نه\s+|به\s+)?(?:پېژن|پیژن|پېژند|پيژند|پېژان|پيژان)\w*"
+_RECOGNISE = (r"(?:په\s+)?رسمیت\s+(?:\S+\s+)?(?:و|نه\s+|به\s+)?"
+              r"(?:پېژن|پیژن|پېژند|پيژند|پېژان|پيژان)\w*")
 RECOGNITION = (
     rf"(?:{ENTITY})\s+{_W}{{0,5}}?{_RECOGNISE}|"
     # "their own government": the Taliban named elsewhere in the sentence

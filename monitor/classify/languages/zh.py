@@ -97,7 +97,7 @@ STEPS = (
     step("un-seat", DEBATED,
          rf"联合国{_P}{{0,8}}?(?:席位|代表权)|全权证书委员会|全权证书|(?:联大|联合国大会)"
          rf"{_P}{{0,10}}?(?:发言|代表权|席位|讲话)|常驻联合国代表", S),
-    step("un-seat", DEBATED, rf"全权证书委员会|阿富汗(?:的)?(?:联合国)?(?:席位|代表权)", S,
+    step("un-seat", DEBATED, r"全权证书委员会|阿富汗(?:的)?(?:联合国)?(?:席位|代表权)", S,
          weak_ok=True),
     step("legitimacy", DEBATED, r"合法性|合法政府|合法地位|合法化", S),
     step("normalisation", DEBATED, r"关系正常化|正常化关系", S),
