@@ -436,13 +436,11 @@ class RecognitionDetector:
         return _first_word_match(self._entity_fast, _NOT_THE_ENTITY.sub(" ", text)) is not None
 
     def _multilingual(self, title: str, summary: str) -> Detection:
-        for part, in_title in ((title, True), (summary[:400], False)):
-            found = multilingual.detect(part.lower())
-            if found is not None:
-                category, rule, actors = found
-                return self._detection(category, part.strip(), actors, [rule], in_title,
-                                       strong=True)
-        return _no_match([])
+        found = multilingual.detect(title, summary)
+        if not found.match or found.category is None:
+            return _no_match([found.reason])
+        return self._detection(found.category, found.evidence, found.actors, list(found.rules),
+                               found.in_title, strong=found.strong)
 
     # -- per sentence -------------------------------------------------------------------------
 
