@@ -98,6 +98,11 @@ _NOT_THE_ENTITY = _re(
     # "anti-Taliban forces", "Kabul-born author"
     r"\b(?:anti|post|pre|non)-Taliban\w*|Taliban-era|Kabul-(?:born|based|bred|raised|native)")
 _NOT_THE_ENTITY_ANY_CASE = re.compile(_NOT_THE_ENTITY.pattern, re.IGNORECASE)
+# "interim / de facto / caretaker government" names the Taliban's, unless another state owns
+# it: "Bangladesh's interim government" (the owner stays, as an actor).
+_OWNED_INTERIM = _re(
+    r"(?<=\w's\s)(?<!afghanistan's\s)(?<!kabul's\s)(?<!taliban's\s)(?<!country's\s)"
+    rf"(?:interim|de[\s-]facto|caretaker)\s+{_GOV_NOUN}")
 
 
 def _alias_re(aliases: Iterable[str]) -> re.Pattern[str]:
@@ -137,6 +142,13 @@ def _has_any(text: str, words: tuple[str, ...]) -> bool:
         if word in text:
             return True
     return False
+
+
+def _blank_owned_interim(text: str) -> str:
+    """``text`` with another state's interim government blanked (offsets kept)."""
+    if not _has_any(text, ("interim", "caretaker", "de facto", "de-facto")):
+        return text
+    return _OWNED_INTERIM.sub(lambda m: " " * len(m.group(0)), text)
 
 
 _RECOG = _re(r"(?<![\w-])(?:un-?)?(?:recogni(?:[sz]\w*|tions?)|recog)(?!\w)")
@@ -474,6 +486,7 @@ class RecognitionDetector:
             before = cleaned
             cleaned = _NOT_THE_ENTITY.sub(" ", cleaned)
             blanked = cleaned != before
+        cleaned = _blank_owned_interim(cleaned)
         strong = _first_word_match(self._entity_fast, cleaned)
         weak = strong or _first_word_match(_WEAK_ALIAS_FAST, cleaned)
         if weak is None:

@@ -56,8 +56,8 @@ _AFGHAN_SIDE = (r"(?:Kabul's|Afghan|Afghanistan's|Taliban's|Taliban|IEA's|IEA|"
 # The government itself, as the sender of an envoy; not the republic's or one in exile.
 _GOVERNMENT = (r"(?:Taliban|IEA|Islamic\s+Emirate|Kabul|Afghan(?:istan's)?\s+(?:(?!(?:republic|"
                r"former|exiled?|previous|ousted|toppled|fallen|deposed|old|elected|ghani|"
-               r"karzai)\b)\w+\s+)?(?:government|administration|authorities)(?![\w-]|\s+in\s+"
-               r"exile))")
+               r"karzai)\b)[\w-]+\s+){0,2}?(?:government|administration|authorities)"
+               r"(?![\w-]|\s+in\s+exile))")
 # The Taliban government as the other party of a step ("ties with Kabul", "with the
 # Taliban-led government", "Afghanistan and Uzbekistan restore ...").
 _AFGHAN_PARTY = r"(?:Taliban|IEA|Islamic\s+Emirate|Kabul|Afghan\w*)"
