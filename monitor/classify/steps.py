@@ -190,8 +190,9 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"(?:over\s+)?to\s+(?:the\s+)?(?:Taliban|IEA|Islamic)|"
         r"\b(?:re-?open\w*|re-?establish\w*|took\s+over|take\w*\s+over|"
         r"mov\w*\s+into|assum\w*\s+control\s+of|(?:take\w*|took)\s+charge\s+of)\W+"
-        r"(?:\S+\s+){0,4}?(?:embass\w*|consulate|diplomatic\s+(?:mission|presence)|"
-        r"delegation\s+office)(?![\w-])|"
+        # the embassy is the object: not "reopen the road to the embassy"
+        rf"(?:(?!{_NOT_OBJECT}\b)\S+\s+){{0,4}}?(?:embass\w*|consulate|diplomatic\s+(?:mission|"
+        r"presence)|delegation\s+office)(?![\w-])|"
         # restored, the embassy is the object itself: not "restores power to the embassy",
         # "its embassy's wall" or "the old embassy building"
         rf"\brestor\w*\s+(?:(?!{_NOT_OBJECT}\b)[\w'-]+\s+){{0,3}}?(?:embass(?:y|ies)|"
