@@ -44,6 +44,7 @@ KIND_LABELS: dict[EventKind, str] = {
 # The step rule that fired (monitor/classify/steps.py) -> the kind of step it reports.
 _RULE_KINDS: dict[str, EventKind] = {
     "step:credentials": "accepted_envoy",
+    "step:agrement": "accepted_envoy",
     "step:envoy-accepted": "accepted_envoy",
     "step:envoy-of-kabul-accepted": "accepted_envoy",
     "step:envoy-named-by": "accepted_envoy",

@@ -365,6 +365,12 @@ def test_challenge_set_meets_the_targets(clf: TopicClassifier) -> None:
      None),
     ("Taliban-era decrees recognised by new court structure", None),
     ("Kabul-born author gets recognition from Booker jury", None),
+    # a passive's agent: a state grants, nobody is a debate; an embassy is an object, not
+    # the end of a road; another state's caretaker government is that state
+    ("Taliban recognised by Kremlin decree", GRANTED),
+    ("Taliban government is recognised by nobody, Muttaqi admits", DEBATED),
+    ("Taliban reopen road to the Indian embassy", None),
+    ("Pakistan's caretaker government accepts Taliban-appointed ambassador", STEP),
 ])
 def test_generalisation_cases(clf: TopicClassifier, title: str, category: str | None) -> None:
     assert _category(clf, title) == category
@@ -383,6 +389,9 @@ def test_generalisation_cases(clf: TopicClassifier, title: str, category: str | 
      'other sense of "recognition": "of facial recognition"'),
     ("Taliban spokesman urges recognition of Palestine", "", "other object:"),
     ("Taliban recognise the drought as the main threat", "", "other object:"),
+    ("Taliban recognised as reliable partners by the Red Cross", "",
+     'other sense of "recognition"'),
+    ("Mali's junta wins recognition from Moscow as Taliban look on", "", "other object:"),
     ("Aid flights resume", "Airport staff return to work. Taliban officials inspect the new "
      "facial recognition gates.", 'other sense of "recognition"'),
 ])

@@ -25,14 +25,16 @@ from monitor.types import CATEGORIES
 DATA = Path(__file__).resolve().parent / "data" / "recognition_recall.jsonl"
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
-# Reached after the fixes of batches 1-4 (the blind first-sight figures are in
-# tests/data/README.md). Per kind: how many positives may be missed; no kind may let a
-# negative through. Lower a number when the rules get better; never raise one.
+# Reached after the fixes of batches 1-6 (the blind first-sight figures are in
+# tests/data/README.md; batches 5 and 6 hold the shapes the recall rules over-matched). Per kind:
+# how many positives may be missed; no kind may let a negative through. Lower a number when
+# the rules get better; never raise one.
 MISSED_AT_MOST = {"embassy": 1, "engagement": 2, "envoy": 0, "guideline": 1, "historical": 1,
-                  "lead": 0, "metonym": 0, "sense": 0, "ties": 0, "ttp": 0}
+                  "lead": 0, "metonym": 0, "object": 0, "passive": 0, "sense": 0, "ties": 0,
+                  "ttp": 0}
 # Per positive category, the category itself must be right this often.
-CATEGORY_RECALL_AT_LEAST = {"recognition_granted": 13 / 13, "recognition_step": 81 / 83,
-                            "recognition_refused_or_debated": 57 / 61}
+CATEGORY_RECALL_AT_LEAST = {"recognition_granted": 21 / 21, "recognition_step": 94 / 96,
+                            "recognition_refused_or_debated": 66 / 70}
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +59,8 @@ def by_kind(records: list[dict[str, Any]],
 
 
 def test_the_set_is_ours_and_balanced(records: list[dict[str, Any]]) -> None:
-    """Four batches, each measured blind; about as many hard negatives as positives."""
-    assert {r["batch"] for r in records} == {1, 2, 3, 4}
+    """Six batches, each measured blind; about as many hard negatives as positives."""
+    assert {r["batch"] for r in records} == {1, 2, 3, 4, 5, 6}
     positives = sum(r["label"] for r in records)
     assert len(records) >= 300
     assert len(records) - positives >= 0.9 * positives
@@ -70,7 +72,7 @@ def test_precision_and_recall_hold(clf: TopicClassifier) -> None:
     report = evaluate_file(str(DATA), clf)
     overall = score(report.outcomes)
     assert overall.fp == 0, format_errors(report)
-    assert overall.recall >= 152 / 157, format_errors(report)
+    assert overall.recall >= 182 / 187, format_errors(report)
 
 
 @pytest.mark.parametrize("kind", sorted(MISSED_AT_MOST))

@@ -12,13 +12,17 @@ PURE: text in, ``Detection`` out; no I/O. The rules encode the labelling guideli
 3. Throw out other senses near the word ("facial recognition", "in recognition of", awards,
    "internationally recognised", recognition of Palestine/Kosovo/Taiwan, "recognise terrorism
    as a threat", "recognise the former government's debts"): the object of "recognise" must
-   be the government. The recognitions of the first emirate ("in 1997", "in the 1990s") are
+   be the government ("recognise the Taliban threat" or "Taliban control of the border" is
+   not; nor is "Niger's junta wins recognition" in a headline that names the Taliban), and
+   the agent of a passive must be a state ("recognised as partners by aid agencies" is
+   another sense). The recognitions of the first emirate ("in 1997", "in the 1990s") are
    history, not news. "Afghanistan" alone is the country, except as the one that seeks or
    wins recognition.
 4. Tell the kinds apart: a state recognising, with no negation or modality in its clause, is
    ``recognition_granted`` ("Russia recognises", "the second country to recognise", "follows
-   Moscow in recognising"); a state's recognition named as a fact ("Russia's recognition of
-   the Taliban sparks debate") is a grant and the reactions to it, unless the words right
+   Moscow in recognising", "recognised by Moscow"; "recognised by none / few" is a debate);
+   a state's recognition named as a fact ("Russia's recognition of the Taliban sparks
+   debate") is a grant and the reactions to it, unless the words right
    around it deny it or make it hypothetical. A concrete status step is ``recognition_step``
    (considered or asked for, it is a debate); everything else about recognition (refusals,
    conditions, requests, "considering", yes/no questions, the UN seat) is
@@ -95,6 +99,11 @@ _NOT_THE_ENTITY = _re(
     # "anti-Taliban forces", "Kabul-born author"
     r"\b(?:anti|post|pre|non)-Taliban\w*|Taliban-era|Kabul-(?:born|based|bred|raised|native)")
 _NOT_THE_ENTITY_ANY_CASE = re.compile(_NOT_THE_ENTITY.pattern, re.IGNORECASE)
+# "interim / de facto / caretaker government" names the Taliban's, unless another state owns
+# it: "Bangladesh's interim government" (the owner stays, as an actor).
+_OWNED_INTERIM = _re(
+    r"(?<=\w's\s)(?<!afghanistan's\s)(?<!kabul's\s)(?<!taliban's\s)(?<!country's\s)"
+    rf"(?:interim|de[\s-]facto|caretaker)\s+{_GOV_NOUN}")
 
 
 def _alias_re(aliases: Iterable[str]) -> re.Pattern[str]:
@@ -134,6 +143,13 @@ def _has_any(text: str, words: tuple[str, ...]) -> bool:
         if word in text:
             return True
     return False
+
+
+def _blank_owned_interim(text: str) -> str:
+    """``text`` with another state's interim government blanked (offsets kept)."""
+    if not _has_any(text, ("interim", "caretaker", "de facto", "de-facto")):
+        return text
+    return _OWNED_INTERIM.sub(lambda m: " " * len(m.group(0)), text)
 
 
 _RECOG = _re(r"(?<![\w-])(?:un-?)?(?:recogni(?:[sz]\w*|tions?)|recog)(?!\w)")
@@ -250,14 +266,32 @@ _OTHER_GOVERNMENT = _re(rf"\b(?:former|previous|ousted|toppled|fallen|old|republ
                         rf"karzai's)\s+(?:\w+\s+)?{_GOV_NOUN}|\b{_GOV_NOUN}'s\b")
 # "recognise Taliban diplomats / Taliban-issued passports": the entity only qualifies another
 # object, which is not the government.
+# So is "recognise the Taliban threat / Taliban control of the border / the Taliban's grip".
 _QUALIFIED_OBJECT = _re(
-    r"(?:[\s-]+issued)?\W*(?:diplomats?|envoys?|ambassadors?|officials?|representatives?|"
-    r"consuls?|passports?|degrees?|documents?|visas?|certificates?|licen[cs]es?|identity|ids?|"
-    r"cards?|currency|banknotes?|fighters?|militants?|commanders?|members?|flags?|victims?|"
-    r"efforts?|role|concerns?|achievements?|decrees?|courts?|judgments?|marriages?)\b")
+    r"(?:'s)?(?:[\s-]+issued)?\W*(?:diplomats?|envoys?|ambassadors?|officials?|"
+    r"representatives?|consuls?|passports?|degrees?|documents?|visas?|certificates?|"
+    r"licen[cs]es?|identity|ids?|cards?|currency|banknotes?|fighters?|militants?|commanders?|"
+    r"members?|flags?|victims?|efforts?|role|concerns?|achievements?|decrees?|courts?|"
+    r"judgments?|marriages?|threats?|dangers?|menace|control|dominance|grip|hold|gains?|"
+    r"advances?|influence|security|interests?|claims?|stance|positions?|presence|successes)\b")
 _PRONOUN_OBJECT = _re(r"^\W*(?:them|us)\b|^\W*it\s*(?:$|[,.;:!?]|as\b)")
-# A headline's passive without "is": "Islamic Emirate recognised", "... recognised by Moscow".
-_PARTICIPLE_AFTER = _re(r"^\s*(?:$|[,.;:!?—–(]|-\s|(?:by|as|officially|formally)\b)")
+# A headline's passive without "is": "Islamic Emirate recognised", "... recognised as
+# Afghanistan's government" (as a government, not "as partners"). With an agent ("by ...")
+# it is read as any passive is.
+_PARTICIPLE_AFTER = _re(r"^\s*(?:$|[,.;:!?—–(]|-\s|(?:officially|formally)\b|as\s+(?:[\w'-]+\s+)"
+                        rf"{{0,4}}?(?:{_GOV_NOUN}|representatives?)\b)")
+# The agent of a passive: "recognised by Moscow", "recognised as its government by Russia".
+_AGENT = _re(r"(?:\s+as(?:\s+[\w'-]+){1,5}?)?\s+by\s+([^,;:.!?()—–|]{1,50})")
+# Nobody recognises: "by none of its neighbours", "by few", "by no one", "by not a single".
+_NO_AGENT = _re(r"\s*(?:none|nobody|no[\s-]?one|no|few|hardly\s+any\w*|scarcely\s+any\w*|"
+                r"neither|not\s+(?:a\s+single|one|any|many|even))\b")
+# Who can recognise a government: a state (the gazetteer names it) or a word for states,
+# not "aid agencies" or "the Asian Cricket Council".
+_STATE_AGENT = _re(
+    r"\b(?:states?|countr(?:y|ies)|nations?|governments?|capitals?|kingdoms?|republics?|"
+    r"monarch\w*|sultanates?|neighbou?rs?|members?|u\.?n\.?|eu|united\s+nations|general\s+"
+    r"assembly|security\s+council|international\s+community|west|western|anyone|anybody|"
+    r"everyone)\b|\bthe\s+(?:whole\s+|wider\s+|outside\s+)?world\s*$")
 # The Taliban's first emirate (1996-2001): its recognitions are history, not news.
 _HISTORICAL = _re(
     r"(?<!since\s)(?<!after\s)\b(?:19\d\d|200[01])\b|\b(?:19)?90s\b|\bnineties\b|"
@@ -274,7 +308,6 @@ _COUNTRY_SEEKS = _re(
     r"recognition\b(?!\s+(?:of|for)\b)")
 _POSSESSIVE_END = _re(r"'s\s+(?:\w+\s+){0,3}$")
 _BY_STATE = _re(r"\s+(?:\S+\s+){0,4}?(?:from|by)\s+((?:\S+\s*){1,3})")
-_BY_AFTER = _re(r"\s+by\b")
 _DECISION_END = _re(r"'s\s+(?:\S+\s+){0,2}?(?:decision|move|step)\s+to\s+(?:\w+ly\s+)?$|"
                     r"\b(?:came|decided|moved|voted|chose)\s+to\s+(?:\w+ly\s+)?$|"
                     r"\b(?:decree|law|order|resolution|document)\s+(?:on\s+)?$")
@@ -461,6 +494,7 @@ class RecognitionDetector:
             before = cleaned
             cleaned = _NOT_THE_ENTITY.sub(" ", cleaned)
             blanked = cleaned != before
+        cleaned = _blank_owned_interim(cleaned)
         strong = _first_word_match(self._entity_fast, cleaned)
         weak = strong or _first_word_match(_WEAK_ALIAS_FAST, cleaned)
         if weak is None:
@@ -508,6 +542,10 @@ class RecognitionDetector:
                             reasons.append(f"{OTHER_OBJECT}: "
                                            f"{_quote(text, match.start(), match.end(), after=3)}")
                             continue
+                if self._received_by_other(text, match):
+                    reasons.append(f"{OTHER_OBJECT}: "
+                                   f"{_quote(text, match.start(), match.end(), after=3)}")
+                    continue  # "Niger's junta wins recognition from Russia as Taliban watch"
                 rules.append("recognition:noun")
             else:
                 verb_rule = self._verb_object(word, before, after)
@@ -538,6 +576,11 @@ class RecognitionDetector:
             if _IN_BEFORE.search(before) or _MODIFIER_AFTER.match(after):
                 return None  # "in recognition of", "recognition award", "... technology"
             return "noun"
+        agent = _AGENT.match(after) if word.endswith("ed") else None
+        if agent is not None and not (_NO_AGENT.match(agent.group(1))
+                                      or _STATE_AGENT.search(agent.group(1))
+                                      or find_states(agent.group(1))):
+            return None  # "recognised as partners by aid agencies": not a state's act
         return "verb"
 
     def _verb_object(self, word: str, before: str, after: str) -> str | None:
@@ -545,10 +588,11 @@ class RecognitionDetector:
         as its subject); the rule name that says so, or None."""
         if _AS_THREAT.match(after):
             return None
-        if (word.endswith("ed") and _PARTICIPLE_AFTER.match(after)
+        agent = _AGENT.match(after) if word.endswith("ed") else None
+        if (agent is None and word.endswith("ed") and _PARTICIPLE_AFTER.match(after)
                 and self._entity_before.search(before)):
             return "recognition:participle"  # headline passive: "Islamic Emirate recognised"
-        if _PASSIVE_BEFORE.search(before) or _BY_AFTER.match(after):
+        if _PASSIVE_BEFORE.search(before) or agent is not None:
             # the thing recognised must be the government, in this part of the headline
             breaks = list(_SPEAKER_BREAK.finditer(before))
             subject = before[breaks[-1].end():] if breaks else before
@@ -596,6 +640,11 @@ class RecognitionDetector:
                 return DEBATED
             rules.append("granted:state-possessor")
             return GRANTED
+        agent = _AGENT.match(text, match.end()) if form == "verb" else None
+        nobody = _NO_AGENT.match(agent.group(1)) if agent is not None else None
+        if nobody is not None:
+            rules.append("modality:by " + nobody.group(0).strip())  # "recognised by none"
+            return DEBATED
         window = _clause_window(text, match.start(), match.end())
         cue = _CUES.search(window)
         if cue is not None:
@@ -631,6 +680,19 @@ class RecognitionDetector:
         received = _RECEIVED_END.search(clause)
         return (received is not None and self._entity.search(clause, 0, received.start())
                 is not None and _NOT_RECEIVED.search(clause) is None)
+
+    def _received_by_other(self, text: str, match: re.Match[str]) -> bool:
+        """Someone else, the subject of its clause, wins the recognition: "Niger's junta
+        gains recognition from Moscow" (the Taliban named only in another clause)."""
+        before = text[max(0, match.start() - 80):match.start()]
+        stops = list(_CLAUSE_BREAK.finditer(before))
+        clause = before[stops[-1].end():] if stops else before
+        received = _RECEIVED_END.search(clause)
+        if received is None:
+            return False
+        subject = clause[:received.start()]
+        return (_WORD.search(subject) is not None and self._entity.search(subject) is None
+                and _WEAK_ALIAS_FAST.search(subject) is None)
 
     def _possessor(self, text: str, match: re.Match[str],
                    actors: tuple[str, ...]) -> str | None:
@@ -749,9 +811,7 @@ class RecognitionDetector:
                 continue
             if rule.category == STEP and _SPECIAL_ENVOY.search(match.group(0)):
                 continue
-            if rule.near_entity and not self._entity.search(
-                    _clause_window(text, match.start(), match.end(), before=8, after=6)
-                    + " " + match.group(0)):
+            if rule.near_entity and not self._near_entity(text, match, rule.weak_entity_ok):
                 continue
             if _historical(text, match):
                 continue  # "Taliban envoy to Pakistan in the 1990s"
@@ -770,6 +830,14 @@ class RecognitionDetector:
             if category == STEP:
                 break  # the first step wins: later rules could only tie or rank lower
         return hits
+
+    def _near_entity(self, text: str, match: re.Match[str], weak_ok: bool) -> bool:
+        """The entity (or, where a weak anchor will do, Afghanistan) is in the clause of
+        ``match``, a few words away, or in the match itself."""
+        near = (_clause_window(text, match.start(), match.end(), before=8, after=6)
+                + " " + match.group(0))
+        return (self._entity.search(near) is not None
+                or (weak_ok and _WEAK_ALIAS_FAST.search(near) is not None))
 
     @staticmethod
     def _actors(sentence: str) -> tuple[str, ...]:

@@ -42,7 +42,9 @@ class StepRule:
     category: str
     pattern: re.Pattern[str]
     weak_entity_ok: bool        # "Afghan"/"Afghanistan"/"Kabul" is enough of an anchor
-    near_entity: bool = False   # the entity must sit in the same clause, a few words away
+    # the entity must sit in the same clause, a few words away (for a rule that a weak
+    # anchor satisfies, "Afghan"/"Afghanistan"/"Kabul" will do there too)
+    near_entity: bool = False
     keys: tuple[str, ...] = ()  # cheap gate: the rule runs only if one of these is in the text
     also: tuple[str, ...] = ()  # ... and, when given, one of these too
 
@@ -51,9 +53,14 @@ _UN = r"(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)"
 # The Taliban government's side, where a step names its envoy ("Kabul's ambassador").
 _AFGHAN_SIDE = (r"(?:Kabul's|Afghan|Afghanistan's|Taliban's|Taliban|IEA's|IEA|"
                 r"Islamic\s+Emirate's)")
-# The government itself, as the sender of an envoy.
-_GOVERNMENT = (r"(?:Taliban|IEA|Islamic\s+Emirate|Kabul|Afghan(?:istan's)?\s+(?:\w+\s+)?"
-               r"(?:government|administration|authorities))")
+# The government itself, as the sender of an envoy; not the republic's or one in exile.
+_GOVERNMENT = (r"(?:Taliban|IEA|Islamic\s+Emirate|Kabul|Afghan(?:istan's)?\s+(?:(?!(?:republic|"
+               r"former|exiled?|previous|ousted|toppled|fallen|deposed|old|elected|ghani|"
+               r"karzai)\b)[\w-]+\s+){0,2}?(?:government|administration|authorities)"
+               r"(?![\w-]|\s+in\s+exile))")
+# The Taliban government as the other party of a step ("ties with Kabul", "with the
+# Taliban-led government", "Afghanistan and Uzbekistan restore ...").
+_AFGHAN_PARTY = r"(?:Taliban|IEA|Islamic\s+Emirate|Kabul|Afghan\w*)"
 _ENVOY = (r"(?:ambassador|envoy|diplomat|charg[eé]|consul|representative|official|staff)"
           r"\w*(?:\s+d'affaires)?")
 _NAMED_BY = r"(?:appointed|named|nominated|sent|chosen|picked)\s+by\s+(?:the\s+)?" \
@@ -64,6 +71,16 @@ _REPRESENTATION = (
     r"representation|missions?|charg[eé]s?\s+d'affaires|CdA|"
     r"ambassador(?:ial)?[\s-]+(?:level|status|rank)|to\s+(?:an?\s+)?ambassador\b|"
     r"to\s+(?:an?\s+)?(?:full(?:[\s-]fledged)?\s+)?embassy\b)")
+
+# Words that end a direct object: a preposition puts the embassy in an adverbial ("restores
+# power to the embassy").
+_NOT_OBJECT = r"(?:to|of|for|at|in|on|into|from|near|outside|around|with|by)"
+# What may follow "restores (the) embassy": the place, a time, how it is run; not a part
+# of the building.
+_EMBASSY_FOLLOWS = (r"in|to|at|after|with|for|on|as|and|from|following|by|under|a|the|"
+                    r"presence|status|operations|staff\w*|functions|work|activit\w+|"
+                    r"services|level|relations|ties|this|next|last|today|tomorrow|"
+                    r"within|before|since|amid|despite|over")
 
 STEP_RULES: tuple[StepRule, ...] = (
     StepRule("step:upgrade-representation", STEP, lower_re(
@@ -89,11 +106,13 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\baccredit\w*\W+(?:\S+\s+){0,4}?(?:ambassador|envoy|diplomat|charg[eé]|representative)|"
         r"(?:ambassador|envoy|diplomat|charg[eé])\w*\W+(?:\S+\s+){0,6}?accredit\w*|"
         r"credentials\s+(?:of|from)\s+(?:the\s+)?(?:Taliban|IEA)|"
-        r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?letters?\s+of\s+credence|"
-        # the host's consent to a named ambassador
-        r"\b(?:grant|give|gave|issu|approv)\w*\s+(?:\S+\s+){0,2}?agr[eé]ment|"
-        r"\bagr[eé]ment\s+(?:to|for)\b"),
-             True, keys=("credential", "accredit", "credence", "agrement", "agrément")),
+        r"\b(?:accept|receiv|present|submit|hand)\w*\W+(?:\S+\s+){0,4}?letters?\s+of\s+credence"),
+             True, keys=("credential", "accredit", "credence")),
+    # the host's consent to a named ambassador: the Taliban's, in the same clause (not
+    # "grants agrément to Germany's envoy; the Taliban envoy waits")
+    StepRule("step:agrement", STEP, lower_re(
+        r"\b(?:grant|give|gave|issu|approv)\w*\s+(?:\S+\s+){0,4}?agr[eé]ment|"
+        r"\bagr[eé]ment\s+(?:to|for)\b"), True, True, keys=("agrement", "agrément")),
     StepRule("step:envoy-accepted", STEP, lower_re(
         r"\b(?:accept|allow|admit|approv|recogni[sz])\w*\W+(?:\S+\s+){0,3}?"
         r"(?:Taliban|IEA|Islamic\s+Emirate)[\w\s'-]{0,20}?(?:ambassador|envoy|diplomat|charg[eé])|"
@@ -169,10 +188,16 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"(?:\S+\s+){0,3}?to\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+Emirate)|"
         r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,5}?(?:transferred|handed|given|passed)\s+"
         r"(?:over\s+)?to\s+(?:the\s+)?(?:Taliban|IEA|Islamic)|"
-        r"\b(?:re-?open\w*|restor\w*|re-?establish\w*|took\s+over|take\w*\s+over|"
+        r"\b(?:re-?open\w*|re-?establish\w*|took\s+over|take\w*\s+over|"
         r"mov\w*\s+into|assum\w*\s+control\s+of|(?:take\w*|took)\s+charge\s+of)\W+"
-        r"(?:\S+\s+){0,4}?(?:embass\w*|consulate|diplomatic\s+(?:mission|presence)|"
-        r"delegation\s+office)(?![\w-])|"
+        # the embassy is the object: not "reopen the road to the embassy"
+        rf"(?:(?!{_NOT_OBJECT}\b)\S+\s+){{0,4}}?(?:embass\w*|consulate|diplomatic\s+(?:mission|"
+        r"presence)|delegation\s+office)(?![\w-])|"
+        # restored, the embassy is the object itself: not "restores power to the embassy",
+        # "its embassy's wall" or "the old embassy building"
+        rf"\brestor\w*\s+(?:(?!{_NOT_OBJECT}\b)[\w'-]+\s+){{0,3}}?(?:embass(?:y|ies)|"
+        r"consulates?|diplomatic\s+(?:mission|presence)|delegation\s+office)"
+        rf"(?=\s*$|\s*[,.;:!?—–(]|\s+-\s|\s+(?:{_EMBASSY_FOLLOWS})\b)|"
         r"\b(?:embass\w*|consulate)\W+(?:\S+\s+){0,4}?re-?open|"
         # "the embassy hands its keys to Islamic Emirate representatives"
         r"\bhand\w*\s+(?:over\s+)?(?:the\s+|its\s+)?keys\s+(?:\S+\s+){0,4}?to\s+(?:the\s+)?"
@@ -226,11 +251,18 @@ STEP_RULES: tuple[StepRule, ...] = (
              # every branch names a list, a ban or a designation ("ban" alone is in "taliban")
              False, keys=("terror", "banned", "extremist", "prohibited", "proscribed", "outlaw",
                           "delist", " ban")),
+    # ties established or restored with the Taliban government, which is the other party
+    # ("... with Kabul") or among the subjects ("Afghanistan and Uzbekistan restore ..."):
+    # not two other states restoring ties in a headline that also names the Taliban
     StepRule("step:diplomatic-ties", STEP, lower_re(
+        rf"{_AFGHAN_PARTY}(?:'s|,)?\s+(?:(?!(?:as|while|after|when|but|amid|since|with)\b)"
+        r"[\w'-]+\s+){0,4}?(?:establish|forg|open|deepen|restor|resum|re-?establish)\w*\s+"
+        r"(?:[\w-]+\s+){0,2}?diplomatic\s+(?:ties|relations)|"
         r"\b(?:establish|forg|open|deepen|restor|resum|re-?establish)\w*\s+(?:[\w-]+\s+){0,2}?"
-        r"diplomatic\s+(?:ties|relations)|"
+        r"diplomatic\s+(?:ties|relations)\s+with\s+(?:(?:the|its|their|new|interim)\s+)*"
+        rf"{_AFGHAN_PARTY}|"
         r"\b(?:formal|official|full|full[\s-]fledged|fully[\s-]fledged)\s+diplomatic\s+"
-        r"(?:ties|relations)"), True,
+        r"(?:ties|relations)"), True, True,
              keys=("diplomatic ties", "diplomatic relations")),
     StepRule("un-seat", DEBATED, lower_re(
         rf"\b{_UN}\W+(?:\S+\s+){{0,8}}?(?:seat|credentials)\b|\bcredentials\s+committee|"
@@ -262,7 +294,9 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"\b(?:end|ends|ending|ended|break|breaks|breaking|broke|ease|eases|easing|eased|lift|"
         r"lifts|lifting|lifted|out\s+of)\s+(?:\S+\s+){0,3}?isolation(?!\s+of\s+(?!(?:the\s+)?"
         r"(?:Taliban|IEA|Islamic|Kabul|Afghanistan)))|"
-        r"\bisolat(?:e|es|ed|ing)\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+Emirate|Kabul)\b"),
+        # "isolates the Taliban (-led government)", not "isolates Taliban-backed militants"
+        r"\bisolat(?:e|es|ed|ing)\s+(?:the\s+)?(?:Taliban|IEA|Islamic\s+Emirate|Kabul)"
+        r"(?:-(?:led|run|ruled)\s+(?:government|administration|regime|authorities))?(?![\w-])"),
              False, True, keys=("isolat",)),
     StepRule("acceptance", DEBATED, lower_re(
         r"\b(?:international|diplomatic|global|world|formal|official|wider)\s+acceptance|"
