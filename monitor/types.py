@@ -2,6 +2,9 @@
 
 fetch -> FetchResult -> parse -> ParsedItem -> classify -> Classification
 -> stories -> Story -> digest -> Digest -> notify
+
+One piece (just over 400 lines) because the records are the vocabulary every stage shares:
+one place to read what flows where.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
@@ -110,6 +110,21 @@ assert _STATE_COLUMNS[0] == "name" and _STATE_COLUMNS[-1] == "gone"  # _state re
 _SELECT_STATE = f"SELECT {', '.join(_STATE_COLUMNS)} FROM sources"
 _UPDATE_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in _STATE_COLUMNS[1:])} "
                  f"WHERE name = ?")
+
+
+def _stored_items(rows: Sequence[sqlite3.Row],
+                  match_rows: Iterable[sqlite3.Row]) -> list[StoredItem]:
+    """Item rows (id, source, url, title, summary, published, first_seen, alert), each
+    with the stories of ``match_rows`` (item_id, id, topic, alert, evidence) it is in."""
+    matches: dict[int, list[PastMatch]] = {}
+    for r in match_rows:
+        matches.setdefault(r["item_id"], []).append(
+            PastMatch(r["topic"], r["id"], bool(r["alert"]), r["evidence"]))
+    return [StoredItem(id=r["id"], source=r["source"], url=r["url"], title=r["title"],
+                       summary=r["summary"], published=parse_iso(r["published"]),
+                       first_seen=datetime.fromisoformat(r["first_seen"]),
+                       alert=bool(r["alert"]), matches=tuple(matches.get(r["id"], ())))
+            for r in rows]
 
 
 class SqliteStore:
@@ -405,18 +420,11 @@ class SqliteStore:
         rows = self._query("SELECT id, source, url, title, summary, published, first_seen, "
                            "alert FROM items WHERE first_seen >= ? ORDER BY first_seen, id",
                            (iso(since),))
-        matches: dict[int, list[PastMatch]] = {}
-        for r in self._query("SELECT si.item_id, s.id, s.topic, s.alert, s.evidence "
-                             "FROM items i JOIN story_items si ON si.item_id = i.id "
-                             "JOIN stories s ON s.id = si.story_id WHERE i.first_seen >= ? "
-                             "ORDER BY s.id", (iso(since),)):
-            matches.setdefault(r["item_id"], []).append(
-                PastMatch(r["topic"], r["id"], bool(r["alert"]), r["evidence"]))
-        return [StoredItem(id=r["id"], source=r["source"], url=r["url"], title=r["title"],
-                           summary=r["summary"], published=parse_iso(r["published"]),
-                           first_seen=datetime.fromisoformat(r["first_seen"]),
-                           alert=bool(r["alert"]), matches=tuple(matches.get(r["id"], ())))
-                for r in rows]
+        return _stored_items(rows, self._query(
+            "SELECT si.item_id, s.id, s.topic, s.alert, s.evidence "
+            "FROM items i JOIN story_items si ON si.item_id = i.id "
+            "JOIN stories s ON s.id = si.story_id WHERE i.first_seen >= ? "
+            "ORDER BY s.id", (iso(since),)))
 
     def source_items(self, source: str, limit: int) -> list[StoredItem]:
         """The source's ``limit`` items seen last, newest first, each with its stories."""
@@ -424,19 +432,11 @@ class SqliteStore:
                            "alert FROM items WHERE source = ? ORDER BY id DESC LIMIT ?",
                            (source, limit))
         ids = [r["id"] for r in rows]
-        matches: dict[int, list[PastMatch]] = {}
-        if ids:
-            marks = ",".join("?" * len(ids))
-            for r in self._query(f"SELECT si.item_id, s.id, s.topic, s.alert, s.evidence "
-                                 f"FROM story_items si JOIN stories s ON s.id = si.story_id "
-                                 f"WHERE si.item_id IN ({marks}) ORDER BY s.id", ids):
-                matches.setdefault(r["item_id"], []).append(
-                    PastMatch(r["topic"], r["id"], bool(r["alert"]), r["evidence"]))
-        return [StoredItem(id=r["id"], source=r["source"], url=r["url"], title=r["title"],
-                           summary=r["summary"], published=parse_iso(r["published"]),
-                           first_seen=datetime.fromisoformat(r["first_seen"]),
-                           alert=bool(r["alert"]), matches=tuple(matches.get(r["id"], ())))
-                for r in rows]
+        marks = ",".join("?" * len(ids))
+        return _stored_items(rows, self._query(
+            f"SELECT si.item_id, s.id, s.topic, s.alert, s.evidence "
+            f"FROM story_items si JOIN stories s ON s.id = si.story_id "
+            f"WHERE si.item_id IN ({marks}) ORDER BY s.id", ids) if ids else [])
 
     def matches(self, since: datetime) -> list[Story]:
         return self._stories("first_seen >= ?", (iso(since),))
