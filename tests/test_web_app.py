@@ -151,6 +151,8 @@ def test_the_status_page_shows_sources_stories_and_deliveries(serve: Any) -> Non
     assert "<script" not in html and "http://" not in html.split("<body>")[0]  # no asset
     # Feed text is escaped: the hostile title shows as text.
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;Russia recognises" in html
+    # its place in the event ledger, as in the alerts
+    assert "First: Russia recognised the Taliban government" in html
     # The failing source first, with its error (escaped too), then the others.
     assert html.index(">Broken<") < html.index(">Desk / world<") < html.index(">Wire<")
     assert "FetchError: HTTP 503 &lt;b&gt;Service Unavailable&lt;/b&gt;" in html
