@@ -6,6 +6,7 @@ tests (and later a PostgreSQL store or a task engine) can swap any part.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from datetime import timedelta as _timedelta
 
 from monitor.articles import ArticleReader
 from monitor.classify import TopicClassifier, build_classifier
-from monitor.commit import sync_sources
+from monitor.commit import settle_ledger, sync_sources
 from monitor.config import Config
 from monitor.deliver import Deliverer
 from monitor.events import known_events
@@ -29,6 +30,7 @@ from monitor.types import ArticleSettings, PollSettings
 from monitor.workers import ParseWorkers
 
 ROBOTS_TTL = _timedelta(hours=6)
+log = logging.getLogger("monitor.app")
 
 
 def utcnow() -> datetime:
@@ -114,7 +116,9 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     rng = rng or random.Random()
     store = open_store(config.monitor.database)
     sync_sources(store, ((s.name, s.url) for s in config.sources), clock())
-    store.seed_events(known_events())
+    placed = settle_ledger(store, known_events(), clock())
+    if placed:
+        log.info("event ledger: placed %d stories stored before it", placed)
     fetcher = fetcher or HttpFetcher(config.monitor)
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())

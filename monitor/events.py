@@ -11,7 +11,13 @@ The ledger starts from a shipped file of the steps known when this version was m
 call a step of 2025 "first" again; it grows from what the monitor sees.
 
 ``plan_event`` decides, for one story being opened, its novelty and the ledger's writes;
-the store reads the known entries (``KnownEvent``) and applies the writes.
+the store reads the known entries (``KnownEvent``) and applies the writes
+(monitor/plan.py turns them into intents). The ledger keeps its own copy of each report
+(headline, URL, date): the stories may go to retention, the ledger stays.
+
+One ledger serves every recognition topic: a step is the world's, not a topic's. The story
+that the same report opens in a second topic is the first report there too (a report is
+never its own follow-up); any other report of the step is a follow-up, whatever its topic.
 """
 
 from __future__ import annotations
@@ -116,9 +122,10 @@ NO_EVENT = EventDecision(None, None, (), ())
 
 @dataclass(frozen=True)
 class EventReport:
-    """A stored story that reports a ledger entry."""
+    """A report of a ledger entry, as the ledger keeps it: its story (None once retention
+    deleted it), headline, URL and date."""
 
-    story_id: int
+    story_id: int | None
     title: str
     url: str
     seen: datetime
@@ -127,7 +134,7 @@ class EventReport:
 @dataclass(frozen=True)
 class LedgerEntry:
     """A ledger entry as `monitor events` lists it: the step, its first report (None when
-    it came from the shipped file, or retention deleted it), and the later reports."""
+    it came from the shipped file), and the later reports."""
 
     event: KnownEvent
     first: EventReport | None

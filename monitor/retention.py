@@ -39,7 +39,8 @@ class RetentionPlan:
 
     The store's ``forget_batch`` applies it as written, and on its own adds only what its
     references require (an outbox row goes with its delivery; a story an outbox row still
-    names, and an item a story still lists, stay):
+    names, and an item a story still lists, stay; the event ledger keeps its copies of a
+    deleted story's reports, their story ids set to NULL):
 
     - deliveries whose status is in ``delivery_statuses``, delivered before
       ``delivered_before``, with their outbox rows;

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from monitor.events import KnownEvent, LedgerEntry
-from monitor.intents import AddSource, Intent, MoveSource, StoryState
+from monitor.intents import AddSource, Intent, MoveSource, PendingStory, StoryState
 from monitor.outbox import Reschedule
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.types import (
@@ -54,6 +54,11 @@ class PollWriter(Protocol):
     def known_events(self, keys: Iterable[tuple[str, EventKind]]
                      ) -> dict[tuple[str, EventKind], KnownEvent]:
         """The event ledger's entries of these (state, kind) keys, where it has them."""
+
+    def pending_stories(self) -> list[PendingStory]:
+        """The stories not yet placed in the event ledger (novelty 'pending': stored by a
+        version without it), oldest (first_seen, then id) first, each with its verdict as
+        stored and its first item (the lowest item id of its story_items, None if none)."""
 
     def apply(self, intents: Sequence[Intent], now: datetime) -> dict[int, tuple[str, ...]]:
         """Write the intents in order; returns the stories whose actors were widened
@@ -103,7 +108,10 @@ class Store(Protocol):
     def forget_batch(self, plan: RetentionPlan) -> Forgotten:
         """One retention batch in one transaction: up to ``plan.batch_size`` deliveries,
         stories and items, chosen exactly as monitor.retention.RetentionPlan says (its
-        statuses, cutoffs and kept keys); returns how many of each were deleted."""
+        statuses, cutoffs and kept keys); returns how many of each were deleted. The
+        event ledger's story ids (events.story_id, event_reports.story_id) of the stories
+        deleted are set to NULL: the ledger keeps the reports, and a later story may be
+        given a deleted one's id."""
 
     def optimize(self) -> None:
         """Refresh the query planner's statistics after a retention pass."""
@@ -123,8 +131,8 @@ class Store(Protocol):
         id order. Ids grow in commit order."""
 
     def poll_transaction(self) -> AbstractContextManager[PollWriter]:
-        """One poll's commit (monitor/commit.py): every write through the writer is
-        committed when the block ends, or none if it raises."""
+        """One poll's commit, or the event ledger's start (monitor/commit.py): every write
+        through the writer is committed when the block ends, or none if it raises."""
 
     def record_states(self, states: Sequence[SourceState]) -> None:
         """Commit several sources' states in one transaction (polls that changed nothing
@@ -132,9 +140,6 @@ class Store(Protocol):
 
     def open_incidents(self, source: str) -> list[Incident]:
         """The source's incidents not yet closed, each with the notifiers told of it."""
-
-    def seed_events(self, entries: Sequence[KnownEvent]) -> None:
-        """Add the shipped ledger entries whose (state, kind) the ledger lacks."""
 
     def cached_articles(self, urls: Sequence[str]) -> dict[str, CachedArticle]:
         """The cached reads of these article URLs (canonical), by URL."""
@@ -148,7 +153,11 @@ class Store(Protocol):
         """The article reads counted since ``since`` (by the hour)."""
 
     def ledger(self) -> list[LedgerEntry]:
-        """The event ledger, oldest first report first, each entry with its reports."""
+        """The event ledger, oldest first report first (first_seen, then id), each entry
+        with its reports (first_seen, then id) as the ledger keeps them: never joined to
+        the stories, which retention may have deleted (their ids NULL) or given to others.
+        An entry's first report is its own copy when the monitor opened it, None when
+        shipped."""
 
     def queued_stories(self, notifier: str) -> list[int]:
         """The story ids of the notifier's outbox rows in no digest yet, in queue order."""

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, get_args
 
-from monitor.types import Digest, ErrorKind, Novelty, Story, StoryEvent, StorySource
+from monitor.types import (
+    Digest,
+    ErrorKind,
+    EvidenceSource,
+    Novelty,
+    Story,
+    StoryEvent,
+    StorySource,
+)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -25,6 +33,17 @@ def error_kind(value: str | None) -> ErrorKind | None:
         if value == kind:
             return kind
     return None
+
+
+_EVIDENCE_SOURCES: tuple[EvidenceSource, ...] = get_args(EvidenceSource)
+
+
+def evidence_source(value: str | None) -> EvidenceSource:
+    """A stored story's evidence source; "headline" for one stored before it was kept."""
+    for source in _EVIDENCE_SOURCES:
+        if value == source:
+            return source
+    return "headline"
 
 
 def event_to_json(event: StoryEvent | None) -> dict[str, Any] | None:

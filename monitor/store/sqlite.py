@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from monitor.errors import StoreError
-from monitor.events import EventReport, KnownEvent, LedgerEntry
+from monitor.events import EventReport, LedgerEntry
 from monitor.intents import AddSource, MoveSource
 from monitor.outbox import Reschedule
 from monitor.retention import Forgotten, RetentionPlan, dedup_key, kept_keys
@@ -40,12 +40,7 @@ from monitor.store.codec import (
     parse_iso,
 )
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
-from monitor.store.sqlite_poll import (
-    SqlitePollWriter,
-    event_row,
-    insert_delivery,
-    insert_event,
-)
+from monitor.store.sqlite_poll import SqlitePollWriter, event_row, insert_delivery
 from monitor.types import (
     ArticleCounts,
     CachedArticle,
@@ -392,27 +387,21 @@ class SqliteStore:
 
     # -- the event ledger ---------------------------------------------------
 
-    def seed_events(self, entries: Sequence[KnownEvent]) -> None:
-        with self._transaction() as db:
-            for entry in entries:
-                insert_event(db, entry, None)
-
     def ledger(self) -> list[LedgerEntry]:
+        """The event ledger from its own copies of the reports: the stories they name may
+        be gone (their ids NULL)."""
         reports: dict[int, list[EventReport]] = {}
-        for r in self._query("SELECT r.event_id, s.id, s.title, s.url, s.first_seen "
-                             "FROM event_reports r JOIN stories s ON s.id = r.story_id "
-                             "ORDER BY s.first_seen, s.id"):
+        for r in self._query("SELECT event_id, story_id, title, url, first_seen "
+                             "FROM event_reports ORDER BY first_seen, id"):
             reports.setdefault(r[0], []).append(
                 EventReport(r[1], r[2], r[3], datetime.fromisoformat(r[4])))
         entries = []
-        for r in self._query("SELECT e.id, e.state, e.kind, e.title, e.first_seen, e.url, "
-                             "e.origin, e.source, s.id, s.title, s.url, s.first_seen "
-                             "FROM events e LEFT JOIN stories s ON s.id = e.story_id "
-                             "ORDER BY e.first_seen, e.id"):
-            first = (EventReport(r[8], r[9], r[10], datetime.fromisoformat(r[11]))
-                     if r[8] is not None else None)
-            entries.append(LedgerEntry(event_row(tuple(r)[1:8]), first,
-                                       tuple(reports.get(r[0], ()))))
+        for r in self._query("SELECT id, state, kind, title, first_seen, url, origin, source, "
+                             "story_id FROM events ORDER BY first_seen, id"):
+            event = event_row(tuple(r)[1:8])
+            first = (EventReport(r[8], event.title, event.url, event.seen)
+                     if event.origin == "monitor" else None)
+            entries.append(LedgerEntry(event, first, tuple(reports.get(r[0], ()))))
         return entries
 
     def stored_items(self, since: datetime) -> list[StoredItem]:
@@ -590,6 +579,10 @@ class SqliteStore:
                 marks = ",".join("?" * len(stories))
                 db.execute(f"DELETE FROM story_items WHERE story_id IN ({marks})", stories)
                 db.execute(f"DELETE FROM stories WHERE id IN ({marks})", stories)
+                # The ledger keeps its reports, not their ids: a later story may get one.
+                for table in ("events", "event_reports"):
+                    db.execute(f"UPDATE {table} SET story_id = NULL "
+                               f"WHERE story_id IN ({marks})", stories)
             items = db.execute(
                 "SELECT id, source, guid, canonical_url FROM items i WHERE first_seen < ? AND "
                 "NOT EXISTS (SELECT 1 FROM story_items si WHERE si.item_id = i.id) LIMIT ?",

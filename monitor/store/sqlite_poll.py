@@ -23,15 +23,24 @@ from monitor.intents import (
     OpenEvent,
     OpenIncident,
     OpenStory,
+    PendingStory,
     QueueDigest,
     QueueStory,
     RecordHealthAlert,
+    SetNovelty,
     StoryRef,
     StoryState,
+    SupersedeEvent,
     WidenActors,
 )
-from monitor.store.codec import digest_to_json, event_to_json, iso
-from monitor.types import Digest, EventKind, NewItem, SourceState
+from monitor.store.codec import (
+    digest_to_json,
+    event_to_json,
+    evidence_source,
+    iso,
+    parse_iso,
+)
+from monitor.types import Classification, Digest, EventKind, NewItem, SourceState
 
 _INSERT_ITEM = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
                 "published, first_seen, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -56,6 +65,18 @@ def insert_event(db: sqlite3.Connection, entry: KnownEvent, story_id: int | None
                "origin, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                (entry.state, entry.kind, entry.title, entry.url, iso(entry.seen), story_id,
                 entry.origin, entry.source))
+
+
+def supersede_event(db: sqlite3.Connection, entry: KnownEvent) -> None:
+    """``entry`` takes the place of the ledger's entry of its (state, kind), whose first
+    report becomes a later report of it."""
+    key = (entry.state, entry.kind)
+    db.execute("INSERT OR IGNORE INTO event_reports (event_id, story_id, title, url, "
+               "first_seen) SELECT id, story_id, title, url, first_seen FROM events "
+               "WHERE state = ? AND kind = ?", key)
+    db.execute("UPDATE events SET title = ?, url = ?, first_seen = ?, story_id = NULL, "
+               "origin = ?, source = ? WHERE state = ? AND kind = ?",
+               (entry.title, entry.url, iso(entry.seen), entry.origin, entry.source, *key))
 
 
 def event_row(row: Sequence[object]) -> KnownEvent:
@@ -122,6 +143,23 @@ class SqlitePollWriter:
                 found[(state, kind)] = event_row(row)
         return found
 
+    def pending_stories(self) -> list[PendingStory]:
+        """The stories not yet placed in the ledger (novelty 'pending': stored by a version
+        without it), oldest first."""
+        rows = self._db.execute(
+            "SELECT s.id, s.topic, s.title, s.url, s.published, s.first_seen, s.category, "
+            "s.score, s.actors, s.evidence, s.rules, s.evidence_source, (SELECT "
+            "MIN(si.item_id) FROM story_items si WHERE si.story_id = s.id) FROM stories s "
+            "WHERE s.novelty = 'pending' ORDER BY s.first_seen, s.id").fetchall()
+        return [PendingStory(
+            id=r[0], item=r[12], title=r[2], url=r[3], published=parse_iso(r[4]),
+            first_seen=datetime.fromisoformat(r[5]),
+            classification=Classification(
+                topic=r[1], match=True, score=r[7], category=r[6],
+                actors=tuple(json.loads(r[8])), evidence=r[9], rules=tuple(json.loads(r[10])),
+                evidence_source=evidence_source(r[11])))
+            for r in rows]
+
     def apply(self, intents: Sequence[Intent], now: datetime) -> dict[int, tuple[str, ...]]:
         """Write the intents in order; the stories whose actors were widened -> actors."""
         opened: dict[Opened, int] = {}
@@ -146,12 +184,8 @@ class SqlitePollWriter:
                          json.dumps(c.actors), c.evidence, json.dumps(c.rules), iso(now),
                          int(alert), novelty, _json(event_to_json(event)), c.evidence_source))
                     opened[ref] = int(cursor.lastrowid or 0)
-                case OpenEvent(entry, ref):
-                    insert_event(db, entry, story(ref))
-                case FollowEvent(state, kind, ref):
-                    db.execute("INSERT OR IGNORE INTO event_reports (event_id, story_id) "
-                               "SELECT id, ? FROM events WHERE state = ? AND kind = ?",
-                               (story(ref), state, kind))
+                case OpenEvent() | FollowEvent() | SupersedeEvent() | SetNovelty():
+                    self._apply_ledger(intent, story)
                 case JoinStory(item, ref):
                     db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) "
                                "VALUES (?, ?)", (story(ref), self._item_ids[item]))
@@ -181,6 +215,24 @@ class SqlitePollWriter:
                 case QueueDigest(digest):
                     insert_delivery(db, digest, now)
         return widened
+
+    def _apply_ledger(self, intent: OpenEvent | FollowEvent | SupersedeEvent | SetNovelty,
+                      story: Callable[[StoryRef], int]) -> None:
+        """The event ledger's intents (``story`` maps a reference to its row id)."""
+        db = self._db
+        match intent:
+            case OpenEvent(entry, ref):
+                insert_event(db, entry, None if ref is None else story(ref))
+            case FollowEvent(state, kind, ref, title, url, seen):
+                db.execute("INSERT OR IGNORE INTO event_reports (event_id, story_id, title, "
+                           "url, first_seen) SELECT id, ?, ?, ?, ? FROM events "
+                           "WHERE state = ? AND kind = ?",
+                           (story(ref), title, url, iso(seen), state, kind))
+            case SupersedeEvent(entry):
+                supersede_event(db, entry)
+            case SetNovelty(story_id, novelty, event):
+                db.execute("UPDATE stories SET novelty = ?, event = ? WHERE id = ?",
+                           (novelty, _json(event_to_json(event)), story_id))
 
     def _incident(self, source: str, kind: str, incident: int | None) -> int:
         if incident is not None:
