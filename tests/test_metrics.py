@@ -18,10 +18,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.app import App, build_app
 from monitor.config import load_config_data
+from monitor.decide import healths
 from monitor.deliver import Deliverer
-from monitor.metrics import Metrics
+from monitor.metrics import HEALTHS, Metrics
 from monitor.scheduler import Daemon, poll_sources
-from monitor.types import Digest, PollOutcome, SourceState
+from monitor.types import Digest, HealthFacts, PollOutcome, SourceState
 from tests.fakes import FixedClock, temp_store
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response, wait_for
 
@@ -339,3 +340,72 @@ def test_a_failing_observer_does_not_stop_the_daemon(tmp_path: Path, server) -> 
         stopper.cancel()
         daemon.stop(grace=5)
         app.close()
+
+
+def test_a_scrape_counts_the_deliveries_without_reading_them(tmp_path: Path) -> None:
+    """Dead deliveries are kept until retried: a scrape must not read each one (nor its
+    payload) under the store's lock, only count them."""
+    now = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
+    store = temp_store(tmp_path, [("wire", "https://x.example/wire")], now)
+    for n in range(40):
+        digest = Digest(f"d{n}", "mail", now, (), kind="test", text="notice")
+        store.add_delivery(digest, now)
+        store.mark_dead(digest.id, "HTTP 400", now)
+    reads: list[tuple[str, int]] = []
+    original = store._query
+
+    def recorded(sql: str, params=()):  # noqa: ANN001, ANN202 - SqliteStore._query's own
+        rows = original(sql, params)
+        reads.append((sql, len(rows)))
+        return rows
+
+    store._query = recorded  # type: ignore[method-assign]
+    metrics = Metrics(store, {"wire": timedelta(minutes=10)}, notifiers=["mail"],
+                      clock=lambda: now)
+    try:
+        body = metrics.render()[0].decode()
+        assert 'monitor_deliveries{notifier="mail",state="dead"} 40.0' in body
+        deliveries = [(sql, n) for sql, n in reads if "deliveries" in sql]
+        assert deliveries and all("payload" not in sql and n < 40 for sql, n in deliveries), \
+            deliveries
+    finally:
+        store.close()
+
+
+def health_cases(now: datetime) -> list[SourceState]:
+    """One source of each verdict, and a few on its edges."""
+    polled = now - timedelta(minutes=5)
+    return [
+        SourceState("fresh", "https://x.example/fresh"),
+        SourceState("fine", "https://x.example/fine", last_success_at=polled,
+                    first_polled_at=polled, last_new_item_at=polled, etag='"e"'),
+        SourceState("down", "https://x.example/down", consecutive_failures=3,
+                    last_success_at=polled, failing_since=now - timedelta(hours=1),
+                    last_error="FetchError: HTTP 500", last_error_kind="fetch"),
+        SourceState("gone", "https://x.example/gone", consecutive_failures=1, gone=True),
+        SourceState("quiet", "https://x.example/quiet", last_success_at=polled,
+                    first_polled_at=now - timedelta(days=30),
+                    last_new_item_at=now - timedelta(days=10)),
+        SourceState("never-new", "https://x.example/never-new", last_success_at=polled,
+                    first_polled_at=now - timedelta(days=4)),
+        SourceState("flood", "https://x.example/flood", last_success_at=polled,
+                    first_polled_at=polled, flooding_since=now - timedelta(hours=1),
+                    last_new=400, new_per_poll=2.0),
+    ]
+
+
+def test_the_sources_gauge_reads_only_what_health_decides_on(tmp_path: Path) -> None:
+    """The gauge's narrow read (Store.source_health_facts) gives each source the verdict
+    its whole state gives, through the same decide.health."""
+    now = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
+    states = health_cases(now)
+    store = temp_store(tmp_path, [(s.name, s.url) for s in states], now)
+    try:
+        store.record_states(states)
+        intervals = {s.name: timedelta(minutes=10) for s in states}
+        facts = store.source_health_facts()
+        assert facts == [HealthFacts.of(s) for s in store.source_states()]
+        assert healths(intervals, facts, now) == healths(intervals, states, now)
+        assert set(healths(intervals, facts, now).values()) == set(HEALTHS)
+    finally:
+        store.close()
