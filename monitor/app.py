@@ -24,13 +24,14 @@ from monitor.metrics import Metrics
 from monitor.notify import Notifier, build_notifier
 from monitor.parse.jobs import run_parse_job
 from monitor.pipeline import Pipeline
-from monitor.ports import Fetcher, NoObserver, Observer, Store
+from monitor.ports import Fetcher, NoObserver, Observer, SafeObserver, Store
 from monitor.store import open_store
 from monitor.types import ArticleSettings, PollSettings
 from monitor.workers import ParseWorkers
 
 ROBOTS_TTL = _timedelta(hours=6)
 log = logging.getLogger("monitor.app")
+NO_OBSERVER = NoObserver()   # stateless: one serves every app without metrics
 
 
 def utcnow() -> datetime:
@@ -74,11 +75,18 @@ class App:
     clock: Callable[[], datetime] = utcnow
     parse_workers: ParseWorkers | None = None
     metrics: Metrics | None = None      # `GET /metrics` serves metrics.render()
+    _guarded: SafeObserver | None = field(default=None, init=False, repr=False)
 
     @property
     def observer(self) -> Observer:
-        """Where the scheduler and the delivery stage report their work."""
-        return self.metrics if self.metrics is not None else NoObserver()
+        """Where the scheduler reports its work: the metrics, guarded (a SafeObserver: what
+        they raise is logged, never raised into a poll). The same guard while ``metrics``
+        stays the same object, so each kind of failure is logged at WARNING once."""
+        watcher: Observer = self.metrics if self.metrics is not None else NO_OBSERVER
+        guarded = self._guarded
+        if guarded is None or guarded.inner is not watcher:
+            guarded = self._guarded = SafeObserver(watcher)
+        return guarded
 
     def close(self) -> None:
         self.pipeline.flush()  # unchanged polls still waiting to be committed

@@ -156,23 +156,28 @@ def _open_store(config: Config) -> Store:
     return open_store(config.monitor.database)
 
 
-def status_check(config: Config, store: Store) -> int:
+def status_check(config: Config, store: Store, *, as_json: bool = False) -> int:
     """`monitor status --check`: exit 3 when a configured source has been failing for its
     operators' `alert_after` or longer, 4 when a delivery is dead, 5 for both, with one
     line on stderr; else 0 and "ok: ..." on stdout (so cron, sending what is printed, can
-    mail only the problems: `monitor status --check >/dev/null`)."""
+    mail only the problems: `monitor status --check >/dev/null`). ``as_json``: the same
+    exit codes, and one JSON object on stdout in every case (report.check_json)."""
     limit = check_limit({n.name: n.alert_after for n in config.notifiers if n.operator})
     configured = {s.name for s in config.sources}
     past, recent = failing_for(store.source_states(), configured, utcnow(), limit)
-    dead = store.delivery_rows(("dead",))
-    line = report.check_line(len(configured), past, recent, dead, limit)
-    if not past and not dead:
-        print(line)
-        return EXIT_OK
-    print(line, file=sys.stderr)
-    if past and dead:
+    # Dead deliveries stay until retried: count them, read only those the line names.
+    dead_count = sum(store.delivery_counts(("dead",)).values())
+    dead = store.delivery_rows(("dead",), limit=report.CHECK_NAMED) if dead_count else []
+    line = report.check_line(len(configured), past, recent, dead, dead_count, limit)
+    if as_json:
+        print(report.check_json(line, past, dead_count))
+    else:
+        print(line, file=sys.stderr if past or dead_count else sys.stdout)
+    if past and dead_count:
         return EXIT_BOTH_FAILED
-    return EXIT_SOURCES_FAILED if past else EXIT_DELIVERIES_FAILED
+    if past:
+        return EXIT_SOURCES_FAILED
+    return EXIT_DELIVERIES_FAILED if dead_count else EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -181,7 +186,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         store.check_readable()  # a damaged database must not look healthy in the table
         if args.check:
-            return status_check(config, store)
+            return status_check(config, store, as_json=args.json)
         states = store.source_states()
         rows = store.delivery_rows(("pending", "sending", "failed", "dead"))
         database = store.database_info()
@@ -443,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
                    action="store_false", help="exit 0 even when some sources failed")
     add("check-config", cmd_check_config, "validate the config and print a summary")
     p = add("status", cmd_status, "show each source's health, last fetch, errors and next poll")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--json", action="store_true", help="print one JSON document (with "
+                   "--check: {\"ok\", \"reason\", \"failing\", \"dead\"}, same exit codes)")
     p.add_argument("--check", action="store_true",
                    help="one line and an exit code, for cron and monitoring: 3 when a source "
                         "has failed for its operators' alert_after (default 6h) or longer, 4 "

@@ -140,29 +140,43 @@ def status_table(config: Config, states: Sequence[SourceState], now: datetime) -
     return "\n".join([table, *flood_notes(config, states)])
 
 
+# How many failing sources and dead deliveries the check's line names ("and N more").
+CHECK_NAMED = 3
+
+
 def check_line(sources: int, past: Sequence[SourceState], recent: Sequence[SourceState],
-               dead: Sequence[Mapping[str, Any]], limit: timedelta) -> str:
+               dead: Sequence[Mapping[str, Any]], dead_count: int, limit: timedelta) -> str:
     """`monitor status --check`: one line. The problems (sources failing for ``limit`` or
-    longer, dead deliveries), or "ok: ..." when there are none."""
-    shown = 3
+    longer, the ``dead_count`` dead deliveries, the oldest of which are ``dead``), or
+    "ok: ..." when there are none."""
     after = _duration(limit)
-    if not past and not dead:
+    if not past and not dead_count:
         failing = f"{len(recent)} failing for less than {after}" if recent else "none failing"
         return f"ok: {plural(sources, 'source')}, {failing}; no dead delivery"
     parts = []
     if past:
         named = ", ".join(f"{s.name!r} since {_when(s.failing_since)} "
-                          f"({one_line(s.last_error, 80)})" for s in past[:shown])
-        more = f" and {len(past) - shown} more" if len(past) > shown else ""
+                          f"({one_line(s.last_error, 80)})" for s in past[:CHECK_NAMED])
+        more = f" and {len(past) - CHECK_NAMED} more" if len(past) > CHECK_NAMED else ""
         parts.append(f"{plural(len(past), 'source')} failing for {after} or more: "
                      f"{named}{more}")
-    if dead:
-        named = ", ".join(f"{r['notifier']} ({one_line(r['last_error'], 80)})"
-                          for r in dead[:shown])
-        more = f" and {len(dead) - shown} more" if len(dead) > shown else ""
-        parts.append(f"{plural(len(dead), 'dead delivery', 'dead deliveries')}: {named}{more}; "
-                     f"see `monitor deliveries`")
+    if dead_count:
+        shown = dead[:CHECK_NAMED]
+        named = ", ".join(f"{r['notifier']} ({one_line(r['last_error'], 80)})" for r in shown)
+        more = f" and {dead_count - len(shown)} more" if dead_count > len(shown) else ""
+        parts.append(f"{plural(dead_count, 'dead delivery', 'dead deliveries')}: {named}"
+                     f"{more}; see `monitor deliveries`")
     return "; ".join(parts)
+
+
+def check_json(line: str, past: Sequence[SourceState], dead_count: int) -> str:
+    """`monitor status --check --json`: the check as one object, ``line`` its reason."""
+    return _json({"ok": not past and not dead_count, "reason": line,
+                  "failing": [{"name": s.name, "failing_since": _iso(s.failing_since),
+                               "consecutive_failures": s.consecutive_failures,
+                               "last_error": s.last_error,
+                               "last_error_kind": s.last_error_kind} for s in past],
+                  "dead": dead_count})
 
 
 def flood_notes(config: Config, states: Sequence[SourceState]) -> list[str]:

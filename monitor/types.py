@@ -192,6 +192,26 @@ class SourceState:
 
 
 @dataclass(frozen=True)
+class HealthFacts:
+    """What monitor.decide.health reads of a source's state, and nothing more: the store's
+    narrow read (Store.source_health_facts) for counting verdicts at every metrics scrape,
+    without mapping every column of 10,000 states. health() takes it or a SourceState."""
+
+    name: str
+    gone: bool = False
+    consecutive_failures: int = 0
+    last_success_at: datetime | None = None
+    flooding_since: datetime | None = None
+    last_new_item_at: datetime | None = None
+    first_polled_at: datetime | None = None
+
+    @classmethod
+    def of(cls, state: SourceState) -> HealthFacts:
+        return cls(state.name, state.gone, state.consecutive_failures, state.last_success_at,
+                   state.flooding_since, state.last_new_item_at, state.first_polled_at)
+
+
+@dataclass(frozen=True)
 class NewItem:
     """A parsed item that the store has not seen, and what to do with it."""
 

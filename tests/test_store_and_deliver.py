@@ -507,3 +507,47 @@ def test_a_reschedule_changes_only_the_statuses_it_names(tmp_path: Path) -> None
     assert rows["d3"]["next_attempt_at"] == later.isoformat()
     assert store.reschedule_deliveries(Reschedule(due_at=later, statuses=("failed",),
                                                   digest_id="d1")) == 0
+
+
+def deliveries_in_every_state(store: SqliteStore) -> None:
+    """Notifier a: 2 pending, 1 failed, 3 dead, 1 delivered; notifier b: 1 dead."""
+    plan = [("a", "pending"), ("a", "pending"), ("a", "failed"), ("a", "dead"), ("a", "dead"),
+            ("a", "dead"), ("a", "delivered"), ("b", "dead")]
+    for n, (notifier, status) in enumerate(plan):
+        digest = Digest(f"d{n}", notifier, NOW + timedelta(minutes=n), (), kind="test",
+                        text="notice")
+        store.add_delivery(digest, NOW)
+        if status == "failed":
+            store.mark_failed(digest.id, "503", NOW, NOW + timedelta(hours=1))
+        elif status == "dead":
+            store.mark_dead(digest.id, f"400 for d{n}", NOW)
+        elif status == "delivered":
+            store.mark_delivered(digest.id, NOW)
+
+
+def test_delivery_counts_by_notifier_and_status(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    deliveries_in_every_state(store)
+    assert store.delivery_counts(("pending", "sending", "failed", "dead")) == {
+        ("a", "pending"): 2, ("a", "failed"): 1, ("a", "dead"): 3, ("b", "dead"): 1}
+    assert store.delivery_counts(("dead",)) == {("a", "dead"): 3, ("b", "dead"): 1}
+    assert store.delivery_counts(("sending",)) == {}
+    plans = []
+    original = store._query
+
+    def explain(sql: str, params=()):
+        plans.append(" ".join(row[3] for row in original("EXPLAIN QUERY PLAN " + sql, params)))
+        return original(sql, params)
+
+    store._query = explain  # type: ignore[method-assign]
+    store.delivery_counts(("dead",))
+    # Counted in the index alone: the payloads (a digest's frozen stories) are not read.
+    assert len(plans) == 1 and "COVERING INDEX deliveries_due" in plans[0], plans
+
+
+def test_delivery_rows_can_stop_at_the_oldest_few(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    deliveries_in_every_state(store)
+    assert [r["id"] for r in store.delivery_rows(("dead",), limit=2)] == ["d3", "d4"]
+    assert [r["id"] for r in store.delivery_rows(("dead",))] == ["d3", "d4", "d5", "d7"]
+    assert store.delivery_rows(("dead",), limit=2)[0]["last_error"] == "400 for d3"

@@ -22,6 +22,7 @@ from monitor.types import (
     DeliveryStatus,
     Digest,
     EventKind,
+    HealthFacts,
     Incident,
     NewItem,
     SourceState,
@@ -86,6 +87,10 @@ class Store(Protocol):
 
     def source_states(self) -> list[SourceState]:
         """Every source's state, by name."""
+
+    def source_health_facts(self) -> list[HealthFacts]:
+        """Every source's state as far as monitor.decide.health reads it, by name: the
+        metrics' gauge of sources by health reads it at every scrape."""
 
     def source_urls(self) -> dict[str, str]:
         """Every source's URL to fetch (after permanent redirects): name -> URL."""
@@ -182,11 +187,20 @@ class Store(Protocol):
         """Apply a monitor.outbox.Reschedule in one transaction (see its fields); returns
         the number of deliveries it matched."""
 
-    def delivery_rows(self, statuses: Sequence[DeliveryStatus]) -> list[dict[str, Any]]:
-        """The deliveries whose status is in ``statuses``, oldest first, for `monitor status`
-        and `monitor deliveries`: dicts with the keys id, notifier, kind, created_at,
-        status, attempts, next_attempt_at, last_attempt_at, last_error, delivered_at (ISO
-        strings or None) and stories (the number of stories in the payload)."""
+    def delivery_rows(self, statuses: Sequence[DeliveryStatus],
+                      limit: int | None = None) -> list[dict[str, Any]]:
+        """The deliveries whose status is in ``statuses``, oldest (created_at, then id)
+        first, at most ``limit`` of them (None: all), for `monitor status` and `monitor
+        deliveries`: dicts with the keys id, notifier, kind, created_at, status, attempts,
+        next_attempt_at, last_attempt_at, last_error, delivered_at (ISO strings or None)
+        and stories (the number of stories in the payload)."""
+
+    def delivery_counts(self, statuses: Sequence[DeliveryStatus]
+                        ) -> dict[tuple[str, DeliveryStatus], int]:
+        """How many deliveries each (notifier, status) has, for the statuses in
+        ``statuses``; a pair with none is absent. A count, not a read of each row: the
+        metrics' gauge reads it at every scrape, and dead deliveries are kept until
+        retried."""
 
     def mark_sending(self, digest_id: str, now: datetime) -> int:
         """Record an attempt before it is made (status sending, attempts + 1, last attempt

@@ -47,6 +47,7 @@ from monitor.types import (
     DatabaseInfo,
     DeliveryStatus,
     Digest,
+    HealthFacts,
     Incident,
     PastMatch,
     SourceState,
@@ -103,6 +104,10 @@ _TIME_COLUMNS = frozenset(c for c in _STATE_COLUMNS if c.endswith(("_at", "_sinc
 assert _STATE_COLUMNS[0] == "name" and _STATE_COLUMNS[-1] == "gone"  # _state relies on it
 # Read and written on every poll: built once.
 _SELECT_STATE = f"SELECT {', '.join(_STATE_COLUMNS)} FROM sources"
+# What decide.health reads (types.HealthFacts), in the order source_health_facts unpacks.
+_SELECT_HEALTH_FACTS = ("SELECT name, gone, consecutive_failures, last_success_at, "
+                        "flooding_since, last_new_item_at, first_polled_at FROM sources "
+                        "ORDER BY name")
 _UPDATE_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in _STATE_COLUMNS[1:])} "
                  f"WHERE name = ?")
 
@@ -260,6 +265,12 @@ class SqliteStore:
 
     def source_states(self) -> list[SourceState]:
         return [self._state(r) for r in self._query(f"{_SELECT_STATE} ORDER BY name")]
+
+    def source_health_facts(self) -> list[HealthFacts]:
+        rows = self._query(_SELECT_HEALTH_FACTS)   # the lock is held for this read only
+        return [HealthFacts(name, bool(gone), failures, parse_iso(success), parse_iso(flood),
+                            parse_iso(new_item), parse_iso(first))
+                for name, gone, failures, success, flood, new_item, first in rows]
 
     def source_urls(self) -> dict[str, str]:
         """Every source's URL to fetch (after permanent redirects): name -> URL."""
@@ -526,14 +537,23 @@ class SqliteStore:
             db.execute("UPDATE deliveries SET status = 'dead', last_error = ? WHERE id = ?",
                        (error, digest_id))
 
-    def delivery_rows(self, statuses: Sequence[DeliveryStatus]) -> list[dict[str, Any]]:
+    def delivery_rows(self, statuses: Sequence[DeliveryStatus],
+                      limit: int | None = None) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(statuses))
         rows = self._query(f"SELECT id, notifier, kind, created_at, status, attempts, "
                            f"next_attempt_at, last_attempt_at, last_error, delivered_at, "
                            f"json_array_length(payload, '$.stories') AS stories "
-                           f"FROM deliveries WHERE status IN ({marks}) ORDER BY created_at, id",
-                           list(statuses))
+                           f"FROM deliveries WHERE status IN ({marks}) ORDER BY created_at, id "
+                           f"LIMIT ?", [*statuses, -1 if limit is None else limit])
         return [dict(r) for r in rows]
+
+    def delivery_counts(self, statuses: Sequence[DeliveryStatus]
+                        ) -> dict[tuple[str, DeliveryStatus], int]:
+        # Served by the index deliveries_due (notifier, status, ...) alone: no row is read.
+        marks = ",".join("?" * len(statuses))
+        rows = self._query(f"SELECT notifier, status, count(*) FROM deliveries "
+                           f"WHERE status IN ({marks}) GROUP BY 1, 2", list(statuses))
+        return {(r[0], r[1]): r[2] for r in rows}
 
     def reschedule_deliveries(self, plan: Reschedule) -> int:
         """Apply ``plan`` (monitor.outbox.Reschedule) in one transaction; returns how many
