@@ -340,6 +340,9 @@ class StoryKey:
     category: str | None
     actors: tuple[str, ...]
     seen_at: datetime      # when the story was first seen
+    # The kind of step it reports (its ledger event's, monitor/events.py): reports of one
+    # step in two languages share no word, but this (monitor/stories.py, ``same_step``).
+    kind: EventKind | None = None
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,31 @@ def test_a_debate_is_not_a_refusal(title: str) -> None:
     assert event_kind(found) is None
 
 
+@pytest.mark.parametrize(("title", "state", "kind"), [
+    ("Россия официально признала правительство движения Талибан", "Russia", "recognised"),
+    ("Москва приняла верительные грамоты посла Исламского Эмирата", "Russia", "accepted_envoy"),
+    ("中国接受塔利班任命的驻华大使递交的国书", "China", "accepted_envoy"),
+    ("哈萨克斯坦将塔利班从禁止组织名单中移除", "Kazakhstan", "delisted"),
+])
+def test_a_report_in_the_region_s_language_of_a_known_step_is_a_follow_up(
+        title: str, state: str, kind: str) -> None:
+    shipped = {(e.state, e.kind): e for e in known_events()}
+    decision = plan_event(verdict(title), title, "", NOW, shipped)
+    assert decision.novelty == "follow_up"
+    assert decision.follows == ((state, kind),)
+    assert decision.event is not None and decision.event.first_title == shipped[
+        (state, kind)].title
+
+
+def test_a_report_in_russian_of_a_new_step_is_a_first() -> None:
+    title = "Таджикистан принял верительные грамоты посла талибов"
+    decision = plan_event(verdict(title), title, "", NOW,
+                          {(e.state, e.kind): e for e in known_events()})
+    assert decision.novelty == "first"
+    assert [(e.state, e.kind, e.title) for e in decision.opens] == [
+        ("Tajikistan", "accepted_envoy", title)]
+
+
 def test_an_old_report_dates_its_step_from_its_publication() -> None:
     found = verdict("Kyrgyzstan accepts the credentials of the Taliban's ambassador")
     published = datetime(2024, 9, 20, 8, 0, tzinfo=UTC)

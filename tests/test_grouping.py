@@ -134,6 +134,42 @@ def test_two_outlets_grouped_at_once_still_make_one_story(tmp_path: Path, server
         app.close()
 
 
+def test_one_step_in_two_languages_grouped_at_once_is_one_story(tmp_path: Path,
+                                                                server) -> None:
+    """The Russian outlet's poll groups its report (no story yet), the English outlet's
+    commits the story of the same step meanwhile: the Russian report joins it at settle,
+    though the headlines share no word (same step, same state, another language)."""
+    ru, en = Feed(server, "/ru.xml"), Feed(server, "/en.xml")
+    ru.items = [("r1", "Россия официально признала правительство движения Талибан")]
+    en.items = [("e1", "Moscow formally recognises Taliban-run Afghanistan")]
+    app = make_app(tmp_path, {"ru": ru, "en": en})
+    grouped, release = threading.Event(), threading.Event()
+    group = app.pipeline.grouper.group
+
+    def held(*args):  # the Russian poll waits between grouping and its commit
+        decided = group(*args)
+        if threading.current_thread().name == "ru":
+            grouped.set()
+            release.wait(DEADLINE)
+        return decided
+
+    app.pipeline.grouper.group = held  # type: ignore[method-assign]
+    source_ru, source_en = app.config.sources
+    try:
+        polling, _ = in_thread("ru", lambda: app.pipeline.poll(source_ru))
+        assert grouped.wait(DEADLINE)
+        assert app.pipeline.poll(source_en).status == "ok"
+        release.set()
+        polling.join(DEADLINE)
+        rows = app.store._query("SELECT story_id, COUNT(*) AS n FROM story_items "
+                                "GROUP BY story_id")
+        assert [r["n"] for r in rows] == [2]
+        assert outbox(app) == ["Moscow formally recognises Taliban-run Afghanistan"]
+    finally:
+        release.set()
+        app.close()
+
+
 def test_a_flooding_source_is_flagged_capped_and_reported_once(tmp_path: Path,
                                                                server) -> None:
     wire = Feed(server, "/wire.xml")

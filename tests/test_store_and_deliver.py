@@ -441,6 +441,29 @@ def test_a_story_s_actors_grow_with_the_states_its_items_name(tmp_path: Path) ->
     assert store.matches(NOW - timedelta(days=1))[0].actors == ("Russia", "Belarus")
 
 
+def test_recent_stories_carry_the_kind_of_step_of_their_ledger_event(tmp_path: Path) -> None:
+    """Grouping joins reports of one step in two languages by its kind: the store gives it
+    back as the story's ledger event has it, and None for a story reporting no step."""
+    store = make_store(tmp_path)
+    stories = [("ru-1", "Россия приняла верительные грамоты посла талибов",
+                Classification(topic="t", match=True, score=0.9, category="recognition_step",
+                               actors=("Russia",), evidence="e", rules=("step:credentials",))),
+               ("debate-1", "Moscow debates the Taliban",
+                Classification(topic="t", match=True, score=0.9,
+                               category="recognition_refused_or_debated", actors=("Russia",),
+                               evidence="e", rules=("r",)))]
+    for guid, title, found in stories:
+        item = ParsedItem(guid=guid, url=f"https://wire.example/{guid}", title=title)
+        record = PollRecord(store.source_state("wire"), (NewItem(item, item.url),),
+                            (StoryDecision(0, "t", found),))
+        commit_poll(store, record, {}, NOW)
+    keys = store.recent_stories("t", NOW - timedelta(days=1))
+    assert [(k.title[:6], k.kind) for k in keys] == [("Россия", "accepted_envoy"),
+                                                     ("Moscow", None)]
+    assert [k.kind for k in store.recent_stories("t", NOW - timedelta(days=1),
+                                                 after_id=keys[0].id)] == [None]
+
+
 def test_a_store_closed_under_a_caller_raises_store_errors(tmp_path: Path) -> None:
     # The daemon's stop closes the store after a bounded wait: a delivery still in flight
     # then records its outcome on a closed store. That must be a StoreError (which the

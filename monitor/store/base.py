@@ -133,7 +133,9 @@ class Store(Protocol):
 
     def recent_stories(self, topic: str, since: datetime, after_id: int = 0) -> list[StoryKey]:
         """The topic's stories first seen since ``since`` (with ids above ``after_id``), in
-        id order. Ids grow in commit order."""
+        id order. Ids grow in commit order. A story's ``kind`` is the ``kind`` of its stored
+        ledger event (the ``event`` column's JSON; None when it has none): reports of one
+        step in two languages are grouped by it."""
 
     def poll_transaction(self) -> AbstractContextManager[PollWriter]:
         """One poll's commit, or the event ledger's start (monitor/commit.py): every write

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, get_args
 
 from monitor.types import (
     Digest,
     ErrorKind,
+    EventKind,
     EvidenceSource,
     Novelty,
     Story,
@@ -25,6 +27,7 @@ def parse_iso(value: str | None) -> datetime | None:
 
 
 _ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
+_EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 
 
 def error_kind(value: str | None) -> ErrorKind | None:
@@ -58,6 +61,18 @@ def event_from_json(data: dict[str, Any] | None) -> StoryEvent | None:
         return None
     return StoryEvent(data["state"], data["kind"], data["first_title"],
                       datetime.fromisoformat(data["first_seen"]), data.get("first_url", ""))
+
+
+def stored_kind(event: str | None) -> EventKind | None:
+    """The kind of step of a story's stored ledger event (the ``event`` column's JSON);
+    None for none, or for a kind this version does not know."""
+    if not event:
+        return None
+    kind = json.loads(event).get("kind")
+    for known in _EVENT_KINDS:
+        if kind == known:
+            return known
+    return None
 
 
 def novelty(value: str | None) -> Novelty | None:

@@ -38,6 +38,7 @@ from monitor.store.codec import (
     iso,
     novelty,
     parse_iso,
+    stored_kind,
 )
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 from monitor.store.sqlite_poll import SqlitePollWriter, event_row, insert_delivery
@@ -110,6 +111,9 @@ _SELECT_HEALTH_FACTS = ("SELECT name, gone, consecutive_failures, last_success_a
                         "ORDER BY name")
 _UPDATE_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in _STATE_COLUMNS[1:])} "
                  f"WHERE name = ?")
+# What grouping reads of a story (StoryKey); its kind of step is its ledger event's.
+_STORY_KEYS = ("SELECT id, topic, title, summary, category, actors, first_seen, event "
+               "FROM stories ")
 
 
 def _stored_items(rows: Sequence[sqlite3.Row],
@@ -331,16 +335,15 @@ class SqliteStore:
         if after_id:
             # The rowid range, not stories_topic_seen: the index would walk every story of
             # the window to return the few new ones ("+" keeps SQLite off the index).
-            rows = self._query("SELECT id, topic, title, summary, category, actors, "
-                               "first_seen FROM stories WHERE id > ? AND +topic = ? AND "
+            rows = self._query(_STORY_KEYS + "WHERE id > ? AND +topic = ? AND "
                                "+first_seen >= ? ORDER BY id", (after_id, topic, iso(since)))
         else:
-            rows = self._query("SELECT id, topic, title, summary, category, actors, "
-                               "first_seen FROM stories WHERE topic = ? AND first_seen >= ? "
-                               "ORDER BY id", (topic, iso(since)))
+            rows = self._query(_STORY_KEYS + "WHERE topic = ? AND first_seen >= ? ORDER BY id",
+                               (topic, iso(since)))
         return [StoryKey(id=r["id"], topic=r["topic"], title=r["title"], summary=r["summary"],
                          category=r["category"], actors=tuple(json.loads(r["actors"])),
-                         seen_at=datetime.fromisoformat(r["first_seen"])) for r in rows]
+                         seen_at=datetime.fromisoformat(r["first_seen"]),
+                         kind=stored_kind(r["event"])) for r in rows]
 
     @contextmanager
     def poll_transaction(self) -> Iterator[SqlitePollWriter]:
