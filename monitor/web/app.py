@@ -2,7 +2,7 @@
 
 `create_app` is the one place that lists every path the daemon answers on (DESIGN.md
 "HTTP face"). Handlers run in worker threads (the store blocks); each route is wrapped in
-its access check (monitor.web.auth): `read`, `api_write`, `form` or open.
+its access check (monitor.web.auth): `read`, `api_write` or `form`.
 """
 
 from __future__ import annotations
@@ -99,11 +99,6 @@ class _Guard:
             return await run_in_threadpool(handler, request, fields)
         return endpoint
 
-    def open(self, handler: Handler) -> Endpoint:
-        async def endpoint(request: Request) -> Response:
-            return await self.run(request, handler)
-        return endpoint
-
 
 async def _form_fields(request: Request) -> dict[str, str] | None:
     """A urlencoded form's fields (the first value of each); None past FORM_LIMIT bytes."""
@@ -162,8 +157,8 @@ def create_app(web: Web, settings: HttpSettings, *, metrics: Metrics | None = No
         Route("/api/v1/stories", guard.read(api.stories)),
         Route("/api/v1/deliveries", guard.read(api.deliveries)),
         Route("/api/v1/deliveries/{id}/retry", guard.api_write(api.retry), methods=["POST"]),
-        Route("/healthz", guard.open(healthz)),
-        Route("/readyz", guard.open(readyz)),
+        Route("/healthz", guard.read(healthz)),
+        Route("/readyz", guard.read(readyz)),
     ]
     if metrics is not None:
         routes.append(Route("/metrics", guard.read(_metrics_handler(metrics))))
