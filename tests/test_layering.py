@@ -60,7 +60,7 @@ IO_MODULES = (
     "selectors", "signal", "smtplib", "socket", "sqlite3", "ssl", "subprocess", "threading",
     "urllib.request",
     # dependencies that talk to the network or run threads
-    "apprise", "apscheduler.schedulers", "requests", "urllib3",
+    "apprise", "apscheduler.schedulers", "psycopg", "psycopg_pool", "requests", "urllib3",
     # the project's own I/O: storage, fetching, sending, the daemon and its commands
     "monitor.app", "monitor.batch", "monitor.cli", "monitor.deliver", "monitor.demo",
     "monitor.fetch", "monitor.notify", "monitor.pipeline", "monitor.report",
