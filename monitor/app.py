@@ -20,7 +20,7 @@ from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
 from monitor.notify import Notifier, build_notifier
 from monitor.parse.jobs import run_parse_job
 from monitor.pipeline import Pipeline
-from monitor.store import SqliteStore, open_store
+from monitor.store import Store, open_store
 from monitor.types import PollSettings
 from monitor.workers import ParseWorkers
 
@@ -53,7 +53,7 @@ def subscribers(config: Config) -> dict[str, list[str]]:
 @dataclass
 class App:
     config: Config
-    store: SqliteStore
+    store: Store
     fetcher: HttpFetcher
     pipeline: Pipeline
     deliverer: Deliverer

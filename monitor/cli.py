@@ -27,7 +27,7 @@ from monitor.app import build_app, build_classifiers, utcnow
 from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config, load_config_data
 from monitor.errors import ConfigError, MonitorError, NotifyError
 from monitor.retention import plan_retention, run_retention
-from monitor.store import SqliteStore, acquire_daemon_lock
+from monitor.store import Store, hold_database, is_postgres_url, open_store
 from monitor.types import FlushOutcome, PollOutcome
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -77,7 +77,7 @@ def cmd_once(args: argparse.Namespace) -> int:
     from monitor.scheduler import poll_sources
 
     config = _config(args)
-    lock = acquire_daemon_lock(config.monitor.database)
+    lock = hold_database(config.monitor.database)
     app = build_app(config)
     try:
         progress = report.Progress(len(config.sources), enabled=sys.stderr.isatty())
@@ -96,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.scheduler import Daemon
 
     config = _config(args)
-    lock = acquire_daemon_lock(config.monitor.database)
+    lock = hold_database(config.monitor.database)
     app = build_app(config)
     daemon = Daemon(app)
 
@@ -122,11 +122,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _open_store(config: Config) -> SqliteStore:
-    if config.monitor.database != ":memory:" and not Path(config.monitor.database).exists():
-        raise MonitorError(f"no database yet at {config.monitor.database}: "
+def _open_store(config: Config, database: str | None = None) -> Store:
+    database = database or config.monitor.database
+    if not is_postgres_url(database) and database != ":memory:" and \
+            not Path(database).exists():
+        raise MonitorError(f"no database yet at {database}: "
                            "run `monitor once` or `monitor run` first")
-    return SqliteStore(config.monitor.database)
+    return open_store(database)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -249,6 +251,34 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
         print(report.deliveries_json(rows) if args.json else report.deliveries_table(rows))
     finally:
         store.close()
+    return EXIT_OK
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    config = _config(args)
+    store = _open_store(config)
+    try:
+        found = store.check()
+    finally:
+        store.close()
+    print(report.database_check(found))
+    return EXIT_FAILURE if found.problems else EXIT_OK
+
+
+def cmd_db_copy(args: argparse.Namespace) -> int:
+    from monitor.store.copy import copy_database
+
+    target = args.to or os.environ.get(args.to_env or "", "") or None
+    if args.to_env and not target:
+        raise ConfigError(f"--to-env: environment variable {args.to_env} is not set")
+    if target is None:
+        config = _config(args)
+        if not is_postgres_url(config.monitor.database):
+            raise ConfigError("--to: name the PostgreSQL database (a postgresql:// URL), "
+                              "or set it as [monitor] database first")
+        target = config.monitor.database
+    rows = copy_database(args.source, target, replace=args.replace)
+    print(report.copy_summary(args.source, target, rows))
     return EXIT_OK
 
 
@@ -399,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help="where the demo keeps its state")
     sources = add("sources", _needs_subcommand, "import, export and discover feed sources")
     _add_sources_commands(sources, common)
+    database = add("db", _needs_subcommand, "check the database; copy SQLite to PostgreSQL")
+    _add_db_commands(database, common)
     return parser
 
 
@@ -430,7 +462,31 @@ def _add_sources_commands(sources: argparse.ArgumentParser,
                         "when there is only one)")
 
 
+def _add_db_commands(database: argparse.ArgumentParser,
+                     common: argparse.ArgumentParser) -> None:
+    """The subcommands of `monitor db`: check, copy."""
+    nested = database.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
+    add_nested = functools.partial(_add_command, nested, common)
+    add_nested("check", cmd_db_check, "the database's schema version and integrity; exit 1 "
+               "when a check fails")
+    p = add_nested("copy", cmd_db_copy, "copy every source state, item, story and delivery "
+                   "of a SQLite database into a PostgreSQL one")
+    p.add_argument("--from", dest="source", metavar="PATH", required=True,
+                   help="the SQLite database file (stop the daemon using it first)")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--to", metavar="URL", help="the PostgreSQL database, "
+                        "postgresql://user@host/name (default: [monitor] database when it is "
+                        "one); a password is better in PGPASSWORD or --to-env")
+    target.add_argument("--to-env", metavar="VAR",
+                        help="the environment variable holding the postgresql:// URL")
+    p.add_argument("--replace", action="store_true",
+                   help="delete what the PostgreSQL database holds first (else a database "
+                        "that holds rows is refused)")
+
+
 def _needs_subcommand(args: argparse.Namespace) -> int:
+    if args.command == "db":
+        raise ConfigError("choose a subcommand: monitor db check|copy (see monitor db --help)")
     raise ConfigError("choose a subcommand: monitor sources import|export|discover "
                       "(see monitor sources --help)")
 

@@ -1,6 +1,7 @@
-"""The storage interface the pipeline and the delivery stage use.
+"""The storage interface the pipeline, the delivery stage and the commands use.
 
-SQLite implements it today; a PostgreSQL backend implements the same methods.
+SQLite (monitor/store/sqlite.py) and PostgreSQL (monitor/store/postgres.py) implement it;
+monitor/store/__init__.py's open_store picks one.
 """
 
 from __future__ import annotations
@@ -8,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.intents import AddSource, Intent, MoveSource, StoryState
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.types import (
+    DatabaseCheck,
     DatabaseInfo,
+    DeliveryStatus,
     Digest,
     Incident,
     NewItem,
@@ -50,6 +53,9 @@ class PollWriter(Protocol):
 
 
 class Store(Protocol):
+    path: str
+    """The database as a person may read it (a URL without its password)."""
+
     def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
         """Every stored source: name -> (its URL as configured when stored, its state)."""
 
@@ -114,6 +120,19 @@ class Store(Protocol):
     def mark_dead(self, digest_id: str, error: str, now: datetime) -> None:
         """A failed attempt, not to be tried again (kept, reported as dead)."""
 
+    def delivery_rows(self, statuses: Sequence[DeliveryStatus]) -> list[dict[str, Any]]:
+        """`monitor deliveries` and `status`: the deliveries in these states, oldest first,
+        their times as ISO 8601 text."""
+
+    def retry_deliveries(self, digest_id: str | None, now: datetime) -> int:
+        """Make failed or dead deliveries due now (all when digest_id is None); how many."""
+
     def matches(self, since: datetime) -> list[Story]: ...
+
+    def check_readable(self) -> None:
+        """Raise StoreError unless the database can be read throughout (`monitor status`)."""
+
+    def check(self) -> DatabaseCheck:
+        """`monitor db check`: the schema version and the integrity checks' verdicts."""
 
     def close(self) -> None: ...

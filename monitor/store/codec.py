@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, get_args
 
-from monitor.types import Digest, ErrorKind, Story, StorySource
+from monitor.types import Digest, ErrorKind, SourceState, Story, StorySource
+
+# A source's state is one row of the sources table, column by field (both backends).
+STATE_COLUMNS = tuple(f.name for f in fields(SourceState))
+TIME_COLUMNS = frozenset(c for c in STATE_COLUMNS if c.endswith(("_at", "_since")))
+assert STATE_COLUMNS[0] == "name" and STATE_COLUMNS[-1] == "gone"  # the backends rely on it
 
 
 def iso(value: datetime | None) -> str | None:

@@ -6,8 +6,9 @@ monitor/store/sqlite_poll.py). SQL and row mapping only: what to write is decide
 pure planners (monitor/plan.py, monitor/outbox.py).
 
 One piece over 400 lines because it is one connection and one lock: the source states,
-items, stories, deliveries, health incidents and retention batches it reads and writes
-share them (the poll's own writes are in sqlite_poll.py, the row codec in codec.py).
+items, stories, deliveries, health incidents, retention batches and `monitor db` checks and
+dumps it reads and writes share them (the poll's own writes are in sqlite_poll.py, the row
+codec in codec.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -27,10 +27,19 @@ from typing import IO, Any
 from monitor.errors import StoreError
 from monitor.intents import AddSource, MoveSource
 from monitor.retention import Forgotten, RetentionPlan, dedup_key
-from monitor.store.codec import digest_from_json, error_kind, iso, parse_iso
+from monitor.store.checks import CONSISTENCY, TABLES
+from monitor.store.codec import (
+    STATE_COLUMNS,
+    TIME_COLUMNS,
+    digest_from_json,
+    error_kind,
+    iso,
+    parse_iso,
+)
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 from monitor.store.sqlite_poll import SqlitePollWriter, insert_delivery
 from monitor.types import (
+    DatabaseCheck,
     DatabaseInfo,
     DeliveryStatus,
     Digest,
@@ -85,9 +94,8 @@ def make_folder(folder: Path, database: str) -> None:
                          f"{exc.strerror or exc}") from exc
 
 
-_STATE_COLUMNS = tuple(f.name for f in fields(SourceState))
-_TIME_COLUMNS = frozenset(c for c in _STATE_COLUMNS if c.endswith(("_at", "_since")))
-assert _STATE_COLUMNS[0] == "name" and _STATE_COLUMNS[-1] == "gone"  # _state relies on it
+_STATE_COLUMNS = STATE_COLUMNS
+_TIME_COLUMNS = TIME_COLUMNS
 # Read and written on every poll: built once.
 _SELECT_STATE = f"SELECT {', '.join(_STATE_COLUMNS)} FROM sources"
 _UPDATE_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in _STATE_COLUMNS[1:])} "
@@ -517,3 +525,46 @@ class SqliteStore:
         keys = self._query("SELECT COUNT(*) AS n FROM seen_keys")[0]["n"]
         return DatabaseInfo(path=self.path, size=size, items=row["items"],
                             oldest_item=parse_iso(row["oldest"]), kept_keys=keys)
+
+    # -- `monitor db` ------------------------------------------------------
+
+    def check(self) -> DatabaseCheck:
+        """`monitor db check`: the schema version, every page (quick_check), the foreign
+        keys, and the rows the constraints allow but the program never writes."""
+        checked = ["schema version", "every page (quick_check)", "foreign keys"]
+        problems: list[str] = []
+        rows: tuple[tuple[str, int], ...] = ()
+        with self._lock:
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            try:
+                self.check_readable()
+                orphans = self._db.execute("PRAGMA foreign_key_check").fetchall()
+                if orphans:
+                    problems.append(f"{len(orphans)} rows refer to rows that are not there "
+                                    f"(foreign_key_check)")
+                for what, sql in CONSISTENCY:
+                    checked.append(what)
+                    found = int(self._db.execute(sql).fetchone()[0])
+                    if found:
+                        problems.append(f"{found} {what}")
+                rows = tuple((t, int(self._db.execute(f"SELECT COUNT(*) FROM {t}")
+                                     .fetchone()[0])) for t in TABLES)
+            except (StoreError, sqlite3.DatabaseError) as exc:
+                problems.append(str(exc))
+        return DatabaseCheck(self.path, f"SQLite {sqlite3.sqlite_version}", version,
+                             SCHEMA_VERSION, tuple(problems), tuple(checked), rows)
+
+    def dump(self) -> Iterator[tuple[str, list[str], Iterator[tuple[Any, ...]]]]:
+        """`monitor db copy`: each table (checks.TABLES order) with its column names and its
+        rows as stored (times as ISO text, flags as 0/1, lists as JSON text), all read in one
+        transaction. Hold the daemon lock meanwhile: nothing else writes."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for table in TABLES:
+                    columns = [r["name"] for r in self._db.execute(
+                        f"SELECT name FROM pragma_table_info('{table}')")]
+                    cursor = self._db.execute(f"SELECT {', '.join(columns)} FROM {table}")
+                    yield table, columns, (tuple(row) for row in cursor)
+            finally:
+                self._rollback()

@@ -1,0 +1,167 @@
+"""The PostgreSQL side of a poll's commit: write the items, read what the planners need,
+apply their intents (monitor/intents.py). SQL and row mapping only, as sqlite_poll.py: the
+decisions are monitor/plan.py's, and monitor/commit.py runs the steps in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow
+from psycopg.types.json import Jsonb
+
+from monitor.intents import (
+    CloseIncident,
+    Intent,
+    JoinStory,
+    LinkCopy,
+    MarkAlerted,
+    Opened,
+    OpenIncident,
+    OpenStory,
+    QueueDigest,
+    QueueStory,
+    RecordHealthAlert,
+    StoryRef,
+    StoryState,
+    WidenActors,
+)
+from monitor.store.codec import digest_to_json
+from monitor.types import Digest, NewItem, SourceState
+
+Connection = psycopg.Connection[DictRow]
+
+_INSERT_ITEM = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
+                "published, first_seen, alert) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (source, guid) DO NOTHING")
+
+
+def insert_delivery(db: Connection, digest: Digest, now: datetime) -> None:
+    """A pending delivery of ``digest``, its payload frozen."""
+    db.execute("INSERT INTO deliveries (id, notifier, kind, created_at, status, "
+               "next_attempt_at, payload) VALUES (%s, %s, %s, %s, 'pending', %s, %s)",
+               (digest.id, digest.notifier, digest.kind, now, now,
+                Jsonb(digest_to_json(digest))))
+
+
+class PostgresPollWriter:
+    """One poll's commit on an open transaction (see monitor.store.base.PollWriter)."""
+
+    def __init__(self, db: Connection, write_state: Callable[[SourceState], None]) -> None:
+        self._db = db
+        self.write_state = write_state   # the source's state after the poll
+        self._item_ids: dict[int, int] = {}    # new_items index -> row id (0: not inserted)
+
+    def insert_items(self, source: str, new_items: Sequence[NewItem], linked: Iterable[int],
+                     now: datetime) -> frozenset[int]:
+        """Insert the new items; of ``linked`` (those an intent will refer to: they need
+        their row id), the indexes whose rows were inserted."""
+        linked = set(linked)
+        rows = [(source, n.item.guid, n.item.url, n.canonical_url, n.item.title,
+                 n.item.summary, n.item.published, now, n.alert) for n in new_items]
+        with self._db.cursor() as cursor:
+            # Most of a first poll refers to nothing: one executemany (pipelined).
+            plain = [r for i, r in enumerate(rows) if i not in linked]
+            if plain:
+                cursor.executemany(_INSERT_ITEM, plain)
+            for index in sorted(linked):
+                found = cursor.execute(_INSERT_ITEM + " RETURNING id", rows[index]).fetchone()
+                self._item_ids[index] = int(found["id"]) if found else 0
+        return frozenset(i for i, row_id in self._item_ids.items() if row_id)
+
+    def stories_of(self, items: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        """(stored item id, topic) -> the item's story of that topic, where it has one."""
+        found: dict[tuple[int, str], int] = {}
+        for item_id, topic in items:
+            row = self._db.execute("SELECT s.id FROM story_items si JOIN stories s "
+                                   "ON s.id = si.story_id WHERE si.item_id = %s AND "
+                                   "s.topic = %s", (item_id, topic)).fetchone()
+            if row is not None:
+                found[(item_id, topic)] = int(row["id"])
+        return found
+
+    def story_states(self, ids: Iterable[int]) -> dict[int, StoryState]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self._db.execute("SELECT id, alert, actors FROM stories "
+                                "WHERE id = ANY(%s::bigint[])", (wanted,))
+        return {r["id"]: StoryState(r["alert"], tuple(r["actors"])) for r in rows}
+
+    def apply(self, intents: Sequence[Intent], now: datetime) -> dict[int, tuple[str, ...]]:
+        """Write the intents in order; the stories whose actors were widened -> actors."""
+        opened: dict[Opened, int] = {}
+        widened: dict[int, tuple[str, ...]] = {}
+
+        def story(ref: StoryRef) -> int:
+            return opened[ref] if isinstance(ref, Opened) else ref
+
+        for intent in intents:
+            if isinstance(intent, OpenStory):
+                opened[intent.ref] = self._open_story(intent, now)
+            elif isinstance(intent, WidenActors):
+                story_id = story(intent.story)
+                self._run("UPDATE stories SET actors = %s WHERE id = %s",
+                          (Jsonb(list(intent.actors)), story_id))
+                widened[story_id] = intent.actors
+            else:
+                self._write(intent, story, now)
+        return widened
+
+    def _open_story(self, intent: OpenStory, now: datetime) -> int:
+        c = intent.classification
+        row = self._db.execute(
+            "INSERT INTO stories (topic, title, summary, url, published, category, score, "
+            "actors, evidence, rules, first_seen, alert) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (intent.ref.topic, intent.title, intent.summary, intent.url, intent.published,
+             c.category, c.score, Jsonb(list(c.actors)), c.evidence, Jsonb(list(c.rules)),
+             now, intent.alert)).fetchone()
+        assert row is not None  # INSERT ... RETURNING gives its row
+        return int(row["id"])
+
+    def _write(self, intent: Intent, story: Callable[[StoryRef], int], now: datetime) -> None:
+        """The intents that only write (no id to remember)."""
+        match intent:
+            case LinkCopy(item, original):
+                self._run("INSERT INTO story_items (story_id, item_id) SELECT story_id, %s "
+                          "FROM story_items WHERE item_id = %s ON CONFLICT DO NOTHING",
+                          (self._item_ids[item], original))
+            case JoinStory(item, ref):
+                self._run("INSERT INTO story_items (story_id, item_id) VALUES (%s, %s) "
+                          "ON CONFLICT DO NOTHING", (story(ref), self._item_ids[item]))
+            case MarkAlerted(ref):
+                self._run("UPDATE stories SET alert = true WHERE id = %s", (story(ref),))
+            case QueueStory(ref, notifiers):
+                with self._db.cursor() as cursor:
+                    cursor.executemany("INSERT INTO outbox (notifier, story_id, created_at) "
+                                       "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                                       [(n, story(ref), now) for n in notifiers])
+            case OpenIncident(source, kind, opened_at, detail):
+                self._run("INSERT INTO health_incidents (source, kind, opened_at, detail) "
+                          "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                          (source, kind, opened_at, detail))
+            case CloseIncident(source, kind, incident):
+                self._run("UPDATE health_incidents SET closed_at = %s WHERE id = %s",
+                          (now, self._incident(source, kind, incident)))
+            case RecordHealthAlert(source, kind, incident, notifier):
+                self._run("INSERT INTO health_alerts (incident_id, notifier, alerted_at) "
+                          "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                          (self._incident(source, kind, incident), notifier, now))
+            case QueueDigest(digest):
+                insert_delivery(self._db, digest, now)
+
+    def _run(self, sql: str, params: Sequence[Any]) -> None:
+        self._db.execute(sql, params)
+
+    def _incident(self, source: str, kind: str, incident: int | None) -> int:
+        if incident is not None:
+            return incident
+        row = self._db.execute("SELECT id FROM health_incidents WHERE source = %s AND "
+                               "kind = %s AND closed_at IS NULL", (source, kind)).fetchone()
+        if row is None:
+            raise psycopg.DataError(f"no open {kind} incident of source {source!r}")
+        return int(row["id"])
