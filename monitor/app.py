@@ -81,10 +81,18 @@ def poll_settings(config: Config) -> PollSettings:
                         max_new_per_poll=m.max_new_per_poll)
 
 
+def store_connections(config: Config) -> int:
+    """PURE: the daemon's database connections (PostgreSQL): one per poll thread, so that a
+    poll's commit never queues behind the others' reads, up to 32 (two nodes at the default
+    max_concurrency then fit in PostgreSQL's default 100), plus 4 for the delivery thread
+    and the scheduler's jobs."""
+    return min(config.monitor.max_concurrency, 32) + 4
+
+
 def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
               rng: random.Random | None = None) -> App:
     rng = rng or random.Random()
-    store = open_store(config.monitor.database)
+    store = open_store(config.monitor.database, store_connections(config))
     sync_sources(store, ((s.name, s.url) for s in config.sources), clock())
     fetcher = HttpFetcher(config.monitor)
     limiter = HostLimiter.from_settings(config.monitor)

@@ -14,13 +14,14 @@ __all__ = ["Held", "SqliteStore", "Store", "acquire_daemon_lock", "hold_database
            "is_postgres_url", "open_store"]
 
 
-def open_store(database: str) -> Store:
+def open_store(database: str, connections: int = 4) -> Store:
     """Open (creating and migrating if needed) the database named in the config: a
-    ``postgresql://`` URL, else a SQLite file."""
+    ``postgresql://`` URL (with a pool of up to ``connections`` connections), else a
+    SQLite file (one connection)."""
     if is_postgres_url(database):
         from monitor.store.postgres import PostgresStore  # psycopg only when it is used
 
-        return PostgresStore(database)
+        return PostgresStore(database, pool_size=connections)
     return SqliteStore(database)
 
 
