@@ -181,10 +181,10 @@ def test_a_changed_poll_after_a_pending_unchanged_poll_stays_committed(
 
 
 def test_a_poll_that_changes_source_health_is_committed_at_once(
-        tmp_path: Path, fresh_server: LoopbackHTTPServer) -> None:
+        tmp_path: Path, database: str, fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", etagged)
     config = load_config_data({
-        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s"},
+        "monitor": {"database": database, "min_host_interval": "0s"},
         "topics": [{"name": "t", "event": "recognition"}],
         "sources": [{"name": "a", "url": fresh_server.url("/a.xml")}],
         "notifiers": [{"name": "ops", "type": "file", "path": str(tmp_path / "ops.log"),
