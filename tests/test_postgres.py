@@ -199,3 +199,78 @@ def test_times_read_back_in_utc_whatever_the_session_zone(tmp_path: Path,
         assert store.source_state("wire").next_poll_at.utcoffset() == timedelta(0)
     finally:
         store.close()
+
+
+STATES = ["Norway", "Chile", "Peru", "Kenya", "Japan", "Brazil", "Ghana", "Mexico",
+          "Poland", "Nepal", "Chad", "Fiji"]
+
+
+def test_polls_and_deliveries_carry_on_while_the_server_drops_connections(
+        tmp_path: Path, postgres: str) -> None:
+    """pg_terminate_backend every 20 ms during rounds of polls and deliveries:
+    a poll cut off is not recorded and is polled again, a delivery not marked is sent again
+    under its id; once the killing stops, every item is stored once and every story
+    delivered."""
+    from monitor.app import build_app
+    from monitor.config import load_config_data
+    from monitor.scheduler import poll_sources
+    from tests.fakes import FixedClock, RecordingNotifier
+    from tests.loopback import LoopbackHTTPServer, RssFeed
+
+    with LoopbackHTTPServer() as server:
+        feeds = [RssFeed(server, f"/f{n}.xml") for n in range(4)]
+        config = load_config_data({
+            "monitor": {"database": postgres, "min_host_interval": "0s", "max_per_host": 4},
+            "topics": [{"name": "t", "event": "recognition"}],
+            "sources": [{"name": f"f{n}", "url": feed.url} for n, feed in enumerate(feeds)],
+            "notifiers": [{"name": "n", "type": "file", "path": str(tmp_path / "n.log")}]})
+        app = build_app(config, clock=FixedClock())
+        notifier = RecordingNotifier("n")
+        app.deliverer.notifiers["n"] = notifier  # type: ignore[index]
+        stop, killed = threading.Event(), [0]
+
+        def kill() -> None:
+            with psycopg.connect(postgres, autocommit=True) as admin:
+                while not stop.wait(0.02):
+                    # Established connections only: one killed while it is being
+                    # opened makes the pool wait before its next try (1 s, 2 s, 4 s ...).
+                    row = admin.execute("SELECT COUNT(pg_terminate_backend(pid)) FROM "
+                                        "pg_stat_activity WHERE datname = current_database() "
+                                        "AND pid <> pg_backend_pid() AND backend_start < "
+                                        "now() - interval '50 ms'").fetchone()
+                    killed[0] += row[0] if row else 0
+
+        try:
+            for round_ in range(len(STATES)):
+                for n, feed in enumerate(feeds):
+                    feed.items.append((f"r{round_}-f{n}", f"Harbour notice {round_}.{n}"))
+                feeds[round_ % 4].items.append(
+                    (f"s{round_}", f"{STATES[round_]} accepts the credentials of the "
+                                   f"Taliban's ambassador"))
+                killer = threading.Thread(target=kill)
+                stop.clear()
+                killer.start()
+                poll_sources(app, config.sources)
+                app.deliverer.flush_all()
+                stop.set()
+                killer.join(10)
+            assert killed[0] > 0
+            outcomes = poll_sources(app, config.sources)           # the server is left alone
+            assert [o.error for o in outcomes] == [None] * 4
+            for _ in range(3):   # the deliveries whose marking failed, due again later
+                app.clock.now += timedelta(hours=2)  # type: ignore[attr-defined]
+                app.deliverer.flush_all()
+        finally:
+            stop.set()
+            app.close()
+
+    with psycopg.connect(postgres) as db:
+        guids = [r[0] for r in db.execute("SELECT guid FROM items ORDER BY guid")]
+        statuses = db.execute("SELECT DISTINCT status FROM deliveries").fetchall()
+    assert sorted(guids) == sorted(g for feed in feeds for g, _ in feed.items)
+    assert statuses == [("delivered",)]
+    sent = {s.title for d in notifier.sent for s in d.stories}
+    assert sent == {f"{state} accepts the credentials of the Taliban's ambassador"
+                    for state in STATES}
+    repeats = [d.id for d in notifier.sent]
+    assert len(repeats) - len(set(repeats)) <= len(notifier.sent) // 2   # same ids only

@@ -105,8 +105,7 @@ class PostgresStore:
             url, connection_class=Connection, min_size=1, max_size=pool_size,
             kwargs={"autocommit": True, "row_factory": dict_row,
                     "connect_timeout": CONNECT_TIMEOUT},
-            configure=_configure, check=ConnectionPool.check_connection,
-            timeout=POOL_TIMEOUT, name="monitor", open=True)
+            configure=_configure, timeout=POOL_TIMEOUT, name="monitor", open=True)
 
     # -- plumbing ---------------------------------------------------------
 
@@ -119,19 +118,37 @@ class PostgresStore:
         return f"{self.path}: {text}"
 
     @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A connection of the pool that answers. One found dead (the server restarted, or
+        closed it) goes back to the pool, which drops it and opens another, and the next is
+        tried at once: the pool's own check would wait 1 s, 2 s, 4 s ... between the dead
+        ones, and after a restart most of them are."""
+        for _ in range(self._pool.max_size + 1):
+            with self._pool.connection() as conn:
+                try:
+                    conn.execute("")
+                except psycopg.OperationalError:
+                    if conn.broken:
+                        continue
+                    raise
+                yield conn
+                return
+        raise psycopg.OperationalError("no connection of the pool answers")
+
+    @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         """One transaction on a connection of the pool; any database error (the server
         gone, a constraint, a closed store) becomes a StoreError, and what the transaction
         wrote is rolled back. A broken connection goes back to the pool, which drops it."""
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._connection() as conn, conn.transaction():
                 yield conn
         except psycopg.Error as exc:
             raise StoreError(f"database {self._scrub(exc)}") from exc
 
     def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[DictRow]:
         try:
-            with self._pool.connection() as conn:
+            with self._connection() as conn:
                 cursor = conn.execute(sql, params)
                 return cursor.fetchall() if cursor.description else []
         except psycopg.Error as exc:
