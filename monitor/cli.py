@@ -122,8 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _open_store(config: Config, database: str | None = None) -> Store:
-    database = database or config.monitor.database
+def _open_store(config: Config) -> Store:
+    database = config.monitor.database
     if not is_postgres_url(database) and database != ":memory:" and \
             not Path(database).exists():
         raise MonitorError(f"no database yet at {database}: "

@@ -94,11 +94,9 @@ def make_folder(folder: Path, database: str) -> None:
                          f"{exc.strerror or exc}") from exc
 
 
-_STATE_COLUMNS = STATE_COLUMNS
-_TIME_COLUMNS = TIME_COLUMNS
 # Read and written on every poll: built once.
-_SELECT_STATE = f"SELECT {', '.join(_STATE_COLUMNS)} FROM sources"
-_UPDATE_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in _STATE_COLUMNS[1:])} "
+_SELECT_STATE = f"SELECT {', '.join(STATE_COLUMNS)} FROM sources"
+_UPDATE_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in STATE_COLUMNS[1:])} "
                  f"WHERE name = ?")
 
 
@@ -201,7 +199,7 @@ class SqliteStore:
 
     def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
         """Every stored source: name -> (its URL as configured when stored, its state)."""
-        rows = self._query(f"SELECT s.config_url, {', '.join(f's.{c}' for c in _STATE_COLUMNS)} "
+        rows = self._query(f"SELECT s.config_url, {', '.join(f's.{c}' for c in STATE_COLUMNS)} "
                            f"FROM sources s")
         return {r["name"]: (r["config_url"], self._state(r[1:])) for r in rows}
 
@@ -221,8 +219,8 @@ class SqliteStore:
 
     @staticmethod
     def _state(row: Sequence[Any]) -> SourceState:
-        values: dict[str, Any] = {c: parse_iso(v) if c in _TIME_COLUMNS else v
-                                  for c, v in zip(_STATE_COLUMNS, row, strict=True)}
+        values: dict[str, Any] = {c: parse_iso(v) if c in TIME_COLUMNS else v
+                                  for c, v in zip(STATE_COLUMNS, row, strict=True)}
         values["gone"] = bool(values["gone"])
         values["last_error_kind"] = error_kind(values["last_error_kind"])
         return SourceState(**values)
@@ -324,8 +322,8 @@ class SqliteStore:
     @staticmethod
     def _state_row(state: SourceState) -> list[Any]:
         """The parameters of _UPDATE_STATE for this state."""
-        values: list[Any] = [iso(v) if c in _TIME_COLUMNS else v
-                             for c in _STATE_COLUMNS[1:] for v in (getattr(state, c),)]
+        values: list[Any] = [iso(v) if c in TIME_COLUMNS else v
+                             for c in STATE_COLUMNS[1:] for v in (getattr(state, c),)]
         values.append(state.name)
         return values
 
