@@ -4,12 +4,14 @@ after the move nothing alerts again and the delivery that was waiting is sent.""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
 import psycopg
 
+from monitor.store import Store
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
 from tests.test_cli import STEP, error_line, monitor
 
@@ -125,3 +127,63 @@ def test_a_copy_to_postgres_alerts_nothing_again_and_sends_what_waited(
         statuses = db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status "
                               "ORDER BY status").fetchall()
     assert statuses == [("delivered", 4)]
+
+
+def test_what_each_store_reads_is_the_same_after_the_copy(tmp_path: Path,
+                                                          postgres: str) -> None:
+    """Every table, incidents and retention keys included, reads back through the
+    PostgreSQL store as it did through the SQLite one."""
+    from datetime import timedelta
+
+    from monitor.commit import commit_poll
+    from monitor.retention import RetentionPlan
+    from monitor.store import open_store
+    from monitor.store.copy import copy_database
+    from monitor.types import Classification, NewItem, ParsedItem, PollRecord, StoryDecision
+    from tests.fakes import temp_store
+
+    now = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
+    sqlite = temp_store(tmp_path, [("wire", "https://wire.example/rss")], now)
+    verdict = Classification(topic="t", match=True, score=0.9, category="recognition_step",
+                             actors=("Russia", "Belarus"), evidence="Evidence.", rules=("r",))
+
+    def poll(n: int, when: datetime) -> None:
+        item = ParsedItem(guid=f"g{n}", url=f"https://wire.example/{n}", title=f"Story {n}",
+                          published=when)
+        record = PollRecord(sqlite.source_state("wire"), (NewItem(item, item.url),),
+                            (StoryDecision(0, "t", verdict),))
+        commit_poll(sqlite, record, {"t": ["a", "b"]}, when)
+
+    poll(0, now - timedelta(days=100))                 # alerted and delivered long ago
+    for notifier in ("a", "b"):
+        assert sqlite.make_digest(notifier, now - timedelta(days=99), f"old-{notifier}")
+        sqlite.mark_delivered(f"old-{notifier}", now - timedelta(days=99))
+    poll(1, now)
+    sqlite.forget_batch(RetentionPlan(cutoff=now - timedelta(days=90)))   # keys for g0
+    sqlite.make_digest("b", now, "waiting")
+    sqlite.mark_failed("waiting", "HTTP 503", now, now + timedelta(minutes=5))
+    with sqlite3.connect(tmp_path / "m.db") as db:   # an incident told to one operator
+        db.execute("INSERT INTO health_incidents (source, kind, opened_at, detail) VALUES "
+                   "('wire', 'failing', ?, 'HTTP 500 since noon')", (now.isoformat(),))
+        db.execute("INSERT INTO health_alerts VALUES (1, 'ops', ?)", (now.isoformat(),))
+    db.close()
+
+    def reads(store: Store) -> tuple[object, ...]:
+        return (store.source_states(), store.known_guids("wire", ["g0", "g1", "g2"]),
+                store.forgotten_urls(["https://wire.example/0", "https://wire.example/9"]),
+                store.matches(now - timedelta(days=365)),
+                store.delivery_rows(("pending", "failed", "delivered", "dead")),
+                store.open_incidents("wire"), store.stored_items(now - timedelta(days=365)),
+                store.database_info().items, store.database_info().kept_keys)
+
+    before = reads(sqlite)
+    sqlite.close()
+    copy_database(str(tmp_path / "m.db"), postgres)
+    copied = open_store(postgres)
+    try:
+        assert reads(copied) == before
+        assert before[1] == {"g0", "g1"} and before[-1] == 2 and before[5]
+        assert copied.make_digest("a", now, "next") is not None     # g1's story, queued
+        assert copied.make_digest("a", now, "again") is None
+    finally:
+        copied.close()
