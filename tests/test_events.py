@@ -302,9 +302,10 @@ DEBATE = "Diplomats in Doha debate whether to recognise the Taliban government"
 
 
 def _ledger_app(tmp_path: Path, server: LoopbackHTTPServer, clock: FixedClock,
-                topics: tuple[str, ...] = ("taliban-recognition",)) -> App:
+                topics: tuple[str, ...] = ("taliban-recognition",),
+                database: str | None = None) -> App:
     config = load_config_data({
-        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s"},
+        "monitor": {"database": database or str(tmp_path / "m.db"), "min_host_interval": "0s"},
         "topics": [{"name": name, "event": "recognition", "entities": ["Taliban"]}
                    for name in topics],
         "sources": [{"name": "a", "url": server.url("/a.xml")}],
@@ -326,12 +327,12 @@ def _entry(app: App, state: str, kind: str) -> LedgerEntry:
 
 
 def test_retention_leaves_the_ledger_its_reports_and_new_stories_out_of_it(
-        tmp_path: Path) -> None:
+        tmp_path: Path, database: str) -> None:
     """SQLite gives a deleted story's id to the next story: the ledger keeps its own copy
     of each report and forgets the ids retention deleted, so it never names a newcomer."""
     clock = FixedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     with LoopbackHTTPServer() as server:
-        app = _ledger_app(tmp_path, server, clock)
+        app = _ledger_app(tmp_path, server, clock, database=database)
         try:
             source = app.config.sources[0]
             server.route("/a.xml", _feed(CHILE))
@@ -432,13 +433,14 @@ def test_an_upgraded_database_places_its_stories_in_the_ledger(tmp_path: Path) -
             again.close()
 
 
-def test_one_report_in_two_topics_is_first_in_both(tmp_path: Path) -> None:
+def test_one_report_in_two_topics_is_first_in_both(tmp_path: Path, database: str) -> None:
     """Two recognition topics share one ledger: the item that opens a story in each is the
     first report in both (a report is never its own follow-up); another report of the step,
     in the same poll or a later one, in either topic, is a follow-up."""
     clock = FixedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     with LoopbackHTTPServer() as server:
-        app = _ledger_app(tmp_path, server, clock, topics=("desk", "region"))
+        app = _ledger_app(tmp_path, server, clock, topics=("desk", "region"),
+                          database=database)
         try:
             server.route("/a.xml", _feed(CHILE))
             app.pipeline.poll(app.config.sources[0])
@@ -462,12 +464,13 @@ def test_one_report_in_two_topics_is_first_in_both(tmp_path: Path) -> None:
             app.close()
 
 
-def test_a_newly_shipped_earlier_step_takes_the_place_of_the_monitor_s(tmp_path: Path) -> None:
+def test_a_newly_shipped_earlier_step_takes_the_place_of_the_monitor_s(
+        tmp_path: Path, database: str) -> None:
     """A later version ships a step the monitor had seen first, dated before it: the
     shipped entry is the true first, the monitor's first report becomes a follow-up."""
     clock = FixedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     with LoopbackHTTPServer() as server:
-        app = _ledger_app(tmp_path, server, clock)
+        app = _ledger_app(tmp_path, server, clock, database=database)
         try:
             server.route("/a.xml", _feed(CHILE))
             app.pipeline.poll(app.config.sources[0])
