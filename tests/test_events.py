@@ -433,6 +433,46 @@ def test_an_upgraded_database_places_its_stories_in_the_ledger(tmp_path: Path) -
             again.close()
 
 
+def test_a_postgres_database_of_migration_1_places_its_stories_in_the_ledger(
+        tmp_path: Path, postgres: str) -> None:
+    """PostgreSQL's migration 2 marks the stories stored before the ledger 'pending'; the
+    first start places them as SQLite's do (the store's pending_stories and SetNovelty)."""
+    import psycopg
+
+    from monitor.store.postgres_schema import MIGRATIONS as PG_MIGRATIONS
+
+    old = datetime(2025, 11, 2, 9, 0, tzinfo=UTC)
+    with psycopg.connect(postgres, autocommit=True) as db:
+        db.execute(PG_MIGRATIONS[0])
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO schema_version VALUES (1)")
+        for n, (title, seen) in enumerate([(CHILE, old),
+                                           (CHILE_LATER, old + timedelta(days=9))], 1):
+            found = CLASSIFIER.classify(title)
+            db.execute("INSERT INTO items (id, source, guid, url, canonical_url, title, "
+                       "summary, first_seen, alert) VALUES (%s, 'a', %s, %s, %s, %s, '', %s, "
+                       "true)", (n, f"old-{n}", f"https://old.example/{n}",
+                                 f"https://old.example/{n}", title, seen))
+            db.execute("INSERT INTO stories (id, topic, title, summary, url, category, score, "
+                       "actors, evidence, rules, first_seen, alert) VALUES "
+                       "(%s, 'taliban-recognition', %s, '', %s, %s, %s, %s, %s, %s, %s, true)",
+                       (n, title, f"https://old.example/{n}", found.category, found.score,
+                        json.dumps(found.actors), found.evidence, json.dumps(found.rules), seen))
+            db.execute("INSERT INTO story_items VALUES (%s, %s)", (n, n))
+        db.execute("SELECT setval(pg_get_serial_sequence('stories', 'id'), 2)")
+    clock = FixedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    with LoopbackHTTPServer() as server:
+        app = _ledger_app(tmp_path, server, clock, database=postgres)
+        try:
+            stored = {s.title: s for s in app.store.matches(old - timedelta(days=1))}
+            assert [stored[t].novelty for t in (CHILE, CHILE_LATER)] == ["first", "follow_up"]
+            entry = _entry(app, "Chile", "accepted_envoy")
+            assert entry.first is not None and entry.first.story_id == stored[CHILE].id
+            assert [f.title for f in entry.follow_ups] == [CHILE_LATER]
+        finally:
+            app.close()
+
+
 def test_one_report_in_two_topics_is_first_in_both(tmp_path: Path, database: str) -> None:
     """Two recognition topics share one ledger: the item that opens a story in each is the
     first report in both (a report is never its own follow-up); another report of the step,
