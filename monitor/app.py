@@ -115,6 +115,8 @@ def article_settings(config: Config) -> ArticleSettings:
     return ArticleSettings(mode=m.fetch_articles, budget=m.article_budget,
                            window=m.poll_interval,
                            seconds_per_poll=m.fetch_deadline.total_seconds())
+
+
 def store_connections(config: Config) -> int:
     """PURE: the daemon's database connections (PostgreSQL): one per poll thread, so that a
     poll's commit never queues behind the others' reads, up to 32 (two nodes at the default

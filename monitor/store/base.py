@@ -1,7 +1,8 @@
 """The storage interface the pipeline, the delivery stage and the commands use.
 
 SQLite (monitor/store/sqlite.py) and PostgreSQL (monitor/store/postgres.py) implement it;
-monitor/store/__init__.py's open_store picks one.
+monitor/store/__init__.py's open_store picks one. The store applies and reads; it decides
+nothing.
 """
 
 from __future__ import annotations
