@@ -4,6 +4,7 @@
     python benchmarks/poll.py --feeds 10000 --latency 0 --cycles 10
     python benchmarks/poll.py --feeds 1000 --latency 0.2 --failing 0.1
     python benchmarks/poll.py --feeds 1000 --latency 0.2 --articles candidates
+    python benchmarks/poll.py --feeds 1000 --latency 0 --database postgresql://postgres@127.0.0.1/postgres
 
 The farm runs in its own process on loopback addresses 127.0.0.2 ... (one server per host,
 `--hosts` of them) and serves N realistic RSS feeds of 30-60 items with ETag and
@@ -17,6 +18,9 @@ when --baseline-sample is set, scaled to N).
 hosts nobody serves). With "candidates" or "all", each item links to an article page the
 farm serves on the feed's own host (about 5 KB of HTML, with the same latency), and each
 cycle also prints the article reads (fetched, from cache, failed, skipped for budget).
+
+The monitor's state is a temporary SQLite file, or with --database a scratch database
+created on that PostgreSQL server (and dropped).
 """
 
 from __future__ import annotations
@@ -31,10 +35,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,6 +49,7 @@ from monitor.app import build_app  # noqa: E402
 from monitor.config import SourceConfig, load_config_data  # noqa: E402
 from monitor.scheduler import poll_sources  # noqa: E402
 from monitor.types import PollOutcome  # noqa: E402
+from monitor.urls import shown_database  # noqa: E402
 
 WORDS = ("minister talks border trade council election ministry flood court army protest "
          "budget summit envoy delegation pipeline drought harvest reform strike coalition "
@@ -220,6 +228,24 @@ def baseline(urls: list[str]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+@contextmanager
+def scratch_database(server: str | None, folder: str) -> Iterator[str]:
+    """A SQLite file in ``folder``, or a new database on the PostgreSQL ``server``."""
+    if server is None:
+        yield f"{folder}/bench.db"
+        return
+    import psycopg
+
+    name = f"monitor_bench_{random.getrandbits(40):010x}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -241,6 +267,9 @@ def main() -> None:
                         help="[monitor] article_budget (fetches per poll_interval)")
     parser.add_argument("--baseline-sample", type=int, default=200,
                         help="feeds the baseline fetches (0: none; scaled to --feeds)")
+    parser.add_argument("--database", metavar="URL",
+                        help="a PostgreSQL server (postgresql://...): the state goes in a "
+                             "scratch database created there, dropped after the run")
     args = parser.parse_args()
 
     ready, stop = multiprocessing.Event(), multiprocessing.Event()
@@ -254,9 +283,10 @@ def main() -> None:
           f"{args.latency * 1000:.0f} ms, {args.failing:.0%} failing; monitor concurrency "
           f"{args.concurrency}, min_host_interval {args.min_host_interval}")
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(args.database, tmp) as database:
+        print(f"state: {shown_database(database)}")
         config = load_config_data({
-            "monitor": {"database": f"{tmp}/bench.db", "max_concurrency": args.concurrency,
+            "monitor": {"database": database, "max_concurrency": args.concurrency,
                         "min_host_interval": args.min_host_interval, "max_per_host": 2,
                         "fetch_deadline": args.deadline, "read_timeout": args.deadline,
                         "connect_timeout": "5s", "max_age": "30d",

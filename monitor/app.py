@@ -117,12 +117,20 @@ def article_settings(config: Config) -> ArticleSettings:
                            seconds_per_poll=m.fetch_deadline.total_seconds())
 
 
+def store_connections(config: Config) -> int:
+    """PURE: the daemon's database connections (PostgreSQL): one per poll thread, so that a
+    poll's commit never queues behind the others' reads, up to 32 (two nodes at the default
+    max_concurrency then fit in PostgreSQL's default 100), plus 4 for the delivery thread
+    and the scheduler's jobs."""
+    return min(config.monitor.max_concurrency, 32) + 4
+
+
 def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
               rng: random.Random | None = None, fetcher: Fetcher | None = None) -> App:
     """The app for ``config``. ``fetcher`` is the network (by default an HttpFetcher with
     the config's settings); robots.txt and every poll go through it."""
     rng = rng or random.Random()
-    store = open_store(config.monitor.database)
+    store = open_store(config.monitor.database, store_connections(config))
     sync_sources(store, ((s.name, s.url) for s in config.sources), clock())
     placed = settle_ledger(store, known_events(), clock())
     if placed:

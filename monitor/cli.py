@@ -31,7 +31,7 @@ from monitor.errors import ConfigError, MonitorError, NotifyError
 from monitor.health import check_limit, failing_for
 from monitor.outbox import Outbox
 from monitor.retention import plan_retention, run_retention
-from monitor.store import Store, acquire_daemon_lock, open_store
+from monitor.store import Store, hold_database, is_postgres_url, open_store
 from monitor.types import FlushOutcome, PollOutcome
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def cmd_once(args: argparse.Namespace) -> int:
     from monitor.scheduler import poll_sources
 
     config = _config(args)
-    lock = acquire_daemon_lock(config.monitor.database)
+    lock = hold_database(config.monitor.database)
     app = build_app(config)
     try:
         progress = report.Progress(len(config.sources), enabled=sys.stderr.isatty())
@@ -104,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.scheduler import Daemon
 
     config = _config(args)
-    lock = acquire_daemon_lock(config.monitor.database)
+    lock = hold_database(config.monitor.database)
     app = build_app(config)
     daemon = Daemon(app)
     try:
@@ -150,10 +150,12 @@ def _serve_http(config: Config, app: App, daemon: Daemon) -> WebServer | None:
 
 
 def _open_store(config: Config) -> Store:
-    if config.monitor.database != ":memory:" and not Path(config.monitor.database).exists():
-        raise MonitorError(f"no database yet at {config.monitor.database}: "
+    database = config.monitor.database
+    if not is_postgres_url(database) and database != ":memory:" and \
+            not Path(database).exists():
+        raise MonitorError(f"no database yet at {database}: "
                            "run `monitor once` or `monitor run` first")
-    return open_store(config.monitor.database)
+    return open_store(database)
 
 
 def status_check(config: Config, store: Store, *, as_json: bool = False) -> int:
@@ -328,6 +330,34 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_db_check(args: argparse.Namespace) -> int:
+    config = _config(args)
+    store = _open_store(config)
+    try:
+        found = store.check()
+    finally:
+        store.close()
+    print(report.database_check(found))
+    return EXIT_FAILURE if found.problems else EXIT_OK
+
+
+def cmd_db_copy(args: argparse.Namespace) -> int:
+    from monitor.store.copy import copy_database
+
+    target = args.to or os.environ.get(args.to_env or "", "") or None
+    if args.to_env and not target:
+        raise ConfigError(f"--to-env: environment variable {args.to_env} is not set")
+    if target is None:
+        config = _config(args)
+        if not is_postgres_url(config.monitor.database):
+            raise ConfigError("--to: name the PostgreSQL database (a postgresql:// URL), "
+                              "or set it as [monitor] database first")
+        target = config.monitor.database
+    rows = copy_database(args.source, target, replace=args.replace)
+    print(report.copy_summary(args.source, target, rows))
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo.serve import run_demo
 
@@ -484,6 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help="where the demo keeps its state")
     sources = add("sources", _needs_subcommand, "import, export and discover feed sources")
     _add_sources_commands(sources, common)
+    database = add("db", _needs_subcommand, "check the database; copy SQLite to PostgreSQL")
+    _add_db_commands(database, common)
     return parser
 
 
@@ -515,7 +547,31 @@ def _add_sources_commands(sources: argparse.ArgumentParser,
                         "when there is only one)")
 
 
+def _add_db_commands(database: argparse.ArgumentParser,
+                     common: argparse.ArgumentParser) -> None:
+    """The subcommands of `monitor db`: check, copy."""
+    nested = database.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
+    add_nested = functools.partial(_add_command, nested, common)
+    add_nested("check", cmd_db_check, "the database's schema version and integrity; exit 1 "
+               "when a check fails")
+    p = add_nested("copy", cmd_db_copy, "copy every source state, item, story and delivery "
+                   "of a SQLite database into a PostgreSQL one")
+    p.add_argument("--from", dest="source", metavar="PATH", required=True,
+                   help="the SQLite database file (stop the daemon using it first)")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--to", metavar="URL", help="the PostgreSQL database, "
+                        "postgresql://user@host/name (default: [monitor] database when it is "
+                        "one); a password is better in PGPASSWORD or --to-env")
+    target.add_argument("--to-env", metavar="VAR",
+                        help="the environment variable holding the postgresql:// URL")
+    p.add_argument("--replace", action="store_true",
+                   help="delete what the PostgreSQL database holds first (else a database "
+                        "that holds rows is refused)")
+
+
 def _needs_subcommand(args: argparse.Namespace) -> int:
+    if args.command == "db":
+        raise ConfigError("choose a subcommand: monitor db check|copy (see monitor db --help)")
     raise ConfigError("choose a subcommand: monitor sources import|export|discover "
                       "(see monitor sources --help)")
 

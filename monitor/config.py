@@ -37,7 +37,12 @@ from pydantic import (
 from monitor.config_messages import describe_all
 from monitor.errors import ConfigError
 from monitor.query import parse_query
-from monitor.urls import without_credentials
+from monitor.urls import (
+    database_password,
+    is_postgres_url,
+    shown_database,
+    without_credentials,
+)
 
 DEFAULT_CONFIG_PATH = "config/monitor.toml"
 CONFIG_ENV = "MONITOR_CONFIG"
@@ -109,7 +114,11 @@ class _Frozen(BaseModel):
 class MonitorSettings(_Frozen):
     """The ``[monitor]`` table."""
 
-    database: str = "data/monitor.db"
+    # A SQLite path, or a postgresql:// URL; with database_env, the URL is read from that
+    # environment variable (a password is a secret: never in the file). Never shown whole:
+    # monitor.urls.shown_database.
+    database: str = Field("data/monitor.db", min_length=1, repr=False)
+    database_env: str | None = None
     user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
     poll_interval: Duration = timedelta(minutes=15)
     max_concurrency: int = Field(32, ge=1, le=1024)
@@ -140,6 +149,27 @@ class MonitorSettings(_Frozen):
     # Articles fetched per poll_interval by this process, across all sources; the items
     # past it are classified on their headline and lead alone (0: read only the cache).
     article_budget: int = Field(200, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _resolve_database(self) -> MonitorSettings:
+        if self.database_env is not None:
+            if "database" in self.model_fields_set:
+                raise ValueError("set database or database_env, not both")
+            value = os.environ.get(self.database_env, "").strip()
+            if not value:
+                raise ValueError(f"database_env: environment variable {self.database_env} "
+                                 "is not set" if self.database_env not in os.environ else
+                                 f"database_env: environment variable {self.database_env} "
+                                 "is empty")
+            object.__setattr__(self, "database", value)
+        elif database_password(self.database):
+            raise ValueError("database: secrets are never written in the config file; put the "
+                             "URL in an environment variable and name it in database_env "
+                             "(or the password alone in PGPASSWORD)")
+        if "://" in self.database and not is_postgres_url(self.database):
+            raise ValueError(f"database: {shown_database(self.database)!r} is neither a "
+                             "SQLite file nor a postgresql:// URL")
+        return self
 
     @model_validator(mode="after")
     def _retention_covers_stories(self) -> MonitorSettings:

@@ -24,6 +24,7 @@ from monitor.types import (
     UNKNOWN_ACTOR,
     ArticleCounts,
     Classification,
+    DatabaseCheck,
     DatabaseInfo,
     FlushOutcome,
     PollOutcome,
@@ -31,7 +32,7 @@ from monitor.types import (
     Story,
     actor_unknown,
 )
-from monitor.urls import strip_credentials, without_credentials
+from monitor.urls import shown_database, strip_credentials, without_credentials
 
 
 def _when(value: datetime | str | None) -> str:
@@ -52,7 +53,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def config_summary(config: Config) -> str:
     lines = [f"config {config.path or '(inline)'} is valid",
-             f"database: {config.monitor.database}"]
+             f"database: {shown_database(config.monitor.database)}"]
     if config.http is not None:
         http = config.http
         access = "reads open" if http.loopback else "every request needs the token"
@@ -381,6 +382,27 @@ def database_line(info: DatabaseInfo, retention: timedelta | None) -> str:
     keep = f"retention {_duration(retention)}" if retention else "retention off"
     return (f"database {info.path}: {size_text(info.size)}, "
             f"{plural(info.items, 'item')}{kept}; oldest item first seen {oldest} ({keep})")
+
+
+def database_check(found: DatabaseCheck) -> str:
+    """`monitor db check`: engine, schema version, then each problem or "ok"."""
+    newer = "" if found.schema_version == found.code_version else \
+        f" (this news-monitor writes {found.code_version})"
+    rows = ", ".join(f"{n} {t}" for t, n in found.rows)
+    lines = [f"database {found.path}: {found.engine}, schema version "
+             f"{found.schema_version}{newer}", f"rows: {rows or '-'}"]
+    lines += [f"problem: {p}" for p in found.problems]
+    lines.append(f"{'FAILED' if found.problems else 'ok'}: "
+                 f"{plural(len(found.checked), 'check')} ({', '.join(found.checked)})")
+    return "\n".join(lines)
+
+
+def copy_summary(source: str, target: str, rows: Mapping[str, int]) -> str:
+    """`monitor db copy`: what was copied where, and what to do next."""
+    counts = ", ".join(f"{n} {t}" for t, n in rows.items())
+    return (f"copied {source} into {shown_database(target)}: {counts}\n"
+            f"next: set [monitor] database (or database_env) to the PostgreSQL URL and start "
+            f"`monitor run`; keep {source} until the first poll went well")
 
 
 def database_json(info: DatabaseInfo, retention: timedelta | None) -> dict[str, Any]:

@@ -285,6 +285,19 @@ class DatabaseInfo:
 
 
 @dataclass(frozen=True)
+class DatabaseCheck:
+    """What `monitor db check` found: the schema's version and each check's verdict."""
+
+    path: str                          # as shown to a person (no password)
+    engine: str                        # "SQLite 3.45.1", "PostgreSQL 15.20"
+    schema_version: int
+    code_version: int                  # the schema version this news-monitor writes
+    problems: tuple[str, ...]          # empty when every check passed
+    checked: tuple[str, ...]           # what was checked
+    rows: tuple[tuple[str, int], ...]  # (table, row count)
+
+
+@dataclass(frozen=True)
 class PastMatch:
     """A story a stored item was part of: its topic, whether it alerted, its evidence."""
 

@@ -156,3 +156,42 @@ def _is_host_port(authority: str) -> bool:
             return True
     port = authority[host_end:]
     return port == "" or (port[0] == ":" and port[1:].isascii() and port[1:].isdigit())
+
+
+# -- the database named in the config ---------------------------------------------------
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def is_postgres_url(database: str) -> bool:
+    """True when ``[monitor] database`` names a PostgreSQL server (a ``postgresql://`` or
+    ``postgres://`` URL) rather than a SQLite file."""
+    return database.strip().lower().startswith(POSTGRES_SCHEMES)
+
+
+def shown_database(database: str) -> str:
+    """``database`` for a person to read: a database URL's ``user:password@`` as
+    ``user:***@`` (a user name alone is no secret: it stays) and a ``password=`` parameter
+    as ``password=***``; a file path unchanged."""
+    if "://" not in database:
+        return database
+    span = _userinfo_span(database)
+    if span is not None:
+        user, colon, _ = database[span[0]:span[1] - 1].partition(":")
+        if is_postgres_url(database) and "/" not in user:
+            shown = f"{user}:{_REDACTED}" if colon else user
+            database = f"{database[:span[0]]}{shown}@{database[span[1]:]}"
+        else:
+            database = without_credentials(database)
+    return _QUERY_PASSWORD.sub(rf"\g<1>{_REDACTED}", database)
+
+
+def database_password(database: str) -> bool:
+    """True when a PostgreSQL URL carries a password (in its userinfo or as a
+    ``password=`` parameter): a secret, which the config file must not hold."""
+    if not is_postgres_url(database):
+        return False
+    span = _userinfo_span(database)
+    userinfo = database[span[0]:span[1]] if span else ""
+    return ":" in userinfo or _QUERY_PASSWORD.search(database) is not None

@@ -52,9 +52,9 @@ class Robots:
 
 
 def make_app(tmp_path: Path, clock: FixedClock, fetcher: FakeFetcher,
-             **monitor: Any) -> App:
+             database: str | None = None, **monitor: Any) -> App:
     config = load_config_data({
-        "monitor": {"database": str(tmp_path / "m.db"), "poll_interval": "10m",
+        "monitor": {"database": database or str(tmp_path / "m.db"), "poll_interval": "10m",
                     "min_host_interval": "0s", **monitor},
         "topics": [{"name": "t", "event": "recognition"}],
         "sources": [{"name": "desk", "url": "https://desk.example/feed.xml"},
@@ -81,8 +81,9 @@ def fetcher() -> FakeFetcher:
 
 
 @pytest.fixture()
-def app(tmp_path: Path, clock: FixedClock, fetcher: FakeFetcher):
-    app = make_app(tmp_path, clock, fetcher)
+def app(tmp_path: Path, clock: FixedClock, fetcher: FakeFetcher, database: str):
+    """The app on each store backend: the article cache and its counts are the store's."""
+    app = make_app(tmp_path, clock, fetcher, database)
     try:
         yield app
     finally:
@@ -185,8 +186,8 @@ def test_an_extractor_crash_is_a_failed_read(
 
 
 def test_the_budget_holds_across_sources_and_renews_each_poll_interval(
-        tmp_path: Path, fetcher: FakeFetcher, clock: FixedClock) -> None:
-    app = make_app(tmp_path, clock, fetcher, article_budget=3)
+        tmp_path: Path, fetcher: FakeFetcher, clock: FixedClock, database: str) -> None:
+    app = make_app(tmp_path, clock, fetcher, database, article_budget=3)
     try:
         for name in ("desk", "wire"):
             host = f"{name}.example"

@@ -302,9 +302,10 @@ DEBATE = "Diplomats in Doha debate whether to recognise the Taliban government"
 
 
 def _ledger_app(tmp_path: Path, server: LoopbackHTTPServer, clock: FixedClock,
-                topics: tuple[str, ...] = ("taliban-recognition",)) -> App:
+                topics: tuple[str, ...] = ("taliban-recognition",),
+                database: str | None = None) -> App:
     config = load_config_data({
-        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s"},
+        "monitor": {"database": database or str(tmp_path / "m.db"), "min_host_interval": "0s"},
         "topics": [{"name": name, "event": "recognition", "entities": ["Taliban"]}
                    for name in topics],
         "sources": [{"name": "a", "url": server.url("/a.xml")}],
@@ -326,12 +327,12 @@ def _entry(app: App, state: str, kind: str) -> LedgerEntry:
 
 
 def test_retention_leaves_the_ledger_its_reports_and_new_stories_out_of_it(
-        tmp_path: Path) -> None:
+        tmp_path: Path, database: str) -> None:
     """SQLite gives a deleted story's id to the next story: the ledger keeps its own copy
     of each report and forgets the ids retention deleted, so it never names a newcomer."""
     clock = FixedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     with LoopbackHTTPServer() as server:
-        app = _ledger_app(tmp_path, server, clock)
+        app = _ledger_app(tmp_path, server, clock, database=database)
         try:
             source = app.config.sources[0]
             server.route("/a.xml", _feed(CHILE))
@@ -432,13 +433,54 @@ def test_an_upgraded_database_places_its_stories_in_the_ledger(tmp_path: Path) -
             again.close()
 
 
-def test_one_report_in_two_topics_is_first_in_both(tmp_path: Path) -> None:
+def test_a_postgres_database_of_migration_1_places_its_stories_in_the_ledger(
+        tmp_path: Path, postgres: str) -> None:
+    """PostgreSQL's migration 2 marks the stories stored before the ledger 'pending'; the
+    first start places them as SQLite's do (the store's pending_stories and SetNovelty)."""
+    import psycopg
+
+    from monitor.store.postgres_schema import MIGRATIONS as PG_MIGRATIONS
+
+    old = datetime(2025, 11, 2, 9, 0, tzinfo=UTC)
+    with psycopg.connect(postgres, autocommit=True) as db:
+        db.execute(PG_MIGRATIONS[0])
+        db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO schema_version VALUES (1)")
+        for n, (title, seen) in enumerate([(CHILE, old),
+                                           (CHILE_LATER, old + timedelta(days=9))], 1):
+            found = CLASSIFIER.classify(title)
+            db.execute("INSERT INTO items (id, source, guid, url, canonical_url, title, "
+                       "summary, first_seen, alert) VALUES (%s, 'a', %s, %s, %s, %s, '', %s, "
+                       "true)", (n, f"old-{n}", f"https://old.example/{n}",
+                                 f"https://old.example/{n}", title, seen))
+            db.execute("INSERT INTO stories (id, topic, title, summary, url, category, score, "
+                       "actors, evidence, rules, first_seen, alert) VALUES "
+                       "(%s, 'taliban-recognition', %s, '', %s, %s, %s, %s, %s, %s, %s, true)",
+                       (n, title, f"https://old.example/{n}", found.category, found.score,
+                        json.dumps(found.actors), found.evidence, json.dumps(found.rules), seen))
+            db.execute("INSERT INTO story_items VALUES (%s, %s)", (n, n))
+        db.execute("SELECT setval(pg_get_serial_sequence('stories', 'id'), 2)")
+    clock = FixedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    with LoopbackHTTPServer() as server:
+        app = _ledger_app(tmp_path, server, clock, database=postgres)
+        try:
+            stored = {s.title: s for s in app.store.matches(old - timedelta(days=1))}
+            assert [stored[t].novelty for t in (CHILE, CHILE_LATER)] == ["first", "follow_up"]
+            entry = _entry(app, "Chile", "accepted_envoy")
+            assert entry.first is not None and entry.first.story_id == stored[CHILE].id
+            assert [f.title for f in entry.follow_ups] == [CHILE_LATER]
+        finally:
+            app.close()
+
+
+def test_one_report_in_two_topics_is_first_in_both(tmp_path: Path, database: str) -> None:
     """Two recognition topics share one ledger: the item that opens a story in each is the
     first report in both (a report is never its own follow-up); another report of the step,
     in the same poll or a later one, in either topic, is a follow-up."""
     clock = FixedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     with LoopbackHTTPServer() as server:
-        app = _ledger_app(tmp_path, server, clock, topics=("desk", "region"))
+        app = _ledger_app(tmp_path, server, clock, topics=("desk", "region"),
+                          database=database)
         try:
             server.route("/a.xml", _feed(CHILE))
             app.pipeline.poll(app.config.sources[0])
@@ -462,12 +504,13 @@ def test_one_report_in_two_topics_is_first_in_both(tmp_path: Path) -> None:
             app.close()
 
 
-def test_a_newly_shipped_earlier_step_takes_the_place_of_the_monitor_s(tmp_path: Path) -> None:
+def test_a_newly_shipped_earlier_step_takes_the_place_of_the_monitor_s(
+        tmp_path: Path, database: str) -> None:
     """A later version ships a step the monitor had seen first, dated before it: the
     shipped entry is the true first, the monitor's first report becomes a follow-up."""
     clock = FixedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     with LoopbackHTTPServer() as server:
-        app = _ledger_app(tmp_path, server, clock)
+        app = _ledger_app(tmp_path, server, clock, database=database)
         try:
             server.route("/a.xml", _feed(CHILE))
             app.pipeline.poll(app.config.sources[0])

@@ -75,7 +75,8 @@ IO_MODULES = (
     "selectors", "signal", "smtplib", "socket", "sqlite3", "ssl", "subprocess", "threading",
     "urllib.request",
     # dependencies that talk to the network or run threads, or keep process-wide state
-    "anyio", "apprise", "apscheduler.schedulers", "prometheus_client", "requests", "starlette",
+    "anyio", "apprise", "apscheduler.schedulers", "prometheus_client", "psycopg", "psycopg_pool",
+    "requests", "starlette",
     "urllib3", "uvicorn",
     # the project's own I/O: storage, fetching, sending, the daemon and its commands
     "monitor.app", "monitor.articles", "monitor.batch", "monitor.cli", "monitor.deliver",

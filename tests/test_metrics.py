@@ -196,10 +196,11 @@ def test_the_daemon_feeds_the_metrics(tmp_path: Path, server) -> None:
         app.close()
 
 
-def test_the_sources_gauge_counts_each_health_as_status_does(tmp_path: Path) -> None:
+def test_the_sources_gauge_counts_each_health_as_status_does(tmp_path: Path,
+                                                             database: str) -> None:
     now = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
     names = ["fresh", "fine", "down", "gone", "quiet", "unpolled"]
-    store = temp_store(tmp_path, [(n, f"https://x.example/{n}") for n in names], now)
+    store = temp_store(tmp_path, [(n, f"https://x.example/{n}") for n in names], now, database)
     polled = now - timedelta(minutes=5)
     states = [
         SourceState("fine", "https://x.example/fine", last_success_at=polled,
@@ -342,11 +343,12 @@ def test_a_failing_observer_does_not_stop_the_daemon(tmp_path: Path, server) -> 
         app.close()
 
 
-def test_a_scrape_counts_the_deliveries_without_reading_them(tmp_path: Path) -> None:
+def test_a_scrape_counts_the_deliveries_without_reading_them(tmp_path: Path,
+                                                             database: str) -> None:
     """Dead deliveries are kept until retried: a scrape must not read each one (nor its
     payload) under the store's lock, only count them."""
     now = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
-    store = temp_store(tmp_path, [("wire", "https://x.example/wire")], now)
+    store = temp_store(tmp_path, [("wire", "https://x.example/wire")], now, database)
     for n in range(40):
         digest = Digest(f"d{n}", "mail", now, (), kind="test", text="notice")
         store.add_delivery(digest, now)
@@ -354,7 +356,7 @@ def test_a_scrape_counts_the_deliveries_without_reading_them(tmp_path: Path) -> 
     reads: list[tuple[str, int]] = []
     original = store._query
 
-    def recorded(sql: str, params=()):  # noqa: ANN001, ANN202 - SqliteStore._query's own
+    def recorded(sql: str, params=()):  # noqa: ANN001, ANN202 - the store's own _query
         rows = original(sql, params)
         reads.append((sql, len(rows)))
         return rows
@@ -394,12 +396,13 @@ def health_cases(now: datetime) -> list[SourceState]:
     ]
 
 
-def test_the_sources_gauge_reads_only_what_health_decides_on(tmp_path: Path) -> None:
+def test_the_sources_gauge_reads_only_what_health_decides_on(tmp_path: Path,
+                                                             database: str) -> None:
     """The gauge's narrow read (Store.source_health_facts) gives each source the verdict
     its whole state gives, through the same decide.health."""
     now = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
     states = health_cases(now)
-    store = temp_store(tmp_path, [(s.name, s.url) for s in states], now)
+    store = temp_store(tmp_path, [(s.name, s.url) for s in states], now, database)
     try:
         store.record_states(states)
         intervals = {s.name: timedelta(minutes=10) for s in states}

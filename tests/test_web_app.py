@@ -20,7 +20,7 @@ from monitor.config import Config, HttpSettings, load_config_data
 from monitor.decide import after_failure, after_success
 from monitor.liveness import PollLog
 from monitor.outbox import Outbox
-from monitor.store import SqliteStore
+from monitor.store import Store
 from monitor.types import (
     Classification,
     NewItem,
@@ -70,7 +70,7 @@ def config(extra: dict[str, Any] | None = None) -> Config:
         **(extra or {})})
 
 
-def fill(store: SqliteStore) -> str:
+def fill(store: Store) -> str:
     """One story from Wire (a hostile title), a failing Broken, a dead delivery: its id."""
     wire = store.source_state("Wire")
     item = ParsedItem(guid="g1", url="https://news.example/grant?utm_source=rss",
@@ -99,7 +99,7 @@ def fill(store: SqliteStore) -> str:
 class Served:
     web: Web
     control: FakeControl
-    store: SqliteStore
+    store: Store
     base: str
     dead: str
 
@@ -117,14 +117,16 @@ class Served:
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Any]:
-    """serve(http=..., nodes=..., metrics=...) -> a Served app on 127.0.0.1."""
+    """serve(http=..., nodes=..., metrics=..., database=...) -> a Served app on 127.0.0.1,
+    its store a new SQLite file, or ``database`` (the `database` fixture's)."""
     servers: list[WebServer] = []
-    stores: list[SqliteStore] = []
+    stores: list[Store] = []
 
-    def start(http: dict[str, Any] | None = None, **options: Any) -> Served:
+    def start(http: dict[str, Any] | None = None, database: str | None = None,
+              **options: Any) -> Served:
         folder = tmp_path / f"app{len(stores)}"
         folder.mkdir()
-        store = temp_store(folder, SOURCES, NOW - timedelta(hours=1))
+        store = temp_store(folder, SOURCES, NOW - timedelta(hours=1), database)
         stores.append(store)
         dead = fill(store)
         control = FakeControl()
@@ -192,10 +194,10 @@ def test_the_page_of_a_source(serve: Any) -> None:
     assert missing.status_code == 404 and "no source named &#39;Nowhere&#39;" in missing.text
 
 
-def test_the_api_gives_what_the_command_line_gives(serve: Any) -> None:
+def test_the_api_gives_what_the_command_line_gives(serve: Any, database: str) -> None:
     """No second path to the data: the same shapes as `monitor status/matches/deliveries
-    --json`, from the same store."""
-    app = serve()
+    --json`, from the same store (on each backend)."""
+    app = serve(database=database)
     states = app.store.source_states()
     cli_status = json.loads(report.status_json(app.web.config, states, NOW, []))
     assert app.get("/api/v1/sources").json() == {"sources": cli_status["sources"]}
@@ -297,8 +299,9 @@ def test_the_poll_button_asks_the_daemon_and_goes_back_where_it_came_from(
     assert app.form("/actions/poll", {"csrf": CSRF, "source": "Nowhere"}).status_code == 404
 
 
-def test_healthz_follows_the_scheduler_and_readyz_the_database(serve: Any) -> None:
-    app = serve()
+def test_healthz_follows_the_scheduler_and_readyz_the_database(serve: Any,
+                                                              database: str) -> None:
+    app = serve(database=database)
     ok = app.get("/healthz")
     assert (ok.status_code, ok.text) == (200, "ok: the scheduler ticks\n")
     assert app.get("/readyz").status_code == 200

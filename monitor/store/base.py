@@ -1,7 +1,8 @@
 """The storage interface the pipeline, the delivery stage and the commands use.
 
-SQLite implements it today (monitor/store/sqlite.py); a PostgreSQL backend implements the
-same methods. The store applies and reads; it decides nothing.
+SQLite (monitor/store/sqlite.py) and PostgreSQL (monitor/store/postgres.py) implement it;
+monitor/store/__init__.py's open_store picks one. The store applies and reads; it decides
+nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from monitor.retention import Forgotten, RetentionPlan
 from monitor.types import (
     ArticleCounts,
     CachedArticle,
+    DatabaseCheck,
     DatabaseInfo,
     DeliveryStatus,
     Digest,
@@ -75,6 +77,9 @@ class Store(Protocol):
     raises StoreError when the database fails; a write that fails leaves nothing behind.
     """
 
+    path: str
+    """The database as a person may read it (a URL without its password)."""
+
     def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
         """Every stored source: name -> (its URL as configured when stored, its state)."""
 
@@ -124,6 +129,9 @@ class Store(Protocol):
     def check_readable(self) -> None:
         """Raise StoreError unless every table and index of the database reads and is well
         formed (`monitor status` must not show a damaged database as healthy)."""
+
+    def check(self) -> DatabaseCheck:
+        """`monitor db check`: the schema version and the integrity checks' verdicts."""
 
     def database_info(self) -> DatabaseInfo:
         """Its size, item count, oldest item and kept keys, for `monitor status`."""

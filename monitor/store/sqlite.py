@@ -7,8 +7,9 @@ what may be deleted are decided by the pure planners (monitor/plan.py, monitor/o
 monitor/retention.py) and arrive as intents, statuses, ids and cutoffs.
 
 One piece over 400 lines because it is one connection and one lock: the source states,
-items, stories, deliveries, health incidents and retention batches it reads and writes
-share them (the poll's own writes are in sqlite_poll.py, the row codec in codec.py).
+items, stories, deliveries, health incidents, retention batches and `monitor db` checks and
+dumps it reads and writes share them (the poll's own writes are in sqlite_poll.py, the row
+codec in codec.py).
 """
 
 from __future__ import annotations
@@ -18,39 +19,44 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from monitor.errors import StoreError
-from monitor.events import EventReport, LedgerEntry
+from monitor.events import LedgerEntry
 from monitor.intents import AddSource, MoveSource
 from monitor.outbox import Reschedule
 from monitor.retention import Forgotten, RetentionPlan, dedup_key, kept_keys
 from monitor.store import sqlite_articles
+from monitor.store.checks import CONSISTENCY, TABLES
 from monitor.store.codec import (
+    STATE_COLUMNS,
+    TIME_COLUMNS,
     digest_from_json,
     error_kind,
-    event_from_json,
+    health_facts,
     iso,
-    novelty,
+    ledger_entries,
     parse_iso,
-    stored_kind,
+    stored_items,
+    story_from_row,
+    story_key,
+    story_source,
 )
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
-from monitor.store.sqlite_poll import SqlitePollWriter, event_row, insert_delivery
+from monitor.store.sqlite_poll import SqlitePollWriter, insert_delivery
 from monitor.types import (
     ArticleCounts,
     CachedArticle,
+    DatabaseCheck,
     DatabaseInfo,
     DeliveryStatus,
     Digest,
     HealthFacts,
     Incident,
-    PastMatch,
     SourceState,
     StoredItem,
     Story,
@@ -100,35 +106,17 @@ def make_folder(folder: Path, database: str) -> None:
                          f"{exc.strerror or exc}") from exc
 
 
-_STATE_COLUMNS = tuple(f.name for f in fields(SourceState))
-_TIME_COLUMNS = frozenset(c for c in _STATE_COLUMNS if c.endswith(("_at", "_since")))
-assert _STATE_COLUMNS[0] == "name" and _STATE_COLUMNS[-1] == "gone"  # _state relies on it
 # Read and written on every poll: built once.
-_SELECT_STATE = f"SELECT {', '.join(_STATE_COLUMNS)} FROM sources"
+_SELECT_STATE = f"SELECT {', '.join(STATE_COLUMNS)} FROM sources"
 # What decide.health reads (types.HealthFacts), in the order source_health_facts unpacks.
 _SELECT_HEALTH_FACTS = ("SELECT name, gone, consecutive_failures, last_success_at, "
                         "flooding_since, last_new_item_at, first_polled_at FROM sources "
                         "ORDER BY name")
-_UPDATE_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in _STATE_COLUMNS[1:])} "
+_UPDATE_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in STATE_COLUMNS[1:])} "
                  f"WHERE name = ?")
 # What grouping reads of a story (StoryKey); its kind of step is its ledger event's.
 _STORY_KEYS = ("SELECT id, topic, title, summary, category, actors, first_seen, event "
                "FROM stories ")
-
-
-def _stored_items(rows: Sequence[sqlite3.Row],
-                  match_rows: Iterable[sqlite3.Row]) -> list[StoredItem]:
-    """Item rows (id, source, url, title, summary, published, first_seen, alert), each
-    with the stories of ``match_rows`` (item_id, id, topic, alert, evidence) it is in."""
-    matches: dict[int, list[PastMatch]] = {}
-    for r in match_rows:
-        matches.setdefault(r["item_id"], []).append(
-            PastMatch(r["topic"], r["id"], bool(r["alert"]), r["evidence"]))
-    return [StoredItem(id=r["id"], source=r["source"], url=r["url"], title=r["title"],
-                       summary=r["summary"], published=parse_iso(r["published"]),
-                       first_seen=datetime.fromisoformat(r["first_seen"]),
-                       alert=bool(r["alert"]), matches=tuple(matches.get(r["id"], ())))
-            for r in rows]
 
 
 class SqliteStore:
@@ -235,7 +223,7 @@ class SqliteStore:
 
     def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
         """Every stored source: name -> (its URL as configured when stored, its state)."""
-        rows = self._query(f"SELECT s.config_url, {', '.join(f's.{c}' for c in _STATE_COLUMNS)} "
+        rows = self._query(f"SELECT s.config_url, {', '.join(f's.{c}' for c in STATE_COLUMNS)} "
                            f"FROM sources s")
         return {r["name"]: (r["config_url"], self._state(r[1:])) for r in rows}
 
@@ -255,8 +243,8 @@ class SqliteStore:
 
     @staticmethod
     def _state(row: Sequence[Any]) -> SourceState:
-        values: dict[str, Any] = {c: parse_iso(v) if c in _TIME_COLUMNS else v
-                                  for c, v in zip(_STATE_COLUMNS, row, strict=True)}
+        values: dict[str, Any] = {c: parse_iso(v) if c in TIME_COLUMNS else v
+                                  for c, v in zip(STATE_COLUMNS, row, strict=True)}
         values["gone"] = bool(values["gone"])
         values["last_error_kind"] = error_kind(values["last_error_kind"])
         return SourceState(**values)
@@ -271,10 +259,8 @@ class SqliteStore:
         return [self._state(r) for r in self._query(f"{_SELECT_STATE} ORDER BY name")]
 
     def source_health_facts(self) -> list[HealthFacts]:
-        rows = self._query(_SELECT_HEALTH_FACTS)   # the lock is held for this read only
-        return [HealthFacts(name, bool(gone), failures, parse_iso(success), parse_iso(flood),
-                            parse_iso(new_item), parse_iso(first))
-                for name, gone, failures, success, flood, new_item, first in rows]
+        # the lock is held for this read only
+        return [health_facts(r) for r in self._query(_SELECT_HEALTH_FACTS)]
 
     def source_urls(self) -> dict[str, str]:
         """Every source's URL to fetch (after permanent redirects): name -> URL."""
@@ -340,10 +326,7 @@ class SqliteStore:
         else:
             rows = self._query(_STORY_KEYS + "WHERE topic = ? AND first_seen >= ? ORDER BY id",
                                (topic, iso(since)))
-        return [StoryKey(id=r["id"], topic=r["topic"], title=r["title"], summary=r["summary"],
-                         category=r["category"], actors=tuple(json.loads(r["actors"])),
-                         seen_at=datetime.fromisoformat(r["first_seen"]),
-                         kind=stored_kind(r["event"])) for r in rows]
+        return [story_key(r) for r in rows]
 
     @contextmanager
     def poll_transaction(self) -> Iterator[SqlitePollWriter]:
@@ -363,8 +346,8 @@ class SqliteStore:
     @staticmethod
     def _state_row(state: SourceState) -> list[Any]:
         """The parameters of _UPDATE_STATE for this state."""
-        values: list[Any] = [iso(v) if c in _TIME_COLUMNS else v
-                             for c in _STATE_COLUMNS[1:] for v in (getattr(state, c),)]
+        values: list[Any] = [iso(v) if c in TIME_COLUMNS else v
+                             for c in STATE_COLUMNS[1:] for v in (getattr(state, c),)]
         values.append(state.name)
         return values
 
@@ -388,42 +371,26 @@ class SqliteStore:
         for s in self._query(f"SELECT si.story_id, i.source, i.url, i.title, i.published "
                              f"FROM story_items si JOIN items i ON i.id = si.item_id "
                              f"WHERE si.story_id IN ({marks}) ORDER BY i.id", ids):
-            sources[s["story_id"]].append(StorySource(s["source"], s["url"], s["title"],
-                                                      parse_iso(s["published"])))
-        return [Story(id=r["id"], topic=r["topic"], title=r["title"], url=r["url"],
-                      published=parse_iso(r["published"]), category=r["category"], score=r["score"],
-                      actors=tuple(json.loads(r["actors"])), evidence=r["evidence"],
-                      sources=tuple(sources[r["id"]]), summary=r["summary"],
-                      first_seen=parse_iso(r["first_seen"]), novelty=novelty(r["novelty"]),
-                      evidence_source=r["evidence_source"],
-                      event=event_from_json(json.loads(r["event"]) if r["event"] else None))
-                for r in rows]
+            sources[s["story_id"]].append(story_source(s))
+        return [story_from_row(r, sources[r["id"]]) for r in rows]
 
     # -- the event ledger ---------------------------------------------------
 
     def ledger(self) -> list[LedgerEntry]:
         """The event ledger from its own copies of the reports: the stories they name may
         be gone (their ids NULL)."""
-        reports: dict[int, list[EventReport]] = {}
-        for r in self._query("SELECT event_id, story_id, title, url, first_seen "
-                             "FROM event_reports ORDER BY first_seen, id"):
-            reports.setdefault(r[0], []).append(
-                EventReport(r[1], r[2], r[3], datetime.fromisoformat(r[4])))
-        entries = []
-        for r in self._query("SELECT id, state, kind, title, first_seen, url, origin, source, "
-                             "story_id FROM events ORDER BY first_seen, id"):
-            event = event_row(tuple(r)[1:8])
-            first = (EventReport(r[8], event.title, event.url, event.seen)
-                     if event.origin == "monitor" else None)
-            entries.append(LedgerEntry(event, first, tuple(reports.get(r[0], ()))))
-        return entries
+        return ledger_entries(
+            self._query("SELECT id, state, kind, title, first_seen, url, origin, source, "
+                        "story_id FROM events ORDER BY first_seen, id"),
+            self._query("SELECT event_id, story_id, title, url, first_seen "
+                        "FROM event_reports ORDER BY first_seen, id"))
 
     def stored_items(self, since: datetime) -> list[StoredItem]:
         """The items first seen since ``since``, oldest first, each with its stories."""
         rows = self._query("SELECT id, source, url, title, summary, published, first_seen, "
                            "alert FROM items WHERE first_seen >= ? ORDER BY first_seen, id",
                            (iso(since),))
-        return _stored_items(rows, self._query(
+        return stored_items(rows, self._query(
             "SELECT si.item_id, s.id, s.topic, s.alert, s.evidence "
             "FROM items i JOIN story_items si ON si.item_id = i.id "
             "JOIN stories s ON s.id = si.story_id WHERE i.first_seen >= ? "
@@ -436,7 +403,7 @@ class SqliteStore:
                            (source, limit))
         ids = [r["id"] for r in rows]
         marks = ",".join("?" * len(ids))
-        return _stored_items(rows, self._query(
+        return stored_items(rows, self._query(
             f"SELECT si.item_id, s.id, s.topic, s.alert, s.evidence "
             f"FROM story_items si JOIN stories s ON s.id = si.story_id "
             f"WHERE si.item_id IN ({marks}) ORDER BY s.id", ids) if ids else [])
@@ -642,3 +609,46 @@ class SqliteStore:
         keys = self._query("SELECT COUNT(*) AS n FROM seen_keys")[0]["n"]
         return DatabaseInfo(path=self.path, size=size, items=row["items"],
                             oldest_item=parse_iso(row["oldest"]), kept_keys=keys)
+
+    # -- `monitor db` ------------------------------------------------------
+
+    def check(self) -> DatabaseCheck:
+        """`monitor db check`: the schema version, every page (quick_check), the foreign
+        keys, and the rows the constraints allow but the program never writes."""
+        checked = ["schema version", "every page (quick_check)", "foreign keys"]
+        problems: list[str] = []
+        rows: tuple[tuple[str, int], ...] = ()
+        with self._lock:
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            try:
+                self.check_readable()
+                orphans = self._db.execute("PRAGMA foreign_key_check").fetchall()
+                if orphans:
+                    problems.append(f"{len(orphans)} rows refer to rows that are not there "
+                                    f"(foreign_key_check)")
+                for what, sql in CONSISTENCY:
+                    checked.append(what)
+                    found = int(self._db.execute(sql).fetchone()[0])
+                    if found:
+                        problems.append(f"{found} {what}")
+                rows = tuple((t, int(self._db.execute(f"SELECT COUNT(*) FROM {t}")
+                                     .fetchone()[0])) for t in TABLES)
+            except (StoreError, sqlite3.DatabaseError) as exc:
+                problems.append(str(exc))
+        return DatabaseCheck(self.path, f"SQLite {sqlite3.sqlite_version}", version,
+                             SCHEMA_VERSION, tuple(problems), tuple(checked), rows)
+
+    def dump(self) -> Iterator[tuple[str, list[str], Iterator[tuple[Any, ...]]]]:
+        """`monitor db copy`: each table (checks.TABLES order) with its column names and its
+        rows as stored (times as ISO text, flags as 0/1, lists as JSON text), all read in one
+        transaction. Hold the daemon lock meanwhile: nothing else writes."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for table in TABLES:
+                    columns = [r["name"] for r in self._db.execute(
+                        f"SELECT name FROM pragma_table_info('{table}')")]
+                    cursor = self._db.execute(f"SELECT {', '.join(columns)} FROM {table}")
+                    yield table, columns, (tuple(row) for row in cursor)
+            finally:
+                self._rollback()

@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
-from monitor.store.codec import iso
+from monitor.store.codec import cached_article, hour_key, iso
 from monitor.types import ArticleCounts, CachedArticle
 
 _CHUNK = 500     # URLs per query: under SQLite's limit of bound parameters
-
-
-def hour_key(moment: datetime) -> str:
-    """The article_counts row of a moment: its UTC hour, "2025-07-03T10"."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
 def cached_articles(db: sqlite3.Connection, urls: Sequence[str]) -> dict[str, CachedArticle]:
@@ -29,7 +24,7 @@ def cached_articles(db: sqlite3.Connection, urls: Sequence[str]) -> dict[str, Ca
         marks = ",".join("?" * len(chunk))
         for r in db.execute(f"SELECT url, fetched_at, text, error FROM articles "
                             f"WHERE url IN ({marks})", chunk):
-            found[r[0]] = CachedArticle(r[0], datetime.fromisoformat(r[1]), r[2], r[3])
+            found[r["url"]] = cached_article(r)
     return found
 
 

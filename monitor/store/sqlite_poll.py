@@ -9,7 +9,6 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import cast
 
 from monitor.events import KnownEvent
 from monitor.intents import (
@@ -36,11 +35,11 @@ from monitor.intents import (
 from monitor.store.codec import (
     digest_to_json,
     event_to_json,
-    evidence_source,
     iso,
-    parse_iso,
+    known_event,
+    pending_story,
 )
-from monitor.types import Classification, Digest, EventKind, NewItem, SourceState
+from monitor.types import Digest, EventKind, NewItem, SourceState
 
 _INSERT_ITEM = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
                 "published, first_seen, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -77,13 +76,6 @@ def supersede_event(db: sqlite3.Connection, entry: KnownEvent) -> None:
     db.execute("UPDATE events SET title = ?, url = ?, first_seen = ?, story_id = NULL, "
                "origin = ?, source = ? WHERE state = ? AND kind = ?",
                (entry.title, entry.url, iso(entry.seen), entry.origin, entry.source, *key))
-
-
-def event_row(row: Sequence[object]) -> KnownEvent:
-    """A ledger entry from (state, kind, title, seen, url, origin, source)."""
-    state, kind, title, seen, url, origin, source = (str(v) for v in row)
-    return KnownEvent(state, cast(EventKind, kind), title, datetime.fromisoformat(seen), url,
-                      "shipped" if origin == "shipped" else "monitor", source)
 
 
 class SqlitePollWriter:
@@ -140,25 +132,17 @@ class SqlitePollWriter:
                                    "FROM events WHERE state = ? AND kind = ?",
                                    (state, kind)).fetchone()
             if row is not None:
-                found[(state, kind)] = event_row(row)
+                found[(state, kind)] = known_event(row)
         return found
 
     def pending_stories(self) -> list[PendingStory]:
         """The stories not yet placed in the ledger (novelty 'pending': stored by a version
         without it), oldest first."""
         rows = self._db.execute(
-            "SELECT s.id, s.topic, s.title, s.url, s.published, s.first_seen, s.category, "
-            "s.score, s.actors, s.evidence, s.rules, s.evidence_source, (SELECT "
-            "MIN(si.item_id) FROM story_items si WHERE si.story_id = s.id) FROM stories s "
-            "WHERE s.novelty = 'pending' ORDER BY s.first_seen, s.id").fetchall()
-        return [PendingStory(
-            id=r[0], item=r[12], title=r[2], url=r[3], published=parse_iso(r[4]),
-            first_seen=datetime.fromisoformat(r[5]),
-            classification=Classification(
-                topic=r[1], match=True, score=r[7], category=r[6],
-                actors=tuple(json.loads(r[8])), evidence=r[9], rules=tuple(json.loads(r[10])),
-                evidence_source=evidence_source(r[11])))
-            for r in rows]
+            "SELECT s.*, (SELECT MIN(si.item_id) FROM story_items si WHERE si.story_id = s.id) "
+            "AS first_item FROM stories s WHERE s.novelty = 'pending' "
+            "ORDER BY s.first_seen, s.id").fetchall()
+        return [pending_story(r) for r in rows]
 
     def apply(self, intents: Sequence[Intent], now: datetime) -> dict[int, tuple[str, ...]]:
         """Write the intents in order; the stories whose actors were widened -> actors."""
