@@ -18,11 +18,10 @@ from monitor.config import Config
 from monitor.deliver import Deliverer
 from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
 from monitor.notify import Notifier, build_notifier
-from monitor.parse.jobs import run_parse_job
 from monitor.pipeline import Pipeline
 from monitor.store import SqliteStore, open_store
 from monitor.types import PollSettings
-from monitor.workers import ParseWorkers
+from monitor.workers import SiftWorkers
 
 ROBOTS_TTL = _timedelta(hours=6)
 
@@ -59,12 +58,12 @@ class App:
     deliverer: Deliverer
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
-    parse_workers: ParseWorkers | None = None
+    workers: SiftWorkers | None = None
 
     def close(self) -> None:
         self.pipeline.flush()  # unchanged polls still waiting to be committed
-        if self.parse_workers is not None:
-            self.parse_workers.close()
+        if self.workers is not None:
+            self.workers.close()
         self.fetcher.close()
         self.store.close()
 
@@ -81,6 +80,18 @@ def poll_settings(config: Config) -> PollSettings:
                         max_new_per_poll=m.max_new_per_poll)
 
 
+def build_workers(config: Config) -> SiftWorkers | None:
+    """The worker processes that sift fetched bodies: none when `workers` is 1 (the
+    daemon's own process sifts), or when the database lives in memory (only this process
+    sees it)."""
+    m = config.monitor
+    count = m.worker_count()
+    if count < 2 or m.database == ":memory:":
+        return None
+    return SiftWorkers(count, m.parse_timeout.total_seconds(), m.database, config.topics,
+                       m.max_age)
+
+
 def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
               rng: random.Random | None = None) -> App:
     rng = rng or random.Random()
@@ -90,13 +101,10 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())
     operators = {n.name: n.alert_after for n in config.notifiers if n.operator}
-    parser: ParseWorkers | None = None
-    if config.monitor.parse_workers:
-        parser = ParseWorkers(config.monitor.parse_workers,
-                              config.monitor.parse_timeout.total_seconds())
+    workers = build_workers(config)
     pipeline = Pipeline(poll_settings(config), store, fetcher, limiter, robots,
                         build_classifiers(config), subscribers(config), clock, rng, operators,
-                        parser or run_parse_job)
+                        sifter=workers)
     notifiers = {n.name: build_notifier(n, config.monitor.user_agent) for n in config.notifiers}
     deliverer = Deliverer(store, notifiers, {n.name: n for n in config.notifiers}, clock, rng)
-    return App(config, store, fetcher, pipeline, deliverer, notifiers, clock, parser)
+    return App(config, store, fetcher, pipeline, deliverer, notifiers, clock, workers)

@@ -1,20 +1,20 @@
 """The seams of a poll: what the pipeline needs of its collaborators, as protocols.
 
 `Pipeline` is written against these, not against the concrete classes the app builds
-(HttpFetcher, RobotsCache, HostLimiter, SqliteStore, the parse workers), so a test or
+(HttpFetcher, RobotsCache, HostLimiter, SqliteStore, the sift workers), so a test or
 another backend can stand in for any of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 from monitor.store.base import Store
-from monitor.types import FetchResult, ParsedFeed, ParseJob
+from monitor.types import FetchResult, ParsedFeed, ParseJob, Sifted, SiftJob
 
-__all__ = ["Fetcher", "HostGate", "Parser", "RobotsPolicy", "Store"]
+__all__ = ["Fetcher", "HostGate", "ItemKeys", "Parser", "RobotsPolicy", "Sifter", "Store"]
 
 
 class Fetcher(Protocol):
@@ -39,6 +39,20 @@ class HostGate(Protocol):
     def slot(self, host: str, min_interval: float = 0.0) -> AbstractContextManager[None]: ...
 
 
-# A fetched body's parser: in this process (monitor.parse.jobs.run_parse_job) or in worker
-# processes (monitor.workers.ParseWorkers). Raises ParseError.
+# A fetched body's parser (monitor.parse.jobs.run_parse_job). Raises ParseError.
 Parser = Callable[[ParseJob], ParsedFeed]
+
+# Sifts a fetched body (monitor/sift.py) in worker processes (monitor.workers.SiftWorkers);
+# without one, the pipeline sifts in its own process. Raises ParseError.
+Sifter = Callable[[SiftJob], Sifted]
+
+
+class ItemKeys(Protocol):
+    """What sifting reads of the store: which guids and URLs it already knows (every Store
+    has these; a worker process opens its own)."""
+
+    def known_guids(self, source: str, guids: Sequence[str]) -> set[str]: ...
+
+    def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]: ...
+
+    def forgotten_urls(self, urls: Sequence[str]) -> set[str]: ...
