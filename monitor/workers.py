@@ -99,9 +99,11 @@ class SiftWorkers:
                 raise RuntimeError("the worker processes are stopped")
             if self._pool is None:
                 log.info("sifting fetched bodies in %d worker processes", self.count)
+                context = multiprocessing.get_context("forkserver")
+                # Imported once by the fork server, not again by every worker it forks.
+                context.set_forkserver_preload(["monitor.workers"])
                 self._pool = ProcessPool(self.count, initializer=_start_worker,
-                                         initargs=self._initargs,
-                                         context=multiprocessing.get_context("forkserver"))
+                                         initargs=self._initargs, context=context)
             return self._pool
 
     def close(self) -> None:
