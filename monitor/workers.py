@@ -81,7 +81,22 @@ class SiftWorkers:
         self._closed = False
 
     def __call__(self, job: SiftJob) -> Sifted:
-        future = self._current().schedule(self.target, (job,), timeout=self.timeout)
+        """Sift in a worker. A pool that broke (a worker died while idle, which pebble takes
+        for a broken pool) is replaced, and the job tried once more in the new one."""
+        for attempt in (1, 2):
+            pool = self._current()
+            try:
+                return self._attempt(pool, job)
+            except Exception as exc:
+                if pool.active:
+                    raise             # the job's own failure (its exception is the task's)
+                self._renew(pool, exc)
+                if attempt == 2:
+                    raise ParseError(f"the worker processes failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _attempt(self, pool: ProcessPool, job: SiftJob) -> Sifted:
+        future = pool.schedule(self.target, (job,), timeout=self.timeout)
         try:
             result: Sifted = future.result()
         except TimeoutError:
@@ -92,6 +107,14 @@ class SiftWorkers:
                         "takes its place", job.source, exc.exitcode)
             raise ParseError("the worker process died on this body") from None
         return result
+
+    def _renew(self, broken: ProcessPool, error: Exception) -> None:
+        with self._lock:
+            if self._pool is not broken:
+                return                # another job renewed it already
+            self._pool = None
+        log.warning("the worker processes failed (%s); starting new ones", error)
+        _stop(broken)
 
     def _current(self) -> ProcessPool:
         with self._lock:
@@ -111,8 +134,12 @@ class SiftWorkers:
         with self._lock:
             pool, self._pool, self._closed = self._pool, None, True
         if pool is not None:
-            pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
-            try:
-                pool.join(STOP_SECONDS)
-            except TimeoutError:
-                log.warning("worker processes still running %gs after stop", STOP_SECONDS)
+            _stop(pool)
+
+
+def _stop(pool: ProcessPool) -> None:
+    pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
+    try:
+        pool.join(STOP_SECONDS)
+    except TimeoutError:
+        log.warning("worker processes still running %gs after stop", STOP_SECONDS)

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -171,6 +172,27 @@ def test_a_worker_killed_or_hung_costs_only_its_source(tmp_path: Path, farm, tas
         retry = app.pipeline.poll(app.config.sources[3])
         assert retry.status == "ok" and retry.matched == 1
         assert app.store.source_state("wire 3").consecutive_failures == 0
+    finally:
+        app.close()
+
+
+def die_when_idle(job: SiftJob) -> Sifted:
+    """Sift, then die a moment later, idle (as when killed between two jobs)."""
+    sifted = sift_in_worker(job)
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGKILL)).start()
+    return sifted
+
+
+def test_a_worker_that_dies_idle_is_replaced(tmp_path: Path, farm) -> None:
+    app = make_app(tmp_path, farm, 2, "m.db")
+    assert app.workers is not None
+    try:
+        app.workers.target = die_when_idle
+        assert app.pipeline.poll(app.config.sources[0]).status == "ok"
+        time.sleep(1.0)   # the worker has died, with no job running
+        app.workers.target = sift_in_worker
+        outcomes = poll_sources(app, app.config.sources[1:])
+        assert [o.status for o in outcomes] == ["ok"] * 5
     finally:
         app.close()
 
