@@ -67,8 +67,9 @@ class SqlitePollWriter:
         """Insert the new items; of ``linked`` (those an intent will refer to: they need
         their row id), the indexes whose rows were inserted."""
         linked = set(linked)
+        seen = iso(now)
         rows = [(source, n.item.guid, n.item.url, n.canonical_url, n.item.title,
-                 n.item.summary, iso(n.item.published), iso(now), int(n.alert))
+                 n.item.summary, iso(n.item.published), seen, int(n.alert))
                 for n in new_items]
         # Most of a first poll refers to nothing: one statement for them all (the daemon's
         # other threads get the GIL at each statement: one, not one per row).
