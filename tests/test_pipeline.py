@@ -179,9 +179,11 @@ def outbox(app: App) -> list[tuple[str, str]]:
         "SELECT s.title, o.notifier FROM outbox o JOIN stories s ON s.id = o.story_id")]
 
 
-def make_notified_app(tmp_path: Path, sources: list[dict], clock: FixedClock) -> App:
+def make_notified_app(tmp_path: Path, sources: list[dict], clock: FixedClock,
+                      workers: int | str = "auto") -> App:
     config = load_config_data({
-        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s"},
+        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s",
+                    "workers": workers},
         "topics": [{"name": "t", "event": "recognition"}], "sources": sources,
         "notifiers": [{"name": "n", "type": "file", "path": str(tmp_path / "n.log")}]})
     return build_app(config, clock=clock)
@@ -210,8 +212,10 @@ def test_same_url_from_two_sources_polled_at_once_alerts_once(tmp_path: Path, se
     server.route("/b.xml", Response(body=rss(
         ("b1", "https://news.example/y", "Oslo receives envoy of the Taliban government as "
                                          "ambassador, accepting his credentials", ""))))
+    # Sifting in this process: its store's lookup is the one made stale below.
     app = make_notified_app(tmp_path, [{"name": "a", "url": server.url("/a.xml")},
-                                       {"name": "b", "url": server.url("/b.xml")}], FixedClock())
+                                       {"name": "b", "url": server.url("/b.xml")}], FixedClock(),
+                            workers=1)
     try:
         app.pipeline.poll(app.config.sources[0])
         lookup = app.store.items_by_canonical_url
