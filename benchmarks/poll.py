@@ -1,54 +1,58 @@
 """Poll-cycle benchmark: news-monitor against a local feed farm, beside a naive baseline.
 
-    python benchmarks/poll.py --feeds 1000 --latency 0.2
     python benchmarks/poll.py --feeds 10000 --latency 0 --cycles 10
+    python benchmarks/poll.py --feeds 2000 --latency 0 --workers 1
     python benchmarks/poll.py --feeds 1000 --latency 0.2 --failing 0.1
+    python benchmarks/poll.py --feeds 10000 --database postgresql://postgres@127.0.0.1/bench
     python benchmarks/poll.py --feeds 1000 --latency 0.2 --articles candidates
-    python benchmarks/poll.py --feeds 1000 --latency 0 --database postgresql://postgres@127.0.0.1/postgres
 
-The farm runs in its own process on loopback addresses 127.0.0.2 ... (one server per host,
-`--hosts` of them) and serves N realistic RSS feeds of 30-60 items with ETag and
-Last-Modified, an optional latency per request, and failure injection (500s, timeouts,
-malformed XML, a server trickling bytes). The monitor runs one full cycle, then cycles where
-nothing changed; each prints wall time, CPU time (this process, all threads) and memory.
-The baseline is a sequential requests + feedparser loop over the same feeds (on a sample
-when --baseline-sample is set, scaled to N).
+The farm runs in its own process on loopback addresses 127.0.0.2 ... (one listener per
+host, `--hosts` of them, all on one asyncio loop so that serving costs little CPU) and
+serves N RSS feeds of 30-60 items (45 on average) published in the last ten hours, so
+within max_age: a first poll really classifies, groups and queues them, as on a new
+install watching live news. Responses carry ETag and Last-Modified and answer a matching
+If-None-Match with a 304; an optional latency per request; failure injection (500s,
+timeouts, malformed XML, a server trickling bytes).
+
+The baseline runs in its own process: requests with a pool of 32 threads and
+fastfeedparser, conditional GETs, a keyword match ("taliban") on title and summary, nothing
+stored. Each cycle runs the baseline's cycle, then the monitor's (`poll_sources`, as `monitor
+once` does), on the same farm. The first cycle finds every feed new; the others find
+nothing changed. For each cycle: wall time, CPU time of all the monitor's processes (the
+daemon's and its workers'), CPU per feed, each process's peak RSS, and the ratio of the
+monitor's wall time to the baseline's.
 
 --articles sets [monitor] fetch_articles (default "never": the farm's links then point to
 hosts nobody serves). With "candidates" or "all", each item links to an article page the
 farm serves on the feed's own host (about 5 KB of HTML, with the same latency), and each
 cycle also prints the article reads (fetched, from cache, failed, skipped for budget).
-
-The monitor's state is a temporary SQLite file, or with --database a scratch database
-created on that PostgreSQL server (and dropped).
+--port: the farm's port on each loopback host (another farm may hold 8901).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import hashlib
 import multiprocessing
+import os
 import random
-import resource
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.app import build_app  # noqa: E402
-from monitor.config import SourceConfig, load_config_data  # noqa: E402
-from monitor.scheduler import poll_sources  # noqa: E402
-from monitor.types import PollOutcome  # noqa: E402
 from monitor.urls import shown_database  # noqa: E402
 
 WORDS = ("minister talks border trade council election ministry flood court army protest "
@@ -56,6 +60,7 @@ WORDS = ("minister talks border trade council election ministry flood court army
          "parliament inquiry ceasefire rally airport vaccine schools bank").split()
 PLACES = ("Kabul Islamabad Tashkent Doha Moscow Beijing Ankara Tehran Delhi Dushanbe "
           "Astana Bishkek Geneva Brussels").split()
+KEYWORD = "taliban"
 
 
 def article_url(index: int, n: int, hosts: int, port: int = 8901) -> str:
@@ -80,9 +85,11 @@ def make_article(index: int, n: int) -> bytes:
             f"<footer><p>Copyright Feed {index}</p></footer></body></html>").encode()
 
 
-def make_feed(index: int, rng: random.Random, links: str = "", hosts: int = 250,
-              port: int = 8901) -> bytes:
-    """A farm feed; ``links`` "farm" points its items to the farm's article pages."""
+def make_feed(index: int, rng: random.Random, now: float | None = None, links: str = "",
+              hosts: int = 250, port: int = 8901) -> bytes:
+    """An RSS feed of 30-60 items, the newest published ``now``, one every ten minutes;
+    ``links`` "farm" points its items to the farm's article pages."""
+    now = time.time() if now is None else now
     items = []
     for n in range(rng.randint(30, 60)):
         words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 9)))
@@ -96,7 +103,7 @@ def make_feed(index: int, rng: random.Random, links: str = "", hosts: int = 250,
             f"<item><title>{title}</title><link>{link}</link>"
             f"<guid>https://news{index}.example/{n}</guid>"
             f"<description>{title.capitalize()}. {' '.join(rng.choice(WORDS) for _ in range(25))}"
-            f"</description><pubDate>{formatdate(time.time() - n * 600, usegmt=True)}"
+            f"</description><pubDate>{formatdate(now - n * 600, usegmt=True)}"
             f"</pubDate></item>")
     return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
             f"<title>Feed {index}</title><link>https://news{index}.example/</link>"
@@ -111,121 +118,307 @@ def failure_kind(index: int, failing: float) -> str | None:
     return ("500", "timeout", "malformed", "trickle")[index % 4]
 
 
-def run_farm(feeds: int, hosts: int, latency: float, failing: float, ready: object,
-             stop: object, links: str = "", port: int = 8901) -> None:
-    rng = random.Random(1)
-    bodies = [make_feed(i, rng, links, hosts, port) for i in range(feeds)]
-    etags = [hashlib.sha1(b).hexdigest()[:16] for b in bodies]
-    modified = formatdate(time.time() - 3600, usegmt=True)
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            pass
-
-        def do_GET(self) -> None:  # noqa: N802
-            if self.path.startswith("/article/"):
-                self._article()
-                return
-            try:
-                index = int(self.path.rsplit("/", 1)[1].split(".")[0])
-                body = bodies[index]
-            except (ValueError, IndexError):
-                self.send_error(404)
-                return
-            if latency:
-                time.sleep(latency)
-            kind = failure_kind(index, failing)
-            if kind == "500":
-                self.send_error(500)
-                return
-            if kind == "timeout":
-                time.sleep(30)
-                return
-            if kind == "malformed":
-                body = b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>Cut <<'
-
-            etag = f'"{etags[index]}"'
-            if kind is None and self.headers.get("If-None-Match") == etag:
-                self.send_response(304)
-                self.send_header("ETag", etag)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/rss+xml")
-            self.send_header("ETag", etag)
-            self.send_header("Last-Modified", modified)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if kind == "trickle":
-                try:
-                    for i in range(0, min(len(body), 200)):
-                        self.wfile.write(body[i:i + 1])
-                        self.wfile.flush()
-                        time.sleep(1)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass    # the monitor gave up at its deadline, as it should
-                return
-            self.wfile.write(body)
-
-        def _article(self) -> None:
-            parts = self.path.split("/")       # "", "article", index, "n.html"
-            try:
-                index, n = int(parts[2]), int(parts[3].split(".")[0])
-            except (ValueError, IndexError):
-                self.send_error(404)
-                return
-            if latency:
-                time.sleep(latency)
-            body = make_article(index, n)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    servers = []
-    for h in range(hosts):
-        server = ThreadingHTTPServer((f"127.0.{h // 250}.{2 + h % 250}", port), Handler)
-        server.daemon_threads = True
-        server.request_queue_size = 128
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-    ready.set()  # type: ignore[attr-defined]
-    stop.wait()  # type: ignore[attr-defined]
-
-
 def feed_url(index: int, hosts: int, port: int = 8901) -> str:
     h = index % hosts
     return f"http://127.0.{h // 250}.{2 + h % 250}:{port}/feed/{index}.xml"
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+# -- the farm -------------------------------------------------------------------------------
+
+MALFORMED = b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>Cut <<'
+
+
+def _response(status: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    head = "".join(f"{k}: {v}\r\n" for k, v in {**headers,
+                                                  "Content-Length": str(len(body))}.items())
+    return f"HTTP/1.1 {status}\r\n{head}\r\n".encode() + body
+
+
+class _Farm:
+    """Every feed's responses, made once: serving one is a dictionary lookup."""
+
+    def __init__(self, feeds: int, latency: float, failing: float, links: str = "",
+                 hosts: int = 250, port: int = 8901) -> None:
+        rng = random.Random(1)
+        now = time.time()
+        modified = formatdate(now - 3600, usegmt=True)
+        self.latency = latency
+        self.kinds = [failure_kind(i, failing) for i in range(feeds)]
+        self.full: list[bytes] = []
+        self.not_modified: list[bytes] = []
+        self.etags: list[bytes] = []
+        for i in range(feeds):
+            body = make_feed(i, rng, now, links, hosts, port)
+            etag = f'"{hashlib.sha1(body).hexdigest()[:16]}"'
+            if self.kinds[i] == "malformed":
+                body = MALFORMED
+            headers = {"Content-Type": "application/rss+xml", "ETag": etag,
+                       "Last-Modified": modified}
+            self.full.append(_response("200 OK", headers, body))
+            self.not_modified.append(_response("304 Not Modified", {"ETag": etag}))
+            self.etags.append(etag.encode())
+        self.error = _response("500 Internal Server Error", {})
+        self.missing = _response("404 Not Found", {})
+
+    def answer(self, head: bytes) -> tuple[str | None, bytes]:
+        """(failure kind, response) for one request head."""
+        lines = head.split(b"\r\n")
+        try:
+            target = lines[0].split(b" ")[1]
+            if target.startswith(b"/article/"):
+                return None, self.article(target.decode())
+            index = int(target.rsplit(b"/", 1)[1].split(b".")[0])
+            kind = self.kinds[index]
+        except (ValueError, IndexError):
+            return None, self.missing
+        if kind == "500":
+            return kind, self.error
+        if kind is None:
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                if name.lower() == b"if-none-match" and value.strip() == self.etags[index]:
+                    return None, self.not_modified[index]
+        return kind, self.full[index]
+
+    def article(self, path: str) -> bytes:
+        parts = path.split("/")       # "", "article", index, "n.html"
+        try:
+            index, n = int(parts[2]), int(parts[3].split(".")[0])
+        except (ValueError, IndexError):
+            return self.missing
+        return _response("200 OK", {"Content-Type": "text/html; charset=utf-8"},
+                         make_article(index, n))
+
+
+class _FeedServer(asyncio.Protocol):
+    def __init__(self, farm: _Farm) -> None:
+        self.farm = farm
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+            kind, response = self.farm.answer(head)
+            if kind == "timeout":
+                continue                       # never answers: the client's deadline ends it
+            if kind == "trickle":
+                self._trickle(response, 0)
+            elif self.farm.latency:
+                asyncio.get_running_loop().call_later(self.farm.latency, self._send, response)
+            else:
+                self._send(response)
+
+    def _send(self, response: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(response)
+
+    def _trickle(self, response: bytes, sent: int) -> None:
+        """One byte a second, for 200 seconds at most."""
+        if sent < min(len(response), 200):
+            self._send(response[sent:sent + 1])
+            asyncio.get_running_loop().call_later(1.0, self._trickle, response, sent + 1)
+
+
+def run_farm(feeds: int, hosts: int, latency: float, failing: float, ready: Any,
+             stop: Any, links: str = "", port: int = 8901) -> None:
+    farm = _Farm(feeds, latency, failing, links, hosts, port)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        for h in range(hosts):
+            await loop.create_server(lambda: _FeedServer(farm), f"127.0.{h // 250}.{2 + h % 250}",
+                                     port, backlog=512)
+        ready.set()
+        await loop.run_in_executor(None, stop.wait)
+
+    asyncio.run(serve())
+
+
+# -- processes: CPU and memory --------------------------------------------------------------
+
+def _proc_stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads."""
+    try:
+        fields = _proc_stat(pid)
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int, leave_out: set[int]) -> list[int]:
+    """The processes under ``pid`` (children, theirs...), without ``leave_out`` and theirs."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents.setdefault(int(_proc_stat(int(entry))[1]), []).append(int(entry))
+            except OSError:
+                continue
+    found, todo = [], [c for c in parents.get(pid, []) if c not in leave_out]
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(c for c in parents.get(child, []) if c not in leave_out)
+    return found
+
+
+def memory_mb(pid: int, key: str = "VmHWM") -> float:
+    """A process's peak (VmHWM) or current (VmRSS) resident memory."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return 0.0
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# -- the baseline ---------------------------------------------------------------------------
 
+def run_baseline(conn: Connection, urls: list[str]) -> None:
+    """A naive poller in its own process: one cycle each time it is asked."""
+    from concurrent.futures import ThreadPoolExecutor
 
-def baseline(urls: list[str]) -> tuple[float, float]:
-    import feedparser
+    import fastfeedparser
     import requests
 
-    session = requests.Session()
-    wall, cpu = time.perf_counter(), time.process_time()
-    for url in urls:
+    local = threading.local()
+    validators: dict[str, dict[str, str]] = {}
+
+    def poll(url: str) -> tuple[int, int]:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
         try:
-            response = session.get(url, timeout=(5, 5))
-            feedparser.parse(response.content)
-        except requests.RequestException:
-            pass
-    return time.perf_counter() - wall, time.process_time() - cpu
+            response = session.get(url, timeout=5, headers=validators.get(url, {}))
+            if response.status_code != 200:
+                return response.status_code, 0
+            feed = fastfeedparser.parse(response.content)
+        except Exception:  # noqa: BLE001 - a naive poller shrugs
+            return 0, 0
+        kept = {"If-None-Match": response.headers.get("ETag"),
+                "If-Modified-Since": response.headers.get("Last-Modified")}
+        validators[url] = {k: v for k, v in kept.items() if v}
+        matches = sum(1 for e in feed.entries if KEYWORD in (
+            f"{e.get('title') or ''} {e.get('description') or ''}").lower())
+        return 200, matches
+
+    with ThreadPoolExecutor(32) as pool:
+        while conn.recv():
+            wall, cpu = time.perf_counter(), time.process_time()
+            results = list(pool.map(poll, urls))
+            conn.send((time.perf_counter() - wall, time.process_time() - cpu,
+                       sum(1 for s, _ in results if s == 200),
+                       sum(m for _, m in results), memory_mb(os.getpid())))
+
+
+# -- the monitor ----------------------------------------------------------------------------
+
+def monitor_config(args: argparse.Namespace, tmp: str, database: str) -> dict[str, Any]:
+    monitor: dict[str, Any] = {
+        "database": database, "max_concurrency": args.concurrency,
+        "min_host_interval": args.min_host_interval, "max_per_host": 2,
+        "fetch_deadline": args.deadline, "read_timeout": args.deadline,
+        "connect_timeout": "5s", "fetch_articles": args.articles,
+        "article_budget": args.article_budget}
+    if args.workers is not None:      # absent: the code's default (and code without the key)
+        monitor["workers"] = args.workers if args.workers == "auto" else int(args.workers)
+    return {"monitor": monitor,
+            "topics": [{"name": "taliban-recognition", "event": "recognition"}],
+            "sources": [{"name": f"feed {i}", "url": feed_url(i, args.hosts, args.port)}
+                        for i in range(args.feeds)],
+            "notifiers": [{"name": "file", "type": "file", "path": f"{tmp}/digests.log"}]}
+
+
+def timed_polls(app: Any) -> dict[str, float]:
+    """Wrap the pipeline's poll: source -> perf_counter() when its poll ended."""
+    finished: dict[str, float] = {}
+    poll = app.pipeline.poll
+
+    def timed_poll(source: Any) -> Any:
+        outcome = poll(source)
+        finished[source.name] = time.perf_counter()
+        return outcome
+
+    app.pipeline.poll = timed_poll
+    return finished
+
+
+def monitor_cycle(app: Any, poll_sources: Callable[..., Any], finished: dict[str, float],
+                  others: set[int]) -> dict[str, Any]:
+    """One cycle of every source, with its wall time and its processes' CPU time."""
+    gc.collect()
+    me = os.getpid()
+    before = {pid: cpu_seconds(pid) for pid in [me, *descendants(me, others)]}
+    start = time.perf_counter()
+    finished.clear()
+    outcomes = poll_sources(app, app.config.sources)
+    wall = time.perf_counter() - start
+    cpus = {me: cpu_seconds(me) - before[me]}      # before scanning /proc for the workers
+    pids = [me, *descendants(me, others)]
+    cpus.update((pid, cpu_seconds(pid) - before.get(pid, 0.0)) for pid in pids[1:])
+    statuses: dict[str, int] = {}
+    for o in outcomes:
+        statuses[o.status] = statuses.get(o.status, 0) + 1
+    healthy = [o for o in outcomes if o.error is None]
+    return {"wall": wall, "cpu": sum(cpus.values()), "cpus": cpus, "statuses": statuses,
+            "new": sum(o.new for o in outcomes), "matched": sum(o.matched for o in outcomes),
+            "healthy_done": max((finished[o.source] - start for o in healthy), default=0.0),
+            "peaks": {pid: memory_mb(pid) for pid in pids},
+            "rss": {pid: memory_mb(pid, "VmRSS") for pid in pids}}
+
+
+def report(cycle: int, feeds: int, m: dict[str, Any], base: tuple[Any, ...] | None,
+           farm_cpu: float) -> None:
+    peaks = " ".join(f"{mb:.0f}" for mb in m["peaks"].values())
+    cpus = " ".join(f"{s:.2f}" for s in m["cpus"].values())
+    line = (f"cycle {cycle}: monitor wall {m['wall']:6.2f} s  cpu {m['cpu']:6.2f} s "
+            f"({m['cpu'] / feeds * 1000:.2f} ms/feed; per process [{cpus}] s)  "
+            f"peak RSS per process [{peaks}] MB  "
+            f"statuses {m['statuses']}  new items {m['new']}  matched {m['matched']}  "
+            f"healthy feeds done after {m['healthy_done']:.2f} s  farm cpu {farm_cpu:.2f} s")
+    if base is not None:
+        wall, cpu, fetched, matches, peak = base
+        line += (f"\n         baseline wall {wall:6.2f} s  cpu {cpu:6.2f} s  "
+                 f"({fetched} bodies, {matches} keyword matches, peak RSS {peak:.0f} MB)  "
+                 f"-> monitor/baseline {m['wall'] / wall:.2f}x")
+    print(line, flush=True)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--hosts", type=int, default=250)
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds per request")
+    parser.add_argument("--failing", type=float, default=0.0, help="fraction of feeds failing")
+    parser.add_argument("--cycles", type=int, default=2, help="cycles in all (first + unchanged)")
+    parser.add_argument("--concurrency", type=int, default=128)
+    parser.add_argument("--min-host-interval", default="0s")
+    parser.add_argument("--deadline", default="5s", help="total deadline per fetch")
+    parser.add_argument("--workers", default=None,
+                        help='monitor.workers: a number or "auto" (default: the config default)')
+    parser.add_argument("--database", metavar="URL", default=None,
+                        help="a PostgreSQL server (postgresql://...): the state goes in a "
+                             "scratch database created there, dropped after the run "
+                             "(default: a new SQLite file)")
+    parser.add_argument("--port", type=int, default=8901,
+                        help="the farm's port on each loopback host")
+    parser.add_argument("--articles", default="never", choices=("never", "candidates", "all"),
+                        help="[monitor] fetch_articles; not never: the farm serves articles")
+    parser.add_argument("--article-budget", type=int, default=200,
+                        help="[monitor] article_budget (fetches per poll_interval)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baseline")
+    return parser.parse_args()
 
 
 @contextmanager
@@ -247,106 +440,66 @@ def scratch_database(server: str | None, folder: str) -> Iterator[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--feeds", type=int, default=1000)
-    parser.add_argument("--hosts", type=int, default=250)
-    parser.add_argument("--latency", type=float, default=0.2, help="seconds per request")
-    parser.add_argument("--failing", type=float, default=0.0, help="fraction of feeds failing")
-    parser.add_argument("--cycles", type=int, default=2, help="cycles in all (first + unchanged)")
-    parser.add_argument("--concurrency", type=int, default=128)
-    parser.add_argument("--min-host-interval", default="0s")
-    parser.add_argument("--deadline", default="5s", help="total deadline per fetch")
-    parser.add_argument("--parse-workers", type=int, default=0,
-                        help="parser processes (default 0: parse in the monitor's threads)")
-    parser.add_argument("--port", type=int, default=8901,
-                        help="the farm's port on each loopback host")
-    parser.add_argument("--articles", default="never", choices=("never", "candidates", "all"),
-                        help="[monitor] fetch_articles; not never: the farm serves articles")
-    parser.add_argument("--article-budget", type=int, default=200,
-                        help="[monitor] article_budget (fetches per poll_interval)")
-    parser.add_argument("--baseline-sample", type=int, default=200,
-                        help="feeds the baseline fetches (0: none; scaled to --feeds)")
-    parser.add_argument("--database", metavar="URL",
-                        help="a PostgreSQL server (postgresql://...): the state goes in a "
-                             "scratch database created there, dropped after the run")
-    args = parser.parse_args()
-
-    ready, stop = multiprocessing.Event(), multiprocessing.Event()
-    farm = multiprocessing.Process(target=run_farm, daemon=True, args=(
+    args = parse_args()
+    ctx = multiprocessing.get_context("fork")
+    ready, stop = ctx.Event(), ctx.Event()
+    farm = ctx.Process(target=run_farm, daemon=True, args=(
         args.feeds, args.hosts, args.latency, args.failing, ready, stop,
         "" if args.articles == "never" else "farm", args.port))
     farm.start()
-    if not ready.wait(120):
+    if not ready.wait(300):
         sys.exit("the feed farm did not start")
-    print(f"farm: {args.feeds} feeds on {args.hosts} loopback hosts, latency "
-          f"{args.latency * 1000:.0f} ms, {args.failing:.0%} failing; monitor concurrency "
-          f"{args.concurrency}, min_host_interval {args.min_host_interval}")
+    others = {farm.pid or 0}
+    baseline: Connection | None = None
+    if not args.no_baseline:
+        baseline, child = ctx.Pipe()
+        process = ctx.Process(target=run_baseline, daemon=True, args=(
+            child, [feed_url(i, args.hosts, args.port) for i in range(args.feeds)]))
+        process.start()
+        others.add(process.pid or 0)
+
+    from monitor.app import build_app
+    from monitor.config import load_config_data
+    from monitor.scheduler import poll_sources
 
     with tempfile.TemporaryDirectory() as tmp, scratch_database(args.database, tmp) as database:
-        print(f"state: {shown_database(database)}")
-        config = load_config_data({
-            "monitor": {"database": database, "max_concurrency": args.concurrency,
-                        "min_host_interval": args.min_host_interval, "max_per_host": 2,
-                        "fetch_deadline": args.deadline, "read_timeout": args.deadline,
-                        "connect_timeout": "5s", "max_age": "30d",
-                        "parse_workers": args.parse_workers,
-                        "fetch_articles": args.articles,
-                        "article_budget": args.article_budget},
-            "topics": [{"name": "taliban-recognition", "event": "recognition"}],
-            "sources": [{"name": f"feed {i}", "url": feed_url(i, args.hosts, args.port)}
-                        for i in range(args.feeds)],
-            "notifiers": [{"name": "file", "type": "file", "path": f"{tmp}/digests.log"}]})
+        config = load_config_data(monitor_config(args, tmp, database))
+        workers = getattr(config.monitor, "worker_count", lambda: "(no workers key)")()
+        print(f"farm: {args.feeds} feeds on {args.hosts} loopback hosts, latency "
+              f"{args.latency * 1000:.0f} ms, {args.failing:.0%} failing; monitor concurrency "
+              f"{args.concurrency}, min_host_interval {args.min_host_interval}, workers "
+              f"{workers}, database {shown_database(database)}; load {os.getloadavg()}",
+              flush=True)
         app = build_app(config)
-        finished: dict[str, float] = {}  # source -> perf_counter() when its poll ended
-        poll = app.pipeline.poll
-
-        def timed_poll(source: SourceConfig) -> PollOutcome:
-            outcome = poll(source)
-            finished[source.name] = time.perf_counter()
-            return outcome
-
-        app.pipeline.poll = timed_poll  # type: ignore[method-assign]
+        finished = timed_polls(app)
+        rss: list[dict[int, float]] = []
         try:
-            for cycle in range(args.cycles):
-                gc.collect()
-                start, cpu = time.perf_counter(), time.process_time()
-                finished.clear()
-                outcomes = poll_sources(app, config.sources)
-                wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-                healthy_done = max((finished[o.source] - start
-                                    for o in outcomes if o.error is None), default=0.0)
-                counts: dict[str, int] = {}
-                for o in outcomes:
-                    counts[o.status] = counts.get(o.status, 0) + 1
-                slow = sorted(o.duration for o in outcomes if o.error is None)
-                p99 = slow[int(len(slow) * 0.99) - 1] if slow else 0.0
-                print(f"cycle {cycle + 1}: wall {wall:6.2f} s  cpu {cpu:6.2f} s "
-                      f"({cpu / args.feeds * 1000:.2f} ms/feed)  rss {rss_mb():6.1f} MB  "
-                      f"peak {peak_mb():6.1f} MB  statuses {counts}  "
-                      f"new items {sum(o.new for o in outcomes)}  "
-                      f"p99 healthy poll {p99:.2f} s  healthy feeds all done after "
-                      f"{healthy_done:.2f} s")
+            for cycle in range(1, args.cycles + 1):
+                base = None
+                if baseline is not None:
+                    baseline.send(True)
+                    base = baseline.recv()
+                farm_cpu = cpu_seconds(farm.pid or 0)
+                m = monitor_cycle(app, poll_sources, finished, others)
+                report(cycle, args.feeds, m, base, cpu_seconds(farm.pid or 0) - farm_cpu)
                 if args.articles != "never":
                     reads = app.store.article_counts(app.clock() - timedelta(days=1))
                     print(f"  articles so far: {reads.fetched} fetched, {reads.from_cache} "
                           f"from cache, {reads.failed} failed, {reads.skipped} skipped for "
-                          f"budget; matched {sum(o.matched for o in outcomes)}")
+                          f"budget", flush=True)
+                rss.append(m["rss"])
             states = app.store.source_states()
-            failing = sum(1 for s in states if s.consecutive_failures)
-            print(f"monitor status: {failing} sources failing, each with its last error "
-                  f"recorded: {all(s.last_error for s in states if s.consecutive_failures)}")
+            failing = [s for s in states if s.consecutive_failures]
+            print(f"monitor status: {len(failing)} sources failing, each with its last error "
+                  f"recorded: {all(s.last_error for s in failing)}")
         finally:
             app.close()
-
-    if args.baseline_sample:
-        sample = [feed_url(i, args.hosts, args.port)
-                  for i in range(min(args.baseline_sample, args.feeds))
-                  if failure_kind(i, args.failing) is None]
-        wall, cpu = baseline(sample)
-        scale = args.feeds / max(len(sample), 1)
-        print(f"baseline (sequential requests + feedparser, {len(sample)} feeds, scaled to "
-              f"{args.feeds}): wall {wall * scale:6.2f} s  cpu {cpu * scale:6.2f} s")
+    if len(rss) > 2:
+        print("RSS after each cycle (MB, per process): " + "; ".join(
+            " ".join(f"{mb:.0f}" for mb in r.values()) for r in rss))
+    print(f"load after: {os.getloadavg()}")
+    if baseline is not None:
+        baseline.send(False)
     stop.set()
     farm.join(5)
 

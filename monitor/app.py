@@ -22,12 +22,11 @@ from monitor.events import known_events
 from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
 from monitor.metrics import Metrics
 from monitor.notify import Notifier, build_notifier
-from monitor.parse.jobs import run_parse_job
 from monitor.pipeline import Pipeline
 from monitor.ports import Fetcher, NoObserver, Observer, SafeObserver, Store
 from monitor.store import open_store
 from monitor.types import ArticleSettings, PollSettings
-from monitor.workers import ParseWorkers
+from monitor.workers import SiftWorkers
 
 ROBOTS_TTL = _timedelta(hours=6)
 log = logging.getLogger("monitor.app")
@@ -73,7 +72,7 @@ class App:
     deliverer: Deliverer
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
-    parse_workers: ParseWorkers | None = None
+    workers: SiftWorkers | None = None
     metrics: Metrics | None = None      # `GET /metrics` serves metrics.render()
     _guarded: SafeObserver | None = field(default=None, init=False, repr=False)
 
@@ -90,8 +89,8 @@ class App:
 
     def close(self) -> None:
         self.pipeline.flush()  # unchanged polls still waiting to be committed
-        if self.parse_workers is not None:
-            self.parse_workers.close()
+        if self.workers is not None:
+            self.workers.close()
         self.fetcher.close()
         self.store.close()
 
@@ -125,6 +124,18 @@ def store_connections(config: Config) -> int:
     return min(config.monitor.max_concurrency, 32) + 4
 
 
+def build_workers(config: Config) -> SiftWorkers | None:
+    """The worker processes that sift fetched bodies: none when `workers` is 1 (the
+    daemon's own process sifts), or when the database lives in memory (only this process
+    sees it)."""
+    m = config.monitor
+    count = m.worker_count()
+    if count < 2 or m.database == ":memory:":
+        return None
+    return SiftWorkers(count, m.parse_timeout.total_seconds(), m.database, config.topics,
+                       m.max_age)
+
+
 def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
               rng: random.Random | None = None, fetcher: Fetcher | None = None) -> App:
     """The app for ``config``. ``fetcher`` is the network (by default an HttpFetcher with
@@ -139,10 +150,7 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())
     operators = {n.name: n.alert_after for n in config.notifiers if n.operator}
-    parser: ParseWorkers | None = None
-    if config.monitor.parse_workers:
-        parser = ParseWorkers(config.monitor.parse_workers,
-                              config.monitor.parse_timeout.total_seconds())
+    workers = build_workers(config)
     classifiers = build_classifiers(config)
     articles = None
     if config.monitor.fetch_articles != "never":
@@ -150,10 +158,10 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
                                  classifiers)
     pipeline = Pipeline(poll_settings(config), store, fetcher, limiter, robots,
                         classifiers, subscribers(config), clock, rng, operators,
-                        parser or run_parse_job, articles=articles)
+                        sifter=workers, articles=articles)
     notifiers = {n.name: build_notifier(n, config.monitor.user_agent) for n in config.notifiers}
     metrics = Metrics(store, {s.name: config.interval(s) for s in config.sources},
                       [n.name for n in config.notifiers], clock)
     deliverer = Deliverer(store, notifiers, {n.name: n for n in config.notifiers}, clock, rng,
                           observer=metrics)
-    return App(config, store, fetcher, pipeline, deliverer, notifiers, clock, parser, metrics)
+    return App(config, store, fetcher, pipeline, deliverer, notifiers, clock, workers, metrics)

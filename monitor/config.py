@@ -79,6 +79,29 @@ def _to_duration_or_zero(value: Any) -> timedelta:
 
 Duration = Annotated[timedelta, BeforeValidator(_to_duration)]
 
+MAX_WORKERS = 64
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _to_workers(value: Any) -> int | str:
+    """`workers`: a whole number from 1 to MAX_WORKERS, or "auto"."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f'expected a number of processes (1 to {MAX_WORKERS}) or "auto", '
+                         f"got {value!r}")
+    if not 1 <= value <= MAX_WORKERS:
+        raise ValueError(f'expected a number of processes from 1 to {MAX_WORKERS} or "auto", '
+                         f"got {value}")
+    return value
+
 
 def _to_retention(value: Any) -> timedelta | None:
     """A retention: a duration, or "off" (also "0") to keep everything forever."""
@@ -133,7 +156,11 @@ class MonitorSettings(_Frozen):
     max_body_size: int = Field(10 * 1024 * 1024, ge=1024)
     max_redirects: int = Field(5, ge=0, le=30)
     max_backoff: Duration = timedelta(hours=6)
-    parse_workers: int = Field(0, ge=0, le=64)   # 0: parse in the daemon's own threads
+    # Processes of this node that share the CPU work of polls (parse, new items, classify):
+    # "auto" is one per core; 1 does it all in the daemon's own process.
+    workers: Annotated[int | Literal["auto"], BeforeValidator(_to_workers)] = "auto"
+    # The old name of `workers` (it counted parser processes, 0 for none), still read.
+    parse_workers: int | None = Field(None, ge=0, le=MAX_WORKERS)
     parse_timeout: Duration = timedelta(seconds=30)
     story_window: Duration = timedelta(days=1)
     # One poll of one source opens at most this many alerting stories; its other new items
@@ -170,6 +197,22 @@ class MonitorSettings(_Frozen):
             raise ValueError(f"database: {shown_database(self.database)!r} is neither a "
                              "SQLite file nor a postgresql:// URL")
         return self
+
+    @model_validator(mode="after")
+    def _one_name_for_workers(self) -> MonitorSettings:
+        if self.parse_workers is not None and "workers" in self.model_fields_set:
+            raise ValueError("set workers only: parse_workers is its old name")
+        return self
+
+    def worker_count(self, cores: int | None = None) -> int:
+        """The processes that share the CPU work of polls: `workers`, else the deprecated
+        `parse_workers` (0 meant none: 1 process), else one per core (``cores``, by default
+        the cores this process may run on)."""
+        if self.parse_workers is not None and "workers" not in self.model_fields_set:
+            return max(self.parse_workers, 1)
+        if self.workers != "auto":
+            return self.workers
+        return max(1, min(cores or usable_cores(), MAX_WORKERS))
 
     @model_validator(mode="after")
     def _retention_covers_stories(self) -> MonitorSettings:

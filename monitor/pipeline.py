@@ -1,4 +1,4 @@
-"""One poll of one source: fetch -> parse -> decide what is new -> classify -> stories -> store.
+"""One poll of one source: fetch -> sift (monitor/sift.py) -> articles -> stories -> store.
 
 Reading `Pipeline.poll` top to bottom tells the whole story of a poll. A source's
 failure is data (recorded on the source), never an exception out of `poll`.
@@ -28,18 +28,19 @@ from monitor.fetch import host_key
 from monitor.grouping import StoryGrouper
 from monitor.health import health_changes
 from monitor.parse.jobs import run_parse_job
-from monitor.ports import ArticleStage, Fetcher, HostGate, Parser, RobotsPolicy, Store
+from monitor.ports import ArticleStage, Fetcher, HostGate, Parser, RobotsPolicy, Sifter, Store
+from monitor.sift import sift
 from monitor.types import (
     FetchResult,
     NewItem,
-    ParsedFeed,
     ParseJob,
     PollOutcome,
     PollRecord,
     PollSettings,
     PollStatus,
+    Sifted,
+    SiftJob,
     SourceState,
-    StoryDecision,
 )
 from monitor.urls import strip_credentials, without_credentials
 
@@ -76,7 +77,7 @@ class Pipeline:
                  subscribers: Mapping[str, Sequence[str]],
                  clock: Callable[[], datetime], rng: random.Random | None = None,
                  operators: Mapping[str, timedelta] | None = None,
-                 parser: Parser = run_parse_job, *,
+                 parser: Parser = run_parse_job, *, sifter: Sifter | None = None,
                  batch_size: int = BATCH_SIZE, batch_delay: float = BATCH_DELAY,
                  articles: ArticleStage | None = None) -> None:
         self.settings = settings
@@ -89,7 +90,8 @@ class Pipeline:
         self.clock = clock
         self.rng = rng or random.Random()
         self.operators = dict(operators or {})   # operator notifier -> alert_after
-        self.parser = parser                      # in this process, or in worker processes
+        self.parser = parser                      # used when sifting in this process
+        self.sifter = sifter                      # worker processes, if any
         self.articles = articles                  # reads articles when headlines are not enough
         # Stories: each match is looked up outside the record lock; under it, only the
         # stories other polls committed meanwhile are checked, then the poll is committed.
@@ -141,15 +143,15 @@ class Pipeline:
             body_hash = hashlib.sha256(fetched.content or b"").hexdigest()
             if body_hash == state.body_hash:
                 return self._done(source, state, started, "unchanged", fetched, fetch.seconds)
-            parsed = self._parse(source, fetched)
+            # One reading for every decision after the fetch, so that they agree on the
+            # time: what is too old, the story window, and the times the poll records.
+            now = self.clock()
+            sifted = self._sift(source, state, fetched, now)
         except (FetchError, ParseError) as exc:
             return self._failed(source, state, started, exc, fetch.seconds)
-        # One reading for every decision after the fetch, so that they agree on the time:
-        # what is too old, the story window, and the times the poll records.
-        now = self.clock()
-        new_items, classified, misses = self._classify(source, state, parsed, now)
-        if self.articles is not None:
-            read = self.articles.read(source, new_items, misses, now)
+        new_items, classified = sifted.new_items, list(sifted.decisions)
+        if self.articles is not None:  # fetches: in this process, after the sifting
+            read = self.articles.read(source, new_items, sifted.misses, now)
             classified = sorted([*classified, *read], key=lambda d: d.item)
         grouping = self.grouper.group(new_items, classified, now)
         new_items = tuple(replace(n, reason="capped") if i in grouping.capped else n
@@ -159,12 +161,12 @@ class Pipeline:
             stories = self.grouper.settle(grouping, now)
             capped = sum(1 for n in new_items if n.reason == "capped")
             new_state = self._next_state(source, state, now, "ok", fetched,
-                                         body_hash=body_hash, items=len(parsed.items),
+                                         body_hash=body_hash, items=sifted.items,
                                          new=sum(1 for n in new_items if n.alert) + capped,
                                          capped=capped)
             alerting = self._record(source, PollRecord(new_state, new_items, stories), now)
         matched = len({d.item for d in stories if new_items[d.item].reason != "old"})
-        return self._log(PollOutcome(source.name, "ok", len(parsed.items), new_state.last_new,
+        return self._log(PollOutcome(source.name, "ok", sifted.items, new_state.last_new,
                                      matched, None, time.monotonic() - started, capped,
                                      fetch.seconds, alerting))
 
@@ -188,49 +190,24 @@ class Pipeline:
             return self.fetcher.fetch(state.url, etag=state.etag,
                                       last_modified=state.last_modified)
 
-    def _parse(self, source: SourceConfig, fetched: FetchResult) -> ParsedFeed:
+    def _sift(self, source: SourceConfig, state: SourceState, fetched: FetchResult,
+              now: datetime) -> Sifted:
+        """Parse -> new items -> classify (monitor/sift.py): in worker processes when the
+        pipeline has them, else here."""
         # Credentials stay with the fetcher: links resolved against the URL would carry them.
-        return self.parser(ParseJob(
+        job = SiftJob(source.name, ParseJob(
             kind=source.type, content=fetched.content or b"", url=strip_credentials(fetched.url),
             content_type=fetched.headers.get("content-type"),  # the fetcher lower-cases names
             item_selector=source.item_selector or "", link_selector=source.link_selector or "",
-            title_selector=source.title_selector, summary_selector=source.summary_selector))
-
-    def _classify(self, source: SourceConfig, state: SourceState, parsed: ParsedFeed,
-                  now: datetime) -> tuple[tuple[NewItem, ...], list[StoryDecision],
-                                          list[tuple[int, str]]]:
-        """New items, each one's matches per topic, and the (item, topic) pairs that did
-        not match (their articles may: monitor/articles.py).
-
-        A copy of an article another source delivered is classified too: its text may match
-        where the earlier copy's did not (a vague headline first, a clear one later).
-        """
-        guids = [item.guid for item in parsed.items]
-        known_guids = self.store.known_guids(source.name, guids)
-        fresh = [item for item in parsed.items if item.guid not in known_guids]
-        canonical = {item.url: decide.canonical_url(item.url) for item in fresh}
-        known_urls = self.store.items_by_canonical_url(list(canonical.values()))
-        forgotten = self.store.forgotten_urls(
-            [u for u in canonical.values() if u not in known_urls])
-        new_items = decide.select_new_items(state, fresh, known_guids, known_urls,
-                                            now, self.settings.max_age,
-                                            canonical, forgotten)
-        classified: list[StoryDecision] = []
-        misses: list[tuple[int, str]] = []
-        for index, new in enumerate(new_items):
-            if new.reason == "duplicate" and new.duplicate_of is None:
-                continue  # a second link to an article of this same poll
-            for topic, classifier in self.classifiers.items():
-                verdict = classifier.classify(new.item.title, new.item.summary)
-                if verdict.match:
-                    classified.append(StoryDecision(index, topic, verdict))
-                else:
-                    misses.append((index, topic))
-        return new_items, classified, misses
+            title_selector=source.title_selector, summary_selector=source.summary_selector),
+            state, now)
+        if self.sifter is not None:
+            return self.sifter(job)
+        return sift(job, self.parser, self.store, self.classifiers, self.settings.max_age)
 
     def _recheck_urls(self, new_items: tuple[NewItem, ...]) -> tuple[NewItem, ...]:
         """Another source polled at the same time may have stored one of these URLs since
-        `_classify` looked: such items become duplicates of it (called under the lock)."""
+        the sifting looked: such items become duplicates of it (called under the lock)."""
         pending = [n.canonical_url for n in new_items
                    if n.reason != "duplicate" and n.canonical_url]
         late = self.store.items_by_canonical_url(pending) if pending else {}

@@ -1,7 +1,7 @@
 """The seams of a poll: what the pipeline needs of its collaborators, as protocols.
 
 `Pipeline` is written against these, not against the concrete classes the app builds
-(HttpFetcher, RobotsCache, HostLimiter, SqliteStore, the parse workers), so a test or
+(HttpFetcher, RobotsCache, HostLimiter, SqliteStore, the sift workers), so a test or
 another backend can stand in for any of them.
 """
 
@@ -24,11 +24,13 @@ from monitor.types import (
     ParsedFeed,
     ParseJob,
     PollOutcome,
+    Sifted,
+    SiftJob,
     StoryDecision,
 )
 
-__all__ = ["ArticleStage", "Fetcher", "HostGate", "NoObserver", "Observer", "PageFetcher",
-           "Parser", "RobotsPolicy", "SafeObserver", "Store"]
+__all__ = ["ArticleStage", "Fetcher", "HostGate", "ItemKeys", "NoObserver", "Observer",
+           "PageFetcher", "Parser", "RobotsPolicy", "SafeObserver", "Sifter", "Store"]
 
 log = logging.getLogger("monitor.observer")
 
@@ -80,8 +82,7 @@ class HostGate(Protocol):
     def slot(self, host: str, min_interval: float = 0.0) -> AbstractContextManager[None]: ...
 
 
-# A fetched body's parser: in this process (monitor.parse.jobs.run_parse_job) or in worker
-# processes (monitor.workers.ParseWorkers). Raises ParseError.
+# A fetched body's parser (monitor.parse.jobs.run_parse_job). Raises ParseError.
 Parser = Callable[[ParseJob], ParsedFeed]
 
 
@@ -164,3 +165,19 @@ class SafeObserver:
         log.log(logging.WARNING if first else logging.DEBUG,
                 "observer %s.%s failed%s", type(self.inner).__name__, method,
                 "; its later failures are logged at DEBUG" if first else "", exc_info=True)
+
+
+# Sifts a fetched body (monitor/sift.py) in worker processes (monitor.workers.SiftWorkers);
+# without one, the pipeline sifts in its own process. Raises ParseError.
+Sifter = Callable[[SiftJob], Sifted]
+
+
+class ItemKeys(Protocol):
+    """What sifting reads of the store: which guids and URLs it already knows (every Store
+    has these; a worker process opens its own)."""
+
+    def known_guids(self, source: str, guids: Sequence[str]) -> set[str]: ...
+
+    def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]: ...
+
+    def forgotten_urls(self, urls: Sequence[str]) -> set[str]: ...

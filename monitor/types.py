@@ -343,6 +343,29 @@ class ParseJob:
 
 
 @dataclass(frozen=True)
+class SiftJob:
+    """What sifting one fetched body needs (monitor/sift.py): in this process or a worker."""
+
+    source: str
+    parse: ParseJob
+    state: SourceState                 # the source's state before this poll
+    now: datetime                      # the poll's one clock reading after the fetch
+
+
+@dataclass(frozen=True)
+class Sifted:
+    """A fetched body sifted: how many items it held, those the store has not seen (with
+    what to do with each), each new item's verdict per topic that matched, and the (item
+    index, topic) pairs that did not match (their articles may: monitor/articles.py reads
+    them in the daemon's process, since it fetches)."""
+
+    items: int
+    new_items: tuple[NewItem, ...]
+    decisions: tuple[StoryDecision, ...]
+    misses: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True)
 class StoryKey:
     """What grouping needs to know of an existing story."""
 

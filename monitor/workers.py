@@ -1,8 +1,16 @@
-"""Parsing in worker processes: the process pool (the parsers are in monitor/parse/).
+"""Worker processes: the CPU work of polls (monitor/sift.py) on every core of the node.
 
-Parsing is the costliest CPU stage of a poll. Threads share one core (the GIL); worker
-processes use every core, and a parser that hangs or crashes on a hostile body takes down
-a worker, not the daemon: that source gets a ParseError and the pool is renewed.
+Threads share one core (the GIL). The pipeline's threads fetch (I/O: the per-host gate,
+robots.txt and deadlines stay in the daemon's process, so politeness holds as before) and
+commit (one writer); what lies between, parsing a body, looking up the guids and URLs the
+store knows and classifying the new items, is sent to worker processes, each with its own
+read connection to the store and its own classifiers.
+
+The pool is pebble's ProcessPool: a job whose worker hangs past the timeout, or dies (a
+hostile body, a bug, the OOM killer), fails alone (its source gets a ParseError, recorded
+and retried as any failed poll); the pool starts a new worker in its place and the other
+jobs go on. Workers start on the first job, through a forkserver, so they inherit none of
+the daemon's threads and locks.
 """
 
 from __future__ import annotations
@@ -10,107 +18,128 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
-import time
-import weakref
-from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 
+from pebble import ProcessExpired, ProcessPool
+
+from monitor.classify import TopicClassifier, build_classifier
+from monitor.config import TopicConfig
 from monitor.errors import ParseError
 from monitor.parse.jobs import run_parse_job
-from monitor.types import ParsedFeed, ParseJob
+from monitor.ports import ItemKeys
+from monitor.sift import sift
+from monitor.store import open_store
+from monitor.types import Sifted, SiftJob
 
-# ParseJob and run_parse_job live in the parse stage (monitor/parse/jobs.py); named here too
-# for the modules that import them from here.
-__all__ = ["ParseWorkers"]
+__all__ = ["SiftWorkers", "sift_in_worker"]
 
 log = logging.getLogger("monitor.workers")
+STOP_SECONDS = 5.0   # how long `close` waits for the workers to exit
 
 
-class _Bystander(Exception):
-    """A job lost because its pool was renewed for another job's crash or timeout."""
+class _Worker:
+    """What one worker process sifts with, built once when it starts."""
+
+    keys: ItemKeys
+    classifiers: dict[str, TopicClassifier]
+    max_age: timedelta
 
 
-class ParseWorkers:
-    """A process pool for ParseJobs, started on first use, renewed when a worker dies."""
+# The worker process's own sifter (set by `_start_worker`, in the worker only): a pool's
+# initializer can hand state to its tasks in no other way.
+_WORKER = _Worker()
 
-    def __init__(self, workers: int, timeout: float,
-                 target: Callable[[ParseJob], ParsedFeed] = run_parse_job) -> None:
-        self.workers = workers
+
+def _start_worker(database: str, topics: Sequence[TopicConfig], max_age: timedelta) -> None:
+    _WORKER.keys = open_store(database)
+    _WORKER.classifiers = {topic.name: build_classifier(topic) for topic in topics}
+    _WORKER.max_age = max_age
+
+
+def sift_in_worker(job: SiftJob) -> Sifted:
+    """A worker's task: sift one body with the worker's store connection and classifiers."""
+    return sift(job, run_parse_job, _WORKER.keys, _WORKER.classifiers, _WORKER.max_age)
+
+
+class SiftWorkers:
+    """Sifts fetched bodies in ``count`` worker processes (a Sifter); thread-safe.
+
+    ``timeout`` bounds one job once a worker has begun it (queue time does not count).
+    ``target`` is the task, a module-level function (it is sent by name).
+    """
+
+    def __init__(self, count: int, timeout: float, database: str,
+                 topics: Sequence[TopicConfig], max_age: timedelta,
+                 target: Callable[[SiftJob], Sifted] = sift_in_worker) -> None:
+        self.count = count
         self.timeout = timeout
-        self.target = target               # a module-level function: it is sent by name
+        self.target = target
+        self._initargs = (database, tuple(topics), max_age)
         self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-        self._killed: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
+        self._pool: ProcessPool | None = None
+        self._closed = False
 
-    def __call__(self, job: ParseJob) -> ParsedFeed:
-        """Parse in a worker. A job that was only caught in another job's crash or timeout
-        (its pool was renewed under it) is tried once more in the new pool."""
-        try:
-            return self._attempt(job)
-        except _Bystander:
-            try:
-                return self._attempt(job)
-            except _Bystander:
-                raise ParseError("the parser process died on this body") from None
-
-    def _attempt(self, job: ParseJob) -> ParsedFeed:
-        pool = self._current()
-        try:
-            future: Future[ParsedFeed] = pool.submit(self.target, job)
-        except (BrokenProcessPool, RuntimeError):
-            self._renew(pool, culprit=False)
+    def __call__(self, job: SiftJob) -> Sifted:
+        """Sift in a worker. A pool that broke (a worker died while idle, which pebble takes
+        for a broken pool) is replaced, and the job tried once more in the new one."""
+        for attempt in (1, 2):
             pool = self._current()
-            future = pool.submit(self.target, job)
-        deadline = time.monotonic() + self.timeout
-        while not future.running() and not future.done():
-            # Queue time does not count against the job: only its own parse does.
-            time.sleep(0.005)
-            deadline = time.monotonic() + self.timeout
+            try:
+                return self._attempt(pool, job)
+            except Exception as exc:
+                if pool.active:
+                    raise             # the job's own failure (its exception is the task's)
+                self._renew(pool, exc)
+                if attempt == 2:
+                    raise ParseError(f"the worker processes failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _attempt(self, pool: ProcessPool, job: SiftJob) -> Sifted:
+        future = pool.schedule(self.target, (job,), timeout=self.timeout)
         try:
-            return future.result(timeout=max(deadline - time.monotonic(), 0.0))
-        except FutureTimeout:
-            self._renew(pool)
-            raise ParseError(f"parsing took longer than {self.timeout:g}s") from None
-        except BrokenProcessPool:
-            renewed_by_other = self._renew(pool, culprit=False)
-            if renewed_by_other:
-                raise _Bystander from None
-            raise ParseError("the parser process died on this body") from None
+            result: Sifted = future.result()
+        except TimeoutError:
+            raise ParseError(f"reading the body took longer than {self.timeout:g}s "
+                             "(its worker process was stopped)") from None
+        except ProcessExpired as exc:
+            log.warning("a worker process died sifting source %r (exit code %s); another "
+                        "takes its place", job.source, exc.exitcode)
+            raise ParseError("the worker process died on this body") from None
+        return result
 
-    def _current(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                # forkserver: workers do not inherit the daemon's threads and locks.
-                context = multiprocessing.get_context("forkserver")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
-            return self._pool
-
-    def _renew(self, broken: ProcessPoolExecutor, culprit: bool = True) -> bool:
-        """Replace a broken pool. Returns True when another job had already renewed it
-        (this job was a bystander of that job's crash or timeout)."""
+    def _renew(self, broken: ProcessPool, error: Exception) -> None:
         with self._lock:
             if self._pool is not broken:
-                return True
-            if not culprit and broken in self._killed:
-                return True
-            log.warning("renewing the parser worker pool")
-            _terminate(broken)
-            self._killed.add(broken)
+                return                # another job renewed it already
             self._pool = None
-            return False
+        log.warning("the worker processes failed (%s); starting new ones", error)
+        _stop(broken)
+
+    def _current(self) -> ProcessPool:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the worker processes are stopped")
+            if self._pool is None:
+                log.info("sifting fetched bodies in %d worker processes", self.count)
+                context = multiprocessing.get_context("forkserver")
+                # Imported once by the fork server, not again by every worker it forks.
+                context.set_forkserver_preload(["monitor.workers"])
+                self._pool = ProcessPool(self.count, initializer=_start_worker,
+                                         initargs=self._initargs, context=context)
+            return self._pool
 
     def close(self) -> None:
+        """Stop the workers (a job still running is abandoned: its poll fails)."""
         with self._lock:
-            if self._pool is not None:
-                _terminate(self._pool)
-                self._pool = None
+            pool, self._pool, self._closed = self._pool, None, True
+        if pool is not None:
+            _stop(pool)
 
 
-def _terminate(pool: ProcessPoolExecutor) -> None:
-    """Stop a pool's workers now, even one stuck in a parse (no public API does this)."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        if process.is_alive():
-            process.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
+def _stop(pool: ProcessPool) -> None:
+    pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
+    try:
+        pool.join(STOP_SECONDS)
+    except TimeoutError:
+        log.warning("worker processes still running %gs after stop", STOP_SECONDS)

@@ -130,6 +130,26 @@ def test_a_vague_headline_alerts_on_its_article_and_a_clear_one_is_not_read(
     assert counts(app) == ArticleCounts(fetched=1)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_article_stage_gets_the_misses_wherever_the_body_was_sifted(
+        tmp_path: Path, fetcher: FakeFetcher, clock: FixedClock, workers: int) -> None:
+    """Sifting (parse, new items, classify) runs in worker processes when there are some;
+    the (item, topic) pairs that did not match come back with it, and the article stage,
+    which fetches, reads them in the daemon's process."""
+    app = make_app(tmp_path, clock, fetcher, workers=workers)
+    try:
+        assert (app.workers is not None) == (workers > 1)
+        fetcher.body("https://desk.example/feed.xml", rss("desk.example", ("1", VAGUE)))
+        fetcher.body("https://desk.example/1", article_page(VAGUE, [DULL, EVENT]),
+                     {"Content-Type": "text/html; charset=utf-8"})
+        assert poll(app) == "ok"
+        stories = [s for d in deliver(app, clock) for s in d.stories]
+        assert [(s.title, s.evidence_source) for s in stories] == [(VAGUE, "article")]
+        assert counts(app) == ArticleCounts(fetched=1)
+    finally:
+        app.close()
+
+
 def test_an_article_on_another_host_must_be_public_and_obeys_robots(
         app: App, fetcher: FakeFetcher) -> None:
     fetcher.body("https://desk.example/feed.xml", rss("other.example", ("1", VAGUE)))

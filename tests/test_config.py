@@ -189,3 +189,39 @@ def test_the_database_is_a_sqlite_file_or_a_postgres_url(
     assert refused({**MINIMAL, "monitor": {"database_env": "NM_TEST_DATABASE",
                                            "database": "data/monitor.db"}}) == (
         "monitor: set database or database_env, not both")
+
+
+MINIMAL = {"topics": [{"name": "t", "event": "recognition"}]}
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "monitor.workers: expected a number of processes from 1 to 64 or \"auto\", got 0"),
+    (65, "got 65"),
+    ("many", "monitor.workers: expected a number of processes (1 to 64) or \"auto\", "
+             "got 'many'"),
+    (2.5, "got 2.5"),
+    (True, "got True"),
+])
+def test_bad_workers_are_refused_with_the_key(value: object, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config_data({**MINIMAL, "monitor": {"workers": value}})
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("monitor, cores, count", [
+    ({}, 2, 2),                                  # "auto" by default: one per core
+    ({"workers": "auto"}, 8, 8),
+    ({"workers": " AUTO "}, 1, 1),
+    ({"workers": 3}, 8, 3),
+    ({"workers": 1}, 8, 1),                      # the daemon's own process only
+    ({"parse_workers": 2}, 8, 2),                # the old name, still read
+    ({"parse_workers": 0}, 8, 1),                # it meant "no extra process"
+])
+def test_workers_count(monitor: dict, cores: int, count: int) -> None:
+    settings = load_config_data({**MINIMAL, "monitor": monitor}).monitor
+    assert settings.worker_count(cores) == count
+
+
+def test_workers_and_its_old_name_together_are_refused() -> None:
+    with pytest.raises(ConfigError, match="set workers only: parse_workers is its old name"):
+        load_config_data({**MINIMAL, "monitor": {"workers": 2, "parse_workers": 2}})

@@ -180,9 +180,10 @@ def outbox(app: App) -> list[tuple[str, str]]:
 
 
 def make_notified_app(tmp_path: Path, sources: list[dict], clock: FixedClock,
-                      database: str | None = None) -> App:
+                      database: str | None = None, workers: int | str = "auto") -> App:
     config = load_config_data({
-        "monitor": {"database": database or str(tmp_path / "m.db"), "min_host_interval": "0s"},
+        "monitor": {"database": database or str(tmp_path / "m.db"), "min_host_interval": "0s",
+                    "workers": workers},
         "topics": [{"name": "t", "event": "recognition"}], "sources": sources,
         "notifiers": [{"name": "n", "type": "file", "path": str(tmp_path / "n.log")}]})
     return build_app(config, clock=clock)
@@ -213,9 +214,10 @@ def test_same_url_from_two_sources_polled_at_once_alerts_once(tmp_path: Path, da
     server.route("/b.xml", Response(body=rss(
         ("b1", "https://news.example/y", "Oslo receives envoy of the Taliban government as "
                                          "ambassador, accepting his credentials", ""))))
+    # Sifting in this process: its store's lookup is the one made stale below.
     app = make_notified_app(tmp_path, [{"name": "a", "url": server.url("/a.xml")},
                                        {"name": "b", "url": server.url("/b.xml")}],
-                            FixedClock(), database)
+                            FixedClock(), database, workers=1)
     try:
         app.pipeline.poll(app.config.sources[0])
         lookup = app.store.items_by_canonical_url

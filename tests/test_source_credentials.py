@@ -245,8 +245,8 @@ def test_the_parser_is_given_the_source_url_without_credentials(tmp_path: Path) 
     with LoopbackHTTPServer() as http:
         http.route("/private/wire.rss", _authorised(WIRE, "application/rss+xml"))
         url = f"http://reader:{ENCODED}@127.0.0.1:{http.port}/private/wire.rss"
-        app = build_app(load_config_data({
-            "monitor": {"database": str(tmp_path / "m.db")},
+        app = build_app(load_config_data({   # one process: the parser below is used
+            "monitor": {"database": str(tmp_path / "m.db"), "workers": 1},
             "topics": [{"name": "t", "event": "recognition"}],
             "sources": [{"name": "s", "url": url}]}))
         app.pipeline.parser = recording_parser

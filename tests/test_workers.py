@@ -1,71 +1,213 @@
-"""Parsing in worker processes: same result as in-process; a hang or a crash is contained."""
+"""Worker processes (`[monitor] workers`): polls sifted in them give the same results as in
+one process; a worker that hangs or dies costs only the source it was sifting."""
 
 from __future__ import annotations
 
 import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
 import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from html import escape
+from pathlib import Path
 
 import pytest
 
+from monitor.app import App, build_app, build_classifiers
+from monitor.config import load_config_data
 from monitor.errors import ParseError
 from monitor.parse.jobs import run_parse_job
-from monitor.types import ParseJob
-from monitor.workers import ParseWorkers
+from monitor.scheduler import poll_sources
+from monitor.sift import sift
+from monitor.types import ParseJob, Sifted, SiftJob, SourceState
+from monitor.workers import SiftWorkers, sift_in_worker
+from tests.fakes import temp_store
+from tests.loopback import LoopbackHTTPServer, Response
 
-FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
-        b"<item><title>Envoy presents credentials</title><link>https://desk.example/1</link>"
-        b"<guid>1</guid></item></channel></rss>")
+NOW = datetime.now(UTC).replace(microsecond=0)
+STORIES = [
+    "Uzbekistan accepts the credentials of the Taliban's ambassador in Tashkent",
+    "Kazakhstan formally recognises the Taliban government",
+    "Norway says it will not recognise the Taliban administration for now",
+]
 
 
-def hang(job: ParseJob) -> None:
-    time.sleep(60)
+def rss(name: str, items: list[tuple[str, str, str]]) -> bytes:
+    """items: (guid, title, link)."""
+    entries = "".join(
+        f"<item><guid>{escape(guid)}</guid><title>{escape(title)}</title>"
+        f"<link>{escape(link)}</link>"
+        f"<pubDate>{format_datetime(NOW - timedelta(minutes=5), usegmt=True)}</pubDate></item>"
+        for guid, title, link in items)
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
+            f"<link>https://{name}.example/</link>{entries}</channel></rss>").encode()
 
 
-def crash(job: ParseJob) -> None:
-    os._exit(3)
+def feeds() -> dict[str, bytes]:
+    """Six feeds: each story on two of them (one story, two outlets), plus other news."""
+    bodies = {}
+    for n in range(6):
+        story = STORIES[n % 3]
+        items = [(f"w{n}-{k}", f"Weather report {k} from desk {n}", f"https://w{n}.example/{k}")
+                 for k in range(5)]
+        items.append((f"w{n}-story", story, f"https://w{n}.example/story"))
+        bodies[f"/feed-{n}.rss"] = rss(f"wire{n}", items)
+    return bodies
 
 
-def test_worker_result_equals_in_process() -> None:
-    workers = ParseWorkers(2, timeout=60)
+def make_app(tmp_path: Path, server: LoopbackHTTPServer, workers: int, db: str) -> App:
+    return build_app(load_config_data({
+        "monitor": {"database": str(tmp_path / db), "min_host_interval": "0s",
+                    "max_per_host": 8, "workers": workers},
+        "topics": [{"name": "t", "event": "recognition"}],
+        "sources": [{"name": f"wire {n}", "url": server.url(f"/feed-{n}.rss")}
+                    for n in range(6)],
+        "notifiers": [{"name": "desk", "type": "file", "path": str(tmp_path / f"{db}.log")}]}))
+
+
+def digest_titles(path: Path) -> list[str]:
+    """The stories a file notifier's digests listed ("1. Title" lines), repeats kept."""
+    return re.findall(r"^\d+\. (.+)$", path.read_text(encoding="utf-8"), re.MULTILINE)
+
+
+def stored(database: Path) -> dict[str, object]:
+    """What a cycle left in the database, in a form two runs can be compared by."""
+    db = sqlite3.connect(database)
     try:
-        job = ParseJob("feed", FEED, "https://desk.example/rss", "application/rss+xml")
-        assert workers(job) == run_parse_job(job)
+        return {
+            "items": sorted(db.execute("SELECT source, guid, canonical_url, alert FROM items")),
+            "stories": sorted(db.execute("SELECT topic, category, alert FROM stories")),
+            "story sizes": sorted(n for (n,) in db.execute(
+                "SELECT COUNT(*) FROM story_items GROUP BY story_id")),
+            "outbox": db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0],
+        }
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def farm():
+    with LoopbackHTTPServer() as server:
+        for path, body in feeds().items():
+            server.route(path, Response(body=body, headers={"Content-Type": "application/rss+xml"}))
+        yield server
+
+
+def test_two_workers_store_and_alert_what_one_process_does(tmp_path: Path, farm) -> None:
+    results = {}
+    for workers in (1, 2):
+        app = make_app(tmp_path, farm, workers, f"w{workers}.db")
+        try:
+            assert (app.workers is None) == (workers == 1)
+            first = poll_sources(app, app.config.sources)
+            again = poll_sources(app, app.config.sources)
+            app.deliverer.flush_all()
+        finally:
+            app.close()
+        assert {o.status for o in first} == {"ok"} and sum(o.matched for o in first) == 6
+        assert {o.status for o in again} == {"unchanged"} and sum(o.new for o in again) == 0
+        results[workers] = stored(tmp_path / f"w{workers}.db")
+        alerted = digest_titles(tmp_path / f"w{workers}.db.log")
+        assert sorted(alerted) == sorted(STORIES)    # each story alerted once
+    assert results[2] == results[1]
+    assert results[2]["story sizes"] == [2, 2, 2] and results[2]["outbox"] == 3
+
+
+def test_a_worker_gives_what_sifting_here_gives(tmp_path: Path) -> None:
+    store = temp_store(tmp_path, [("wire", "https://wire.example/rss")])
+    store.close()
+    job = SiftJob("wire", ParseJob("feed", feeds()["/feed-0.rss"], "https://wire.example/rss",
+                                   "application/rss+xml"),
+                  SourceState("wire", "https://wire.example/rss"), NOW)
+    config = load_config_data({"monitor": {"database": str(tmp_path / "m.db")},
+                               "topics": [{"name": "t", "event": "recognition"}]})
+    workers = SiftWorkers(2, 60, str(tmp_path / "m.db"), config.topics, timedelta(hours=48))
+    store = temp_store(tmp_path)
+    try:
+        here = sift(job, run_parse_job, store, build_classifiers(config), timedelta(hours=48))
+        assert workers(job) == here
+        assert len(here.new_items) == 6 and len(here.decisions) == 1
         with pytest.raises(ParseError, match="not a feed|malformed"):
-            workers(ParseJob("feed", b"<html><body>no feed</body></html>", "https://x.example/"))
+            workers(SiftJob("wire", ParseJob("feed", b"<html><body>no feed</body></html>",
+                                             "https://wire.example/rss"), job.state, NOW))
     finally:
         workers.close()
+        store.close()
 
 
-@pytest.mark.parametrize("target, message", [(hang, "took longer than"), (crash, "died")])
-def test_hang_or_crash_is_a_parse_error_and_the_pool_recovers(target, message: str) -> None:
-    broken = ParseWorkers(1, timeout=2, target=target)
-    try:
-        with pytest.raises(ParseError, match=message):
-            broken(ParseJob("feed", FEED, "https://desk.example/rss"))
-        broken.target = run_parse_job  # the renewed pool works again
-        assert broken(ParseJob("feed", FEED, "https://desk.example/rss")).items
-    finally:
-        broken.close()
+def die_on_doomed(job: SiftJob) -> Sifted:
+    """A worker task that is killed (SIGKILL, as by the OOM killer) on one source's body."""
+    if job.source == "wire 3":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return sift_in_worker(job)
 
 
-def slow_or_hang(job: ParseJob):
-    if job.url.endswith("/hang"):
+def hang_on_doomed(job: SiftJob) -> Sifted:
+    if job.source == "wire 3":
         time.sleep(60)
-    time.sleep(0.3)
-    return run_parse_job(job)
+    return sift_in_worker(job)
 
 
-def test_a_hang_does_not_fail_the_other_jobs() -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    workers = ParseWorkers(2, timeout=2, target=slow_or_hang)
-    jobs = [ParseJob("feed", FEED, "https://desk.example/hang")] + [
-        ParseJob("feed", FEED, f"https://desk.example/{i}") for i in range(5)]
+@pytest.mark.parametrize("task, error", [(die_on_doomed, "worker process died"),
+                                         (hang_on_doomed, "took longer than 2s")])
+def test_a_worker_killed_or_hung_costs_only_its_source(tmp_path: Path, farm, task,
+                                                       error: str) -> None:
+    app = make_app(tmp_path, farm, 2, "m.db")
+    assert app.workers is not None
+    app.workers.timeout = 2
     try:
-        with ThreadPoolExecutor(6) as pool:
-            futures = [pool.submit(workers, job) for job in jobs]
-            with pytest.raises(ParseError, match="took longer"):
-                futures[0].result()
-            assert all(f.result().items for f in futures[1:])
+        app.workers.target = task
+        outcomes = {o.source: o for o in poll_sources(app, app.config.sources)}
+        assert outcomes["wire 3"].status == "error" and error in (outcomes["wire 3"].error or "")
+        assert all(o.status == "ok" for name, o in outcomes.items() if name != "wire 3")
+        state = app.store.source_state("wire 3")
+        assert state.consecutive_failures == 1 and error in (state.last_error or "")
+        # The pool recovers: the source is polled again (as when its retry comes) and sifted.
+        app.workers.target = sift_in_worker
+        retry = app.pipeline.poll(app.config.sources[3])
+        assert retry.status == "ok" and retry.matched == 1
+        assert app.store.source_state("wire 3").consecutive_failures == 0
     finally:
-        workers.close()
+        app.close()
+
+
+def die_when_idle(job: SiftJob) -> Sifted:
+    """Sift, then die a moment later, idle (as when killed between two jobs)."""
+    sifted = sift_in_worker(job)
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGKILL)).start()
+    return sifted
+
+
+def test_a_worker_that_dies_idle_is_replaced(tmp_path: Path, farm) -> None:
+    app = make_app(tmp_path, farm, 2, "m.db")
+    assert app.workers is not None
+    try:
+        app.workers.target = die_when_idle
+        assert app.pipeline.poll(app.config.sources[0]).status == "ok"
+        time.sleep(1.0)   # the worker has died, with no job running
+        app.workers.target = sift_in_worker
+        outcomes = poll_sources(app, app.config.sources[1:])
+        assert [o.status for o in outcomes] == ["ok"] * 5
+    finally:
+        app.close()
+
+
+def test_monitor_once_sifts_in_worker_processes(tmp_path: Path, farm) -> None:
+    config = tmp_path / "monitor.toml"
+    sources = "".join(f'[[sources]]\nname = "wire {n}"\nurl = "{farm.url(f"/feed-{n}.rss")}"\n'
+                      for n in range(6))
+    config.write_text(f'[monitor]\ndatabase = "{tmp_path / "m.db"}"\nworkers = 2\n'
+                      f'min_host_interval = "0s"\n\n[[topics]]\nname = "t"\n'
+                      f'event = "recognition"\n\n{sources}\n[[notifiers]]\nname = "desk"\n'
+                      f'type = "file"\npath = "{tmp_path / "digests.log"}"\n')
+    once = subprocess.run([sys.executable, "-m", "monitor", "once", "-c", str(config)],
+                          capture_output=True, text=True, timeout=120)
+    assert once.returncode == 0, once.stderr
+    assert "sifting fetched bodies in 2 worker processes" in once.stderr
+    assert "6 matched" in once.stdout
+    assert sorted(digest_titles(tmp_path / "digests.log")) == sorted(STORIES)

@@ -276,16 +276,22 @@ class SqliteStore:
 
     def known_guids(self, source: str, guids: Sequence[str]) -> set[str]:
         known: set[str] = set()
-        for start in range(0, len(guids), 500):
+        # A source's first poll: one probe of the index instead of one per guid.
+        stored = self._query("SELECT 1 FROM items WHERE source = ? LIMIT 1", (source,))
+        for start in range(0, len(guids) if stored else 0, 500):
             chunk = list(guids[start:start + 500])
             marks = ",".join("?" * len(chunk))
             rows = self._query(f"SELECT guid FROM items WHERE source = ? AND guid IN ({marks})",
                                [source, *chunk])
             known.update(r["guid"] for r in rows)
-        fresh = {dedup_key("guid", source, g): g for g in guids if g not in known}
-        if fresh:  # the guids of items deleted by retention are still known
+        if self._keeps_keys():  # the guids of items deleted by retention are still known
+            fresh = {dedup_key("guid", source, g): g for g in guids if g not in known}
             known |= self._known_keys(fresh)
         return known
+
+    def _keeps_keys(self) -> bool:
+        """Whether retention has kept any dedup key (until it has, none needs hashing)."""
+        return bool(self._query("SELECT 1 FROM seen_keys LIMIT 1"))
 
     def _known_keys(self, keys: Mapping[int, str]) -> set[str]:
         """The values of ``keys`` (dedup key -> guid or URL) whose key retention kept."""
@@ -300,6 +306,8 @@ class SqliteStore:
 
     def forgotten_urls(self, urls: Sequence[str]) -> set[str]:
         """The canonical URLs delivered by an item that retention has since deleted."""
+        if not self._keeps_keys():
+            return set()
         return self._known_keys({dedup_key("url", u): u for u in dict.fromkeys(urls) if u})
 
     def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]:

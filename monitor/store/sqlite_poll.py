@@ -5,6 +5,7 @@ monitor/plan.py's, and monitor/commit.py runs the steps inside one transaction.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -44,6 +45,16 @@ from monitor.types import Digest, EventKind, NewItem, SourceState
 _INSERT_ITEM = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
                 "published, first_seen, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (source, guid) DO NOTHING")
+_ITEM_COLUMNS = 9
+_ROWS_PER_INSERT = 500        # 4,500 parameters: well under SQLite's limit (32,766)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_items(rows: int) -> str:
+    """_INSERT_ITEM for ``rows`` rows in one statement."""
+    head, _, tail = _INSERT_ITEM.partition(" VALUES ")
+    values, _, conflict = tail.partition(" ON CONFLICT")
+    return f"{head} VALUES {', '.join([values] * rows)} ON CONFLICT{conflict}"
 
 
 def insert_delivery(db: sqlite3.Connection, digest: Digest, now: datetime) -> None:
@@ -92,11 +103,16 @@ class SqlitePollWriter:
         """Insert the new items; of ``linked`` (those an intent will refer to: they need
         their row id), the indexes whose rows were inserted."""
         linked = set(linked)
+        seen = iso(now)
         rows = [(source, n.item.guid, n.item.url, n.canonical_url, n.item.title,
-                 n.item.summary, iso(n.item.published), iso(now), int(n.alert))
+                 n.item.summary, iso(n.item.published), seen, int(n.alert))
                 for n in new_items]
-        # Most of a first poll refers to nothing: one executemany.
-        self._db.executemany(_INSERT_ITEM, [r for i, r in enumerate(rows) if i not in linked])
+        # Most of a first poll refers to nothing: one statement for them all (the daemon's
+        # other threads get the GIL at each statement: one, not one per row).
+        plain = [value for i, row in enumerate(rows) if i not in linked for value in row]
+        for start in range(0, len(plain), _ROWS_PER_INSERT * _ITEM_COLUMNS):
+            chunk = plain[start:start + _ROWS_PER_INSERT * _ITEM_COLUMNS]
+            self._db.execute(_insert_items(len(chunk) // _ITEM_COLUMNS), chunk)
         for index in sorted(linked):
             cursor = self._db.execute(_INSERT_ITEM, rows[index])
             self._item_ids[index] = (cursor.lastrowid or 0) if cursor.rowcount else 0
