@@ -52,7 +52,8 @@ _WORKER = _Worker()
 
 
 def _start_worker(database: str, topics: Sequence[TopicConfig], max_age: timedelta) -> None:
-    _WORKER.keys = open_store(database)
+    # A worker sifts one job at a time: one connection (PostgreSQL) is all it uses.
+    _WORKER.keys = open_store(database, connections=1)
     _WORKER.classifiers = {topic.name: build_classifier(topic) for topic in topics}
     _WORKER.max_age = max_age
 
