@@ -19,6 +19,7 @@ from monitor.deliver import Deliverer
 from monitor.events import known_events
 from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
 from monitor.metrics import Metrics
+from monitor.node import Node, new_identity
 from monitor.notify import Notifier, build_notifier
 from monitor.parse.jobs import run_parse_job
 from monitor.pipeline import Pipeline
@@ -60,6 +61,7 @@ class App:
     fetcher: HttpFetcher
     pipeline: Pipeline
     deliverer: Deliverer
+    node: Node                          # this process in its database's cluster
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
     parse_workers: ParseWorkers | None = None
@@ -72,6 +74,7 @@ class App:
 
     def close(self) -> None:
         self.pipeline.flush()  # unchanged polls still waiting to be committed
+        self.node.leave()      # its leases released, for the other nodes
         if self.parse_workers is not None:
             self.parse_workers.close()
         self.fetcher.close()
@@ -94,6 +97,12 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
               rng: random.Random | None = None) -> App:
     rng = rng or random.Random()
     store = open_store(config.monitor.database)
+    node = Node(store, new_identity(config, clock()), config.monitor.lease_timeout, clock)
+    try:
+        node.join(store.path)   # before the config touches the sources: it may be refused
+    except BaseException:
+        store.close()
+        raise
     sync_sources(store, ((s.name, s.url) for s in config.sources), clock())
     store.seed_events(known_events())
     fetcher = HttpFetcher(config.monitor)
@@ -106,10 +115,12 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
                               config.monitor.parse_timeout.total_seconds())
     pipeline = Pipeline(poll_settings(config), store, fetcher, limiter, robots,
                         build_classifiers(config), subscribers(config), clock, rng, operators,
-                        parser or run_parse_job)
+                        parser or run_parse_job, owner=node.id)
     notifiers = {n.name: build_notifier(n, config.monitor.user_agent) for n in config.notifiers}
     metrics = Metrics(store, {s.name: config.interval(s) for s in config.sources},
                       [n.name for n in config.notifiers], clock)
     deliverer = Deliverer(store, notifiers, {n.name: n for n in config.notifiers}, clock, rng,
-                          observer=metrics)
-    return App(config, store, fetcher, pipeline, deliverer, notifiers, clock, parser, metrics)
+                          observer=metrics, owner=node.id,
+                          lease_timeout=config.monitor.lease_timeout)
+    return App(config, store, fetcher, pipeline, deliverer, node, notifiers, clock, parser,
+               metrics)

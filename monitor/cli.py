@@ -75,17 +75,19 @@ def once_exit_code(outcomes: Sequence[PollOutcome], flushed: Sequence[FlushOutco
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    from monitor.scheduler import poll_sources
+    from monitor.cluster import RETENTION
+    from monitor.scheduler import poll_claimed
 
     config = _config(args)
     lock = acquire_daemon_lock(config.monitor.database)
     app = build_app(config)
     try:
         progress = report.Progress(len(config.sources), enabled=sys.stderr.isatty())
-        outcomes = poll_sources(app, config.sources, progress.update)
+        outcomes = poll_claimed(app, progress.update)
         progress.finish()
         flushed = app.deliverer.flush_all()
-        run_retention(app.store, plan_retention(config.monitor.retention, app.clock()))
+        if app.node.holds(RETENTION):
+            run_retention(app.store, plan_retention(config.monitor.retention, app.clock()))
         print(report.cycle_summary(outcomes, flushed))
         return once_exit_code(outcomes, flushed, fail_on_sources=args.fail_on_source_errors)
     finally:
@@ -117,7 +119,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             lock.close()
     if not finished:
         # Work still in flight (a slow fetch or SMTP server) is abandoned: whatever it had
-        # not committed is redone on the next start. Exit now rather than wait for it.
+        # not committed is redone on the next start, or by another node: its leases are
+        # released. Exit now rather than wait for it.
+        app.node.leave()
         logging.shutdown()
         os._exit(EXIT_OK)
     return EXIT_OK

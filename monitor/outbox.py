@@ -5,8 +5,10 @@
   intents (monitor/intents.py) that a poll's commit writes with its items and stories.
 - claim: a notifier's queued stories are frozen into one pending delivery (its digest),
   under an id that stays the same across retries.
-- mark: each attempt is recorded before it is made (sending), then delivered, or failed
-  with a time to retry, or dead.
+- take: each attempt is recorded before it is made (sending), the delivery leased to the
+  node sending it, so that of several nodes one sends it; a node that dies leaves it to
+  another once the lease lapses.
+- mark: then delivered, or failed with a time to retry, or dead (the lease released).
 
 Used by the pipeline's commit (monitor/plan.py) and by the delivery stage (monitor/deliver.py);
 the rows themselves are the store's.
@@ -18,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from monitor.cluster import Lease
 from monitor.intents import QueueDigest, QueueStory, StoryRef
 from monitor.types import Digest
 
@@ -42,7 +45,7 @@ class OutboxStore(Protocol):
 
     def due_deliveries(self, notifier: str, now: datetime) -> list[Digest]: ...
 
-    def mark_sending(self, digest_id: str, now: datetime) -> int: ...
+    def claim_delivery(self, digest_id: str, lease: Lease) -> int | None: ...
 
     def mark_delivered(self, digest_id: str, now: datetime) -> None: ...
 
@@ -67,9 +70,10 @@ class Outbox:
         one is resent under its id)."""
         return self.store.due_deliveries(notifier, now)
 
-    def mark_sending(self, digest_id: str, now: datetime) -> int:
-        """Record an attempt before it is made; returns the attempt number."""
-        return self.store.mark_sending(digest_id, now)
+    def take(self, digest_id: str, lease: Lease) -> int | None:
+        """Record an attempt before it is made, leased to ``lease.owner``; the attempt
+        number, or None when another node is sending it or it is no longer due."""
+        return self.store.claim_delivery(digest_id, lease)
 
     def mark_delivered(self, digest_id: str, now: datetime) -> None:
         self.store.mark_delivered(digest_id, now)

@@ -77,7 +77,8 @@ class Pipeline:
                  clock: Callable[[], datetime], rng: random.Random | None = None,
                  operators: Mapping[str, timedelta] | None = None,
                  parser: Parser = run_parse_job, *,
-                 batch_size: int = BATCH_SIZE, batch_delay: float = BATCH_DELAY) -> None:
+                 batch_size: int = BATCH_SIZE, batch_delay: float = BATCH_DELAY,
+                 owner: str | None = None) -> None:
         self.settings = settings
         self.store = store
         self.fetcher = fetcher
@@ -89,6 +90,7 @@ class Pipeline:
         self.rng = rng or random.Random()
         self.operators = dict(operators or {})   # operator notifier -> alert_after
         self.parser = parser                      # in this process, or in worker processes
+        self.owner = owner    # the node whose source leases the commits release (None: any)
         # Stories: each match is looked up outside the record lock; under it, only the
         # stories other polls committed meanwhile are checked, then the poll is committed.
         # So two outlets polled at once still make one story, and a poll with many matches
@@ -99,9 +101,9 @@ class Pipeline:
         # Source states are written by one commit at a time, so that a batch is never
         # committed after a newer write of one of its sources.
         self._commit_lock = threading.Lock()
-        # The last state committed of each source polled: while the app runs, its pipeline
-        # is the only writer of source states (the daemon lock keeps other processes out),
-        # so a poll need not read back what the previous one wrote.
+        # The last state committed of each source polled, so that a poll need not read back
+        # what the previous one wrote. Other nodes may poll the source in between: a claim
+        # brings the stored states (`adopt`).
         self._committed: dict[str, SourceState] = {}
 
     def poll(self, source: SourceConfig) -> PollOutcome:
@@ -120,6 +122,12 @@ class Pipeline:
             log.error("poll of source %r not recorded: %s", source.name, exc)
             return PollOutcome(source.name, "error", error=f"StoreError: {exc}",
                                duration=time.monotonic() - started)
+
+    def adopt(self, states: Sequence[SourceState]) -> None:
+        """The states as stored when this node claimed their sources: another node may
+        have polled them since this one last did."""
+        with self._commit_lock:
+            self._committed.update((state.name, state) for state in states)
 
     def known_state(self, name: str) -> SourceState | None:
         """The newest state this pipeline wrote of the source (committed or waiting in the
@@ -290,7 +298,8 @@ class Pipeline:
             return ()
         with self._commit_lock:
             self.batch.discard(source.name)
-            committed = commit_poll(self.store, record, self.subscribers, now)
+            committed = commit_poll(self.store, record, self.subscribers, now,
+                                    owner=self.owner)
             self._committed[source.name] = record.state
             if committed.widened:
                 self.grouper.widen(committed.widened)
@@ -322,7 +331,7 @@ class Pipeline:
         if not states:
             return
         try:
-            self.store.record_states(states)
+            self.store.record_states(states, self.owner)
             self._committed.update((state.name, state) for state in states)
         except StoreError as exc:
             log.error("%d source states of unchanged polls not saved (those sources are "

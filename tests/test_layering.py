@@ -38,6 +38,7 @@ PURE = (
     "monitor.classify.multilingual",
     "monitor.classify.recognition",
     "monitor.classify.steps",
+    "monitor.cluster",
     "monitor.config_messages",
     "monitor.decide",
     "monitor.digest",
@@ -67,7 +68,8 @@ IO_MODULES = (
     "apprise", "apscheduler.schedulers", "prometheus_client", "requests", "urllib3",
     # the project's own I/O: storage, fetching, sending, the daemon and its commands
     "monitor.app", "monitor.batch", "monitor.cli", "monitor.deliver", "monitor.demo",
-    "monitor.fetch", "monitor.metrics", "monitor.notify", "monitor.pipeline", "monitor.report",
+    "monitor.fetch", "monitor.metrics", "monitor.node", "monitor.notify", "monitor.pipeline",
+    "monitor.report",
     "monitor.retention", "monitor.scheduler", "monitor.sources.config_file",
     "monitor.sources.discover", "monitor.store", "monitor.workers",
 )

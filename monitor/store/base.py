@@ -10,8 +10,9 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from monitor.cluster import Heartbeat, Lease, NodeIdentity, NodeInfo, SourceClaim
 from monitor.events import KnownEvent, LedgerEntry
-from monitor.intents import AddSource, Intent, MoveSource, StoryState
+from monitor.intents import Intent, SourceChange, StoryState
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.types import (
     DatabaseInfo,
@@ -56,12 +57,22 @@ class PollWriter(Protocol):
 
 
 class Store(Protocol):
+    path: str
+    """The database as a person may read it (a URL without its password)."""
+
+    shared: bool
+    """Several processes may write the database at once (the nodes of a cluster: PostgreSQL);
+    False when one process only can (SQLite: the daemon lock keeps a second one out)."""
+
     def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
         """Every stored source: name -> (its URL as configured when stored, its state)."""
 
-    def apply_sources(self, changes: Sequence[AddSource | MoveSource]) -> None:
-        """Write sources added to the config, and those whose URL changed (one
-        transaction)."""
+    def apply_sources(self, changes: Sequence[SourceChange]) -> None:
+        """Write sources added to the config, those whose URL changed, those retired and
+        those restored (one transaction)."""
+
+    def retired_sources(self) -> frozenset[str]:
+        """The stored sources no longer in the config (kept, never claimed)."""
 
     def source_state(self, name: str) -> SourceState: ...
 
@@ -93,13 +104,17 @@ class Store(Protocol):
         """The topic's stories first seen since ``since`` (with ids above ``after_id``), in
         id order. Ids grow in commit order."""
 
-    def poll_transaction(self) -> AbstractContextManager[PollWriter]:
+    def poll_transaction(self, owner: str | None = None
+                         ) -> AbstractContextManager[PollWriter]:
         """One poll's commit (monitor/commit.py): every write through the writer is
-        committed when the block ends, or none if it raises."""
+        committed when the block ends, or none if it raises. Writing the source's state
+        releases its lease, and raises StoreError when a node other than ``owner`` holds
+        it (None: whoever holds it)."""
 
-    def record_states(self, states: Sequence[SourceState]) -> None:
+    def record_states(self, states: Sequence[SourceState], owner: str | None = None) -> None:
         """Commit several sources' states in one transaction (polls that changed nothing
-        else); raises StoreError like every write."""
+        else), each releasing its source's lease; a state whose source another node than
+        ``owner`` holds is not written. Raises StoreError like every write."""
 
     def open_incidents(self, source: str) -> list[Incident]: ...
 
@@ -117,7 +132,13 @@ class Store(Protocol):
 
     def mark_sending(self, digest_id: str, now: datetime) -> int: ...
 
-    def mark_delivered(self, digest_id: str, now: datetime) -> None: ...
+    def claim_delivery(self, digest_id: str, lease: Lease) -> int | None:
+        """Record an attempt before it is made, the delivery leased to ``lease.owner``
+        until ``lease.until``: the attempt number, or None when the delivery is not due at
+        ``lease.now`` or another node holds its lease."""
+
+    def mark_delivered(self, digest_id: str, now: datetime) -> None:
+        """Delivered (its lease released)."""
 
     def mark_failed(self, digest_id: str, error: str, now: datetime,
                     next_attempt_at: datetime) -> None:
@@ -127,5 +148,35 @@ class Store(Protocol):
         """A failed attempt, not to be tried again (kept, reported as dead)."""
 
     def matches(self, since: datetime) -> list[Story]: ...
+
+    # -- nodes and their leases (decided by monitor/cluster.py) -----------------------
+
+    def nodes(self, now: datetime) -> list[NodeInfo]:
+        """Every node in the table, oldest first, with the leases it holds at ``now``."""
+
+    def join(self, identity: NodeIdentity, now: datetime) -> list[NodeInfo]:
+        """Add the node, alive at ``now``; the other nodes as they were when it joined
+        (nodes joining at once are serialised: each sees those before it)."""
+
+    def beat(self, heartbeat: Heartbeat) -> None:
+        """A node's heartbeat: its row, and the leases of the work it still has in hand
+        renewed (those it no longer owns are left alone)."""
+
+    def forget_nodes(self, ids: Sequence[str]) -> None:
+        """Remove these nodes and release every lease they hold."""
+
+    def count_claimable(self, now: datetime) -> int:
+        """How many sources not retired are due at ``now`` with a free lease."""
+
+    def claim_sources(self, claim: SourceClaim) -> list[SourceState]:
+        """Lease the sources ``claim`` describes to its owner, at once for each (of two
+        nodes claiming together, each gets other sources); their states as stored."""
+
+    def release_sources(self, owner: str, names: Sequence[str]) -> None:
+        """Release the leases ``owner`` holds on these sources."""
+
+    def hold_singleton(self, name: str) -> bool:
+        """Whether this process holds the singleton ``name`` (taking it when free); it
+        keeps it until it closes the store or loses its connection."""
 
     def close(self) -> None: ...
