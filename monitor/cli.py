@@ -163,12 +163,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         states = store.source_states()
         rows = store.delivery_rows(("pending", "sending", "failed", "dead"))
         database = store.database_info()
+        now = utcnow()
+        nodes = store.nodes(now)
         if args.json:
-            print(report.status_json(config, states, utcnow(), rows, database))
+            print(report.status_json(config, states, now, rows, database, nodes))
             return EXIT_OK
-        print(report.status_table(config, states, utcnow()))
+        print(report.status_table(config, states, now))
         print(report.deliveries_summary(rows))
         print(report.database_line(database, config.monitor.retention))
+        print(report.nodes_table(nodes, now, config.monitor.lease_timeout))
     finally:
         store.close()
     return EXIT_OK

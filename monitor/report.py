@@ -1,4 +1,8 @@
-"""Human output of the CLI: tables, summaries, explanations. Formatting only."""
+"""Human output of the CLI: tables, summaries, explanations. Formatting only.
+
+One piece over 400 lines because it is every command's output, sharing the table, time
+and plural helpers; each function renders one thing.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 
 from monitor.backtest import Backtest, Change
 from monitor.classify import TopicClassifier
+from monitor.cluster import NodeInfo, alive
 from monitor.config import Config
 from monitor.decide import health
 from monitor.digest import iso_utc, seconds_utc, story_payload
@@ -178,7 +183,8 @@ def _iso(value: datetime | str | None) -> str | None:
 
 def status_json(config: Config, states: Sequence[SourceState], now: datetime,
                 deliveries: Sequence[Mapping[str, Any]],
-                database: DatabaseInfo | None = None) -> str:
+                database: DatabaseInfo | None = None,
+                nodes: Sequence[NodeInfo] | None = None) -> str:
     """`monitor status --json`: each configured source's health, and delivery counts."""
     by_name = {s.name: s for s in states}
     sources = []
@@ -201,6 +207,8 @@ def status_json(config: Config, states: Sequence[SourceState], now: datetime,
     document: dict[str, Any] = {"sources": sources, "deliveries": counts}
     if database is not None:
         document["database"] = database_json(database, config.monitor.retention)
+    if nodes is not None:
+        document["nodes"] = nodes_json(nodes, now, config.monitor.lease_timeout)
     return _json(document)
 
 
@@ -351,6 +359,42 @@ def database_json(info: DatabaseInfo, retention: timedelta | None) -> dict[str, 
     return {"path": info.path, "size_bytes": info.size, "items": info.items,
             "oldest_item": _iso(info.oldest_item), "kept_keys": info.kept_keys,
             "retention": _duration(retention) if retention else "off"}
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s ago"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s ago"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m ago"
+
+
+def _holds(node: NodeInfo) -> str:
+    held = [plural(node.sources, "source"), plural(node.deliveries, "delivery", "deliveries"),
+            *node.singletons]
+    return ", ".join(held)
+
+
+def nodes_table(nodes: Sequence[NodeInfo], now: datetime, lease_timeout: timedelta) -> str:
+    """`monitor status`: the nodes of the database, their last heartbeat, what they hold.
+    A node silent for lease_timeout is lost: its leases have lapsed."""
+    rows = [[n.id, _cut(n.identity.host, 24), str(n.identity.pid), _when(n.identity.started_at),
+             _ago(now - n.heartbeat_at) + ("" if alive(n, now, lease_timeout) else " (lost)"),
+             n.identity.config_hash, _holds(n)] for n in nodes]
+    if not rows:
+        return "nodes: none running"
+    return _table(["NODE", "HOST", "PID", "STARTED", "HEARTBEAT", "CONFIG", "HOLDS"], rows)
+
+
+def nodes_json(nodes: Sequence[NodeInfo], now: datetime,
+               lease_timeout: timedelta) -> list[dict[str, Any]]:
+    """The "nodes" member of `monitor status --json`."""
+    return [{"id": n.id, "host": n.identity.host, "pid": n.identity.pid,
+             "started_at": _iso(n.identity.started_at), "heartbeat_at": _iso(n.heartbeat_at),
+             "alive": alive(n, now, lease_timeout), "config_hash": n.identity.config_hash,
+             "sources": n.sources, "deliveries": n.deliveries,
+             "singletons": list(n.singletons)} for n in nodes]
 
 
 def _change(change: Change, now_side: bool) -> str:
