@@ -112,10 +112,16 @@ class Node:
             return False
 
     def claim_due(self, now: datetime) -> list[SourceState]:
-        """Lease this node's share of the sources due at ``now`` that no node holds."""
-        due = self.store.count_claimable(now) if self._live > 1 else None
-        claim = cluster.claim_due(self.id, now, self.lease_timeout, due=due, nodes=self._live)
-        return self.store.claim_sources(claim) if claim is not None else []
+        """Lease this node's share of the sources due at ``now`` that no node holds; none
+        while the database does not answer (logged; the next tick tries again)."""
+        try:
+            due = self.store.count_claimable(now) if self._live > 1 else None
+            claim = cluster.claim_due(self.id, now, self.lease_timeout, due=due,
+                                      nodes=self._live)
+            return self.store.claim_sources(claim) if claim is not None else []
+        except StoreError as exc:
+            log.warning("node %s: no source claimed: %s", self.id, exc)
+            return []
 
     def claim_all(self) -> list[SourceState]:
         """Lease every configured source no other node holds, due or not (`monitor once`)."""
