@@ -157,7 +157,9 @@ class Pipeline:
         grouping = self.grouper.group(new_items, classified, now)
         new_items = tuple(replace(n, reason="capped") if i in grouping.capped else n
                           for i, n in enumerate(new_items))
-        with self._record_lock:
+        # The store's lock too: of several nodes sharing the database, one commits stories
+        # at a time, so a poll's stories are checked against every node's committed ones.
+        with self._record_lock, self.store.record_lock():
             new_items = self._recheck_urls(new_items)
             stories = self.grouper.settle(grouping, now)
             capped = sum(1 for n in new_items if n.reason == "capped")

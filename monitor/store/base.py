@@ -111,6 +111,12 @@ class Store(Protocol):
         releases its lease, and raises StoreError when a node other than ``owner`` holds
         it (None: whoever holds it)."""
 
+    def record_lock(self) -> AbstractContextManager[object]:
+        """Held while a poll checks its new items and stories against the stored ones and
+        commits them: across every process that writes the database, so that their polls
+        are checked and committed one at a time (ids then grow in commit order). A lock
+        for nothing where one process writes (SQLite: the pipeline's own lock suffices)."""
+
     def record_states(self, states: Sequence[SourceState], owner: str | None = None) -> None:
         """Commit several sources' states in one transaction (polls that changed nothing
         else), each releasing its source's lease; a state whose source another node than

@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
@@ -345,6 +345,10 @@ class SqliteStore:
                                      f"(this node's lease lapsed): this poll is not recorded")
 
             yield SqlitePollWriter(db, write_state)
+
+    def record_lock(self) -> AbstractContextManager[object]:
+        """One process writes a SQLite database: the pipeline's own lock suffices."""
+        return nullcontext()
 
     def record_states(self, states: Sequence[SourceState], owner: str | None = None) -> None:
         """Commit the states of several sources in one transaction: the polls that changed
