@@ -3,9 +3,13 @@
 A SQLite file gets 10,000 source states of mixed health (most ok; some failing, gone,
 silent, flooding, new) and deliveries in every state for a few notifiers, dead ones
 included; the counters and histograms are fed as a day of polls and deliveries would feed
-them. Then render() is timed over many scrapes, beside its two store reads (the sources'
-states and the undelivered deliveries: the time the store's lock is held, when polls wait),
-and the body's size is given. The observer's cost per poll outcome is timed too.
+them. Then render() is timed over many scrapes, beside its two store reads (what health
+decides on, of every source; the undelivered deliveries counted by notifier and state), the
+SQL alone of each (the time the store's lock is held, when polls wait), and the body's size
+is given. For reference: the whole reads `monitor status` and the page make (every
+source's state, every undelivered delivery), and what `monitor status --check` reads of the
+dead deliveries (a count and the oldest three). The observer's cost per poll outcome is
+timed too.
 
     /work/main/.venv/bin/python benchmarks/metrics.py [--sources 10000] [--dead 1000]
         [--scrapes 50]
@@ -29,6 +33,7 @@ from monitor.commit import sync_sources  # noqa: E402
 from monitor.decide import healths  # noqa: E402
 from monitor.metrics import DELIVERY_STATES, Metrics  # noqa: E402
 from monitor.store import SqliteStore  # noqa: E402
+from monitor.store.sqlite import _SELECT_HEALTH_FACTS  # noqa: E402
 from monitor.types import Digest, PollOutcome, SourceState, Story, StorySource  # noqa: E402
 
 NOW = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
@@ -153,14 +158,26 @@ def main() -> None:
         body, _type = metrics.render()
         series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
         print(f"scrape body: {len(body):,} bytes, {series} samples")
-        print(f"render(), whole scrape:      {ms(timed(metrics.render, args.scrapes))}")
-        print(f"  source_states() read:      {ms(timed(store.source_states, args.scrapes))}")
-        print(f"  health verdicts:           "
-              f"{ms(timed(lambda: healths(intervals, store.source_states(), NOW), 10))}"
-              f" (read included)")
-        print(f"  delivery_rows() read:      "
-              f"{ms(timed(lambda: store.delivery_rows(DELIVERY_STATES), args.scrapes))}")
+        report_reads(store, metrics, intervals, args.scrapes)
         store.close()
+
+
+def report_reads(store: SqliteStore, metrics: Metrics, intervals: dict[str, timedelta],
+                 scrapes: int) -> None:
+    def line(label: str, action) -> None:  # noqa: ANN001 - any callable
+        print(f"{label:<38}{ms(timed(action, scrapes))}")
+
+    line("render(), whole scrape:", metrics.render)
+    line("  source_health_facts() read:", store.source_health_facts)
+    line("    its SQL alone (lock held):", lambda: store._query(_SELECT_HEALTH_FACTS))
+    line("  health verdicts (read included):",
+         lambda: healths(intervals, store.source_health_facts(), NOW))
+    line("  delivery_counts() read:", lambda: store.delivery_counts(DELIVERY_STATES))
+    line("status --check, dead deliveries:", lambda: (
+        store.delivery_counts(("dead",)), store.delivery_rows(("dead",), limit=3)))
+    print("for reference, the whole reads (monitor status, the page):")
+    line("  source_states() read:", store.source_states)
+    line("  delivery_rows() read:", lambda: store.delivery_rows(DELIVERY_STATES))
 
 
 if __name__ == "__main__":

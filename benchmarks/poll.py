@@ -3,6 +3,8 @@
     python benchmarks/poll.py --feeds 1000 --latency 0.2
     python benchmarks/poll.py --feeds 10000 --latency 0 --cycles 10
     python benchmarks/poll.py --feeds 1000 --latency 0.2 --failing 0.1
+    python benchmarks/poll.py --feeds 1000 --latency 0.2 --articles candidates
+    python benchmarks/poll.py --feeds 1000 --latency 0 --database postgresql://postgres@127.0.0.1/postgres
 
 The farm runs in its own process on loopback addresses 127.0.0.2 ... (one server per host,
 `--hosts` of them) and serves N realistic RSS feeds of 30-60 items with ETag and
@@ -11,6 +13,14 @@ malformed XML, a server trickling bytes). The monitor runs one full cycle, then 
 nothing changed; each prints wall time, CPU time (this process, all threads) and memory.
 The baseline is a sequential requests + feedparser loop over the same feeds (on a sample
 when --baseline-sample is set, scaled to N).
+
+--articles sets [monitor] fetch_articles (default "never": the farm's links then point to
+hosts nobody serves). With "candidates" or "all", each item links to an article page the
+farm serves on the feed's own host (about 5 KB of HTML, with the same latency), and each
+cycle also prints the article reads (fetched, from cache, failed, skipped for budget).
+
+The monitor's state is a temporary SQLite file, or with --database a scratch database
+created on that PostgreSQL server (and dropped).
 """
 
 from __future__ import annotations
@@ -25,9 +35,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,6 +49,7 @@ from monitor.app import build_app  # noqa: E402
 from monitor.config import SourceConfig, load_config_data  # noqa: E402
 from monitor.scheduler import poll_sources  # noqa: E402
 from monitor.types import PollOutcome  # noqa: E402
+from monitor.urls import shown_database  # noqa: E402
 
 WORDS = ("minister talks border trade council election ministry flood court army protest "
          "budget summit envoy delegation pipeline drought harvest reform strike coalition "
@@ -43,7 +58,31 @@ PLACES = ("Kabul Islamabad Tashkent Doha Moscow Beijing Ankara Tehran Delhi Dush
           "Astana Bishkek Geneva Brussels").split()
 
 
-def make_feed(index: int, rng: random.Random) -> bytes:
+def article_url(index: int, n: int, hosts: int, port: int = 8901) -> str:
+    h = index % hosts
+    return f"http://127.0.{h // 250}.{2 + h % 250}:{port}/article/{index}/{n}.html"
+
+
+def make_article(index: int, n: int) -> bytes:
+    """An article page of the farm: a menu, the story (ten sentences of farm words), a
+    related box and a footer, about 5 KB."""
+    rng = random.Random(index * 1000 + n)
+    story = "".join(
+        f"<p>{rng.choice(PLACES)} {' '.join(rng.choice(WORDS) for _ in range(18))}.</p>"
+        for _ in range(10))
+    related = "".join(f'<li><a href="/article/{index}/{k}.html">{rng.choice(PLACES)} '
+                      f"{' '.join(rng.choice(WORDS) for _ in range(6))}</a></li>"
+                      for k in range(8))
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Story {n}</title>"
+            f"</head><body><header><nav><a href='/'>Home</a> <a href='/world'>World</a> "
+            f"<a href='/sport'>Sport</a></nav></header><main><article><h1>Story {n}</h1>"
+            f"{story}</article><aside><h2>Related</h2><ul>{related}</ul></aside></main>"
+            f"<footer><p>Copyright Feed {index}</p></footer></body></html>").encode()
+
+
+def make_feed(index: int, rng: random.Random, links: str = "", hosts: int = 250,
+              port: int = 8901) -> bytes:
+    """A farm feed; ``links`` "farm" points its items to the farm's article pages."""
     items = []
     for n in range(rng.randint(30, 60)):
         words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 9)))
@@ -51,8 +90,10 @@ def make_feed(index: int, rng: random.Random) -> bytes:
         title = f"{place} {words}"
         if n == 0 and index % 50 == 0:
             title = f"{place} accepts credentials of Taliban ambassador {index}"
+        link = article_url(index, n, hosts, port) if links == "farm" \
+            else f"https://news{index}.example/{n}"
         items.append(
-            f"<item><title>{title}</title><link>https://news{index}.example/{n}</link>"
+            f"<item><title>{title}</title><link>{link}</link>"
             f"<guid>https://news{index}.example/{n}</guid>"
             f"<description>{title.capitalize()}. {' '.join(rng.choice(WORDS) for _ in range(25))}"
             f"</description><pubDate>{formatdate(time.time() - n * 600, usegmt=True)}"
@@ -71,9 +112,9 @@ def failure_kind(index: int, failing: float) -> str | None:
 
 
 def run_farm(feeds: int, hosts: int, latency: float, failing: float, ready: object,
-             stop: object) -> None:
+             stop: object, links: str = "", port: int = 8901) -> None:
     rng = random.Random(1)
-    bodies = [make_feed(i, rng) for i in range(feeds)]
+    bodies = [make_feed(i, rng, links, hosts, port) for i in range(feeds)]
     etags = [hashlib.sha1(b).hexdigest()[:16] for b in bodies]
     modified = formatdate(time.time() - 3600, usegmt=True)
 
@@ -84,6 +125,9 @@ def run_farm(feeds: int, hosts: int, latency: float, failing: float, ready: obje
             pass
 
         def do_GET(self) -> None:  # noqa: N802
+            if self.path.startswith("/article/"):
+                self._article()
+                return
             try:
                 index = int(self.path.rsplit("/", 1)[1].split(".")[0])
                 body = bodies[index]
@@ -126,9 +170,25 @@ def run_farm(feeds: int, hosts: int, latency: float, failing: float, ready: obje
                 return
             self.wfile.write(body)
 
+        def _article(self) -> None:
+            parts = self.path.split("/")       # "", "article", index, "n.html"
+            try:
+                index, n = int(parts[2]), int(parts[3].split(".")[0])
+            except (ValueError, IndexError):
+                self.send_error(404)
+                return
+            if latency:
+                time.sleep(latency)
+            body = make_article(index, n)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
     servers = []
     for h in range(hosts):
-        server = ThreadingHTTPServer((f"127.0.{h // 250}.{2 + h % 250}", 8901), Handler)
+        server = ThreadingHTTPServer((f"127.0.{h // 250}.{2 + h % 250}", port), Handler)
         server.daemon_threads = True
         server.request_queue_size = 128
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -137,9 +197,9 @@ def run_farm(feeds: int, hosts: int, latency: float, failing: float, ready: obje
     stop.wait()  # type: ignore[attr-defined]
 
 
-def feed_url(index: int, hosts: int) -> str:
+def feed_url(index: int, hosts: int, port: int = 8901) -> str:
     h = index % hosts
-    return f"http://127.0.{h // 250}.{2 + h % 250}:8901/feed/{index}.xml"
+    return f"http://127.0.{h // 250}.{2 + h % 250}:{port}/feed/{index}.xml"
 
 
 def rss_mb() -> float:
@@ -168,6 +228,24 @@ def baseline(urls: list[str]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+@contextmanager
+def scratch_database(server: str | None, folder: str) -> Iterator[str]:
+    """A SQLite file in ``folder``, or a new database on the PostgreSQL ``server``."""
+    if server is None:
+        yield f"{folder}/bench.db"
+        return
+    import psycopg
+
+    name = f"monitor_bench_{random.getrandbits(40):010x}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -181,13 +259,23 @@ def main() -> None:
     parser.add_argument("--deadline", default="5s", help="total deadline per fetch")
     parser.add_argument("--parse-workers", type=int, default=0,
                         help="parser processes (default 0: parse in the monitor's threads)")
+    parser.add_argument("--port", type=int, default=8901,
+                        help="the farm's port on each loopback host")
+    parser.add_argument("--articles", default="never", choices=("never", "candidates", "all"),
+                        help="[monitor] fetch_articles; not never: the farm serves articles")
+    parser.add_argument("--article-budget", type=int, default=200,
+                        help="[monitor] article_budget (fetches per poll_interval)")
     parser.add_argument("--baseline-sample", type=int, default=200,
                         help="feeds the baseline fetches (0: none; scaled to --feeds)")
+    parser.add_argument("--database", metavar="URL",
+                        help="a PostgreSQL server (postgresql://...): the state goes in a "
+                             "scratch database created there, dropped after the run")
     args = parser.parse_args()
 
     ready, stop = multiprocessing.Event(), multiprocessing.Event()
     farm = multiprocessing.Process(target=run_farm, daemon=True, args=(
-        args.feeds, args.hosts, args.latency, args.failing, ready, stop))
+        args.feeds, args.hosts, args.latency, args.failing, ready, stop,
+        "" if args.articles == "never" else "farm", args.port))
     farm.start()
     if not ready.wait(120):
         sys.exit("the feed farm did not start")
@@ -195,15 +283,18 @@ def main() -> None:
           f"{args.latency * 1000:.0f} ms, {args.failing:.0%} failing; monitor concurrency "
           f"{args.concurrency}, min_host_interval {args.min_host_interval}")
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(args.database, tmp) as database:
+        print(f"state: {shown_database(database)}")
         config = load_config_data({
-            "monitor": {"database": f"{tmp}/bench.db", "max_concurrency": args.concurrency,
+            "monitor": {"database": database, "max_concurrency": args.concurrency,
                         "min_host_interval": args.min_host_interval, "max_per_host": 2,
                         "fetch_deadline": args.deadline, "read_timeout": args.deadline,
                         "connect_timeout": "5s", "max_age": "30d",
-                        "parse_workers": args.parse_workers},
+                        "parse_workers": args.parse_workers,
+                        "fetch_articles": args.articles,
+                        "article_budget": args.article_budget},
             "topics": [{"name": "taliban-recognition", "event": "recognition"}],
-            "sources": [{"name": f"feed {i}", "url": feed_url(i, args.hosts)}
+            "sources": [{"name": f"feed {i}", "url": feed_url(i, args.hosts, args.port)}
                         for i in range(args.feeds)],
             "notifiers": [{"name": "file", "type": "file", "path": f"{tmp}/digests.log"}]})
         app = build_app(config)
@@ -236,6 +327,11 @@ def main() -> None:
                       f"new items {sum(o.new for o in outcomes)}  "
                       f"p99 healthy poll {p99:.2f} s  healthy feeds all done after "
                       f"{healthy_done:.2f} s")
+                if args.articles != "never":
+                    reads = app.store.article_counts(app.clock() - timedelta(days=1))
+                    print(f"  articles so far: {reads.fetched} fetched, {reads.from_cache} "
+                          f"from cache, {reads.failed} failed, {reads.skipped} skipped for "
+                          f"budget; matched {sum(o.matched for o in outcomes)}")
             states = app.store.source_states()
             failing = sum(1 for s in states if s.consecutive_failures)
             print(f"monitor status: {failing} sources failing, each with its last error "
@@ -244,7 +340,8 @@ def main() -> None:
             app.close()
 
     if args.baseline_sample:
-        sample = [feed_url(i, args.hosts) for i in range(min(args.baseline_sample, args.feeds))
+        sample = [feed_url(i, args.hosts, args.port)
+                  for i in range(min(args.baseline_sample, args.feeds))
                   if failure_kind(i, args.failing) is None]
         wall, cpu = baseline(sample)
         scale = args.feeds / max(len(sample), 1)

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from monitor.commit import commit_poll, sync_sources  # noqa: E402
+from monitor.outbox import Outbox  # noqa: E402
 from monitor.retention import plan_retention, run_retention  # noqa: E402
 from monitor.store import SqliteStore  # noqa: E402
 from monitor.types import (  # noqa: E402
@@ -72,7 +73,7 @@ def poll_day(store: SqliteStore, day: int, per_day: int, now: datetime) -> float
 
 
 def deliver_day(store: SqliteStore, day: int, now: datetime) -> None:
-    digest = store.make_digest("mail", now, f"digest-{day}")
+    digest = Outbox(store).claim("mail", now, f"digest-{day}")
     if digest is not None:
         store.mark_sending(digest.id, now)
         store.mark_delivered(digest.id, now)

@@ -6,14 +6,16 @@ tests (and later a PostgreSQL store or a task engine) can swap any part.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from datetime import timedelta as _timedelta
 
+from monitor.articles import ArticleReader
 from monitor.classify import TopicClassifier, build_classifier
-from monitor.commit import sync_sources
+from monitor.commit import settle_ledger, sync_sources
 from monitor.config import Config
 from monitor.deliver import Deliverer
 from monitor.events import known_events
@@ -23,12 +25,14 @@ from monitor.node import Node, new_identity
 from monitor.notify import Notifier, build_notifier
 from monitor.parse.jobs import run_parse_job
 from monitor.pipeline import Pipeline
-from monitor.ports import NoObserver, Observer
-from monitor.store import SqliteStore, open_store
-from monitor.types import PollSettings
+from monitor.ports import Fetcher, NoObserver, Observer, SafeObserver, Store
+from monitor.store import open_store
+from monitor.types import ArticleSettings, PollSettings
 from monitor.workers import ParseWorkers
 
 ROBOTS_TTL = _timedelta(hours=6)
+log = logging.getLogger("monitor.app")
+NO_OBSERVER = NoObserver()   # stateless: one serves every app without metrics
 
 
 def utcnow() -> datetime:
@@ -56,9 +60,16 @@ def subscribers(config: Config) -> dict[str, list[str]]:
 
 @dataclass
 class App:
+    """What the daemon and the commands run on: built by ``build_app``, closed by ``close``.
+
+    The store and the fetcher are held by their ports (monitor/ports.py): whatever backend
+    or network stands behind them, the scheduler and the commands use only those methods.
+    The parse workers, when there are any, are the app's own processes: it closes them.
+    """
+
     config: Config
-    store: SqliteStore
-    fetcher: HttpFetcher
+    store: Store
+    fetcher: Fetcher
     pipeline: Pipeline
     deliverer: Deliverer
     node: Node                          # this process in its database's cluster
@@ -66,11 +77,18 @@ class App:
     clock: Callable[[], datetime] = utcnow
     parse_workers: ParseWorkers | None = None
     metrics: Metrics | None = None      # `GET /metrics` serves metrics.render()
+    _guarded: SafeObserver | None = field(default=None, init=False, repr=False)
 
     @property
     def observer(self) -> Observer:
-        """Where the scheduler and the delivery stage report their work."""
-        return self.metrics if self.metrics is not None else NoObserver()
+        """Where the scheduler reports its work: the metrics, guarded (a SafeObserver: what
+        they raise is logged, never raised into a poll). The same guard while ``metrics``
+        stays the same object, so each kind of failure is logged at WARNING once."""
+        watcher: Observer = self.metrics if self.metrics is not None else NO_OBSERVER
+        guarded = self._guarded
+        if guarded is None or guarded.inner is not watcher:
+            guarded = self._guarded = SafeObserver(watcher)
+        return guarded
 
     def close(self) -> None:
         self.pipeline.flush()  # unchanged polls still waiting to be committed
@@ -93,10 +111,29 @@ def poll_settings(config: Config) -> PollSettings:
                         max_new_per_poll=m.max_new_per_poll)
 
 
+def article_settings(config: Config) -> ArticleSettings:
+    """What the article stage reads of the config: its budget's cycle is the poll interval,
+    and a poll spends at most one fetch deadline on articles."""
+    m = config.monitor
+    return ArticleSettings(mode=m.fetch_articles, budget=m.article_budget,
+                           window=m.poll_interval,
+                           seconds_per_poll=m.fetch_deadline.total_seconds())
+
+
+def store_connections(config: Config) -> int:
+    """PURE: the daemon's database connections (PostgreSQL): one per poll thread, so that a
+    poll's commit never queues behind the others' reads, up to 32 (two nodes at the default
+    max_concurrency then fit in PostgreSQL's default 100), plus 4 for the delivery thread
+    and the scheduler's jobs."""
+    return min(config.monitor.max_concurrency, 32) + 4
+
+
 def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
-              rng: random.Random | None = None) -> App:
+              rng: random.Random | None = None, fetcher: Fetcher | None = None) -> App:
+    """The app for ``config``. ``fetcher`` is the network (by default an HttpFetcher with
+    the config's settings); robots.txt and every poll go through it."""
     rng = rng or random.Random()
-    store = open_store(config.monitor.database)
+    store = open_store(config.monitor.database, store_connections(config))
     node = Node(store, new_identity(config, clock()), config.monitor.lease_timeout, clock)
     try:
         node.join(store.path)   # before the config touches the sources: it may be refused
@@ -104,8 +141,10 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
         store.close()
         raise
     sync_sources(store, ((s.name, s.url) for s in config.sources), clock())
-    store.seed_events(known_events())
-    fetcher = HttpFetcher(config.monitor)
+    placed = settle_ledger(store, known_events(), clock())
+    if placed:
+        log.info("event ledger: placed %d stories stored before it", placed)
+    fetcher = fetcher or HttpFetcher(config.monitor)
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())
     operators = {n.name: n.alert_after for n in config.notifiers if n.operator}
@@ -113,9 +152,14 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     if config.monitor.parse_workers:
         parser = ParseWorkers(config.monitor.parse_workers,
                               config.monitor.parse_timeout.total_seconds())
+    classifiers = build_classifiers(config)
+    articles = None
+    if config.monitor.fetch_articles != "never":
+        articles = ArticleReader(article_settings(config), store, fetcher, limiter, robots,
+                                 classifiers)
     pipeline = Pipeline(poll_settings(config), store, fetcher, limiter, robots,
-                        build_classifiers(config), subscribers(config), clock, rng, operators,
-                        parser or run_parse_job, owner=node.id)
+                        classifiers, subscribers(config), clock, rng, operators,
+                        parser or run_parse_job, articles=articles, owner=node.id)
     notifiers = {n.name: build_notifier(n, config.monitor.user_agent) for n in config.notifiers}
     metrics = Metrics(store, {s.name: config.interval(s) for s in config.sources},
                       [n.name for n in config.notifiers], clock)

@@ -20,16 +20,23 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor import __version__, report
-from monitor.app import build_app, build_classifiers, utcnow
+from monitor.app import App, build_app, build_classifiers, utcnow
 from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config, load_config_data
 from monitor.errors import ConfigError, MonitorError, NotifyError
 from monitor.health import check_limit, failing_for
+from monitor.outbox import Outbox
 from monitor.retention import plan_retention, run_retention
-from monitor.store import SqliteStore, acquire_daemon_lock
+from monitor.store import Store, hold_database, is_postgres_url, open_store
 from monitor.types import FlushOutcome, PollOutcome
+
+if TYPE_CHECKING:
+    from monitor.scheduler import Daemon
+    from monitor.web.server import WebServer
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_SOURCES_FAILED, EXIT_DELIVERIES_FAILED, EXIT_BOTH_FAILED = 3, 4, 5
@@ -79,7 +86,7 @@ def cmd_once(args: argparse.Namespace) -> int:
     from monitor.scheduler import poll_claimed
 
     config = _config(args)
-    lock = acquire_daemon_lock(config.monitor.database)
+    lock = hold_database(config.monitor.database)
     app = build_app(config)
     try:
         progress = report.Progress(len(config.sources), enabled=sys.stderr.isatty())
@@ -99,9 +106,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.scheduler import Daemon
 
     config = _config(args)
-    lock = acquire_daemon_lock(config.monitor.database)
+    lock = hold_database(config.monitor.database)
     app = build_app(config)
     daemon = Daemon(app)
+    try:
+        web = _serve_http(config, app, daemon)
+    except MonitorError:
+        app.close()
+        lock.close()
+        raise
 
     def _stop(signum: int, _frame: object) -> None:
         logging.getLogger("monitor").info("received %s, stopping",
@@ -114,6 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         finished = daemon.run_until_stopped()
     finally:
+        if web is not None:
+            web.stop()
         if finished:
             app.close()
             lock.close()
@@ -127,30 +142,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _open_store(config: Config) -> SqliteStore:
-    if config.monitor.database != ":memory:" and not Path(config.monitor.database).exists():
-        raise MonitorError(f"no database yet at {config.monitor.database}: "
+def _serve_http(config: Config, app: App, daemon: Daemon) -> WebServer | None:
+    """The HTTP face of the daemon, when the config has an [http] table."""
+    if config.http is None:
+        return None
+    from monitor.web.context import Web
+    from monitor.web.server import serve
+
+    metrics = app.metrics.render if app.metrics is not None else None
+    return serve(config.http, Web(config, app.store, app.clock, daemon), metrics=metrics)
+
+
+def _open_store(config: Config) -> Store:
+    database = config.monitor.database
+    if not is_postgres_url(database) and database != ":memory:" and \
+            not Path(database).exists():
+        raise MonitorError(f"no database yet at {database}: "
                            "run `monitor once` or `monitor run` first")
-    return SqliteStore(config.monitor.database)
+    return open_store(database)
 
 
-def status_check(config: Config, store: SqliteStore) -> int:
+def status_check(config: Config, store: Store, *, as_json: bool = False) -> int:
     """`monitor status --check`: exit 3 when a configured source has been failing for its
     operators' `alert_after` or longer, 4 when a delivery is dead, 5 for both, with one
     line on stderr; else 0 and "ok: ..." on stdout (so cron, sending what is printed, can
-    mail only the problems: `monitor status --check >/dev/null`)."""
+    mail only the problems: `monitor status --check >/dev/null`). ``as_json``: the same
+    exit codes, and one JSON object on stdout in every case (report.check_json)."""
     limit = check_limit({n.name: n.alert_after for n in config.notifiers if n.operator})
     configured = {s.name for s in config.sources}
     past, recent = failing_for(store.source_states(), configured, utcnow(), limit)
-    dead = store.delivery_rows(("dead",))
-    line = report.check_line(len(configured), past, recent, dead, limit)
-    if not past and not dead:
-        print(line)
-        return EXIT_OK
-    print(line, file=sys.stderr)
-    if past and dead:
+    # Dead deliveries stay until retried: count them, read only those the line names.
+    dead_count = sum(store.delivery_counts(("dead",)).values())
+    dead = store.delivery_rows(("dead",), limit=report.CHECK_NAMED) if dead_count else []
+    line = report.check_line(len(configured), past, recent, dead, dead_count, limit)
+    if as_json:
+        print(report.check_json(line, past, dead_count))
+    else:
+        print(line, file=sys.stderr if past or dead_count else sys.stdout)
+    if past and dead_count:
         return EXIT_BOTH_FAILED
-    return EXIT_SOURCES_FAILED if past else EXIT_DELIVERIES_FAILED
+    if past:
+        return EXIT_SOURCES_FAILED
+    return EXIT_DELIVERIES_FAILED if dead_count else EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -159,17 +192,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         store.check_readable()  # a damaged database must not look healthy in the table
         if args.check:
-            return status_check(config, store)
+            return status_check(config, store, as_json=args.json)
         states = store.source_states()
         rows = store.delivery_rows(("pending", "sending", "failed", "dead"))
         database = store.database_info()
         now = utcnow()
+        articles = store.article_counts(now - report.ARTICLES_SPAN)
         nodes = store.nodes(now)
         if args.json:
-            print(report.status_json(config, states, now, rows, database, nodes))
+            print(report.status_json(config, states, now, rows, database, articles, nodes))
             return EXIT_OK
         print(report.status_table(config, states, now))
         print(report.deliveries_summary(rows))
+        print(report.articles_line(config, articles))
         print(report.database_line(database, config.monitor.retention))
         print(report.nodes_table(nodes, now, config.monitor.lease_timeout))
     finally:
@@ -177,14 +212,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_matches(args: argparse.Namespace) -> int:
+def _since(args: argparse.Namespace) -> datetime:
+    """The moment ``--since`` names (a duration back from now); a bad one names the flag."""
     from monitor.config import parse_duration
 
-    config = _config(args)
     try:
-        since = utcnow() - parse_duration(args.since)
+        return utcnow() - parse_duration(args.since)
     except ValueError as exc:
         raise ConfigError(f"--since: {exc}") from None
+
+
+def cmd_matches(args: argparse.Namespace) -> int:
+    config = _config(args)
+    since = _since(args)
     store = _open_store(config)
     try:
         stories = store.matches(since)
@@ -216,13 +256,9 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     from monitor.backtest import backtest, choose_classifiers
-    from monitor.config import parse_duration
 
     config = _config(args)
-    try:
-        since = utcnow() - parse_duration(args.since)
-    except ValueError as exc:
-        raise ConfigError(f"--since: {exc}") from None
+    since = _since(args)
     classifiers = choose_classifiers(config.topics, build_classifiers(config), args.topic,
                                      args.query)
     store = _open_store(config)
@@ -289,7 +325,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     store = _open_store(config)
     try:
         if args.retry:
-            count = store.retry_deliveries(None if args.retry == "all" else args.retry, utcnow())
+            count = Outbox(store).retry(None if args.retry == "all" else args.retry, utcnow())
             print(f"{report.plural(count, 'delivery', 'deliveries')} made due now; they are "
                   "sent on the next "
                   "`monitor once` or by the running daemon within a minute")
@@ -298,6 +334,34 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
         print(report.deliveries_json(rows) if args.json else report.deliveries_table(rows))
     finally:
         store.close()
+    return EXIT_OK
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    config = _config(args)
+    store = _open_store(config)
+    try:
+        found = store.check()
+    finally:
+        store.close()
+    print(report.database_check(found))
+    return EXIT_FAILURE if found.problems else EXIT_OK
+
+
+def cmd_db_copy(args: argparse.Namespace) -> int:
+    from monitor.store.copy import copy_database
+
+    target = args.to or os.environ.get(args.to_env or "", "") or None
+    if args.to_env and not target:
+        raise ConfigError(f"--to-env: environment variable {args.to_env} is not set")
+    if target is None:
+        config = _config(args)
+        if not is_postgres_url(config.monitor.database):
+            raise ConfigError("--to: name the PostgreSQL database (a postgresql:// URL), "
+                              "or set it as [monitor] database first")
+        target = config.monitor.database
+    rows = copy_database(args.source, target, replace=args.replace)
+    print(report.copy_summary(args.source, target, rows))
     return EXIT_OK
 
 
@@ -421,7 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
                    action="store_false", help="exit 0 even when some sources failed")
     add("check-config", cmd_check_config, "validate the config and print a summary")
     p = add("status", cmd_status, "show each source's health, last fetch, errors and next poll")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--json", action="store_true", help="print one JSON document (with "
+                   "--check: {\"ok\", \"reason\", \"failing\", \"dead\"}, same exit codes)")
     p.add_argument("--check", action="store_true",
                    help="one line and an exit code, for cron and monitoring: 3 when a source "
                         "has failed for its operators' alert_after (default 6h) or longer, 4 "
@@ -456,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help="where the demo keeps its state")
     sources = add("sources", _needs_subcommand, "import, export and discover feed sources")
     _add_sources_commands(sources, common)
+    database = add("db", _needs_subcommand, "check the database; copy SQLite to PostgreSQL")
+    _add_db_commands(database, common)
     return parser
 
 
@@ -487,7 +554,31 @@ def _add_sources_commands(sources: argparse.ArgumentParser,
                         "when there is only one)")
 
 
+def _add_db_commands(database: argparse.ArgumentParser,
+                     common: argparse.ArgumentParser) -> None:
+    """The subcommands of `monitor db`: check, copy."""
+    nested = database.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
+    add_nested = functools.partial(_add_command, nested, common)
+    add_nested("check", cmd_db_check, "the database's schema version and integrity; exit 1 "
+               "when a check fails")
+    p = add_nested("copy", cmd_db_copy, "copy every source state, item, story and delivery "
+                   "of a SQLite database into a PostgreSQL one")
+    p.add_argument("--from", dest="source", metavar="PATH", required=True,
+                   help="the SQLite database file (stop the daemon using it first)")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--to", metavar="URL", help="the PostgreSQL database, "
+                        "postgresql://user@host/name (default: [monitor] database when it is "
+                        "one); a password is better in PGPASSWORD or --to-env")
+    target.add_argument("--to-env", metavar="VAR",
+                        help="the environment variable holding the postgresql:// URL")
+    p.add_argument("--replace", action="store_true",
+                   help="delete what the PostgreSQL database holds first (else a database "
+                        "that holds rows is refused)")
+
+
 def _needs_subcommand(args: argparse.Namespace) -> int:
+    if args.command == "db":
+        raise ConfigError("choose a subcommand: monitor db check|copy (see monitor db --help)")
     raise ConfigError("choose a subcommand: monitor sources import|export|discover "
                       "(see monitor sources --help)")
 
@@ -499,7 +590,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     logging.basicConfig(level=level, handlers=[handler])
-    for noisy in ("apscheduler", "urllib3", "mail.log"):
+    for noisy in ("apscheduler", "urllib3", "mail.log", "uvicorn"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 

@@ -72,13 +72,15 @@ class NodeInfo:
 class SourceClaim:
     """Lease to ``owner`` until ``until`` at most ``limit`` sources (None: all) that are
     still configured, whose next poll time is at or before ``due_by`` (None: whatever it
-    is), and whose lease is free or ended before ``now``; the most overdue first."""
+    is), and whose lease is free or ended before ``now``; the most overdue first. With
+    ``names``, only sources of those names."""
 
     owner: str
     now: datetime
     until: datetime
     due_by: datetime | None
     limit: int | None = None
+    names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,13 @@ def claim_due(owner: str, now: datetime, lease_timeout: timedelta, *, due: int |
 def claim_all(owner: str, now: datetime, lease_timeout: timedelta) -> SourceClaim:
     """`monitor once`: every configured source no other node holds, due or not."""
     return SourceClaim(owner, now, lease_until(now, lease_timeout), None)
+
+
+def claim_named(owner: str, now: datetime, lease_timeout: timedelta,
+                names: Iterable[str]) -> SourceClaim:
+    """A "poll now" of these sources: each, due or not, unless another node holds it."""
+    return SourceClaim(owner, now, lease_until(now, lease_timeout), None,
+                       names=tuple(sorted(names)))
 
 
 def nodes_to_forget(nodes: Iterable[NodeInfo], me: str, now: datetime,

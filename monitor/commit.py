@@ -1,4 +1,4 @@
-"""A poll's commit, and the sources' sync with the config.
+"""A poll's commit, the sources' sync with the config, and the event ledger's start.
 
 A poll's commit: the store writes the items, reads what the planners need, and applies
 their intents, all in one transaction (a poll's items, stories, outbox rows, incidents and
@@ -14,9 +14,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.events import event_keys
+from monitor.events import KnownEvent, event_keys
 from monitor.intents import CommitFacts
-from monitor.plan import alerting_stories, plan_health, plan_sources, plan_stories
+from monitor.plan import (
+    alerting_stories,
+    plan_backfill,
+    plan_health,
+    plan_seed,
+    plan_sources,
+    plan_stories,
+)
 from monitor.store.base import Store
 from monitor.types import PollRecord
 
@@ -39,6 +46,20 @@ def sync_sources(store: Store, sources: Iterable[tuple[str, str]], now: datetime
     from it are retired (kept, not polled). Called at start, before any poll."""
     store.apply_sources(plan_sources(sources, store.stored_sources(), now,
                                      store.retired_sources()))
+
+
+def settle_ledger(store: Store, shipped: Sequence[KnownEvent], now: datetime) -> int:
+    """At start, in one transaction: the shipped file's entries into the event ledger
+    (monitor.plan.plan_seed), then the stories stored by a version without the ledger
+    placed in it (plan_backfill). Returns how many stories were placed."""
+    with store.poll_transaction() as writer:
+        stored = writer.known_events({(e.state, e.kind) for e in shipped})
+        writer.apply(plan_seed(shipped, stored), now)
+        pending = writer.pending_stories()
+        if pending:
+            known = writer.known_events(event_keys([p.classification for p in pending]))
+            writer.apply(plan_backfill(pending, known), now)
+        return len(pending)
 
 
 def commit_poll(store: Store, record: PollRecord, subscribers: Mapping[str, Sequence[str]],

@@ -11,6 +11,7 @@ already apart, in config_messages.py.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -36,7 +37,12 @@ from pydantic import (
 from monitor.config_messages import describe_all
 from monitor.errors import ConfigError
 from monitor.query import parse_query
-from monitor.urls import without_credentials
+from monitor.urls import (
+    database_password,
+    is_postgres_url,
+    shown_database,
+    without_credentials,
+)
 
 DEFAULT_CONFIG_PATH = "config/monitor.toml"
 CONFIG_ENV = "MONITOR_CONFIG"
@@ -108,7 +114,11 @@ class _Frozen(BaseModel):
 class MonitorSettings(_Frozen):
     """The ``[monitor]`` table."""
 
-    database: str = "data/monitor.db"
+    # A SQLite path, or a postgresql:// URL; with database_env, the URL is read from that
+    # environment variable (a password is a secret: never in the file). Never shown whole:
+    # monitor.urls.shown_database.
+    database: str = Field("data/monitor.db", min_length=1, repr=False)
+    database_env: str | None = None
     user_agent: str = "news-monitor/0.1 (+https://github.com/news-monitor/news-monitor)"
     poll_interval: Duration = timedelta(minutes=15)
     max_concurrency: int = Field(32, ge=1, le=1024)
@@ -135,6 +145,34 @@ class MonitorSettings(_Frozen):
     # A node that stops beating (killed, frozen, cut off) keeps its sources and deliveries
     # this long; then the other nodes of its database take them over (monitor/cluster.py).
     lease_timeout: Duration = timedelta(minutes=5)
+    # When a headline names the Taliban but does not settle the event, read its article
+    # (monitor/articles.py): "candidates" (those items, and every item of a page source),
+    # "all" new items, or "never".
+    fetch_articles: Literal["candidates", "never", "all"] = "candidates"
+    # Articles fetched per poll_interval by this process, across all sources; the items
+    # past it are classified on their headline and lead alone (0: read only the cache).
+    article_budget: int = Field(200, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _resolve_database(self) -> MonitorSettings:
+        if self.database_env is not None:
+            if "database" in self.model_fields_set:
+                raise ValueError("set database or database_env, not both")
+            value = os.environ.get(self.database_env, "").strip()
+            if not value:
+                raise ValueError(f"database_env: environment variable {self.database_env} "
+                                 "is not set" if self.database_env not in os.environ else
+                                 f"database_env: environment variable {self.database_env} "
+                                 "is empty")
+            object.__setattr__(self, "database", value)
+        elif database_password(self.database):
+            raise ValueError("database: secrets are never written in the config file; put the "
+                             "URL in an environment variable and name it in database_env "
+                             "(or the password alone in PGPASSWORD)")
+        if "://" in self.database and not is_postgres_url(self.database):
+            raise ValueError(f"database: {shown_database(self.database)!r} is neither a "
+                             "SQLite file nor a postgresql:// URL")
+        return self
 
     @model_validator(mode="after")
     def _retention_covers_stories(self) -> MonitorSettings:
@@ -357,10 +395,8 @@ class AppriseNotifierConfig(_NotifierBase):
         except ImportError:
             raise ValueError("type \"apprise\" needs the optional Apprise package: "
                              f"{APPRISE_EXTRA}") from None
-        value = os.environ.get(self.urls_env)
-        if value is None:
-            raise ValueError(f"urls_env: environment variable {self.urls_env} is not set")
-        urls = split_apprise_urls(value)
+        value = _env_secret(self.urls_env, "urls_env")
+        urls = split_apprise_urls(value.get_secret_value() if value else "")
         if not urls:
             raise ValueError(f"urls_env: environment variable {self.urls_env} is empty; "
                              "put one or more Apprise URLs in it")
@@ -371,6 +407,80 @@ class AppriseNotifierConfig(_NotifierBase):
                                  "https://github.com/caronc/apprise/wiki")
         object.__setattr__(self, "urls", tuple(SecretStr(u) for u in urls))
         return self
+
+
+_LISTEN = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
+LISTEN_FORMS = 'like "127.0.0.1:8080", "[::1]:8080" or "0.0.0.0:8080"'
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """PURE: ``"127.0.0.1:8080"`` -> ("127.0.0.1", 8080); an IPv6 address in brackets, or
+    ``localhost``; a port 0 lets the system choose one."""
+    match = _LISTEN.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        hint = ("; write an IPv6 address in brackets, like [::1]:8080"
+                if isinstance(value, str) and value.count(":") > 1 else "")
+        raise ValueError(f"invalid listen address {value!r}: an IP address and a port, "
+                         f"{LISTEN_FORMS}{hint}")
+    host, port = match.group("v6") or match.group("host"), int(match.group("port"))
+    if host != "localhost":
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"invalid listen address {value!r}: {host!r} is not an IP "
+                             f"address (or localhost); {LISTEN_FORMS}") from None
+        if (address.version == 6) != bool(match.group("v6")):
+            raise ValueError(f"invalid listen address {value!r}: write an IPv6 address in "
+                             "brackets, like [::1]:8080")
+    if port > 65535:
+        raise ValueError(f"invalid listen address {value!r}: the port must be 0 to 65535")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    """PURE: whether ``host`` (an IP address or localhost) is on the loopback interface."""
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
+
+
+class HttpSettings(_Frozen):
+    """The ``[http]`` table: `monitor run` serves the status page, the JSON API and the
+    health checks there. Writes, and every request on a non-loopback address, need the
+    bearer token held in the variable named by ``token_env``."""
+
+    listen: str = "127.0.0.1:8080"
+    token_env: str | None = None
+    token: SecretStr | None = Field(None, exclude=True, repr=False)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_parses(cls, value: str) -> str:
+        split_listen(value)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _resolve_token(self) -> HttpSettings:
+        if self.token_env is not None and self.token is None:
+            token = _env_secret(self.token_env, "token_env")
+            if token is None or not token.get_secret_value().strip():
+                raise ValueError(f"token_env: environment variable {self.token_env} is empty")
+            object.__setattr__(self, "token", token)
+        if self.token is None and not self.loopback:
+            raise ValueError(f"token_env: required when listen is not a loopback address "
+                             f"({self.listen}): name the environment variable holding the "
+                             f"token that every request must then carry")
+        return self
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
 
 
 NotifierConfig = Annotated[
@@ -384,6 +494,7 @@ class Config(_Frozen):
     """The whole configuration file."""
 
     monitor: MonitorSettings = MonitorSettings()
+    http: HttpSettings | None = None       # absent: nothing listens
     topics: tuple[TopicConfig, ...] = Field(min_length=1)
     sources: tuple[SourceConfig, ...] = ()
     notifiers: tuple[NotifierConfig, ...] = ()
@@ -435,7 +546,8 @@ def _keys(model: type[BaseModel]) -> tuple[str, ...]:
 
 
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": _keys(Config), "monitor": _keys(MonitorSettings), "topics": _keys(TopicConfig),
+    "": _keys(Config), "monitor": _keys(MonitorSettings), "http": _keys(HttpSettings),
+    "topics": _keys(TopicConfig),
     "sources": _keys(SourceConfig), "notifiers.email": _keys(EmailNotifierConfig),
     "notifiers.webhook": _keys(WebhookNotifierConfig), "notifiers.file": _keys(FileNotifierConfig),
     "notifiers.apprise": _keys(AppriseNotifierConfig),
@@ -450,13 +562,15 @@ def _cross_check(ctx_error: Any) -> str | None:
 
 def _secrets_in_file(data: dict[str, Any]) -> list[str]:
     """The resolved-secret keys are filled from *_env variables, never from the file."""
+    tables: list[tuple[str, Any, tuple[str, ...]]] = [("http", data.get("http"), ("token",))]
     notifiers = data.get("notifiers")
-    if not isinstance(notifiers, list):
-        return []
-    return [f"notifiers[{i}].{key}: secrets are never written in the config file; put it in "
+    if isinstance(notifiers, list):
+        tables += [(f"notifiers[{i}]", entry, ("password", "secret", "urls"))
+                   for i, entry in enumerate(notifiers)]
+    return [f"{where}.{key}: secrets are never written in the config file; put it in "
             f"an environment variable and name that variable in {key}_env"
-            for i, entry in enumerate(notifiers) if isinstance(entry, dict)
-            for key in ("password", "secret", "urls") if key in entry]
+            for where, entry, keys in tables if isinstance(entry, dict)
+            for key in keys if key in entry]
 
 
 def load_config_data(data: dict[str, Any], path: str = "") -> Config:

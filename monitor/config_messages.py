@@ -111,7 +111,7 @@ def describe(error: Mapping[str, Any], known: KnownKeys, tags: Sequence[str],
     message = str(ctx_error) if ctx_error is not None else str(error["msg"])
     message = message.removeprefix("Value error, ")
     key, _, rest = message.partition(": ")
-    if rest and key.endswith("_env"):
+    if rest and (key.endswith("_env") or key in known.get(_table_of((*loc, key), tags), ())):
         return f"{where}.{key}: {rest}"  # a validator that names the key inside its table
     return f"{where}: {message}"
 

@@ -33,7 +33,7 @@ from monitor.errors import NotifyError, StoreError
 from monitor.headers import bounded_delay
 from monitor.notify import Notifier
 from monitor.outbox import Outbox
-from monitor.ports import NoObserver, Observer
+from monitor.ports import NoObserver, Observer, SafeObserver
 from monitor.store.base import Store
 from monitor.types import Digest, FlushOutcome
 
@@ -71,7 +71,9 @@ class Deliverer:
                  observer: Observer | None = None, owner: str = "local",
                  lease_timeout: timedelta = DEFAULT_LEASE_TIMEOUT) -> None:
         self.store = store
-        self.observer = observer or NoObserver()   # the metrics: each attempt's result
+        # The metrics: each attempt's result; guarded, as a watcher's bug must not turn a
+        # delivered digest into an error nor stop the notifier's other deliveries.
+        self.observer = SafeObserver.around(observer or NoObserver())
         self.outbox = Outbox(store)
         self.notifiers = notifiers
         self.configs = configs

@@ -1,8 +1,9 @@
 """PURE: a Digest -> its subject line, plain text, HTML and JSON body.
 
 Feed text is hostile until proven otherwise. Everything that reaches an alert goes
-through one of two cleaners first: ``one_line`` (titles, source names, URLs, header
-values: control characters and line breaks become spaces, length capped) or
+through one of two cleaners first: ``one_line`` (monitor/text.py, the parser's rule too:
+titles, source names, URLs, header values: control characters removed, line breaks
+become spaces, length capped) or
 ``clean_text`` (evidence, health text: line breaks kept, other control characters
 removed, length capped). HTML is rendered by Jinja2 with autoescape on, and only
 http(s) links become ``href`` attributes. A URL never shows a ``user:password@``
@@ -28,7 +29,9 @@ from typing import Any, overload
 
 import jinja2
 
-from monitor.events import KIND_LABELS
+from monitor.events import KIND_LABELS, day_text
+from monitor.text import ELLIPSIS, cap
+from monitor.text import one_line as text_line
 from monitor.types import UNKNOWN_ACTOR, Digest, Story, StorySource, actor_unknown
 from monitor.urls import strip_credentials, without_tracking
 
@@ -39,7 +42,6 @@ URL_LIMIT = 2000
 EVIDENCE_LIMIT = 1000
 LEAD_LIMIT = 300
 TEXT_LIMIT = 20000
-ELLIPSIS = "…"
 
 CATEGORY_LABELS = {
     "recognition_granted": "Recognition granted",
@@ -47,8 +49,6 @@ CATEGORY_LABELS = {
     "recognition_refused_or_debated": "Recognition refused or debated",
 }
 
-# C0 and C1 controls, DEL, and the Unicode line/paragraph separators.
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROLS_BUT_NEWLINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(r"[ \t]+")
 _MANY_BLANK_LINES = re.compile(r"\n{3,}")
@@ -59,18 +59,10 @@ _SENTENCE_END = re.compile(r"[.!?][\"'”’)]?(?=\s+[\"“‘'(]?[A-Z0-9])")
 _HEADLINE_SEPARATORS = " \t.:;,|-–—"
 
 
-def cap(text: str, limit: int) -> str:
-    """Cut ``text`` to at most ``limit`` characters, marking the cut with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    return text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
-
-
 def one_line(text: str | None, limit: int = TITLE_LIMIT) -> str:
-    """A single line: controls and line breaks become spaces, runs collapse, capped."""
-    if not text:
-        return ""
-    return cap(" ".join(_CONTROLS.sub(" ", text).split()), limit)
+    """A single line (monitor.text.one_line), at most ``limit`` characters (a title's by
+    default)."""
+    return text_line(text, limit)
 
 
 def clean_text(text: str | None, limit: int = TEXT_LIMIT) -> str:
@@ -205,6 +197,8 @@ class StoryView:
     lead: str
     show_evidence: bool   # the evidence adds something: it is not the headline again
     novelty: str          # "First: Kazakhstan removed ..." / "Follow-up of: ..." / ""
+    evidence_source: str | None   # headline | lead | article; None for older stories
+    from_article: bool    # the evidence was read in the article: the alert says so
 
 
 def _outlet_view(source: StorySource, zone: tzinfo) -> OutletView:
@@ -241,6 +235,8 @@ def story_view(story: Story, zone: tzinfo = UTC) -> StoryView:
         lead=make_lead(story.summary, story.title),
         show_evidence=bool(evidence) and not _same_words(evidence, title),
         novelty=novelty_text(story),
+        evidence_source=story.evidence_source,
+        from_article=story.evidence_source == "article",
     )
 
 
@@ -254,8 +250,7 @@ def novelty_text(story: Story) -> str:
     if story.novelty == "first":
         return f"First: {step}"
     first = one_line(event.first_title, TITLE_LIMIT)
-    seen = event.first_seen
-    return f"Follow-up of: {step}, first reported {seen.day} {seen:%b %Y} ({first})"
+    return f"Follow-up of: {step}, first reported {day_text(event.first_seen)} ({first})"
 
 
 def render_subject(digest: Digest) -> str:
@@ -331,7 +326,8 @@ def render_html(digest: Digest) -> str:
 
 
 def story_payload(story: Story) -> dict[str, Any]:
-    """One story of the JSON contract body, plus the added ``lead`` and ``outlets``."""
+    """One story of the JSON contract body, plus the added ``lead``, ``outlets`` and
+    ``evidence_source`` (where the evidence was read: "headline", "lead" or "article")."""
     view = story_view(story)
     return {
         "id": story.id,
@@ -345,6 +341,7 @@ def story_payload(story: Story) -> dict[str, Any]:
         "actors": list(view.actors),
         "actor_unknown": actor_unknown(story.category, story.actors),
         "evidence": view.evidence,
+        "evidence_source": view.evidence_source,
         "lead": view.lead,
         "novelty": story.novelty,
         "event": event_payload(story),

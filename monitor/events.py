@@ -11,7 +11,13 @@ The ledger starts from a shipped file of the steps known when this version was m
 call a step of 2025 "first" again; it grows from what the monitor sees.
 
 ``plan_event`` decides, for one story being opened, its novelty and the ledger's writes;
-the store reads the known entries (``KnownEvent``) and applies the writes.
+the store reads the known entries (``KnownEvent``) and applies the writes
+(monitor/plan.py turns them into intents). The ledger keeps its own copy of each report
+(headline, URL, date): the stories may go to retention, the ledger stays.
+
+One ledger serves every recognition topic: a step is the world's, not a topic's. The story
+that the same report opens in a second topic is the first report there too (a report is
+never its own follow-up); any other report of the step is a follow-up, whatever its topic.
 """
 
 from __future__ import annotations
@@ -44,18 +50,26 @@ KIND_LABELS: dict[EventKind, str] = {
 # The step rule that fired (monitor/classify/steps.py) -> the kind of step it reports.
 _RULE_KINDS: dict[str, EventKind] = {
     "step:credentials": "accepted_envoy",
+    "step:agrement": "accepted_envoy",
     "step:envoy-accepted": "accepted_envoy",
+    "step:envoy-of-kabul-accepted": "accepted_envoy",
+    "step:envoy-named-by": "accepted_envoy",
+    "step:envoy-accepted-as": "accepted_envoy",
+    "step:officials-accepted": "accepted_envoy",
     "step:ambassador-named": "sent_ambassador",
+    "step:ambassador-sent": "sent_ambassador",
     "step:embassy": "embassy",
+    "step:embassy-resumed": "embassy",
+    "step:embassy-control": "embassy",
     "step:delisting": "delisted",
     "step:upgrade-representation": "upgraded_ties",
     "step:ties-upgrade": "upgraded_ties",
     "step:diplomatic-ties": "upgraded_ties",
-    "normalisation": "upgraded_ties",
 }
 # A negation among the verdict's modality cues or in its evidence makes a refusal, not a debate.
-_REFUSAL_CUE = re.compile(r"\b(?:not|no|never|nor|without|won't|cannot|refus|reject|declin|"
-                          r"rules?\s+out|ruled\s+out|den(?:y|ies|ied))|n't\b")
+_REFUSAL_CUE = re.compile(r"\b(?:not|no|never|nor|without|won't|cannot|rules?\s+out|"
+                          r"ruled\s+out|den(?:y|ies|ied))\b|n't\b|"
+                          r"\b(?:refus|reject|declin)\w*")
 
 
 def event_kind(verdict: Classification) -> EventKind | None:
@@ -108,9 +122,10 @@ NO_EVENT = EventDecision(None, None, (), ())
 
 @dataclass(frozen=True)
 class EventReport:
-    """A stored story that reports a ledger entry."""
+    """A report of a ledger entry, as the ledger keeps it: its story (None once retention
+    deleted it), headline, URL and date."""
 
-    story_id: int
+    story_id: int | None
     title: str
     url: str
     seen: datetime
@@ -119,38 +134,41 @@ class EventReport:
 @dataclass(frozen=True)
 class LedgerEntry:
     """A ledger entry as `monitor events` lists it: the step, its first report (None when
-    it came from the shipped file, or retention deleted it), and the later reports."""
+    it came from the shipped file), and the later reports."""
 
     event: KnownEvent
     first: EventReport | None
     follow_ups: tuple[EventReport, ...]
 
 
-def plan_event(verdict: Classification, title: str, url: str, now: datetime,
-               known: Mapping[tuple[str, EventKind], KnownEvent]) -> EventDecision:
-    """Novelty of a story being opened: ``first`` when one of its states takes this kind of
-    step for the first time in ``known`` (the ledger, with the entries opened earlier in the
-    same commit), else ``follow_up`` of the first report of its first state's step."""
+def event_key(verdict: Classification) -> tuple[str, EventKind] | None:
+    """The (state, kind) a verdict reports: its kind of step, taken by its first acting
+    state. Only the first: the others a headline names are as often the ones acted upon or
+    mentioned ("X delists the Taliban as Y recognises ...") as joint actors, and the
+    ledger must not give a state a step it did not take."""
     kind = event_kind(verdict)
     if kind is None or not verdict.actors:
+        return None
+    return (verdict.actors[0], kind)
+
+
+def plan_event(verdict: Classification, title: str, url: str, seen: datetime,
+               known: Mapping[tuple[str, EventKind], KnownEvent]) -> EventDecision:
+    """Novelty of a story being opened (first reported at ``seen``): ``first`` when its
+    state takes this kind of step for the first time in ``known`` (the ledger, with the
+    entries opened earlier in the same commit), else ``follow_up`` of that first report."""
+    key = event_key(verdict)
+    if key is None:
         return NO_EVENT
-    keys = [(state, kind) for state in dict.fromkeys(verdict.actors)]
-    opens = tuple(KnownEvent(state, kind, title, now, url) for state, k in keys
-                  if (state, k) not in known)
-    follows = tuple(key for key in keys if key in known)
-    if opens:
-        return EventDecision("first", opens[0].as_event(), opens, follows)
-    return EventDecision("follow_up", known[keys[0]].as_event(), (), follows)
+    if key in known:
+        return EventDecision("follow_up", known[key].as_event(), (), (key,))
+    entry = KnownEvent(key[0], key[1], title, seen, url)
+    return EventDecision("first", entry.as_event(), (entry,), ())
 
 
 def event_keys(verdicts: Sequence[Classification]) -> set[tuple[str, EventKind]]:
     """The ledger keys these verdicts may touch (what the store reads for ``plan_event``)."""
-    keys: set[tuple[str, EventKind]] = set()
-    for verdict in verdicts:
-        kind = event_kind(verdict)
-        if kind is not None:
-            keys.update((state, kind) for state in verdict.actors)
-    return keys
+    return {key for key in map(event_key, verdicts) if key is not None}
 
 
 def _kind(value: str, where: str) -> EventKind:
@@ -188,7 +206,12 @@ def with_shipped(entries: Sequence[LedgerEntry],
     return sorted([*entries, *more], key=lambda e: (e.event.seen, e.event.state, e.event.kind))
 
 
-def _day(moment: datetime) -> str:
+def day_text(moment: datetime) -> str:
+    """A ledger date: "3 Jul 2025", or "Aug 2024" for a shipped date known to the month
+    (stored as the first of the month at midnight)."""
+    if moment.day == 1 and (moment.hour, moment.minute, moment.second, moment.microsecond) == (
+            0, 0, 0, 0):
+        return f"{moment:%b %Y}"
     return f"{moment.day} {moment:%b %Y}"
 
 
@@ -200,12 +223,12 @@ def format_ledger(entries: Sequence[LedgerEntry]) -> str:
     for entry in entries:
         event = entry.event
         origin = f"shipped: {event.source}" if event.origin == "shipped" else "seen by the monitor"
-        lines = [f"{event.state}: {KIND_LABELS[event.kind]} ({event.kind})",
-                 f"  first: {_day(event.seen)}  {event.title}  [{origin}]"]
+        lines = [f"{event.state}: {KIND_LABELS.get(event.kind, event.kind)} ({event.kind})",
+                 f"  first: {day_text(event.seen)}  {event.title}  [{origin}]"]
         if event.url:
             lines.append(f"         {event.url}")
         for report in entry.follow_ups:
-            lines.append(f"  follow-up: {_day(report.seen)}  {report.title}  {report.url}")
+            lines.append(f"  follow-up: {day_text(report.seen)}  {report.title}  {report.url}")
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
 
@@ -220,7 +243,8 @@ def _report_json(report: EventReport | None) -> dict[str, Any] | None:
 def ledger_json(entries: Sequence[LedgerEntry]) -> dict[str, Any]:
     """`monitor events --json`."""
     return {"events": [
-        {"state": e.event.state, "kind": e.event.kind, "label": KIND_LABELS[e.event.kind],
+        {"state": e.event.state, "kind": e.event.kind,
+         "label": KIND_LABELS.get(e.event.kind, e.event.kind),
          "first_reported": e.event.seen.isoformat(), "title": e.event.title,
          "url": e.event.url, "origin": e.event.origin, "source": e.event.source,
          "first_story": _report_json(e.first),

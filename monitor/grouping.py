@@ -29,11 +29,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from monitor.events import event_kind
 from monitor.plan import union
 from monitor.store.base import Store
 from monitor.stories import MAX_STORY_ACTORS, Prepared, choose_story, prepare
 from monitor.story_index import StoryIndex
-from monitor.types import NewItem, StoryDecision, StoryKey
+from monitor.types import EventKind, NewItem, StoryDecision, StoryKey
 
 log = logging.getLogger("monitor.stories")
 
@@ -88,12 +89,13 @@ class StoryGrouper:
             item = prepared.get(index)
             if item is None:
                 item = prepared[index] = prepare(new.item.title, new.item.summary)
-            story_id = self._find(topic, item, verdict.category, verdict.actors, now)
+            kind = event_kind(verdict)
+            story_id = self._find(topic, item, verdict.category, verdict.actors, kind, now)
             poll_index = in_poll.setdefault(topic, StoryIndex())
             same_as = None
             if story_id is None:
                 same_as = poll_index.find(topic, item, verdict.category, verdict.actors, now,
-                                          POLL_WINDOW)
+                                          POLL_WINDOW, kind=kind)
             opens = story_id is None and same_as is None
             if opens and new.reason == "new" and index not in opening:
                 if len(opening) >= self.max_new_per_poll:
@@ -109,7 +111,7 @@ class StoryGrouper:
                     poll_index.widen(same_as, union(joined.key.actors, verdict.actors))
             if opens:
                 poll_index.add(StoryKey(index, topic, new.item.title, new.item.summary,
-                                        verdict.category, verdict.actors, now), item)
+                                        verdict.category, verdict.actors, now, kind), item)
         return Grouping(tuple(grouped), frozenset(capped), seen, prepared)
 
     def settle(self, grouping: Grouping, now: datetime) -> tuple[StoryDecision, ...]:
@@ -149,9 +151,10 @@ class StoryGrouper:
                  now: datetime) -> int | None:
         """The best of the decision's story and the stories above ``seen``."""
         verdict = decision.classification
+        kind = event_kind(verdict)
         entry = self._topic(decision.topic)
         with entry.lock:
-            found = entry.index.candidates(item, verdict.category, verdict.actors, seen)
+            found = entry.index.candidates(item, verdict.category, verdict.actors, seen, kind)
             current = (entry.index.get(decision.story_id)
                        if decision.story_id is not None else None)
         if not found or (decision.story_id is not None and current is None):
@@ -160,15 +163,15 @@ class StoryGrouper:
         if current is not None:
             pool.append((current.key, current.prepared))
         return choose_story(decision.topic, item, verdict.category, verdict.actors, now, pool,
-                            self.window)
+                            self.window, kind=kind)
 
     def _find(self, topic: str, item: Prepared, category: str | None,
-              actors: tuple[str, ...], now: datetime) -> int | None:
+              actors: tuple[str, ...], kind: EventKind | None, now: datetime) -> int | None:
         entry = self._topic(topic)
         with entry.lock:
-            found = entry.index.candidates(item, category, actors)
+            found = entry.index.candidates(item, category, actors, kind=kind)
         return choose_story(topic, item, category, actors, now,
-                            ((c.key, c.prepared) for c in found), self.window)
+                            ((c.key, c.prepared) for c in found), self.window, kind=kind)
 
     def _refresh(self, topic: str, now: datetime) -> int:
         """Bring the topic's index up to the store; the highest story id it then holds.

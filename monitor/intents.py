@@ -46,6 +46,21 @@ class StoryState:
 
 
 @dataclass(frozen=True)
+class PendingStory:
+    """A stored story not yet placed in the event ledger (stored by a version without
+    it), as the ledger's planner reads it (monitor/plan.py, ``plan_backfill``)."""
+
+    id: int
+    item: int | None               # its first item (the report that opened it), if any left
+    title: str
+    url: str
+    published: datetime | None
+    first_seen: datetime
+    classification: Classification   # its verdict, as stored (topic, category, actors,
+    #                                  score, evidence, rules)
+
+
+@dataclass(frozen=True)
 class CommitFacts:
     """What the store read, inside the commit's transaction, for the planner."""
 
@@ -114,19 +129,43 @@ class QueueStory:
 
 @dataclass(frozen=True)
 class OpenEvent:
-    """A new ledger entry, first reported by the story ``story``."""
+    """A new ledger entry, first reported by the story ``story`` (None: a shipped entry);
+    nothing when the ledger has one for its (state, kind) already."""
 
     event: KnownEvent
-    story: StoryRef
+    story: StoryRef | None
 
 
 @dataclass(frozen=True)
 class FollowEvent:
-    """The story ``story`` is a later report of the ledger's (state, kind)."""
+    """The story ``story`` is a later report of the ledger's (state, kind): the ledger
+    keeps the report's headline, URL and date (``seen``), which outlive the story."""
 
     state: str
     kind: EventKind
     story: StoryRef
+    title: str
+    url: str
+    seen: datetime
+
+
+@dataclass(frozen=True)
+class SupersedeEvent:
+    """A shipped entry older than the monitor's entry of its (state, kind) is the true first
+    report: it takes the entry's place, and the entry's first report becomes a later
+    report of it."""
+
+    event: KnownEvent
+
+
+@dataclass(frozen=True)
+class SetNovelty:
+    """A stored story's place in the ledger, decided after it was stored (a story of a
+    version without the ledger): its novelty and event, None for none."""
+
+    story: int
+    novelty: Novelty | None
+    event: StoryEvent | None
 
 
 # -- source intents ---------------------------------------------------------
@@ -203,5 +242,5 @@ class QueueDigest:
 
 
 Intent = (LinkCopy | OpenStory | JoinStory | MarkAlerted | WidenActors | QueueStory
-          | OpenEvent | FollowEvent
+          | OpenEvent | FollowEvent | SupersedeEvent | SetNovelty
           | OpenIncident | CloseIncident | RecordHealthAlert | QueueDigest)

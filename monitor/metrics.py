@@ -23,7 +23,7 @@ import logging
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol, get_args
+from typing import Protocol, get_args
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -42,10 +42,10 @@ from monitor.types import (
     AttemptResult,
     DeliveryStatus,
     Digest,
+    HealthFacts,
     PollOutcome,
     PollStatus,
     SourceHealth,
-    SourceState,
 )
 
 log = logging.getLogger("monitor.metrics")
@@ -70,9 +70,10 @@ LATENCY_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0
 class StateReader(Protocol):
     """What the gauges read of the store at each scrape."""
 
-    def source_states(self) -> list[SourceState]: ...
+    def source_health_facts(self) -> list[HealthFacts]: ...
 
-    def delivery_rows(self, statuses: Sequence[DeliveryStatus]) -> list[dict[str, Any]]: ...
+    def delivery_counts(self, statuses: Sequence[DeliveryStatus]
+                        ) -> dict[tuple[str, DeliveryStatus], int]: ...
 
 
 class StoredState(Collector):
@@ -92,16 +93,15 @@ class StoredState(Collector):
 
     def collect(self) -> Iterable[Metric]:
         try:
-            rows = self.store.delivery_rows(DELIVERY_STATES)
-            states = self.store.source_states()
+            counts = self.store.delivery_counts(DELIVERY_STATES)
+            states = self.store.source_health_facts()
         except StoreError as exc:  # the counters are still worth serving
             log.warning("metrics: stored state not readable: %s", exc)
             return []
-        counts = Tally((row["notifier"], row["status"]) for row in rows)
         deliveries = self._deliveries()
         for notifier in sorted(set(self.notifiers) | {n for n, _ in counts}):
             for state in DELIVERY_STATES:
-                deliveries.add_metric([notifier, state], counts[(notifier, state)])
+                deliveries.add_metric([notifier, state], counts.get((notifier, state), 0))
         verdicts = Tally(healths(self.intervals, states, self.clock()).values())
         sources = self._sources()
         for verdict in HEALTHS:

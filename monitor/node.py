@@ -128,6 +128,18 @@ class Node:
         return self.store.claim_sources(cluster.claim_all(self.id, self.clock(),
                                                           self.lease_timeout))
 
+    def claim_named(self, now: datetime, names: Collection[str]) -> list[SourceState]:
+        """Lease these sources, due or not, unless another node holds them (a "poll now");
+        none while the database does not answer."""
+        if not names:
+            return []
+        try:
+            return self.store.claim_sources(cluster.claim_named(self.id, now,
+                                                                self.lease_timeout, names))
+        except StoreError as exc:
+            log.warning("node %s: no source claimed: %s", self.id, exc)
+            return []
+
     def release(self, names: Sequence[str]) -> None:
         """Give back sources this node claimed and will not poll now; a database that does
         not answer leaves their leases to lapse."""

@@ -28,7 +28,7 @@ from monitor.fetch import host_key
 from monitor.grouping import StoryGrouper
 from monitor.health import health_changes
 from monitor.parse.jobs import run_parse_job
-from monitor.ports import Fetcher, HostGate, Parser, RobotsPolicy, Store
+from monitor.ports import ArticleStage, Fetcher, HostGate, Parser, RobotsPolicy, Store
 from monitor.types import (
     FetchResult,
     NewItem,
@@ -78,7 +78,7 @@ class Pipeline:
                  operators: Mapping[str, timedelta] | None = None,
                  parser: Parser = run_parse_job, *,
                  batch_size: int = BATCH_SIZE, batch_delay: float = BATCH_DELAY,
-                 owner: str | None = None) -> None:
+                 articles: ArticleStage | None = None, owner: str | None = None) -> None:
         self.settings = settings
         self.store = store
         self.fetcher = fetcher
@@ -90,6 +90,7 @@ class Pipeline:
         self.rng = rng or random.Random()
         self.operators = dict(operators or {})   # operator notifier -> alert_after
         self.parser = parser                      # in this process, or in worker processes
+        self.articles = articles                  # reads articles when headlines are not enough
         self.owner = owner    # the node whose source leases the commits release (None: any)
         # Stories: each match is looked up outside the record lock; under it, only the
         # stories other polls committed meanwhile are checked, then the poll is committed.
@@ -153,7 +154,10 @@ class Pipeline:
         # One reading for every decision after the fetch, so that they agree on the time:
         # what is too old, the story window, and the times the poll records.
         now = self.clock()
-        new_items, classified = self._classify(source, state, parsed, now)
+        new_items, classified, misses = self._classify(source, state, parsed, now)
+        if self.articles is not None:
+            read = self.articles.read(source, new_items, misses, now)
+            classified = sorted([*classified, *read], key=lambda d: d.item)
         grouping = self.grouper.group(new_items, classified, now)
         new_items = tuple(replace(n, reason="capped") if i in grouping.capped else n
                           for i, n in enumerate(new_items))
@@ -202,8 +206,10 @@ class Pipeline:
             title_selector=source.title_selector, summary_selector=source.summary_selector))
 
     def _classify(self, source: SourceConfig, state: SourceState, parsed: ParsedFeed,
-                  now: datetime) -> tuple[tuple[NewItem, ...], list[StoryDecision]]:
-        """New items, and each one's verdict per topic.
+                  now: datetime) -> tuple[tuple[NewItem, ...], list[StoryDecision],
+                                          list[tuple[int, str]]]:
+        """New items, each one's matches per topic, and the (item, topic) pairs that did
+        not match (their articles may: monitor/articles.py).
 
         A copy of an article another source delivered is classified too: its text may match
         where the earlier copy's did not (a vague headline first, a clear one later).
@@ -219,6 +225,7 @@ class Pipeline:
                                             now, self.settings.max_age,
                                             canonical, forgotten)
         classified: list[StoryDecision] = []
+        misses: list[tuple[int, str]] = []
         for index, new in enumerate(new_items):
             if new.reason == "duplicate" and new.duplicate_of is None:
                 continue  # a second link to an article of this same poll
@@ -226,7 +233,9 @@ class Pipeline:
                 verdict = classifier.classify(new.item.title, new.item.summary)
                 if verdict.match:
                     classified.append(StoryDecision(index, topic, verdict))
-        return new_items, classified
+                else:
+                    misses.append((index, topic))
+        return new_items, classified, misses
 
     def _recheck_urls(self, new_items: tuple[NewItem, ...]) -> tuple[NewItem, ...]:
         """Another source polled at the same time may have stored one of these URLs since

@@ -7,6 +7,8 @@
   a story's actors widened to the union of its items'; the outbox rows, one per notifier
   subscribed to the topic; a new story's place in the event ledger (monitor/events.py:
   the first report of a state's step of a kind, or a follow-up of it).
+- ``plan_seed`` and ``plan_backfill``, at start: the shipped ledger entries, and the place
+  in the ledger of the stories an older version stored.
 - ``plan_sources``: the configured sources against the stored ones: a new name is added,
   a changed URL makes a new feed of the source (monitor/decide.py, ``after_url_change``), a
   source gone from the config is retired (kept, not polled), and restored when it is back.
@@ -20,6 +22,7 @@ transaction, and applies the intents in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from monitor.decide import after_url_change
@@ -38,16 +41,19 @@ from monitor.intents import (
     OpenEvent,
     OpenIncident,
     OpenStory,
+    PendingStory,
     RecordHealthAlert,
     RestoreSource,
     RetireSource,
+    SetNovelty,
     SourceChange,
     StoryRef,
     StoryState,
+    SupersedeEvent,
     WidenActors,
 )
 from monitor.outbox import queue_notice, queue_story
-from monitor.types import EventKind, HealthChange, PollRecord, SourceState
+from monitor.types import Classification, EventKind, HealthChange, PollRecord, SourceState
 
 
 def union(known: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
@@ -55,16 +61,38 @@ def union(known: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
     return known + tuple(a for a in dict.fromkeys(more) if a not in known)
 
 
-def _ledger_writes(event: EventDecision, story: Opened,
-                   ledger: dict[tuple[str, EventKind], KnownEvent]) -> list[Intent]:
-    """The ledger's writes for a story opened with ``event``; ``ledger`` learns the entries
-    it opens (a later story of the same commit follows them)."""
-    writes: list[Intent] = []
-    for entry in event.opens:
-        ledger[(entry.state, entry.kind)] = entry
-        writes.append(OpenEvent(entry, story))
-    writes.extend(FollowEvent(state, kind, story) for state, kind in event.follows)
-    return writes
+LedgerKey = tuple[str, EventKind]
+
+
+@dataclass
+class _Ledger:
+    """The ledger as a batch of stories is placed in it: the stored entries read for the
+    batch, and those the batch opens, with the report (item) that opened each."""
+
+    entries: dict[LedgerKey, KnownEvent]
+    opened_by: dict[LedgerKey, int] = field(default_factory=dict)
+
+    def place(self, verdict: Classification, title: str, url: str, seen: datetime,
+              report: int | None, story: StoryRef) -> tuple[EventDecision, list[Intent]]:
+        """The place of a story opened by ``report`` (None: unknown) and the ledger's
+        writes. A report is never its own follow-up: the story it opens in a second topic
+        is a first report too, and writes nothing."""
+        own = ({k for k, by in self.opened_by.items() if by == report}
+               if report is not None else set())
+        known = {k: e for k, e in self.entries.items() if k not in own} if own else self.entries
+        event = plan_event(verdict, title, url, seen, known)
+        writes: list[Intent] = []
+        for entry in event.opens:
+            key = (entry.state, entry.kind)
+            if key in own:      # the entry this report opened in another topic
+                return EventDecision("first", self.entries[key].as_event(), (), ()), []
+            self.entries[key] = entry
+            if report is not None:
+                self.opened_by[key] = report
+            writes.append(OpenEvent(entry, story))
+        writes.extend(FollowEvent(state, kind, story, title, url, seen)
+                      for state, kind in event.follows)
+        return event, writes
 
 
 def plan_stories(record: PollRecord, facts: CommitFacts,
@@ -76,7 +104,7 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
     (monitor/events.py): the first report of a state's step of a kind, or a follow-up.
     """
     intents: list[Intent] = []
-    ledger = dict(facts.events)
+    ledger = _Ledger(dict(facts.events))
     for index, new in enumerate(record.new_items):
         if index in facts.inserted and new.duplicate_of is not None:
             intents.append(LinkCopy(index, new.duplicate_of))
@@ -98,11 +126,14 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
             alert = new.reason != "old"
             ref = Opened(index, topic)
             verdict = decision.classification
-            event = plan_event(verdict, new.item.title, new.item.url, now, ledger)
+            # An old report (recorded, not alerted) dates its step from its publication.
+            seen = min(new.item.published or now, now)
+            event, writes = ledger.place(verdict, new.item.title, new.item.url, seen, index,
+                                         ref)
             intents.append(OpenStory(ref, new.item.title, new.item.summary, new.item.url,
                                      new.item.published, verdict, alert, event.novelty,
                                      event.event))
-            intents.extend(_ledger_writes(event, ref, ledger))
+            intents.extend(writes)
             if alert:
                 intents.extend(queue_story(ref, topic, subscribers))
             opened.add(ref)
@@ -122,6 +153,37 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
                 states[story] = StoryState(state.alert, grown)
                 intents.append(WidenActors(story, grown))
         intents.append(JoinStory(index, story))
+    return tuple(intents)
+
+
+def plan_seed(shipped: Sequence[KnownEvent],
+              stored: Mapping[LedgerKey, KnownEvent]) -> tuple[Intent, ...]:
+    """The shipped file's entries into the ledger (``stored``: its entries of their keys):
+    each one it lacks is added; one dated before the monitor's entry of its (state, kind)
+    replaces it (the monitor saw a later report: its story becomes a follow-up)."""
+    intents: list[Intent] = []
+    for entry in shipped:
+        have = stored.get((entry.state, entry.kind))
+        if have is None:
+            intents.append(OpenEvent(entry, None))
+        elif have.origin == "monitor" and entry.seen < have.seen:
+            intents.append(SupersedeEvent(entry))
+    return tuple(intents)
+
+
+def plan_backfill(pending: Sequence[PendingStory],
+                  known: Mapping[LedgerKey, KnownEvent]) -> tuple[Intent, ...]:
+    """The place in the ledger of stories stored before it existed (an upgraded database),
+    in the order they were seen, as ``plan_stories`` would have placed them: each story's
+    novelty and event (None where it reports no step), and the ledger's writes."""
+    ledger = _Ledger(dict(known))
+    intents: list[Intent] = []
+    for story in sorted(pending, key=lambda p: (p.first_seen, p.id)):
+        seen = min(story.published or story.first_seen, story.first_seen)
+        event, writes = ledger.place(story.classification, story.title, story.url, seen,
+                                     story.item, story.id)
+        intents.append(SetNovelty(story.id, event.novelty, event.event))
+        intents.extend(writes)
     return tuple(intents)
 
 

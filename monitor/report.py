@@ -1,7 +1,7 @@
 """Human output of the CLI: tables, summaries, explanations. Formatting only.
 
-One piece over 400 lines because it is every command's output, sharing the table, time
-and plural helpers; each function renders one thing.
+One piece (over 400 lines) because every command's text and JSON shapes are read side by
+side here: a key renamed in one shape is seen missing in its neighbours.
 """
 
 from __future__ import annotations
@@ -16,13 +16,16 @@ from typing import Any
 from monitor.backtest import Backtest, Change
 from monitor.classify import TopicClassifier
 from monitor.cluster import NodeInfo, alive
-from monitor.config import Config
+from monitor.config import Config, SourceConfig
 from monitor.decide import health
 from monitor.digest import iso_utc, seconds_utc, story_payload
 from monitor.errors import ConfigError
+from monitor.text import one_line
 from monitor.types import (
     UNKNOWN_ACTOR,
+    ArticleCounts,
     Classification,
+    DatabaseCheck,
     DatabaseInfo,
     FlushOutcome,
     PollOutcome,
@@ -30,7 +33,7 @@ from monitor.types import (
     Story,
     actor_unknown,
 )
-from monitor.urls import strip_credentials, without_credentials
+from monitor.urls import shown_database, strip_credentials, without_credentials
 
 
 def _when(value: datetime | str | None) -> str:
@@ -49,15 +52,15 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line.rstrip(), *body])
 
 
-def _cut(text: str | None, width: int) -> str:
-    text = (text or "").replace("\n", " ")
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def config_summary(config: Config) -> str:
     lines = [f"config {config.path or '(inline)'} is valid",
-             f"database: {config.monitor.database}",
-             f"topics ({len(config.topics)}):"]
+             f"database: {shown_database(config.monitor.database)}"]
+    if config.http is not None:
+        http = config.http
+        access = "reads open" if http.loopback else "every request needs the token"
+        writes = f"the token in ${http.token_env}" if http.token_env else "refused (no token_env)"
+        lines.append(f"http: {http.listen} ({access}; API writes: {writes})")
+    lines.append(f"topics ({len(config.topics)}):")
     lines += [f"  {t.name}: event={t.event or '-'} entities={len(t.entities)}"
               f"{' query=' + repr(t.query) if t.query else ''}" for t in config.topics]
     lines.append(f"sources ({len(config.sources)}):")
@@ -127,40 +130,55 @@ def status_table(config: Config, states: Sequence[SourceState], now: datetime) -
     for source in config.sources:
         state = by_name.get(source.name)
         if state is None:
-            rows.append([source.name, "new", "-", "-", "-", "0", "0", "-", ""])
+            rows.append([source.name, "new", "-", "-", "-", "0", "0", "-", "", ""])
             continue
-        rows.append([_cut(source.name, 32), health(state, now, config.interval(source)),
+        rows.append([one_line(source.name, 32), health(state, now, config.interval(source)),
                      _when(state.last_fetch_at), state.last_status or "-",
                      _when(state.last_success_at), str(state.items_seen),
                      str(state.consecutive_failures), _when(state.next_poll_at),
-                     _cut(state.last_error, 70)])
+                     state.last_error_kind or "", one_line(state.last_error, 70)])
     table = _table(["SOURCE", "HEALTH", "LAST FETCH", "RESULT", "LAST SUCCESS", "ITEMS",
-                    "FAILURES", "NEXT POLL", "LAST ERROR"], rows)
+                    "FAILURES", "NEXT POLL", "ERROR KIND", "LAST ERROR"], rows)
     return "\n".join([table, *flood_notes(config, states)])
 
 
+# How many failing sources and dead deliveries the check's line names ("and N more").
+CHECK_NAMED = 3
+
+
 def check_line(sources: int, past: Sequence[SourceState], recent: Sequence[SourceState],
-               dead: Sequence[Mapping[str, Any]], limit: timedelta) -> str:
+               dead: Sequence[Mapping[str, Any]], dead_count: int, limit: timedelta) -> str:
     """`monitor status --check`: one line. The problems (sources failing for ``limit`` or
-    longer, dead deliveries), or "ok: ..." when there are none."""
-    shown = 3
+    longer, the ``dead_count`` dead deliveries, the oldest of which are ``dead``), or
+    "ok: ..." when there are none."""
     after = _duration(limit)
-    if not past and not dead:
+    if not past and not dead_count:
         failing = f"{len(recent)} failing for less than {after}" if recent else "none failing"
         return f"ok: {plural(sources, 'source')}, {failing}; no dead delivery"
     parts = []
     if past:
-        named = ", ".join(f"{s.name!r} since {_when(s.failing_since)} ({_cut(s.last_error, 80)})"
-                          for s in past[:shown])
-        more = f" and {len(past) - shown} more" if len(past) > shown else ""
+        named = ", ".join(f"{s.name!r} since {_when(s.failing_since)} "
+                          f"({one_line(s.last_error, 80)})" for s in past[:CHECK_NAMED])
+        more = f" and {len(past) - CHECK_NAMED} more" if len(past) > CHECK_NAMED else ""
         parts.append(f"{plural(len(past), 'source')} failing for {after} or more: "
                      f"{named}{more}")
-    if dead:
-        named = ", ".join(f"{r['notifier']} ({_cut(r['last_error'], 80)})" for r in dead[:shown])
-        more = f" and {len(dead) - shown} more" if len(dead) > shown else ""
-        parts.append(f"{plural(len(dead), 'dead delivery', 'dead deliveries')}: {named}{more}; "
-                     f"see `monitor deliveries`")
+    if dead_count:
+        shown = dead[:CHECK_NAMED]
+        named = ", ".join(f"{r['notifier']} ({one_line(r['last_error'], 80)})" for r in shown)
+        more = f" and {dead_count - len(shown)} more" if dead_count > len(shown) else ""
+        parts.append(f"{plural(dead_count, 'dead delivery', 'dead deliveries')}: {named}"
+                     f"{more}; see `monitor deliveries`")
     return "; ".join(parts)
+
+
+def check_json(line: str, past: Sequence[SourceState], dead_count: int) -> str:
+    """`monitor status --check --json`: the check as one object, ``line`` its reason."""
+    return _json({"ok": not past and not dead_count, "reason": line,
+                  "failing": [{"name": s.name, "failing_since": _iso(s.failing_since),
+                               "consecutive_failures": s.consecutive_failures,
+                               "last_error": s.last_error,
+                               "last_error_kind": s.last_error_kind} for s in past],
+                  "dead": dead_count})
 
 
 def flood_notes(config: Config, states: Sequence[SourceState]) -> list[str]:
@@ -184,32 +202,42 @@ def _iso(value: datetime | str | None) -> str | None:
 def status_json(config: Config, states: Sequence[SourceState], now: datetime,
                 deliveries: Sequence[Mapping[str, Any]],
                 database: DatabaseInfo | None = None,
+                articles: ArticleCounts | None = None,
                 nodes: Sequence[NodeInfo] | None = None) -> str:
     """`monitor status --json`: each configured source's health, and delivery counts."""
     by_name = {s.name: s for s in states}
-    sources = []
-    for source in config.sources:
-        state = by_name.get(source.name)
-        sources.append({
-            "name": source.name, "url": without_credentials(source.url),
-            "health": health(state, now, config.interval(source)) if state else "new",
-            "last_fetch_at": _iso(state.last_fetch_at) if state else None,
-            "last_status": state.last_status if state else None,
-            "last_success_at": _iso(state.last_success_at) if state else None,
-            "items_seen": state.items_seen if state else 0,
-            "consecutive_failures": state.consecutive_failures if state else 0,
-            "next_poll_at": _iso(state.next_poll_at) if state else None,
-            "last_error": state.last_error if state else None,
-        })
+    sources = [source_json(source, by_name.get(source.name), now, config.interval(source))
+               for source in config.sources]
     counts = {status: 0 for status in ("pending", "sending", "failed", "dead")}
     for row in deliveries:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     document: dict[str, Any] = {"sources": sources, "deliveries": counts}
     if database is not None:
         document["database"] = database_json(database, config.monitor.retention)
+    if articles is not None:
+        document["articles"] = articles_json(config, articles)
     if nodes is not None:
         document["nodes"] = nodes_json(nodes, now, config.monitor.lease_timeout)
     return _json(document)
+
+
+def source_json(source: SourceConfig, state: SourceState | None, now: datetime,
+                interval: timedelta) -> dict[str, Any]:
+    """One source of `monitor status --json` (and of the HTTP API): its health and the
+    state of its last poll; a source never polled is "new"."""
+    return {
+        "name": source.name, "url": without_credentials(source.url),
+        "health": health(state, now, interval) if state else "new",
+        "last_fetch_at": _iso(state.last_fetch_at) if state else None,
+        "last_status": state.last_status if state else None,
+        "last_success_at": _iso(state.last_success_at) if state else None,
+        "items_seen": state.items_seen if state else 0,
+        "consecutive_failures": state.consecutive_failures if state else 0,
+        "next_poll_at": _iso(state.next_poll_at) if state else None,
+        "last_error": state.last_error if state else None,
+        # what failed (monitor.types.ErrorKind): fetch, gone, parse, selector, crash
+        "last_error_kind": state.last_error_kind if state else None,
+    }
 
 
 def matches_json(stories: Sequence[Story]) -> str:
@@ -219,9 +247,14 @@ def matches_json(stories: Sequence[Story]) -> str:
 
 def deliveries_json(rows: Sequence[Mapping[str, Any]]) -> str:
     """`monitor deliveries --json`: pending, failed and dead deliveries, oldest first."""
+    return _json({"deliveries": [delivery_json(r) for r in rows]})
+
+
+def delivery_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One delivery of `monitor deliveries --json` (and of the HTTP API), times in ISO."""
     keys = ("created_at", "next_attempt_at", "last_attempt_at", "delivered_at")
-    return _json({"deliveries": [{**r, **{k: _iso(r.get(k)) for k in keys if k in r},
-                                  "stories": r.get("stories") or 0} for r in rows]})
+    return {**row, **{k: _iso(row.get(k)) for k in keys if k in row},
+            "stories": row.get("stories") or 0}
 
 
 def deliveries_summary(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -242,7 +275,7 @@ def deliveries_table(rows: Sequence[Mapping[str, Any]]) -> str:
                   [[r["id"], r["notifier"], r["kind"], r["status"], str(r["stories"] or 0),
                     str(r["attempts"]), _when(r["created_at"]),
                     _when(r["next_attempt_at"]) if r["status"] != "dead" else "-",
-                    _cut(r["last_error"], 80)] for r in rows])
+                    one_line(r["last_error"], 80)] for r in rows])
 
 
 def newest_first(stories: Sequence[Story]) -> list[Story]:
@@ -261,7 +294,8 @@ def matches(stories: Sequence[Story]) -> str:
         blocks.append(f"[{s.category or s.topic}] {s.title}\n  {strip_credentials(s.url)}\n"
                       f"  published {_when(s.published)}; sources: {sources}; "
                       f"actors: {', '.join(s.actors) or _story_no_actor(s)}; score {s.score:.2f}\n"
-                      f"  evidence: {_cut(s.evidence, 200)}")
+                      f"  evidence{' (from the article)' if s.evidence_source == 'article' else ''}"
+                      f": {one_line(s.evidence, 200)}")
     return "\n".join(blocks)
 
 
@@ -354,6 +388,27 @@ def database_line(info: DatabaseInfo, retention: timedelta | None) -> str:
             f"{plural(info.items, 'item')}{kept}; oldest item first seen {oldest} ({keep})")
 
 
+def database_check(found: DatabaseCheck) -> str:
+    """`monitor db check`: engine, schema version, then each problem or "ok"."""
+    newer = "" if found.schema_version == found.code_version else \
+        f" (this news-monitor writes {found.code_version})"
+    rows = ", ".join(f"{n} {t}" for t, n in found.rows)
+    lines = [f"database {found.path}: {found.engine}, schema version "
+             f"{found.schema_version}{newer}", f"rows: {rows or '-'}"]
+    lines += [f"problem: {p}" for p in found.problems]
+    lines.append(f"{'FAILED' if found.problems else 'ok'}: "
+                 f"{plural(len(found.checked), 'check')} ({', '.join(found.checked)})")
+    return "\n".join(lines)
+
+
+def copy_summary(source: str, target: str, rows: Mapping[str, int]) -> str:
+    """`monitor db copy`: what was copied where, and what to do next."""
+    counts = ", ".join(f"{n} {t}" for t, n in rows.items())
+    return (f"copied {source} into {shown_database(target)}: {counts}\n"
+            f"next: set [monitor] database (or database_env) to the PostgreSQL URL and start "
+            f"`monitor run`; keep {source} until the first poll went well")
+
+
 def database_json(info: DatabaseInfo, retention: timedelta | None) -> dict[str, Any]:
     """The "database" member of `monitor status --json`."""
     return {"path": info.path, "size_bytes": info.size, "items": info.items,
@@ -379,7 +434,7 @@ def _holds(node: NodeInfo) -> str:
 def nodes_table(nodes: Sequence[NodeInfo], now: datetime, lease_timeout: timedelta) -> str:
     """`monitor status`: the nodes of the database, their last heartbeat, what they hold.
     A node silent for lease_timeout is lost: its leases have lapsed."""
-    rows = [[n.id, _cut(n.identity.host, 24), str(n.identity.pid), _when(n.identity.started_at),
+    rows = [[n.id, one_line(n.identity.host, 24), str(n.identity.pid), _when(n.identity.started_at),
              _ago(now - n.heartbeat_at) + ("" if alive(n, now, lease_timeout) else " (lost)"),
              n.identity.config_hash, _holds(n)] for n in nodes]
     if not rows:
@@ -397,14 +452,37 @@ def nodes_json(nodes: Sequence[NodeInfo], now: datetime,
              "singletons": list(n.singletons)} for n in nodes]
 
 
+# How far back `monitor status` counts article reads.
+ARTICLES_SPAN = timedelta(hours=24)
+
+
+def articles_line(config: Config, counts: ArticleCounts) -> str:
+    """`monitor status`: the article reads of the last 24 hours, and the setting."""
+    m = config.monitor
+    setting = (f"fetch_articles = {m.fetch_articles}, budget {m.article_budget} per "
+               f"{_duration(m.poll_interval)}")
+    return (f"articles in the last 24h ({setting}): {counts.fetched} fetched, "
+            f"{counts.from_cache} from cache, {counts.failed} failed, "
+            f"{counts.skipped} skipped for budget")
+
+
+def articles_json(config: Config, counts: ArticleCounts) -> dict[str, Any]:
+    """The "articles" member of `monitor status --json`."""
+    m = config.monitor
+    return {"fetch_articles": m.fetch_articles, "budget": m.article_budget,
+            "budget_per": _duration(m.poll_interval), "since": "24h",
+            "fetched": counts.fetched, "from_cache": counts.from_cache,
+            "failed": counts.failed, "skipped_budget": counts.skipped}
+
+
 def _change(change: Change, now_side: bool) -> str:
     item = change.item
     label = "matches now" if now_side else "matched then"
     rules = f"\n    rules: {', '.join(change.rules)}" if change.rules else ""
-    return (f"  [{change.topic}] {_cut(item.title, 120)}\n"
+    return (f"  [{change.topic}] {one_line(item.title, 120)}\n"
             f"    {item.source}, first seen {_when(item.first_seen)}: "
             f"{strip_credentials(item.url) or '-'}\n"
-            f"    {label}: {_cut(change.evidence or item.title, 200)}{rules}")
+            f"    {label}: {one_line(change.evidence or item.title, 200)}{rules}")
 
 
 def backtest_text(result: Backtest) -> str:

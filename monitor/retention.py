@@ -8,8 +8,9 @@ and its canonical URL, so that a feed still serving an old item, or another outl
 of its link, never alerts again. Nothing waited for is deleted: a story an outbox row
 still points to (pending, failed or dead delivery) stays, with its items.
 
-``plan_retention`` and ``dedup_key`` are PURE; ``run_retention`` drives the store's
-``forget_batch`` until nothing old is left.
+``plan_retention``, ``dedup_key`` and ``kept_keys`` are PURE: they decide what may go and
+what stays of it, as explicit parameters (statuses, cutoffs, keys); ``run_retention`` drives
+the store's ``forget_batch``, which applies them, until nothing old is left.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from monitor.digest import seconds_utc
+from monitor.types import DeliveryStatus
 
 log = logging.getLogger("monitor.retention")
 
@@ -33,9 +35,28 @@ RUN_EVERY = timedelta(hours=1)   # how often the daemon looks for old rows
 
 @dataclass(frozen=True)
 class RetentionPlan:
-    """Delete what is older than ``cutoff``, ``batch_size`` rows of each kind at a time."""
+    """What a retention pass deletes, ``batch_size`` rows of each kind per transaction.
 
-    cutoff: datetime
+    The store's ``forget_batch`` applies it as written, and on its own adds only what its
+    references require (an outbox row goes with its delivery; a story an outbox row still
+    names, and an item a story still lists, stay; the event ledger keeps its copies of a
+    deleted story's reports, their story ids set to NULL):
+
+    - deliveries whose status is in ``delivery_statuses``, delivered before
+      ``delivered_before``, with their outbox rows;
+    - stories first seen before ``stories_before`` none of whose reports (items) was first
+      seen at or after ``reports_before``;
+    - items first seen before ``items_before``; each leaves ``kept_keys`` of its source,
+      guid and canonical URL in the kept keys;
+    - cached article reads (monitor/articles.py) fetched before ``articles_before``.
+    """
+
+    delivered_before: datetime
+    stories_before: datetime
+    reports_before: datetime
+    items_before: datetime
+    articles_before: datetime
+    delivery_statuses: tuple[DeliveryStatus, ...] = ("delivered",)
     batch_size: int = BATCH_SIZE
 
 
@@ -46,14 +67,15 @@ class Forgotten:
     deliveries: int = 0
     stories: int = 0
     items: int = 0
+    articles: int = 0       # cached article reads (monitor/articles.py)
 
     @property
     def total(self) -> int:
-        return self.deliveries + self.stories + self.items
+        return self.deliveries + self.stories + self.items + self.articles
 
     def __add__(self, other: Forgotten) -> Forgotten:
         return Forgotten(self.deliveries + other.deliveries, self.stories + other.stories,
-                         self.items + other.items)
+                         self.items + other.items, self.articles + other.articles)
 
 
 class RetentionStore(Protocol):
@@ -64,10 +86,20 @@ class RetentionStore(Protocol):
 
 def plan_retention(retention: timedelta | None, now: datetime,
                    batch_size: int = BATCH_SIZE) -> RetentionPlan | None:
-    """PURE: the plan for a retention pass at ``now``; None when retention is off."""
+    """PURE: the plan for a retention pass at ``now``; None when retention is off.
+
+    Everything older than ``now - retention`` goes, except what is still waited for: only
+    delivered deliveries go (a pending, failed or dead one keeps its outbox rows, so its
+    stories stay), and a story goes only when its newest report is old too (a copy that
+    joined it later keeps it: else that copy, left without its story, would make the next
+    copy of the URL open the old story anew and alert it).
+    """
     if retention is None:
         return None
-    return RetentionPlan(cutoff=now - retention, batch_size=batch_size)
+    cutoff = now - retention
+    return RetentionPlan(delivered_before=cutoff, stories_before=cutoff,
+                         reports_before=cutoff, items_before=cutoff, articles_before=cutoff,
+                         delivery_statuses=("delivered",), batch_size=batch_size)
 
 
 def dedup_key(kind: str, *parts: str) -> int:
@@ -77,6 +109,13 @@ def dedup_key(kind: str, *parts: str) -> int:
     keys."""
     digest = hashlib.sha256("\0".join((kind, *parts)).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def kept_keys(source: str, guid: str, canonical_url: str) -> tuple[int, ...]:
+    """PURE: the dedup keys a deleted item leaves: its (source, guid), and its canonical URL
+    when it has one (known_guids and forgotten_urls look them up)."""
+    keys = (dedup_key("guid", source, guid),)
+    return keys + (dedup_key("url", canonical_url),) if canonical_url else keys
 
 
 def run_retention(store: RetentionStore, plan: RetentionPlan | None,
@@ -92,7 +131,8 @@ def run_retention(store: RetentionStore, plan: RetentionPlan | None,
     while not stopping():
         batch = store.forget_batch(plan)
         done += batch
-        if max(batch.deliveries, batch.stories, batch.items) < plan.batch_size:
+        if max(batch.deliveries, batch.stories, batch.items, batch.articles) \
+                < plan.batch_size:
             break
         if pause:
             time.sleep(pause)
@@ -100,6 +140,6 @@ def run_retention(store: RetentionStore, plan: RetentionPlan | None,
         store.optimize()
         log.info("retention: deleted %d items, %d stories, %d delivered deliveries older "
                  "than %s in %.1fs (their dedup keys kept)", done.items, done.stories,
-                 done.deliveries, seconds_utc(plan.cutoff),
+                 done.deliveries, seconds_utc(plan.items_before),
                  time.monotonic() - started)
     return done

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -26,6 +26,7 @@ from monitor.cluster import DIGEST_SCHEDULES, RETENTION
 from monitor.config import Config, NotifierConfig, SourceConfig, parse_duration
 from monitor.errors import StoreError
 from monitor.fetch import host_key
+from monitor.liveness import Heartbeat, PollLog
 from monitor.retention import RUN_EVERY, plan_retention, run_retention
 from monitor.types import PollOutcome, SourceState
 
@@ -209,6 +210,14 @@ def claim_due(app: App, now: datetime) -> list[tuple[SourceConfig, str]]:
             for state in _adopt(app, app.node.claim_due(now))]
 
 
+def claim_named(app: App, now: datetime, names: Collection[str]
+                ) -> list[tuple[SourceConfig, str]]:
+    """These configured sources, due or not, unless another node holds them, now leased to
+    this node (a "poll now"), each with its host."""
+    return [(app.config.source(state.name), host_key(state.url))
+            for state in _adopt(app, app.node.claim_named(now, names))]
+
+
 def poll_claimed(app: App, on_done: Callable[[PollOutcome], None] | None = None
                  ) -> list[PollOutcome]:
     """`monitor once`: claim every configured source that no other node holds, due or not,
@@ -323,6 +332,9 @@ class Daemon:
             "coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
         self._immediate = [n.name for n in app.config.notifiers if n.schedule == "immediate"]
         self._all_failing = AllFailingWatch(s.name for s in app.config.sources)
+        self.heartbeat = Heartbeat()      # each completed tick: GET /healthz
+        self.recent_polls = PollLog()     # the page of one source
+        self._wanted: set[str] = set()    # "poll now": polled at the next tick
 
     def start(self) -> None:
         scheduler = self._scheduler
@@ -385,32 +397,71 @@ class Daemon:
             # stored (and their leases released) before the due ones are claimed.
             self.app.pipeline.flush()
             now = self.app.clock()
-            claimed = claim_due(self.app, now)
+            due = self._due(now)
             given_back: list[str] = []
-            for index, (source, host) in enumerate(claimed):
+            for index, (source, host, wanted) in enumerate(due):
                 with self._lock:
                     if source.name in self._in_flight:   # its poll here releases it
                         continue
-                    if not self._hosts.has_room(host) or self._polled_since_read(source.name,
-                                                                                 now):
+                    if not self._hosts.has_room(host) or (
+                            not wanted and self._polled_since_read(source.name, now)):
                         given_back.append(source.name)
                         continue
                     self._in_flight.add(source.name)
+                    self._wanted.discard(source.name)
                     self._hosts.enter(host)
                 try:
                     self._pool.submit(self._poll, source, host)
                 except RuntimeError:  # the pool is shutting down
                     self._release(source.name, host)
-                    given_back += [s.name for s, _ in claimed[index:]]
+                    given_back += [s.name for s, _, _ in due[index:]]
                     break
             self.app.node.release(given_back)
-            if not self.stopping.is_set():
-                self.app.observer.cycle_done(now)
+            if self.stopping.is_set():
+                return
+            self.app.observer.cycle_done(now)
+            self.heartbeat.beat()
 
     def _claimed(self) -> frozenset[str]:
         """The sources this node holds: waiting in the pool or being polled."""
         with self._lock:
             return frozenset(self._in_flight)
+
+    def _due(self, now: datetime) -> list[tuple[SourceConfig, str, bool]]:
+        """The due sources and those asked for by `poll_now`, claimed for this node, each
+        with its host and whether it was asked for (then polled whatever its next poll
+        time). One another node holds waits for a later tick."""
+        due = claim_due(self.app, now)
+        with self._lock:
+            wanted = set(self._wanted)
+        if wanted:
+            listed = {source.name for source, _ in due}
+            due += claim_named(self.app, now, wanted - listed)
+        return [(source, host, source.name in wanted) for source, host in due]
+
+    def poll_now(self, name: str) -> bool:
+        """Poll the source at the next tick (within TICK_SECONDS), whatever its next poll
+        time says; thread-safe (the HTTP face's "poll now"). False when no source has that
+        name."""
+        if not any(source.name == name for source in self.app.config.sources):
+            return False
+        with self._lock:
+            self._wanted.add(name)
+        return True
+
+    def deliver_now(self) -> None:
+        """Attempt the due deliveries now rather than at the next retry tick (after the
+        HTTP face made one due); thread-safe."""
+        try:
+            self._deliveries.submit(self._retry)
+        except RuntimeError:  # shutting down: the next start delivers it
+            pass
+
+    def liveness(self) -> str | None:
+        """None while the daemon runs and its tick is recent, else why not (GET /healthz)."""
+        if self.stopping.is_set():
+            return "the daemon is stopping"
+        return self.heartbeat.problem()
 
     def _polled_since_read(self, name: str, now: datetime) -> bool:
         """A poll that finished after this tick read the due sources moved the source's next
@@ -441,6 +492,7 @@ class Daemon:
         if (outcome.error or "").startswith("StoreError"):   # not committed: nor released
             self.app.node.release([source.name])
         self.app.observer.poll_done(outcome)
+        self.recent_polls.record(self.app.clock(), outcome)
         news = self._all_failing.record(outcome)
         if news is not None:
             log.log(logging.WARNING if outcome.error else logging.INFO, "%s", news)

@@ -16,6 +16,15 @@ failure of this product), so ``choose_story`` admits an item to a story only whe
 - the item names none, in a topic whose classifier names actors (its category is set):
   only on strong text evidence, ``THRESHOLD_NO_ACTOR``, whatever the story names.
 
+The region's press reports a step in its own language, often first, and two headlines in
+two languages share no word. ``same_step`` groups them without the text: a report in
+another language (another script: Latin, Cyrillic, Han, or one language of the Arabic
+script) joins a story that reports the same kind of step (the event ledger's kind,
+monitor/events.py: recognised, accepted an envoy, delisted, ...) by the same acting states,
+in the same category, within the window. Two reports in one language keep the rule above,
+so this path changes nothing on them; a report alike in its words wins over one alike only
+in its step.
+
 A missed grouping costs a duplicate alert; a wrong one may cost an alert: in doubt, two
 stories.
 
@@ -33,7 +42,8 @@ from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
 
 from monitor.classify import gazetteer
-from monitor.types import StoryKey
+from monitor.classify.languages import normalise
+from monitor.types import EventKind, StoryKey
 
 # Pairwise decision thresholds on ``similarity`` (see benchmarks/stories.py for the
 # precision/recall they give on tests/data/story_pairs.jsonl).
@@ -79,10 +89,6 @@ _TITLE_TAG = re.compile(
 _PIPE_SUFFIX = re.compile(r"\s+[|｜]\s+([^|｜]{1,60})$")
 _DASH_SUFFIX = re.compile(r"\s+[-–—]\s+([^-–—]{1,60})$")
 _OUTLET_WORD = re.compile(r"^(?:[A-Z0-9][\w.&'’]*|of|the|de|la|le|and|for|[a-z0-9-]+\.[a-z]{2,})$")
-# A wire dateline opening a lead: "KABUL, July 3 (Reuters) - ", "MOSCOW (AP) — ".
-_DATELINE = re.compile(
-    r"^[^()\n]{0,60}?\((?:[A-Za-z][\w .&-]{0,30})\)\s*[-–—:]+\s*"
-)
 _TOKEN = re.compile(r"\w+")
 
 
@@ -113,12 +119,6 @@ def _looks_like_outlet(text: str) -> bool:
         return False
     # "Reuters", "BBC News", "The New York Times", "aljazeera.com"; not "Russia Recognises Kabul"
     return words[0][0].isupper() or "." in words[0]
-
-
-def strip_dateline(summary: str) -> str:
-    """The lead without a wire dateline such as ``KABUL, July 3 (Reuters) -``."""
-    text = _normalise_space(summary)
-    return _DATELINE.sub("", text, count=1) if "(" in text[:100] else text
 
 
 def _normalise_space(text: str) -> str:
@@ -175,7 +175,7 @@ def _prepare_lead(title: _Title, summary: str) -> frozenset[str]:
     """The title's tokens plus the start of the summary (empty without a summary)."""
     if not summary:
         return frozenset()
-    lead = tokens(strip_dateline(summary[:_LEAD_CHARS]))[:_LEAD_TOKENS]
+    lead = tokens(gazetteer.strip_dateline(summary[:_LEAD_CHARS]))[:_LEAD_TOKENS]
     return frozenset(title.weights).union(lead) if lead else frozenset()
 
 
@@ -198,10 +198,23 @@ class Prepared:
 
     @cached_property
     def states(self) -> frozenset[str]:
-        """The states (and organisations) the headline and the lead name, acting or not."""
+        """The states (and organisations) the headline and the lead name, acting or not, in
+        English or in the languages of the region (their own names for the states)."""
         lead = gazetteer.strip_dateline(self.summary[:_LEAD_CHARS]) if self.summary else ""
-        return frozenset(gazetteer.find_states(gazetteer.strip_dateline(self.headline))
-                         + (gazetteer.find_states(lead) if lead else ()))
+        found = set(gazetteer.find_states(gazetteer.strip_dateline(self.headline)))
+        if lead:
+            found.update(gazetteer.find_states(lead))
+        for text in (self.headline, lead):
+            if text and normalise.scripts(text):
+                found.update(gazetteer.find_localized_states(text))
+        return frozenset(found)
+
+    @cached_property
+    def language(self) -> str | None:
+        """The headline's language when the region's scripts write it ("ru", "zh", "fa",
+        "ps", "ur", "ar"); None for the Latin script (English and the other languages
+        written in it, which headline similarity compares)."""
+        return None if self.headline.isascii() else normalise.language(self.headline)
 
 
 def prepare(title: str, summary: str) -> Prepared:
@@ -253,19 +266,21 @@ def similarity(a_title: str, a_summary: str, b_title: str, b_summary: str) -> fl
 def find_same_story(topic: str, title: str, summary: str, category: str | None,
                     actors: tuple[str, ...], seen_at: datetime,
                     recent: Iterable[StoryKey], window: timedelta, *,
-                    threshold: float = THRESHOLD,
+                    kind: EventKind | None = None, threshold: float = THRESHOLD,
                     threshold_shared_actor: float = THRESHOLD_SHARED_ACTOR,
                     threshold_no_actor: float = THRESHOLD_NO_ACTOR) -> int | None:
     """The id of the existing story this item reports, or None when it is a new story.
 
     A candidate must be of the same topic, seen within ``window`` of ``seen_at``, of the
     same category, and must admit the item's acting states (see the module's docstring).
-    Among those, the most similar one above the threshold wins (ties: the earliest seen).
+    Among those, the most similar one above the threshold wins (ties: the earliest seen);
+    else, for a report of the step ``kind`` (monitor/events.py, ``event_kind``), a story
+    of the same step in another language (``same_step``).
     The thresholds are parameters for benchmarks; callers keep the defaults.
     """
     return choose_story(topic, prepare(title, summary), category, actors, seen_at,
                         ((story, prepare(story.title, story.summary)) for story in recent),
-                        window, threshold=threshold,
+                        window, kind=kind, threshold=threshold,
                         threshold_shared_actor=threshold_shared_actor,
                         threshold_no_actor=threshold_no_actor)
 
@@ -288,6 +303,15 @@ def needed_score(category: str | None, actors: frozenset[str], story_actors: fro
     return threshold_shared_actor if shared else threshold
 
 
+def same_step(item: Prepared, acting: frozenset[str], kind: EventKind | None,
+              story: StoryKey, prepared: Prepared) -> bool:
+    """Whether the item reports the story's step in another language: the same kind of step
+    by the same acting states (none: no step to compare), its headline in another script
+    or language. The caller checks the topic, the category and the window."""
+    return (kind is not None and kind == story.kind and bool(acting)
+            and acting == frozenset(story.actors) and item.language != prepared.language)
+
+
 @lru_cache(maxsize=1024)
 def _actor_tokens(actors: frozenset[str]) -> frozenset[str]:
     """The tokens of acting states' names (they say nothing when both reports name them)."""
@@ -296,16 +320,18 @@ def _actor_tokens(actors: frozenset[str]) -> frozenset[str]:
 
 def choose_story(topic: str, item: Prepared, category: str | None, actors: tuple[str, ...],
                  seen_at: datetime, candidates: Iterable[tuple[StoryKey, Prepared]],
-                 window: timedelta, *, threshold: float = THRESHOLD,
+                 window: timedelta, *, kind: EventKind | None = None,
+                 threshold: float = THRESHOLD,
                  threshold_shared_actor: float = THRESHOLD_SHARED_ACTOR,
                  threshold_no_actor: float = THRESHOLD_NO_ACTOR) -> int | None:
     """``find_same_story`` over stories already prepared: the decision itself.
 
     A story can only be chosen if its headline shares a token with the item's (else the
-    score is 0), which is what lets an index of headline tokens hand over only those.
+    score is 0), or if it reports the item's step in another language (``same_step``):
+    what lets an index of headline tokens and of steps hand over only those.
     """
     acting = frozenset(actors)
-    best: tuple[float, datetime, int] | None = None
+    best: tuple[bool, float, float, int] | None = None
     for story, prepared in candidates:
         if story.topic != topic or story.category != category:
             continue
@@ -320,10 +346,12 @@ def choose_story(topic: str, item: Prepared, category: str | None, actors: tuple
         shared_actor = acting & other_actors
         ignore = _actor_tokens(shared_actor) if shared_actor else _NONE
         score = _score(item, prepared, ignore)
-        if score < needed:
+        alike = score >= needed
+        if not alike and not same_step(item, acting, kind, story, prepared):
             continue
-        # Highest score wins; on ties the story seen first (negated for max()).
-        rank = (score, -story.seen_at.timestamp(), -story.id)
-        if best is None or rank > (best[0], -best[1].timestamp(), -best[2]):
-            best = (score, story.seen_at, story.id)
-    return None if best is None else best[2]
+        # Alike in words first, the highest score; on ties the story seen first (negated
+        # for max()).
+        rank = (alike, score, -story.seen_at.timestamp(), -story.id)
+        if best is None or rank > best:
+            best = rank
+    return None if best is None else -best[3]

@@ -9,6 +9,12 @@ be the same and the acting states must not be disjoint, so stories that could ne
 chosen are never looked at. A story's actors grow as items naming more states join it
 (``widen``): it is then found through those states too.
 
+A report in another language shares no headline token with the story of its step
+(``same_step``): a story reporting a kind of step (``StoryKey.kind``) is also posted under
+(category, acting state, the step), and an item reporting a step is handed the most recent
+``per_token`` stories of its first acting state's step whose headline is in another
+language.
+
 The cost of a lookup is bounded whatever the number of open stories: through each token,
 only the ``per_token`` most recent stories of a posting list are taken, and at most
 ``max_candidates`` stories, those sharing the most headline weight with the item, are
@@ -24,7 +30,7 @@ and scores the returned candidates outside it).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import islice
@@ -36,7 +42,7 @@ from monitor.stories import (
     choose_story,
     prepare,
 )
-from monitor.types import StoryKey
+from monitor.types import EventKind, StoryKey
 
 PER_TOKEN = 128        # stories taken through one posting list, the most recent first
 MAX_CANDIDATES = 128   # stories scored for one item, those sharing the most headline weight
@@ -46,6 +52,7 @@ _ANY = "\0any"         # every story of the category (for an item naming no acti
 _NO_ACTOR = "\0none"   # stories naming no acting state (any item may join them)
 
 _Posting = tuple[str | None, str, str]   # (category, acting state or group, token)
+_STEP = "\0step:"      # a "token" for a kind of step: headline tokens are \w+, never this
 
 
 @dataclass(frozen=True)
@@ -134,10 +141,12 @@ class StoryIndex:
         return dropped
 
     def candidates(self, item: Prepared, category: str | None, actors: tuple[str, ...],
-                   after_id: int | None = None) -> list[IndexedStory]:
+                   after_id: int | None = None, kind: EventKind | None = None
+                   ) -> list[IndexedStory]:
         """The stories the decision should score for this item: those of its category whose
         acting states are not disjoint from its own, whose headline shares a token with its
-        headline, and (with ``after_id``) whose id is above it."""
+        headline or (an item reporting the step ``kind``) that report its step in another
+        language, and (with ``after_id``) whose id is above it."""
         groups = (*dict.fromkeys(actors), _NO_ACTOR) if actors else (_ANY,)
         shared: dict[int, float] = {}     # story id -> headline weight shared with the item
         for token, weight in item.title.weights.items():
@@ -157,8 +166,22 @@ class StoryIndex:
             chosen = heapq.nlargest(self.max_candidates, shared,
                                     key=lambda i: self._rank(item, i, shared[i]))
         found = [self._stories[i] for i in chosen]
+        if kind is not None and actors:
+            found.extend(self._same_step(item, category, actors[0], kind, after_id, shared))
         self.scored += len(found)
         return found
+
+    def _same_step(self, item: Prepared, category: str | None, state: str, kind: EventKind,
+                   after_id: int | None, taken: Mapping[int, float]) -> list[IndexedStory]:
+        """The most recent stories of ``state``'s step ``kind`` (``same_step`` needs the
+        same acting states: the first is enough to look up) in another language than the
+        item's, but those ``taken`` through the headline."""
+        ids = self._postings.get((category, state, _STEP + kind))
+        if not ids:
+            return []
+        newest = islice(self._newest(ids, after_id), self.per_token)
+        stories = (self._stories[i] for i in newest if i not in taken)
+        return [s for s in stories if s.prepared.language != item.language]
 
     def _newest(self, ids: dict[int, None], after_id: int | None) -> Iterator[int]:
         for story_id in reversed(ids):
@@ -175,12 +198,13 @@ class StoryIndex:
 
     def find(self, topic: str, item: Prepared, category: str | None,
              actors: tuple[str, ...], seen_at: datetime, window: timedelta, *,
-             after_id: int | None = None, threshold: float = THRESHOLD,
+             after_id: int | None = None, kind: EventKind | None = None,
+             threshold: float = THRESHOLD,
              threshold_shared_actor: float = THRESHOLD_SHARED_ACTOR) -> int | None:
         """``find_same_story`` over the indexed stories (those above ``after_id``)."""
-        found = self.candidates(item, category, actors, after_id)
+        found = self.candidates(item, category, actors, after_id, kind)
         return choose_story(topic, item, category, actors, seen_at,
-                            ((c.key, c.prepared) for c in found), window,
+                            ((c.key, c.prepared) for c in found), window, kind=kind,
                             threshold=threshold, threshold_shared_actor=threshold_shared_actor)
 
 
@@ -189,3 +213,6 @@ def _postings_of(story: StoryKey, prepared: Prepared) -> Iterator[_Posting]:
     for token in prepared.title.weights:
         for group in groups:
             yield (story.category, group, token)
+    if story.kind is not None:
+        for state in dict.fromkeys(story.actors):
+            yield (story.category, state, _STEP + story.kind)

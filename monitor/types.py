@@ -2,6 +2,9 @@
 
 fetch -> FetchResult -> parse -> ParsedItem -> classify -> Classification
 -> stories -> Story -> digest -> Digest -> notify
+
+One piece (just over 400 lines) because the records are the vocabulary every stage shares:
+one place to read what flows where.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ Novelty = Literal["first", "follow_up"]
 # How one attempt to deliver a digest ended: accepted (ok), failed and to be retried
 # (failed), failed and dead-lettered (dead).
 AttemptResult = Literal["ok", "failed", "dead"]
+# Where a match's evidence sentence was read: the item's headline or lead, or its article.
+EvidenceSource = Literal["headline", "lead", "article"]
+# Which items' articles a poll reads ([monitor] fetch_articles).
+ArticleMode = Literal["candidates", "never", "all"]
 
 
 def actor_unknown(category: str | None, actors: tuple[str, ...]) -> bool:
@@ -95,6 +102,9 @@ class Classification:
     evidence: str = ""             # the sentence that decided
     rules: tuple[str, ...] = ()    # names of the rules that fired
     reason: str = ""               # a non-match: why ("no entity: ...", "other sense ...")
+    # Where the evidence sentence comes from: the item's "headline" or "lead" as the source
+    # delivered it, or the "article" page's text (monitor/articles.py).
+    evidence_source: EvidenceSource = "headline"
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,7 @@ class Story:
     novelty: Novelty | None = None   # first step of its kind by a state, or a follow-up
     event: StoryEvent | None = None  # what it is the first report of, or follows
     first_seen: datetime | None = None   # when its first item was seen (None: not known)
+    evidence_source: EvidenceSource | None = None   # None: stored before it was kept
 
 
 @dataclass(frozen=True)
@@ -178,6 +189,26 @@ class SourceState:
     flooding_since: datetime | None = None   # its polls bring far more than usual since then
     last_capped: int = 0               # items of the last poll past max_new_per_poll
     gone: bool = False
+
+
+@dataclass(frozen=True)
+class HealthFacts:
+    """What monitor.decide.health reads of a source's state, and nothing more: the store's
+    narrow read (Store.source_health_facts) for counting verdicts at every metrics scrape,
+    without mapping every column of 10,000 states. health() takes it or a SourceState."""
+
+    name: str
+    gone: bool = False
+    consecutive_failures: int = 0
+    last_success_at: datetime | None = None
+    flooding_since: datetime | None = None
+    last_new_item_at: datetime | None = None
+    first_polled_at: datetime | None = None
+
+    @classmethod
+    def of(cls, state: SourceState) -> HealthFacts:
+        return cls(state.name, state.gone, state.consecutive_failures, state.last_success_at,
+                   state.flooding_since, state.last_new_item_at, state.first_polled_at)
 
 
 @dataclass(frozen=True)
@@ -254,6 +285,19 @@ class DatabaseInfo:
 
 
 @dataclass(frozen=True)
+class DatabaseCheck:
+    """What `monitor db check` found: the schema's version and each check's verdict."""
+
+    path: str                          # as shown to a person (no password)
+    engine: str                        # "SQLite 3.45.1", "PostgreSQL 15.20"
+    schema_version: int
+    code_version: int                  # the schema version this news-monitor writes
+    problems: tuple[str, ...]          # empty when every check passed
+    checked: tuple[str, ...]           # what was checked
+    rows: tuple[tuple[str, int], ...]  # (table, row count)
+
+
+@dataclass(frozen=True)
 class PastMatch:
     """A story a stored item was part of: its topic, whether it alerted, its evidence."""
 
@@ -309,6 +353,9 @@ class StoryKey:
     category: str | None
     actors: tuple[str, ...]
     seen_at: datetime      # when the story was first seen
+    # The kind of step it reports (its ledger event's, monitor/events.py): reports of one
+    # step in two languages share no word, but this (monitor/stories.py, ``same_step``).
+    kind: EventKind | None = None
 
 
 @dataclass(frozen=True)
@@ -353,3 +400,41 @@ class PollSettings:
     def interval(self, source_interval: timedelta | None) -> timedelta:
         """A source's poll interval: its own, else the default."""
         return source_interval or self.poll_interval
+
+
+@dataclass(frozen=True)
+class ArticleSettings:
+    """What the article stage reads of the config (monitor/articles.py)."""
+
+    mode: ArticleMode = "candidates"
+    budget: int = 200                  # article fetches per ``window``, in this process
+    window: timedelta = timedelta(minutes=15)   # the budget's cycle: the poll interval
+    seconds_per_poll: float = 60.0     # one poll stops fetching articles after this long
+
+
+@dataclass(frozen=True)
+class CachedArticle:
+    """What the opening of an article said, by its URL; a failed read keeps its error."""
+
+    url: str                           # the canonical URL of the item that linked it
+    fetched_at: datetime
+    text: str = ""                     # its opening, as classified ("" when it failed)
+    error: str | None = None           # "FetchError: HTTP 404 Not Found"
+
+
+@dataclass(frozen=True)
+class ArticleCounts:
+    """Article reads: fetched, served from the cache, failed, or skipped past the budget."""
+
+    fetched: int = 0                   # fetched and read (failures not counted)
+    from_cache: int = 0
+    failed: int = 0                    # fetched (or refused) without text
+    skipped: int = 0                   # wanted, but past the budget
+
+    def __add__(self, other: ArticleCounts) -> ArticleCounts:
+        return ArticleCounts(self.fetched + other.fetched, self.from_cache + other.from_cache,
+                             self.failed + other.failed, self.skipped + other.skipped)
+
+    @property
+    def total(self) -> int:
+        return self.fetched + self.from_cache + self.failed + self.skipped

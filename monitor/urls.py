@@ -20,7 +20,8 @@ _CLICK_TRACKING = frozenset({
 # For telling copies apart only: names that usually track, but that some site may need to
 # show the page; a link we send keeps them.
 _TRACKING_NAMES = _CLICK_TRACKING | {"ref", "src", "rss", "feed", "share"}
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+# The port an http(s) URL means when it names none.
+DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters that need no percent-encoding normalisation in a path or query value.
 _PLAIN = re.compile(r"[A-Za-z0-9\-._~/:@!$'()*,;]*")
 
@@ -32,13 +33,13 @@ def canonical_url(url: str) -> str:
         parts = urlsplit(url.strip())
         scheme = parts.scheme.lower()
         hostname = parts.hostname
-        if scheme not in _DEFAULT_PORTS or not hostname:
+        if scheme not in DEFAULT_PORTS or not hostname:
             return ""
         port = parts.port
     except ValueError:
         return ""
     host = hostname.lower().removeprefix("www.")
-    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
     path = parts.path or "/"
     if len(path) > 1:
         path = path.rstrip("/")
@@ -155,3 +156,42 @@ def _is_host_port(authority: str) -> bool:
             return True
     port = authority[host_end:]
     return port == "" or (port[0] == ":" and port[1:].isascii() and port[1:].isdigit())
+
+
+# -- the database named in the config ---------------------------------------------------
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def is_postgres_url(database: str) -> bool:
+    """True when ``[monitor] database`` names a PostgreSQL server (a ``postgresql://`` or
+    ``postgres://`` URL) rather than a SQLite file."""
+    return database.strip().lower().startswith(POSTGRES_SCHEMES)
+
+
+def shown_database(database: str) -> str:
+    """``database`` for a person to read: a database URL's ``user:password@`` as
+    ``user:***@`` (a user name alone is no secret: it stays) and a ``password=`` parameter
+    as ``password=***``; a file path unchanged."""
+    if "://" not in database:
+        return database
+    span = _userinfo_span(database)
+    if span is not None:
+        user, colon, _ = database[span[0]:span[1] - 1].partition(":")
+        if is_postgres_url(database) and "/" not in user:
+            shown = f"{user}:{_REDACTED}" if colon else user
+            database = f"{database[:span[0]]}{shown}@{database[span[1]:]}"
+        else:
+            database = without_credentials(database)
+    return _QUERY_PASSWORD.sub(rf"\g<1>{_REDACTED}", database)
+
+
+def database_password(database: str) -> bool:
+    """True when a PostgreSQL URL carries a password (in its userinfo or as a
+    ``password=`` parameter): a secret, which the config file must not hold."""
+    if not is_postgres_url(database):
+        return False
+    span = _userinfo_span(database)
+    userinfo = database[span[0]:span[1]] if span else ""
+    return ":" in userinfo or _QUERY_PASSWORD.search(database) is not None

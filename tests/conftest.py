@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.fakes import postgres_database
 from tests.loopback import LoopbackHTTPServer
 
 
@@ -24,3 +26,21 @@ def fresh_server(shared_server: LoopbackHTTPServer) -> LoopbackHTTPServer:
         shared_server.requests.clear()
         shared_server.max_in_flight = shared_server.in_flight
     return shared_server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """``[monitor] database`` for a test run on each backend: a new SQLite file, and a new
+    PostgreSQL database (skipped without $MONITOR_TEST_POSTGRES_URL; dropped after)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "m.db")
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A new PostgreSQL database's URL, for the tests of that backend alone."""
+    with postgres_database() as url:
+        yield url

@@ -1,21 +1,30 @@
 """Fakes the tests share: clocks, a recording notifier, a programmable fetcher, a store.
 
 They stand in for the parts a unit test does not exercise; end-to-end tests keep real
-HTTP servers on loopback (tests/loopback.py), real SQLite files and a real SMTP server.
+HTTP servers on loopback (tests/loopback.py), real SQLite files, a real PostgreSQL server
+(`postgres_database`) and a real SMTP server.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
 
 from monitor.commit import sync_sources
 from monitor.errors import FetchError
-from monitor.store import SqliteStore
+from monitor.store import Store, open_store
 from monitor.types import Digest, FetchResult
+
+POSTGRES_ENV = "MONITOR_TEST_POSTGRES_URL"
 
 
 class FixedClock:
@@ -168,11 +177,32 @@ class FakeFetcher:
 
 
 def temp_store(directory: Path, sources: Iterable[tuple[str, str]] = (),
-               now: datetime | None = None) -> SqliteStore:
-    """A SqliteStore on a new file in ``directory`` (a test's tmp_path), sources synced."""
-    store = SqliteStore(str(directory / "m.db"))
+               now: datetime | None = None, database: str | None = None) -> Store:
+    """A store on a new SQLite file in ``directory`` (a test's tmp_path), or on
+    ``database`` (the `database` fixture's SQLite path or PostgreSQL URL), sources synced."""
+    store = open_store(database or str(directory / "m.db"))
     listed = list(sources)
     if listed:
         sync_sources(store, listed, now or datetime.now(UTC))
     return store
 
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """The URL of a new, empty database on the test server (``$MONITOR_TEST_POSTGRES_URL``,
+    e.g. postgresql://postgres@127.0.0.1:5432/postgres), dropped afterwards; the test is
+    skipped when the variable is not set."""
+    import psycopg
+
+    server = os.environ.get(POSTGRES_ENV)
+    if not server:
+        pytest.skip(f"PostgreSQL backend: set {POSTGRES_ENV} to a server's URL, like "
+                    "postgresql://postgres@127.0.0.1:5432/postgres (.ci/run does)")
+    name = f"monitor_test_{secrets.token_hex(6)}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

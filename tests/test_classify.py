@@ -11,6 +11,7 @@ from monitor.classify.evaluate import evaluate_file, format_errors, format_repor
 from monitor.classify.gazetteer import find_states, strip_dateline
 from monitor.classify.recognition import split_sentences
 from monitor.config import TopicConfig
+from monitor.stories import prepare
 from monitor.types import CATEGORIES
 
 GRANTED, STEP, DEBATED = CATEGORIES
@@ -364,6 +365,12 @@ def test_challenge_set_meets_the_targets(clf: TopicClassifier) -> None:
      None),
     ("Taliban-era decrees recognised by new court structure", None),
     ("Kabul-born author gets recognition from Booker jury", None),
+    # a passive's agent: a state grants, nobody is a debate; an embassy is an object, not
+    # the end of a road; another state's caretaker government is that state
+    ("Taliban recognised by Kremlin decree", GRANTED),
+    ("Taliban government is recognised by nobody, Muttaqi admits", DEBATED),
+    ("Taliban reopen road to the Indian embassy", None),
+    ("Pakistan's caretaker government accepts Taliban-appointed ambassador", STEP),
 ])
 def test_generalisation_cases(clf: TopicClassifier, title: str, category: str | None) -> None:
     assert _category(clf, title) == category
@@ -382,6 +389,9 @@ def test_generalisation_cases(clf: TopicClassifier, title: str, category: str | 
      'other sense of "recognition": "of facial recognition"'),
     ("Taliban spokesman urges recognition of Palestine", "", "other object:"),
     ("Taliban recognise the drought as the main threat", "", "other object:"),
+    ("Taliban recognised as reliable partners by the Red Cross", "",
+     'other sense of "recognition"'),
+    ("Mali's junta wins recognition from Moscow as Taliban look on", "", "other object:"),
     ("Aid flights resume", "Airport staff return to work. Taliban officials inspect the new "
      "facial recognition gates.", 'other sense of "recognition"'),
 ])
@@ -400,3 +410,31 @@ def test_a_query_topic_says_its_query_did_not_match() -> None:
 
 def test_a_match_has_no_reason(clf: TopicClassifier) -> None:
     assert clf.classify("Germany will not recognise the Taliban government").reason == ""
+
+
+@pytest.mark.parametrize(("text", "lead"), [
+    # datelines: a place (any case when an agency follows), a date, an agency, a separator
+    ("LAHORE, Aug 2 (APP): The minister said", "The minister said"),
+    ("PESHAWAR: Officials met on Monday", "Officials met on Monday"),
+    ("ST. PETERSBURG, June 12 /TASS/. The forum opened", "The forum opened"),
+    ("DOHA - Talks resumed", "Talks resumed"),
+    ("TASHKENT (AP) — Envoys met", "Envoys met"),
+    ("ANKARA, July 3 (Reuters) - Turkey said", "Turkey said"),
+    ("BOGOTÁ (Reuters) - El ministro dijo", "El ministro dijo"),
+    ("Lisbon, 4 Jul 2025 (AFP) - O ministro disse", "O ministro disse"),
+    ("Vienna, Jul 4 (APP):The envoy said", "The envoy said"),
+    ("DENVER, Colorado (KDVR) — Crews worked", "Crews worked"),
+    ("KARACHI Jul 4, (APP): Traders said", "Traders said"),
+    # not datelines: an acronym joined by a hyphen, a headline with a bracket before a dash
+    ("COVID-19 cases rise in the capital", "COVID-19 cases rise in the capital"),
+    ("PML-N leaders meet in Lahore", "PML-N leaders meet in Lahore"),
+    ("NATO-Taliban contacts reported", "NATO-Taliban contacts reported"),
+    ("US-Taliban talks resume", "US-Taliban talks resume"),
+    ("Ten films you missed (and more) - Gazette", "Ten films you missed (and more) - Gazette"),
+    ("Russia Recognises Taliban (Update) - Wire", "Russia Recognises Taliban (Update) - Wire"),
+    ("THE Council of Envoys (CoE) — a forum", "THE Council of Envoys (CoE) — a forum"),
+])
+def test_one_dateline_rule_for_classifier_and_story_leads(text: str, lead: str) -> None:
+    """The classifier and story grouping strip the same dateline: one function."""
+    assert strip_dateline(text) == lead
+    assert prepare("Envoys meet", text).lead == prepare("Envoys meet", lead).lead

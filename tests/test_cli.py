@@ -39,6 +39,7 @@ def write_config(tmp_path: Path, feed_url: str, extra: str = "") -> Path:
 [monitor]
 database = "{tmp_path / 'monitor.db'}"
 min_host_interval = "0s"
+fetch_articles = "never"          # the items link to news.example, which nobody serves
 
 [[topics]]
 name = "taliban-recognition"
@@ -304,3 +305,11 @@ def test_status_on_a_database_damaged_mid_file_says_it_cannot_read_the_state(
     assert status.returncode == 1 and " ok " not in status.stdout
     assert error_line(status).startswith(
         f"error: cannot read the state: database {database} is damaged (")
+    check = monitor("db", "check", "-q", "-c", str(config))
+    assert check.returncode == 1, check.stderr
+    assert f"problem: cannot read the state: database {database} is damaged (" in check.stdout
+    assert check.stdout.splitlines()[-1].startswith("FAILED: ")
+    copy = monitor("db", "copy", "--from", str(database), "--to",
+                   "postgresql://nobody@127.0.0.1:9/none", "-q", "-c", str(config))
+    assert copy.returncode == 1
+    assert error_line(copy).startswith(f"error: database {database} is not copied: cannot read")

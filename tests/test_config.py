@@ -159,3 +159,33 @@ def test_a_notifier_time_zone_defaults_to_utc() -> None:
         {"name": "a", "type": "file", "path": "x"},
         {"name": "b", "type": "file", "path": "y", "timezone": "Asia/Kabul"}]})
     assert [n.zone.key for n in config.notifiers] == ["UTC", "Asia/Kabul"]
+
+
+def test_the_database_is_a_sqlite_file_or_a_postgres_url(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def database(**monitor: str) -> str:
+        return load_config_data({**MINIMAL, "monitor": monitor}).monitor.database
+
+    assert database() == "data/monitor.db"
+    assert database(database="postgresql://monitor@db.example.org/monitor") == \
+        "postgresql://monitor@db.example.org/monitor"
+    for written in ("postgresql://monitor:hunter2@db.example.org/monitor",
+                    "postgres://db.example.org/monitor?user=m&password=hunter2"):
+        message = refused({**MINIMAL, "monitor": {"database": written}})
+        assert message.startswith("monitor.database: secrets are never written in the "
+                                  "config file; put the URL in an environment variable and "
+                                  "name it in database_env")
+        assert "hunter2" not in message
+    assert refused({**MINIMAL, "monitor": {"database": "mysql://u:hunter2@db/m"}}) == (
+        "monitor.database: 'mysql://***@db/m' is neither a SQLite file nor a postgresql:// URL")
+
+    monkeypatch.delenv("NM_TEST_DATABASE", raising=False)
+    assert refused({**MINIMAL, "monitor": {"database_env": "NM_TEST_DATABASE"}}) == (
+        "monitor.database_env: environment variable NM_TEST_DATABASE is not set")
+    monkeypatch.setenv("NM_TEST_DATABASE", "postgresql://monitor:hunter2@db/monitor")
+    config = load_config_data({**MINIMAL, "monitor": {"database_env": "NM_TEST_DATABASE"}})
+    assert config.monitor.database == "postgresql://monitor:hunter2@db/monitor"
+    assert "hunter2" not in repr(config)
+    assert refused({**MINIMAL, "monitor": {"database_env": "NM_TEST_DATABASE",
+                                           "database": "data/monitor.db"}}) == (
+        "monitor: set database or database_env, not both")

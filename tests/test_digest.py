@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 
 from monitor.digest import (
     SUBJECT_LIMIT,
+    TEXT_LIMIT,
+    TITLE_LIMIT,
     clean_text,
     digest_payload,
     one_line,
@@ -21,6 +24,8 @@ from monitor.digest import (
     render_text,
 )
 from monitor.notify.webhook import discord_body, slack_body
+from monitor.parse.sanitize import MAX_TITLE, clean_summary, clean_title
+from monitor.text import one_line as text_line
 from monitor.types import Digest, Story, StorySource
 
 WHEN = datetime(2025, 7, 3, 12, 30, tzinfo=UTC)
@@ -139,7 +144,7 @@ def test_control_characters_are_removed_from_text() -> None:
     story = make_story(title="Envoy\x00 named\x1b[31m", evidence="First\x07 line\r\nsecond line")
     text = render_text(make_digest(story))
     assert "\x00" not in text and "\x1b" not in text and "\x07" not in text and "\r" not in text
-    assert "Envoy named [31m" in text
+    assert "Envoy named[31m" in text     # removed, as the parser removes them
 
 
 def test_health_and_test_digests_render_their_text() -> None:
@@ -197,6 +202,30 @@ def test_one_line_is_single_line_and_capped(text: str, limit: int) -> None:
     line = one_line(text, limit)
     assert len(line) <= limit
     assert not any(c in line for c in "\r\n\x00\x0b\x0c\x85\u2028\u2029")
+
+
+@given(st.text(), st.sampled_from([1, 50, TITLE_LIMIT]))
+def test_alerts_and_the_parser_make_one_line_by_one_rule(text: str, limit: int) -> None:
+    """A title is cleaned once by the parser and again when an alert shows it: the same
+    rule, so the second changes nothing."""
+    assert one_line(text, MAX_TITLE) == clean_title(text)
+    assert one_line(text, limit) == text_line(text, limit)
+    stored = clean_title(text)
+    assert one_line(stored) == stored
+
+
+_OLD_ALERT_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+@given(st.text(), st.sampled_from([2, 50, TITLE_LIMIT, TEXT_LIMIT]))
+def test_a_stored_title_or_summary_shows_as_the_alerts_line_always_did(text: str,
+                                                                    limit: int) -> None:
+    """The alert's cleaner before it became the parser's one (controls became spaces),
+    as a reference: what the parser stored shows exactly as it did."""
+    for stored in (clean_title(text), clean_summary(text, is_html=False)):
+        before = " ".join(_OLD_ALERT_CONTROLS.sub(" ", stored).split())
+        before = before if len(before) <= limit else before[:limit - 1].rstrip() + "…"
+        assert one_line(stored, limit) == before
 
 
 @given(st.text())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from monitor import report
 from monitor.app import build_app
 from monitor.config import load_config_data
 from monitor.health import health_changes
@@ -104,3 +106,32 @@ def test_migration_gives_older_rows_their_kind(tmp_path: Path) -> None:
     # The page keeps its health verdict: a selector incident, not a failing one.
     assert kinds(states["page"]) == {("selector", "open"), ("selector", "alert")}
     assert kinds(states["feed"]) == {("failing", "open")}
+
+
+def test_status_shows_what_failed_beside_the_message() -> None:
+    config = load_config_data({
+        "topics": [{"name": "t", "event": "recognition"}],
+        "sources": [{"name": "s", "url": "https://x.example/"},
+                    {"name": "calm", "url": "https://calm.example/"}]})
+    states = [failing("ParseError: item_selector 'article' matched nothing", "selector"),
+              SourceState(name="calm", url="https://calm.example/", first_polled_at=NOW,
+                          last_success_at=NOW, last_status="ok")]
+    header, failed, calm = report.status_table(config, states, NOW).splitlines()[:3]
+    kind_at, error_at = header.index("ERROR KIND"), header.index("LAST ERROR")
+    assert failed[kind_at:error_at].strip() == "selector"
+    assert failed[error_at:].startswith("ParseError: item_selector")
+    assert calm[kind_at:].strip() == ""
+    document = json.loads(report.status_json(config, states, NOW, []))
+    assert [(s["last_error_kind"], s["last_error"]) for s in document["sources"]] == [
+        ("selector", "ParseError: item_selector 'article' matched nothing"), (None, None)]
+
+
+def test_a_receivers_escape_sequence_never_reaches_the_terminal_through_status() -> None:
+    """A stored message is shown by the one-line rule of alerts: no control character
+    (a terminal escape here), no line break, cut with an ellipsis."""
+    config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
+                               "sources": [{"name": "s", "url": "https://x.example/"}]})
+    message = "FetchError: HTTP 500: \x1b[2J\x1b[31mcleared\r\nscreen " + "x" * 200
+    table = report.status_table(config, [failing(message, "fetch")], NOW)
+    assert "\x1b" not in table and "\r" not in table and len(table.splitlines()) == 2
+    assert "FetchError: HTTP 500: [2J[31mcleared screen x" in table and table.endswith("…")

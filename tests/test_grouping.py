@@ -42,10 +42,12 @@ def server():
         yield http
 
 
-def make_app(tmp_path: Path, feeds: dict[str, Feed], **monitor: object) -> App:
+def make_app(tmp_path: Path, feeds: dict[str, Feed], database: str | None = None,
+             **monitor: object) -> App:
     config = load_config_data({
-        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s",
-                    **monitor},
+        # the items link to news.example, which nobody serves
+        "monitor": {"database": database or str(tmp_path / "m.db"), "min_host_interval": "0s",
+                    "fetch_articles": "never", **monitor},
         "topics": [{"name": "t", "event": "recognition"}],
         "sources": [{"name": name, "url": feed.url} for name, feed in feeds.items()],
         "notifiers": [{"name": "desk", "type": "file", "path": str(tmp_path / "desk.log")},
@@ -67,11 +69,11 @@ def in_thread(name: str, work: Callable[[], object]) -> tuple[threading.Thread, 
 
 
 def test_a_healthy_poll_completes_while_a_flood_poll_is_inside_grouping(
-        tmp_path: Path, server, monkeypatch) -> None:
+        tmp_path: Path, database: str, server, monkeypatch) -> None:
     flood, healthy = Feed(server, "/flood.xml"), Feed(server, "/healthy.xml")
     flood.flood(1, 40)
     healthy.items = [("n1", NORWAY)]
-    app = make_app(tmp_path, {"flood": flood, "healthy": healthy})
+    app = make_app(tmp_path, {"flood": flood, "healthy": healthy}, database)
     inside, release = threading.Event(), threading.Event()
     score = stories._score
 
@@ -99,13 +101,14 @@ def test_a_healthy_poll_completes_while_a_flood_poll_is_inside_grouping(
         app.close()
 
 
-def test_two_outlets_grouped_at_once_still_make_one_story(tmp_path: Path, server) -> None:
+def test_two_outlets_grouped_at_once_still_make_one_story(tmp_path: Path, database: str,
+                                                          server) -> None:
     """a groups its two copies of the story; b commits the story before a commits: a's
     copies join b's story (the one copy through the other) and nothing alerts twice."""
     a, b = Feed(server, "/a.xml"), Feed(server, "/b.xml")
     a.items = [("a1", NORWAY), ("a2", f"UPDATE 1-{NORWAY} - Fjord Times")]
     b.items = [("b1", f"{NORWAY} | Oslo Wire")]
-    app = make_app(tmp_path, {"a": a, "b": b})
+    app = make_app(tmp_path, {"a": a, "b": b}, database)
     grouped, release = threading.Event(), threading.Event()
     group = app.pipeline.grouper.group
 
@@ -133,10 +136,46 @@ def test_two_outlets_grouped_at_once_still_make_one_story(tmp_path: Path, server
         app.close()
 
 
-def test_a_flooding_source_is_flagged_capped_and_reported_once(tmp_path: Path,
+def test_one_step_in_two_languages_grouped_at_once_is_one_story(tmp_path: Path,
+                                                                server) -> None:
+    """The Russian outlet's poll groups its report (no story yet), the English outlet's
+    commits the story of the same step meanwhile: the Russian report joins it at settle,
+    though the headlines share no word (same step, same state, another language)."""
+    ru, en = Feed(server, "/ru.xml"), Feed(server, "/en.xml")
+    ru.items = [("r1", "Россия официально признала правительство движения Талибан")]
+    en.items = [("e1", "Moscow formally recognises Taliban-run Afghanistan")]
+    app = make_app(tmp_path, {"ru": ru, "en": en})
+    grouped, release = threading.Event(), threading.Event()
+    group = app.pipeline.grouper.group
+
+    def held(*args):  # the Russian poll waits between grouping and its commit
+        decided = group(*args)
+        if threading.current_thread().name == "ru":
+            grouped.set()
+            release.wait(DEADLINE)
+        return decided
+
+    app.pipeline.grouper.group = held  # type: ignore[method-assign]
+    source_ru, source_en = app.config.sources
+    try:
+        polling, _ = in_thread("ru", lambda: app.pipeline.poll(source_ru))
+        assert grouped.wait(DEADLINE)
+        assert app.pipeline.poll(source_en).status == "ok"
+        release.set()
+        polling.join(DEADLINE)
+        rows = app.store._query("SELECT story_id, COUNT(*) AS n FROM story_items "
+                                "GROUP BY story_id")
+        assert [r["n"] for r in rows] == [2]
+        assert outbox(app) == ["Moscow formally recognises Taliban-run Afghanistan"]
+    finally:
+        release.set()
+        app.close()
+
+
+def test_a_flooding_source_is_flagged_capped_and_reported_once(tmp_path: Path, database: str,
                                                                server) -> None:
     wire = Feed(server, "/wire.xml")
-    app = make_app(tmp_path, {"wire": wire}, max_new_per_poll=10)
+    app = make_app(tmp_path, {"wire": wire}, database, max_new_per_poll=10)
     source = app.config.sources[0]
     try:
         for poll in range(5):                       # its usual: two new items a poll
@@ -146,8 +185,8 @@ def test_a_flooding_source_is_flagged_capped_and_reported_once(tmp_path: Path,
         outcome = app.pipeline.poll(source)
         assert (outcome.new, outcome.capped) == (80, 70)
         assert len(outbox(app)) == 10               # the cap: ten stories alerted
-        assert app.store._query("SELECT COUNT(*) FROM items WHERE guid LIKE 'deal-%' "
-                                "AND alert = 0")[0][0] == 70   # the rest recorded as seen
+        assert app.store._query("SELECT COUNT(*) AS n FROM items WHERE guid LIKE 'deal-%' "
+                                "AND NOT alert")[0]["n"] == 70   # the rest recorded as seen
         state = app.store.source_state("wire")
         assert health(state, app.clock(), app.config.interval(source)) == "flooding"
         table = report.status_table(app.config, [state], app.clock())

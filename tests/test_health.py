@@ -62,12 +62,12 @@ def test_selector_and_silence_alert_at_once() -> None:
     assert health_changes(silent, NOW, HOUR, [], {}) == ()
 
 
-def test_operator_notifier_end_to_end(tmp_path: Path) -> None:
+def test_operator_notifier_end_to_end(tmp_path: Path, database: str) -> None:
     clock = FixedClock()
     with LoopbackHTTPServer() as http:
         http.route("/feed.xml", Response(status=500, body=b"down"))
         config = load_config_data({
-            "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s"},
+            "monitor": {"database": database, "min_host_interval": "0s"},
             "topics": [{"name": "t", "event": "recognition"}],
             "sources": [{"name": "Wire", "url": http.url("/feed.xml")}],
             "notifiers": [{"name": "ops", "type": "file", "path": str(tmp_path / "ops.log"),

@@ -23,10 +23,10 @@ from monitor.parse.sanitize import (
     MAX_URL,
     clean_guid,
     clean_summary,
-    clean_text,
     clean_title,
     clean_url,
 )
+from monitor.text import one_line
 from monitor.types import ParsedFeed
 from monitor.urls import strip_credentials
 
@@ -312,7 +312,7 @@ def reference_url(link: str, base: str) -> str:
                                          "https://user:pw@e.example/a"])),
        st.sampled_from([1, 5, 50, MAX_TITLE]))
 def test_sanitize_shortcuts_match_the_regular_expressions(text, limit):
-    assert clean_text(text, limit) == reference_text(text, limit)
+    assert one_line(text, limit) == reference_text(text, limit)
     assert clean_guid(text) == reference_guid(text)
     assert clean_url(text, FEED_URL) == reference_url(text, FEED_URL)
     assert clean_url("https://e.example/" + text, FEED_URL) == reference_url(

@@ -31,10 +31,20 @@ PACKAGE_ROOT = Path(monitor.__file__).parent
 # fetched bytes) and return records. Reading package data (states.json, digest templates)
 # is allowed; talking to the network, a database, other processes or threads is not.
 PURE = (
+    "monitor.article_plan",
     "monitor.backtest",
     "monitor.classify",
     "monitor.classify.evaluate",
     "monitor.classify.gazetteer",
+    "monitor.classify.languages",
+    "monitor.classify.languages.ar",
+    "monitor.classify.languages.base",
+    "monitor.classify.languages.fa",
+    "monitor.classify.languages.normalise",
+    "monitor.classify.languages.ps",
+    "monitor.classify.languages.ru",
+    "monitor.classify.languages.ur",
+    "monitor.classify.languages.zh",
     "monitor.classify.multilingual",
     "monitor.classify.recognition",
     "monitor.classify.steps",
@@ -54,6 +64,7 @@ PURE = (
     "monitor.sources.opml",
     "monitor.stories",
     "monitor.story_index",
+    "monitor.text",
     "monitor.types",
     "monitor.urls",
 )
@@ -65,13 +76,17 @@ IO_MODULES = (
     "selectors", "signal", "smtplib", "socket", "sqlite3", "ssl", "subprocess", "threading",
     "urllib.request",
     # dependencies that talk to the network or run threads, or keep process-wide state
-    "apprise", "apscheduler.schedulers", "prometheus_client", "requests", "urllib3",
+    "anyio", "apprise", "apscheduler.schedulers", "prometheus_client", "psycopg", "psycopg_pool",
+    "requests", "starlette",
+    "urllib3", "uvicorn",
     # the project's own I/O: storage, fetching, sending, the daemon and its commands
-    "monitor.app", "monitor.batch", "monitor.cli", "monitor.deliver", "monitor.demo",
-    "monitor.fetch", "monitor.metrics", "monitor.node", "monitor.notify", "monitor.pipeline",
+    "monitor.app", "monitor.articles", "monitor.batch", "monitor.cli", "monitor.deliver",
+    "monitor.demo", "monitor.fetch", "monitor.metrics", "monitor.node", "monitor.notify",
+    "monitor.pipeline",
     "monitor.report",
     "monitor.retention", "monitor.scheduler", "monitor.sources.config_file",
-    "monitor.sources.discover", "monitor.store", "monitor.workers",
+    "monitor.sources.discover", "monitor.store", "monitor.workers", "monitor.liveness",
+    "monitor.web",
 )
 
 # Imports of an I/O module that are known and accepted, with the reason.

@@ -14,6 +14,7 @@ from monitor import cluster
 from monitor.cluster import Heartbeat, Lease, NodeIdentity, SourceClaim
 from monitor.commit import commit_poll, sync_sources
 from monitor.errors import StoreError
+from monitor.outbox import DUE_STATUSES
 from monitor.store.base import Store
 from monitor.types import Digest, PollRecord
 from tests.fakes import temp_store
@@ -148,15 +149,15 @@ def delivery(store: Store, digest_id: str = "d1") -> Digest:
 def test_a_delivery_is_sent_by_one_node_and_left_to_another_after_its_lease_lapses(
         store: Store) -> None:
     delivery(store)
-    assert store.claim_delivery("d1", Lease("a", NOW, NOW + TIMEOUT)) == 1
-    assert store.claim_delivery("d1", Lease("b", NOW, NOW + TIMEOUT)) is None
-    assert store.due_deliveries("hook", NOW + timedelta(seconds=30)) == []
+    assert store.claim_delivery("d1", DUE_STATUSES, Lease("a", NOW, NOW + TIMEOUT)) == 1
+    assert store.claim_delivery("d1", DUE_STATUSES, Lease("b", NOW, NOW + TIMEOUT)) is None
+    assert store.due_deliveries("hook", DUE_STATUSES, NOW + timedelta(seconds=30)) == []
     # a died while sending: after the lease, b resends it (the same digest, the same id)
     after = NOW + TIMEOUT + timedelta(seconds=1)
-    assert [d.id for d in store.due_deliveries("hook", after)] == ["d1"]
-    assert store.claim_delivery("d1", Lease("b", after, after + TIMEOUT)) == 2
+    assert [d.id for d in store.due_deliveries("hook", DUE_STATUSES, after)] == ["d1"]
+    assert store.claim_delivery("d1", DUE_STATUSES, Lease("b", after, after + TIMEOUT)) == 2
     store.mark_delivered("d1", after)
-    assert store.claim_delivery("d1", Lease("c", after, after + TIMEOUT)) is None
+    assert store.claim_delivery("d1", DUE_STATUSES, Lease("c", after, after + TIMEOUT)) is None
     # a's late failure does not undo b's delivery
     store.mark_failed("d1", "timed out", after, after + timedelta(seconds=30))
     assert store.delivery_rows(("delivered",))[0]["id"] == "d1"
@@ -165,20 +166,21 @@ def test_a_delivery_is_sent_by_one_node_and_left_to_another_after_its_lease_laps
 def test_a_failed_delivery_releases_its_lease_and_waits_for_its_retry_time(
         store: Store) -> None:
     delivery(store)
-    assert store.claim_delivery("d1", Lease("a", NOW, NOW + TIMEOUT)) == 1
+    assert store.claim_delivery("d1", DUE_STATUSES, Lease("a", NOW, NOW + TIMEOUT)) == 1
     retry = NOW + timedelta(seconds=30)
     store.mark_failed("d1", "HTTP 503", NOW, retry)
-    assert store.claim_delivery("d1", Lease("b", NOW, NOW + TIMEOUT)) is None   # backoff
-    assert store.claim_delivery("d1", Lease("b", retry, retry + TIMEOUT)) == 2
+    # backoff: not before its retry time
+    assert store.claim_delivery("d1", DUE_STATUSES, Lease("b", NOW, NOW + TIMEOUT)) is None
+    assert store.claim_delivery("d1", DUE_STATUSES, Lease("b", retry, retry + TIMEOUT)) == 2
 
 
 def test_forgetting_a_node_releases_the_delivery_it_was_sending(store: Store) -> None:
     delivery(store)
     store.join(identity("a"), NOW)
-    assert store.claim_delivery("d1", Lease("a", NOW, NOW + TIMEOUT)) == 1
+    assert store.claim_delivery("d1", DUE_STATUSES, Lease("a", NOW, NOW + TIMEOUT)) == 1
     assert [n.deliveries for n in store.nodes(NOW)] == [1]
     store.forget_nodes(["a"])
-    assert [d.id for d in store.due_deliveries("hook", NOW)] == ["d1"]
+    assert [d.id for d in store.due_deliveries("hook", DUE_STATUSES, NOW)] == ["d1"]
 
 
 def test_a_database_one_process_writes_holds_every_singleton(store: Store) -> None:

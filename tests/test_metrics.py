@@ -7,7 +7,9 @@ own parser.
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,9 +18,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.app import App, build_app
 from monitor.config import load_config_data
-from monitor.metrics import Metrics
+from monitor.decide import healths
+from monitor.deliver import Deliverer
+from monitor.metrics import HEALTHS, Metrics
 from monitor.scheduler import Daemon, poll_sources
-from monitor.types import SourceState
+from monitor.types import Digest, HealthFacts, PollOutcome, SourceState
 from tests.fakes import FixedClock, temp_store
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response, wait_for
 
@@ -192,10 +196,11 @@ def test_the_daemon_feeds_the_metrics(tmp_path: Path, server) -> None:
         app.close()
 
 
-def test_the_sources_gauge_counts_each_health_as_status_does(tmp_path: Path) -> None:
+def test_the_sources_gauge_counts_each_health_as_status_does(tmp_path: Path,
+                                                             database: str) -> None:
     now = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
     names = ["fresh", "fine", "down", "gone", "quiet", "unpolled"]
-    store = temp_store(tmp_path, [(n, f"https://x.example/{n}") for n in names], now)
+    store = temp_store(tmp_path, [(n, f"https://x.example/{n}") for n in names], now, database)
     polled = now - timedelta(minutes=5)
     states = [
         SourceState("fine", "https://x.example/fine", last_success_at=polled,
@@ -237,3 +242,173 @@ def test_two_apps_keep_their_own_counts(tmp_path: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+# -- a watcher's bug never stops a poll or a delivery ----------------------------------
+
+
+class BrokenObserver:
+    """A watcher with a bug: every call raises (the Observer contract says it must not)."""
+
+    def __init__(self) -> None:
+        self.calls: Tally[str] = Tally()
+
+    def poll_done(self, outcome: PollOutcome) -> None:
+        self.calls["poll_done"] += 1
+        raise RuntimeError("observer bug in poll_done")
+
+    def delivery_attempted(self, digest: Digest, result: str, at: datetime) -> None:
+        self.calls["delivery_attempted"] += 1
+        raise RuntimeError("observer bug in delivery_attempted")
+
+    def cycle_done(self, at: datetime) -> None:
+        self.calls["cycle_done"] += 1
+        raise RuntimeError("observer bug in cycle_done")
+
+
+def observer_records(caplog: pytest.LogCaptureFixture, method: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "monitor.observer" and method in r.message]
+
+
+def test_a_failing_observer_does_not_stop_the_polls(tmp_path: Path, server,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    server.route("/wire.rss", conditional(rss(STEP, DECOY)))
+    server.route("/broken.rss", Response(500, b"oops"))
+    clock = FixedClock(datetime(2025, 7, 3, 12, 0, tzinfo=UTC))
+    app = make_app(tmp_path, server, clock, hooks={})
+    broken = BrokenObserver()
+    app.metrics = broken  # type: ignore[assignment]
+    caplog.set_level(logging.DEBUG, logger="monitor.observer")
+    try:
+        outcomes = poll_sources(app, app.config.sources)
+        assert sorted(o.source for o in outcomes) == ["broken", "wire"]
+        assert app.store.source_state("wire").last_success_at == clock.now   # committed
+        assert broken.calls == {"poll_done": 2, "cycle_done": 1}
+        clock.advance(timedelta(minutes=20))
+        assert len(poll_sources(app, app.config.sources)) == 2
+    finally:
+        app.close()
+    # The first failure of each method: a WARNING with its traceback; the next ones DEBUG.
+    polls = observer_records(caplog, "poll_done")
+    assert [r.levelno for r in polls] == [logging.WARNING, logging.DEBUG, logging.DEBUG,
+                                          logging.DEBUG]
+    assert polls[0].exc_info is not None and "observer bug in poll_done" in caplog.text
+    assert [r.levelno for r in observer_records(caplog, "cycle_done")] == [logging.WARNING,
+                                                                           logging.DEBUG]
+
+
+def test_a_failing_observer_does_not_stop_the_deliveries(tmp_path: Path, server,
+                                                         caplog: pytest.LogCaptureFixture
+                                                         ) -> None:
+    server.route("/wire.rss", conditional(rss(STEP)))
+    hook = Webhook(server, "/hook", 204)
+    clock = FixedClock(datetime(2025, 7, 3, 12, 0, tzinfo=UTC))
+    app = make_app(tmp_path, server, clock, hooks={"hook": hook.url}, broken=False)
+    broken = BrokenObserver()
+    deliverer = Deliverer(app.store, app.notifiers, {n.name: n for n in app.config.notifiers},
+                          clock, observer=broken)
+    try:
+        for n in range(3):
+            app.store.add_delivery(Digest(f"notice-{n}", "hook", clock.now, (), kind="test",
+                                          text=f"notice {n}"), clock.now)
+        [outcome] = deliverer.flush_all()
+        assert (outcome.sent, outcome.failed, outcome.dead, outcome.errors) == (3, 0, 0, ())
+        assert len(server.requests_to("/hook")) == 3
+        assert broken.calls == {"delivery_attempted": 3}
+        assert app.store.delivery_rows(("pending", "sending", "failed", "dead")) == []
+    finally:
+        app.close()
+    assert [r.levelno for r in observer_records(caplog, "delivery_attempted")][:1] == \
+        [logging.WARNING]
+
+
+def test_a_failing_observer_does_not_stop_the_daemon(tmp_path: Path, server) -> None:
+    server.route("/wire.rss", conditional(rss(STEP)))
+    hook = Webhook(server, "/hook", 204)
+    app = make_app(tmp_path, server, hooks={"hook": hook.url}, broken=False)
+    app.metrics = BrokenObserver()  # type: ignore[assignment]
+    daemon = Daemon(app)
+    stopper = threading.Timer(30, daemon.stopping.set)   # never left running on a failure
+    stopper.start()
+    try:
+        daemon.start()
+        # The poll's story reaches the immediate webhook, and the ticks still count as
+        # alive (GET /healthz) though every cycle_done raised.
+        wait_for(lambda: server.requests_to("/hook"), timeout=20)
+        assert daemon.liveness() is None
+        assert [p.status for p in daemon.recent_polls.recent("wire")] == ["ok"]
+    finally:
+        stopper.cancel()
+        daemon.stop(grace=5)
+        app.close()
+
+
+def test_a_scrape_counts_the_deliveries_without_reading_them(tmp_path: Path,
+                                                             database: str) -> None:
+    """Dead deliveries are kept until retried: a scrape must not read each one (nor its
+    payload) under the store's lock, only count them."""
+    now = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
+    store = temp_store(tmp_path, [("wire", "https://x.example/wire")], now, database)
+    for n in range(40):
+        digest = Digest(f"d{n}", "mail", now, (), kind="test", text="notice")
+        store.add_delivery(digest, now)
+        store.mark_dead(digest.id, "HTTP 400", now)
+    reads: list[tuple[str, int]] = []
+    original = store._query
+
+    def recorded(sql: str, params=()):  # noqa: ANN001, ANN202 - the store's own _query
+        rows = original(sql, params)
+        reads.append((sql, len(rows)))
+        return rows
+
+    store._query = recorded  # type: ignore[method-assign]
+    metrics = Metrics(store, {"wire": timedelta(minutes=10)}, notifiers=["mail"],
+                      clock=lambda: now)
+    try:
+        body = metrics.render()[0].decode()
+        assert 'monitor_deliveries{notifier="mail",state="dead"} 40.0' in body
+        deliveries = [(sql, n) for sql, n in reads if "deliveries" in sql]
+        assert deliveries and all("payload" not in sql and n < 40 for sql, n in deliveries), \
+            deliveries
+    finally:
+        store.close()
+
+
+def health_cases(now: datetime) -> list[SourceState]:
+    """One source of each verdict, and a few on its edges."""
+    polled = now - timedelta(minutes=5)
+    return [
+        SourceState("fresh", "https://x.example/fresh"),
+        SourceState("fine", "https://x.example/fine", last_success_at=polled,
+                    first_polled_at=polled, last_new_item_at=polled, etag='"e"'),
+        SourceState("down", "https://x.example/down", consecutive_failures=3,
+                    last_success_at=polled, failing_since=now - timedelta(hours=1),
+                    last_error="FetchError: HTTP 500", last_error_kind="fetch"),
+        SourceState("gone", "https://x.example/gone", consecutive_failures=1, gone=True),
+        SourceState("quiet", "https://x.example/quiet", last_success_at=polled,
+                    first_polled_at=now - timedelta(days=30),
+                    last_new_item_at=now - timedelta(days=10)),
+        SourceState("never-new", "https://x.example/never-new", last_success_at=polled,
+                    first_polled_at=now - timedelta(days=4)),
+        SourceState("flood", "https://x.example/flood", last_success_at=polled,
+                    first_polled_at=polled, flooding_since=now - timedelta(hours=1),
+                    last_new=400, new_per_poll=2.0),
+    ]
+
+
+def test_the_sources_gauge_reads_only_what_health_decides_on(tmp_path: Path,
+                                                             database: str) -> None:
+    """The gauge's narrow read (Store.source_health_facts) gives each source the verdict
+    its whole state gives, through the same decide.health."""
+    now = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
+    states = health_cases(now)
+    store = temp_store(tmp_path, [(s.name, s.url) for s in states], now, database)
+    try:
+        store.record_states(states)
+        intervals = {s.name: timedelta(minutes=10) for s in states}
+        facts = store.source_health_facts()
+        assert facts == [HealthFacts.of(s) for s in store.source_states()]
+        assert healths(intervals, facts, now) == healths(intervals, states, now)
+        assert set(healths(intervals, facts, now).values()) == set(HEALTHS)
+    finally:
+        store.close()

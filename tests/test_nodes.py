@@ -21,6 +21,7 @@ from monitor.config import load_config, load_config_data
 from monitor.deliver import Deliverer
 from monitor.errors import ConfigError
 from monitor.node import Node
+from monitor.outbox import DUE_STATUSES
 from monitor.scheduler import Daemon
 from monitor.store import SqliteStore
 from monitor.types import Digest
@@ -67,13 +68,13 @@ def test_on_sqlite_a_joining_node_forgets_a_crashed_one_and_its_leases(tmp_path:
     crashed.join("db")
     assert [s.name for s in crashed.claim_due(NOW)] == ["a"]
     store.add_delivery(Digest("d1", "hook", NOW, (), kind="health", text="x"), NOW)
-    assert store.claim_delivery("d1", Lease("crashed", NOW, NOW + TIMEOUT)) == 1
+    assert store.claim_delivery("d1", DUE_STATUSES, Lease("crashed", NOW, NOW + TIMEOUT)) == 1
     # the daemon restarted after a SIGKILL, with another config: nothing waits for a lease
     restarted = Node(store, identity("new", "def"), TIMEOUT, FixedClock(NOW))
     restarted.join("db")
     assert [n.id for n in store.nodes(NOW)] == ["new"]
     assert [s.name for s in restarted.claim_due(NOW)] == ["a"]
-    assert [d.id for d in store.due_deliveries("hook", NOW)] == ["d1"]
+    assert [d.id for d in store.due_deliveries("hook", DUE_STATUSES, NOW)] == ["d1"]
 
 
 def write_config(tmp_path: Path, server: LoopbackHTTPServer, sources: int = 2,
@@ -167,7 +168,7 @@ def test_a_delivery_another_node_is_sending_is_left_to_it(tmp_path: Path) -> Non
     store = temp_store(tmp_path)
     store.add_delivery(Digest("d1", "hook", NOW, (), kind="health", text="x"), NOW)
     store.add_delivery(Digest("d2", "hook", NOW, (), kind="health", text="y"), NOW)
-    assert store.claim_delivery("d1", Lease("other", NOW, NOW + TIMEOUT)) == 1
+    assert store.claim_delivery("d1", DUE_STATUSES, Lease("other", NOW, NOW + TIMEOUT)) == 1
     notifier = RecordingNotifier("hook")
     config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
                                "notifiers": [{"name": "hook", "type": "file",

@@ -179,9 +179,10 @@ def outbox(app: App) -> list[tuple[str, str]]:
         "SELECT s.title, o.notifier FROM outbox o JOIN stories s ON s.id = o.story_id")]
 
 
-def make_notified_app(tmp_path: Path, sources: list[dict], clock: FixedClock) -> App:
+def make_notified_app(tmp_path: Path, sources: list[dict], clock: FixedClock,
+                      database: str | None = None) -> App:
     config = load_config_data({
-        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s"},
+        "monitor": {"database": database or str(tmp_path / "m.db"), "min_host_interval": "0s"},
         "topics": [{"name": "t", "event": "recognition"}], "sources": sources,
         "notifiers": [{"name": "n", "type": "file", "path": str(tmp_path / "n.log")}]})
     return build_app(config, clock=clock)
@@ -190,13 +191,14 @@ def make_notified_app(tmp_path: Path, sources: list[dict], clock: FixedClock) ->
 CLEAR = "Norway accepts the credentials of the Taliban's ambassador"
 
 
-def test_a_clear_copy_of_a_vague_article_alerts(tmp_path: Path, server) -> None:
+def test_a_clear_copy_of_a_vague_article_alerts(tmp_path: Path, database: str, server) -> None:
     """The same URL, first with a headline that matches nothing, then with a clear one."""
     server.route("/a.xml", Response(body=rss(("a1", "https://news.example/x", "Envoy news", ""))))
     server.route("/b.xml", Response(body=rss(
         ("b1", "https://news.example/x?utm_source=feed", CLEAR, ""))))
     app = make_notified_app(tmp_path, [{"name": "a", "url": server.url("/a.xml")},
-                                       {"name": "b", "url": server.url("/b.xml")}], FixedClock())
+                                       {"name": "b", "url": server.url("/b.xml")}],
+                            FixedClock(), database)
     try:
         for source in app.config.sources:
             app.pipeline.poll(source)
@@ -205,13 +207,15 @@ def test_a_clear_copy_of_a_vague_article_alerts(tmp_path: Path, server) -> None:
         app.close()
 
 
-def test_same_url_from_two_sources_polled_at_once_alerts_once(tmp_path: Path, server) -> None:
+def test_same_url_from_two_sources_polled_at_once_alerts_once(tmp_path: Path, database: str,
+                                                              server) -> None:
     server.route("/a.xml", Response(body=rss(("a1", "https://news.example/y", CLEAR, ""))))
     server.route("/b.xml", Response(body=rss(
         ("b1", "https://news.example/y", "Oslo receives envoy of the Taliban government as "
                                          "ambassador, accepting his credentials", ""))))
     app = make_notified_app(tmp_path, [{"name": "a", "url": server.url("/a.xml")},
-                                       {"name": "b", "url": server.url("/b.xml")}], FixedClock())
+                                       {"name": "b", "url": server.url("/b.xml")}],
+                            FixedClock(), database)
     try:
         app.pipeline.poll(app.config.sources[0])
         lookup = app.store.items_by_canonical_url
@@ -229,16 +233,18 @@ def test_same_url_from_two_sources_polled_at_once_alerts_once(tmp_path: Path, se
         app.close()
 
 
-def test_changing_a_source_url_makes_its_next_poll_a_first_poll(tmp_path: Path,
+def test_changing_a_source_url_makes_its_next_poll_a_first_poll(tmp_path: Path, database: str,
                                                                 server) -> None:
     old = "Mon, 07 Jul 2025 10:00:00 GMT"
     server.route("/one.xml", Response(body=rss(("o1", "https://one.example/1", "Rain", ""))))
     server.route("/two.xml", Response(body=rss(("t1", "https://two.example/1", CLEAR, old))))
     clock = FixedClock()
-    app = make_notified_app(tmp_path, [{"name": "s", "url": server.url("/one.xml")}], clock)
+    app = make_notified_app(tmp_path, [{"name": "s", "url": server.url("/one.xml")}], clock,
+                            database)
     app.pipeline.poll(app.config.sources[0])
     app.close()
-    app = make_notified_app(tmp_path, [{"name": "s", "url": server.url("/two.xml")}], clock)
+    app = make_notified_app(tmp_path, [{"name": "s", "url": server.url("/two.xml")}], clock,
+                            database)
     try:
         outcome = app.pipeline.poll(app.config.sources[0])
         assert outcome.status == "ok" and outbox(app) == []  # old news of a new feed
@@ -246,13 +252,14 @@ def test_changing_a_source_url_makes_its_next_poll_a_first_poll(tmp_path: Path,
         app.close()
 
 
-def test_a_fresh_report_of_a_story_first_seen_too_old_alerts(tmp_path: Path, server) -> None:
+def test_a_fresh_report_of_a_story_first_seen_too_old_alerts(tmp_path: Path, database: str,
+                                                             server) -> None:
     clock = FixedClock()
     old = (clock.now - timedelta(days=5)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", CLEAR, old))))
     server.route("/b.xml", Response(body=rss(("b1", "https://a.example/1", "Rain", ""))))
     app = make_notified_app(tmp_path, [{"name": "a", "url": server.url("/a.xml")},
-                                       {"name": "b", "url": server.url("/b.xml")}], clock)
+                                       {"name": "b", "url": server.url("/b.xml")}], clock, database)
     try:
         app.pipeline.poll(app.config.sources[0])
         app.pipeline.poll(app.config.sources[1])

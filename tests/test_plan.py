@@ -5,27 +5,33 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from monitor.events import KnownEvent
 from monitor.intents import (
     AddSource,
     CloseIncident,
     CommitFacts,
+    FollowEvent,
     JoinStory,
     LinkCopy,
     MarkAlerted,
     MoveSource,
     Opened,
+    OpenEvent,
     OpenIncident,
     OpenStory,
+    PendingStory,
     QueueDigest,
     QueueStory,
     RecordHealthAlert,
     RestoreSource,
     RetireSource,
+    SetNovelty,
     StoryState,
+    SupersedeEvent,
     WidenActors,
 )
 from monitor.outbox import queue_story
-from monitor.plan import plan_health, plan_sources, plan_stories
+from monitor.plan import plan_backfill, plan_health, plan_seed, plan_sources, plan_stories
 from monitor.types import (
     Classification,
     Digest,
@@ -182,3 +188,69 @@ def test_a_source_gone_from_the_config_is_retired_and_restored_when_back() -> No
 def test_a_story_of_a_topic_nobody_subscribes_to_queues_no_outbox_row() -> None:
     assert queue_story(Opened(0, "envoys"), "harbours", SUBSCRIBERS) == ()
     assert queue_story(7, "envoys", SUBSCRIBERS) == (QueueStory(7, ("desk-mail", "hook")),)
+
+
+# -- the event ledger's writes (monitor/events.py) -----------------------------------
+
+def step(topic: str = "envoys", actors: tuple[str, ...] = ("Chile",)) -> Classification:
+    return Classification(topic=topic, match=True, score=0.9, category="recognition_step",
+                          actors=actors, evidence="Chile accepts the envoy's credentials.",
+                          rules=("step:credentials",))
+
+
+def test_one_report_is_first_in_every_topic_another_follows_it_in_any() -> None:
+    """Item 0 opens a story in two topics: the first report in both, one ledger entry.
+    Item 1, another report of the step in the same poll, follows it whatever its topic."""
+    record = PollRecord(SourceState("desk", "https://desk.example/rss"), (item(0), item(1)),
+                        (StoryDecision(0, "envoys", step()),
+                         StoryDecision(0, "harbours", step("harbours")),
+                         StoryDecision(1, "harbours", step("harbours"))))
+    intents = plan_stories(record, CommitFacts(frozenset({0, 1}), {}, {}), SUBSCRIBERS, NOW)
+    opened = [i for i in intents if isinstance(i, OpenStory)]
+    assert [(o.ref, o.novelty) for o in opened] == [
+        (Opened(0, "envoys"), "first"), (Opened(0, "harbours"), "first"),
+        (Opened(1, "harbours"), "follow_up")]
+    first = KnownEvent("Chile", "accepted_envoy", "Harbour ministry names envoy 0", NOW,
+                       "https://desk.example/0")
+    assert {o.event for o in opened} == {first.as_event()}
+    assert [i for i in intents if isinstance(i, OpenEvent | FollowEvent)] == [
+        OpenEvent(first, Opened(0, "envoys")),
+        FollowEvent("Chile", "accepted_envoy", Opened(1, "harbours"),
+                    "Harbour ministry names envoy 1", "https://desk.example/1", NOW)]
+
+
+def pending(story_id: int, item_id: int | None, seen: datetime, topic: str = "envoys",
+            actors: tuple[str, ...] = ("Chile",)) -> PendingStory:
+    return PendingStory(story_id, item_id, f"story {story_id}", f"https://desk.example/{item_id}",
+                        None, seen, step(topic, actors))
+
+
+def test_stories_of_an_older_version_are_placed_in_the_order_they_were_seen() -> None:
+    early, late = datetime(2025, 11, 2, tzinfo=UTC), datetime(2025, 12, 2, tzinfo=UTC)
+    not_a_step = PendingStory(4, 9, "Rain", "", None, early,
+                              Classification("envoys", True, 0.5, None))
+    intents = plan_backfill([pending(3, 8, late), pending(1, 5, early), not_a_step,
+                             pending(2, 5, early, "harbours")], {})
+    first = KnownEvent("Chile", "accepted_envoy", "story 1", early, "https://desk.example/5")
+    assert intents == (
+        SetNovelty(1, "first", first.as_event()), OpenEvent(first, 1),
+        SetNovelty(2, "first", first.as_event()),     # item 5 again, in another topic
+        SetNovelty(4, None, None),
+        SetNovelty(3, "follow_up", first.as_event()),
+        FollowEvent("Chile", "accepted_envoy", 3, "story 3", "https://desk.example/8", late))
+
+
+def test_a_shipped_entry_older_than_the_monitor_s_takes_its_place() -> None:
+    seen = datetime(2026, 1, 10, tzinfo=UTC)
+    shipped = (KnownEvent("Chile", "accepted_envoy", "Chile accepts", seen.replace(month=1, day=1),
+                          origin="shipped", source="MFA"),
+               KnownEvent("Peru", "accepted_envoy", "Peru accepts", seen, origin="shipped",
+                          source="MFA"),
+               KnownEvent("Bolivia", "embassy", "Bolivia hands over", seen, origin="shipped",
+                          source="MFA"))
+    stored = {("Chile", "accepted_envoy"): KnownEvent("Chile", "accepted_envoy", "t", seen),
+              ("Peru", "accepted_envoy"): KnownEvent("Peru", "accepted_envoy", "t",
+                                                     seen.replace(day=2))}
+    # Chile: shipped earlier than the monitor saw it; Peru: the monitor saw it first;
+    # Bolivia: new to the ledger.
+    assert plan_seed(shipped, stored) == (SupersedeEvent(shipped[0]), OpenEvent(shipped[2], None))

@@ -50,8 +50,7 @@ def app(tmp_path: Path, clock: FixedClock, fetcher: FakeFetcher):
         "topics": [{"name": "t", "event": "recognition"}],
         "sources": [{"name": "desk", "url": URL}],
         "notifiers": [{"name": "n", "type": "file", "path": str(tmp_path / "n.log")}]})
-    app = build_app(config, clock=clock)
-    app.pipeline.fetcher = fetcher  # type: ignore[assignment]  # the seam: a fake network
+    app = build_app(config, clock=clock, fetcher=fetcher)   # the seam: a fake network
     try:
         yield app
     finally:
@@ -68,6 +67,27 @@ def deliver(app: App, clock: FixedClock) -> list[Digest]:
     notifier = RecordingNotifier("n")
     Deliverer(app.store, {"n": notifier}, {"n": app.config.notifiers[0]}, clock).flush("n")
     return notifier.sent
+
+
+def test_the_app_reaches_the_network_only_through_the_fetcher_it_is_given(
+        tmp_path: Path, clock: FixedClock, fetcher: FakeFetcher) -> None:
+    """A page source's robots.txt is asked through the same port as the page: nothing
+    leaves the fake."""
+    page = "https://desk.example/press/"
+    config = load_config_data({
+        "monitor": {"database": str(tmp_path / "m.db")},
+        "topics": [{"name": "t", "event": "recognition"}],
+        "sources": [{"name": "press", "type": "page", "url": page,
+                     "item_selector": "article", "link_selector": "a"}]})
+    fetcher.body("https://desk.example/robots.txt", b"User-agent: *\nDisallow: /press/\n")
+    app = build_app(config, clock=clock, fetcher=fetcher)
+    try:
+        assert app.pipeline.poll(app.config.sources[0]).status == "error"
+        app.pipeline.flush()
+        assert [c.url for c in fetcher.calls] == ["https://desk.example/robots.txt"]
+        assert "robots.txt" in (app.store.source_state("press").last_error or "")
+    finally:
+        app.close()
 
 
 def test_new_items_alert_and_a_second_poll_does_not_repeat_them(

@@ -12,7 +12,7 @@ import pytest
 from monitor.app import App, build_app
 from monitor.config import load_config_data
 from monitor.errors import ConfigError, NotifyError
-from monitor.retention import plan_retention, run_retention
+from monitor.retention import dedup_key, kept_keys, plan_retention, run_retention
 from monitor.scheduler import Daemon
 from tests.fakes import FixedClock
 from tests.loopback import LoopbackHTTPServer, Response
@@ -39,9 +39,9 @@ def server():
 
 
 def make_app(tmp_path: Path, server: LoopbackHTTPServer, clock: FixedClock,
-             retention: str = "90d") -> App:
+             retention: str = "90d", database: str | None = None) -> App:
     config = load_config_data({
-        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s",
+        "monitor": {"database": database or str(tmp_path / "m.db"), "min_host_interval": "0s",
                     "retention": retention},
         "topics": [{"name": "t", "event": "recognition"}],
         "sources": [{"name": "a", "url": server.url("/a.xml")},
@@ -64,12 +64,33 @@ def retain(app: App, batch_size: int = 500) -> None:
                                             batch_size), pause=0)
 
 
-def test_an_old_item_deleted_by_retention_does_not_alert_again(tmp_path: Path,
+def test_the_plan_deletes_only_delivered_deliveries_and_stories_whose_reports_are_old(
+        ) -> None:
+    """The decision, with no database: every cutoff is now - retention; of deliveries only
+    delivered ones go; a story's reports are held to the same cutoff as the story."""
+    now = START + timedelta(days=100)
+    plan = plan_retention(timedelta(days=90), now, batch_size=7)
+    assert plan is not None and plan.batch_size == 7
+    cutoff = now - timedelta(days=90)
+    assert (plan.delivered_before, plan.stories_before, plan.reports_before,
+            plan.items_before) == (cutoff, cutoff, cutoff, cutoff)
+    assert set(plan.delivery_statuses) == {"delivered"}
+    assert plan_retention(None, now) is None
+
+
+def test_a_deleted_item_leaves_its_guid_key_and_its_url_key_when_it_has_one() -> None:
+    assert kept_keys("a", "g1", "https://a.example/1") == (
+        dedup_key("guid", "a", "g1"), dedup_key("url", "https://a.example/1"))
+    assert kept_keys("a", "g1", "") == (dedup_key("guid", "a", "g1"),)
+    assert dedup_key("guid", "a", "g1") != dedup_key("guid", "b", "g1")
+
+
+def test_an_old_item_deleted_by_retention_does_not_alert_again(tmp_path: Path, database: str,
                                                                 server) -> None:
     server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", NEWS))))
     server.route("/b.xml", Response(body=rss()))
     clock = FixedClock(START)
-    app = make_app(tmp_path, server, clock)
+    app = make_app(tmp_path, server, clock, database=database)
     try:
         a, b = app.config.sources
         app.pipeline.poll(a)
@@ -94,11 +115,11 @@ def test_an_old_item_deleted_by_retention_does_not_alert_again(tmp_path: Path,
         app.close()
 
 
-def test_what_is_still_waited_for_or_recent_is_kept(tmp_path: Path, server) -> None:
+def test_what_is_still_waited_for_or_recent_is_kept(tmp_path: Path, database: str, server) -> None:
     server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", NEWS))))
     server.route("/b.xml", Response(body=rss()))
     clock = FixedClock(START)
-    app = make_app(tmp_path, server, clock)
+    app = make_app(tmp_path, server, clock, database=database)
     try:
         app.deliverer.notifiers["n"] = Failing()  # type: ignore[index]
         app.pipeline.poll(app.config.sources[0])
@@ -119,12 +140,12 @@ class Failing:
         raise NotifyError("the relay refused the message")
 
 
-def test_retention_deletes_in_batches_until_nothing_old_is_left(tmp_path: Path,
+def test_retention_deletes_in_batches_until_nothing_old_is_left(tmp_path: Path, database: str,
                                                                  server) -> None:
     server.route("/a.xml", Response(body=rss(*[(f"a{i}", f"https://a.example/{i}", f"Rain {i}")
                                                for i in range(7)])))
     clock = FixedClock(START)
-    app = make_app(tmp_path, server, clock)
+    app = make_app(tmp_path, server, clock, database=database)
     try:
         app.pipeline.poll(app.config.sources[0])
         clock.now += timedelta(days=100)
@@ -139,11 +160,11 @@ def test_retention_deletes_in_batches_until_nothing_old_is_left(tmp_path: Path,
         app.close()
 
 
-def test_retention_off_keeps_everything_and_short_ones_are_refused(tmp_path: Path,
+def test_retention_off_keeps_everything_and_short_ones_are_refused(tmp_path: Path, database: str,
                                                                    server) -> None:
     server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", "Rain"))))
     clock = FixedClock(START)
-    app = make_app(tmp_path, server, clock, retention="off")
+    app = make_app(tmp_path, server, clock, retention="off", database=database)
     try:
         assert app.config.monitor.retention is None
         app.pipeline.poll(app.config.sources[0])
@@ -158,11 +179,11 @@ def test_retention_off_keeps_everything_and_short_ones_are_refused(tmp_path: Pat
         load_config_data({"topics": topics, "monitor": {"retention": "12h"}})
 
 
-def test_the_daemon_runs_retention(tmp_path: Path, server) -> None:
+def test_the_daemon_runs_retention(tmp_path: Path, database: str, server) -> None:
     server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", "Rain"))))
     clock = FixedClock(START)
     clock.now = datetime.now(UTC) - timedelta(days=91)  # the scheduler runs on real time
-    app = make_app(tmp_path, server, clock)
+    app = make_app(tmp_path, server, clock, database=database)
     daemon = Daemon(app)
     try:
         app.pipeline.poll(app.config.sources[0])
@@ -197,14 +218,15 @@ def test_status_shows_the_database_size_and_oldest_item(tmp_path: Path, server) 
     assert document["oldest_item"].startswith(day) and document["retention"] == "30d"
 
 
-def test_a_story_stays_while_a_later_copy_of_its_item_does(tmp_path: Path, server) -> None:
+def test_a_story_stays_while_a_later_copy_of_its_item_does(tmp_path: Path, database: str,
+                                                           server) -> None:
     # A copy that joined the story weeks later is younger than the cutoff when the story's
     # first report is not: deleting the story would strand the copy, and the next copy of
     # that URL would then open (and alert) the old story anew.
     server.route("/a.xml", Response(body=rss(("a1", "https://a.example/1", NEWS))))
     server.route("/b.xml", Response(body=rss()))
     clock = FixedClock(START)
-    app = make_app(tmp_path, server, clock)
+    app = make_app(tmp_path, server, clock, database=database)
     try:
         a, b = app.config.sources
         app.pipeline.poll(a)

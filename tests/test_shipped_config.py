@@ -430,3 +430,34 @@ def test_docker_env_file_example_works_without_secrets() -> None:
         assert re.search(rf"^\s*touch {re.escape(env_file.group(1))}\b", text, re.M), text
     compose = (ROOT / "deploy" / "compose.yaml").read_text(encoding="utf-8")
     assert re.search(r"required:\s*false", compose)
+
+
+def test_compose_runs_postgres_and_two_nodes_with_secrets_from_the_environment() -> None:
+    """deploy/compose.yaml parses; the postgres profile's nodes reach the server by the
+    variable the README tells the config to name, the password only from the environment."""
+    from monitor.scheduler import STOP_GRACE_SECONDS
+
+    yaml = pytest.importorskip("yaml")   # PyYAML comes with apprise, a test dependency
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert services["db"]["profiles"] == ["postgres"]
+    assert services["news-monitor"]["profiles"] == ["sqlite"]
+    nodes = [s for s in services.values() if s.get("profiles") == ["postgres"]
+             and s.get("command") == ["run"]]
+    assert len(nodes) == 2
+    password = services["db"]["environment"]["POSTGRES_PASSWORD"]
+    assert password.startswith("${MONITOR_DB_PASSWORD:?")
+    for node in nodes:
+        assert int(node["stop_grace_period"].rstrip("s")) > STOP_GRACE_SECONDS + 5
+        assert node["depends_on"]["db"]["condition"] == "service_healthy"
+        assert node["environment"]["PGPASSWORD"] == password
+        url = node["environment"]["MONITOR_DATABASE_URL"]
+        assert urlsplit(url).password is None and urlsplit(url).hostname == "db"
+    assert len({tuple(n["volumes"]) for n in nodes}) == 2   # each node its own data folder
+
+
+def test_the_compose_nodes_config_line_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_DATABASE_URL", "postgresql://monitor@db:5432/monitor")
+    config = load_config_data({"monitor": {"database_env": "MONITOR_DATABASE_URL"},
+                               "topics": [{"name": "t", "query": "x"}]})
+    assert config.monitor.database == "postgresql://monitor@db:5432/monitor"

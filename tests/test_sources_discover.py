@@ -18,6 +18,7 @@ from monitor.config import MonitorSettings, load_config_data
 from monitor.errors import FetchError
 from monitor.fetch import HttpFetcher, RobotsCache
 from monitor.sources.discover import advertised_feeds, discover
+from tests.fakes import FakeFetcher
 from tests.loopback import LoopbackHTTPServer, Response
 
 
@@ -51,6 +52,36 @@ def server():
 
 def settings(private: bool) -> MonitorSettings:
     return MonitorSettings(allow_private_networks=private, min_host_interval="0s")
+
+
+class EveryPath:
+    """robots.txt that allows everything."""
+
+    def allowed(self, url: str, *, public_only: bool = False) -> bool:
+        return True
+
+    def crawl_delay(self, url: str) -> float | None:
+        return None
+
+
+def test_a_link_to_another_host_is_fetched_public_only_and_named_so_in_its_refusal() -> None:
+    """Through the fetcher port, with no server: the page's own host is the operator's
+    choice; a feed link to another host must resolve to public addresses, and a refusal
+    says it was a feed link."""
+    fetcher = FakeFetcher()
+    own, other = "https://river.example/rss.xml", "https://elsewhere.example/atom.xml"
+    fetcher.body("https://river.example/", page(
+        f'<link rel="alternate" type="application/rss+xml" href="{own}">',
+        f'<link rel="alternate" type="application/atom+xml" href="{other}">'),
+        {"Content-Type": "text/html"})
+    fetcher.body(own, rss("Ferry resumes"), {"Content-Type": "application/rss+xml"})
+    fetcher.raises(other, FetchError("feed link to private address 10.0.0.7 refused"))
+    found = discover("https://river.example/", fetcher, EveryPath())
+    assert [f.url for f in found.feeds] == [own]
+    assert [f.error for f in found.failed] == ["feed link to private address 10.0.0.7 refused"]
+    (to_own,), (to_other,) = fetcher.calls_to(own), fetcher.calls_to(other)
+    assert not to_own.public_only
+    assert (to_other.public_only, to_other.purpose) == (True, "feed link to")
 
 
 def run_discover(url: str, private: bool = False):

@@ -27,7 +27,9 @@ from monitor.sources.entries import (
     render_sources,
     toml_string,
 )
-from monitor.sources.opml import ExportedFeed, parse_opml, render_opml
+from monitor.sources.opml import MAX_TEXT, ExportedFeed, parse_opml, render_opml
+from monitor.sources.opml import one_line as opml_line
+from monitor.text import one_line as text_line
 
 OPML2 = b"""<?xml version="1.0" encoding="UTF-8"?>
 <opml version="2.0">
@@ -247,3 +249,17 @@ def test_render_opml_escapes_and_drops_control_characters() -> None:
                        "t", datetime(2024, 1, 2, tzinfo=UTC))
     (feed,) = parse_opml(body).feeds
     assert (feed.title, feed.xml_url) == ("bell & <tag>", "https://x.example/?a=1&b=2")
+
+
+@given(st.text())
+def test_an_imported_title_is_one_line_by_the_alert_rule_and_shows_nothing_invisible(
+        text: str) -> None:
+    """The OPML reader cleans a title by the one-line rule of alerts (monitor.text), and
+    drops the invisible characters a config name should not hide (format characters)."""
+    title = opml_line(text)
+    assert text_line(title, MAX_TEXT) == title
+    assert all(c.isprintable() for c in title) and len(title) <= MAX_TEXT
+
+
+def test_an_imported_title_loses_hidden_characters_and_line_breaks() -> None:
+    assert opml_line(" Desk\u200b\u202e \tnews\r\n\x07wire ") == "Desk news wire"

@@ -3,12 +3,14 @@ SQLite files."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -210,3 +212,67 @@ def test_the_limit_is_the_first_operator_alert(operators: dict[str, timedelta],
 
 def test_the_default_limit_is_the_default_alert_after() -> None:
     assert DEFAULT_ALERT_AFTER == EmailNotifierConfig.model_fields["alert_after"].default
+
+
+def test_many_dead_deliveries_are_counted_and_only_the_oldest_read(
+        tmp_path: Path, check: Check, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dead deliveries stay until retried: the check counts them and reads the few it names,
+    not every row (nor every frozen digest)."""
+    config = write_config(tmp_path)
+    store = fill(tmp_path)
+    for n in range(12):
+        add_dead(store, f"hook-{n:02d}")
+    store.close()
+    read: list[int] = []
+    rows_of = SqliteStore.delivery_rows
+
+    def counted(self: SqliteStore, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        rows = rows_of(self, *args, **kwargs)
+        read.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(SqliteStore, "delivery_rows", counted)
+    result = check(config)
+    assert result.returncode == 4
+    assert one_line(result.stderr) == (
+        "12 dead deliveries: hook-00 (HTTP 400 Bad Request), hook-01 (HTTP 400 Bad Request), "
+        "hook-02 (HTTP 400 Bad Request) and 9 more; see `monitor deliveries`")
+    assert read == [3]
+
+
+def check_json(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any],
+                                                                          str]:
+    capsys.readouterr()
+    code = main(["-q", "-c", str(config), "status", "--check", "--json"])
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err
+
+
+def test_check_with_json_prints_one_object_when_ok(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    fill(tmp_path, failing("Gazette", timedelta(hours=1))).close()
+    code, document, err = check_json(config, capsys)
+    assert code == 0 and err == ""
+    assert document == {"ok": True, "reason": "ok: 2 sources, 1 failing for less than 6h; "
+                        "no dead delivery", "failing": [], "dead": 0}
+
+
+def test_check_with_json_names_what_fails_with_the_same_exit_code(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    store = fill(tmp_path, failing("Wire One", timedelta(days=1)),
+                 failing("Gazette", timedelta(hours=1)))
+    add_dead(store)
+    add_dead(store, "ops")
+    store.close()
+    code, document, err = check_json(config, capsys)
+    assert code == 5 and err == ""
+    assert document["ok"] is False
+    assert document["reason"].startswith("1 source failing for 6h or more: 'Wire One' since ")
+    assert document["dead"] == 2
+    assert document["failing"] == [{
+        "name": "Wire One",
+        "failing_since": (NOW - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+        "consecutive_failures": 9, "last_error": "FetchError: HTTP 500 Internal Server Error",
+        "last_error_kind": "fetch"}]

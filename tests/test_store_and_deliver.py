@@ -1,4 +1,5 @@
-"""The SQLite store (migrations, locking, one-transaction polls) and outbox delivery."""
+"""The store on both backends (migrations, one-transaction polls, locking for SQLite) and
+outbox delivery."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from monitor.config import WebhookNotifierConfig, load_config_data
 from monitor.deliver import RETRY_AFTER_MAX, RETRY_BASE, RETRY_MAX, Deliverer, next_attempt
 from monitor.errors import NotifyError, StoreError
 from monitor.notify import WebhookNotifier
-from monitor.store import SqliteStore, acquire_daemon_lock
+from monitor.outbox import Outbox, Reschedule
+from monitor.store import SqliteStore, Store, acquire_daemon_lock, open_store
 from monitor.store.schema import SCHEMA_VERSION
 from monitor.types import (
     Classification,
@@ -37,8 +39,9 @@ from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
 NOW = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
 
 
-def make_store(tmp_path: Path) -> SqliteStore:
-    return temp_store(tmp_path, [("wire", "https://wire.example/rss")], NOW)
+def make_store(tmp_path: Path, database: str | None = None) -> Store:
+    """A store with one source, "wire": on a SQLite file in tmp_path, or on ``database``."""
+    return temp_store(tmp_path, [("wire", "https://wire.example/rss")], NOW, database)
 
 
 def verdict(category: str = "recognition_step") -> Classification:
@@ -46,7 +49,7 @@ def verdict(category: str = "recognition_step") -> Classification:
                           actors=("Russia",), evidence="Evidence.", rules=("r",))
 
 
-def poll_with_story(store: SqliteStore, guid: str, subscribers: dict) -> None:
+def poll_with_story(store: Store, guid: str, subscribers: dict) -> None:
     state = store.source_state("wire")
     item = ParsedItem(guid=guid, url=f"https://wire.example/{guid}", title=f"Story {guid}")
     record = PollRecord(state, (NewItem(item, item.url),), (StoryDecision(0, "t", verdict()),))
@@ -118,8 +121,8 @@ def test_a_database_place_that_cannot_be_written_is_a_store_error(tmp_path: Path
         SqliteStore(database)
 
 
-def test_poll_is_one_transaction(tmp_path: Path) -> None:
-    store = make_store(tmp_path)
+def test_poll_is_one_transaction(tmp_path: Path, database: str) -> None:
+    store = make_store(tmp_path, database)
     state = store.source_state("wire")
     good = ParsedItem(guid="1", url="https://wire.example/1", title="One")
     record = PollRecord(state, (NewItem(good, good.url),),
@@ -132,10 +135,11 @@ def test_poll_is_one_transaction(tmp_path: Path) -> None:
     assert [s.title for s in store.matches(NOW - timedelta(days=1))] == ["Story 1"]
 
 
-def test_a_commit_failing_while_applying_its_intents_leaves_nothing(tmp_path: Path) -> None:
+def test_a_commit_failing_while_applying_its_intents_leaves_nothing(tmp_path: Path,
+                                                                    database: str) -> None:
     """The items are written before the planner runs: a failure in the intents' writes
     (here a story that is no longer stored) rolls the items and state back with them."""
-    store = make_store(tmp_path)
+    store = make_store(tmp_path, database)
     state = store.source_state("wire")
     first = ParsedItem(guid="a", url="https://wire.example/a", title="Envoy named")
     gone = ParsedItem(guid="b", url="https://wire.example/b", title="Envoy recalled")
@@ -148,11 +152,11 @@ def test_a_commit_failing_while_applying_its_intents_leaves_nothing(tmp_path: Pa
     assert store.known_guids("wire", ["a", "b"]) == set()
     assert store.matches(NOW - timedelta(days=1)) == []
     assert store.source_state("wire").etag is None
-    assert store.make_digest("n", NOW, "d1") is None
+    assert Outbox(store).claim("n", NOW, "d1") is None
 
 
-def test_digest_delivered_once(tmp_path: Path) -> None:
-    store, clock = make_store(tmp_path), FixedClock(NOW)
+def test_digest_delivered_once(tmp_path: Path, database: str) -> None:
+    store, clock = make_store(tmp_path, database), FixedClock(NOW)
     config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
                                "notifiers": [{"name": "n", "type": "file", "path": "x"}]})
     notifier = RecordingNotifier("n")
@@ -168,8 +172,8 @@ def test_digest_delivered_once(tmp_path: Path) -> None:
         ["Story 1", "Story 2"], ["Story 3"]]
 
 
-def test_failed_delivery_retried_with_same_id_then_dead(tmp_path: Path) -> None:
-    store, clock = make_store(tmp_path), FixedClock(NOW)
+def test_failed_delivery_retried_with_same_id_then_dead(tmp_path: Path, database: str) -> None:
+    store, clock = make_store(tmp_path, database), FixedClock(NOW)
     config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
                                "notifiers": [{"name": "n", "type": "file", "path": "x",
                                               "max_attempts": 3}]})
@@ -191,12 +195,12 @@ def test_failed_delivery_retried_with_same_id_then_dead(tmp_path: Path) -> None:
     assert deliverer.flush("n").dead == 1
     dead = store.delivery_rows(("dead",))
     assert dead[0]["last_error"] == "550 no such user"
-    assert store.retry_deliveries(dead[0]["id"], clock.now) == 1
+    assert Outbox(store).retry(dead[0]["id"], clock.now) == 1
     assert deliverer.flush("n", make_digest=False).sent == 1
 
 
-def test_one_broken_notifier_does_not_block_another(tmp_path: Path) -> None:
-    store, clock = make_store(tmp_path), FixedClock(NOW)
+def test_one_broken_notifier_does_not_block_another(tmp_path: Path, database: str) -> None:
+    store, clock = make_store(tmp_path, database), FixedClock(NOW)
     config = load_config_data({"topics": [{"name": "t", "event": "recognition"}], "notifiers": [
         {"name": "bad", "type": "file", "path": "x"}, {"name": "good", "type": "file",
                                                        "path": "y"}]})
@@ -228,8 +232,8 @@ def test_next_attempt_policy() -> None:
     assert next_attempt(1, NOW - timedelta(hours=2), NOW, config, NotifyError("x"), 0.5) is None
 
 
-def test_sources_follow_the_config(tmp_path: Path) -> None:
-    store = make_store(tmp_path)
+def test_sources_follow_the_config(tmp_path: Path, database: str) -> None:
+    store = make_store(tmp_path, database)
     state = store.source_state("wire")
     commit_poll(store, PollRecord(SourceState(**{**state.__dict__, "etag": '"e"',
                                                 "url": "https://moved.example/rss"})), {}, NOW)
@@ -265,7 +269,7 @@ def test_hot_queries_use_their_indexes(tmp_path: Path) -> None:
 HOOK = "/hooks/desk/t0ken-5e1"
 
 
-def webhook_deliverer(store: SqliteStore, clock: FixedClock, url: str,
+def webhook_deliverer(store: Store, clock: FixedClock, url: str,
                       timeout: str = "5s") -> Deliverer:
     config = WebhookNotifierConfig.model_validate(
         {"name": "hook", "type": "webhook", "url": url, "timeout": timeout,
@@ -275,16 +279,16 @@ def webhook_deliverer(store: SqliteStore, clock: FixedClock, url: str,
                      clock, random.Random(7), new_id=lambda: next(ids))
 
 
-def delivery(store: SqliteStore, digest_id: str) -> dict:
+def delivery(store: Store, digest_id: str) -> dict:
     rows = store.delivery_rows(("pending", "sending", "failed", "dead", "delivered"))
     return next(r for r in rows if r["id"] == digest_id)
 
 
 def test_huge_retry_after_fails_the_delivery_and_does_not_hold_the_next(
-        tmp_path: Path) -> None:
+        tmp_path: Path, database: str) -> None:
     """`Retry-After: 100000000000000` on a webhook left the delivery in
     `sending` with no error, retried at every tick, and the notifier's next digest behind it."""
-    store, clock = make_store(tmp_path), FixedClock(NOW)
+    store, clock = make_store(tmp_path, database), FixedClock(NOW)
 
     def receiver(request: RecordedRequest) -> Response:
         if request.headers["X-Monitor-Delivery"] == "earlier" and clock.now == NOW:
@@ -295,7 +299,7 @@ def test_huge_retry_after_fails_the_delivery_and_does_not_hold_the_next(
         server.route(HOOK, receiver)
         deliverer = webhook_deliverer(store, clock, server.url(HOOK))
         poll_with_story(store, "1", {"t": ["hook"]})
-        store.make_digest("hook", NOW - timedelta(minutes=1), "earlier")
+        Outbox(store).claim("hook", NOW - timedelta(minutes=1), "earlier")
         poll_with_story(store, "2", {"t": ["hook"]})
         outcome = deliverer.flush("hook")               # makes digest-1, then sends both
         assert (outcome.failed, outcome.sent) == (1, 1)
@@ -313,11 +317,11 @@ def test_huge_retry_after_fails_the_delivery_and_does_not_hold_the_next(
 
 
 def test_a_failure_the_retry_policy_cannot_read_is_still_recorded_with_backoff(
-        tmp_path: Path) -> None:
+        tmp_path: Path, database: str) -> None:
     """A notifier (a plugin, say) that passes Retry-After as the raw header text: the
     delivery is recorded failed with its error and the plain backoff, and the notifier's
     next digest goes out in the same flush."""
-    store, clock = make_store(tmp_path), FixedClock(NOW)
+    store, clock = make_store(tmp_path, database), FixedClock(NOW)
     config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
                                "notifiers": [{"name": "n", "type": "file", "path": "x"}]})
     bad = NotifyError("HTTP 503 from the relay", retry_after="120")  # type: ignore[arg-type]
@@ -325,7 +329,7 @@ def test_a_failure_the_retry_policy_cannot_read_is_still_recorded_with_backoff(
     deliverer = Deliverer(store, {"n": notifier}, {"n": config.notifiers[0]}, clock,
                           random.Random(7))
     poll_with_story(store, "1", {"t": ["n"]})
-    store.make_digest("n", NOW - timedelta(minutes=1), "first")
+    Outbox(store).claim("n", NOW - timedelta(minutes=1), "first")
     poll_with_story(store, "2", {"t": ["n"]})
     outcome = deliverer.flush("n")
     assert (outcome.failed, outcome.sent) == (1, 1)
@@ -339,10 +343,10 @@ def test_a_failure_the_retry_policy_cannot_read_is_still_recorded_with_backoff(
 
 
 def test_a_receiver_answering_after_the_timeout_gets_the_digest_again_under_its_id(
-        tmp_path: Path) -> None:
+        tmp_path: Path, database: str) -> None:
     """Documented in the README: the timeout counts as a failure, the retry repeats the
     digest with the same X-Monitor-Delivery id and the same body."""
-    store, clock = make_store(tmp_path), FixedClock(NOW)
+    store, clock = make_store(tmp_path, database), FixedClock(NOW)
     answered = threading.Event()
 
     def late_then_quick(request: RecordedRequest) -> Response:
@@ -365,10 +369,11 @@ def test_a_receiver_answering_after_the_timeout_gets_the_digest_again_under_its_
     assert json.loads(first.body) == {**repeat, "sent_at": NOW.isoformat().replace("+00:00", "Z")}
 
 
-def test_a_redirecting_receiver_is_dead_lettered_at_once_saying_where(tmp_path: Path) -> None:
+def test_a_redirecting_receiver_is_dead_lettered_at_once_saying_where(tmp_path: Path,
+                                                                      database: str) -> None:
     """Documented in the README: a 3xx is permanent on purpose; the error names where the
     receiver points (scheme and host, never the path) so the url can be fixed."""
-    store, clock = make_store(tmp_path), FixedClock(NOW)
+    store, clock = make_store(tmp_path, database), FixedClock(NOW)
     with LoopbackHTTPServer() as server:
         server.route(HOOK, Response(302, b"Found", headers={
             "Location": "https://hooks.example.org/new/s3cret-path"}))
@@ -381,10 +386,10 @@ def test_a_redirecting_receiver_is_dead_lettered_at_once_saying_where(tmp_path: 
     assert "s3cret-path" not in error and "t0ken" not in error
 
 
-def test_a_source_state_reads_back_as_written(tmp_path: Path) -> None:
+def test_a_source_state_reads_back_as_written(tmp_path: Path, database: str) -> None:
     """Every time field comes back as a time (failing_since came back as text, which the
     operator's health alert cannot compute with when it reads it from the store)."""
-    store = make_store(tmp_path)
+    store = make_store(tmp_path, database)
     state = store.source_state("wire")
     written = SourceState(**{**state.__dict__, "failing_since": NOW - timedelta(hours=2),
                              "consecutive_failures": 3, "last_error": "FetchError: HTTP 500",
@@ -392,7 +397,11 @@ def test_a_source_state_reads_back_as_written(tmp_path: Path) -> None:
                              "new_per_poll": 2.5, "last_new": 900, "last_capped": 850})
     commit_poll(store, PollRecord(written), {}, NOW)
     store.close()
-    assert SqliteStore(str(tmp_path / "m.db")).source_state("wire") == written
+    again = open_store(database)
+    try:
+        assert again.source_state("wire") == written
+    finally:
+        again.close()
 
 
 def test_the_stories_read_after_a_known_id_use_the_rowid(tmp_path: Path) -> None:
@@ -419,8 +428,9 @@ def test_the_stories_read_after_a_known_id_use_the_rowid(tmp_path: Path) -> None
     assert "INTEGER PRIMARY KEY (rowid>?)" in plans[-1], plans[-1]
 
 
-def test_a_story_s_actors_grow_with_the_states_its_items_name(tmp_path: Path) -> None:
-    store = make_store(tmp_path)
+def test_a_story_s_actors_grow_with_the_states_its_items_name(tmp_path: Path,
+                                                              database: str) -> None:
+    store = make_store(tmp_path, database)
     poll_with_story(store, "g1", {})
     story_id = store.recent_stories("t", NOW - timedelta(days=1))[0].id
 
@@ -440,13 +450,37 @@ def test_a_story_s_actors_grow_with_the_states_its_items_name(tmp_path: Path) ->
     assert store.matches(NOW - timedelta(days=1))[0].actors == ("Russia", "Belarus")
 
 
-def test_a_store_closed_under_a_caller_raises_store_errors(tmp_path: Path) -> None:
+def test_recent_stories_carry_the_kind_of_step_of_their_ledger_event(tmp_path: Path,
+                                                                    database: str) -> None:
+    """Grouping joins reports of one step in two languages by its kind: the store gives it
+    back as the story's ledger event has it, and None for a story reporting no step."""
+    store = make_store(tmp_path, database)
+    stories = [("ru-1", "Россия приняла верительные грамоты посла талибов",
+                Classification(topic="t", match=True, score=0.9, category="recognition_step",
+                               actors=("Russia",), evidence="e", rules=("step:credentials",))),
+               ("debate-1", "Moscow debates the Taliban",
+                Classification(topic="t", match=True, score=0.9,
+                               category="recognition_refused_or_debated", actors=("Russia",),
+                               evidence="e", rules=("r",)))]
+    for guid, title, found in stories:
+        item = ParsedItem(guid=guid, url=f"https://wire.example/{guid}", title=title)
+        record = PollRecord(store.source_state("wire"), (NewItem(item, item.url),),
+                            (StoryDecision(0, "t", found),))
+        commit_poll(store, record, {}, NOW)
+    keys = store.recent_stories("t", NOW - timedelta(days=1))
+    assert [(k.title[:6], k.kind) for k in keys] == [("Россия", "accepted_envoy"),
+                                                     ("Moscow", None)]
+    assert [k.kind for k in store.recent_stories("t", NOW - timedelta(days=1),
+                                                 after_id=keys[0].id)] == [None]
+
+
+def test_a_store_closed_under_a_caller_raises_store_errors(tmp_path: Path, database: str) -> None:
     # The daemon's stop closes the store after a bounded wait: a delivery still in flight
     # then records its outcome on a closed store. That must be a StoreError (which the
     # deliverer keeps to retry recording), never a raw sqlite3 error escaping the flush.
-    store = make_store(tmp_path)
+    store = make_store(tmp_path, database)
     poll_with_story(store, "1", {"t": ["n"]})
-    digest = store.make_digest("n", NOW, "d1")
+    digest = Outbox(store).claim("n", NOW, "d1")
     assert digest is not None
     store.close()
     with pytest.raises(StoreError):
@@ -455,8 +489,9 @@ def test_a_store_closed_under_a_caller_raises_store_errors(tmp_path: Path) -> No
         store.mark_sending("d1", NOW)
 
 
-def test_a_notifier_whose_send_outlives_the_store_is_kept_unrecorded(tmp_path: Path) -> None:
-    store, clock = make_store(tmp_path), FixedClock(NOW)
+def test_a_notifier_whose_send_outlives_the_store_is_kept_unrecorded(tmp_path: Path,
+                                                                     database: str) -> None:
+    store, clock = make_store(tmp_path, database), FixedClock(NOW)
     config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
                                "notifiers": [{"name": "n", "type": "file", "path": "x"}]})
 
@@ -471,3 +506,89 @@ def test_a_notifier_whose_send_outlives_the_store_is_kept_unrecorded(tmp_path: P
     poll_with_story(store, "1", {"t": ["n"]})
     outcome = deliverer.flush("n")
     assert outcome.sent == 1 and len(notifier.sent) == 1
+
+
+def test_a_claim_takes_only_the_stories_it_names_that_are_still_queued(
+        tmp_path: Path, database: str) -> None:
+    """The store freezes what the outbox chose: a story queued after the choice waits for
+    the next digest, and one already in a digest is not taken twice."""
+    store = make_store(tmp_path, database)
+    poll_with_story(store, "1", {"t": ["n"]})
+    chosen = store.queued_stories("n")
+    poll_with_story(store, "2", {"t": ["n"]})
+    first = store.make_digest("n", chosen, NOW, "d1")
+    assert first is not None and [s.title for s in first.stories] == ["Story 1"]
+    assert store.make_digest("n", chosen, NOW, "d2") is None
+    assert len(store.queued_stories("n")) == 1
+    assert [r["id"] for r in store.delivery_rows(("pending",))] == ["d1"]
+
+
+def test_a_reschedule_changes_only_the_statuses_it_names(tmp_path: Path,
+                                                        database: str) -> None:
+    store = make_store(tmp_path, database)
+    for name in ("1", "2", "3"):
+        poll_with_story(store, name, {"t": ["n"]})
+        Outbox(store).claim("n", NOW, f"d{name}")
+        store.mark_sending(f"d{name}", NOW)
+    store.mark_delivered("d1", NOW)
+    store.mark_dead("d2", "550", NOW)
+    store.mark_failed("d3", "503", NOW, NOW + timedelta(hours=1))
+    later = NOW + timedelta(minutes=5)
+    plan = Reschedule(due_at=later, statuses=("dead", "failed"), restart=("dead",),
+                      restart_as="failed")
+    assert store.reschedule_deliveries(plan) == 2
+    rows = {r["id"]: r for r in store.delivery_rows(("delivered", "failed", "dead"))}
+    assert {k: (r["status"], r["attempts"]) for k, r in rows.items()} == {
+        "d1": ("delivered", 1), "d2": ("failed", 0), "d3": ("failed", 1)}
+    assert rows["d3"]["next_attempt_at"] == later.isoformat()
+    assert store.reschedule_deliveries(Reschedule(due_at=later, statuses=("failed",),
+                                                  digest_id="d1")) == 0
+
+
+def deliveries_in_every_state(store: Store) -> None:
+    """Notifier a: 2 pending, 1 failed, 3 dead, 1 delivered; notifier b: 1 dead."""
+    plan = [("a", "pending"), ("a", "pending"), ("a", "failed"), ("a", "dead"), ("a", "dead"),
+            ("a", "dead"), ("a", "delivered"), ("b", "dead")]
+    for n, (notifier, status) in enumerate(plan):
+        digest = Digest(f"d{n}", notifier, NOW + timedelta(minutes=n), (), kind="test",
+                        text="notice")
+        store.add_delivery(digest, NOW)
+        if status == "failed":
+            store.mark_failed(digest.id, "503", NOW, NOW + timedelta(hours=1))
+        elif status == "dead":
+            store.mark_dead(digest.id, f"400 for d{n}", NOW)
+        elif status == "delivered":
+            store.mark_delivered(digest.id, NOW)
+
+
+def test_delivery_counts_by_notifier_and_status(tmp_path: Path, database: str) -> None:
+    store = make_store(tmp_path, database)
+    deliveries_in_every_state(store)
+    assert store.delivery_counts(("pending", "sending", "failed", "dead")) == {
+        ("a", "pending"): 2, ("a", "failed"): 1, ("a", "dead"): 3, ("b", "dead"): 1}
+    assert store.delivery_counts(("dead",)) == {("a", "dead"): 3, ("b", "dead"): 1}
+    assert store.delivery_counts(("sending",)) == {}
+
+
+def test_delivery_counts_read_only_the_index_on_sqlite(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    deliveries_in_every_state(store)
+    plans = []
+    original = store._query
+
+    def explain(sql: str, params=()):
+        plans.append(" ".join(row[3] for row in original("EXPLAIN QUERY PLAN " + sql, params)))
+        return original(sql, params)
+
+    store._query = explain  # type: ignore[method-assign]
+    store.delivery_counts(("dead",))
+    # Counted in the index alone: the payloads (a digest's frozen stories) are not read.
+    assert len(plans) == 1 and "COVERING INDEX deliveries_due" in plans[0], plans
+
+
+def test_delivery_rows_can_stop_at_the_oldest_few(tmp_path: Path, database: str) -> None:
+    store = make_store(tmp_path, database)
+    deliveries_in_every_state(store)
+    assert [r["id"] for r in store.delivery_rows(("dead",), limit=2)] == ["d3", "d4"]
+    assert [r["id"] for r in store.delivery_rows(("dead",))] == ["d3", "d4", "d5", "d7"]
+    assert store.delivery_rows(("dead",), limit=2)[0]["last_error"] == "400 for d3"

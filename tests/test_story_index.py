@@ -173,6 +173,94 @@ def test_the_index_answers_as_the_full_scan_on_the_labelled_pairs() -> None:
         assert got == expected, item.title
 
 
+# One step in three languages: our own headline shapes, by kind of step ({s} the state in
+# the headline's language, {n} a number, {w} a varying word).
+STEP_SHAPES: dict[str, dict[str, tuple[str, ...]]] = {
+    "recognised": {
+        "en": ("{s} formally recognises the Taliban government", "{s} grants recognition to "
+               "Kabul's rulers after {w} talks"),
+        "ru": ("{s} официально признала правительство талибов", "{s} признала власть "
+               "талибов, сообщили {n} источника"),
+        "zh": ("{s}正式承认塔利班政府", "{s}宣布承认阿富汗塔利班政权"),
+    },
+    "accepted_envoy": {
+        "en": ("{s} accepts the credentials of the Taliban's ambassador", "Taliban envoy "
+               "presents letter of credence in {s} on day {n}"),
+        "ru": ("{s} приняла верительные грамоты посла талибов", "Посол талибов вручил "
+               "верительные грамоты: {s}, день {n}"),
+        "zh": ("{s}接受塔利班大使递交的国书", "塔利班大使向{s}递交国书"),
+    },
+    "delisted": {
+        "en": ("{s} removes the Taliban from its list of banned groups",),
+        "ru": ("{s} исключила талибов из списка запрещённых организаций",),
+        "zh": ("{s}将塔利班从恐怖组织名单中移除",),
+    },
+}
+STEP_CATEGORIES = {"recognised": "recognition_granted", "accepted_envoy": "recognition_step",
+                   "delisted": "recognition_step"}
+LOCAL_NAMES = {"Norway": {"ru": "Норвегия", "zh": "挪威"}, "Kenya": {"ru": "Кения", "zh": "肯尼亚"},
+               "Russia": {"ru": "Россия", "zh": "俄罗斯"}, "Peru": {"ru": "Перу", "zh": "秘鲁"}}
+
+
+def step_report(rng: random.Random, number: int, seen_at: datetime) -> StoryKey:
+    state = rng.choice(sorted(LOCAL_NAMES))
+    kind = rng.choice(sorted(STEP_SHAPES))
+    lang = rng.choice(("en", "en", "ru", "zh"))
+    name = state if lang == "en" else LOCAL_NAMES[state][lang]
+    title = rng.choice(STEP_SHAPES[kind][lang]).format(s=name, n=rng.randint(1, 9),
+                                                        w=rng.choice(WORDS))
+    actors = (state,) if rng.random() < 0.9 else (state, "Qatar")
+    return StoryKey(number, TOPIC, title, "", STEP_CATEGORIES[kind], actors, seen_at,
+                    kind if rng.random() < 0.9 else None)
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_the_index_finds_a_step_in_another_language_as_the_scan_does(seed: int) -> None:
+    """Reports of a few states' steps in English, Russian and Chinese, whose headlines in
+    two languages share no word: the index hands over the stories of the item's step in
+    another language, and answers as the full scan (also past an id, as settle asks)."""
+    rng = random.Random(seed)
+    keys = [step_report(rng, n, T0 + timedelta(minutes=n * 12)) for n in range(1, 121)]
+    items = [(replace(step_report(rng, -n, T0), seen_at=when), when)
+             for n in range(1, 201) for when in [T0 + timedelta(hours=rng.uniform(6, 40))]]
+    index = index_of(keys)
+    window = timedelta(days=1)
+    everything = [(key, prepare(key.title, key.summary)) for key in keys]
+    after = keys[60].id
+    for limit in (None, after):
+        pool = [entry for entry in everything if limit is None or entry[0].id > limit]
+        found = [choose_story(TOPIC, prepare(item.title, ""), item.category, item.actors,
+                              seen_at, pool, window, kind=item.kind) for item, seen_at in items]
+        assert [index.find(TOPIC, prepare(item.title, ""), item.category, item.actors,
+                           seen_at, window, after_id=limit, kind=item.kind)
+                for item, seen_at in items] == found
+    languages = {key.id: prepare(key.title, "").language for key in keys}
+    across = [1 for (item, _), story in zip(items, found, strict=True)
+              if story is not None and languages[story] != prepare(item.title, "").language]
+    assert len(across) > 20, "the set has reports of one step in two languages"
+
+
+def test_stories_of_the_step_in_the_item_s_language_are_not_handed_over() -> None:
+    """A busy step (many English reports of it) costs an English item nothing more: only
+    stories in another language come through the step."""
+    keys = [StoryKey(n, TOPIC, f"Russia recognises the Taliban: {word} reaction", "",
+                     "recognition_granted", ("Russia",), T0, "recognised")
+            for n, word in enumerate(WORDS, 1)]
+    keys.append(StoryKey(100, TOPIC, "Россия признала правительство талибов", "",
+                         "recognition_granted", ("Russia",), T0, "recognised"))
+    index = index_of(keys)
+    english = index.candidates(prepare("Kremlin ends the wait for Kabul", ""),
+                               "recognition_granted", ("Russia",), kind="recognised")
+    assert [c.key.id for c in english] == [100]
+    russian = index.candidates(prepare("Москва признала талибов официально", ""),
+                               "recognition_granted", ("Russia",), kind="recognised")
+    # the English ones through the step, the Russian one through its words
+    assert sorted(c.key.id for c in russian) == [*range(1, len(WORDS) + 1), 100]
+    # no step named: the headline's words alone (none in common here)
+    assert index.candidates(prepare("Kremlin ends the wait for Kabul", ""),
+                            "recognition_granted", ("Russia",)) == []
+
+
 def flood(count: int) -> list[StoryKey]:
     """A source's flood: distinct stories (their numbers clash) of one state and category."""
     return [StoryKey(n, TOPIC, f"Russia accepts the Taliban's ambassador in deal no. {n}", "",

@@ -40,9 +40,9 @@ def etagged(request: RecordedRequest) -> Response:
 
 
 def make_app(tmp_path: Path, server: LoopbackHTTPServer, names: list[str], clock: FixedClock,
-             **monitor: object) -> App:
+             database: str | None = None, **monitor: object) -> App:
     config = load_config_data({
-        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s",
+        "monitor": {"database": database or str(tmp_path / "m.db"), "min_host_interval": "0s",
                     "poll_interval": "10m", **monitor},
         "topics": [{"name": "t", "event": "recognition"}],
         "sources": [{"name": n, "url": server.url(f"/{n}.xml")} for n in names]})
@@ -64,12 +64,12 @@ def poll_all(app: App) -> list[str]:
     return [app.pipeline.poll(s).status for s in app.config.sources]
 
 
-def test_unchanged_polls_wait_in_the_batch_until_flushed(tmp_path: Path,
+def test_unchanged_polls_wait_in_the_batch_until_flushed(tmp_path: Path, database: str,
                                                           fresh_server: LoopbackHTTPServer
                                                           ) -> None:
     fresh_server.route("/a.xml", etagged)
     fresh_server.route("/b.xml", Response(body=FEED))
-    app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock())
+    app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock(), database)
     try:
         assert poll_all(app) == ["ok", "ok"]
         assert poll_all(app) == ["not_modified", "unchanged"]
@@ -84,12 +84,12 @@ def test_unchanged_polls_wait_in_the_batch_until_flushed(tmp_path: Path,
         app.close()
 
 
-def test_a_full_batch_is_committed_by_the_poll_that_fills_it(tmp_path: Path,
+def test_a_full_batch_is_committed_by_the_poll_that_fills_it(tmp_path: Path, database: str,
                                                              fresh_server: LoopbackHTTPServer
                                                              ) -> None:
     for name in ("a", "b", "c"):
         fresh_server.route(f"/{name}.xml", etagged)
-    app = make_app(tmp_path, fresh_server, ["a", "b", "c"], FixedClock())
+    app = make_app(tmp_path, fresh_server, ["a", "b", "c"], FixedClock(), database)
     app.pipeline.batch.size = 2
     try:
         poll_all(app)
@@ -101,10 +101,10 @@ def test_a_full_batch_is_committed_by_the_poll_that_fills_it(tmp_path: Path,
 
 
 def test_a_batch_whose_oldest_state_waited_the_delay_is_committed(
-        tmp_path: Path, fresh_server: LoopbackHTTPServer) -> None:
+        tmp_path: Path, database: str, fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", etagged)
     fresh_server.route("/b.xml", etagged)
-    app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock())
+    app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock(), database)
     seconds = [100.0]
     app.pipeline.batch = StateBatch(size=64, delay=0.5, clock=lambda: seconds[0])
     try:
@@ -123,7 +123,7 @@ def test_a_batch_whose_oldest_state_waited_the_delay_is_committed(
 
 
 def test_a_second_poll_before_the_flush_sends_the_etag_the_first_learned(
-        tmp_path: Path, fresh_server: LoopbackHTTPServer) -> None:
+        tmp_path: Path, database: str, fresh_server: LoopbackHTTPServer) -> None:
     served: list[str] = []
 
     def new_etag_same_body(request: RecordedRequest) -> Response:
@@ -134,7 +134,7 @@ def test_a_second_poll_before_the_flush_sends_the_etag_the_first_learned(
         return Response(body=FEED, headers={"ETag": tag})
 
     fresh_server.route("/a.xml", new_etag_same_body)
-    app = make_app(tmp_path, fresh_server, ["a"], FixedClock())
+    app = make_app(tmp_path, fresh_server, ["a"], FixedClock(), database)
     try:
         assert poll_all(app) == ["ok"]          # learns "v1"
         assert poll_all(app) == ["unchanged"]   # same body under "v2": pending
@@ -146,9 +146,9 @@ def test_a_second_poll_before_the_flush_sends_the_etag_the_first_learned(
 
 
 def test_a_failure_after_a_pending_unchanged_poll_stays_committed(
-        tmp_path: Path, fresh_server: LoopbackHTTPServer) -> None:
+        tmp_path: Path, database: str, fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", etagged)
-    app = make_app(tmp_path, fresh_server, ["a"], FixedClock())
+    app = make_app(tmp_path, fresh_server, ["a"], FixedClock(), database)
     try:
         assert poll_all(app) == ["ok"]
         assert poll_all(app) == ["not_modified"]
@@ -164,9 +164,9 @@ def test_a_failure_after_a_pending_unchanged_poll_stays_committed(
 
 
 def test_a_changed_poll_after_a_pending_unchanged_poll_stays_committed(
-        tmp_path: Path, fresh_server: LoopbackHTTPServer) -> None:
+        tmp_path: Path, database: str, fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", Response(body=FEED))
-    app = make_app(tmp_path, fresh_server, ["a"], FixedClock())
+    app = make_app(tmp_path, fresh_server, ["a"], FixedClock(), database)
     try:
         assert poll_all(app) == ["ok"]
         assert poll_all(app) == ["unchanged"]
@@ -181,10 +181,10 @@ def test_a_changed_poll_after_a_pending_unchanged_poll_stays_committed(
 
 
 def test_a_poll_that_changes_source_health_is_committed_at_once(
-        tmp_path: Path, fresh_server: LoopbackHTTPServer) -> None:
+        tmp_path: Path, database: str, fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", etagged)
     config = load_config_data({
-        "monitor": {"database": str(tmp_path / "m.db"), "min_host_interval": "0s"},
+        "monitor": {"database": database, "min_host_interval": "0s"},
         "topics": [{"name": "t", "event": "recognition"}],
         "sources": [{"name": "a", "url": fresh_server.url("/a.xml")}],
         "notifiers": [{"name": "ops", "type": "file", "path": str(tmp_path / "ops.log"),
@@ -205,11 +205,11 @@ def test_a_poll_that_changes_source_health_is_committed_at_once(
 
 
 def test_a_failed_flush_is_logged_and_does_not_raise_out_of_poll(
-        tmp_path: Path, fresh_server: LoopbackHTTPServer, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, database: str, fresh_server: LoopbackHTTPServer,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     fresh_server.route("/a.xml", etagged)
     fresh_server.route("/b.xml", etagged)
-    app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock())
+    app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock(), database)
     app.pipeline.batch.size = 2
 
     def disk_full(states: object, owner: object = None) -> None:
@@ -228,11 +228,11 @@ def test_a_failed_flush_is_logged_and_does_not_raise_out_of_poll(
         app.close()
 
 
-def test_poll_sources_leaves_nothing_pending(tmp_path: Path,
+def test_poll_sources_leaves_nothing_pending(tmp_path: Path, database: str,
                                             fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", etagged)
     fresh_server.route("/b.xml", Response(body=FEED))
-    app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock())
+    app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock(), database)
     try:
         poll_sources(app, app.config.sources)
         outcomes = poll_sources(app, app.config.sources)
@@ -243,10 +243,10 @@ def test_poll_sources_leaves_nothing_pending(tmp_path: Path,
         app.close()
 
 
-def test_app_close_commits_the_batch(tmp_path: Path,
+def test_app_close_commits_the_batch(tmp_path: Path, database: str,
                                      fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", etagged)
-    app = make_app(tmp_path, fresh_server, ["a"], FixedClock())
+    app = make_app(tmp_path, fresh_server, ["a"], FixedClock(), database)
     try:
         assert poll_all(app) == ["ok"]
         assert poll_all(app) == ["not_modified"]
@@ -255,10 +255,10 @@ def test_app_close_commits_the_batch(tmp_path: Path,
     assert stored(app, "a").last_status == "not_modified"
 
 
-def test_daemon_stop_commits_the_batch(tmp_path: Path,
+def test_daemon_stop_commits_the_batch(tmp_path: Path, database: str,
                                        fresh_server: LoopbackHTTPServer) -> None:
     fresh_server.route("/a.xml", etagged)
-    app = make_app(tmp_path, fresh_server, ["a"], FixedClock())
+    app = make_app(tmp_path, fresh_server, ["a"], FixedClock(), database)
     try:
         poll_all(app)
         poll_all(app)
@@ -318,13 +318,13 @@ def test_the_daemon_tick_skips_a_poll_that_joined_the_batch_after_its_flush(
 
 
 def test_the_daemon_tick_skips_a_source_whose_poll_committed_after_the_due_read(
-        tmp_path: Path, fresh_server: LoopbackHTTPServer,
+        tmp_path: Path, database: str, fresh_server: LoopbackHTTPServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
     # A changed poll commits at once, between the tick's claim of the due sources and its
     # loop: the list it read is stale for that source, the pipeline's state is not.
     fresh_server.route("/a.xml", Response(body=FEED))
     clock = FixedClock()
-    app = make_app(tmp_path, fresh_server, ["a"], clock)
+    app = make_app(tmp_path, fresh_server, ["a"], clock, database)
     try:
         stale = scheduler.claim_due(app, clock())
         assert [source.name for source, _ in stale] == ["a"]
@@ -338,7 +338,7 @@ def test_the_daemon_tick_skips_a_source_whose_poll_committed_after_the_due_read(
 
 
 def test_a_poll_whose_commit_failed_leaves_the_next_poll_the_committed_state(
-        tmp_path: Path, fresh_server: LoopbackHTTPServer,
+        tmp_path: Path, database: str, fresh_server: LoopbackHTTPServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
     # The pipeline keeps the states it committed, not the ones it tried to.
     versions = iter(['"v1"', '"v2"', '"v3"'])
@@ -349,7 +349,7 @@ def test_a_poll_whose_commit_failed_leaves_the_next_poll_the_committed_state(
 
     fresh_server.route("/a.xml", changing)
     clock = FixedClock()
-    app = make_app(tmp_path, fresh_server, ["a"], clock)
+    app = make_app(tmp_path, fresh_server, ["a"], clock, database)
     try:
         assert poll_all(app) == ["ok"]                       # v1 committed
 

@@ -9,7 +9,10 @@ Sources, each for what it keeps well:
 - country_converter's country table: which states are UN members (its ``UNmember`` column),
   their short and official English names;
 - CLDR, through babel: the English name and the names in the languages the detector reads
-  (Russian, Chinese, Persian and Dari, Pashto, Urdu, Arabic);
+  (Russian, Chinese, Persian and Dari, Pashto, Urdu, Arabic), and the capitals in those
+  languages where CLDR names them: a time zone's exemplar city that is the state's capital
+  ("Europe/Moscow" -> "Москва", "莫斯科", "مسکو", "موسكو"; not Beijing or Islamabad, whose
+  zones are named after other cities: the supplement has those);
 - countryinfo: demonyms and capitals;
 - ``states_supplement.json`` beside the output, reviewed by hand: the states and organisations
   outside those tables (observers, Kosovo, Somaliland, the UN, the EU, ...), the canonical
@@ -26,10 +29,15 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 import unicodedata
 from importlib.metadata import distribution, version
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from monitor.classify.languages.normalise import fold_all  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "monitor" / "classify" / "data"
 LANGUAGES = ("ru", "zh", "fa", "fa_AF", "ps", "ur", "ar")
@@ -84,6 +92,32 @@ def _ascii(name: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def _long_enough(name: str) -> bool:
+    """A capital's name long enough not to be part of many words: two Han characters, four
+    letters in another script ("رم", Rome in Persian, is in "رمضان" and "رمز")."""
+    letters = [c for c in name if c.isalpha()]
+    if any("\u3400" <= c <= "\u9fff" for c in letters):
+        return len(letters) >= 2
+    return len(letters) >= 4
+
+
+def _zone_capitals(code: str, capitals: list[str],
+                   zones: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """The capital's name in each language, from the CLDR time zone named after it."""
+    from babel.core import get_global
+
+    wanted = {c.lower() for c in capitals}
+    found: dict[str, list[str]] = {}
+    for zone in get_global("territory_zones").get(code, ()):
+        if zone.split("/")[-1].replace("_", " ").lower() not in wanted:
+            continue
+        for lang, table in zones.items():
+            city = (table.get(zone) or {}).get("city")
+            if city and _long_enough(city):
+                found.setdefault(lang, []).append(city)
+    return found
+
+
 def _plurals(demonym: str) -> list[str]:
     return [demonym, demonym + "s"] if demonym.endswith(("an", "i")) else [demonym]
 
@@ -96,6 +130,8 @@ def build() -> dict[str, Any]:
     drop = {n.lower() for n in supplement["drop"]}
     info = _countryinfo()
     locales = {lang: Locale.parse(lang).territories for lang in LANGUAGES}
+    zones = {lang: Locale.parse(lang).time_zones for lang in LANGUAGES}
+    drop_localized = set(supplement["drop_localized"])
     english = Locale.parse("en").territories
 
     entries: list[dict[str, Any]] = []
@@ -121,6 +157,9 @@ def build() -> dict[str, Any]:
         localized = {lang: sorted({n for form in [table.get(code, "")] if form
                                    for n in _split_cldr(form)})
                      for lang, table in locales.items()}
+        for lang, cities in _zone_capitals(code, [c for c in capitals if c.lower() not in drop],
+                                           zones).items():
+            localized[lang] = [*localized[lang], *(c for c in cities if c not in localized[lang])]
         entries.append({"name": name, "code": code, "kind": kind,
                         "names": names + demonyms + capitals, "localized": localized})
     for extra in supplement["entries"]:
@@ -138,18 +177,20 @@ def build() -> dict[str, Any]:
     for entry in entries:
         entry["names"] = [*entry["names"], *(_ascii(n) for n in entry["names"])]
 
-    # A name that two entries claim is ambiguous, unless the supplement settles it.
+    # A name that two entries claim is ambiguous, unless the supplement settles it. Names in
+    # other scripts are compared as the detector reads them: "عُمان" (Oman) and "عمّان" (Amman)
+    # are one word once the harakat are gone.
     owners: dict[str, set[str]] = {}
     for entry in entries:
         for n in entry["names"]:
             owners.setdefault(n.lower(), set()).add(entry["name"])
         for words in entry["localized"].values():
             for n in words:
-                owners.setdefault(n.lower(), set()).add(entry["name"])
-    settled = {n.lower(): owner for n, owner in supplement["settle"].items()}
+                owners.setdefault(fold_all(n), set()).add(entry["name"])
+    settled = {fold_all(n): owner for n, owner in supplement["settle"].items()}
 
     def keep(entry_name: str, n: str) -> bool:
-        key = n.lower()
+        key = fold_all(n)
         if key in drop or len(key) < 2:
             return False
         if key in settled:
@@ -160,7 +201,9 @@ def build() -> dict[str, Any]:
     out_entries = []
     for entry in entries:
         names = [n for n in dict.fromkeys(entry["names"]) if keep(entry["name"], n)]
-        localized = {lang: sorted({n for n in words if keep(entry["name"], n)})
+        # the territory's own names first, then the capitals (dict order, not sorted)
+        localized = {lang: list(dict.fromkeys(n for n in words if keep(entry["name"], n)
+                                              and n not in drop_localized))
                      for lang, words in sorted(entry["localized"].items())}
         out_entries.append({
             "name": entry["name"], "code": entry["code"], "kind": entry["kind"],

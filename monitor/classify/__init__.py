@@ -52,7 +52,16 @@ class TopicClassifier:
                                   reason=found.reason)
         return Classification(topic=self.name, match=True, score=found.score,
                               category=found.category, actors=found.actors,
-                              evidence=found.evidence, rules=(*query_rules, *found.rules))
+                              evidence=found.evidence, rules=(*query_rules, *found.rules),
+                              evidence_source="lead" if "where:summary" in found.rules
+                              else "headline")
+
+    def names_entity(self, title: str, summary: str = "") -> bool:
+        """Whether the text names the entity of the topic's event detector (never for a
+        query-only topic). A text that names it but does not match is about the entity
+        without settling an event: its article may (monitor/articles.py). Apart from
+        ``classify``, which stays as fast as before: only such candidates are asked."""
+        return self._detector is not None and self._detector.names_entity(title, summary)
 
 
 def build_classifier(topic: TopicConfig) -> TopicClassifier:

@@ -3,9 +3,12 @@ the organisations that act (the UN, the EU, the SCO, the OIC, ...), with their n
 
 PURE. ``find_states(text)`` names the states an English sentence mentions, canonically spelled,
 in the order they first appear ("Moscow" -> Russia, "Kazakh" -> Kazakhstan, "the White House"
--> United States); ``find_localized_states(text)`` does the same for lower-cased Russian,
-Chinese, Persian/Dari, Pashto, Urdu and Arabic text. News datelines ("ISLAMABAD, May 30
-(APP):") are places, not actors: strip them with ``strip_dateline`` first.
+-> United States); ``find_localized_states(text)`` does the same for Russian, Chinese,
+Persian/Dari, Pashto, Urdu and Arabic text, folded first as languages/normalise.py folds it
+(lower case, one spelling for the Arabic-script letters that vary, simplified characters), as
+the names are: "روسيا" and "روسیا", "俄羅斯" and "俄罗斯" are one name. News datelines
+("ISLAMABAD, May 30 (APP):") are places, not actors: strip them with ``strip_dateline``
+first.
 
 The names live in ``data/states.json``, built by ``tools/build_states.py`` from kept sources
 (country_converter's table for UN membership, CLDR for names in each language, countryinfo for
@@ -29,9 +32,25 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import TypedDict
 
+from monitor.classify.languages.normalise import ARABIC, CYRILLIC, HAN, fold, fold_all
+
+# A news dateline opening a text, in one of two shapes:
+# - an all-caps place, maybe ", Month day", then an agency in brackets or slashes, a colon,
+#   or a dash after a space: "ISLAMABAD, May 30 (APP):", "MOSCOW, July 3. /TASS/.",
+#   "KABUL:", "DOHA - " (a hyphen joined to the word is no dateline: "COVID-19", "PML-N");
+# - a place in any case (all caps, or capitalised words ending in a comma), maybe a region
+#   and a date, then an agency and a dash or colon: "BRASÍLIA (Reuters) -",
+#   "Quito, 24 Sep 2018 (AFP) -", "COLUMBUS, Ohio (WCMH) —". A headline with a bracket
+#   ("Ten films (and more) - Outlet") is not one.
+_CAPITAL = "A-Z\u00c0-\u00d6\u00d8-\u00de"
 _DATELINE = re.compile(
-    r"^\s*[A-Z][A-Z.'\- ]{2,30}(?:,\s*[A-Z][a-z]{2,9}\.?\s+\d{1,2}\.?)?\s*"
-    r"(?:\([A-Za-z0-9 ]{2,12}\)\s*[:\-–—]*|/[A-Z]{2,8}/\.?|[:\-–—]+)\s*"
+    r"^\s*(?:"
+    r"[A-Z][A-Z.'\- ]{2,30}(?:,\s*[A-Z][a-z]{2,9}\.?\s+\d{1,2}\.?)?\s*"
+    r"(?:\([A-Za-z0-9 ]{2,12}\)\s*[:\-–—]*|/[A-Z]{2,8}/\.?|:+|(?<=\s)[\-–—]+)"
+    rf"|(?:[{_CAPITAL}][{_CAPITAL}.'’-]++|[{_CAPITAL}][\w.'’-]*+(?:\s[{_CAPITAL}][\w.'’-]*+)?,)"
+    rf"(?:,?\s++(?:[{_CAPITAL}][\w.'’-]*+|\d{{1,4}}+)){{0,4}}+,?"
+    r"\s*+\([A-Z][\w&.-]*+(?:\s[A-Z0-9][\w&.-]*+){0,2}+\)\s*+[-–—:]+"
+    r")\s*"
 )
 
 UN_MEMBER, UN_OBSERVER, OTHER_STATE, ORGANISATION = (
@@ -78,7 +97,9 @@ class _Compiled:
 
 
 def strip_dateline(text: str) -> str:
-    """Drop a leading news dateline such as "ISLAMABAD, May 30 (APP):" or "KABUL:"."""
+    """Drop a leading news dateline such as "ISLAMABAD, May 30 (APP):", "KABUL:" or
+    "Quito, 24 Sep 2018 (AFP) -": the place is not an actor, nor part of the story's lead.
+    The classifier and story grouping (monitor/stories.py) both use this one."""
     return _DATELINE.sub("", text, count=1)
 
 
@@ -119,11 +140,12 @@ def _localized(name: str) -> str:
     """A pattern for a name in another language: Chinese as written; Cyrillic words by their
     stem, so that case endings match ("Кения", "Кении", "Кенией"); Arabic-script words with an
     optional one-letter prefix (و, ب, ل) and a short suffix ("ایرانی")."""
-    name = name.lower()
-    if re.search(r"[\u3400-\u9fff]", name):
+    script = _script(name)
+    name = fold(name, script)
+    if script == HAN:
         return re.escape(name)
     words = [w for w in re.split(r"[\s\-–—]+", name) if any(c.isalpha() for c in w)]
-    if re.search(r"[\u0400-\u04ff]", name):
+    if script == CYRILLIC:
         stems = []
         for word in words:
             if len(word) >= 5 and word[-2:] in _ADJECTIVE_ENDINGS:
@@ -135,7 +157,19 @@ def _localized(name: str) -> str:
                          else re.escape(word))
         return r"(?<!\w)" + _SEPARATOR.join(stems) + r"(?!\w)"
     body = _SEPARATOR.join(re.escape(w) for w in words)
+    if body.endswith("ه") and len(words[-1]) > 3:
+        body = body[:-1] + "[هی]"   # the Pashto oblique case: "روسیه" -> "روسیې"
+    if body.startswith("ال"):
+        body = f"(?:{body}|لل{body[2:]})"   # "للصین": ل + الصین, the alef dropped
     return r"(?<!\w)[وبل]?" + body + r"\w{0,3}(?!\w)"
+
+
+def _script(name: str) -> str:
+    if re.search(r"[\u3400-\u9fff]", name):
+        return HAN
+    if re.search(r"[\u0400-\u04ff]", name):
+        return CYRILLIC
+    return ARABIC
 
 
 @lru_cache(maxsize=1)
@@ -162,7 +196,7 @@ def _compiled() -> _Compiled:
         for name in sorted({n for words in entry.localized.values() for n in words}):
             localized.append((_localized(name), entry.name))
         for stem in entry.stems:
-            localized.append((re.escape(stem), entry.name))
+            localized.append((re.escape(fold(stem, _script(stem))), entry.name))
     return _Compiled(
         entries=entries,
         # Run on lower-cased text, which is faster than IGNORECASE. Possessive endings are
@@ -269,9 +303,10 @@ def _in_order(spans: list[tuple[int, int, str]]) -> tuple[str, ...]:
 
 
 def find_localized_states(text: str) -> tuple[str, ...]:
-    """The states a lower-cased Russian, Chinese, Persian, Pashto, Urdu or Arabic text names,
-    in order of first mention."""
+    """The states a Russian, Chinese, Persian, Pashto, Urdu or Arabic text names, in order of
+    first mention."""
     compiled = _compiled()
+    text = fold_all(text)
     if compiled.not_actors.search(text):
         text = compiled.not_actors.sub(_blank, text)
     spans = []

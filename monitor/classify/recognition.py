@@ -11,11 +11,18 @@ PURE: text in, ``Detection`` out; no I/O. The rules encode the labelling guideli
    the topic's own entities) in the same sentence.
 3. Throw out other senses near the word ("facial recognition", "in recognition of", awards,
    "internationally recognised", recognition of Palestine/Kosovo/Taiwan, "recognise terrorism
-   as a threat"): the object of "recognise" must be the government.
+   as a threat", "recognise the former government's debts"): the object of "recognise" must
+   be the government ("recognise the Taliban threat" or "Taliban control of the border" is
+   not; nor is "Niger's junta wins recognition" in a headline that names the Taliban), and
+   the agent of a passive must be a state ("recognised as partners by aid agencies" is
+   another sense). The recognitions of the first emirate ("in 1997", "in the 1990s") are
+   history, not news. "Afghanistan" alone is the country, except as the one that seeks or
+   wins recognition.
 4. Tell the kinds apart: a state recognising, with no negation or modality in its clause, is
    ``recognition_granted`` ("Russia recognises", "the second country to recognise", "follows
-   Moscow in recognising"); a state's recognition named as a fact ("Russia's recognition of
-   the Taliban sparks debate") is a grant and the reactions to it, unless the words right
+   Moscow in recognising", "recognised by Moscow"; "recognised by none / few" is a debate);
+   a state's recognition named as a fact ("Russia's recognition of the Taliban sparks
+   debate") is a grant and the reactions to it, unless the words right
    around it deny it or make it hypothetical. A concrete status step is ``recognition_step``
    (considered or asked for, it is a debate); everything else about recognition (refusals,
    conditions, requests, "considering", yes/no questions, the UN seat) is
@@ -25,7 +32,8 @@ The title decides when it carries the event; otherwise the first summary sentenc
 
 A text that does not match says why (``Detection.reason``): no entity, the country without
 its government, another group called Taliban, the entity without any event, another sense
-of "recognition", or recognition of something other than the government. (Negation and
+of "recognition", recognition of something other than the government, or of the 1990s
+emirate. (Negation and
 modality never reject a text: they make it ``recognition_refused_or_debated``, and the
 rules say which cue did.)
 
@@ -59,6 +67,7 @@ from monitor.classify.steps import lower_re as _re
 
 _SCORES = {GRANTED: 0.95, STEP: 0.9, DEBATED: 0.85}
 _SUMMARY_SENTENCES = 3          # how deep into the lead the event may sit
+_ENTITY_SPAN = 1000              # characters of the lead where names_entity looks
 
 
 # --- the entity: the Taliban government --------------------------------------------------------
@@ -90,6 +99,11 @@ _NOT_THE_ENTITY = _re(
     # "anti-Taliban forces", "Kabul-born author"
     r"\b(?:anti|post|pre|non)-Taliban\w*|Taliban-era|Kabul-(?:born|based|bred|raised|native)")
 _NOT_THE_ENTITY_ANY_CASE = re.compile(_NOT_THE_ENTITY.pattern, re.IGNORECASE)
+# "interim / de facto / caretaker government" names the Taliban's, unless another state owns
+# it: "Bangladesh's interim government" (the owner stays, as an actor).
+_OWNED_INTERIM = _re(
+    r"(?<=\w's\s)(?<!afghanistan's\s)(?<!kabul's\s)(?<!taliban's\s)(?<!country's\s)"
+    rf"(?:interim|de[\s-]facto|caretaker)\s+{_GOV_NOUN}")
 
 
 def _alias_re(aliases: Iterable[str]) -> re.Pattern[str]:
@@ -115,9 +129,11 @@ def _user_alias(entity: str) -> str:
 
 # One cheap look over the lower-cased text before the detailed rules: substring tests are far
 # faster than any regex, and most news never passes them.
-_VOCABULARY = ("recog", "credential", "accredit", "ambassador", "envoy", "embass", "charg",
-               "cda", "diplomat", "terror", "banned", "proscribed", "ban ", "delist", "legitim",
-               "normali", "speak", *UN_WORDS)
+_VOCABULARY = ("recog", "credential", "accredit", "ambassador", "envoy", "embass", "consul",
+               "charg", "cda", "diplomat", "terror", "banned", "proscribed", "ban ", "delist",
+               "legitim", "normali", "speak", "isolat", "accept", "mission", "restor", "resum",
+               "delegation office", "normal ties", "normal relations", "normal diplomatic",
+               "agrement", "agrément", *UN_WORDS)
 _ENTITY_WORDS = ("taliban", "emirate", "iea", "afghan", "kabul", "muttaqi", "akhundzada",
                  "baradar", "zabihullah", "suhail shaheen")
 
@@ -127,6 +143,13 @@ def _has_any(text: str, words: tuple[str, ...]) -> bool:
         if word in text:
             return True
     return False
+
+
+def _blank_owned_interim(text: str) -> str:
+    """``text`` with another state's interim government blanked (offsets kept)."""
+    if not _has_any(text, ("interim", "caretaker", "de facto", "de-facto")):
+        return text
+    return _OWNED_INTERIM.sub(lambda m: " " * len(m.group(0)), text)
 
 
 _RECOG = _re(r"(?<![\w-])(?:un-?)?(?:recogni(?:[sz]\w*|tions?)|recog)(?!\w)")
@@ -208,6 +231,11 @@ _POSSESSED_CUES = _re(
 _HYPOTHETICAL_BEFORE = _re(
     r"\b(?:possible|potential|eventual|any|future|prospective|prospects?|early|hasty|no|"
     r"premature|de\s+jure)\W+(?:\S+\W+)?$")
+# "the Taliban government wins its first formal recognition": a grant, the state unnamed.
+_RECEIVED_END = _re(
+    r"\b(?:wins?|won|gains?|gained|receives?|received|secures?|secured|obtains?|obtained|"
+    r"gets|got)\s+(?:(?:its|their|a|the|an)\s+)?(?:[\w-]+\s+){0,2}?$")
+_NOT_RECEIVED = _re(r"\b(?:fail\w*|struggl\w*|yet|bid\w*|tr(?:y|ies|ied|ying)|how)\b")
 # "Taliban seek Uzbek recognition": the possessor's recognition is asked for, not given.
 _SOUGHT_BEFORE = _re(
     r"\b(?:seek\w*|sought|ask\w*|press(?:es|ed|ing)?|push\w*|lobby\w*|lobbied|urg\w*|"
@@ -233,17 +261,53 @@ _GOV_TAIL = _re(rf"^(?:[\s-]+(?:led|run|ruled))?(?:\s+(?:{_GOV_NOUN}|rule|moveme
 _OBJECT_END = frozenset({"by", "from", "in", "at", "with", "that", "which", "who", "issued",
                          "of", "for", "on", "over", "to", "as", "after", "under"})
 _OBJECT_HEAD = _re(rf"\b(?:{_GOV_NOUN})\b")
+# A government that is not the Taliban's, or one that only owns the object.
+_OTHER_GOVERNMENT = _re(rf"\b(?:former|previous|ousted|toppled|fallen|old|republic's|ghani's|"
+                        rf"karzai's)\s+(?:\w+\s+)?{_GOV_NOUN}|\b{_GOV_NOUN}'s\b")
 # "recognise Taliban diplomats / Taliban-issued passports": the entity only qualifies another
 # object, which is not the government.
+# So is "recognise the Taliban threat / Taliban control of the border / the Taliban's grip".
 _QUALIFIED_OBJECT = _re(
-    r"(?:[\s-]+issued)?\W*(?:diplomats?|envoys?|ambassadors?|officials?|representatives?|"
-    r"consuls?|passports?|degrees?|documents?|visas?|certificates?|licen[cs]es?|identity|ids?|"
-    r"cards?|currency|banknotes?|fighters?|militants?|commanders?|members?|flags?|victims?|"
-    r"efforts?|role|concerns?|achievements?|decrees?|courts?|judgments?|marriages?)\b")
-_PRONOUN_OBJECT = _re(r"^\W*(?:them|us)\b|^\W*it\s*(?:$|[,.;:!?])")
+    r"(?:'s)?(?:[\s-]+issued)?\W*(?:diplomats?|envoys?|ambassadors?|officials?|"
+    r"representatives?|consuls?|passports?|degrees?|documents?|visas?|certificates?|"
+    r"licen[cs]es?|identity|ids?|cards?|currency|banknotes?|fighters?|militants?|commanders?|"
+    r"members?|flags?|victims?|efforts?|role|concerns?|achievements?|decrees?|courts?|"
+    r"judgments?|marriages?|threats?|dangers?|menace|control|dominance|grip|hold|gains?|"
+    r"advances?|influence|security|interests?|claims?|stance|positions?|presence|successes)\b")
+_PRONOUN_OBJECT = _re(r"^\W*(?:them|us)\b|^\W*it\s*(?:$|[,.;:!?]|as\b)")
+# A headline's passive without "is": "Islamic Emirate recognised", "... recognised as
+# Afghanistan's government" (as a government, not "as partners"). With an agent ("by ...")
+# it is read as any passive is.
+_PARTICIPLE_AFTER = _re(r"^\s*(?:$|[,.;:!?—–(]|-\s|(?:officially|formally)\b|as\s+(?:[\w'-]+\s+)"
+                        rf"{{0,4}}?(?:{_GOV_NOUN}|representatives?)\b)")
+# The agent of a passive: "recognised by Moscow", "recognised as its government by Russia".
+_AGENT = _re(r"(?:\s+as(?:\s+[\w'-]+){1,5}?)?\s+by\s+([^,;:.!?()—–|]{1,50})")
+# Nobody recognises: "by none of its neighbours", "by few", "by no one", "by not a single".
+_NO_AGENT = _re(r"\s*(?:none|nobody|no[\s-]?one|no|few|hardly\s+any\w*|scarcely\s+any\w*|"
+                r"neither|not\s+(?:a\s+single|one|any|many|even))\b")
+# Who can recognise a government: a state (the gazetteer names it) or a word for states,
+# not "aid agencies" or "the Asian Cricket Council".
+_STATE_AGENT = _re(
+    r"\b(?:states?|countr(?:y|ies)|nations?|governments?|capitals?|kingdoms?|republics?|"
+    r"monarch\w*|sultanates?|neighbou?rs?|members?|u\.?n\.?|eu|united\s+nations|general\s+"
+    r"assembly|security\s+council|international\s+community|west|western|anyone|anybody|"
+    r"everyone)\b|\bthe\s+(?:whole\s+|wider\s+|outside\s+)?world\s*$")
+# The Taliban's first emirate (1996-2001): its recognitions are history, not news.
+_HISTORICAL = _re(
+    r"(?<!since\s)(?<!after\s)\b(?:19\d\d|200[01])\b|\b(?:19)?90s\b|\bnineties\b|"
+    r"\b(?:first|previous|earlier|last)\s+(?:Taliban\s+)?(?:regime|rule|emirate|stint|"
+    r"time\s+in\s+power)\b|\bformer\s+Taliban\s+(?:regime|rule|emirate)\b")
+_HISTORICAL_FRONT = _re(
+    r"^\W*(?:back\s+)?(?:in|by|during|until)\s+(?:the\s+)?(?:(?:late|early|mid)[\s-]+)?"
+    r"(?:19\d\d|200[01]|(?:19)?90s|nineties)\b")
+# "Afghanistan seeks recognition": the country asking for (or winning) it is its government.
+_COUNTRY_SEEKS = _re(
+    r"\b(afghanistan|kabul)(?:'s)?\s+(?:(?:\w+ly|again|still|now)\s+)?(?:seek|want|demand|ask|"
+    r"push|press|lobby|win|won|gain|receiv|get|got|earn|await|deserve)\w*\s+(?:for\s+)?"
+    r"(?:(?:international|diplomatic|formal|official|global|world|wider|full|more)\s+)*"
+    r"recognition\b(?!\s+(?:of|for)\b)")
 _POSSESSIVE_END = _re(r"'s\s+(?:\w+\s+){0,3}$")
 _BY_STATE = _re(r"\s+(?:\S+\s+){0,4}?(?:from|by)\s+((?:\S+\s*){1,3})")
-_BY_AFTER = _re(r"\s+by\b")
 _DECISION_END = _re(r"'s\s+(?:\S+\s+){0,2}?(?:decision|move|step)\s+to\s+(?:\w+ly\s+)?$|"
                     r"\b(?:came|decided|moved|voted|chose)\s+to\s+(?:\w+ly\s+)?$|"
                     r"\b(?:decree|law|order|resolution|document)\s+(?:on\s+)?$")
@@ -280,6 +344,7 @@ NO_EVENT = ("entity without event: no recognition, credentials, embassy, delisti
             "step about the government")
 OTHER_SENSE = 'other sense of "recognition"'
 OTHER_OBJECT = "other object: what is recognised is not the government"
+HISTORICAL = "historical: the Taliban's first emirate (1996-2001), not today's government"
 
 
 @dataclass(frozen=True)
@@ -346,6 +411,13 @@ def _clause_window(sentence: str, start: int, end: int, before: int = 7,
     return " ".join(left_words) + " " + " ".join(right_words)
 
 
+def _historical(text: str, match: re.Match[str]) -> bool:
+    """Whether the words around ``match`` (or the sentence's opening "In 1997,") put it in the
+    Taliban's first emirate."""
+    return (_HISTORICAL.search(_clause_window(text, match.start(), match.end(), 10, 8))
+            is not None or _HISTORICAL_FRONT.match(text) is not None)
+
+
 def _blank_place(match: re.Match[str]) -> str:
     """The venue ``match`` with its place's name blanked, unless the place is an organisation:
     "a vote at the UN General Assembly" names the UN as the one that decides."""
@@ -361,6 +433,8 @@ class RecognitionDetector:
     def __init__(self, extra_entities: Iterable[str] = ()) -> None:
         extra = [_user_alias(e) for e in extra_entities if e.strip()]
         self._entity = _alias_re([*BUILTIN_ALIASES, *extra])
+        self._entity_before = _re(r"(?<!\w)(?:" + "|".join([*BUILTIN_ALIASES, *extra])
+                                  + r")(?:[\s-]+(?:led|run|ruled))?(?:\s+" + _GOV_NOUN + r")?\s*$")
         self._entity_fast = _re(r"(?:" + "|".join([*BUILTIN_ALIASES, *extra]) + r")(?!\w)")
         self._entity_words = (*_ENTITY_WORDS,
                               *(e.strip().lower() for e in extra_entities if e.strip()))
@@ -385,14 +459,21 @@ class RecognitionDetector:
         found = self._best(hits)
         return found if found is not None else _no_match(reasons)
 
+    def names_entity(self, title: str, summary: str = "") -> bool:
+        """Whether the title or the summary's opening names the tracked government (a strong
+        alias; other groups called Taliban left out), whatever ``detect`` says. With a
+        non-match, the text is about the entity but does not settle an event."""
+        text = f" {title} \n {summary[:_ENTITY_SPAN]}".lower().replace("’", "'")
+        if not _has_any(text, self._entity_words):
+            return not text.isascii() and multilingual.has_entity_word(text)
+        return _first_word_match(self._entity_fast, _NOT_THE_ENTITY.sub(" ", text)) is not None
+
     def _multilingual(self, title: str, summary: str) -> Detection:
-        for part, in_title in ((title, True), (summary[:400], False)):
-            found = multilingual.detect(part.lower())
-            if found is not None:
-                category, rule, actors = found
-                return self._detection(category, part.strip(), actors, [rule], in_title,
-                                       strong=True)
-        return _no_match([])
+        found = multilingual.detect(title, summary)
+        if not found.match or found.category is None:
+            return _no_match([found.reason])
+        return self._detection(found.category, found.evidence, found.actors, list(found.rules),
+                               found.in_title, strong=found.strong)
 
     # -- per sentence -------------------------------------------------------------------------
 
@@ -413,6 +494,7 @@ class RecognitionDetector:
             before = cleaned
             cleaned = _NOT_THE_ENTITY.sub(" ", cleaned)
             blanked = cleaned != before
+        cleaned = _blank_owned_interim(cleaned)
         strong = _first_word_match(self._entity_fast, cleaned)
         weak = strong or _first_word_match(_WEAK_ALIAS_FAST, cleaned)
         if weak is None:
@@ -420,12 +502,18 @@ class RecognitionDetector:
                 reasons.append(OTHER_GROUP)
             return []
         hits: list[Detection] = []
-        if strong is None and "recog" in cleaned:
-            reasons.append(COUNTRY_ONLY)
-        if strong is not None and "recog" in cleaned:
-            hit = self._recognition_hit(cleaned, sentence, strong.group(0), in_title, reasons)
-            if hit is not None:
-                hits.append(hit)
+        if "recog" in cleaned:
+            # "Afghanistan seeks recognition": the country that asks is its government
+            seeker = _COUNTRY_SEEKS.search(cleaned) if strong is None else None
+            anchor = strong.group(0) if strong is not None else seeker and seeker.group(1)
+            if not anchor:
+                reasons.append(COUNTRY_ONLY)
+            else:
+                hit = self._recognition_hit(cleaned, sentence, anchor, in_title, reasons)
+                if hit is not None:
+                    hits.append(hit)
+                    if hit.category == GRANTED:
+                        return hits  # no step can outrank a grant
         hits.extend(self._step_hits(cleaned, sentence, strong is not None, weak.group(0),
                                     in_title))
         return hits
@@ -434,27 +522,14 @@ class RecognitionDetector:
                          in_title: bool, reasons: list[str]) -> Detection | None:
         for match in _RECOG.finditer(text):
             word = match.group(0).lower()
-            other_sense = f"{OTHER_SENSE}: {_quote(text, match.start(), match.end())}"
-            if word.endswith(("able", "ably")):
-                reasons.append(other_sense)
-                continue  # "unrecognisable", "recognisably"
             before, after = text[:match.start()], text[match.end():]
-            if _OTHER_SENSE_BEFORE.search(before) or _OTHER_SENSE_AFTER.match(word + after):
-                reasons.append(other_sense)
-                continue
-            if word.startswith("un"):
-                # "remains unrecognised" is about status; "unrecognised X" is an adjective
-                if not _PREDICATE_BEFORE.search(before) or not self._entity.search(before):
-                    reasons.append(other_sense)
-                    continue
-                form = "unrecognised"
-            elif word.startswith("recognition") or word == "recog":
-                if _IN_BEFORE.search(before) or _MODIFIER_AFTER.match(after):
-                    reasons.append(other_sense)
-                    continue  # "in recognition of", "recognition award", "... technology"
-                form = "noun"
-            else:
-                form = "verb"
+            form = self._form(word, before, after)
+            if form is None:
+                reasons.append(f"{OTHER_SENSE}: {_quote(text, match.start(), match.end())}")
+                continue  # "unrecognisable", "facial recognition", "in recognition of"
+            if _historical(text, match):
+                reasons.append(f"{HISTORICAL}: {_quote(text, match.start(), match.end(), 4)}")
+                continue  # "one of three states to recognise the Taliban in 1997"
             rules = ["entity:" + entity.strip()]
             if form == "unrecognised":
                 rules.append("recognition:unrecognised")
@@ -467,9 +542,13 @@ class RecognitionDetector:
                             reasons.append(f"{OTHER_OBJECT}: "
                                            f"{_quote(text, match.start(), match.end(), after=3)}")
                             continue
+                if self._received_by_other(text, match):
+                    reasons.append(f"{OTHER_OBJECT}: "
+                                   f"{_quote(text, match.start(), match.end(), after=3)}")
+                    continue  # "Niger's junta wins recognition from Russia as Taliban watch"
                 rules.append("recognition:noun")
             else:
-                verb_rule = self._verb_object(before, after)
+                verb_rule = self._verb_object(word, before, after)
                 if verb_rule is None:
                     reasons.append(f"{OTHER_OBJECT}: "
                                    f"{_quote(text, match.start(), match.end(), after=3)}")
@@ -480,14 +559,44 @@ class RecognitionDetector:
             return self._detection(category, original, actors, rules, in_title, strong=True)
         return None
 
-    def _verb_object(self, before: str, after: str) -> str | None:
+    def _form(self, word: str, before: str, after: str) -> str | None:
+        """How "recognise" is used here: "noun", "verb" or "unrecognised"; None for another
+        sense of the word."""
+        if word.endswith(("able", "ably")):
+            return None  # "unrecognisable", "recognisably"
+        if _OTHER_SENSE_BEFORE.search(before) or _OTHER_SENSE_AFTER.match(word + after):
+            return None
+        if word.startswith("un"):
+            # "remains unrecognised" and "the unrecognised Taliban government" are about
+            # status; "unrecognised X" is an adjective of something else
+            if _PREDICATE_BEFORE.search(before) and self._entity.search(before):
+                return "unrecognised"
+            return "unrecognised" if self._entity.match(after.lstrip(" -")) else None
+        if word.startswith("recognition") or word == "recog":
+            if _IN_BEFORE.search(before) or _MODIFIER_AFTER.match(after):
+                return None  # "in recognition of", "recognition award", "... technology"
+            return "noun"
+        agent = _AGENT.match(after) if word.endswith("ed") else None
+        if agent is not None and not (_NO_AGENT.match(agent.group(1))
+                                      or _STATE_AGENT.search(agent.group(1))
+                                      or find_states(agent.group(1))):
+            return None  # "recognised as partners by aid agencies": not a state's act
+        return "verb"
+
+    def _verb_object(self, word: str, before: str, after: str) -> str | None:
         """Whether "recognise" here has the government as its object (or, in the passive,
         as its subject); the rule name that says so, or None."""
         if _AS_THREAT.match(after):
             return None
-        if _PASSIVE_BEFORE.search(before) or _BY_AFTER.match(after):
-            # the thing recognised must be the government
-            return "recognition:passive" if self._entity.search(before) else None
+        agent = _AGENT.match(after) if word.endswith("ed") else None
+        if (agent is None and word.endswith("ed") and _PARTICIPLE_AFTER.match(after)
+                and self._entity_before.search(before)):
+            return "recognition:participle"  # headline passive: "Islamic Emirate recognised"
+        if _PASSIVE_BEFORE.search(before) or agent is not None:
+            # the thing recognised must be the government, in this part of the headline
+            breaks = list(_SPEAKER_BREAK.finditer(before))
+            subject = before[breaks[-1].end():] if breaks else before
+            return "recognition:passive" if self._entity.search(subject) else None
         if _NON_ENTITY_OBJECT.match(after):
             return None
         if _PRONOUN_OBJECT.match(after):
@@ -503,8 +612,9 @@ class RecognitionDetector:
         entity = self._entity.search(phrase)
         if entity is not None and _QUALIFIED_OBJECT.match(phrase, entity.end()):
             return None
-        if not (entity is not None or _OBJECT_HEAD.search(phrase)):
-            return None
+        if entity is None and (_OBJECT_HEAD.search(phrase) is None
+                               or _OTHER_GOVERNMENT.search(phrase) is not None):
+            return None  # "recognise the former government's debts" is not about the Taliban
         if head and _OTHER_STATES.match(" ".join(head[:2])):
             return None
         return "recognition:verb-object"
@@ -530,6 +640,11 @@ class RecognitionDetector:
                 return DEBATED
             rules.append("granted:state-possessor")
             return GRANTED
+        agent = _AGENT.match(text, match.end()) if form == "verb" else None
+        nobody = _NO_AGENT.match(agent.group(1)) if agent is not None else None
+        if nobody is not None:
+            rules.append("modality:by " + nobody.group(0).strip())  # "recognised by none"
+            return DEBATED
         window = _clause_window(text, match.start(), match.end())
         cue = _CUES.search(window)
         if cue is not None:
@@ -538,6 +653,12 @@ class RecognitionDetector:
         if _YES_NO_QUESTION.search(text):
             rules.append("modality:question")
             return DEBATED
+        if "recognition:participle" in rules:
+            if "?" in text[match.end():]:
+                rules.append("modality:question")
+                return DEBATED
+            rules.append("granted:participle")  # "Kremlin makes it official: IEA recognised"
+            return GRANTED
         if actors and self._state_grants(text, match, actors):
             rules.append("granted:state-acts")
             return GRANTED
@@ -545,7 +666,33 @@ class RecognitionDetector:
             # the wording is a grant; which state grants, the gazetteer cannot tell
             rules.append("granted:unnamed-state")
             return GRANTED
+        if form == "noun" and self._received(text, match):
+            rules.append("granted:received")  # "Taliban government wins formal recognition"
+            return GRANTED
         return DEBATED
+
+    def _received(self, text: str, match: re.Match[str]) -> bool:
+        """The government, as the subject, has won the recognition: "the Taliban government
+        wins its first formal recognition" (not "fails to win", not "seeks")."""
+        before = text[max(0, match.start() - 80):match.start()]
+        stops = list(_CLAUSE_BREAK.finditer(before))
+        clause = before[stops[-1].end():] if stops else before
+        received = _RECEIVED_END.search(clause)
+        return (received is not None and self._entity.search(clause, 0, received.start())
+                is not None and _NOT_RECEIVED.search(clause) is None)
+
+    def _received_by_other(self, text: str, match: re.Match[str]) -> bool:
+        """Someone else, the subject of its clause, wins the recognition: "Niger's junta
+        gains recognition from Moscow" (the Taliban named only in another clause)."""
+        before = text[max(0, match.start() - 80):match.start()]
+        stops = list(_CLAUSE_BREAK.finditer(before))
+        clause = before[stops[-1].end():] if stops else before
+        received = _RECEIVED_END.search(clause)
+        if received is None:
+            return False
+        subject = clause[:received.start()]
+        return (_WORD.search(subject) is not None and self._entity.search(subject) is None
+                and _WEAK_ALIAS_FAST.search(subject) is None)
 
     def _possessor(self, text: str, match: re.Match[str],
                    actors: tuple[str, ...]) -> str | None:
@@ -649,6 +796,7 @@ class RecognitionDetector:
     def _step_hits(self, text: str, original: str, strong: bool, entity: str,
                    in_title: bool) -> list[Detection]:
         hits: list[Detection] = []
+        actors: tuple[str, ...] | None = None
         for rule in STEP_RULES:
             if not strong and not rule.weak_entity_ok:
                 continue
@@ -663,20 +811,33 @@ class RecognitionDetector:
                 continue
             if rule.category == STEP and _SPECIAL_ENVOY.search(match.group(0)):
                 continue
-            if rule.near_entity and not self._entity.search(
-                    _clause_window(text, match.start(), match.end(), before=8, after=6)):
+            if rule.near_entity and not self._near_entity(text, match, rule.weak_entity_ok):
                 continue
+            if _historical(text, match):
+                continue  # "Taliban envoy to Pakistan in the 1990s"
             rules = ["entity:" + entity.strip(), rule.name]
             category = rule.category
             if category == STEP:
-                window = _clause_window(text, match.start(), match.end(), before=4, after=3)
+                window = _clause_window(text, match.start(), match.end(), before=6, after=3)
                 negation = _STEP_NEGATION.search(window) or _STEP_MODALITY.search(window)
                 if negation is not None:
                     category = DEBATED
                     rules.append("modality:" + negation.group(0).lower())
-            hits.append(self._detection(category, original, self._actors(original), rules,
-                                        in_title, strong=strong))
+            if actors is None:
+                actors = self._actors(original)  # once per sentence, however many rules hit
+            hits.append(self._detection(category, original, actors, rules, in_title,
+                                        strong=strong))
+            if category == STEP:
+                break  # the first step wins: later rules could only tie or rank lower
         return hits
+
+    def _near_entity(self, text: str, match: re.Match[str], weak_ok: bool) -> bool:
+        """The entity (or, where a weak anchor will do, Afghanistan) is in the clause of
+        ``match``, a few words away, or in the match itself."""
+        near = (_clause_window(text, match.start(), match.end(), before=8, after=6)
+                + " " + match.group(0))
+        return (self._entity.search(near) is not None
+                or (weak_ok and _WEAK_ALIAS_FAST.search(near) is not None))
 
     @staticmethod
     def _actors(sentence: str) -> tuple[str, ...]:

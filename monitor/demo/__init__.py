@@ -97,6 +97,7 @@ max_age = "48h"
 max_per_host = 4
 min_host_interval = "0s"
 allow_private_networks = true     # the demo sources are on 127.0.0.1
+fetch_articles = "never"          # the sample stories link to articles nobody serves
 
 [[topics]]
 name = {_toml_str(TOPIC)}

@@ -15,14 +15,13 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from monitor.errors import FetchError
-from monitor.urls import without_credentials
+from monitor.urls import DEFAULT_PORTS, without_credentials
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Sequence[str]]
 """(host, port) -> the IP addresses (as strings) a connection may use."""
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def resolve_host(host: str, port: int) -> list[str]:
@@ -79,7 +78,7 @@ def url_host_port(url: str) -> tuple[str, int]:
         port = parts.port
     except ValueError as exc:
         raise FetchError(f"invalid URL {without_credentials(url)!r}: bad port") from exc
-    return host, port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+    return host, port or DEFAULT_PORTS.get(parts.scheme.lower(), 80)
 
 
 def check_url_allowed(url: str, resolve: Resolver = resolve_host, *,

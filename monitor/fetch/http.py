@@ -47,13 +47,12 @@ from monitor.fetch.transport import basic_auth, proxy_for, proxy_settings, tls_c
 from monitor.headers import parse_retry_after
 from monitor.neterrors import describe_connection_error
 from monitor.types import FetchResult
-from monitor.urls import without_credentials
+from monitor.urls import DEFAULT_PORTS, without_credentials
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECT_STATUSES = frozenset({301, 308})
 ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml, "
           "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 CHUNK_SIZE = 64 * 1024
 DRAIN_LIMIT = 64 * 1024       # read and discard up to this much to keep a connection
 
@@ -98,7 +97,7 @@ def _split_url(url: str) -> _Target:
         raise FetchError(f"invalid URL {without_credentials(url)!r}") from exc
     scheme = parts.scheme.lower()
     host = parts.hostname
-    if scheme not in _DEFAULT_PORTS or not host:
+    if scheme not in DEFAULT_PORTS or not host:
         raise FetchError(f"invalid URL {without_credentials(url)!r}")
     if not host.isascii():
         try:
@@ -116,7 +115,7 @@ def _split_url(url: str) -> _Target:
     auth = None
     if parts.username is not None:
         auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-    return _Target(scheme, host, port or _DEFAULT_PORTS[scheme], path, auth)
+    return _Target(scheme, host, port or DEFAULT_PORTS[scheme], path, auth)
 
 
 def _with_userinfo(url: str, source: str) -> str:
@@ -192,7 +191,7 @@ class HttpFetcher:
             pool_kw.update(ssl_context=context, cert_reqs="CERT_REQUIRED")
             pool = timed_pools(urllib3.PoolManager(**pool_kw))
             self._proxies = proxy_settings()
-            for scheme in _DEFAULT_PORTS:
+            for scheme in DEFAULT_PORTS:
                 proxy = proxy_for(scheme, "", 0, self._proxies)
                 if proxy is not None and proxy not in self._proxy_managers:
                     self._proxy_managers[proxy] = proxy_manager(proxy, context, pool_kw)
@@ -295,7 +294,7 @@ class HttpFetcher:
         previous = current
         current = urljoin(current, location_url(location))
         scheme = urlsplit(current).scheme.lower()
-        if scheme not in _DEFAULT_PORTS:
+        if scheme not in DEFAULT_PORTS:
             raise FetchError(f"redirect to unsupported scheme {scheme or '(none)'} refused",
                              status=status)
         hop = _split_url(current)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from monitor.config import MonitorSettings
+from monitor.urls import DEFAULT_PORTS
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # Parsed URLs kept: more than the sources of a large config, which a poll cycle visits in
 # turn (an LRU cache smaller than the cycle would never hit).
 URL_CACHE_SIZE = 65536
@@ -40,7 +40,7 @@ def host_key(url: str) -> str:
     host = (parts.hostname or "").lower()
     if ":" in host:
         host = f"[{host}]"
-    return f"{host}:{port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)}"
+    return f"{host}:{port or DEFAULT_PORTS.get(parts.scheme.lower(), 80)}"
 
 
 def _normalise(host: str) -> str:

@@ -29,8 +29,6 @@ import requests
 
 from monitor.config import MonitorSettings, WebhookNotifierConfig
 from monitor.digest import (
-    ELLIPSIS,
-    cap,
     clean_text,
     digest_payload,
     one_line,
@@ -48,6 +46,7 @@ from monitor.notify.base import (
     scrub,
     url_secrets,
 )
+from monitor.text import ELLIPSIS, cap
 from monitor.types import Digest
 
 log = logging.getLogger(__name__)
@@ -104,7 +103,8 @@ def slack_body(digest: Digest, zone: tzinfo = UTC) -> dict[str, Any]:
         if story.lead:
             lines.append(slack_escape(story.lead))
         if story.show_evidence:
-            lines.append("> " + slack_escape(story.evidence.replace("\n", " ")))
+            lines.append("> " + slack_escape(("from the article: " if story.from_article
+                                              else "") + story.evidence.replace("\n", " ")))
         blocks.append(_slack_section("\n".join(lines)))
     if len(stories) > room:
         blocks.append({"type": "context", "elements": [
@@ -160,7 +160,8 @@ def discord_body(digest: Digest, zone: tzinfo = UTC) -> dict[str, Any]:
         if story.lead:
             lines.append(discord_escape(story.lead))
         if story.show_evidence:
-            lines.append("> " + discord_escape(story.evidence.replace("\n", " ")))
+            lines.append("> " + discord_escape(("from the article: " if story.from_article
+                                                else "") + story.evidence.replace("\n", " ")))
         description = cap("\n".join(lines),
                           min(DISCORD_DESCRIPTION_LIMIT, budget - len(title) - len(footer)))
         embed: dict[str, Any] = {"title": title, "description": description,

@@ -1,9 +1,10 @@
 """PURE: make text and links from untrusted feeds and pages safe to store and alert on.
 
 Everything a source says passes through here before it becomes a ParsedItem: HTML is
-reduced to plain text, entities are decoded, control characters and NUL are removed,
-whitespace (CR/LF included) is collapsed to single spaces, lengths are capped, and only
-http(s) links survive, without any ``user:password@``.
+reduced to plain text, entities are decoded, and titles and summaries become one line
+(monitor.text.one_line: control characters and NUL removed, whitespace, CR/LF included,
+collapsed to single spaces, lengths capped); only http(s) links survive, without any
+``user:password@``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 
 from monitor.errors import ParseError
+from monitor.text import CONTROL, is_plain_line, one_line
 from monitor.types import ParsedItem
 from monitor.urls import strip_credentials
 
@@ -33,12 +35,6 @@ MIN_YEAR, MAX_YEAR = 1990, 2100   # dates outside are a broken clock or feed: un
 # Read at most this much raw markup per field: a 1 MB title is cut before it is parsed.
 MAX_RAW = 64_000
 
-# C0 and C1 control characters except the whitespace ones (collapsed separately), DEL,
-# lone surrogates, and the Unicode non-characters U+FFFE/U+FFFF.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-# The same characters within ASCII, as bytes; and all of C0 (tab, CR, LF too) with DEL.
-_ASCII_CONTROL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
-_ASCII_C0_DEL = bytes([*range(0x00, 0x20), 0x7F])
 # Any run of whitespace, including CR/LF, tabs and the Unicode line/paragraph separators.
 _SPACE = re.compile(r"\s+")
 _TAG_HINT = re.compile(r"<[A-Za-z!/?]")
@@ -71,32 +67,18 @@ def html_to_text(markup: str, raw_limit: int = MAX_RAW) -> str:
     return html.unescape(markup)
 
 
-def clean_text(text: str | None, limit: int) -> str:
-    """Remove control characters, collapse whitespace to single spaces, cap at ``limit``."""
-    if not text:
-        return ""
-    text = text[: limit * 4]
-    if not _is_plain_line(text):
-        if not _has_no_control(text):
-            text = _CONTROL.sub("", text)
-        text = " ".join(text.split())  # str.split: C-fast \s+
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
-    return text
-
-
 def clean_title(text: str | None, *, is_html: bool = False) -> str:
     """A single-line, plain-text title of at most MAX_TITLE characters."""
     if text and is_html:
         text = html_to_text(text, MAX_TITLE * 8)
-    return clean_text(text, MAX_TITLE)
+    return one_line(text, MAX_TITLE)
 
 
 def clean_summary(text: str | None, *, is_html: bool = True) -> str:
     """A plain-text summary of at most MAX_SUMMARY characters."""
     if text and is_html:
         text = html_to_text(text, MAX_SUMMARY * 8)
-    return clean_text(text, MAX_SUMMARY)
+    return one_line(text, MAX_SUMMARY)
 
 
 def clean_url(link: str | None, base: str = "") -> str:
@@ -109,7 +91,7 @@ def clean_url(link: str | None, base: str = "") -> str:
         return ""
     if _plain_http_url(link):
         return link
-    link = _CONTROL.sub("", link[: MAX_URL * 2])
+    link = CONTROL.sub("", link[: MAX_URL * 2])
     link = re.sub(r"[\r\n\t]", "", link).strip().replace(" ", "%20")
     if not link:
         return ""
@@ -132,30 +114,10 @@ def clean_guid(guid: str | None) -> str:
     if not guid:
         return ""
     guid = guid[: MAX_GUID * 2]
-    if _is_plain_line(guid):
+    if is_plain_line(guid):
         return guid[:MAX_GUID]
-    guid = _CONTROL.sub("", guid)
+    guid = CONTROL.sub("", guid)
     return _SPACE.sub(" ", guid).strip()[:MAX_GUID]
-
-
-def _is_plain_line(text: str) -> bool:
-    """True when ``text`` has no control character and no whitespace but single spaces
-    between words: removing controls and collapsing whitespace would leave it unchanged."""
-    if text.isascii():
-        raw = text.encode("ascii")
-        if len(raw.translate(None, _ASCII_C0_DEL)) != len(raw):  # bytes: C-fast
-            return False
-    elif not text.isprintable():  # printable: no control, no whitespace but " "
-        return False
-    return "  " not in text and not text.startswith(" ") and not text.endswith(" ")
-
-
-def _has_no_control(text: str) -> bool:
-    """True when _CONTROL cannot match ``text`` (a cheaper test than the regex's scan)."""
-    if text.isascii():
-        raw = text.encode("ascii")
-        return len(raw.translate(None, _ASCII_CONTROL)) == len(raw)
-    return text.isprintable()
 
 
 def _plain_http_url(link: str) -> bool:

@@ -13,7 +13,6 @@ is fetched ``public_only`` (it must resolve to public addresses unless the confi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
@@ -21,9 +20,10 @@ from lxml import etree
 from monitor.config import MonitorSettings
 from monitor.errors import FetchError, ParseError
 from monitor.fetch.http import HttpFetcher
+from monitor.fetch.politeness import host_key
 from monitor.fetch.robots import RobotsCache
 from monitor.parse.feed import looks_like_html, parse_feed
-from monitor.types import FetchResult
+from monitor.ports import Fetcher, RobotsPolicy
 from monitor.urls import without_credentials
 
 FEED_TYPES = {
@@ -72,15 +72,6 @@ class Discovery:
     guessed: bool                           # no link advertised: common paths were tried
 
 
-class Fetcher(Protocol):
-    def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None, *,
-              public_only: bool = False, purpose: str = ...) -> FetchResult: ...
-
-
-class Robots(Protocol):
-    def allowed(self, url: str, *, public_only: bool = False) -> bool: ...
-
-
 def advertised_feeds(content: bytes, base_url: str) -> tuple[FeedLink, ...]:
     """PURE. The feed links of an HTML page: ``<link rel="alternate">`` with a feed type
     (or ``rel="feed"``), resolved against ``<base href>`` or ``base_url``; http(s) only,
@@ -116,21 +107,11 @@ def advertised_feeds(content: bytes, base_url: str) -> tuple[FeedLink, ...]:
     return tuple(links.values())
 
 
-def _same_origin(a: str, b: str) -> bool:
-    pa, pb = urlsplit(a), urlsplit(b)
-    ports = {"http": 80, "https": 443}
-    try:
-        return (pa.hostname, pa.port or ports.get(pa.scheme)) == \
-            (pb.hostname, pb.port or ports.get(pb.scheme))
-    except ValueError:
-        return False
-
-
 def _check(fetcher: Fetcher, link: FeedLink, page_url: str, advertised: bool
            ) -> DiscoveredFeed:
     """Fetch and parse one feed link; a failure is data, as in a poll."""
     try:
-        if _same_origin(link.url, page_url):
+        if host_key(link.url) == host_key(page_url):
             fetched = fetcher.fetch(link.url)
         else:
             fetched = fetcher.fetch(link.url, public_only=True, purpose="feed link to")
@@ -143,7 +124,7 @@ def _check(fetcher: Fetcher, link: FeedLink, page_url: str, advertised: bool
                           items=len(parsed.items), advertised=advertised)
 
 
-def discover(url: str, fetcher: Fetcher, robots: Robots) -> Discovery:
+def discover(url: str, fetcher: Fetcher, robots: RobotsPolicy) -> Discovery:
     """The feeds ``url`` advertises, each fetched and counted. Raises FetchError when the
     page itself cannot be fetched (or robots.txt disallows it)."""
     if not robots.allowed(url):

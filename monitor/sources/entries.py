@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from monitor.sources.opml import OpmlDocument, OpmlSkip, one_line
-from monitor.urls import without_credentials
+from monitor.urls import DEFAULT_PORTS, without_credentials
 
 MAX_NAME = 200          # SourceConfig.name's limit
 
@@ -63,7 +63,7 @@ def url_key(url: str) -> str:
         return text
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    if port is not None and port != {"http": 80, "https": 443}.get(scheme):
+    if port is not None and port != DEFAULT_PORTS.get(scheme):
         host = f"{host}:{port}"
     path = parts.path.rstrip("/") or ""
     query = f"?{parts.query}" if parts.query else ""

@@ -17,12 +17,13 @@ from email.utils import format_datetime
 from lxml import etree
 
 from monitor.errors import ParseError
+from monitor.text import one_line as text_line
 
 MAX_OPML_BYTES = 10 * 1024 * 1024
 MAX_OUTLINES = 20_000
 MAX_DEPTH = 50
 _HTTP_URL = re.compile(r"^https?://[^\s/?#]+", re.IGNORECASE)
-_SPACES = re.compile(r"\s+")
+MAX_TEXT = 2_000    # characters of an outline's title or category kept
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,11 @@ class OpmlDocument:
 
 
 def one_line(text: str | None) -> str:
-    """Whitespace (newlines, tabs) collapsed to single spaces; control characters dropped."""
+    """A title or name for the config: the one-line rule of alerts (monitor.text), after
+    dropping every other invisible character too (format characters, unassigned ones)."""
     if not text:
         return ""
-    cleaned = "".join(c for c in text if c.isprintable() or c.isspace())
-    return _SPACES.sub(" ", cleaned).strip()
+    return text_line("".join(c for c in text if c.isprintable() or c.isspace()), MAX_TEXT)
 
 
 def _attr(outline: etree._Element, name: str) -> str:

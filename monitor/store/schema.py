@@ -174,7 +174,9 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     """,
     # 6: the event ledger (monitor/events.py): each state's first reported step of a kind,
-    # and the stories that report it later; a story's place in it.
+    # and the stories that report it later; a story's place in it. The ledger keeps its own
+    # copy of every report it shows: retention deletes stories (and SQLite gives a deleted
+    # story's id to the next story), the ledger stays, their ids set to NULL.
     """
     CREATE TABLE events (
         id INTEGER PRIMARY KEY,
@@ -183,21 +185,65 @@ MIGRATIONS: tuple[str, ...] = (
         title TEXT NOT NULL,                    -- the first report's headline
         url TEXT NOT NULL,
         first_seen TEXT NOT NULL,
-        story_id INTEGER,                       -- the first report; NULL when shipped
+        story_id INTEGER,                       -- the first report's story; NULL when shipped,
+                                                -- or once retention deleted it
         origin TEXT NOT NULL,                   -- shipped | monitor
         source TEXT NOT NULL,                   -- the shipped file's citation
         UNIQUE (state, kind)                    -- serves: the planner's lookups
     );
-    -- the later reports of an event (their stories may be gone to retention: the ledger stays)
+    -- serves: retention, forgetting the ids of the stories it deletes
+    CREATE INDEX events_story ON events (story_id) WHERE story_id IS NOT NULL;
+
+    -- the later reports of an event, as the ledger shows them
     CREATE TABLE event_reports (
+        id INTEGER PRIMARY KEY,
         event_id INTEGER NOT NULL REFERENCES events (id),
-        story_id INTEGER NOT NULL,
-        PRIMARY KEY (event_id, story_id)
+        story_id INTEGER,                       -- NULL once retention deleted the story
+        title TEXT NOT NULL,                    -- the report's headline
+        url TEXT NOT NULL,
+        first_seen TEXT NOT NULL,               -- when it was reported
+        UNIQUE (event_id, story_id)             -- a story reports an event once
     );
-    ALTER TABLE stories ADD COLUMN novelty TEXT;   -- first | follow_up | NULL (no event)
+    -- serves: retention, forgetting the ids of the stories it deletes
+    CREATE INDEX event_reports_story ON event_reports (story_id) WHERE story_id IS NOT NULL;
+
+    ALTER TABLE stories ADD COLUMN novelty TEXT;   -- first | follow_up | pending | NULL
+                                                   -- (no event)
     ALTER TABLE stories ADD COLUMN event TEXT;     -- JSON of monitor.types.StoryEvent
+    -- The stories of an older version are placed in the ledger at the next start
+    -- (monitor.commit.settle_ledger), in the order they were seen: a later report of a step
+    -- they reported is a follow-up, not "first".
+    UPDATE stories SET novelty = 'pending';
+    -- serves: the start's look for stories not yet placed in the ledger
+    CREATE INDEX stories_pending ON stories (first_seen) WHERE novelty = 'pending';
     """,
-    # 7: nodes (monitor/cluster.py): every `monitor run` or `monitor once` on this database,
+    # 7: reading the article when the headline is not enough (monitor/articles.py): a cache
+    # of what articles' openings said, reads counted per hour for `monitor status`, and
+    # where each story's evidence sentence was read.
+    """
+    CREATE TABLE articles (
+        url TEXT PRIMARY KEY,                   -- canonical URL of the item that linked it
+                                                -- serves: is this article read already?
+        fetched_at TEXT NOT NULL,
+        text TEXT NOT NULL,                     -- its opening, as classified ('' if failed)
+        error TEXT                              -- NULL when it was read
+    );
+    -- serves: retention, articles read before the cutoff
+    CREATE INDEX articles_fetched ON articles (fetched_at);
+
+    CREATE TABLE article_counts (
+        hour TEXT PRIMARY KEY,                  -- UTC hour, "2025-07-03T10"
+                                                -- serves: `monitor status`, the last 24 hours
+        fetched INTEGER NOT NULL DEFAULT 0,     -- fetched and read
+        from_cache INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,      -- fetched or refused, no text
+        skipped INTEGER NOT NULL DEFAULT 0      -- wanted, past the budget
+    );
+
+    ALTER TABLE stories ADD COLUMN evidence_source TEXT;   -- headline | lead | article;
+                                                           -- NULL for older stories
+    """,
+    # 8: nodes (monitor/cluster.py): every `monitor run` or `monitor once` on this database,
     # its heartbeat, and the leases it holds on sources and deliveries. A lease is free when
     # its owner is NULL or its time has passed.
     """

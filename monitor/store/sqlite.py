@@ -2,12 +2,14 @@
 
 Every write happens in `_transaction()`; a poll's items, stories and outbox rows
 are committed together or not at all (`poll_transaction`, written through
-monitor/store/sqlite_poll.py). SQL and row mapping only: what to write is decided by the
-pure planners (monitor/plan.py, monitor/outbox.py).
+monitor/store/sqlite_poll.py). SQL and row mapping only: what to write, what is due and
+what may be deleted are decided by the pure planners (monitor/plan.py, monitor/outbox.py,
+monitor/retention.py) and arrive as intents, statuses, ids and cutoffs.
 
 One piece over 400 lines because it is one connection and one lock: the source states,
-items, stories, deliveries, health incidents and retention batches it reads and writes
-share them (the poll's own writes are in sqlite_poll.py, the row codec in codec.py).
+items, stories, deliveries, health incidents, retention batches and `monitor db` checks and
+dumps it reads and writes share them (the poll's own writes are in sqlite_poll.py, the row
+codec in codec.py).
 """
 
 from __future__ import annotations
@@ -19,38 +21,43 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from monitor.cluster import Heartbeat, Lease, NodeIdentity, NodeInfo, SourceClaim
 from monitor.errors import StoreError
-from monitor.events import EventReport, KnownEvent, LedgerEntry
+from monitor.events import LedgerEntry
 from monitor.intents import AddSource, MoveSource, RestoreSource, RetireSource, SourceChange
-from monitor.retention import Forgotten, RetentionPlan, dedup_key
-from monitor.store import sqlite_nodes
+from monitor.outbox import Reschedule
+from monitor.retention import Forgotten, RetentionPlan, dedup_key, kept_keys
+from monitor.store import sqlite_articles, sqlite_nodes
+from monitor.store.checks import CONSISTENCY, TABLES
 from monitor.store.codec import (
+    STATE_COLUMNS,
+    TIME_COLUMNS,
     digest_from_json,
     error_kind,
-    event_from_json,
+    health_facts,
     iso,
-    novelty,
+    ledger_entries,
     parse_iso,
+    stored_items,
+    story_from_row,
+    story_key,
+    story_source,
 )
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
-from monitor.store.sqlite_poll import (
-    SqlitePollWriter,
-    event_row,
-    insert_delivery,
-    insert_event,
-)
+from monitor.store.sqlite_poll import SqlitePollWriter, insert_delivery
 from monitor.types import (
+    ArticleCounts,
+    CachedArticle,
+    DatabaseCheck,
     DatabaseInfo,
     DeliveryStatus,
     Digest,
+    HealthFacts,
     Incident,
-    PastMatch,
     SourceState,
     StoredItem,
     Story,
@@ -100,19 +107,23 @@ def make_folder(folder: Path, database: str) -> None:
                          f"{exc.strerror or exc}") from exc
 
 
-_STATE_COLUMNS = tuple(f.name for f in fields(SourceState))
-_TIME_COLUMNS = frozenset(c for c in _STATE_COLUMNS if c.endswith(("_at", "_since")))
-assert _STATE_COLUMNS[0] == "name" and _STATE_COLUMNS[-1] == "gone"  # _state relies on it
 # Read and written on every poll: built once.
-_SELECT_STATE = f"SELECT {', '.join(_STATE_COLUMNS)} FROM sources"
-_UPDATE_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in _STATE_COLUMNS[1:])} "
+_SELECT_STATE = f"SELECT {', '.join(STATE_COLUMNS)} FROM sources"
+# What decide.health reads (types.HealthFacts), in the order source_health_facts unpacks.
+_SELECT_HEALTH_FACTS = ("SELECT name, gone, consecutive_failures, last_success_at, "
+                        "flooding_since, last_new_item_at, first_polled_at FROM sources "
+                        "ORDER BY name")
+_UPDATE_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in STATE_COLUMNS[1:])} "
                  f"WHERE name = ?")
 # A poll's state: written, and the source's lease released, unless another node holds the
 # lease (this node's lapsed and was taken over: the other node's poll is the one recorded).
 # Parameters: the state's, its name, then the writing node twice (None: any lease).
-_RECORD_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in _STATE_COLUMNS[1:])}, "
+_RECORD_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in STATE_COLUMNS[1:])}, "
                  f"lease_owner = NULL, lease_until = NULL WHERE name = ? "
                  f"AND (lease_owner IS NULL OR lease_owner = ? OR ? IS NULL)")
+# What grouping reads of a story (StoryKey); its kind of step is its ledger event's.
+_STORY_KEYS = ("SELECT id, topic, title, summary, category, actors, first_seen, event "
+               "FROM stories ")
 
 
 class SqliteStore:
@@ -208,6 +219,11 @@ class SqliteStore:
             raise StoreError(f"cannot read the state: database {self.path} is damaged "
                              f"({found}); restore it from a backup")
 
+    def ping(self) -> None:
+        """A cheap read that proves the database answers (GET /readyz): one page of the
+        sources table. StoreError when it does not."""
+        self._query("SELECT 1 FROM sources LIMIT 1")
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -216,7 +232,7 @@ class SqliteStore:
 
     def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
         """Every stored source: name -> (its URL as configured when stored, its state)."""
-        rows = self._query(f"SELECT s.config_url, {', '.join(f's.{c}' for c in _STATE_COLUMNS)} "
+        rows = self._query(f"SELECT s.config_url, {', '.join(f's.{c}' for c in STATE_COLUMNS)} "
                            f"FROM sources s")
         return {r["name"]: (r["config_url"], self._state(r[1:])) for r in rows}
 
@@ -247,8 +263,8 @@ class SqliteStore:
 
     @staticmethod
     def _state(row: Sequence[Any]) -> SourceState:
-        values: dict[str, Any] = {c: parse_iso(v) if c in _TIME_COLUMNS else v
-                                  for c, v in zip(_STATE_COLUMNS, row, strict=True)}
+        values: dict[str, Any] = {c: parse_iso(v) if c in TIME_COLUMNS else v
+                                  for c, v in zip(STATE_COLUMNS, row, strict=True)}
         values["gone"] = bool(values["gone"])
         values["last_error_kind"] = error_kind(values["last_error_kind"])
         return SourceState(**values)
@@ -261,6 +277,10 @@ class SqliteStore:
 
     def source_states(self) -> list[SourceState]:
         return [self._state(r) for r in self._query(f"{_SELECT_STATE} ORDER BY name")]
+
+    def source_health_facts(self) -> list[HealthFacts]:
+        # the lock is held for this read only
+        return [health_facts(r) for r in self._query(_SELECT_HEALTH_FACTS)]
 
     def source_urls(self) -> dict[str, str]:
         """Every source's URL to fetch (after permanent redirects): name -> URL."""
@@ -321,16 +341,12 @@ class SqliteStore:
         if after_id:
             # The rowid range, not stories_topic_seen: the index would walk every story of
             # the window to return the few new ones ("+" keeps SQLite off the index).
-            rows = self._query("SELECT id, topic, title, summary, category, actors, "
-                               "first_seen FROM stories WHERE id > ? AND +topic = ? AND "
+            rows = self._query(_STORY_KEYS + "WHERE id > ? AND +topic = ? AND "
                                "+first_seen >= ? ORDER BY id", (after_id, topic, iso(since)))
         else:
-            rows = self._query("SELECT id, topic, title, summary, category, actors, "
-                               "first_seen FROM stories WHERE topic = ? AND first_seen >= ? "
-                               "ORDER BY id", (topic, iso(since)))
-        return [StoryKey(id=r["id"], topic=r["topic"], title=r["title"], summary=r["summary"],
-                         category=r["category"], actors=tuple(json.loads(r["actors"])),
-                         seen_at=datetime.fromisoformat(r["first_seen"])) for r in rows]
+            rows = self._query(_STORY_KEYS + "WHERE topic = ? AND first_seen >= ? ORDER BY id",
+                               (topic, iso(since)))
+        return [story_key(r) for r in rows]
 
     @contextmanager
     def poll_transaction(self, owner: str | None = None) -> Iterator[SqlitePollWriter]:
@@ -362,8 +378,8 @@ class SqliteStore:
     @staticmethod
     def _state_row(state: SourceState) -> list[Any]:
         """The parameters of _UPDATE_STATE for this state."""
-        values: list[Any] = [iso(v) if c in _TIME_COLUMNS else v
-                             for c in _STATE_COLUMNS[1:] for v in (getattr(state, c),)]
+        values: list[Any] = [iso(v) if c in TIME_COLUMNS else v
+                             for c in STATE_COLUMNS[1:] for v in (getattr(state, c),)]
         values.append(state.name)
         return values
 
@@ -387,92 +403,115 @@ class SqliteStore:
         for s in self._query(f"SELECT si.story_id, i.source, i.url, i.title, i.published "
                              f"FROM story_items si JOIN items i ON i.id = si.item_id "
                              f"WHERE si.story_id IN ({marks}) ORDER BY i.id", ids):
-            sources[s["story_id"]].append(StorySource(s["source"], s["url"], s["title"],
-                                                      parse_iso(s["published"])))
-        return [Story(id=r["id"], topic=r["topic"], title=r["title"], url=r["url"],
-                      published=parse_iso(r["published"]), category=r["category"], score=r["score"],
-                      actors=tuple(json.loads(r["actors"])), evidence=r["evidence"],
-                      sources=tuple(sources[r["id"]]), summary=r["summary"],
-                      first_seen=parse_iso(r["first_seen"]), novelty=novelty(r["novelty"]),
-                      event=event_from_json(json.loads(r["event"]) if r["event"] else None))
-                for r in rows]
+            sources[s["story_id"]].append(story_source(s))
+        return [story_from_row(r, sources[r["id"]]) for r in rows]
 
     # -- the event ledger ---------------------------------------------------
 
-    def seed_events(self, entries: Sequence[KnownEvent]) -> None:
-        with self._transaction() as db:
-            for entry in entries:
-                insert_event(db, entry, None)
-
     def ledger(self) -> list[LedgerEntry]:
-        reports: dict[int, list[EventReport]] = {}
-        for r in self._query("SELECT r.event_id, s.id, s.title, s.url, s.first_seen "
-                             "FROM event_reports r JOIN stories s ON s.id = r.story_id "
-                             "ORDER BY s.first_seen, s.id"):
-            reports.setdefault(r[0], []).append(
-                EventReport(r[1], r[2], r[3], datetime.fromisoformat(r[4])))
-        entries = []
-        for r in self._query("SELECT e.id, e.state, e.kind, e.title, e.first_seen, e.url, "
-                             "e.origin, e.source, s.id, s.title, s.url, s.first_seen "
-                             "FROM events e LEFT JOIN stories s ON s.id = e.story_id "
-                             "ORDER BY e.first_seen, e.id"):
-            first = (EventReport(r[8], r[9], r[10], datetime.fromisoformat(r[11]))
-                     if r[8] is not None else None)
-            entries.append(LedgerEntry(event_row(tuple(r)[1:8]), first,
-                                       tuple(reports.get(r[0], ()))))
-        return entries
+        """The event ledger from its own copies of the reports: the stories they name may
+        be gone (their ids NULL)."""
+        return ledger_entries(
+            self._query("SELECT id, state, kind, title, first_seen, url, origin, source, "
+                        "story_id FROM events ORDER BY first_seen, id"),
+            self._query("SELECT event_id, story_id, title, url, first_seen "
+                        "FROM event_reports ORDER BY first_seen, id"))
 
     def stored_items(self, since: datetime) -> list[StoredItem]:
         """The items first seen since ``since``, oldest first, each with its stories."""
         rows = self._query("SELECT id, source, url, title, summary, published, first_seen, "
                            "alert FROM items WHERE first_seen >= ? ORDER BY first_seen, id",
                            (iso(since),))
-        matches: dict[int, list[PastMatch]] = {}
-        for r in self._query("SELECT si.item_id, s.id, s.topic, s.alert, s.evidence "
-                             "FROM items i JOIN story_items si ON si.item_id = i.id "
-                             "JOIN stories s ON s.id = si.story_id WHERE i.first_seen >= ? "
-                             "ORDER BY s.id", (iso(since),)):
-            matches.setdefault(r["item_id"], []).append(
-                PastMatch(r["topic"], r["id"], bool(r["alert"]), r["evidence"]))
-        return [StoredItem(id=r["id"], source=r["source"], url=r["url"], title=r["title"],
-                           summary=r["summary"], published=parse_iso(r["published"]),
-                           first_seen=datetime.fromisoformat(r["first_seen"]),
-                           alert=bool(r["alert"]), matches=tuple(matches.get(r["id"], ())))
-                for r in rows]
+        return stored_items(rows, self._query(
+            "SELECT si.item_id, s.id, s.topic, s.alert, s.evidence "
+            "FROM items i JOIN story_items si ON si.item_id = i.id "
+            "JOIN stories s ON s.id = si.story_id WHERE i.first_seen >= ? "
+            "ORDER BY s.id", (iso(since),)))
+
+    def source_items(self, source: str, limit: int) -> list[StoredItem]:
+        """The source's ``limit`` items seen last, newest first, each with its stories."""
+        rows = self._query("SELECT id, source, url, title, summary, published, first_seen, "
+                           "alert FROM items WHERE source = ? ORDER BY id DESC LIMIT ?",
+                           (source, limit))
+        ids = [r["id"] for r in rows]
+        marks = ",".join("?" * len(ids))
+        return stored_items(rows, self._query(
+            f"SELECT si.item_id, s.id, s.topic, s.alert, s.evidence "
+            f"FROM story_items si JOIN stories s ON s.id = si.story_id "
+            f"WHERE si.item_id IN ({marks}) ORDER BY s.id", ids) if ids else [])
 
     def matches(self, since: datetime) -> list[Story]:
         return self._stories("first_seen >= ?", (iso(since),))
 
+    # -- articles (monitor/articles.py) ----------------------------------
+
+    def cached_articles(self, urls: Sequence[str]) -> dict[str, CachedArticle]:
+        """The cached reads of these article URLs (canonical), by URL."""
+        with self._lock:
+            try:
+                return sqlite_articles.cached_articles(self._db, urls)
+            except sqlite3.Error as exc:
+                raise StoreError(f"database {self.path}: {exc}") from exc
+
+    def record_articles(self, articles: Sequence[CachedArticle], counts: ArticleCounts,
+                        now: datetime) -> None:
+        """Cache the articles a poll read, and count its reads, in one transaction."""
+        with self._transaction() as db:
+            sqlite_articles.record_articles(db, articles, counts, now)
+
+    def article_counts(self, since: datetime) -> ArticleCounts:
+        """The article reads counted since ``since`` (by the hour)."""
+        with self._lock:
+            try:
+                return sqlite_articles.article_counts(self._db, since)
+            except sqlite3.Error as exc:
+                raise StoreError(f"database {self.path}: {exc}") from exc
+
     # -- outbox and deliveries -------------------------------------------
 
-    def make_digest(self, notifier: str, now: datetime, digest_id: str) -> Digest | None:
-        """Freeze the notifier's unassigned outbox rows into one pending delivery."""
+    def queued_stories(self, notifier: str) -> list[int]:
+        """The story ids of the notifier's outbox rows not yet in a digest, in queue order."""
+        rows = self._query("SELECT story_id FROM outbox WHERE notifier = ? AND "
+                           "delivery_id IS NULL ORDER BY id", (notifier,))
+        return [r["story_id"] for r in rows]
+
+    def make_digest(self, notifier: str, story_ids: Sequence[int], now: datetime,
+                    digest_id: str) -> Digest | None:
+        """Freeze those of ``story_ids`` that are still queued for the notifier (in no
+        digest yet) into one pending delivery; None when none of them is."""
         with self._transaction() as db:
-            rows = db.execute("SELECT story_id FROM outbox WHERE notifier = ? AND "
-                              "delivery_id IS NULL ORDER BY id", (notifier,)).fetchall()
-            if not rows:
+            queued: list[int] = []
+            for start in range(0, len(story_ids), 500):
+                chunk = list(story_ids[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                queued += [r["story_id"] for r in db.execute(
+                    f"SELECT story_id FROM outbox WHERE notifier = ? AND delivery_id IS NULL "
+                    f"AND story_id IN ({marks}) ORDER BY id", [notifier, *chunk])]
+            if not queued:
                 return None
-            story_ids = [r["story_id"] for r in rows]
-            marks = ",".join("?" * len(story_ids))
-            stories = self._stories(f"id IN ({marks})", story_ids)
+            marks = ",".join("?" * len(queued))
+            stories = self._stories(f"id IN ({marks})", queued)
             digest = Digest(id=digest_id, notifier=notifier, created_at=now,
                             stories=tuple(stories))
             insert_delivery(db, digest, now)
             db.execute(f"UPDATE outbox SET delivery_id = ? WHERE notifier = ? AND "
                        f"delivery_id IS NULL AND story_id IN ({marks})",
-                       [digest_id, notifier, *story_ids])
+                       [digest_id, notifier, *queued])
             return digest
 
     def add_delivery(self, digest: Digest, now: datetime) -> None:
         with self._transaction() as db:
             insert_delivery(db, digest, now)
 
-    def due_deliveries(self, notifier: str, now: datetime) -> list[Digest]:
-        """Deliveries to attempt now; a 'sending' one was interrupted by a crash: resend it."""
-        rows = self._query("SELECT payload FROM deliveries WHERE notifier = ? AND status IN "
-                           "('pending', 'sending', 'failed') AND next_attempt_at <= ? "
-                           "AND (lease_until IS NULL OR lease_until < ?) "
-                           "ORDER BY created_at, id", (notifier, iso(now), iso(now)))
+    def due_deliveries(self, notifier: str, statuses: Sequence[DeliveryStatus],
+                       now: datetime) -> list[Digest]:
+        """The notifier's deliveries in ``statuses`` whose next attempt time has come and
+        that no node is sending (lease free), oldest first."""
+        marks = ",".join("?" * len(statuses))
+        rows = self._query(f"SELECT payload FROM deliveries WHERE notifier = ? AND status IN "
+                           f"({marks}) AND next_attempt_at <= ? AND (lease_until IS NULL OR "
+                           f"lease_until < ?) ORDER BY created_at, id",
+                           (notifier, *statuses, iso(now), iso(now)))
         return [digest_from_json(json.loads(r["payload"])) for r in rows]
 
     def mark_sending(self, digest_id: str, now: datetime) -> int:
@@ -484,11 +523,12 @@ class SqliteStore:
                                        (digest_id,)).fetchone()[0]
             return attempts
 
-    def claim_delivery(self, digest_id: str, lease: Lease) -> int | None:
+    def claim_delivery(self, digest_id: str, statuses: Sequence[DeliveryStatus],
+                       lease: Lease) -> int | None:
         """Record an attempt before it is made, the delivery leased to ``lease.owner``: the
         attempt number, or None when it is no longer due or another node is sending it."""
         with self._transaction() as db:
-            return sqlite_nodes.claim_delivery(db, digest_id, lease)
+            return sqlite_nodes.claim_delivery(db, digest_id, statuses, lease)
 
     def mark_delivered(self, digest_id: str, now: datetime) -> None:
         with self._transaction() as db:
@@ -511,26 +551,41 @@ class SqliteStore:
                        "lease_owner = NULL, lease_until = NULL "
                        "WHERE id = ? AND status != 'delivered'", (error, digest_id))
 
-    def delivery_rows(self, statuses: Sequence[DeliveryStatus]) -> list[dict[str, Any]]:
+    def delivery_rows(self, statuses: Sequence[DeliveryStatus],
+                      limit: int | None = None) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(statuses))
         rows = self._query(f"SELECT id, notifier, kind, created_at, status, attempts, "
                            f"next_attempt_at, last_attempt_at, last_error, delivered_at, "
                            f"json_array_length(payload, '$.stories') AS stories "
-                           f"FROM deliveries WHERE status IN ({marks}) ORDER BY created_at, id",
-                           list(statuses))
+                           f"FROM deliveries WHERE status IN ({marks}) ORDER BY created_at, id "
+                           f"LIMIT ?", [*statuses, -1 if limit is None else limit])
         return [dict(r) for r in rows]
 
-    def retry_deliveries(self, digest_id: str | None, now: datetime) -> int:
-        """Make failed or dead deliveries due now (all of them when digest_id is None)."""
+    def delivery_counts(self, statuses: Sequence[DeliveryStatus]
+                        ) -> dict[tuple[str, DeliveryStatus], int]:
+        # Served by the index deliveries_due (notifier, status, ...) alone: no row is read.
+        marks = ",".join("?" * len(statuses))
+        rows = self._query(f"SELECT notifier, status, count(*) FROM deliveries "
+                           f"WHERE status IN ({marks}) GROUP BY 1, 2", list(statuses))
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    def reschedule_deliveries(self, plan: Reschedule) -> int:
+        """Apply ``plan`` (monitor.outbox.Reschedule) in one transaction; returns how many
+        deliveries it made due."""
+        if not plan.statuses:
+            return 0
+        marks = ",".join("?" * len(plan.statuses))
+        restart = ",".join("?" * len(plan.restart)) or "NULL"
+        where = f"status IN ({marks})"
+        params: list[Any] = [*plan.restart, plan.restart_as, iso(plan.due_at), *plan.restart,
+                             *plan.statuses]
+        if plan.digest_id is not None:
+            where += " AND id = ?"
+            params.append(plan.digest_id)
         with self._transaction() as db:
-            where = "status IN ('pending', 'failed', 'dead', 'sending')"
-            params: list[Any] = [iso(now)]
-            if digest_id is not None:
-                where += " AND id = ?"
-                params.append(digest_id)
-            return db.execute(f"UPDATE deliveries SET status = CASE status WHEN 'dead' THEN "
-                              f"'failed' ELSE status END, next_attempt_at = ?, attempts = "
-                              f"CASE status WHEN 'dead' THEN 0 ELSE attempts END "
+            return db.execute(f"UPDATE deliveries SET status = CASE WHEN status IN ({restart}) "
+                              f"THEN ? ELSE status END, next_attempt_at = ?, attempts = "
+                              f"CASE WHEN status IN ({restart}) THEN 0 ELSE attempts END "
                               f"WHERE {where}", params).rowcount
 
     # -- nodes and leases (monitor/cluster.py) -------------------------------
@@ -575,7 +630,7 @@ class SqliteStore:
     def claim_sources(self, claim: SourceClaim) -> list[SourceState]:
         """Lease the sources ``claim`` describes to its owner; their states."""
         with self._transaction() as db:
-            rows = sqlite_nodes.claim_sources(db, claim, _STATE_COLUMNS)
+            rows = sqlite_nodes.claim_sources(db, claim, STATE_COLUMNS)
         return [self._state(tuple(r)) for r in rows]
 
     def release_sources(self, owner: str, names: Sequence[str]) -> None:
@@ -591,48 +646,44 @@ class SqliteStore:
     # -- retention and size ------------------------------------------------
 
     def forget_batch(self, plan: RetentionPlan) -> Forgotten:
-        """One retention batch, in one transaction: up to ``plan.batch_size`` delivered
-        deliveries, stories and items older than ``plan.cutoff``.
-
-        A delivery's outbox rows go with it. A story stays while an outbox row points to it
-        (its digest is not made, not delivered, or dead) and while any of its items is not
-        older than the cutoff. An item stays while a kept story lists it; a deleted item
-        leaves its guid and URL keys in seen_keys.
-        """
-        cutoff, limit = iso(plan.cutoff), plan.batch_size
+        """One retention batch of ``plan`` (monitor.retention.RetentionPlan), in one
+        transaction: deliveries, then the stories they freed, then the items."""
+        limit = plan.batch_size
         with self._transaction() as db:
+            statuses = ",".join("?" * len(plan.delivery_statuses)) or "NULL"
             ids = [r["id"] for r in db.execute(
-                "SELECT id FROM deliveries WHERE status = 'delivered' AND delivered_at < ? "
-                "LIMIT ?", (cutoff, limit))]
+                f"SELECT id FROM deliveries WHERE status IN ({statuses}) AND delivered_at < ? "
+                f"LIMIT ?", (*plan.delivery_statuses, iso(plan.delivered_before), limit))]
             marks = ",".join("?" * len(ids))
             if ids:
                 db.execute(f"DELETE FROM outbox WHERE delivery_id IN ({marks})", ids)
                 db.execute(f"DELETE FROM deliveries WHERE id IN ({marks})", ids)
-            # A story goes when its newest report is old too: a copy that joined it later
-            # keeps it (else that copy, left without its story, would make the next copy of
-            # the URL open the old story anew and alert it).
             stories = [r["id"] for r in db.execute(
                 "SELECT id FROM stories s WHERE first_seen < ? AND NOT EXISTS "
                 "(SELECT 1 FROM outbox o WHERE o.story_id = s.id) AND NOT EXISTS "
                 "(SELECT 1 FROM story_items si JOIN items i ON i.id = si.item_id "
                 "WHERE si.story_id = s.id AND i.first_seen >= ?) LIMIT ?",
-                (cutoff, cutoff, limit))]
+                (iso(plan.stories_before), iso(plan.reports_before), limit))]
             if stories:
                 marks = ",".join("?" * len(stories))
                 db.execute(f"DELETE FROM story_items WHERE story_id IN ({marks})", stories)
                 db.execute(f"DELETE FROM stories WHERE id IN ({marks})", stories)
+                # The ledger keeps its reports, not their ids: a later story may get one.
+                for table in ("events", "event_reports"):
+                    db.execute(f"UPDATE {table} SET story_id = NULL "
+                               f"WHERE story_id IN ({marks})", stories)
             items = db.execute(
                 "SELECT id, source, guid, canonical_url FROM items i WHERE first_seen < ? AND "
                 "NOT EXISTS (SELECT 1 FROM story_items si WHERE si.item_id = i.id) LIMIT ?",
-                (cutoff, limit)).fetchall()
+                (iso(plan.items_before), limit)).fetchall()
             if items:
-                keys = [(dedup_key("guid", r["source"], r["guid"]),) for r in items]
-                keys += [(dedup_key("url", r["canonical_url"]),) for r in items
-                         if r["canonical_url"]]
-                db.executemany("INSERT OR IGNORE INTO seen_keys (key) VALUES (?)", keys)
+                db.executemany("INSERT OR IGNORE INTO seen_keys (key) VALUES (?)",
+                               [(key,) for r in items for key in kept_keys(
+                                   r["source"], r["guid"], r["canonical_url"])])
                 marks = ",".join("?" * len(items))
                 db.execute(f"DELETE FROM items WHERE id IN ({marks})", [r["id"] for r in items])
-        return Forgotten(len(ids), len(stories), len(items))
+            articles = sqlite_articles.forget_articles(db, plan.articles_before, limit)
+        return Forgotten(len(ids), len(stories), len(items), articles)
 
     def optimize(self) -> None:
         """After a retention pass: refresh the planner's statistics where they went stale
@@ -657,3 +708,46 @@ class SqliteStore:
         keys = self._query("SELECT COUNT(*) AS n FROM seen_keys")[0]["n"]
         return DatabaseInfo(path=self.path, size=size, items=row["items"],
                             oldest_item=parse_iso(row["oldest"]), kept_keys=keys)
+
+    # -- `monitor db` ------------------------------------------------------
+
+    def check(self) -> DatabaseCheck:
+        """`monitor db check`: the schema version, every page (quick_check), the foreign
+        keys, and the rows the constraints allow but the program never writes."""
+        checked = ["schema version", "every page (quick_check)", "foreign keys"]
+        problems: list[str] = []
+        rows: tuple[tuple[str, int], ...] = ()
+        with self._lock:
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            try:
+                self.check_readable()
+                orphans = self._db.execute("PRAGMA foreign_key_check").fetchall()
+                if orphans:
+                    problems.append(f"{len(orphans)} rows refer to rows that are not there "
+                                    f"(foreign_key_check)")
+                for what, sql in CONSISTENCY:
+                    checked.append(what)
+                    found = int(self._db.execute(sql).fetchone()[0])
+                    if found:
+                        problems.append(f"{found} {what}")
+                rows = tuple((t, int(self._db.execute(f"SELECT COUNT(*) FROM {t}")
+                                     .fetchone()[0])) for t in TABLES)
+            except (StoreError, sqlite3.DatabaseError) as exc:
+                problems.append(str(exc))
+        return DatabaseCheck(self.path, f"SQLite {sqlite3.sqlite_version}", version,
+                             SCHEMA_VERSION, tuple(problems), tuple(checked), rows)
+
+    def dump(self) -> Iterator[tuple[str, list[str], Iterator[tuple[Any, ...]]]]:
+        """`monitor db copy`: each table (checks.TABLES order) with its column names and its
+        rows as stored (times as ISO text, flags as 0/1, lists as JSON text), all read in one
+        transaction. Hold the daemon lock meanwhile: nothing else writes."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for table in TABLES:
+                    columns = [r["name"] for r in self._db.execute(
+                        f"SELECT name FROM pragma_table_info('{table}')")]
+                    cursor = self._db.execute(f"SELECT {', '.join(columns)} FROM {table}")
+                    yield table, columns, (tuple(row) for row in cursor)
+            finally:
+                self._rollback()

@@ -20,7 +20,8 @@ from monitor.store.codec import iso
 # A lease is free when nobody holds it or its time has passed.
 _FREE = "(lease_until IS NULL OR lease_until < :now)"
 _DUE = ("retired_at IS NULL AND (:due_by IS NULL OR next_poll_at IS NULL "
-        "OR next_poll_at <= :due_by)")
+        "OR next_poll_at <= :due_by) AND (:names IS NULL OR name IN "
+        "(SELECT value FROM json_each(:names)))")
 
 
 def node_rows(db: sqlite3.Connection, now: datetime) -> list[NodeInfo]:
@@ -71,7 +72,7 @@ def forget_nodes(db: sqlite3.Connection, ids: Sequence[str]) -> None:
 
 def count_claimable(db: sqlite3.Connection, now: datetime) -> int:
     row = db.execute(f"SELECT COUNT(*) FROM sources WHERE {_DUE} AND {_FREE}",
-                     {"now": iso(now), "due_by": iso(now)}).fetchone()
+                     {"now": iso(now), "due_by": iso(now), "names": None}).fetchone()
     return int(row[0])
 
 
@@ -84,7 +85,8 @@ def claim_sources(db: sqlite3.Connection, claim: SourceClaim,
         f"ORDER BY next_poll_at NULLS FIRST, name LIMIT :limit) "
         f"RETURNING {', '.join(columns)}",
         {"owner": claim.owner, "until": iso(claim.until), "now": iso(claim.now),
-         "due_by": iso(claim.due_by), "limit": -1 if claim.limit is None else claim.limit},
+         "due_by": iso(claim.due_by), "limit": -1 if claim.limit is None else claim.limit,
+         "names": None if claim.names is None else json.dumps(claim.names)},
     ).fetchall()
 
 
@@ -93,14 +95,16 @@ def release_sources(db: sqlite3.Connection, owner: str, names: Sequence[str]) ->
                    "WHERE name = ? AND lease_owner = ?", [(n, owner) for n in names])
 
 
-def claim_delivery(db: sqlite3.Connection, digest_id: str, lease: Lease) -> int | None:
-    """Record an attempt at a due delivery that no other node is sending, leased to
-    ``lease.owner``; its attempt number, or None when it is not to be sent now."""
+def claim_delivery(db: sqlite3.Connection, digest_id: str, statuses: Sequence[str],
+                   lease: Lease) -> int | None:
+    """Record an attempt at a delivery in ``statuses``, due, that no other node is
+    sending, leased to ``lease.owner``; its attempt number, or None when it is not to be
+    sent now."""
     row = db.execute(
         f"UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
         f"last_attempt_at = :now, lease_owner = :owner, lease_until = :until "
-        f"WHERE id = :id AND status IN ('pending', 'sending', 'failed') "
+        f"WHERE id = :id AND status IN (SELECT value FROM json_each(:statuses)) "
         f"AND next_attempt_at <= :now AND {_FREE} RETURNING attempts",
         {"id": digest_id, "now": iso(lease.now), "owner": lease.owner,
-         "until": iso(lease.until)}).fetchone()
+         "until": iso(lease.until), "statuses": json.dumps(list(statuses))}).fetchone()
     return None if row is None else int(row[0])

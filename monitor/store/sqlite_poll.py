@@ -9,7 +9,6 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import cast
 
 from monitor.events import KnownEvent
 from monitor.intents import (
@@ -23,14 +22,23 @@ from monitor.intents import (
     OpenEvent,
     OpenIncident,
     OpenStory,
+    PendingStory,
     QueueDigest,
     QueueStory,
     RecordHealthAlert,
+    SetNovelty,
     StoryRef,
     StoryState,
+    SupersedeEvent,
     WidenActors,
 )
-from monitor.store.codec import digest_to_json, event_to_json, iso
+from monitor.store.codec import (
+    digest_to_json,
+    event_to_json,
+    iso,
+    known_event,
+    pending_story,
+)
 from monitor.types import Digest, EventKind, NewItem, SourceState
 
 _INSERT_ITEM = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
@@ -58,11 +66,16 @@ def insert_event(db: sqlite3.Connection, entry: KnownEvent, story_id: int | None
                 entry.origin, entry.source))
 
 
-def event_row(row: Sequence[object]) -> KnownEvent:
-    """A ledger entry from (state, kind, title, seen, url, origin, source)."""
-    state, kind, title, seen, url, origin, source = (str(v) for v in row)
-    return KnownEvent(state, cast(EventKind, kind), title, datetime.fromisoformat(seen), url,
-                      "shipped" if origin == "shipped" else "monitor", source)
+def supersede_event(db: sqlite3.Connection, entry: KnownEvent) -> None:
+    """``entry`` takes the place of the ledger's entry of its (state, kind), whose first
+    report becomes a later report of it."""
+    key = (entry.state, entry.kind)
+    db.execute("INSERT OR IGNORE INTO event_reports (event_id, story_id, title, url, "
+               "first_seen) SELECT id, story_id, title, url, first_seen FROM events "
+               "WHERE state = ? AND kind = ?", key)
+    db.execute("UPDATE events SET title = ?, url = ?, first_seen = ?, story_id = NULL, "
+               "origin = ?, source = ? WHERE state = ? AND kind = ?",
+               (entry.title, entry.url, iso(entry.seen), entry.origin, entry.source, *key))
 
 
 class SqlitePollWriter:
@@ -119,8 +132,17 @@ class SqlitePollWriter:
                                    "FROM events WHERE state = ? AND kind = ?",
                                    (state, kind)).fetchone()
             if row is not None:
-                found[(state, kind)] = event_row(row)
+                found[(state, kind)] = known_event(row)
         return found
+
+    def pending_stories(self) -> list[PendingStory]:
+        """The stories not yet placed in the ledger (novelty 'pending': stored by a version
+        without it), oldest first."""
+        rows = self._db.execute(
+            "SELECT s.*, (SELECT MIN(si.item_id) FROM story_items si WHERE si.story_id = s.id) "
+            "AS first_item FROM stories s WHERE s.novelty = 'pending' "
+            "ORDER BY s.first_seen, s.id").fetchall()
+        return [pending_story(r) for r in rows]
 
     def apply(self, intents: Sequence[Intent], now: datetime) -> dict[int, tuple[str, ...]]:
         """Write the intents in order; the stories whose actors were widened -> actors."""
@@ -140,18 +162,14 @@ class SqlitePollWriter:
                 case OpenStory(ref, title, summary, url, published, c, alert, novelty, event):
                     cursor = db.execute(
                         "INSERT INTO stories (topic, title, summary, url, published, category, "
-                        "score, actors, evidence, rules, first_seen, alert, novelty, event) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "score, actors, evidence, rules, first_seen, alert, novelty, event, "
+                        "evidence_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (ref.topic, title, summary, url, iso(published), c.category, c.score,
                          json.dumps(c.actors), c.evidence, json.dumps(c.rules), iso(now),
-                         int(alert), novelty, _json(event_to_json(event))))
+                         int(alert), novelty, _json(event_to_json(event)), c.evidence_source))
                     opened[ref] = int(cursor.lastrowid or 0)
-                case OpenEvent(entry, ref):
-                    insert_event(db, entry, story(ref))
-                case FollowEvent(state, kind, ref):
-                    db.execute("INSERT OR IGNORE INTO event_reports (event_id, story_id) "
-                               "SELECT id, ? FROM events WHERE state = ? AND kind = ?",
-                               (story(ref), state, kind))
+                case OpenEvent() | FollowEvent() | SupersedeEvent() | SetNovelty():
+                    self._apply_ledger(intent, story)
                 case JoinStory(item, ref):
                     db.execute("INSERT OR IGNORE INTO story_items (story_id, item_id) "
                                "VALUES (?, ?)", (story(ref), self._item_ids[item]))
@@ -181,6 +199,24 @@ class SqlitePollWriter:
                 case QueueDigest(digest):
                     insert_delivery(db, digest, now)
         return widened
+
+    def _apply_ledger(self, intent: OpenEvent | FollowEvent | SupersedeEvent | SetNovelty,
+                      story: Callable[[StoryRef], int]) -> None:
+        """The event ledger's intents (``story`` maps a reference to its row id)."""
+        db = self._db
+        match intent:
+            case OpenEvent(entry, ref):
+                insert_event(db, entry, None if ref is None else story(ref))
+            case FollowEvent(state, kind, ref, title, url, seen):
+                db.execute("INSERT OR IGNORE INTO event_reports (event_id, story_id, title, "
+                           "url, first_seen) SELECT id, ?, ?, ?, ? FROM events "
+                           "WHERE state = ? AND kind = ?",
+                           (story(ref), title, url, iso(seen), state, kind))
+            case SupersedeEvent(entry):
+                supersede_event(db, entry)
+            case SetNovelty(story_id, novelty, event):
+                db.execute("UPDATE stories SET novelty = ?, event = ? WHERE id = ?",
+                           (novelty, _json(event_to_json(event)), story_id))
 
     def _incident(self, source: str, kind: str, incident: int | None) -> int:
         if incident is not None:

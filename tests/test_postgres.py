@@ -1,0 +1,277 @@
+"""What only the PostgreSQL backend has: migrations under an advisory lock, a pool whose
+broken connections are replaced, rows claimed past another process's locks, and a URL
+whose password is never shown. Each test gets a database of its own (the `postgres`
+fixture); they skip without $MONITOR_TEST_POSTGRES_URL."""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from monitor.commit import commit_poll
+from monitor.errors import StoreError
+from monitor.outbox import Outbox
+from monitor.store import open_store
+from monitor.store.postgres import PostgresStore
+from monitor.store.postgres_schema import SCHEMA_VERSION
+from monitor.types import Classification, NewItem, ParsedItem, PollRecord, StoryDecision
+from tests.fakes import temp_store
+from tests.test_cli import monitor
+
+NOW = datetime(2025, 7, 3, 12, 0, tzinfo=UTC)
+
+
+def with_password(url: str, password: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{password}@{parts.hostname}:"
+                                            f"{parts.port or 5432}"))
+
+
+def poll_with_story(store: PostgresStore, guid: str) -> None:
+    verdict = Classification(topic="t", match=True, score=0.9, category="recognition_step",
+                             actors=("Russia",), evidence="Evidence.", rules=("r",))
+    item = ParsedItem(guid=guid, url=f"https://wire.example/{guid}", title=f"Story {guid}")
+    record = PollRecord(store.source_state("wire"), (NewItem(item, item.url),),
+                        (StoryDecision(0, "t", verdict),))
+    commit_poll(store, record, {"t": ["n"]}, NOW)
+
+
+def make_store(tmp_path: Path, url: str) -> PostgresStore:
+    store = temp_store(tmp_path, [("wire", "https://wire.example/rss")], NOW, url)
+    assert isinstance(store, PostgresStore)
+    return store
+
+
+def test_the_schema_is_migrated_once_when_processes_start_together(postgres: str) -> None:
+    stores: list[PostgresStore] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            stores.append(PostgresStore(postgres))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and len(stores) == 4
+    for store in stores:
+        store.close()
+    with psycopg.connect(postgres) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [
+            (SCHEMA_VERSION,)]
+
+
+def test_a_database_newer_than_the_code_is_refused(postgres: str) -> None:
+    PostgresStore(postgres).close()
+    with psycopg.connect(postgres) as db:
+        db.execute("UPDATE schema_version SET version = version + 1")
+    with pytest.raises(StoreError, match=f"has schema version {SCHEMA_VERSION + 1}, newer "
+                                         f"than this news-monitor"):
+        PostgresStore(postgres)
+
+
+def test_connections_killed_by_the_server_are_replaced(tmp_path: Path, postgres: str) -> None:
+    """pg_terminate_backend (a server restart, a failover) under an idle pool: the next
+    calls get new connections."""
+    store = make_store(tmp_path, postgres)
+    try:
+        poll_with_story(store, "1")
+        name = urlsplit(postgres).path.lstrip("/")
+        with psycopg.connect(postgres, autocommit=True) as admin:
+            killed = admin.execute("SELECT COUNT(pg_terminate_backend(pid)) FROM "
+                                   "pg_stat_activity WHERE datname = %s AND pid <> "
+                                   "pg_backend_pid()", (name,)).fetchone()
+        assert killed is not None and killed[0] >= 1
+        poll_with_story(store, "2")
+        assert store.known_guids("wire", ["1", "2", "3"]) == {"1", "2"}
+    finally:
+        store.close()
+
+
+def test_a_write_whose_connection_dies_is_a_store_error_and_leaves_nothing(
+        tmp_path: Path, postgres: str) -> None:
+    store = make_store(tmp_path, postgres)
+    try:
+        with pytest.raises(StoreError, match="terminat"):
+            with store.poll_transaction() as writer:
+                state = store.source_state("wire")
+                writer.write_state(state.__class__(**{**state.__dict__, "etag": '"e1"'}))
+                with psycopg.connect(postgres, autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = current_database() AND pid <> "
+                                  "pg_backend_pid()")
+                writer.write_state(state)
+        assert store.source_state("wire").etag is None
+        poll_with_story(store, "1")                      # and the store carries on
+        assert store.known_guids("wire", ["1"]) == {"1"}
+    finally:
+        store.close()
+
+
+def test_a_digest_skips_the_stories_another_process_is_claiming(tmp_path: Path,
+                                                                postgres: str) -> None:
+    """Two processes making the same notifier's digest at once: each story goes into one
+    digest only; the second does not wait for the first."""
+    store = make_store(tmp_path, postgres)
+    try:
+        for guid in ("1", "2", "3"):
+            poll_with_story(store, guid)
+        with psycopg.connect(postgres) as other:     # another node, mid-claim of story 1
+            other.execute("SELECT id FROM outbox WHERE story_id = (SELECT MIN(id) FROM "
+                          "stories) FOR UPDATE")
+            first = Outbox(store).claim("n", NOW, "d1")
+            other.rollback()
+        second = Outbox(store).claim("n", NOW, "d2")
+        assert first is not None and second is not None
+        assert [s.title for s in first.stories] == ["Story 2", "Story 3"]
+        assert [s.title for s in second.stories] == ["Story 1"]
+        assert Outbox(store).claim("n", NOW, "d3") is None
+    finally:
+        store.close()
+
+
+def test_a_password_is_never_shown(tmp_path: Path, postgres: str) -> None:
+    secret = "s3cret-pw%2Fx"
+    missing = with_password(postgres, secret).rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(StoreError) as caught:
+        open_store(missing)
+    message = str(caught.value)
+    assert "no_such_database" in message and ":***@" in message
+    assert "s3cret" not in message
+
+    config = tmp_path / "monitor.toml"
+    config.write_text('[monitor]\ndatabase_env = "TEST_DATABASE_URL"\n'
+                      '[[topics]]\nname = "t"\nquery = "rain"\n')
+    env = {**os.environ, "TEST_DATABASE_URL": with_password(postgres, secret)}
+    for command in (["check-config"], ["once"], ["status"], ["status", "--json"],
+                    ["db", "check"], ["deliveries"]):
+        result = monitor(*command, "-c", str(config), env=env)
+        assert result.returncode == 0, (command, result.stderr)
+        assert "s3cret" not in result.stdout + result.stderr, command
+    assert f"database {with_password(postgres, '***')}: " in \
+        monitor("status", "-c", str(config), env=env).stdout
+
+
+def test_db_check_finds_an_identity_behind_its_ids(tmp_path: Path, postgres: str) -> None:
+    store = make_store(tmp_path, postgres)
+    poll_with_story(store, "1")
+    poll_with_story(store, "2")
+    assert store.check().problems == ()
+    with psycopg.connect(postgres) as db:
+        db.execute("SELECT setval(pg_get_serial_sequence('items', 'id'), 1)")
+    found = store.check()
+    store.close()
+    assert found.problems == ("items: the next id (2) is taken (highest id 2)",)
+    config = tmp_path / "monitor.toml"
+    config.write_text(f'[monitor]\ndatabase = "{postgres}"\n'
+                      '[[topics]]\nname = "t"\nquery = "rain"\n')
+    result = monitor("db", "check", "-c", str(config))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"database {postgres}: PostgreSQL ") and \
+        lines[0].endswith(f"schema version {SCHEMA_VERSION}")
+    assert "problem: items: the next id (2) is taken (highest id 2)" in lines
+    assert lines[-1].startswith("FAILED: 11 checks (schema version, ")
+
+
+def test_times_read_back_in_utc_whatever_the_session_zone(tmp_path: Path,
+                                                           postgres: str) -> None:
+    with psycopg.connect(postgres, autocommit=True) as db:
+        db.execute(f'ALTER DATABASE "{urlsplit(postgres).path[1:]}" SET TIME ZONE '
+                   "'Asia/Kabul'")
+    store = make_store(tmp_path, postgres)
+    try:
+        later = NOW + timedelta(minutes=5)
+        assert Outbox(store).claim("n", NOW, "none") is None
+        poll_with_story(store, "1")
+        assert Outbox(store).claim("n", later, "d1") is not None
+        [row] = store.delivery_rows(("pending",))
+        assert row["created_at"] == later.isoformat() == "2025-07-03T12:05:00+00:00"
+        assert store.source_state("wire").next_poll_at.utcoffset() == timedelta(0)
+    finally:
+        store.close()
+
+
+STATES = ["Norway", "Chile", "Peru", "Kenya", "Japan", "Brazil", "Ghana", "Mexico",
+          "Poland", "Nepal", "Chad", "Fiji"]
+
+
+def test_polls_and_deliveries_carry_on_while_the_server_drops_connections(
+        tmp_path: Path, postgres: str) -> None:
+    """pg_terminate_backend every 20 ms during rounds of polls and deliveries:
+    a poll cut off is not recorded and is polled again, a delivery not marked is sent again
+    under its id; once the killing stops, every item is stored once and every story
+    delivered."""
+    from monitor.app import build_app
+    from monitor.config import load_config_data
+    from monitor.scheduler import poll_sources
+    from tests.fakes import FixedClock, RecordingNotifier
+    from tests.loopback import LoopbackHTTPServer, RssFeed
+
+    with LoopbackHTTPServer() as server:
+        feeds = [RssFeed(server, f"/f{n}.xml") for n in range(4)]
+        config = load_config_data({
+            "monitor": {"database": postgres, "min_host_interval": "0s", "max_per_host": 4},
+            "topics": [{"name": "t", "event": "recognition"}],
+            "sources": [{"name": f"f{n}", "url": feed.url} for n, feed in enumerate(feeds)],
+            "notifiers": [{"name": "n", "type": "file", "path": str(tmp_path / "n.log")}]})
+        app = build_app(config, clock=FixedClock())
+        notifier = RecordingNotifier("n")
+        app.deliverer.notifiers["n"] = notifier  # type: ignore[index]
+        stop, killed = threading.Event(), [0]
+
+        def kill() -> None:
+            with psycopg.connect(postgres, autocommit=True) as admin:
+                while not stop.wait(0.02):
+                    # Established connections only: one killed while it is being
+                    # opened makes the pool wait before its next try (1 s, 2 s, 4 s ...).
+                    row = admin.execute("SELECT COUNT(pg_terminate_backend(pid)) FROM "
+                                        "pg_stat_activity WHERE datname = current_database() "
+                                        "AND pid <> pg_backend_pid() AND backend_start < "
+                                        "now() - interval '50 ms'").fetchone()
+                    killed[0] += row[0] if row else 0
+
+        try:
+            for round_ in range(len(STATES)):
+                for n, feed in enumerate(feeds):
+                    feed.items.append((f"r{round_}-f{n}", f"Harbour notice {round_}.{n}"))
+                feeds[round_ % 4].items.append(
+                    (f"s{round_}", f"{STATES[round_]} accepts the credentials of the "
+                                   f"Taliban's ambassador"))
+                killer = threading.Thread(target=kill)
+                stop.clear()
+                killer.start()
+                poll_sources(app, config.sources)
+                app.deliverer.flush_all()
+                stop.set()
+                killer.join(10)
+            assert killed[0] > 0
+            outcomes = poll_sources(app, config.sources)           # the server is left alone
+            assert [o.error for o in outcomes] == [None] * 4
+            for _ in range(3):   # the deliveries whose marking failed, due again later
+                app.clock.now += timedelta(hours=2)  # type: ignore[attr-defined]
+                app.deliverer.flush_all()
+        finally:
+            stop.set()
+            app.close()
+
+    with psycopg.connect(postgres) as db:
+        guids = [r[0] for r in db.execute("SELECT guid FROM items ORDER BY guid")]
+        statuses = db.execute("SELECT DISTINCT status FROM deliveries").fetchall()
+    assert sorted(guids) == sorted(g for feed in feeds for g, _ in feed.items)
+    assert statuses == [("delivered",)]
+    sent = {s.title for d in notifier.sent for s in d.stories}
+    assert sent == {f"{state} accepts the credentials of the Taliban's ambassador"
+                    for state in STATES}
+    repeats = [d.id for d in notifier.sent]
+    assert len(repeats) - len(set(repeats)) <= len(notifier.sent) // 2   # same ids only
