@@ -1,13 +1,16 @@
 """The store's side of nodes: claiming, renewing, releasing and lapsing leases on sources
-and deliveries, and the nodes table (monitor/cluster.py decides, the store applies)."""
+and deliveries, the nodes table, singletons and the record lock (monitor/cluster.py
+decides, the store applies). On each backend: a SQLite file and a PostgreSQL database."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from monitor import cluster
@@ -15,6 +18,7 @@ from monitor.cluster import Heartbeat, Lease, NodeIdentity, SourceClaim
 from monitor.commit import commit_poll, sync_sources
 from monitor.errors import StoreError
 from monitor.outbox import DUE_STATUSES
+from monitor.store import open_store
 from monitor.store.base import Store
 from monitor.types import Digest, PollRecord
 from tests.fakes import temp_store
@@ -25,8 +29,8 @@ SOURCES = [(f"s{i}", f"https://{i}.example/rss") for i in range(6)]
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = temp_store(tmp_path, SOURCES, NOW)
+def store(tmp_path: Path, database: str) -> Iterator[Store]:
+    opened = temp_store(tmp_path, SOURCES, NOW, database=database)
     try:
         yield opened
     finally:
@@ -183,6 +187,59 @@ def test_forgetting_a_node_releases_the_delivery_it_was_sending(store: Store) ->
     assert [d.id for d in store.due_deliveries("hook", DUE_STATUSES, NOW)] == ["d1"]
 
 
-def test_a_database_one_process_writes_holds_every_singleton(store: Store) -> None:
-    assert not store.shared
-    assert all(store.hold_singleton(name) for name in cluster.SINGLETONS)
+def test_a_database_one_process_writes_holds_every_singleton(tmp_path: Path) -> None:
+    store = temp_store(tmp_path)
+    try:
+        assert not store.shared
+        assert all(store.hold_singleton(name) for name in cluster.SINGLETONS)
+    finally:
+        store.close()
+
+
+def test_on_postgresql_one_process_holds_a_singleton_until_it_closes(postgres: str) -> None:
+    first, second = open_store(postgres), open_store(postgres)
+    try:
+        assert first.shared
+        assert first.hold_singleton(cluster.RETENTION)
+        assert not second.hold_singleton(cluster.RETENTION)
+        assert second.hold_singleton(cluster.DIGEST_SCHEDULES)      # each its own lock
+        assert first.hold_singleton(cluster.RETENTION)              # still its own
+        first.close()                                               # the process ends
+        assert second.hold_singleton(cluster.RETENTION)
+    finally:
+        second.close()
+
+
+def test_on_postgresql_a_singleton_lost_with_its_connection_goes_to_another(
+        postgres: str) -> None:
+    first, second = open_store(postgres), open_store(postgres)
+    try:
+        assert first.hold_singleton(cluster.RETENTION)
+        with psycopg.connect(postgres, autocommit=True) as admin:   # every other session
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                          "datname = current_database() AND pid <> pg_backend_pid()")
+        assert second.hold_singleton(cluster.RETENTION)
+        assert not first.hold_singleton(cluster.RETENTION)          # connected anew: lost
+    finally:
+        first.close()
+        second.close()
+
+
+def test_on_postgresql_the_record_lock_lets_one_process_in_at_a_time(postgres: str) -> None:
+    first, second = open_store(postgres), open_store(postgres)
+    entered = threading.Event()
+
+    def wait_for_it() -> None:
+        with second.record_lock():
+            entered.set()
+
+    try:
+        with first.record_lock():
+            waiting = threading.Thread(target=wait_for_it)
+            waiting.start()
+            assert not entered.wait(0.5)      # the other process waits while it is held
+        assert entered.wait(5)
+        waiting.join(5)
+    finally:
+        first.close()
+        second.close()

@@ -23,7 +23,7 @@ from monitor.errors import ConfigError
 from monitor.node import Node
 from monitor.outbox import DUE_STATUSES
 from monitor.scheduler import Daemon
-from monitor.store import SqliteStore
+from monitor.store import open_store
 from monitor.types import Digest
 from tests.fakes import FixedClock, RecordingNotifier, temp_store
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
@@ -35,31 +35,27 @@ FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
         b"<link>https://desk.example/1</link><guid>1</guid></item></channel></rss>")
 
 
-def shared(store: SqliteStore) -> SqliteStore:
-    """The store as if several processes wrote it (as PostgreSQL is): SQLite lets several
-    connections share a file, so the cluster's rules can be tried on it."""
-    store.shared = True  # type: ignore[misc]
-    return store
-
-
 def identity(node_id: str, config_hash: str) -> NodeIdentity:
     return NodeIdentity(node_id, "host", 7, NOW, config_hash)
 
 
-def test_a_node_running_another_config_than_a_live_node_is_refused(tmp_path: Path) -> None:
+def test_a_node_running_another_config_than_a_live_node_is_refused(postgres: str) -> None:
     clock = FixedClock(NOW)
-    first = Node(shared(temp_store(tmp_path)), identity("a", "abc"), TIMEOUT, clock)
-    first.join("db")
-    second_store = shared(temp_store(tmp_path))
-    other = Node(second_store, identity("b", "def"), TIMEOUT, clock)
-    with pytest.raises(ConfigError, match=r"nodes running another config: host pid 7 "
-                                          r"\(config abc\); this one is def"):
-        other.join("db")
-    assert [n.id for n in second_store.nodes(NOW)] == ["a"]      # b left again
-    Node(second_store, identity("c", "abc"), TIMEOUT, clock).join("db")   # same config: in
-    # once the other config's nodes stopped beating, a new config may start
-    clock.advance(TIMEOUT)
-    Node(second_store, identity("d", "def"), TIMEOUT, clock).join("db")
+    first_store, second_store = open_store(postgres), open_store(postgres)
+    try:
+        Node(first_store, identity("a", "abc"), TIMEOUT, clock).join("db")
+        other = Node(second_store, identity("b", "def"), TIMEOUT, clock)
+        with pytest.raises(ConfigError, match=r"nodes running another config: host pid 7 "
+                                              r"\(config abc\); this one is def"):
+            other.join("db")
+        assert [n.id for n in second_store.nodes(NOW)] == ["a"]      # b left again
+        Node(second_store, identity("c", "abc"), TIMEOUT, clock).join("db")   # same: in
+        # once the other config's nodes stopped beating, a new config may start
+        clock.advance(TIMEOUT)
+        Node(second_store, identity("d", "def"), TIMEOUT, clock).join("db")
+    finally:
+        first_store.close()
+        second_store.close()
 
 
 def test_on_sqlite_a_joining_node_forgets_a_crashed_one_and_its_leases(tmp_path: Path) -> None:
