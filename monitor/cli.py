@@ -146,11 +146,17 @@ def _serve_http(config: Config, app: App, daemon: Daemon) -> WebServer | None:
     """The HTTP face of the daemon, when the config has an [http] table."""
     if config.http is None:
         return None
-    from monitor.web.context import Web
+    from monitor.web.context import NodeInfo, Web
     from monitor.web.server import serve
+    from monitor.web.views import node_list
+
+    def nodes() -> list[NodeInfo]:
+        now = app.clock()
+        return node_list(app.store.nodes(now), now, config.monitor.lease_timeout)
 
     metrics = app.metrics.render if app.metrics is not None else None
-    return serve(config.http, Web(config, app.store, app.clock, daemon), metrics=metrics)
+    return serve(config.http, Web(config, app.store, app.clock, daemon, nodes),
+                 metrics=metrics)
 
 
 def _open_store(config: Config) -> Store:

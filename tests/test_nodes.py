@@ -174,3 +174,16 @@ def test_a_delivery_another_node_is_sending_is_left_to_it(tmp_path: Path) -> Non
     outcome = deliverer.flush("hook", make_digest=False)
     assert [d.id for d in notifier.sent] == ["d2"] and outcome.sent == 1
     assert deliverer.sending() == frozenset()
+
+
+def test_the_status_page_names_each_node_and_what_it_holds() -> None:
+    from monitor.cluster import NodeInfo as ClusterNode
+    from monitor.web.views import node_list
+
+    live = ClusterNode(identity("a1b2", "abc"), NOW - timedelta(seconds=3), ("retention",),
+                       sources=12)
+    lost = ClusterNode(identity("c3d4", "abc"), NOW - timedelta(minutes=6), sources=1)
+    rows = node_list([live, lost], NOW, TIMEOUT)
+    assert [(r.name, r.last_seen, r.detail) for r in rows] == [
+        ("a1b2 (host pid 7)", NOW - timedelta(seconds=3), "12 sources leased, retention"),
+        ("c3d4 (host pid 7)", NOW - timedelta(minutes=6), "lost, 1 source leased")]
