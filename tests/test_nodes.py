@@ -88,9 +88,9 @@ def write_config(tmp_path: Path, server: LoopbackHTTPServer, sources: int = 2,
 
 
 def test_monitor_status_lists_the_nodes_their_heartbeat_and_what_they_hold(
-        tmp_path: Path, fresh_server: LoopbackHTTPServer,
+        tmp_path: Path, fresh_server: LoopbackHTTPServer, database: str,
         capsys: pytest.CaptureFixture[str]) -> None:
-    path = write_config(tmp_path, fresh_server)
+    path = write_config(tmp_path, fresh_server, database=database)
     app = build_app(load_config(path))
     try:
         claimed = app.node.claim_due(app.clock())
@@ -187,3 +187,18 @@ def test_the_status_page_names_each_node_and_what_it_holds() -> None:
     assert [(r.name, r.last_seen, r.detail) for r in rows] == [
         ("a1b2 (host pid 7)", NOW - timedelta(seconds=3), "12 sources leased, retention"),
         ("c3d4 (host pid 7)", NOW - timedelta(minutes=6), "lost, 1 source leased")]
+
+
+def test_monitor_once_leaves_a_source_another_node_is_polling(
+        tmp_path: Path, fresh_server: LoopbackHTTPServer, postgres: str) -> None:
+    fresh_server.route("/0.xml", Response(body=FEED))
+    fresh_server.route("/1.xml", Response(body=FEED.replace(b"<guid>1", b"<guid>2")))
+    path = write_config(tmp_path, fresh_server, database=postgres)
+    running = build_app(load_config(path))          # a node of the cluster, polling s0
+    try:
+        assert [s.name for s in running.node.claim_named(running.clock(), ["s0"])] == ["s0"]
+        assert main(["once", "-c", str(path)]) == 0
+        assert fresh_server.requests_to("/0.xml") == []
+        assert len(fresh_server.requests_to("/1.xml")) == 1
+    finally:
+        running.close()
