@@ -211,8 +211,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(report.status_table(config, states, now))
         print(report.deliveries_summary(rows))
         print(report.articles_line(config, articles))
-        print(report.database_line(database, config.monitor.retention))
         print(report.nodes_table(nodes, now, config.monitor.lease_timeout))
+        print(report.database_line(database, config.monitor.retention))
     finally:
         store.close()
     return EXIT_OK
