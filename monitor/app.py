@@ -21,6 +21,7 @@ from monitor.deliver import Deliverer
 from monitor.events import known_events
 from monitor.fetch import HostLimiter, HttpFetcher, RobotsCache
 from monitor.metrics import Metrics
+from monitor.node import Node, new_identity
 from monitor.notify import Notifier, build_notifier
 from monitor.pipeline import Pipeline
 from monitor.ports import Fetcher, NoObserver, Observer, SafeObserver, Store
@@ -70,6 +71,7 @@ class App:
     fetcher: Fetcher
     pipeline: Pipeline
     deliverer: Deliverer
+    node: Node                          # this process in its database's cluster
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
     workers: SiftWorkers | None = None
@@ -89,6 +91,7 @@ class App:
 
     def close(self) -> None:
         self.pipeline.flush()  # unchanged polls still waiting to be committed
+        self.node.leave()      # its leases released, for the other nodes
         if self.workers is not None:
             self.workers.close()
         self.fetcher.close()
@@ -142,6 +145,12 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     the config's settings); robots.txt and every poll go through it."""
     rng = rng or random.Random()
     store = open_store(config.monitor.database, store_connections(config))
+    node = Node(store, new_identity(config, clock()), config.monitor.lease_timeout, clock)
+    try:
+        node.join(store.path)   # before the config touches the sources: it may be refused
+    except BaseException:
+        store.close()
+        raise
     sync_sources(store, ((s.name, s.url) for s in config.sources), clock())
     placed = settle_ledger(store, known_events(), clock())
     if placed:
@@ -158,10 +167,12 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
                                  classifiers)
     pipeline = Pipeline(poll_settings(config), store, fetcher, limiter, robots,
                         classifiers, subscribers(config), clock, rng, operators,
-                        sifter=workers, articles=articles)
+                        sifter=workers, articles=articles, owner=node.id)
     notifiers = {n.name: build_notifier(n, config.monitor.user_agent) for n in config.notifiers}
     metrics = Metrics(store, {s.name: config.interval(s) for s in config.sources},
                       [n.name for n in config.notifiers], clock)
     deliverer = Deliverer(store, notifiers, {n.name: n for n in config.notifiers}, clock, rng,
-                          observer=metrics)
-    return App(config, store, fetcher, pipeline, deliverer, notifiers, clock, workers, metrics)
+                          observer=metrics, owner=node.id,
+                          lease_timeout=config.monitor.lease_timeout)
+    return App(config, store, fetcher, pipeline, deliverer, node, notifiers, clock, workers,
+               metrics)

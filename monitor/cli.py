@@ -82,17 +82,19 @@ def once_exit_code(outcomes: Sequence[PollOutcome], flushed: Sequence[FlushOutco
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    from monitor.scheduler import poll_sources
+    from monitor.cluster import RETENTION
+    from monitor.scheduler import poll_claimed
 
     config = _config(args)
     lock = hold_database(config.monitor.database)
     app = build_app(config)
     try:
         progress = report.Progress(len(config.sources), enabled=sys.stderr.isatty())
-        outcomes = poll_sources(app, config.sources, progress.update)
+        outcomes = poll_claimed(app, progress.update)
         progress.finish()
         flushed = app.deliverer.flush_all()
-        run_retention(app.store, plan_retention(config.monitor.retention, app.clock()))
+        if app.node.holds(RETENTION):
+            run_retention(app.store, plan_retention(config.monitor.retention, app.clock()))
         print(report.cycle_summary(outcomes, flushed))
         return once_exit_code(outcomes, flushed, fail_on_sources=args.fail_on_source_errors)
     finally:
@@ -132,7 +134,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             lock.close()
     if not finished:
         # Work still in flight (a slow fetch or SMTP server) is abandoned: whatever it had
-        # not committed is redone on the next start. Exit now rather than wait for it.
+        # not committed is redone on the next start, or by another node: its leases are
+        # released. Exit now rather than wait for it.
+        app.node.leave()
         logging.shutdown()
         os._exit(EXIT_OK)
     return EXIT_OK
@@ -142,11 +146,17 @@ def _serve_http(config: Config, app: App, daemon: Daemon) -> WebServer | None:
     """The HTTP face of the daemon, when the config has an [http] table."""
     if config.http is None:
         return None
-    from monitor.web.context import Web
+    from monitor.web.context import NodeInfo, Web
     from monitor.web.server import serve
+    from monitor.web.views import node_list
+
+    def nodes() -> list[NodeInfo]:
+        now = app.clock()
+        return node_list(app.store.nodes(now), now, config.monitor.lease_timeout)
 
     metrics = app.metrics.render if app.metrics is not None else None
-    return serve(config.http, Web(config, app.store, app.clock, daemon), metrics=metrics)
+    return serve(config.http, Web(config, app.store, app.clock, daemon, nodes),
+                 metrics=metrics)
 
 
 def _open_store(config: Config) -> Store:
@@ -192,13 +202,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         states = store.source_states()
         rows = store.delivery_rows(("pending", "sending", "failed", "dead"))
         database = store.database_info()
-        articles = store.article_counts(utcnow() - report.ARTICLES_SPAN)
+        now = utcnow()
+        articles = store.article_counts(now - report.ARTICLES_SPAN)
+        nodes = store.nodes(now)
         if args.json:
-            print(report.status_json(config, states, utcnow(), rows, database, articles))
+            print(report.status_json(config, states, now, rows, database, articles, nodes))
             return EXIT_OK
-        print(report.status_table(config, states, utcnow()))
+        print(report.status_table(config, states, now))
         print(report.deliveries_summary(rows))
         print(report.articles_line(config, articles))
+        print(report.nodes_table(nodes, now, config.monitor.lease_timeout))
         print(report.database_line(database, config.monitor.retention))
     finally:
         store.close()

@@ -42,9 +42,10 @@ class Committed:
 
 
 def sync_sources(store: Store, sources: Iterable[tuple[str, str]], now: datetime) -> None:
-    """Make the stored sources match the config: (name, configured URL) pairs. Called at
-    start, before any poll."""
-    store.apply_sources(plan_sources(sources, store.stored_sources(), now))
+    """Make the stored sources match the config: (name, configured URL) pairs; those gone
+    from it are retired (kept, not polled). Called at start, before any poll."""
+    store.apply_sources(plan_sources(sources, store.stored_sources(), now,
+                                     store.retired_sources()))
 
 
 def settle_ledger(store: Store, shipped: Sequence[KnownEvent], now: datetime) -> int:
@@ -62,8 +63,11 @@ def settle_ledger(store: Store, shipped: Sequence[KnownEvent], now: datetime) ->
 
 
 def commit_poll(store: Store, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
-                now: datetime, new_id: Callable[[], str] = _new_id) -> Committed:
-    """Commit a poll: source state, new items, stories, outbox rows and health incidents.
+                now: datetime, new_id: Callable[[], str] = _new_id,
+                owner: str | None = None) -> Committed:
+    """Commit a poll: source state (releasing the source's lease), new items, stories,
+    outbox rows and health incidents; nothing when a node other than ``owner`` holds the
+    source's lease (StoreError).
 
     ``subscribers`` maps a topic name to the notifiers that alert on it; ``new_id`` names
     the health digests. Returns the stories whose actors grew (story id -> all its actors
@@ -72,7 +76,7 @@ def commit_poll(store: Store, record: PollRecord, subscribers: Mapping[str, Sequ
     # Items that a story or a duplicate link refers to need their row id.
     linked = {decision.item for decision in record.stories}
     linked.update(i for i, n in enumerate(record.new_items) if n.duplicate_of is not None)
-    with store.poll_transaction() as writer:
+    with store.poll_transaction(owner) as writer:
         writer.write_state(record.state)
         inserted = writer.insert_items(record.state.name, record.new_items, linked, now)
         originals = [(original, decision.topic) for decision in record.stories

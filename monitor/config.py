@@ -169,6 +169,9 @@ class MonitorSettings(_Frozen):
     # Items, stories and delivered deliveries older than this are deleted (their dedup keys
     # are kept, so nothing old alerts again); "off" keeps everything. See monitor.retention.
     retention: Annotated[timedelta | None, BeforeValidator(_to_retention)] = timedelta(days=90)
+    # A node that stops beating (killed, frozen, cut off) keeps its sources and deliveries
+    # this long; then the other nodes of its database take them over (monitor/cluster.py).
+    lease_timeout: Duration = timedelta(minutes=5)
     # When a headline names the Taliban but does not settle the event, read its article
     # (monitor/articles.py): "candidates" (those items, and every item of a page source),
     # "all" new items, or "never".

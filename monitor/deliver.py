@@ -5,10 +5,14 @@ backoff) -> ... -> dead (kept, reported by `monitor status` and `monitor deliver
 The digest's payload and id are frozen when it is made, so a retry resends the same
 message under the same id (email Message-ID, webhook X-Monitor-Delivery).
 
+Each attempt is leased to the node making it (several nodes may share a database: one
+sends a digest), until the node's heartbeat stops renewing the lease for ``lease_timeout``.
+
 Two ways a digest can be repeated, both under the same id, so a receiver that keeps ids can
 drop the repeat: the receiver took it but answered after the notifier's timeout (a failed
 attempt, so it is retried); or it accepted it, and the process died before `mark_delivered`
-was committed (a few milliseconds), and the next run resends it.
+was committed (a few milliseconds), and the next run resends it, or with several nodes,
+another node once the dead node's lease lapsed (``lease_timeout`` later).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Literal
 
+from monitor.cluster import DEFAULT_LEASE_TIMEOUT, Lease, lease_until
 from monitor.config import NotifierConfig
 from monitor.decide import exponential_delay
 from monitor.errors import NotifyError, StoreError
@@ -62,7 +68,8 @@ class Deliverer:
                  configs: Mapping[str, NotifierConfig], clock: Callable[[], datetime],
                  rng: random.Random | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex, *,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, owner: str = "local",
+                 lease_timeout: timedelta = DEFAULT_LEASE_TIMEOUT) -> None:
         self.store = store
         # The metrics: each attempt's result; guarded, as a watcher's bug must not turn a
         # delivered digest into an error nor stop the notifier's other deliveries.
@@ -73,6 +80,10 @@ class Deliverer:
         self.clock = clock
         self.rng = rng or random.Random()
         self.new_id = new_id
+        self.owner = owner                  # the node whose leases its attempts take
+        self.lease_timeout = lease_timeout
+        self._sending: set[str] = set()     # digests being sent now: their leases renewed
+        self._sending_lock = threading.Lock()
         self._locks = {name: threading.Lock() for name in notifiers}
         # Digests this process saw accepted but could not yet record (database full, locked):
         # never sent again by this process; recorded as soon as the database lets us.
@@ -91,6 +102,8 @@ class Deliverer:
                     self._record_delivered(digest)
                     continue
                 result = self._attempt(digest)
+                if result is False:      # another node took it meanwhile
+                    continue
                 if result is None:
                     sent += 1
                     continue
@@ -130,14 +143,31 @@ class Deliverer:
         else:
             self._unrecorded.discard(digest.id)
 
-    def _attempt(self, digest: Digest) -> tuple[bool, str] | None:
-        """Send one digest; None on success, else (dead, error message).
+    def sending(self) -> frozenset[str]:
+        """The digests being sent now (the node's heartbeat renews their leases)."""
+        with self._sending_lock:
+            return frozenset(self._sending)
 
-        Once the attempt is recorded (`sending`), it ends delivered, failed (with its
+    def _attempt(self, digest: Digest) -> tuple[bool, str] | None | Literal[False]:
+        """Send one digest; None on success, else (dead, error message); False when another
+        node holds it (or made the attempt that was due) and nothing was sent."""
+        now = self.clock()
+        attempts = self.outbox.take(digest.id, Lease(self.owner, now,
+                                                     lease_until(now, self.lease_timeout)))
+        if attempts is None:
+            return False
+        with self._sending_lock:
+            self._sending.add(digest.id)
+        try:
+            return self._send(digest, attempts)
+        finally:
+            with self._sending_lock:
+                self._sending.discard(digest.id)
+
+    def _send(self, digest: Digest, attempts: int) -> tuple[bool, str] | None:
+        """Once the attempt is recorded (`sending`), it ends delivered, failed (with its
         error and a time to retry) or dead, whatever the notifier raises; it stays
-        `sending` only if the database itself cannot record the outcome (StoreError).
-        """
-        attempts = self.outbox.mark_sending(digest.id, self.clock())
+        `sending` only if the database itself cannot record the outcome (StoreError)."""
         try:
             self.notifiers[digest.notifier].send(digest)
         except NotifyError as exc:

@@ -187,6 +187,24 @@ class MoveSource:
     state: SourceState
 
 
+@dataclass(frozen=True)
+class RetireSource:
+    """A source gone from the config: its row and history stay, it is no longer polled."""
+
+    name: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RestoreSource:
+    """A retired source back in the config: polled again from its stored next poll time."""
+
+    name: str
+
+
+SourceChange = AddSource | MoveSource | RetireSource | RestoreSource
+
+
 # -- health intents ---------------------------------------------------------
 
 @dataclass(frozen=True)

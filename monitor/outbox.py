@@ -6,9 +6,12 @@
 - claim: a notifier's queued stories are frozen into one pending delivery (its digest),
   under an id that stays the same across retries. Which queued stories go into the digest
   is decided here (``digest_stories``); the store is given their ids.
-- due: which deliveries are attempted now (``DUE_STATUSES``, whose retry time has come).
-- mark: each attempt is recorded before it is made (sending), then delivered, or failed
-  with a time to retry, or dead.
+- due: which deliveries are attempted now (``DUE_STATUSES``, whose retry time has come,
+  and that no node is sending).
+- take: each attempt is recorded before it is made (sending), the delivery leased to the
+  node sending it, so that of several nodes one sends it; a node that dies leaves it to
+  another once the lease lapses.
+- mark: then delivered, or failed with a time to retry, or dead (the lease released).
 - retry: `monitor deliveries --retry` makes deliveries due now (``plan_retry``).
 
 Used by the pipeline's commit (monitor/plan.py) and by the delivery stage (monitor/deliver.py);
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from monitor.cluster import Lease
 from monitor.intents import QueueDigest, QueueStory, StoryRef
 from monitor.types import DeliveryStatus, Digest
 
@@ -86,7 +90,8 @@ class OutboxStore(Protocol):
 
     def reschedule_deliveries(self, plan: Reschedule) -> int: ...
 
-    def mark_sending(self, digest_id: str, now: datetime) -> int: ...
+    def claim_delivery(self, digest_id: str, statuses: Sequence[DeliveryStatus],
+                       lease: Lease) -> int | None: ...
 
     def mark_delivered(self, digest_id: str, now: datetime) -> None: ...
 
@@ -119,9 +124,10 @@ class Outbox:
         were."""
         return self.store.reschedule_deliveries(plan_retry(digest_id, now))
 
-    def mark_sending(self, digest_id: str, now: datetime) -> int:
-        """Record an attempt before it is made; returns the attempt number."""
-        return self.store.mark_sending(digest_id, now)
+    def take(self, digest_id: str, lease: Lease) -> int | None:
+        """Record an attempt before it is made, leased to ``lease.owner``; the attempt
+        number, or None when another node is sending it or it is no longer due."""
+        return self.store.claim_delivery(digest_id, DUE_STATUSES, lease)
 
     def mark_delivered(self, digest_id: str, now: datetime) -> None:
         self.store.mark_delivered(digest_id, now)

@@ -79,7 +79,7 @@ class Pipeline:
                  operators: Mapping[str, timedelta] | None = None,
                  parser: Parser = run_parse_job, *, sifter: Sifter | None = None,
                  batch_size: int = BATCH_SIZE, batch_delay: float = BATCH_DELAY,
-                 articles: ArticleStage | None = None) -> None:
+                 articles: ArticleStage | None = None, owner: str | None = None) -> None:
         self.settings = settings
         self.store = store
         self.fetcher = fetcher
@@ -93,6 +93,7 @@ class Pipeline:
         self.parser = parser                      # used when sifting in this process
         self.sifter = sifter                      # worker processes, if any
         self.articles = articles                  # reads articles when headlines are not enough
+        self.owner = owner    # the node whose source leases the commits release (None: any)
         # Stories: each match is looked up outside the record lock; under it, only the
         # stories other polls committed meanwhile are checked, then the poll is committed.
         # So two outlets polled at once still make one story, and a poll with many matches
@@ -103,9 +104,9 @@ class Pipeline:
         # Source states are written by one commit at a time, so that a batch is never
         # committed after a newer write of one of its sources.
         self._commit_lock = threading.Lock()
-        # The last state committed of each source polled: while the app runs, its pipeline
-        # is the only writer of source states (the daemon lock keeps other processes out),
-        # so a poll need not read back what the previous one wrote.
+        # The last state committed of each source polled, so that a poll need not read back
+        # what the previous one wrote. Other nodes may poll the source in between: a claim
+        # brings the stored states (`adopt`).
         self._committed: dict[str, SourceState] = {}
 
     def poll(self, source: SourceConfig) -> PollOutcome:
@@ -124,6 +125,12 @@ class Pipeline:
             log.error("poll of source %r not recorded: %s", source.name, exc)
             return PollOutcome(source.name, "error", error=f"StoreError: {exc}",
                                duration=time.monotonic() - started)
+
+    def adopt(self, states: Sequence[SourceState]) -> None:
+        """The states as stored when this node claimed their sources: another node may
+        have polled them since this one last did."""
+        with self._commit_lock:
+            self._committed.update((state.name, state) for state in states)
 
     def known_state(self, name: str) -> SourceState | None:
         """The newest state this pipeline wrote of the source (committed or waiting in the
@@ -156,7 +163,9 @@ class Pipeline:
         grouping = self.grouper.group(new_items, classified, now)
         new_items = tuple(replace(n, reason="capped") if i in grouping.capped else n
                           for i, n in enumerate(new_items))
-        with self._record_lock:
+        # The store's lock too: of several nodes sharing the database, one commits stories
+        # at a time, so a poll's stories are checked against every node's committed ones.
+        with self._record_lock, self.store.record_lock():
             new_items = self._recheck_urls(new_items)
             stories = self.grouper.settle(grouping, now)
             capped = sum(1 for n in new_items if n.reason == "capped")
@@ -277,7 +286,8 @@ class Pipeline:
             return ()
         with self._commit_lock:
             self.batch.discard(source.name)
-            committed = commit_poll(self.store, record, self.subscribers, now)
+            committed = commit_poll(self.store, record, self.subscribers, now,
+                                    owner=self.owner)
             self._committed[source.name] = record.state
             if committed.widened:
                 self.grouper.widen(committed.widened)
@@ -309,7 +319,7 @@ class Pipeline:
         if not states:
             return
         try:
-            self.store.record_states(states)
+            self.store.record_states(states, self.owner)
             self._committed.update((state.name, state) for state in states)
         except StoreError as exc:
             log.error("%d source states of unchanged polls not saved (those sources are "

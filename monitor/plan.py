@@ -10,7 +10,8 @@
 - ``plan_seed`` and ``plan_backfill``, at start: the shipped ledger entries, and the place
   in the ledger of the stories an older version stored.
 - ``plan_sources``: the configured sources against the stored ones: a new name is added,
-  a changed URL makes a new feed of the source (monitor/decide.py, ``after_url_change``).
+  a changed URL makes a new feed of the source (monitor/decide.py, ``after_url_change``), a
+  source gone from the config is retired (kept, not polled), and restored when it is back.
 - ``plan_health``: the incident changes of monitor/health.py as writes, and one digest
   per notifier told, with its id.
 
@@ -20,7 +21,7 @@ transaction, and applies the intents in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,7 +43,10 @@ from monitor.intents import (
     OpenStory,
     PendingStory,
     RecordHealthAlert,
+    RestoreSource,
+    RetireSource,
     SetNovelty,
+    SourceChange,
     StoryRef,
     StoryState,
     SupersedeEvent,
@@ -192,19 +196,28 @@ def alerting_stories(intents: Sequence[Intent]) -> tuple[tuple[str, str | None],
 
 def plan_sources(configured: Iterable[tuple[str, str]],
                  stored: Mapping[str, tuple[str, SourceState]],
-                 now: datetime) -> tuple[AddSource | MoveSource, ...]:
+                 now: datetime, retired: Collection[str] = ()) -> tuple[SourceChange, ...]:
     """Make the stored sources match the config: (name, configured URL) pairs against
-    ``stored`` (name -> its configured URL as stored, its state)."""
+    ``stored`` (name -> its configured URL as stored, its state), of which ``retired`` are
+    the names no longer polled. A stored source gone from the config is retired (kept, not
+    polled); a retired one back in it is restored."""
     known = dict(stored)
-    intents: list[AddSource | MoveSource] = []
+    intents: list[SourceChange] = []
+    names = set()
     for name, url in configured:
+        names.add(name)
         if name not in known:
             intents.append(AddSource(name, url, now))
             known[name] = (url, SourceState(name, url, next_poll_at=now))
-        elif known[name][0] != url:
+            continue
+        if name in retired:
+            intents.append(RestoreSource(name))
+        if known[name][0] != url:
             state = after_url_change(known[name][1], url, now)
             intents.append(MoveSource(url, state))
             known[name] = (url, state)
+    intents += [RetireSource(name, now) for name in sorted(stored)
+                if name not in names and name not in retired]
     return tuple(intents)
 
 

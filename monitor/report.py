@@ -15,6 +15,7 @@ from typing import Any
 
 from monitor.backtest import Backtest, Change
 from monitor.classify import TopicClassifier
+from monitor.cluster import NodeInfo, alive
 from monitor.config import Config, SourceConfig
 from monitor.decide import health
 from monitor.digest import iso_utc, seconds_utc, story_payload
@@ -201,7 +202,8 @@ def _iso(value: datetime | str | None) -> str | None:
 def status_json(config: Config, states: Sequence[SourceState], now: datetime,
                 deliveries: Sequence[Mapping[str, Any]],
                 database: DatabaseInfo | None = None,
-                articles: ArticleCounts | None = None) -> str:
+                articles: ArticleCounts | None = None,
+                nodes: Sequence[NodeInfo] | None = None) -> str:
     """`monitor status --json`: each configured source's health, and delivery counts."""
     by_name = {s.name: s for s in states}
     sources = [source_json(source, by_name.get(source.name), now, config.interval(source))
@@ -214,6 +216,8 @@ def status_json(config: Config, states: Sequence[SourceState], now: datetime,
         document["database"] = database_json(database, config.monitor.retention)
     if articles is not None:
         document["articles"] = articles_json(config, articles)
+    if nodes is not None:
+        document["nodes"] = nodes_json(nodes, now, config.monitor.lease_timeout)
     return _json(document)
 
 
@@ -410,6 +414,42 @@ def database_json(info: DatabaseInfo, retention: timedelta | None) -> dict[str, 
     return {"path": info.path, "size_bytes": info.size, "items": info.items,
             "oldest_item": _iso(info.oldest_item), "kept_keys": info.kept_keys,
             "retention": _duration(retention) if retention else "off"}
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s ago"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s ago"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m ago"
+
+
+def _holds(node: NodeInfo) -> str:
+    held = [plural(node.sources, "source"), plural(node.deliveries, "delivery", "deliveries"),
+            *node.singletons]
+    return ", ".join(held)
+
+
+def nodes_table(nodes: Sequence[NodeInfo], now: datetime, lease_timeout: timedelta) -> str:
+    """`monitor status`: the nodes of the database, their last heartbeat, what they hold.
+    A node silent for lease_timeout is lost: its leases have lapsed."""
+    rows = [[n.id, one_line(n.identity.host, 24), str(n.identity.pid), _when(n.identity.started_at),
+             _ago(now - n.heartbeat_at) + ("" if alive(n, now, lease_timeout) else " (lost)"),
+             n.identity.config_hash, _holds(n)] for n in nodes]
+    if not rows:
+        return "nodes: none running"
+    return _table(["NODE", "HOST", "PID", "STARTED", "HEARTBEAT", "CONFIG", "HOLDS"], rows)
+
+
+def nodes_json(nodes: Sequence[NodeInfo], now: datetime,
+               lease_timeout: timedelta) -> list[dict[str, Any]]:
+    """The "nodes" member of `monitor status --json`."""
+    return [{"id": n.id, "host": n.identity.host, "pid": n.identity.pid,
+             "started_at": _iso(n.identity.started_at), "heartbeat_at": _iso(n.heartbeat_at),
+             "alive": alive(n, now, lease_timeout), "config_hash": n.identity.config_hash,
+             "sources": n.sources, "deliveries": n.deliveries,
+             "singletons": list(n.singletons)} for n in nodes]
 
 
 # How far back `monitor status` counts article reads.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -22,12 +22,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.app import App
+from monitor.cluster import DIGEST_SCHEDULES, RETENTION
 from monitor.config import Config, NotifierConfig, SourceConfig, parse_duration
 from monitor.errors import StoreError
 from monitor.fetch import host_key
 from monitor.liveness import Heartbeat, PollLog
 from monitor.retention import RUN_EVERY, plan_retention, run_retention
-from monitor.types import PollOutcome
+from monitor.types import PollOutcome, SourceState
 
 log = logging.getLogger("monitor.scheduler")
 
@@ -191,11 +192,56 @@ def poll_sources(app: App, sources: Iterable[SourceConfig],
     return outcomes
 
 
-def due_sources(app: App, now: datetime) -> list[tuple[SourceConfig, str]]:
-    """Configured sources whose next poll time has come, each with the host it is fetched
-    from (its URL may have moved by a permanent redirect)."""
-    due = app.store.due_sources(now)
-    return [(s, host_key(due[s.name])) for s in app.config.sources if s.name in due]
+def _adopt(app: App, states: list[SourceState]) -> list[SourceState]:
+    """Claimed sources in config order; the pipeline takes their stored states (another
+    node may have polled them last), and gives back any the config lacks."""
+    app.pipeline.adopt(states)
+    by_name = {state.name: state for state in states}
+    unknown = by_name.keys() - {s.name for s in app.config.sources}
+    if unknown:
+        app.node.release(sorted(unknown))
+    return [by_name[s.name] for s in app.config.sources if s.name in by_name]
+
+
+def claim_due(app: App, now: datetime) -> list[tuple[SourceConfig, str]]:
+    """The configured sources due at ``now`` that no node holds, now leased to this node
+    (its share of them when several nodes run), each with the host it is fetched from."""
+    return [(app.config.source(state.name), host_key(state.url))
+            for state in _adopt(app, app.node.claim_due(now))]
+
+
+def claim_named(app: App, now: datetime, names: Collection[str]
+                ) -> list[tuple[SourceConfig, str]]:
+    """These configured sources, due or not, unless another node holds them, now leased to
+    this node (a "poll now"), each with its host."""
+    return [(app.config.source(state.name), host_key(state.url))
+            for state in _adopt(app, app.node.claim_named(now, names))]
+
+
+def poll_claimed(app: App, on_done: Callable[[PollOutcome], None] | None = None
+                 ) -> list[PollOutcome]:
+    """`monitor once`: claim every configured source that no other node holds, due or not,
+    and poll them (`poll_sources`); the node's heartbeat renews the leases of those not
+    polled yet. Sources another node is polling now are left to it."""
+    claimed = _adopt(app, app.node.claim_all())
+    skipped = len(app.config.sources) - len(claimed)
+    if skipped:
+        log.info("%d source(s) left to the other nodes polling them now", skipped)
+    left = {state.name for state in claimed}
+    lock = threading.Lock()
+
+    def done(outcome: PollOutcome) -> None:
+        with lock:
+            left.discard(outcome.source)
+        if on_done is not None:
+            on_done(outcome)
+
+    def held() -> frozenset[str]:
+        with lock:
+            return frozenset(left)
+
+    app.node.start(held, app.deliverer.sending)
+    return poll_sources(app, [app.config.source(s.name) for s in claimed], done)
 
 
 def schedule_trigger(schedule: str) -> IntervalTrigger | CronTrigger | None:
@@ -277,7 +323,8 @@ class Daemon:
         self._pool = ThreadPoolExecutor(max_workers=app.config.monitor.max_concurrency,
                                         thread_name_prefix="poll")
         self._deliveries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliver")
-        self._in_flight: set[str] = set()
+        self._in_flight: set[str] = set()    # claimed: waiting in the pool or polled now
+        self._polling: set[str] = set()      # polled now
         self._hosts = _HostGate(app.config.monitor.max_per_host)   # polls in flight
         self._lock = threading.Lock()
         self._immediate_queued = threading.Event()
@@ -307,6 +354,7 @@ class Daemon:
         next_polls = {state.name: state.next_poll_at
                        for state in self.app.store.source_states()}
         log.info("%s", startup_summary(self.app.config, next_polls, self.app.clock()))
+        self.app.node.start(self._claimed, self.app.deliverer.sending)
         scheduler.start()
 
     def run_until_stopped(self, grace: float = STOP_GRACE_SECONDS) -> bool:
@@ -329,6 +377,9 @@ class Daemon:
         self._scheduler.shutdown(wait=False)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._deliveries.shutdown(wait=False, cancel_futures=True)
+        with self._lock:   # claimed, never to be polled here: to the other nodes at once
+            waiting = sorted(self._in_flight - self._polling)
+        self.app.node.release(waiting)
         finished = self._work.wait_idle(grace)
         self.app.pipeline.flush()
         log.info("daemon stopped%s", "" if finished else
@@ -336,19 +387,25 @@ class Daemon:
         return finished
 
     def _tick(self) -> None:
-        """Submit the due sources; a host already at max_per_host polls in flight waits for
-        a later tick, so one slow host never holds every worker."""
+        """Claim the due sources and submit them; a host already at max_per_host polls in
+        flight waits for a later tick (its sources given back to the cluster), so one slow
+        host never holds every worker."""
         with self._work.track():
             if self.stopping.is_set():
                 return
             # Unchanged polls committed in a batch: their sources' next poll times are
-            # stored before the due ones are read.
+            # stored (and their leases released) before the due ones are claimed.
             self.app.pipeline.flush()
             now = self.app.clock()
-            for source, host, wanted in self._due(now):
+            due = self._due(now)
+            given_back: list[str] = []
+            for index, (source, host, wanted) in enumerate(due):
                 with self._lock:
-                    if (source.name in self._in_flight or not self._hosts.has_room(host)
-                            or (not wanted and self._polled_since_read(source.name, now))):
+                    if source.name in self._in_flight:   # its poll here releases it
+                        continue
+                    if not self._hosts.has_room(host) or (
+                            not wanted and self._polled_since_read(source.name, now)):
+                        given_back.append(source.name)
                         continue
                     self._in_flight.add(source.name)
                     self._wanted.discard(source.name)
@@ -357,21 +414,29 @@ class Daemon:
                     self._pool.submit(self._poll, source, host)
                 except RuntimeError:  # the pool is shutting down
                     self._release(source.name, host)
-                    return
+                    given_back += [s.name for s, _, _ in due[index:]]
+                    break
+            self.app.node.release(given_back)
+            if self.stopping.is_set():
+                return
             self.app.observer.cycle_done(now)
             self.heartbeat.beat()
 
+    def _claimed(self) -> frozenset[str]:
+        """The sources this node holds: waiting in the pool or being polled."""
+        with self._lock:
+            return frozenset(self._in_flight)
+
     def _due(self, now: datetime) -> list[tuple[SourceConfig, str, bool]]:
-        """The due sources and those asked for by `poll_now`, each with its host and
-        whether it was asked for (then polled whatever its next poll time)."""
-        due = due_sources(self.app, now)
+        """The due sources and those asked for by `poll_now`, claimed for this node, each
+        with its host and whether it was asked for (then polled whatever its next poll
+        time). One another node holds waits for a later tick."""
+        due = claim_due(self.app, now)
         with self._lock:
             wanted = set(self._wanted)
         if wanted:
             listed = {source.name for source, _ in due}
-            urls = self.app.store.source_urls()
-            due += [(s, host_key(urls.get(s.name, s.url))) for s in self.app.config.sources
-                    if s.name in wanted and s.name not in listed]
+            due += claim_named(self.app, now, wanted - listed)
         return [(source, host, source.name in wanted) for source, host in due]
 
     def poll_now(self, name: str) -> bool:
@@ -408,19 +473,24 @@ class Daemon:
     def _release(self, name: str, host: str) -> None:
         with self._lock:
             self._in_flight.discard(name)
+            self._polling.discard(name)
             self._hosts.leave(host)
 
     def _poll(self, source: SourceConfig, host: str) -> None:
         try:
             with self._work.track():
-                if self.stopping.is_set():
-                    return
+                with self._lock:
+                    if self.stopping.is_set():   # stop() gives its lease back
+                        return
+                    self._polling.add(source.name)
                 outcome = self.app.pipeline.poll(source)
         except Exception:  # poll() records its failures; anything else is a bug: say so
             log.exception("poll of %r crashed", source.name)
             return
         finally:
             self._release(source.name, host)
+        if (outcome.error or "").startswith("StoreError"):   # not committed: nor released
+            self.app.node.release([source.name])
         self.app.observer.poll_done(outcome)
         self.recent_polls.record(self.app.clock(), outcome)
         news = self._all_failing.record(outcome)
@@ -440,14 +510,17 @@ class Daemon:
                 self.app.deliverer.flush_all(self._immediate)
 
     def _flush(self, notifier: NotifierConfig) -> None:
+        """A scheduled digest: made by the one node that holds the digest schedules."""
         with self._work.track():
-            if not self.stopping.is_set():
+            if not self.stopping.is_set() and self.app.node.holds(DIGEST_SCHEDULES):
                 self.app.deliverer.flush(notifier.name)
 
     def _retain(self) -> None:
         """Delete what is older than the retention, in small batches (polls go between
         them); stopping the daemon ends it after the batch in flight."""
         with self._work.track():
+            if not self.app.node.holds(RETENTION):   # another node runs it
+                return
             plan = plan_retention(self.app.config.monitor.retention, self.app.clock())
             try:
                 run_retention(self.app.store, plan, self.stopping.is_set)

@@ -48,6 +48,7 @@ PURE = (
     "monitor.classify.multilingual",
     "monitor.classify.recognition",
     "monitor.classify.steps",
+    "monitor.cluster",
     "monitor.config_messages",
     "monitor.decide",
     "monitor.digest",
@@ -80,7 +81,8 @@ IO_MODULES = (
     "urllib3", "uvicorn",
     # the project's own I/O: storage, fetching, sending, the daemon and its commands
     "monitor.app", "monitor.articles", "monitor.batch", "monitor.cli", "monitor.deliver",
-    "monitor.demo", "monitor.fetch", "monitor.metrics", "monitor.notify", "monitor.pipeline",
+    "monitor.demo", "monitor.fetch", "monitor.metrics", "monitor.node", "monitor.notify",
+    "monitor.pipeline",
     "monitor.report",
     "monitor.retention", "monitor.scheduler", "monitor.sources.config_file",
     "monitor.sources.discover", "monitor.store", "monitor.workers", "monitor.liveness",

@@ -23,6 +23,8 @@ from monitor.intents import (
     QueueDigest,
     QueueStory,
     RecordHealthAlert,
+    RestoreSource,
+    RetireSource,
     SetNovelty,
     StoryState,
     SupersedeEvent,
@@ -166,6 +168,21 @@ def test_a_source_whose_configured_url_is_unchanged_keeps_its_redirect() -> None
     stored = SourceState("desk", "https://mirror.example/rss", etag='"v4"')
     assert plan_sources([("desk", "https://desk.example/rss")],
                         {"desk": ("https://desk.example/rss", stored)}, NOW) == ()
+
+
+def test_a_source_gone_from_the_config_is_retired_and_restored_when_back() -> None:
+    desk = SourceState("desk", "https://desk.example/rss")
+    wire = SourceState("wire", "https://wire.example/rss")
+    stored = {"desk": ("https://desk.example/rss", desk),
+              "wire": ("https://wire.example/rss", wire)}
+    assert plan_sources([("desk", "https://desk.example/rss")], stored, NOW) == (
+        RetireSource("wire", NOW),)
+    # already retired: nothing to write; back in the config: restored
+    assert plan_sources([("desk", "https://desk.example/rss")], stored, NOW,
+                        retired={"wire"}) == ()
+    assert plan_sources([("desk", "https://desk.example/rss"),
+                         ("wire", "https://wire.example/rss")], stored, NOW,
+                        retired={"wire"}) == (RestoreSource("wire"),)
 
 
 def test_a_story_of_a_topic_nobody_subscribes_to_queues_no_outbox_row() -> None:

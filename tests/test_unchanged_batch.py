@@ -212,7 +212,7 @@ def test_a_failed_flush_is_logged_and_does_not_raise_out_of_poll(
     app = make_app(tmp_path, fresh_server, ["a", "b"], FixedClock(), database)
     app.pipeline.batch.size = 2
 
-    def disk_full(states: object) -> None:
+    def disk_full(states: object, owner: object = None) -> None:
         raise StoreError("database or disk is full")
 
     try:
@@ -320,16 +320,16 @@ def test_the_daemon_tick_skips_a_poll_that_joined_the_batch_after_its_flush(
 def test_the_daemon_tick_skips_a_source_whose_poll_committed_after_the_due_read(
         tmp_path: Path, database: str, fresh_server: LoopbackHTTPServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # A changed poll commits at once, between the tick's read of the due sources and its
+    # A changed poll commits at once, between the tick's claim of the due sources and its
     # loop: the list it read is stale for that source, the pipeline's state is not.
     fresh_server.route("/a.xml", Response(body=FEED))
     clock = FixedClock()
     app = make_app(tmp_path, fresh_server, ["a"], clock, database)
     try:
-        stale = scheduler.due_sources(app, clock())
+        stale = scheduler.claim_due(app, clock())
         assert [source.name for source, _ in stale] == ["a"]
         assert poll_all(app) == ["ok"]
-        monkeypatch.setattr(scheduler, "due_sources", lambda app, now: stale)
+        monkeypatch.setattr(scheduler, "claim_due", lambda app, now: stale)
         tick_and_wait(app)
         assert len(fresh_server.requests_to("/a.xml")) == 1
     finally:

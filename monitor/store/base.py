@@ -12,8 +12,9 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
+from monitor.cluster import Heartbeat, Lease, NodeIdentity, NodeInfo, SourceClaim
 from monitor.events import KnownEvent, LedgerEntry
-from monitor.intents import AddSource, Intent, MoveSource, PendingStory, StoryState
+from monitor.intents import Intent, PendingStory, SourceChange, StoryState
 from monitor.outbox import Reschedule
 from monitor.retention import Forgotten, RetentionPlan
 from monitor.types import (
@@ -80,12 +81,19 @@ class Store(Protocol):
     path: str
     """The database as a person may read it (a URL without its password)."""
 
+    shared: bool
+    """Several processes may write the database at once (the nodes of a cluster: PostgreSQL);
+    False when one process only can (SQLite: the daemon lock keeps a second one out)."""
+
     def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
         """Every stored source: name -> (its URL as configured when stored, its state)."""
 
-    def apply_sources(self, changes: Sequence[AddSource | MoveSource]) -> None:
-        """Write sources added to the config, and those whose URL changed (one
-        transaction)."""
+    def apply_sources(self, changes: Sequence[SourceChange]) -> None:
+        """Write sources added to the config, those whose URL changed, those retired and
+        those restored (one transaction)."""
+
+    def retired_sources(self) -> frozenset[str]:
+        """The stored sources no longer in the config (kept, never claimed)."""
 
     def source_state(self, name: str) -> SourceState:
         """The stored state of one source; StoreError when there is none."""
@@ -145,13 +153,23 @@ class Store(Protocol):
         ledger event (the ``event`` column's JSON; None when it has none): reports of one
         step in two languages are grouped by it."""
 
-    def poll_transaction(self) -> AbstractContextManager[PollWriter]:
+    def poll_transaction(self, owner: str | None = None
+                         ) -> AbstractContextManager[PollWriter]:
         """One poll's commit, or the event ledger's start (monitor/commit.py): every write
-        through the writer is committed when the block ends, or none if it raises."""
+        through the writer is committed when the block ends, or none if it raises. Writing
+        a source's state releases its lease, and raises StoreError when a node other than
+        ``owner`` holds it (None: whoever holds it)."""
 
-    def record_states(self, states: Sequence[SourceState]) -> None:
+    def record_lock(self) -> AbstractContextManager[object]:
+        """Held while a poll checks its new items and stories against the stored ones and
+        commits them: across every process that writes the database, so that their polls
+        are checked and committed one at a time (ids then grow in commit order). A lock
+        for nothing where one process writes (SQLite: the pipeline's own lock suffices)."""
+
+    def record_states(self, states: Sequence[SourceState], owner: str | None = None) -> None:
         """Commit several sources' states in one transaction (polls that changed nothing
-        else); raises StoreError like every write."""
+        else), each releasing its source's lease; a state whose source another node than
+        ``owner`` holds is not written. Raises StoreError like every write."""
 
     def open_incidents(self, source: str) -> list[Incident]:
         """The source's incidents not yet closed, each with the notifiers told of it."""
@@ -216,15 +234,24 @@ class Store(Protocol):
         """Record an attempt before it is made (status sending, attempts + 1, last attempt
         at ``now``); returns the attempt number."""
 
+    def claim_delivery(self, digest_id: str, statuses: Sequence[DeliveryStatus],
+                       lease: Lease) -> int | None:
+        """Record an attempt before it is made, as mark_sending does, the delivery leased
+        to ``lease.owner`` until ``lease.until``: the attempt number, or None (nothing
+        written) unless its status is in ``statuses``, its next attempt time is not after
+        ``lease.now`` and its lease is free (no owner, or ended before ``lease.now``)."""
+
     def mark_delivered(self, digest_id: str, now: datetime) -> None:
-        """Delivered at ``now``; its error cleared."""
+        """Delivered at ``now``; its error cleared, its lease released."""
 
     def mark_failed(self, digest_id: str, error: str, now: datetime,
                     next_attempt_at: datetime) -> None:
-        """A failed attempt, to be tried again at ``next_attempt_at``."""
+        """A failed attempt, to be tried again at ``next_attempt_at``; its lease released.
+        Not written over a delivery already delivered (by another node meanwhile)."""
 
     def mark_dead(self, digest_id: str, error: str, now: datetime) -> None:
-        """A failed attempt, not to be tried again (kept, reported as dead)."""
+        """A failed attempt, not to be tried again (kept, reported as dead); its lease
+        released. Not written over a delivery already delivered."""
 
     def matches(self, since: datetime) -> list[Story]:
         """The stories first seen since ``since`` (oldest first), each with its reports."""
@@ -235,6 +262,36 @@ class Store(Protocol):
 
     def ping(self) -> None:
         """A cheap read that proves the database answers; StoreError when it does not."""
+
+    # -- nodes and their leases (decided by monitor/cluster.py) -----------------------
+
+    def nodes(self, now: datetime) -> list[NodeInfo]:
+        """Every node in the table, oldest first, with the leases it holds at ``now``."""
+
+    def join(self, identity: NodeIdentity, now: datetime) -> list[NodeInfo]:
+        """Add the node, alive at ``now``; the other nodes as they were when it joined
+        (nodes joining at once are serialised: each sees those before it)."""
+
+    def beat(self, heartbeat: Heartbeat) -> None:
+        """A node's heartbeat: its row, and the leases of the work it still has in hand
+        renewed (those it no longer owns are left alone)."""
+
+    def forget_nodes(self, ids: Sequence[str]) -> None:
+        """Remove these nodes and release every lease they hold."""
+
+    def count_claimable(self, now: datetime) -> int:
+        """How many sources not retired are due at ``now`` with a free lease."""
+
+    def claim_sources(self, claim: SourceClaim) -> list[SourceState]:
+        """Lease the sources ``claim`` describes to its owner, at once for each (of two
+        nodes claiming together, each gets other sources); their states as stored."""
+
+    def release_sources(self, owner: str, names: Sequence[str]) -> None:
+        """Release the leases ``owner`` holds on these sources."""
+
+    def hold_singleton(self, name: str) -> bool:
+        """Whether this process holds the singleton ``name`` (taking it when free); it
+        keeps it until it closes the store or loses its connection."""
 
     def close(self) -> None:
         """Close the connection; the store is not used after."""

@@ -10,7 +10,9 @@ jobs), each on its own connection: PostgreSQL, not a lock here, orders their wri
 connection found broken is replaced by the pool; a statement that fails raises StoreError,
 and its transaction is rolled back. Several `monitor run` processes may share a database
 (the schema is migrated under an advisory lock; a digest's stories are claimed with
-``FOR UPDATE SKIP LOCKED``); nodes with leases are the next step (issue 11).
+``FOR UPDATE SKIP LOCKED``): each is a node, which claims its sources and deliveries with
+leases, commits stories under the cluster's record lock and runs a singleton only while it
+holds its advisory lock (the SQL in postgres_nodes.py).
 
 One piece over 400 lines because it is one pool serving the source states, items, stories,
 deliveries, health incidents, retention batches and `monitor db` checks, as sqlite.py is
@@ -30,11 +32,13 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
+from monitor.cluster import Heartbeat, Lease, NodeIdentity, NodeInfo, SourceClaim
 from monitor.errors import StoreError
 from monitor.events import LedgerEntry
-from monitor.intents import AddSource, MoveSource
+from monitor.intents import AddSource, MoveSource, RestoreSource, RetireSource, SourceChange
 from monitor.outbox import Reschedule
 from monitor.retention import Forgotten, RetentionPlan, dedup_key, kept_keys
+from monitor.store import postgres_nodes
 from monitor.store.checks import CONSISTENCY, TABLES
 from monitor.store.codec import (
     STATE_COLUMNS,
@@ -49,6 +53,7 @@ from monitor.store.codec import (
     story_key,
     story_source,
 )
+from monitor.store.postgres_nodes import RecordLock, SingletonLocks
 from monitor.store.postgres_poll import PostgresPollWriter, insert_delivery
 from monitor.store.postgres_schema import IDENTITIES, MIGRATIONS, SCHEMA_VERSION
 from monitor.types import (
@@ -90,6 +95,12 @@ _STORY_KEYS = ("SELECT id, topic, title, summary, category, actors, first_seen, 
                "FROM stories ")
 _ITEMS = "SELECT id, source, url, title, summary, published, first_seen, alert FROM items "
 _DELIVERY_TIMES = ("created_at", "next_attempt_at", "last_attempt_at", "delivered_at")
+# A poll's state: written, and the source's lease released, unless another node holds the
+# lease. Parameters: the state's, its name, then the writing node (None: any lease).
+_RECORD_STATE = (f"UPDATE sources SET {', '.join(f'{c} = %s' for c in STATE_COLUMNS[1:])}, "
+                 f"lease_owner = NULL, lease_until = NULL WHERE name = %s "
+                 f"AND (lease_owner IS NULL OR lease_owner = %s::text "
+                 f"OR %s::text IS NULL)")
 
 
 def _configure(conn: Connection) -> None:
@@ -111,6 +122,8 @@ def _state_row(state: SourceState) -> list[Any]:
 class PostgresStore:
     """Store on a PostgreSQL database. Thread-safe: a pool of connections."""
 
+    shared = True   # several processes write it: the nodes of a cluster
+
     def __init__(self, url: str, pool_size: int = POOL_SIZE) -> None:
         self.url = url
         self.path = shown_database(url)   # what messages, logs and `status` show
@@ -130,6 +143,9 @@ class PostgresStore:
             kwargs={"autocommit": True, "row_factory": dict_row,
                     "connect_timeout": CONNECT_TIMEOUT},
             configure=_configure, timeout=POOL_TIMEOUT, name="monitor", open=True)
+        # Connections of their own, opened on first use: session locks live with them.
+        self._singletons = SingletonLocks(url, CONNECT_TIMEOUT)
+        self._records = RecordLock(url, CONNECT_TIMEOUT)
 
     # -- plumbing ---------------------------------------------------------
 
@@ -216,6 +232,8 @@ class PostgresStore:
         self._query("SELECT 1 FROM sources LIMIT 1")
 
     def close(self) -> None:
+        self._singletons.close()
+        self._records.close()
         self._pool.close()
 
     # -- sources ----------------------------------------------------------
@@ -224,17 +242,29 @@ class PostgresStore:
         rows = self._query(f"SELECT config_url, {', '.join(STATE_COLUMNS)} FROM sources")
         return {r["name"]: (r["config_url"], _state(r)) for r in rows}
 
-    def apply_sources(self, changes: Sequence[AddSource | MoveSource]) -> None:
+    def apply_sources(self, changes: Sequence[SourceChange]) -> None:
         with self._transaction() as db:
             for change in changes:
-                if isinstance(change, AddSource):
-                    db.execute("INSERT INTO sources (name, config_url, url, next_poll_at) "
-                               "VALUES (%s, %s, %s, %s)",
-                               (change.name, change.url, change.url, change.next_poll_at))
-                else:
-                    db.execute("UPDATE sources SET config_url = %s WHERE name = %s",
-                               (change.config_url, change.state.name))
-                    db.execute(_UPDATE_STATE, _state_row(change.state))
+                match change:
+                    case AddSource(name, url, next_poll_at):
+                        # Nodes starting together add the same sources: one row each.
+                        db.execute("INSERT INTO sources (name, config_url, url, next_poll_at) "
+                                   "VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+                                   (name, url, url, next_poll_at))
+                    case MoveSource(config_url, state):
+                        db.execute("UPDATE sources SET config_url = %s WHERE name = %s",
+                                   (config_url, state.name))
+                        db.execute(_UPDATE_STATE, _state_row(state))
+                    case RetireSource(name, at):
+                        db.execute("UPDATE sources SET retired_at = %s, lease_owner = NULL, "
+                                   "lease_until = NULL WHERE name = %s", (at, name))
+                    case RestoreSource(name):
+                        db.execute("UPDATE sources SET retired_at = NULL WHERE name = %s",
+                                   (name,))
+
+    def retired_sources(self) -> frozenset[str]:
+        return frozenset(r["name"] for r in self._query(
+            "SELECT name FROM sources WHERE retired_at IS NOT NULL"))
 
     def source_state(self, name: str) -> SourceState:
         rows = self._query(f"{_SELECT_STATE} WHERE name = %s", (name,))
@@ -256,11 +286,13 @@ class PostgresStore:
                            "next_poll_at <= %s", (now,))
         return {r["name"]: r["url"] for r in rows}
 
-    def record_states(self, states: Sequence[SourceState]) -> None:
-        """Unchanged polls' states; not waiting for the disk, as poll_transaction."""
+    def record_states(self, states: Sequence[SourceState], owner: str | None = None) -> None:
+        """Unchanged polls' states, each releasing its source's lease unless another node
+        than ``owner`` holds it; not waiting for the disk, as poll_transaction."""
         with self._transaction() as db, db.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
-            cursor.executemany(_UPDATE_STATE, [_state_row(s) for s in states])
+            cursor.executemany(_RECORD_STATE, [[*_state_row(s), owner, owner]
+                                               for s in states])
 
     # -- items and stories ------------------------------------------------
 
@@ -297,20 +329,36 @@ class PostgresStore:
         return [story_key(r) for r in rows]
 
     @contextmanager
-    def poll_transaction(self) -> Iterator[PostgresPollWriter]:
+    def poll_transaction(self, owner: str | None = None) -> Iterator[PostgresPollWriter]:
         """A poll's commit. It does not wait for the server's disk (synchronous_commit
         off, 3.4 ms a commit on the test machine, and polls commit one at a time): a server
         crash may lose the last fraction of a second of polls, whole (items, stories,
         outbox and source state together), which are then polled again. Any later commit
         that waits for the disk (a digest made, a delivery marked) makes them durable
-        first, so nothing sent rests on a lost poll."""
+        first, so nothing sent rests on a lost poll. The source's state releases its
+        lease; when a node other than ``owner`` holds it, nothing of the poll is kept."""
         with self._transaction() as db:
             db.execute("SET LOCAL synchronous_commit = off")
 
             def write_state(state: SourceState) -> None:
-                db.execute(_UPDATE_STATE, _state_row(state))
+                if not db.execute(_RECORD_STATE, [*_state_row(state), owner, owner]).rowcount:
+                    raise StoreError(f"source {state.name!r} is leased to another node "
+                                     f"(this node's lease lapsed): this poll is not recorded")
 
             yield PostgresPollWriter(db, write_state)
+
+    @contextmanager
+    def record_lock(self) -> Iterator[None]:
+        """The cluster's lock on story commits (postgres_nodes.RecordLock), held for the
+        block: of several nodes, one checks and commits its poll's stories at a time."""
+        try:
+            self._records.acquire()
+        except psycopg.Error as exc:
+            raise StoreError(f"database {self._scrub(exc)}") from exc
+        try:
+            yield
+        finally:
+            self._records.release()
 
     def open_incidents(self, source: str) -> list[Incident]:
         rows = self._query("SELECT i.id, i.source, i.kind, i.opened_at, i.detail, "
@@ -446,12 +494,13 @@ class PostgresStore:
 
     def due_deliveries(self, notifier: str, statuses: Sequence[DeliveryStatus],
                        now: datetime) -> list[Digest]:
-        """The notifier's deliveries in ``statuses`` whose next attempt time has come,
-        oldest first."""
+        """The notifier's deliveries in ``statuses`` whose next attempt time has come and
+        that no node is sending (lease free), oldest first."""
         rows = self._query("SELECT payload FROM deliveries WHERE notifier = %s AND "
-                           "status = ANY(%s) AND next_attempt_at <= %s "
+                           "status = ANY(%s) AND next_attempt_at <= %s AND "
+                           "(lease_until IS NULL OR lease_until < %s) "
                            'ORDER BY created_at, id COLLATE "C"',
-                           (notifier, list(statuses), now))
+                           (notifier, list(statuses), now, now))
         return [digest_from_json(r["payload"]) for r in rows]
 
     def mark_sending(self, digest_id: str, now: datetime) -> int:
@@ -463,21 +512,30 @@ class PostgresStore:
             raise StoreError(f"database {self.path}: no delivery {digest_id!r}")
         return int(row["attempts"])
 
+    def claim_delivery(self, digest_id: str, statuses: Sequence[DeliveryStatus],
+                       lease: Lease) -> int | None:
+        with self._transaction() as db:
+            return postgres_nodes.claim_delivery(db, digest_id, statuses, lease)
+
     def mark_delivered(self, digest_id: str, now: datetime) -> None:
         with self._transaction() as db:
             db.execute("UPDATE deliveries SET status = 'delivered', delivered_at = %s, "
-                       "last_error = NULL WHERE id = %s", (now, digest_id))
+                       "last_error = NULL, lease_owner = NULL, lease_until = NULL "
+                       "WHERE id = %s", (now, digest_id))
 
     def mark_failed(self, digest_id: str, error: str, now: datetime,
                     next_attempt_at: datetime) -> None:
-        with self._transaction() as db:
+        with self._transaction() as db:   # not over 'delivered': another node sent it
             db.execute("UPDATE deliveries SET status = 'failed', last_error = %s, "
-                       "next_attempt_at = %s WHERE id = %s", (error, next_attempt_at, digest_id))
+                       "next_attempt_at = %s, lease_owner = NULL, lease_until = NULL "
+                       "WHERE id = %s AND status <> 'delivered'",
+                       (error, next_attempt_at, digest_id))
 
     def mark_dead(self, digest_id: str, error: str, now: datetime) -> None:
         with self._transaction() as db:
-            db.execute("UPDATE deliveries SET status = 'dead', last_error = %s WHERE id = %s",
-                       (error, digest_id))
+            db.execute("UPDATE deliveries SET status = 'dead', last_error = %s, "
+                       "lease_owner = NULL, lease_until = NULL "
+                       "WHERE id = %s AND status <> 'delivered'", (error, digest_id))
 
     def delivery_rows(self, statuses: Sequence[DeliveryStatus],
                       limit: int | None = None) -> list[dict[str, Any]]:
@@ -603,6 +661,52 @@ class PostgresStore:
                                f"{SCHEMA_VERSION}")
         return DatabaseCheck(self.path, engine, version, SCHEMA_VERSION, tuple(problems),
                              tuple(checked), rows)
+
+    # -- nodes and leases (monitor/cluster.py; the SQL in postgres_nodes.py) ---
+
+    def nodes(self, now: datetime) -> list[NodeInfo]:
+        try:
+            with self._connection() as db:
+                return postgres_nodes.node_rows(db, now)
+        except psycopg.Error as exc:
+            raise StoreError(f"database {self._scrub(exc)}") from exc
+
+    def join(self, identity: NodeIdentity, now: datetime) -> list[NodeInfo]:
+        with self._transaction() as db:
+            return postgres_nodes.join(db, identity, now)
+
+    def beat(self, heartbeat: Heartbeat) -> None:
+        with self._transaction() as db:
+            postgres_nodes.beat(db, heartbeat)
+
+    def forget_nodes(self, ids: Sequence[str]) -> None:
+        if ids:
+            with self._transaction() as db:
+                postgres_nodes.forget_nodes(db, ids)
+
+    def count_claimable(self, now: datetime) -> int:
+        try:
+            with self._connection() as db:
+                return postgres_nodes.count_claimable(db, now)
+        except psycopg.Error as exc:
+            raise StoreError(f"database {self._scrub(exc)}") from exc
+
+    def claim_sources(self, claim: SourceClaim) -> list[SourceState]:
+        with self._transaction() as db:
+            return [_state(r) for r in postgres_nodes.claim_sources(db, claim, STATE_COLUMNS)]
+
+    def release_sources(self, owner: str, names: Sequence[str]) -> None:
+        if names:
+            with self._transaction() as db:
+                postgres_nodes.release_sources(db, owner, names)
+
+    def hold_singleton(self, name: str) -> bool:
+        """Whether this process holds the singleton's advisory lock (taking it when free),
+        on a connection of its own (SingletonLocks)."""
+        try:
+            return self._singletons.hold(name)
+        except psycopg.Error as exc:
+            raise StoreError(f"database {self._scrub(exc)}") from exc
 
     def load(self, tables: Iterable[tuple[str, Sequence[str], Iterable[Sequence[Any]]]],
              expected: Mapping[str, int], replace: bool = False) -> dict[str, int]:

@@ -26,9 +26,8 @@ The migrations and SQLite's (monitor/store/schema.py), which say what each colum
 A migration added to one backend's schema needs its counterpart here (the numbers need not
 match): add a line to this table.
 
-Room left for nodes (issue 11): a ``nodes`` table with heartbeats, and lease columns on
-sources and deliveries (claimed with ``FOR UPDATE SKIP LOCKED``) are a later migration;
-nothing here assumes a single writer.
+Several processes write one database: the nodes (migration 4), with their heartbeats and
+the leases they hold on sources and deliveries.
 """
 
 from __future__ import annotations
@@ -224,6 +223,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
 
     ALTER TABLE stories ADD COLUMN evidence_source TEXT;   -- headline | lead | article
+    """,
+    # 4 (SQLite 8): nodes (monitor/cluster.py), their heartbeats, and the leases they hold
+    # on sources and deliveries (claimed with FOR UPDATE SKIP LOCKED: postgres_nodes.py).
+    """
+    CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        heartbeat_at TIMESTAMPTZ NOT NULL,
+        config_hash TEXT NOT NULL,
+        singletons TEXT[] NOT NULL DEFAULT '{}'   -- held at its last heartbeat
+    );
+    ALTER TABLE sources ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until TIMESTAMPTZ,
+        ADD COLUMN retired_at TIMESTAMPTZ;
+    ALTER TABLE deliveries ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until TIMESTAMPTZ;
+    -- serves: what a node holds (`monitor status`), renewing and releasing a node's leases
+    CREATE INDEX sources_lease ON sources (lease_owner) WHERE lease_owner IS NOT NULL;
+    CREATE INDEX deliveries_lease ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
     """,
 )
 

@@ -243,6 +243,28 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE stories ADD COLUMN evidence_source TEXT;   -- headline | lead | article;
                                                            -- NULL for older stories
     """,
+    # 8: nodes (monitor/cluster.py): every `monitor run` or `monitor once` on this database,
+    # its heartbeat, and the leases it holds on sources and deliveries. A lease is free when
+    # its owner is NULL or its time has passed.
+    """
+    CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        config_hash TEXT NOT NULL,              -- monitor.cluster.config_hash
+        singletons TEXT NOT NULL DEFAULT '[]'   -- JSON list: held at its last heartbeat
+    );
+    ALTER TABLE sources ADD COLUMN lease_owner TEXT;    -- the node polling it, or NULL
+    ALTER TABLE sources ADD COLUMN lease_until TEXT;
+    ALTER TABLE sources ADD COLUMN retired_at TEXT;     -- left the config: kept, not polled
+    ALTER TABLE deliveries ADD COLUMN lease_owner TEXT; -- the node sending it, or NULL
+    ALTER TABLE deliveries ADD COLUMN lease_until TEXT;
+    -- serves: what a node holds (`monitor status`), renewing and releasing a node's leases
+    CREATE INDEX sources_lease ON sources (lease_owner) WHERE lease_owner IS NOT NULL;
+    CREATE INDEX deliveries_lease ON deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -20,17 +20,18 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from monitor.cluster import Heartbeat, Lease, NodeIdentity, NodeInfo, SourceClaim
 from monitor.errors import StoreError
 from monitor.events import LedgerEntry
-from monitor.intents import AddSource, MoveSource
+from monitor.intents import AddSource, MoveSource, RestoreSource, RetireSource, SourceChange
 from monitor.outbox import Reschedule
 from monitor.retention import Forgotten, RetentionPlan, dedup_key, kept_keys
-from monitor.store import sqlite_articles
+from monitor.store import sqlite_articles, sqlite_nodes
 from monitor.store.checks import CONSISTENCY, TABLES
 from monitor.store.codec import (
     STATE_COLUMNS,
@@ -114,6 +115,12 @@ _SELECT_HEALTH_FACTS = ("SELECT name, gone, consecutive_failures, last_success_a
                         "ORDER BY name")
 _UPDATE_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in STATE_COLUMNS[1:])} "
                  f"WHERE name = ?")
+# A poll's state: written, and the source's lease released, unless another node holds the
+# lease (this node's lapsed and was taken over: the other node's poll is the one recorded).
+# Parameters: the state's, its name, then the writing node twice (None: any lease).
+_RECORD_STATE = (f"UPDATE sources SET {', '.join(f'{c} = ?' for c in STATE_COLUMNS[1:])}, "
+                 f"lease_owner = NULL, lease_until = NULL WHERE name = ? "
+                 f"AND (lease_owner IS NULL OR lease_owner = ? OR ? IS NULL)")
 # What grouping reads of a story (StoryKey); its kind of step is its ledger event's.
 _STORY_KEYS = ("SELECT id, topic, title, summary, category, actors, first_seen, event "
                "FROM stories ")
@@ -121,6 +128,8 @@ _STORY_KEYS = ("SELECT id, topic, title, summary, category, actors, first_seen, 
 
 class SqliteStore:
     """Store on one SQLite file. Thread-safe: one connection, serialised by a lock."""
+
+    shared = False   # one process writes it: the daemon lock keeps a second one out
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -227,19 +236,30 @@ class SqliteStore:
                            f"FROM sources s")
         return {r["name"]: (r["config_url"], self._state(r[1:])) for r in rows}
 
-    def apply_sources(self, changes: Sequence[AddSource | MoveSource]) -> None:
-        """Write the sources added to the config and those whose URL changed, in one
-        transaction."""
+    def apply_sources(self, changes: Sequence[SourceChange]) -> None:
+        """Write the sources added to the config, those whose URL changed, those gone from
+        it (retired) and those back in it (restored), in one transaction."""
         with self._transaction() as db:
             for change in changes:
-                if isinstance(change, AddSource):
-                    db.execute("INSERT INTO sources (name, config_url, url, next_poll_at) "
-                               "VALUES (?, ?, ?, ?)",
-                               (change.name, change.url, change.url, iso(change.next_poll_at)))
-                else:
-                    db.execute("UPDATE sources SET config_url = ? WHERE name = ?",
-                               (change.config_url, change.state.name))
-                    db.execute(_UPDATE_STATE, self._state_row(change.state))
+                match change:
+                    case AddSource(name, url, next_poll_at):
+                        db.execute("INSERT INTO sources (name, config_url, url, next_poll_at) "
+                                   "VALUES (?, ?, ?, ?)", (name, url, url, iso(next_poll_at)))
+                    case MoveSource(config_url, state):
+                        db.execute("UPDATE sources SET config_url = ? WHERE name = ?",
+                                   (config_url, state.name))
+                        db.execute(_UPDATE_STATE, self._state_row(state))
+                    case RetireSource(name, at):
+                        db.execute("UPDATE sources SET retired_at = ?, lease_owner = NULL, "
+                                   "lease_until = NULL WHERE name = ?", (iso(at), name))
+                    case RestoreSource(name):
+                        db.execute("UPDATE sources SET retired_at = NULL WHERE name = ?",
+                                   (name,))
+
+    def retired_sources(self) -> frozenset[str]:
+        """The stored sources no longer in the config (kept, not polled)."""
+        return frozenset(r["name"] for r in self._query(
+            "SELECT name FROM sources WHERE retired_at IS NOT NULL"))
 
     @staticmethod
     def _state(row: Sequence[Any]) -> SourceState:
@@ -337,19 +357,31 @@ class SqliteStore:
         return [story_key(r) for r in rows]
 
     @contextmanager
-    def poll_transaction(self) -> Iterator[SqlitePollWriter]:
-        """A poll's commit (monitor/commit.py): its writes, all or nothing."""
+    def poll_transaction(self, owner: str | None = None) -> Iterator[SqlitePollWriter]:
+        """A poll's commit (monitor/commit.py): its writes, all or nothing. The source's
+        state releases its lease; when another node than ``owner`` holds the lease, the
+        state write raises StoreError and nothing of the poll is kept."""
         with self._transaction() as db:
             def write_state(state: SourceState) -> None:
-                db.execute(_UPDATE_STATE, self._state_row(state))
+                if not db.execute(_RECORD_STATE, [*self._state_row(state), owner,
+                                                  owner]).rowcount:
+                    raise StoreError(f"source {state.name!r} is leased to another node "
+                                     f"(this node's lease lapsed): this poll is not recorded")
 
             yield SqlitePollWriter(db, write_state)
 
-    def record_states(self, states: Sequence[SourceState]) -> None:
+    def record_lock(self) -> AbstractContextManager[object]:
+        """One process writes a SQLite database: the pipeline's own lock suffices."""
+        return nullcontext()
+
+    def record_states(self, states: Sequence[SourceState], owner: str | None = None) -> None:
         """Commit the states of several sources in one transaction: the polls that changed
-        nothing but their source's state (not modified, unchanged), written as a group."""
+        nothing but their source's state (not modified, unchanged), written as a group.
+        Each releases its source's lease; one whose lease another node than ``owner``
+        holds is left to that node's poll."""
         with self._transaction() as db:
-            db.executemany(_UPDATE_STATE, [self._state_row(s) for s in states])
+            db.executemany(_RECORD_STATE, [[*self._state_row(s), owner, owner]
+                                           for s in states])
 
     @staticmethod
     def _state_row(state: SourceState) -> list[Any]:
@@ -481,12 +513,13 @@ class SqliteStore:
 
     def due_deliveries(self, notifier: str, statuses: Sequence[DeliveryStatus],
                        now: datetime) -> list[Digest]:
-        """The notifier's deliveries in ``statuses`` whose next attempt time has come,
-        oldest first."""
+        """The notifier's deliveries in ``statuses`` whose next attempt time has come and
+        that no node is sending (lease free), oldest first."""
         marks = ",".join("?" * len(statuses))
         rows = self._query(f"SELECT payload FROM deliveries WHERE notifier = ? AND status IN "
-                           f"({marks}) AND next_attempt_at <= ? ORDER BY created_at, id",
-                           (notifier, *statuses, iso(now)))
+                           f"({marks}) AND next_attempt_at <= ? AND (lease_until IS NULL OR "
+                           f"lease_until < ?) ORDER BY created_at, id",
+                           (notifier, *statuses, iso(now), iso(now)))
         return [digest_from_json(json.loads(r["payload"])) for r in rows]
 
     def mark_sending(self, digest_id: str, now: datetime) -> int:
@@ -498,22 +531,33 @@ class SqliteStore:
                                        (digest_id,)).fetchone()[0]
             return attempts
 
+    def claim_delivery(self, digest_id: str, statuses: Sequence[DeliveryStatus],
+                       lease: Lease) -> int | None:
+        """Record an attempt before it is made, the delivery leased to ``lease.owner``: the
+        attempt number, or None when it is no longer due or another node is sending it."""
+        with self._transaction() as db:
+            return sqlite_nodes.claim_delivery(db, digest_id, statuses, lease)
+
     def mark_delivered(self, digest_id: str, now: datetime) -> None:
         with self._transaction() as db:
             db.execute("UPDATE deliveries SET status = 'delivered', delivered_at = ?, "
-                       "last_error = NULL WHERE id = ?", (iso(now), digest_id))
+                       "last_error = NULL, lease_owner = NULL, lease_until = NULL "
+                       "WHERE id = ?", (iso(now), digest_id))
 
     def mark_failed(self, digest_id: str, error: str, now: datetime,
                     next_attempt_at: datetime) -> None:
         with self._transaction() as db:
+            # Not over 'delivered': another node may have sent it meanwhile.
             db.execute("UPDATE deliveries SET status = 'failed', last_error = ?, "
-                       "next_attempt_at = ? WHERE id = ?",
+                       "next_attempt_at = ?, lease_owner = NULL, lease_until = NULL "
+                       "WHERE id = ? AND status != 'delivered'",
                        (error, iso(next_attempt_at), digest_id))
 
     def mark_dead(self, digest_id: str, error: str, now: datetime) -> None:
         with self._transaction() as db:
-            db.execute("UPDATE deliveries SET status = 'dead', last_error = ? WHERE id = ?",
-                       (error, digest_id))
+            db.execute("UPDATE deliveries SET status = 'dead', last_error = ?, "
+                       "lease_owner = NULL, lease_until = NULL "
+                       "WHERE id = ? AND status != 'delivered'", (error, digest_id))
 
     def delivery_rows(self, statuses: Sequence[DeliveryStatus],
                       limit: int | None = None) -> list[dict[str, Any]]:
@@ -551,6 +595,61 @@ class SqliteStore:
                               f"THEN ? ELSE status END, next_attempt_at = ?, attempts = "
                               f"CASE WHEN status IN ({restart}) THEN 0 ELSE attempts END "
                               f"WHERE {where}", params).rowcount
+
+    # -- nodes and leases (monitor/cluster.py) -------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for reads outside a transaction; errors become StoreError."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise StoreError(f"database {self.path}: {exc}") from exc
+
+    def nodes(self, now: datetime) -> list[NodeInfo]:
+        """Every node in the table, with the unexpired leases it holds at ``now``."""
+        with self._reading() as db:
+            return sqlite_nodes.node_rows(db, now)
+
+    def join(self, identity: NodeIdentity, now: datetime) -> list[NodeInfo]:
+        """Add the node (alive at ``now``); the other nodes as they were when it joined."""
+        with self._transaction() as db:
+            others = [n for n in sqlite_nodes.node_rows(db, now) if n.id != identity.id]
+            sqlite_nodes.upsert_node(db, identity, now)
+            return others
+
+    def beat(self, heartbeat: Heartbeat) -> None:
+        with self._transaction() as db:
+            sqlite_nodes.beat(db, heartbeat)
+
+    def forget_nodes(self, ids: Sequence[str]) -> None:
+        """Remove these nodes and release every lease they hold (a node leaving, or nodes
+        known to be gone)."""
+        if ids:
+            with self._transaction() as db:
+                sqlite_nodes.forget_nodes(db, ids)
+
+    def count_claimable(self, now: datetime) -> int:
+        """How many configured sources are due at ``now`` with a free lease."""
+        with self._reading() as db:
+            return sqlite_nodes.count_claimable(db, now)
+
+    def claim_sources(self, claim: SourceClaim) -> list[SourceState]:
+        """Lease the sources ``claim`` describes to its owner; their states."""
+        with self._transaction() as db:
+            rows = sqlite_nodes.claim_sources(db, claim, STATE_COLUMNS)
+        return [self._state(tuple(r)) for r in rows]
+
+    def release_sources(self, owner: str, names: Sequence[str]) -> None:
+        """Release the leases ``owner`` holds on these sources."""
+        if names:
+            with self._transaction() as db:
+                sqlite_nodes.release_sources(db, owner, names)
+
+    def hold_singleton(self, name: str) -> bool:
+        """One node writes a SQLite database: every singleton is its own."""
+        return True
 
     # -- retention and size ------------------------------------------------
 

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from monitor.cluster import NodeInfo as ClusterNode
+from monitor.cluster import alive
 from monitor.decide import health
 from monitor.digest import (
     NAME_LIMIT,
@@ -30,6 +32,7 @@ from monitor.digest import (
 from monitor.liveness import RecentPoll
 from monitor.types import SourceHealth, SourceState, StoredItem, Story
 from monitor.urls import without_credentials
+from monitor.web.context import NodeInfo
 
 ERROR_LIMIT = 600
 # The order of the status page: what needs a person first.
@@ -228,4 +231,19 @@ def item_rows(items: Iterable[StoredItem], now: datetime) -> list[ItemRow]:
             alerted=item.alert,
             stories=", ".join(f"{one_line(m.topic, NAME_LIMIT)} #{m.story_id}"
                               for m in item.matches)))
+    return rows
+
+
+def node_list(nodes: Iterable[ClusterNode], now: datetime,
+              lease_timeout: timedelta) -> list[NodeInfo]:
+    """The status page's nodes: each by its id, host and pid, with what it holds; a node
+    silent for lease_timeout is said lost (its leases have lapsed)."""
+    rows = []
+    for node in nodes:
+        held = [f"{node.sources} source{'' if node.sources == 1 else 's'} leased",
+                *node.singletons]
+        if not alive(node, now, lease_timeout):
+            held.insert(0, "lost")
+        rows.append(NodeInfo(f"{node.id} ({node.identity.host} pid {node.identity.pid})",
+                             node.heartbeat_at, ", ".join(held)))
     return rows

@@ -1,0 +1,101 @@
+"""The pure decisions of nodes sharing a database (monitor/cluster.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from monitor import cluster
+from monitor.cluster import NodeIdentity, NodeInfo, SourceClaim
+from monitor.config import load_config_data
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+TIMEOUT = timedelta(minutes=5)
+
+
+def node(node_id: str, heartbeat: datetime, config_hash: str = "abc") -> NodeInfo:
+    return NodeInfo(NodeIdentity(node_id, f"host-{node_id}", 100, NOW - timedelta(hours=2),
+                                 config_hash), heartbeat)
+
+
+def test_alone_a_node_claims_every_due_source_without_counting_them() -> None:
+    claim = cluster.claim_due("a", NOW, TIMEOUT, due=None, nodes=1)
+    assert claim == SourceClaim("a", NOW, NOW + TIMEOUT, due_by=NOW, limit=None)
+
+
+def test_among_live_nodes_a_node_claims_its_share_of_the_due_sources() -> None:
+    assert cluster.claim_due("a", NOW, TIMEOUT, due=10, nodes=2) == SourceClaim(
+        "a", NOW, NOW + TIMEOUT, due_by=NOW, limit=5)
+    # rounded up: the last source is never left to wait for the next tick
+    claim = cluster.claim_due("a", NOW, TIMEOUT, due=7, nodes=3)
+    assert claim is not None and claim.limit == 3
+    assert cluster.claim_due("a", NOW, TIMEOUT, due=1, nodes=3) == SourceClaim(
+        "a", NOW, NOW + TIMEOUT, due_by=NOW, limit=1)
+    assert cluster.claim_due("a", NOW, TIMEOUT, due=0, nodes=2) is None
+
+
+def test_monitor_once_claims_every_source_due_or_not() -> None:
+    assert cluster.claim_all("a", NOW, TIMEOUT) == SourceClaim("a", NOW, NOW + TIMEOUT, None)
+
+
+def test_a_node_beats_often_enough_that_its_leases_never_lapse_while_it_lives() -> None:
+    assert cluster.heartbeat_every(timedelta(minutes=5)) == timedelta(seconds=5)
+    assert cluster.heartbeat_every(timedelta(seconds=3)) == timedelta(seconds=1)
+
+
+def test_a_node_is_alive_while_its_heartbeat_is_younger_than_the_lease_timeout() -> None:
+    assert cluster.alive(node("a", NOW - timedelta(minutes=4, seconds=59)), NOW, TIMEOUT)
+    assert not cluster.alive(node("a", NOW - TIMEOUT), NOW, TIMEOUT)
+    nodes = [node("a", NOW), node("b", NOW - timedelta(minutes=6))]
+    assert [n.id for n in cluster.live_nodes(nodes, NOW, TIMEOUT)] == ["a"]
+
+
+def test_on_a_database_one_process_writes_every_other_node_is_forgotten() -> None:
+    nodes = [node("me", NOW), node("crashed", NOW - timedelta(seconds=1)),
+             node("old", NOW - timedelta(days=2))]
+    assert cluster.nodes_to_forget(nodes, "me", NOW, TIMEOUT, shared=False) == (
+        "crashed", "old")
+
+
+def test_on_a_shared_database_only_long_silent_nodes_are_forgotten() -> None:
+    nodes = [node("me", NOW), node("live", NOW - timedelta(seconds=1)),
+             node("lost", NOW - timedelta(minutes=10)), node("old", NOW - timedelta(hours=1))]
+    assert cluster.nodes_to_forget(nodes, "me", NOW, TIMEOUT, shared=True) == ("old",)
+    # a lease timeout longer than an hour: a node is not forgotten before its leases lapse
+    assert cluster.nodes_to_forget(nodes, "me", NOW, timedelta(hours=2), shared=True) == ()
+
+
+def test_only_live_nodes_running_another_config_conflict() -> None:
+    me = NodeIdentity("me", "h", 1, NOW, "abc")
+    others = [node("same", NOW, "abc"), node("other", NOW, "def"),
+              node("dead", NOW - timedelta(minutes=6), "def")]
+    assert [n.id for n in cluster.conflicts(me, others, NOW, TIMEOUT)] == ["other"]
+    text = cluster.refusal(me, cluster.conflicts(me, others, NOW, TIMEOUT), "postgresql://db/m")
+    assert "host-other pid 100 (config def)" in text
+    assert "this one is abc" in text and "same sources, topics and notifiers" in text
+
+
+BASE = {
+    "monitor": {"max_concurrency": 8},
+    "topics": [{"name": "t", "query": "ceasefire"}],
+    "sources": [{"name": "s", "type": "feed", "url": "https://a.example/rss"}],
+    "notifiers": [{"name": "f", "type": "file", "path": "digests.log"}],
+}
+
+
+def test_the_config_hash_covers_sources_topics_and_notifiers_not_monitor_settings() -> None:
+    first = cluster.config_hash(load_config_data(BASE))
+    assert len(first) == 12
+    assert cluster.config_hash(load_config_data(BASE)) == first
+    other_machine = {**BASE, "monitor": {"max_concurrency": 64}}
+    assert cluster.config_hash(load_config_data(other_machine)) == first
+    for changed in ({"sources": [{"name": "s", "type": "feed", "url": "https://b.example/rss"}]},
+                    {"topics": [{"name": "t", "query": "truce"}]},
+                    {"notifiers": [{"name": "f", "type": "file", "path": "other.log"}]}):
+        assert cluster.config_hash(load_config_data({**BASE, **changed})) != first
+
+
+def test_a_node_info_is_named_by_its_identity() -> None:
+    info = node("a", NOW)
+    assert info.id == "a"
+    assert replace(info, sources=3).id == "a"

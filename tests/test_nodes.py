@@ -1,0 +1,204 @@
+"""A process as a node of its database (monitor/node.py, the daemon's claims): joining,
+refusing another config, what `monitor status` shows, releasing leases at stop, a delivery
+another node is sending. Real SQLite files and a loopback server; the PostgreSQL cluster
+of several `monitor run` processes is tests/test_nodes_postgres.py."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor import cluster
+from monitor.app import App, build_app
+from monitor.cli import main
+from monitor.cluster import Lease, NodeIdentity
+from monitor.config import load_config, load_config_data
+from monitor.deliver import Deliverer
+from monitor.errors import ConfigError
+from monitor.node import Node
+from monitor.outbox import DUE_STATUSES
+from monitor.scheduler import Daemon
+from monitor.store import open_store
+from monitor.types import Digest
+from tests.fakes import FixedClock, RecordingNotifier, temp_store
+from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+TIMEOUT = timedelta(minutes=5)
+FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>'
+        b"<item><title>Weather turns cold in the north</title>"
+        b"<link>https://desk.example/1</link><guid>1</guid></item></channel></rss>")
+
+
+def identity(node_id: str, config_hash: str) -> NodeIdentity:
+    return NodeIdentity(node_id, "host", 7, NOW, config_hash)
+
+
+def test_a_node_running_another_config_than_a_live_node_is_refused(postgres: str) -> None:
+    clock = FixedClock(NOW)
+    first_store, second_store = open_store(postgres), open_store(postgres)
+    try:
+        Node(first_store, identity("a", "abc"), TIMEOUT, clock).join("db")
+        other = Node(second_store, identity("b", "def"), TIMEOUT, clock)
+        with pytest.raises(ConfigError, match=r"nodes running another config: host pid 7 "
+                                              r"\(config abc\); this one is def"):
+            other.join("db")
+        assert [n.id for n in second_store.nodes(NOW)] == ["a"]      # b left again
+        Node(second_store, identity("c", "abc"), TIMEOUT, clock).join("db")   # same: in
+        # once the other config's nodes stopped beating, a new config may start
+        clock.advance(TIMEOUT)
+        Node(second_store, identity("d", "def"), TIMEOUT, clock).join("db")
+    finally:
+        first_store.close()
+        second_store.close()
+
+
+def test_on_sqlite_a_joining_node_forgets_a_crashed_one_and_its_leases(tmp_path: Path) -> None:
+    store = temp_store(tmp_path, [("a", "https://a.example/rss")], NOW)
+    crashed = Node(store, identity("crashed", "abc"), TIMEOUT, FixedClock(NOW))
+    crashed.join("db")
+    assert [s.name for s in crashed.claim_due(NOW)] == ["a"]
+    store.add_delivery(Digest("d1", "hook", NOW, (), kind="health", text="x"), NOW)
+    assert store.claim_delivery("d1", DUE_STATUSES, Lease("crashed", NOW, NOW + TIMEOUT)) == 1
+    # the daemon restarted after a SIGKILL, with another config: nothing waits for a lease
+    restarted = Node(store, identity("new", "def"), TIMEOUT, FixedClock(NOW))
+    restarted.join("db")
+    assert [n.id for n in store.nodes(NOW)] == ["new"]
+    assert [s.name for s in restarted.claim_due(NOW)] == ["a"]
+    assert [d.id for d in store.due_deliveries("hook", DUE_STATUSES, NOW)] == ["d1"]
+
+
+def write_config(tmp_path: Path, server: LoopbackHTTPServer, sources: int = 2,
+                 **monitor: object) -> Path:
+    path = tmp_path / "monitor.toml"
+    settings = {"database": str(tmp_path / "m.db"), "min_host_interval": "0s", **monitor}
+    lines = ["[monitor]", *(f"{k} = {json.dumps(v)}" for k, v in settings.items()),
+             "[[topics]]", 'name = "t"', 'event = "recognition"',
+             "[[notifiers]]", 'name = "log"', 'type = "file"',
+             f"path = {json.dumps(str(tmp_path / 'digests.log'))}"]
+    for i in range(sources):
+        lines += ["[[sources]]", f'name = "s{i}"', f'url = "{server.url(f"/{i}.xml")}"']
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_monitor_status_lists_the_nodes_their_heartbeat_and_what_they_hold(
+        tmp_path: Path, fresh_server: LoopbackHTTPServer, database: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(tmp_path, fresh_server, database=database)
+    app = build_app(load_config(path))
+    try:
+        claimed = app.node.claim_due(app.clock())
+        app.node.start(lambda: {s.name for s in claimed})
+        app.node.beat()
+        assert main(["status", "-c", str(path)]) == 0
+        text = capsys.readouterr().out
+        header, row = text.splitlines()[-3:-1]     # the database's line comes last
+        assert header.split() == ["NODE", "HOST", "PID", "STARTED", "HEARTBEAT", "CONFIG",
+                                  "HOLDS"]
+        assert row.startswith(app.node.id)
+        assert ("2 sources, 0 deliveries, digest-schedules, retention" in row
+                and "s ago" in row and app.node.identity.config_hash in row)
+        assert main(["status", "--json", "-c", str(path)]) == 0
+        (node,) = json.loads(capsys.readouterr().out)["nodes"]
+        assert node["id"] == app.node.id and node["alive"] is True
+        assert (node["sources"], node["deliveries"]) == (2, 0)
+        assert node["singletons"] == list(cluster.SINGLETONS)
+        assert set(node) == {"id", "host", "pid", "started_at", "heartbeat_at", "alive",
+                             "config_hash", "sources", "deliveries", "singletons"}
+    finally:
+        app.close()
+    assert main(["status", "-c", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-2] == "nodes: none running"
+
+
+def leases(app: App) -> dict[str, str | None]:
+    db = sqlite3.connect(app.config.monitor.database)
+    try:
+        return dict(db.execute("SELECT name, lease_owner FROM sources ORDER BY name"))
+    finally:
+        db.close()
+
+
+def test_stopping_gives_back_at_once_the_sources_claimed_and_not_started(
+        tmp_path: Path, fresh_server: LoopbackHTTPServer) -> None:
+    answer = threading.Event()
+    asked = threading.Event()
+
+    def slow(request: RecordedRequest) -> Response:
+        asked.set()
+        answer.wait(10)
+        return Response(body=FEED)
+
+    fresh_server.route("/0.xml", slow)
+    fresh_server.route("/1.xml", slow)
+    app = build_app(load_config(write_config(tmp_path, fresh_server,
+                                                       max_concurrency=1)))
+    daemon = Daemon(app)
+    try:
+        daemon.start()                       # its first tick: s0 polled, s1 waits for the worker
+        assert asked.wait(5)
+        assert set(leases(app).values()) == {app.node.id}
+        stopped = threading.Thread(target=daemon.stop, kwargs={"grace": 10.0})
+        stopped.start()
+        deadline = datetime.now(UTC) + timedelta(seconds=5)
+        while leases(app)["s1"] is not None and datetime.now(UTC) < deadline:
+            answer.wait(0.02)
+        held = leases(app)
+        assert held["s1"] is None            # given back while s0's poll still runs
+        assert held["s0"] == app.node.id
+        answer.set()
+        stopped.join(10)
+        assert leases(app) == {"s0": None, "s1": None}   # s0's commit released it
+    finally:
+        answer.set()
+        app.close()
+
+
+def test_a_delivery_another_node_is_sending_is_left_to_it(tmp_path: Path) -> None:
+    store = temp_store(tmp_path)
+    store.add_delivery(Digest("d1", "hook", NOW, (), kind="health", text="x"), NOW)
+    store.add_delivery(Digest("d2", "hook", NOW, (), kind="health", text="y"), NOW)
+    assert store.claim_delivery("d1", DUE_STATUSES, Lease("other", NOW, NOW + TIMEOUT)) == 1
+    notifier = RecordingNotifier("hook")
+    config = load_config_data({"topics": [{"name": "t", "event": "recognition"}],
+                               "notifiers": [{"name": "hook", "type": "file",
+                                              "path": str(tmp_path / "d.log")}]})
+    deliverer = Deliverer(store, {"hook": notifier}, {"hook": config.notifiers[0]},
+                          FixedClock(NOW), owner="me", lease_timeout=TIMEOUT)
+    outcome = deliverer.flush("hook", make_digest=False)
+    assert [d.id for d in notifier.sent] == ["d2"] and outcome.sent == 1
+    assert deliverer.sending() == frozenset()
+
+
+def test_the_status_page_names_each_node_and_what_it_holds() -> None:
+    from monitor.cluster import NodeInfo as ClusterNode
+    from monitor.web.views import node_list
+
+    live = ClusterNode(identity("a1b2", "abc"), NOW - timedelta(seconds=3), ("retention",),
+                       sources=12)
+    lost = ClusterNode(identity("c3d4", "abc"), NOW - timedelta(minutes=6), sources=1)
+    rows = node_list([live, lost], NOW, TIMEOUT)
+    assert [(r.name, r.last_seen, r.detail) for r in rows] == [
+        ("a1b2 (host pid 7)", NOW - timedelta(seconds=3), "12 sources leased, retention"),
+        ("c3d4 (host pid 7)", NOW - timedelta(minutes=6), "lost, 1 source leased")]
+
+
+def test_monitor_once_leaves_a_source_another_node_is_polling(
+        tmp_path: Path, fresh_server: LoopbackHTTPServer, postgres: str) -> None:
+    fresh_server.route("/0.xml", Response(body=FEED))
+    fresh_server.route("/1.xml", Response(body=FEED.replace(b"<guid>1", b"<guid>2")))
+    path = write_config(tmp_path, fresh_server, database=postgres)
+    running = build_app(load_config(path))          # a node of the cluster, polling s0
+    try:
+        assert [s.name for s in running.node.claim_named(running.clock(), ["s0"])] == ["s0"]
+        assert main(["once", "-c", str(path)]) == 0
+        assert fresh_server.requests_to("/0.xml") == []
+        assert len(fresh_server.requests_to("/1.xml")) == 1
+    finally:
+        running.close()
