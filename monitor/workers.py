@@ -6,22 +6,27 @@ commit (one writer); what lies between, parsing a body, looking up the guids and
 store knows and classifying the new items, is sent to worker processes, each with its own
 read connection to the store and its own classifiers.
 
-The pool is pebble's ProcessPool: a job whose worker hangs past the timeout, or dies (a
-hostile body, a bug, the OOM killer), fails alone (its source gets a ParseError, recorded
-and retried as any failed poll); the pool starts a new worker in its place and the other
-jobs go on. Workers start on the first job, through a forkserver, so they inherit none of
-the daemon's threads and locks.
+Each worker is a process with a pipe of its own. A pipeline thread that has a body to sift
+takes an idle worker, sends it the job and waits for the answer on that pipe: no manager
+thread, no task queue, one message each way (a pool with those cost the daemon about 1 ms of
+CPU per poll, as much as the rest of a poll's work in the daemon). A job whose worker hangs
+past the timeout, or dies (a hostile body, a bug, the OOM killer), fails alone: its source
+gets a ParseError, recorded and retried as any failed poll; the worker is replaced. Workers
+start through a forkserver, so they inherit none of the daemon's threads and locks; the
+fork server has imported this module and compiled the gazetteer (monitor/worker_preload.py),
+which every worker then shares instead of compiling it again.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-
-from pebble import ProcessExpired, ProcessPool
+from multiprocessing.connection import Connection
+from typing import Any
 
 from monitor.classify import TopicClassifier, build_classifier
 from monitor.config import TopicConfig
@@ -46,8 +51,7 @@ class _Worker:
     max_age: timedelta
 
 
-# The worker process's own sifter (set by `_start_worker`, in the worker only): a pool's
-# initializer can hand state to its tasks in no other way.
+# The worker process's own sifter (set by `_start_worker`, in the worker only).
 _WORKER = _Worker()
 
 
@@ -63,11 +67,73 @@ def sift_in_worker(job: SiftJob) -> Sifted:
     return sift(job, run_parse_job, _WORKER.keys, _WORKER.classifiers, _WORKER.max_age)
 
 
-class SiftWorkers:
-    """Sifts fetched bodies in ``count`` worker processes (a Sifter); thread-safe.
+def _serve(conn: Connection, initargs: tuple[Any, ...]) -> None:
+    """A worker's life: answer (task, job) messages until None, or until the daemon's end
+    of the pipe closes (the daemon died). Signals to the process group are the daemon's to
+    handle: it stops its workers when it stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _start_worker(*initargs)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        target, job = message
+        try:
+            answer: tuple[bool, Any] = (True, target(job))
+        except Exception as exc:  # noqa: BLE001 - the job's failure is the daemon's to judge
+            answer = (False, exc)
+        try:
+            conn.send(answer)
+        except Exception as exc:  # noqa: BLE001 - an answer that does not pickle
+            conn.send((False, ParseError(f"the worker's answer could not be sent: {exc}")))
 
-    ``timeout`` bounds one job once a worker has begun it (queue time does not count).
-    ``target`` is the task, a module-level function (it is sent by name).
+
+class _Process:
+    """One worker process and the daemon's end of its pipe."""
+
+    def __init__(self, context: Any, initargs: tuple[Any, ...]) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, initargs), daemon=True,
+                                       name="monitor-worker")
+        self.process.start()
+        child.close()
+
+    def run(self, target: Callable[[SiftJob], Sifted], job: SiftJob, timeout: float) -> Sifted:
+        """The job's answer. Raises TimeoutError (the worker is then stuck), EOFError or
+        OSError (the worker died), or the task's own exception."""
+        self.conn.send((target, job))
+        if not self.conn.poll(timeout):
+            raise TimeoutError
+        ok, value = self.conn.recv()
+        if not ok:
+            raise value
+        result: Sifted = value
+        return result
+
+    def alive(self) -> bool:
+        return bool(self.process.is_alive())
+
+    def stop(self, wait: float) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(wait)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(1.0)
+        self.conn.close()
+
+
+class SiftWorkers:
+    """Sifts fetched bodies in up to ``count`` worker processes (a Sifter); thread-safe.
+
+    ``timeout`` bounds one job once a worker has it (the wait for an idle worker does not
+    count). ``target`` is the task, a module-level function (it is sent by name).
     """
 
     def __init__(self, count: int, timeout: float, database: str,
@@ -77,70 +143,94 @@ class SiftWorkers:
         self.timeout = timeout
         self.target = target
         self._initargs = (database, tuple(topics), max_age)
-        self._lock = threading.Lock()
-        self._pool: ProcessPool | None = None
+        self._free = threading.Condition()
+        self._idle: list[_Process] = []
+        self._all: set[_Process] = set()
+        self._starting = 0
         self._closed = False
 
     def __call__(self, job: SiftJob) -> Sifted:
-        """Sift in a worker. A pool that broke (a worker died while idle, which pebble takes
-        for a broken pool) is replaced, and the job tried once more in the new one."""
-        for attempt in (1, 2):
-            pool = self._current()
-            try:
-                return self._attempt(pool, job)
-            except Exception as exc:
-                if pool.active:
-                    raise             # the job's own failure (its exception is the task's)
-                self._renew(pool, exc)
-                if attempt == 2:
-                    raise ParseError(f"the worker processes failed: {exc}") from exc
-        raise AssertionError("unreachable")
-
-    def _attempt(self, pool: ProcessPool, job: SiftJob) -> Sifted:
-        future = pool.schedule(self.target, (job,), timeout=self.timeout)
+        """Sift in a worker; a worker that hangs or dies on the job raises ParseError."""
+        worker = self._take()
         try:
-            result: Sifted = future.result()
+            result = worker.run(self.target, job, self.timeout)
         except TimeoutError:
+            self._discard(worker)
             raise ParseError(f"reading the body took longer than {self.timeout:g}s "
                              "(its worker process was stopped)") from None
-        except ProcessExpired as exc:
+        except (EOFError, OSError):
+            self._discard(worker)
             log.warning("a worker process died sifting source %r (exit code %s); another "
-                        "takes its place", job.source, exc.exitcode)
+                        "takes its place", job.source, worker.process.exitcode)
             raise ParseError("the worker process died on this body") from None
+        except BaseException:
+            self._give_back(worker)   # the job's own failure: the worker is fine
+            raise
+        self._give_back(worker)
         return result
 
-    def _renew(self, broken: ProcessPool, error: Exception) -> None:
-        with self._lock:
-            if self._pool is not broken:
-                return                # another job renewed it already
-            self._pool = None
-        log.warning("the worker processes failed (%s); starting new ones", error)
-        _stop(broken)
+    def _take(self) -> _Process:
+        """An idle worker, or a new one while fewer than ``count`` run; else wait."""
+        with self._free:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the worker processes are stopped")
+                if self._idle:
+                    worker = self._idle.pop()
+                    if worker.alive():
+                        return worker
+                    log.warning("a worker process died while idle (exit code %s); another "
+                                "takes its place", worker.process.exitcode)
+                    self._all.discard(worker)
+                    worker.stop(0)
+                if len(self._all) + self._starting < self.count:
+                    self._starting += 1
+                    break
+                self._free.wait()
+        return self._spawn()
 
-    def _current(self) -> ProcessPool:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the worker processes are stopped")
-            if self._pool is None:
+    def _spawn(self) -> _Process:
+        """Start a worker (outside the lock: a start takes a moment)."""
+        try:
+            if not self._all:
                 log.info("sifting fetched bodies in %d worker processes", self.count)
-                context = multiprocessing.get_context("forkserver")
-                # Imported once by the fork server, not again by every worker it forks.
-                context.set_forkserver_preload(["monitor.workers"])
-                self._pool = ProcessPool(self.count, initializer=_start_worker,
-                                         initargs=self._initargs, context=context)
-            return self._pool
+            context = multiprocessing.get_context("forkserver")
+            # Imported once by the fork server, not again by every worker it forks.
+            context.set_forkserver_preload(["monitor.worker_preload"])
+            worker = _Process(context, self._initargs)
+        except BaseException:
+            with self._free:
+                self._starting -= 1
+                self._free.notify()
+            raise
+        with self._free:
+            self._starting -= 1
+            self._all.add(worker)
+        return worker
+
+    def _give_back(self, worker: _Process) -> None:
+        with self._free:
+            if not self._closed:
+                self._idle.append(worker)
+                self._free.notify()
+                return
+        worker.stop(STOP_SECONDS)
+
+    def _discard(self, worker: _Process) -> None:
+        worker.stop(0)
+        with self._free:
+            self._all.discard(worker)
+            self._free.notify()
 
     def close(self) -> None:
         """Stop the workers (a job still running is abandoned: its poll fails)."""
-        with self._lock:
-            pool, self._pool, self._closed = self._pool, None, True
-        if pool is not None:
-            _stop(pool)
-
-
-def _stop(pool: ProcessPool) -> None:
-    pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
-    try:
-        pool.join(STOP_SECONDS)
-    except TimeoutError:
-        log.warning("worker processes still running %gs after stop", STOP_SECONDS)
+        with self._free:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            busy = self._all.difference(idle)
+            self._all.clear()
+            self._free.notify_all()
+        for worker in idle:
+            worker.stop(STOP_SECONDS)
+        for worker in busy:
+            worker.stop(0)
