@@ -26,9 +26,38 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _PLAIN = re.compile(r"[A-Za-z0-9\-._~/:@!$'()*,;]*")
 
 
+# The common link, which canonical_url reads without urllib: a lower-case http(s) host, an
+# optional port, a path of plain characters, no query, no fragment, no credentials.
+_SIMPLE_URL = re.compile(r"(https?)://([a-z0-9.-]+)(?::(\d{1,5}))?(/[A-Za-z0-9\-._~/:@!$'()*,;]*)?",
+                         re.ASCII)
+
+
 def canonical_url(url: str) -> str:
     """Lower-case scheme and host, no default port, no fragment, no tracking parameters,
     sorted query, and https and http treated alike. Returns "" for a non-http(s) URL."""
+    simple = _canonical_simple(url)
+    return _canonical_general(url) if simple is None else simple
+
+
+def _canonical_simple(url: str) -> str | None:
+    """canonical_url of the common link (most news links: a third of a poll's CPU went to
+    urllib reading them), None for any other URL."""
+    match = _SIMPLE_URL.fullmatch(url)
+    if match is None:
+        return None
+    scheme, host, port, path = match.groups()
+    number = None if port is None else int(port)
+    if number is not None and number > 65535:
+        return None
+    host = host.removeprefix("www.")
+    netloc = host if number is None or number == DEFAULT_PORTS[scheme] else f"{host}:{number}"
+    path = path or "/"
+    if len(path) > 1:
+        path = path.rstrip("/")
+    return f"https://{netloc}{path}"
+
+
+def _canonical_general(url: str) -> str:
     try:
         parts = urlsplit(url.strip())
         scheme = parts.scheme.lower()
@@ -51,7 +80,10 @@ def canonical_url(url: str) -> str:
         f"https://{netloc}{path}"
     if _PLAIN.fullmatch(path) and all(_PLAIN.fullmatch(k + v) for k, v in query):
         return rebuilt  # nothing for w3lib to normalise: skip its cost (most news URLs)
-    return canonicalize_url(rebuilt, keep_fragments=False)
+    try:
+        return canonicalize_url(rebuilt, keep_fragments=False)
+    except ValueError:
+        return ""   # w3lib cannot read it (an IPv6 host with a query): no copy to find
 
 
 # In a link we send, only utm_ is dropped as a prefix: pk_id, at_id or mc_id may well be
