@@ -88,6 +88,8 @@ def _serve(conn: Connection, initargs: tuple[Any, ...]) -> None:
             answer = (False, exc)
         try:
             conn.send(answer)
+        except OSError:
+            return    # the daemon is gone
         except Exception as exc:  # noqa: BLE001 - an answer that does not pickle
             conn.send((False, ParseError(f"the worker's answer could not be sent: {exc}")))
 

@@ -211,3 +211,59 @@ def test_monitor_once_sifts_in_worker_processes(tmp_path: Path, farm) -> None:
     assert "sifting fetched bodies in 2 worker processes" in once.stderr
     assert "6 matched" in once.stdout
     assert sorted(digest_titles(tmp_path / "digests.log")) == sorted(STORIES)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living process below ``pid`` (children, their children ...), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if stat[0] != "Z":
+                parents[int(entry)] = int(stat[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_workers_end_with_a_killed_daemon(tmp_path: Path, farm) -> None:
+    config = tmp_path / "monitor.toml"
+    sources = "".join(f'[[sources]]\nname = "wire {n}"\nurl = "{farm.url(f"/feed-{n}.rss")}"\n'
+                      f'interval = "1s"\n' for n in range(6))
+    config.write_text(f'[monitor]\ndatabase = "{tmp_path / "m.db"}"\nworkers = 2\n'
+                      f'min_host_interval = "0s"\n\n[[topics]]\nname = "t"\n'
+                      f'event = "recognition"\n\n{sources}\n[[notifiers]]\nname = "desk"\n'
+                      f'type = "file"\npath = "{tmp_path / "digests.log"}"\n')
+    daemon = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(config)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        children: set[int] = set()
+        while len(children) < 2 and time.monotonic() < deadline:  # fork server + a worker
+            time.sleep(0.2)
+            children = descendants(daemon.pid)
+        assert len(children) >= 2, "the daemon started no worker processes"
+        daemon.kill()
+        daemon.wait(10)
+        deadline = time.monotonic() + 30
+        while any(running(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in children if running(pid)], "workers outlived the daemon"
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(10)
