@@ -275,3 +275,48 @@ def test_polls_and_deliveries_carry_on_while_the_server_drops_connections(
                     for state in STATES}
     repeats = [d.id for d in notifier.sent]
     assert len(repeats) - len(set(repeats)) <= len(notifier.sent) // 2   # same ids only
+
+
+def test_the_pool_tries_to_reconnect_every_few_seconds_however_long_the_server_was_gone(
+        ) -> None:
+    """psycopg_pool waits 1, 2, 4, 8 ... s between its attempts to replace a connection the
+    server closed: after an outage of 40 s the nodes waited up to 20 s more before their
+    first poll (benchmarks/nodes_chaos.py --only restart). The store's pool waits at most
+    RECONNECT_EVERY, until it gives up after reconnect_timeout as before."""
+    from monitor.store.postgres import RECONNECT_EVERY, ReconnectAttempt
+
+    attempt = ReconnectAttempt(timeout=300.0)
+    delays = []
+    for failure in range(12):
+        attempt.update_delay(1000.0 + failure)
+        delays.append(attempt.delay)
+    assert 0.8 < delays[0] <= 1.1 and max(delays) == RECONNECT_EVERY
+    assert attempt.give_up_at == 1300.0
+    attempt.update_delay(1299.5)
+    assert attempt.delay == 0.5            # never past the time it gives up
+    assert not attempt.time_to_give_up(1299.9) and attempt.time_to_give_up(1300.0)
+
+
+def test_the_store_pool_reconnects_with_the_capped_attempts(
+        postgres: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """psycopg_pool opens (and replaces) its connections through ``_add_connection``: the
+    store's pool hands it a ReconnectAttempt each time."""
+    from psycopg_pool import ConnectionPool
+
+    from monitor.store.postgres import ReconnectAttempt, ReconnectingPool
+
+    attempts: list[type] = []
+    add = ConnectionPool._add_connection
+
+    def recorded(pool: ConnectionPool, attempt: object, growing: bool = False) -> None:
+        attempts.append(type(attempt))
+        add(pool, attempt, growing)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ConnectionPool, "_add_connection", recorded)
+    store = PostgresStore(postgres)
+    try:
+        assert isinstance(store._pool, ReconnectingPool)
+        store.source_states()
+        assert attempts and set(attempts) == {ReconnectAttempt}
+    finally:
+        store.close()
