@@ -19,8 +19,10 @@ recognition stories, and send each story to a loopback JSON webhook at once. The
   (``--restart-command``, run as is: it needs the rights to restart the server, and every
   other client of that server loses its connections too) at a random moment, ``--restarts``
   times, the nodes running on. After each restart the harness waits until a poll whose
-  fetch began after the restart is committed, and prints those times (restart command,
-  then polls resumed).
+  fetch began after the server is back is committed, and prints those times (restart
+  command, then polls resumed); the longest a source may wait grows by the longest
+  restart. A longer outage: ``--restart-command "sh -c 'pg_ctlcluster 15 main stop &&
+  sleep 40 && pg_ctlcluster 15 main start'"``.
 
 Once the stories are all published and the faults over, the nodes run until every story
 reached the webhook and nothing is left to send, and are stopped with SIGTERM. Printed per
@@ -187,20 +189,27 @@ class RecordingFarm(FeedFarm):
         return int(source.rsplit(" ", 1)[1])
 
 
-def overlaps(polls: list[Poll]) -> int:
-    """PURE: polls of a feed that began before the previous poll of that feed ended."""
-    found = 0
+def overlapping(polls: list[Poll]) -> list[tuple[Poll, Poll]]:
+    """PURE: the polls of a feed that began before the previous poll of that feed ended,
+    each with the poll it overlapped."""
+    found = []
     by_feed: dict[int, list[Poll]] = {}
     for poll in polls:
         by_feed.setdefault(poll.feed, []).append(poll)
     for feed_polls in by_feed.values():
         feed_polls.sort(key=lambda p: p.started)
-        latest_end = float("-inf")
+        latest = None
         for poll in feed_polls:
-            if poll.started < latest_end:
-                found += 1
-            latest_end = max(latest_end, poll.ended)
+            if latest is not None and poll.started < latest.ended:
+                found.append((latest, poll))
+            if latest is None or poll.ended > latest.ended:
+                latest = poll
     return found
+
+
+def overlaps(polls: list[Poll]) -> int:
+    """PURE: how many polls of a feed began before the previous poll of that feed ended."""
+    return len(overlapping(polls))
 
 
 def longest_waits(polls: list[Poll], since: float, until: float) -> dict[int, float]:
@@ -339,7 +348,12 @@ timeout = "10s"
         outcome.webhook = tally(self.expected, self.hook.snapshot())
         polls = list(self.farm.polls)
         outcome.polls = len(polls)
-        outcome.overlapping_polls = overlaps(polls)
+        pairs = overlapping(polls)
+        outcome.overlapping_polls = len(pairs)
+        outcome.notes.extend(
+            f"feed {a.feed} polled at once: {a.started - since:.1f}-{a.ended - since:.1f} s "
+            f"and {b.started - since:.1f}-{b.ended - since:.1f} s after the start"
+            for a, b in pairs[:5])
         waits = longest_waits(polls, since, until)
         outcome.longest_wait = max(waits.values(), default=0.0)
         outcome.wait_bound = (self.lease_timeout + self.interval * 1.1 + TICK
@@ -441,15 +455,22 @@ def run_terminations(workdir: Path, database: str, terminations: int, seed: int 
 
 def restart_server(command: str, db: Database, timeout: float = 60.0) -> tuple[float, float]:
     """Restart the server with ``command``; (the command's seconds, seconds from its end
-    until a poll whose fetch began after the restart was committed, -1 past ``timeout``)."""
-    before = db.server_now()
+    until a poll whose fetch began after the server was back was committed, -1 past
+    ``timeout``)."""
     started = time.monotonic()
     subprocess.run(shlex.split(command), check=True, capture_output=True, timeout=120)
     ended = time.monotonic()
-    if before is None:
-        return ended - started, -1.0
-    resumed = wait_until(lambda: db.polled_since(before) > 0, timeout, interval=0.1)
-    return ended - started, (time.monotonic() - ended) if resumed else -1.0
+    back: list[datetime] = []
+
+    def resumed() -> bool:
+        if not back:
+            now = db.server_now()
+            back.extend([now] if now is not None else [])
+            return False
+        return db.polled_since(back[0]) > 0
+
+    done = wait_until(resumed, timeout, interval=0.1)
+    return ended - started, (time.monotonic() - ended) if done else -1.0
 
 
 def run_restarts(workdir: Path, database: str, restarts: int, command: str, seed: int = 13,
@@ -470,6 +491,7 @@ def run_restarts(workdir: Path, database: str, restarts: int, command: str, seed
         try:
             for _ in range(restarts):
                 time.sleep(rng.uniform(0.5, 4.0))
+                outcome.notes.append(f"restart at {time.monotonic() - since:.1f} s")
                 took, resumed = restart_server(command, cluster.db)
                 commands.append(took)
                 outcome.resumed.append(resumed)
@@ -483,9 +505,10 @@ def run_restarts(workdir: Path, database: str, restarts: int, command: str, seed
             cluster.publish()
         outcome = cluster.finish(outcome, since, until, finish_timeout)
         outcome.faults = restarts
+        outcome.wait_bound += max(commands, default=0.0)   # nothing is polled meanwhile
         outcome.notes.append(
             f"`{command}` took " + ", ".join(f"{t:.1f}" for t in commands) + " s; polls "
-            "resumed (a poll fetched after the restart committed) "
+            "resumed (a poll fetched after the server was back, committed) "
             + ", ".join(f"{t:.1f}" if t >= 0 else "never" for t in outcome.resumed)
             + " s after it")
         return outcome
