@@ -342,11 +342,13 @@ class PostgresStore:
         wanted = [u for u in dict.fromkeys(urls) if u]
         if not wanted:
             return {}
-        # "<> ''" lets the planner use the partial index items_canonical_url.
-        rows = self._query("SELECT canonical_url, MIN(id) AS id FROM items WHERE "
-                           "canonical_url = ANY(%s) AND canonical_url <> '' "
-                           "GROUP BY canonical_url", (wanted,))
-        return {r["canonical_url"]: r["id"] for r in rows}
+        # One lookup of the partial index items_canonical_url ("<> ''") per URL: before
+        # the table's first ANALYZE the planner takes `= ANY(45 URLs)` for a quarter of the
+        # rows, and reads them all; one URL it takes for 0.5 %, which the index serves.
+        rows = self._query("SELECT u.url AS canonical_url, (SELECT MIN(id) FROM items WHERE "
+                           "canonical_url = u.url AND canonical_url <> '') AS id "
+                           "FROM unnest(%s::text[]) AS u(url)", (wanted,))
+        return {r["canonical_url"]: r["id"] for r in rows if r["id"] is not None}
 
     def recent_stories(self, topic: str, since: datetime, after_id: int = 0) -> list[StoryKey]:
         rows = self._query(_STORY_KEYS + "WHERE id > %s AND topic = %s AND first_seen >= %s "
