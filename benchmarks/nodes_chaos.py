@@ -2,6 +2,8 @@
 
     python benchmarks/nodes_chaos.py [--kills 30] [--terminations 30] [--seed 7]
                                      [--postgres URL] [--only kills,terminate] [--keep DIR]
+    python benchmarks/nodes_chaos.py --only restart [--restarts 5]
+                                     [--restart-command "pg_ctlcluster 15 main restart"]
 
 Run it from the repository root with a PostgreSQL server (``--postgres``, else
 ``$MONITOR_TEST_POSTGRES_URL``, e.g. postgresql://postgres@127.0.0.1:5432/postgres): each
@@ -12,7 +14,15 @@ recognition stories, and send each story to a loopback JSON webhook at once. The
 - kills: one of the two nodes, drawn at random, is SIGKILLed at a random moment (0.3-3 s
   after both run) and started again at once, ``--kills`` times;
 - terminate: every connection of the nodes to the database is killed with
-  ``pg_terminate_backend`` at a random moment, ``--terminations`` times, the nodes running on.
+  ``pg_terminate_backend`` at a random moment, ``--terminations`` times, the nodes running on;
+- restart (not in the default ``--only``): the PostgreSQL server itself restarted
+  (``--restart-command``, run as is: it needs the rights to restart the server, and every
+  other client of that server loses its connections too) at a random moment, ``--restarts``
+  times, the nodes running on. After each restart the harness waits until a poll whose
+  fetch began after the server is back is committed, and prints those times (restart
+  command, then polls resumed); the longest a source may wait grows by the longest
+  restart. A longer outage: ``--restart-command "sh -c 'pg_ctlcluster 15 main stop &&
+  sleep 40 && pg_ctlcluster 15 main start'"``.
 
 Once the stories are all published and the faults over, the nodes run until every story
 reached the webhook and nothing is left to send, and are stopped with SIGTERM. Printed per
@@ -28,13 +38,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
+import shlex
 import statistics
+import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -116,6 +129,15 @@ class Database:
             "'failed')) + (SELECT COUNT(*) FROM outbox WHERE delivery_id IS NULL)")
         return bool(rows) and rows[0][0] == 0
 
+    def server_now(self) -> datetime | None:
+        rows = self._rows("SELECT clock_timestamp()")
+        return rows[0][0] if rows else None  # type: ignore[return-value]
+
+    def polled_since(self, at: datetime) -> int:
+        """How many sources have a poll recorded whose fetch began after ``at``."""
+        rows = self._rows("SELECT COUNT(*) FROM sources WHERE last_fetch_at > %s", (at,))
+        return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
     def terminate(self) -> int:
         """Kill every connection to the database but this one; how many."""
         rows = self._rows("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -167,20 +189,27 @@ class RecordingFarm(FeedFarm):
         return int(source.rsplit(" ", 1)[1])
 
 
-def overlaps(polls: list[Poll]) -> int:
-    """PURE: polls of a feed that began before the previous poll of that feed ended."""
-    found = 0
+def overlapping(polls: list[Poll]) -> list[tuple[Poll, Poll]]:
+    """PURE: the polls of a feed that began before the previous poll of that feed ended,
+    each with the poll it overlapped."""
+    found = []
     by_feed: dict[int, list[Poll]] = {}
     for poll in polls:
         by_feed.setdefault(poll.feed, []).append(poll)
     for feed_polls in by_feed.values():
         feed_polls.sort(key=lambda p: p.started)
-        latest_end = float("-inf")
+        latest = None
         for poll in feed_polls:
-            if poll.started < latest_end:
-                found += 1
-            latest_end = max(latest_end, poll.ended)
+            if latest is not None and poll.started < latest.ended:
+                found.append((latest, poll))
+            if latest is None or poll.ended > latest.ended:
+                latest = poll
     return found
+
+
+def overlaps(polls: list[Poll]) -> int:
+    """PURE: how many polls of a feed began before the previous poll of that feed ended."""
+    return len(overlapping(polls))
 
 
 def longest_waits(polls: list[Poll], since: float, until: float) -> dict[int, float]:
@@ -210,6 +239,7 @@ class Outcome:
     longest_wait: float = 0.0
     wait_bound: float = 0.0
     takeovers: list[float] = field(default_factory=list)   # seconds, per source held
+    resumed: list[float] = field(default_factory=list)     # seconds, per server restart
     early_takeovers: int = 0  # polls of a killed node's source before its lease lapsed
     settled: bool = False
     exits: list[tuple[int, float]] = field(default_factory=list)
@@ -221,7 +251,7 @@ class Outcome:
         return (self.webhook.lost == 0 and self.webhook.outside_window == 0
                 and self.webhook.unexpected == 0 and self.overlapping_polls == 0
                 and self.longest_wait <= self.wait_bound and self.settled
-                and self.early_takeovers == 0
+                and self.early_takeovers == 0 and all(t >= 0 for t in self.resumed)
                 and self.crashed == 0 and all(status == 0 for status, _ in self.exits))
 
 
@@ -318,7 +348,12 @@ timeout = "10s"
         outcome.webhook = tally(self.expected, self.hook.snapshot())
         polls = list(self.farm.polls)
         outcome.polls = len(polls)
-        outcome.overlapping_polls = overlaps(polls)
+        pairs = overlapping(polls)
+        outcome.overlapping_polls = len(pairs)
+        outcome.notes.extend(
+            f"feed {a.feed} polled at once: {a.started - since:.1f}-{a.ended - since:.1f} s "
+            f"and {b.started - since:.1f}-{b.ended - since:.1f} s after the start"
+            for a, b in pairs[:5])
         waits = longest_waits(polls, since, until)
         outcome.longest_wait = max(waits.values(), default=0.0)
         outcome.wait_bound = (self.lease_timeout + self.interval * 1.1 + TICK
@@ -418,6 +453,67 @@ def run_terminations(workdir: Path, database: str, terminations: int, seed: int 
         return outcome
 
 
+def restart_server(command: str, db: Database, timeout: float = 60.0) -> tuple[float, float]:
+    """Restart the server with ``command``; (the command's seconds, seconds from its end
+    until a poll whose fetch began after the server was back was committed, -1 past
+    ``timeout``)."""
+    started = time.monotonic()
+    subprocess.run(shlex.split(command), check=True, capture_output=True, timeout=120)
+    ended = time.monotonic()
+    back: list[datetime] = []
+
+    def resumed() -> bool:
+        if not back:
+            now = db.server_now()
+            back.extend([now] if now is not None else [])
+            return False
+        return db.polled_since(back[0]) > 0
+
+    done = wait_until(resumed, timeout, interval=0.1)
+    return ended - started, (time.monotonic() - ended) if done else -1.0
+
+
+def run_restarts(workdir: Path, database: str, restarts: int, command: str, seed: int = 13,
+                 *, lease_timeout: float = 5.0, stories: int = 40,
+                 finish_timeout: float = 180.0) -> Outcome:
+    """Restart the PostgreSQL server at random moments, the nodes running on."""
+    with Cluster(workdir, database, seed, lease_timeout=lease_timeout) as cluster:
+        rng = cluster.rng
+        for index in (0, 1):
+            cluster.start(index)
+        stop = threading.Event()
+        every = max(0.05, restarts * 6.0 / stories)
+        publisher = threading.Thread(target=_publisher, args=(cluster, stories, every, stop))
+        since = time.monotonic()
+        publisher.start()
+        commands: list[float] = []
+        outcome = Outcome(f"server restart x{restarts}", tally([], []))
+        try:
+            for _ in range(restarts):
+                time.sleep(rng.uniform(0.5, 4.0))
+                outcome.notes.append(f"restart at {time.monotonic() - since:.1f} s")
+                took, resumed = restart_server(command, cluster.db)
+                commands.append(took)
+                outcome.resumed.append(resumed)
+                cluster.check_alive()
+            publisher.join()
+        finally:
+            stop.set()
+            publisher.join()
+        until = time.monotonic()
+        while len(cluster.expected) < stories:
+            cluster.publish()
+        outcome = cluster.finish(outcome, since, until, finish_timeout)
+        outcome.faults = restarts
+        outcome.wait_bound += max(commands, default=0.0)   # nothing is polled meanwhile
+        outcome.notes.append(
+            f"`{command}` took " + ", ".join(f"{t:.1f}" for t in commands) + " s; polls "
+            "resumed (a poll fetched after the server was back, committed) "
+            + ", ".join(f"{t:.1f}" if t >= 0 else "never" for t in outcome.resumed)
+            + " s after it")
+        return outcome
+
+
 # -- the report ---------------------------------------------------------------------
 
 
@@ -444,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kills", type=int, default=30)
     parser.add_argument("--terminations", type=int, default=30)
+    parser.add_argument("--restarts", type=int, default=5)
+    parser.add_argument("--restart-command", default="pg_ctlcluster 15 main restart",
+                        help="restarts the server (scenario restart)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--lease-timeout", type=float, default=5.0)
     parser.add_argument("--postgres", default=os.environ.get(POSTGRES_ENV))
@@ -468,6 +567,12 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes.append(run_terminations(base / "terminate", url, args.terminations,
                                                  args.seed + 4,
                                                  lease_timeout=args.lease_timeout))
+                print(row(outcomes[-1]), flush=True)
+        if "restart" in only:
+            with scratch_database(args.postgres) as url:
+                outcomes.append(run_restarts(base / "restart", url, args.restarts,
+                                             args.restart_command, args.seed + 6,
+                                             lease_timeout=args.lease_timeout))
                 print(row(outcomes[-1]), flush=True)
     print()
     print(HEADER)

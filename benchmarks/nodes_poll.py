@@ -12,7 +12,10 @@ started together (`monitor run`, one process each, the same config), and two cyc
   every source has been polled again (the farm answers 304 to the nodes' ETags).
 
 Printed per run: the wall time of each cycle, the polls each node made (its log's poll
-lines), and each node's CPU time and peak memory (from /proc). On a machine of 2 cores the
+lines), each node's CPU time (its process and its workers) and the peak memory of each of
+its processes (the node's first, then its workers'; from /proc), the most connections the
+nodes held to their database at once (pg_stat_activity, sampled every 0.25 s), and the load
+average at the end. On a machine of 2 cores the
 PostgreSQL server and the farm share the cores with the nodes: say so with the figures.
 """
 
@@ -30,7 +33,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.nodes_chaos import POSTGRES_ENV, Database, scratch_database  # noqa: E402
-from benchmarks.poll import feed_url, run_farm  # noqa: E402
+from benchmarks.poll import (  # noqa: E402
+    cpu_seconds,
+    descendants,
+    feed_url,
+    memory_mb,
+    run_farm,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,23 +73,29 @@ def server_now(db: Database) -> str:
     return str(db._rows("SELECT clock_timestamp()::text")[0][0])
 
 
-def proc_figures(pid: int) -> tuple[float, float]:
-    """(CPU seconds, peak RSS in MB) of a running process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
-    peak = 0.0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            peak = int(line.split()[1]) / 1024
-    return cpu, peak
+def proc_figures(pid: int) -> tuple[float, list[float]]:
+    """(CPU seconds of a node's process and its workers, the peak RSS in MB of each of
+    those processes, the node's first)."""
+    pids = [pid, *descendants(pid, set())]
+    return sum(cpu_seconds(p) for p in pids), [memory_mb(p) for p in pids]
 
 
-def wait_all(db: Database, since: str, feeds: int, timeout: float) -> float:
+def connections(db: Database) -> int:
+    """The nodes' connections to their database now (this reading's own left out)."""
+    rows = db._rows("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = %s "
+                    "AND pid <> pg_backend_pid()", (db.name,))
+    return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
+
+def wait_all(db: Database, since: str, feeds: int, timeout: float,
+             peak: list[int]) -> float:
+    """Seconds until every source was polled after ``since``; ``peak[0]`` becomes the
+    most connections seen meanwhile."""
     started = time.monotonic()
     while polled_since(db, since) < feeds:
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"only {polled_since(db, since)} of {feeds} polled")
+        peak[0] = max(peak[0], connections(db))
         time.sleep(0.25)
     return time.monotonic() - started
 
@@ -100,12 +115,13 @@ def run(nodes: int, feeds: int, hosts: int, server: str, folder: Path) -> None:
                                        str(config)], cwd=REPO, env=env,
                                       stdout=log.open("wb"), stderr=subprocess.STDOUT)
                      for log in logs]
+        peak = [0]
         try:
-            first = wait_all(db, since, feeds, 1800)
+            first = wait_all(db, since, feeds, 1800, peak)
             polls_first = [log.read_text().count("poll source=") for log in logs]
             since = server_now(db)
             db._rows("UPDATE sources SET next_poll_at = clock_timestamp() RETURNING 1")
-            again = wait_all(db, since, feeds, 1800)
+            again = wait_all(db, since, feeds, 1800, peak)
             polls = [log.read_text().count("poll source=") for log in logs]
             figures = [proc_figures(p.pid) for p in processes]
         finally:
@@ -116,9 +132,10 @@ def run(nodes: int, feeds: int, hosts: int, server: str, folder: Path) -> None:
         share = " + ".join(str(n) for n in polls_first)
         share_again = " + ".join(str(b - a) for a, b in zip(polls_first, polls, strict=True))
         cpu = ", ".join(f"{c:.1f} s" for c, _ in figures)
-        peak = ", ".join(f"{m:.0f} MB" for _, m in figures)
+        rss = "; ".join("/".join(f"{m:.0f}" for m in peaks) + " MB" for _, peaks in figures)
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"| {nodes} | {feeds} | {first:.1f} s ({share}) | {again:.1f} s ({share_again}) "
-              f"| {cpu} | {peak} |", flush=True)
+              f"| {cpu} | {rss} | {peak[0]} | {load} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     farm.start()
     ready.wait(120)
     print("| nodes | feeds | first cycle (polls per node) | unchanged cycle (polls per node) "
-          "| CPU per node (both cycles) | peak RSS per node |\n| --- | --- | --- | --- | --- "
-          "| --- |", flush=True)
+          "| CPU per node (both cycles) | peak RSS per node | most connections | load after "
+          "|\n| --- | --- | --- | --- | --- | --- | --- | --- |", flush=True)
     try:
         with tempfile.TemporaryDirectory() as folder:
             for nodes in (int(n) for n in args.nodes.split(",")):

@@ -418,12 +418,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--article-budget", type=int, default=200,
                         help="[monitor] article_budget (fetches per poll_interval)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the PostgreSQL scratch database (its URL is printed; "
+                             "benchmarks/pg_sizes.py measures it; drop it yourself)")
     return parser.parse_args()
 
 
 @contextmanager
-def scratch_database(server: str | None, folder: str) -> Iterator[str]:
-    """A SQLite file in ``folder``, or a new database on the PostgreSQL ``server``."""
+def scratch_database(server: str | None, folder: str, keep: bool = False) -> Iterator[str]:
+    """A SQLite file in ``folder``, or a new database on the PostgreSQL ``server``, dropped
+    after unless ``keep``."""
     if server is None:
         yield f"{folder}/bench.db"
         return
@@ -432,11 +436,15 @@ def scratch_database(server: str | None, folder: str) -> Iterator[str]:
     name = f"monitor_bench_{random.getrandbits(40):010x}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
     try:
-        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+        yield url
     finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if keep:
+            print(f"database kept: {url}", flush=True)
+        else:
+            with psycopg.connect(server, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:
@@ -462,7 +470,9 @@ def main() -> None:
     from monitor.config import load_config_data
     from monitor.scheduler import poll_sources
 
-    with tempfile.TemporaryDirectory() as tmp, scratch_database(args.database, tmp) as database:
+    keep = args.keep and args.database is not None
+    with tempfile.TemporaryDirectory() as tmp, \
+            scratch_database(args.database, tmp, keep) as database:
         config = load_config_data(monitor_config(args, tmp, database))
         workers = getattr(config.monitor, "worker_count", lambda: "(no workers key)")()
         print(f"farm: {args.feeds} feeds on {args.hosts} loopback hosts, latency "

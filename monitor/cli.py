@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -106,23 +107,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     from monitor.scheduler import Daemon
 
     config = _config(args)
+    # A signal while the node starts (it has joined its cluster) is kept until the daemon
+    # is built, which then stops at once and leaves: the node never ends half-started.
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        logging.getLogger("monitor").info("received %s, stopping",
+                                          signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     lock = hold_database(config.monitor.database)
     app = build_app(config)
-    daemon = Daemon(app)
+    daemon = Daemon(app, stopping=stop)
     try:
         web = _serve_http(config, app, daemon)
     except MonitorError:
         app.close()
         lock.close()
         raise
-
-    def _stop(signum: int, _frame: object) -> None:
-        logging.getLogger("monitor").info("received %s, stopping",
-                                          signal.Signals(signum).name)
-        daemon.stopping.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     finished = False
     try:
         finished = daemon.run_until_stopped()

@@ -125,6 +125,14 @@ def lease_until(now: datetime, lease_timeout: timedelta) -> datetime:
     return now + lease_timeout
 
 
+def lease_holds(until: datetime, now: datetime, lease_timeout: timedelta) -> bool:
+    """Whether a lease taken until ``until``, whose claim was answered at ``now``, is still
+    the node's: it lasts past the next heartbeat, which renews it. A claim answered late
+    (it waited for the database through an outage) may have written a lease that has
+    lapsed already, which another node may take at once: the node must not act on it."""
+    return now + heartbeat_every(lease_timeout) < until
+
+
 def alive(node: NodeInfo, now: datetime, lease_timeout: timedelta) -> bool:
     """A node is alive while its last heartbeat is younger than lease_timeout: after that,
     its leases have lapsed too."""

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Literal
 
-from monitor.cluster import DEFAULT_LEASE_TIMEOUT, Lease, lease_until
+from monitor.cluster import DEFAULT_LEASE_TIMEOUT, Lease, lease_holds, lease_until
 from monitor.config import NotifierConfig
 from monitor.decide import exponential_delay
 from monitor.errors import NotifyError, StoreError
@@ -152,9 +152,16 @@ class Deliverer:
         """Send one digest; None on success, else (dead, error message); False when another
         node holds it (or made the attempt that was due) and nothing was sent."""
         now = self.clock()
-        attempts = self.outbox.take(digest.id, Lease(self.owner, now,
-                                                     lease_until(now, self.lease_timeout)))
+        lease = Lease(self.owner, now, lease_until(now, self.lease_timeout))
+        attempts = self.outbox.take(digest.id, lease)
         if attempts is None:
+            return False
+        if not lease_holds(lease.until, self.clock(), self.lease_timeout):
+            # Answered too late: another node may have taken the lapsed lease and be
+            # sending it; the delivery stays due, for whichever node takes it next.
+            log.warning("delivery id=%s notifier=%r: claimed too late for its lease "
+                        "(lease_timeout %s), not sent now", digest.id, digest.notifier,
+                        self.lease_timeout)
             return False
         with self._sending_lock:
             self._sending.add(digest.id)

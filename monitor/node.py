@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from monitor import cluster
-from monitor.cluster import Heartbeat, NodeIdentity
+from monitor.cluster import Heartbeat, NodeIdentity, SourceClaim
 from monitor.config import Config
 from monitor.errors import ConfigError, StoreError
 from monitor.store.base import Store
@@ -118,15 +118,14 @@ class Node:
             due = self.store.count_claimable(now) if self._live > 1 else None
             claim = cluster.claim_due(self.id, now, self.lease_timeout, due=due,
                                       nodes=self._live)
-            return self.store.claim_sources(claim) if claim is not None else []
+            return self._claimed(claim) if claim is not None else []
         except StoreError as exc:
             log.warning("node %s: no source claimed: %s", self.id, exc)
             return []
 
     def claim_all(self) -> list[SourceState]:
         """Lease every configured source no other node holds, due or not (`monitor once`)."""
-        return self.store.claim_sources(cluster.claim_all(self.id, self.clock(),
-                                                          self.lease_timeout))
+        return self._claimed(cluster.claim_all(self.id, self.clock(), self.lease_timeout))
 
     def claim_named(self, now: datetime, names: Collection[str]) -> list[SourceState]:
         """Lease these sources, due or not, unless another node holds them (a "poll now");
@@ -134,11 +133,24 @@ class Node:
         if not names:
             return []
         try:
-            return self.store.claim_sources(cluster.claim_named(self.id, now,
-                                                                self.lease_timeout, names))
+            return self._claimed(cluster.claim_named(self.id, now, self.lease_timeout, names))
         except StoreError as exc:
             log.warning("node %s: no source claimed: %s", self.id, exc)
             return []
+
+    def _claimed(self, claim: SourceClaim) -> list[SourceState]:
+        """The sources the store leased to this node for ``claim``; none when the answer
+        came too late for the leases to hold (cluster.lease_holds): those still this node's
+        are given back at once, and the others are another node's already."""
+        states = self.store.claim_sources(claim)
+        answered = self.clock()
+        if not states or cluster.lease_holds(claim.until, answered, self.lease_timeout):
+            return states
+        log.warning("node %s: %d source(s) claimed %.1fs after the claim was made, too late "
+                    "for their leases (lease_timeout %s): given back, not polled", self.id,
+                    len(states), (answered - claim.now).total_seconds(), self.lease_timeout)
+        self.release([s.name for s in states])
+        return []
 
     def release(self, names: Sequence[str]) -> None:
         """Give back sources this node claimed and will not poll now; a database that does

@@ -316,9 +316,9 @@ class AllFailingWatch:
 class Daemon:
     """`monitor run`: polls sources when due and delivers digests on schedule until stopped."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, stopping: threading.Event | None = None) -> None:
         self.app = app
-        self.stopping = threading.Event()
+        self.stopping = stopping if stopping is not None else threading.Event()
         self._work = _InFlight()
         self._pool = ThreadPoolExecutor(max_workers=app.config.monitor.max_concurrency,
                                         thread_name_prefix="poll")

@@ -275,3 +275,95 @@ def test_polls_and_deliveries_carry_on_while_the_server_drops_connections(
                     for state in STATES}
     repeats = [d.id for d in notifier.sent]
     assert len(repeats) - len(set(repeats)) <= len(notifier.sent) // 2   # same ids only
+
+
+def test_the_pool_tries_to_reconnect_every_few_seconds_however_long_the_server_was_gone(
+        ) -> None:
+    """psycopg_pool waits 1, 2, 4, 8 ... s between its attempts to replace a connection the
+    server closed: after an outage of 40 s the nodes waited up to 20 s more before their
+    first poll (benchmarks/nodes_chaos.py --only restart). The store's pool waits at most
+    RECONNECT_EVERY, until it gives up after reconnect_timeout as before."""
+    from monitor.store.postgres import RECONNECT_EVERY, ReconnectAttempt
+
+    attempt = ReconnectAttempt(timeout=300.0)
+    delays = []
+    for failure in range(12):
+        attempt.update_delay(1000.0 + failure)
+        delays.append(attempt.delay)
+    assert 0.8 < delays[0] <= 1.1 and max(delays) == RECONNECT_EVERY
+    assert attempt.give_up_at == 1300.0
+    attempt.update_delay(1299.5)
+    assert attempt.delay == 0.5            # never past the time it gives up
+    assert not attempt.time_to_give_up(1299.9) and attempt.time_to_give_up(1300.0)
+
+
+def test_the_store_pool_reconnects_with_the_capped_attempts(
+        postgres: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """psycopg_pool opens (and replaces) its connections through ``_add_connection``: the
+    store's pool hands it a ReconnectAttempt each time."""
+    from psycopg_pool import ConnectionPool
+
+    from monitor.store.postgres import ReconnectAttempt, ReconnectingPool
+
+    attempts: list[type] = []
+    add = ConnectionPool._add_connection
+
+    def recorded(pool: ConnectionPool, attempt: object, growing: bool = False) -> None:
+        attempts.append(type(attempt))
+        add(pool, attempt, growing)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ConnectionPool, "_add_connection", recorded)
+    store = PostgresStore(postgres)
+    try:
+        assert isinstance(store._pool, ReconnectingPool)
+        store.source_states()
+        assert attempts and set(attempts) == {ReconnectAttempt}
+    finally:
+        store.close()
+
+
+def test_lookups_follow_the_items_table_as_it_grows_without_analyze(postgres: str) -> None:
+    """Before the items table's first ANALYZE (autovacuum's, within a minute of a new
+    database; never with autovacuum off, as on the test machine), the planner takes
+    `canonical_url = ANY(45 URLs)` for a quarter of the rows and reads the whole table; and
+    a statement psycopg prepared keeps the plan made while the table was small. Each
+    lookup of a poll's canonical URLs then read every item: a first cycle of 10,000 feeds
+    slowed down as items grew (a worker's lookups took 80-870 ms at 180,000 items); and
+    `MIN(id)` of one URL was planned as a walk of the primary key in id order until a row
+    of that URL, which for a new URL is every row. The store looks each URL up in the
+    index on (canonical_url, id), however large the table and whatever its statistics."""
+    store = PostgresStore(postgres, pool_size=1)       # one connection: its statistics
+    insert = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
+              "first_seen, alert) SELECT 'wire', g::text, 'https://wire.example/' || g, "
+              "'https://wire.example/' || g, 'T', '', now(), false FROM "
+              "generate_series(%s::int, %s::int) g")
+    try:
+        with psycopg.connect(postgres, autocommit=True) as db:
+            urls = [f"https://elsewhere.example/{n}" for n in range(45)]
+            for first, last in ((1, 0), (1, 20), (21, 300)):   # the table small, or empty
+                db.execute(insert, (first, last))
+                for _ in range(15):                    # prepared, then planned generic
+                    store.items_by_canonical_url(urls)
+            db.execute(insert, (301, 20000))
+
+            def rows_read() -> int:
+                """Rows of items read by scans and fetched through indexes, so far."""
+                store._query("SELECT pg_stat_force_next_flush()")
+                row = db.execute("SELECT seq_tup_read + idx_tup_fetch FROM "
+                                 "pg_stat_user_tables WHERE relname = 'items'").fetchone()
+                assert row is not None
+                return int(row[0])
+
+            fresh = PostgresStore(postgres, pool_size=1)   # its plans made for 20,000 items
+            try:
+                for lookups in (store, fresh):
+                    before = rows_read()
+                    for n in range(1, 21):
+                        assert lookups.items_by_canonical_url(
+                            [*urls, f"https://wire.example/{n}"]) == {
+                            f"https://wire.example/{n}": n}
+                    assert rows_read() - before <= 20 * 2   # the one that matches, not all
+            finally:
+                fresh.close()
+    finally:
+        store.close()
