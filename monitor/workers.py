@@ -104,17 +104,15 @@ class _Process:
         self.process.start()
         child.close()
 
-    def run(self, target: Callable[[SiftJob], Sifted], job: SiftJob, timeout: float) -> Sifted:
-        """The job's answer. Raises TimeoutError (the worker is then stuck), EOFError or
-        OSError (the worker died), or the task's own exception."""
+    def run(self, target: Callable[[SiftJob], Sifted], job: SiftJob,
+            timeout: float) -> tuple[bool, Any]:
+        """(True, the task's result) or (False, the exception it raised). Raises
+        TimeoutError (the worker is then stuck), EOFError or OSError (the worker died)."""
         self.conn.send((target, job))
         if not self.conn.poll(timeout):
             raise TimeoutError
-        ok, value = self.conn.recv()
-        if not ok:
-            raise value
-        result: Sifted = value
-        return result
+        answer: tuple[bool, Any] = self.conn.recv()
+        return answer
 
     def alive(self) -> bool:
         return bool(self.process.is_alive())
@@ -155,7 +153,7 @@ class SiftWorkers:
         """Sift in a worker; a worker that hangs or dies on the job raises ParseError."""
         worker = self._take()
         try:
-            result = worker.run(self.target, job, self.timeout)
+            ok, value = worker.run(self.target, job, self.timeout)
         except TimeoutError:
             self._discard(worker)
             raise ParseError(f"reading the body took longer than {self.timeout:g}s "
@@ -166,9 +164,12 @@ class SiftWorkers:
                         "takes its place", job.source, worker.process.exitcode)
             raise ParseError("the worker process died on this body") from None
         except BaseException:
-            self._give_back(worker)   # the job's own failure: the worker is fine
+            self._discard(worker)   # an answer that did not unpickle: start afresh
             raise
         self._give_back(worker)
+        if not ok:
+            raise value   # the job's own failure (a ParseError ...): the worker is fine
+        result: Sifted = value
         return result
 
     def _take(self) -> _Process:

@@ -176,6 +176,28 @@ def test_a_worker_killed_or_hung_costs_only_its_source(tmp_path: Path, farm, tas
         app.close()
 
 
+def oserror_on_doomed(job: SiftJob) -> Sifted:
+    """A task that fails on one source with an OSError of its own (a file it could not read)."""
+    if job.source == "wire 3":
+        raise FileNotFoundError(2, "No such file", "/gone/selectors.css")
+    return sift_in_worker(job)
+
+
+def test_a_task_failing_with_an_oserror_is_its_source_s_failure_not_a_dead_worker(
+        tmp_path: Path, farm) -> None:
+    app = make_app(tmp_path, farm, 2, "m.db")
+    assert app.workers is not None
+    try:
+        app.workers.target = oserror_on_doomed
+        outcomes = {o.source: o for o in poll_sources(app, app.config.sources)}
+        error = outcomes["wire 3"].error or ""
+        assert outcomes["wire 3"].status == "error" and "/gone/selectors.css" in error
+        assert "died" not in error
+        assert all(o.status == "ok" for name, o in outcomes.items() if name != "wire 3")
+    finally:
+        app.close()
+
+
 def die_when_idle(job: SiftJob) -> Sifted:
     """Sift, then die a moment later, idle (as when killed between two jobs)."""
     sifted = sift_in_worker(job)
