@@ -19,10 +19,12 @@ which every worker then shares instead of compiling it again.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import signal
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from multiprocessing.connection import Connection
@@ -101,8 +103,13 @@ class _Process:
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child, initargs), daemon=True,
                                        name="monitor-worker")
-        self.process.start()
-        child.close()
+        try:
+            self.process.start()
+        except BaseException:
+            self.conn.close()
+            raise
+        finally:
+            child.close()
 
     def run(self, target: Callable[[SiftJob], Sifted], job: SiftJob,
             timeout: float) -> tuple[bool, Any]:
@@ -148,6 +155,10 @@ class SiftWorkers:
         self._all: set[_Process] = set()
         self._starting = 0
         self._closed = False
+        # Workers ignore SIGTERM, which multiprocessing sends its children at exit before
+        # joining them: a process that never called close() would wait forever. This
+        # handler runs before multiprocessing's (atexit runs the later one first).
+        atexit.register(_close_at_exit, weakref.ref(self))
 
     def __call__(self, job: SiftJob) -> Sifted:
         """Sift in a worker; a worker that hangs or dies on the job raises ParseError."""
@@ -237,3 +248,9 @@ class SiftWorkers:
             worker.stop(STOP_SECONDS)
         for worker in busy:
             worker.stop(0)
+
+
+def _close_at_exit(ref: weakref.ref[SiftWorkers]) -> None:
+    pool = ref()
+    if pool is not None:
+        pool.close()

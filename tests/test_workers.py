@@ -289,3 +289,43 @@ def test_workers_end_with_a_killed_daemon(tmp_path: Path, farm) -> None:
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait(10)
+
+
+EXIT_WITHOUT_CLOSE = """
+import sys
+from datetime import UTC, datetime, timedelta
+from monitor.config import load_config_data
+from monitor.store import open_store
+from monitor.types import ParseJob, SiftJob, SourceState
+from monitor.workers import SiftWorkers
+
+BODY = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>w</title>'
+        b'<item><guid>1</guid><title>Weather</title><link>https://w.example/1</link></item>'
+        b'</channel></rss>')
+
+if __name__ == "__main__":
+    database = sys.argv[1]
+    open_store(database).close()
+    config = load_config_data({"monitor": {"database": database},
+                               "topics": [{"name": "t", "event": "recognition"}]})
+    workers = SiftWorkers(2, 60, database, config.topics, timedelta(hours=48))
+    job = SiftJob("w", ParseJob("feed", BODY, "https://w.example/rss", "application/rss+xml"),
+                  SourceState("w", "https://w.example/rss"), datetime.now(UTC))
+    print(len(workers(job).new_items))   # and exit, the workers never closed
+"""
+
+
+def test_a_process_that_never_closes_its_workers_still_exits(tmp_path: Path) -> None:
+    """Workers ignore SIGTERM (the daemon's, sent to the whole group by systemd, is the
+    daemon's to act on); at exit the pool is closed first, or multiprocessing's own exit
+    would wait forever for workers it asked to terminate."""
+    script = tmp_path / "exit_without_close.py"
+    script.write_text(EXIT_WITHOUT_CLOSE, encoding="utf-8")
+    try:
+        ran = subprocess.run([sys.executable, str(script), str(tmp_path / "m.db")],
+                             capture_output=True, text=True, timeout=60,
+                             cwd=Path(__file__).resolve().parents[1])
+    except subprocess.TimeoutExpired:
+        pytest.fail("the process hung at exit with its workers still running")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "1"
