@@ -45,7 +45,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -380,21 +380,37 @@ def _publisher(cluster: Cluster, stories: int, every: float, stop: threading.Eve
         cluster.publish()
 
 
+def _under_faults(cluster: Cluster, outcome: Outcome, stories: int, every: float,
+                  faults: Callable[[float], None], finish_timeout: float) -> Outcome:
+    """Both nodes started, stories published every ``every`` seconds while ``faults(since)``
+    runs, the rest published after; then the nodes run until every story is delivered."""
+    for index in (0, 1):
+        cluster.start(index)
+    stop = threading.Event()
+    publisher = threading.Thread(target=_publisher, args=(cluster, stories, every, stop))
+    since = time.monotonic()
+    publisher.start()
+    try:
+        faults(since)
+        publisher.join()
+    finally:
+        stop.set()
+        publisher.join()
+    until = time.monotonic()
+    while len(cluster.expected) < stories:
+        cluster.publish()
+    return cluster.finish(outcome, since, until, finish_timeout)
+
+
 def run_kills(workdir: Path, database: str, kills: int, seed: int = 7, *,
               lease_timeout: float = 5.0, stories: int = 120,
               finish_timeout: float = 120.0) -> Outcome:
     """SIGKILL one of the two nodes at random moments, ``kills`` times, restarting it."""
     with Cluster(workdir, database, seed, lease_timeout=lease_timeout) as cluster:
         rng = cluster.rng
-        for index in (0, 1):
-            cluster.start(index)
-        stop = threading.Event()
-        every = max(0.05, kills * 2.2 / stories)     # published while the faults go on
-        publisher = threading.Thread(target=_publisher, args=(cluster, stories, every, stop))
-        since = time.monotonic()
-        publisher.start()
         killed: list[tuple[float, dict[str, float]]] = []
-        try:
+
+        def kill(_since: float) -> None:
             for _ in range(kills):
                 time.sleep(rng.uniform(0.3, 3.0))
                 cluster.check_alive()
@@ -405,15 +421,10 @@ def run_kills(workdir: Path, database: str, kills: int, seed: int = 7, *,
                 node.kill()
                 killed.append((time.monotonic(), held))
                 cluster.start(index)       # back at once; the other node never stopped
-            publisher.join()
-        finally:
-            stop.set()
-            publisher.join()
-        until = time.monotonic()
-        while len(cluster.expected) < stories:
-            cluster.publish()
-        outcome = cluster.finish(Outcome(f"SIGKILL x{kills}", tally([], [])), since, until,
-                                 finish_timeout)
+
+        every = max(0.05, kills * 2.2 / stories)     # published while the faults go on
+        outcome = _under_faults(cluster, Outcome(f"SIGKILL x{kills}", tally([], [])),
+                                stories, every, kill, finish_timeout)
         outcome.faults = len(killed)
         outcome.takeovers, outcome.early_takeovers = cluster.takeovers(killed)
         outcome.notes.append(f"{sum(len(h) for _, h in killed)} source leases held by the "
@@ -426,30 +437,19 @@ def run_terminations(workdir: Path, database: str, terminations: int, seed: int 
                      finish_timeout: float = 120.0) -> Outcome:
     """Kill every connection of the nodes (pg_terminate_backend) at random moments."""
     with Cluster(workdir, database, seed, lease_timeout=lease_timeout) as cluster:
-        rng = cluster.rng
-        for index in (0, 1):
-            cluster.start(index)
-        stop = threading.Event()
-        every = max(0.05, terminations * 1.3 / stories)
-        publisher = threading.Thread(target=_publisher, args=(cluster, stories, every, stop))
-        since = time.monotonic()
-        publisher.start()
-        connections = 0
-        try:
+        killed: list[int] = []
+
+        def terminate(_since: float) -> None:
             for _ in range(terminations):
-                time.sleep(rng.uniform(0.2, 2.4))
-                connections += cluster.db.terminate()
-            publisher.join()
-        finally:
-            stop.set()
-            publisher.join()
-        until = time.monotonic()
-        while len(cluster.expected) < stories:
-            cluster.publish()
-        outcome = cluster.finish(Outcome(f"pg_terminate_backend x{terminations}",
-                                         tally([], [])), since, until, finish_timeout)
+                time.sleep(cluster.rng.uniform(0.2, 2.4))
+                killed.append(cluster.db.terminate())
+
+        every = max(0.05, terminations * 1.3 / stories)
+        outcome = _under_faults(
+            cluster, Outcome(f"pg_terminate_backend x{terminations}", tally([], [])),
+            stories, every, terminate, finish_timeout)
         outcome.faults = terminations
-        outcome.notes.append(f"{connections} connections killed in all")
+        outcome.notes.append(f"{sum(killed)} connections killed in all")
         return outcome
 
 
@@ -478,32 +478,20 @@ def run_restarts(workdir: Path, database: str, restarts: int, command: str, seed
                  finish_timeout: float = 180.0) -> Outcome:
     """Restart the PostgreSQL server at random moments, the nodes running on."""
     with Cluster(workdir, database, seed, lease_timeout=lease_timeout) as cluster:
-        rng = cluster.rng
-        for index in (0, 1):
-            cluster.start(index)
-        stop = threading.Event()
-        every = max(0.05, restarts * 6.0 / stories)
-        publisher = threading.Thread(target=_publisher, args=(cluster, stories, every, stop))
-        since = time.monotonic()
-        publisher.start()
         commands: list[float] = []
         outcome = Outcome(f"server restart x{restarts}", tally([], []))
-        try:
+
+        def restart(since: float) -> None:
             for _ in range(restarts):
-                time.sleep(rng.uniform(0.5, 4.0))
+                time.sleep(cluster.rng.uniform(0.5, 4.0))
                 outcome.notes.append(f"restart at {time.monotonic() - since:.1f} s")
                 took, resumed = restart_server(command, cluster.db)
                 commands.append(took)
                 outcome.resumed.append(resumed)
                 cluster.check_alive()
-            publisher.join()
-        finally:
-            stop.set()
-            publisher.join()
-        until = time.monotonic()
-        while len(cluster.expected) < stories:
-            cluster.publish()
-        outcome = cluster.finish(outcome, since, until, finish_timeout)
+
+        every = max(0.05, restarts * 6.0 / stories)
+        outcome = _under_faults(cluster, outcome, stories, every, restart, finish_timeout)
         outcome.faults = restarts
         outcome.wait_bound += max(commands, default=0.0)   # nothing is polled meanwhile
         outcome.notes.append(
