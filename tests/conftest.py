@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,13 @@ import pytest
 
 from tests.fakes import postgres_database
 from tests.loopback import LoopbackHTTPServer
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject's addopts): one test process per core, but at least 4 and at most
+    8. The slow tests mostly wait (daemons starting, subprocesses, PostgreSQL), so even two
+    cores keep four processes busy; more than 8 would only add databases and start-ups."""
+    return min(max(os.cpu_count() or 1, 4), 8)
 
 
 @pytest.fixture(scope="module")
