@@ -25,6 +25,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 from urllib.parse import unquote
 
@@ -316,8 +317,9 @@ class PostgresStore:
         than ``owner`` holds it; not waiting for the disk, as poll_transaction."""
         with self._transaction() as db, db.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
+            # In name order: the row locks' order of the heartbeat's lease renewal.
             cursor.executemany(_RECORD_STATE, [[*_state_row(s), owner, owner]
-                                               for s in states])
+                                               for s in sorted(states, key=attrgetter("name"))])
 
     # -- items and stories ------------------------------------------------
 

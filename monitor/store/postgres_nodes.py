@@ -30,6 +30,13 @@ JOIN_LOCK = int.from_bytes(b"nm-nodes", "big", signed=True)
 
 # A lease is free when nobody holds it or its time has passed.
 _FREE = "(lease_until IS NULL OR lease_until < %(now)s)"
+# The rows of (owner, keys) a statement updates, locked first in key order. Statements that
+# wait for several rows' locks must take them in one order, or two of them deadlock (the
+# heartbeat renewing thousands of leases and a batch of unchanged polls' states did: the
+# server aborted one). The batch writes in name order too (PostgresStore.record_states);
+# claims skip locked rows and never wait.
+_LOCKED_IN_ORDER = ("(SELECT {key} FROM {table} WHERE lease_owner = %s AND {key} = ANY(%s) "
+                    "ORDER BY {key} FOR UPDATE)")
 _DUE = ("retired_at IS NULL AND (%(due_by)s::timestamptz IS NULL OR next_poll_at IS NULL "
         "OR next_poll_at <= %(due_by)s) AND (%(names)s::text[] IS NULL "
         "OR name = ANY(%(names)s::text[]))")
@@ -77,11 +84,13 @@ def beat(db: Connection, heartbeat: Heartbeat) -> None:
     upsert_node(db, heartbeat.identity, heartbeat.at, heartbeat.singletons)
     owner, until = heartbeat.identity.id, heartbeat.until
     if heartbeat.sources:
-        db.execute("UPDATE sources SET lease_until = %s WHERE lease_owner = %s AND "
-                   "name = ANY(%s)", (until, owner, list(heartbeat.sources)))
+        db.execute(f"UPDATE sources SET lease_until = %s WHERE name IN "
+                   f"{_LOCKED_IN_ORDER.format(table='sources', key='name')}",
+                   (until, owner, list(heartbeat.sources)))
     if heartbeat.deliveries:
-        db.execute("UPDATE deliveries SET lease_until = %s WHERE lease_owner = %s AND "
-                   "id = ANY(%s)", (until, owner, list(heartbeat.deliveries)))
+        db.execute(f"UPDATE deliveries SET lease_until = %s WHERE id IN "
+                   f"{_LOCKED_IN_ORDER.format(table='deliveries', key='id')}",
+                   (until, owner, list(heartbeat.deliveries)))
 
 
 def forget_nodes(db: Connection, ids: Sequence[str]) -> None:
@@ -111,8 +120,8 @@ def claim_sources(db: Connection, claim: SourceClaim, columns: Sequence[str]) ->
 
 
 def release_sources(db: Connection, owner: str, names: Sequence[str]) -> None:
-    db.execute("UPDATE sources SET lease_owner = NULL, lease_until = NULL "
-               "WHERE name = ANY(%s) AND lease_owner = %s", (list(names), owner))
+    db.execute(f"UPDATE sources SET lease_owner = NULL, lease_until = NULL WHERE name IN "
+               f"{_LOCKED_IN_ORDER.format(table='sources', key='name')}", (owner, list(names)))
 
 
 def claim_delivery(db: Connection, digest_id: str, statuses: Sequence[str],
