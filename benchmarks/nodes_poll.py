@@ -136,6 +136,12 @@ def run(nodes: int, feeds: int, hosts: int, server: str, folder: Path) -> None:
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"| {nodes} | {feeds} | {first:.1f} s ({share}) | {again:.1f} s ({share_again}) "
               f"| {cpu} | {rss} | {peak[0]} | {load} |", flush=True)
+        for log in logs:   # a farm's poll never fails: any warning is the nodes' own trouble
+            troubles = [line for line in log.read_text().splitlines()
+                        if " WARNING " in line or " ERROR " in line]
+            if troubles:
+                print(f"  {log.name}: {len(troubles)} warnings or errors, the first: "
+                      f"{troubles[0][:300]}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -326,6 +326,8 @@ class Daemon:
         self._in_flight: set[str] = set()    # claimed: waiting in the pool or polled now
         self._polling: set[str] = set()      # polled now
         self._hosts = _HostGate(app.config.monitor.max_per_host)   # polls in flight
+        # Claimed, waiting for their host to have room (in _in_flight too), by host.
+        self._waiting: defaultdict[str, deque[SourceConfig]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._immediate_queued = threading.Event()
         self._scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
@@ -379,6 +381,7 @@ class Daemon:
         self._deliveries.shutdown(wait=False, cancel_futures=True)
         with self._lock:   # claimed, never to be polled here: to the other nodes at once
             waiting = sorted(self._in_flight - self._polling)
+            self._waiting.clear()
         self.app.node.release(waiting)
         finished = self._work.wait_idle(grace)
         self.app.pipeline.flush()
@@ -387,9 +390,11 @@ class Daemon:
         return finished
 
     def _tick(self) -> None:
-        """Claim the due sources and submit them; a host already at max_per_host polls in
-        flight waits for a later tick (its sources given back to the cluster), so one slow
-        host never holds every worker."""
+        """Claim the due sources and submit them. A source whose host already has
+        max_per_host polls in flight stays claimed and waits here (not in the pool, so one
+        slow host never holds every worker) until a poll of that host ends (`_handed_on`):
+        given back instead, it was claimed again at every tick, each tick rewriting the
+        leases of every source still due (with 10,000 sources, most of a first cycle)."""
         with self._work.track():
             if self.stopping.is_set():
                 return
@@ -403,24 +408,34 @@ class Daemon:
                 with self._lock:
                     if source.name in self._in_flight:   # its poll here releases it
                         continue
-                    if not self._hosts.has_room(host) or (
-                            not wanted and self._polled_since_read(source.name, now)):
+                    if not wanted and self._polled_since_read(source.name, now):
                         given_back.append(source.name)
                         continue
                     self._in_flight.add(source.name)
                     self._wanted.discard(source.name)
+                    if not self._hosts.has_room(host):
+                        self._waiting[host].append(source)
+                        continue
                     self._hosts.enter(host)
-                try:
-                    self._pool.submit(self._poll, source, host)
-                except RuntimeError:  # the pool is shutting down
-                    self._release(source.name, host)
-                    given_back += [s.name for s, _, _ in due[index:]]
+                if not self._submit(source, host):   # the pool is shutting down
+                    given_back += [s.name for s, _, _ in due[index + 1:]]
                     break
             self.app.node.release(given_back)
             if self.stopping.is_set():
                 return
             self.app.observer.cycle_done(now)
             self.heartbeat.beat()
+
+    def _submit(self, source: SourceConfig, host: str) -> bool:
+        """Queue the poll of a claimed source that entered its host's gate; False (the
+        source released here and given back) when the pool is shutting down."""
+        try:
+            self._pool.submit(self._poll, source, host)
+            return True
+        except RuntimeError:   # only stop() shuts it, after `stopping`: nothing follows
+            self._release(source.name, host)
+            self.app.node.release([source.name])
+            return False
 
     def _claimed(self) -> frozenset[str]:
         """The sources this node holds: waiting in the pool or being polled."""
@@ -470,11 +485,26 @@ class Daemon:
         return known is not None and known.next_poll_at is not None \
             and known.next_poll_at > now
 
-    def _release(self, name: str, host: str) -> None:
+    def _release(self, name: str, host: str) -> SourceConfig | None:
+        """The source is no longer this node's to poll; returns the next source waiting for
+        its host, if any (and not stopping), which has then entered the host's gate."""
         with self._lock:
             self._in_flight.discard(name)
             self._polling.discard(name)
             self._hosts.leave(host)
+            waiting = self._waiting.get(host)
+            if not waiting or self.stopping.is_set():   # stop() gives the waiting back
+                return None
+            following = waiting.popleft()
+            if not waiting:
+                del self._waiting[host]
+            self._hosts.enter(host)
+            return following
+
+    def _handed_on(self, following: SourceConfig | None, host: str) -> None:
+        """A poll of ``host`` ended: the next source waiting for it is polled now."""
+        if following is not None:
+            self._submit(following, host)
 
     def _poll(self, source: SourceConfig, host: str) -> None:
         try:
@@ -488,7 +518,7 @@ class Daemon:
             log.exception("poll of %r crashed", source.name)
             return
         finally:
-            self._release(source.name, host)
+            self._handed_on(self._release(source.name, host), host)
         if (outcome.error or "").startswith("StoreError"):   # not committed: nor released
             self.app.node.release([source.name])
         self.app.observer.poll_done(outcome)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -306,3 +307,53 @@ def test_sigterm_while_the_node_starts_stops_it_cleanly_once_started(
         assert db.execute("SELECT COUNT(*) FROM nodes").fetchone()[0] == 0
     finally:
         db.close()
+
+
+def test_sources_waiting_for_their_host_stay_claimed_and_follow_one_another(
+        tmp_path: Path, fresh_server: LoopbackHTTPServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three sources on one host, max_per_host = 1, one tick only: the two that wait for
+    the host are kept (their leases this node's, not given back to be claimed again at every
+    tick: with 10,000 sources that churn made each tick rewrite every lease) and each is
+    polled as soon as the one before it ends, without waiting for a tick."""
+    monkeypatch.setattr("monitor.scheduler.TICK_SECONDS", 3600.0)   # the first tick only
+    answer = threading.Event()
+    asked: list[str] = []
+
+    def slow(request: RecordedRequest) -> Response:
+        asked.append(request.path)
+        answer.wait(10)
+        return Response(body=FEED)
+
+    for i in range(3):
+        fresh_server.route(f"/{i}.xml", slow)
+    app = build_app(load_config(write_config(tmp_path, fresh_server, sources=3,
+                                             max_per_host=1)))
+    released: list[str] = []
+    release = app.node.release
+
+    def recording_release(names: Sequence[str]) -> None:
+        released.extend(names)
+        release(names)
+
+    monkeypatch.setattr(app.node, "release", recording_release)
+    daemon = Daemon(app)
+    try:
+        daemon.start()
+        deadline = datetime.now(UTC) + timedelta(seconds=5)
+        while not asked and datetime.now(UTC) < deadline:
+            answer.wait(0.02)
+        assert len(asked) == 1
+        assert set(leases(app).values()) == {app.node.id}     # all three claimed
+        assert released == []                                 # none given back
+        answer.set()
+        while len(app.store.source_states()) and datetime.now(UTC) < deadline and any(
+                s.last_fetch_at is None for s in app.store.source_states()):
+            answer.wait(0.05)
+        assert sorted(asked) == ["/0.xml", "/1.xml", "/2.xml"]
+        assert fresh_server.max_in_flight == 1
+    finally:
+        answer.set()
+        daemon.stop()
+        app.close()
+    assert released == []
