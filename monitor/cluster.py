@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -144,18 +144,51 @@ def live_nodes(nodes: Iterable[NodeInfo], now: datetime,
     return [n for n in nodes if alive(n, now, lease_timeout)]
 
 
-def claim_due(owner: str, now: datetime, lease_timeout: timedelta, *, due: int | None,
-              nodes: int) -> SourceClaim | None:
-    """A node's claim of the due sources at ``now``: its share of the ``due`` sources no
-    node holds, among ``nodes`` live nodes (itself included), so that one node does not
-    take every due source while the others idle. Alone, it claims them all (``due`` may
-    then be None: not counted). None when nothing is due."""
-    if nodes <= 1:
+@dataclass(frozen=True)
+class Workload:
+    """What a node reads of the cluster at a tick, to take its share of the work: the due
+    sources no node holds, and the unexpired source leases of each live node."""
+
+    due: int
+    held: Mapping[str, int]          # live node id -> source leases it holds
+
+
+def workload(nodes: Iterable[NodeInfo], due: int, now: datetime,
+             lease_timeout: timedelta) -> Workload:
+    return Workload(due, {n.id: n.sources for n in live_nodes(nodes, now, lease_timeout)})
+
+
+def share(owner: str, work: Workload) -> int:
+    """A node's share of the work of the live nodes (itself included): the sources they
+    hold and the due ones no node holds, split evenly (rounded up), less what it holds."""
+    nodes = len(work.held.keys() | {owner})
+    return math.ceil((work.due + sum(work.held.values())) / nodes) - work.held.get(owner, 0)
+
+
+def claim_due(owner: str, now: datetime, lease_timeout: timedelta, *,
+              work: Workload | None) -> SourceClaim | None:
+    """A node's claim of the due sources at ``now``. Alone (``work`` None: not counted), it
+    claims them all. Among live nodes, up to its `share`, so that one node does not take
+    every due source while the others idle (it keeps what it claimed until polled: a node
+    that started first would otherwise hold every source of a first cycle). None when
+    nothing is due, or the node has its share."""
+    if work is None:
         return SourceClaim(owner, now, lease_until(now, lease_timeout), now)
-    if not due:
+    limit = min(work.due, share(owner, work))
+    if limit <= 0:
         return None
-    return SourceClaim(owner, now, lease_until(now, lease_timeout), now,
-                       limit=math.ceil(due / nodes))
+    return SourceClaim(owner, now, lease_until(now, lease_timeout), now, limit=limit)
+
+
+def surplus(owner: str, work: Workload | None) -> int:
+    """How many of the sources waiting on a node it gives back for the others to claim:
+    what it holds above its share, by more than a tenth of it (a node polling a little
+    slower than the others would otherwise give back a few sources at every tick)."""
+    if work is None:
+        return 0
+    above = -share(owner, work)
+    held = work.held.get(owner, 0)
+    return above if above > (held - above) // 10 else 0
 
 
 def claim_all(owner: str, now: datetime, lease_timeout: timedelta) -> SourceClaim:

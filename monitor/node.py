@@ -15,6 +15,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor import cluster
@@ -45,6 +46,7 @@ class Node:
         self.lease_timeout = lease_timeout
         self.clock = clock
         self._live = 1                # live nodes at the last heartbeat, this one included
+        self.surplus = 0              # sources held above its share at the last claim
         self._sources: Held = frozenset
         self._deliveries: Held = frozenset
         self._stopping = threading.Event()
@@ -112,16 +114,29 @@ class Node:
             return False
 
     def claim_due(self, now: datetime) -> list[SourceState]:
-        """Lease this node's share of the sources due at ``now`` that no node holds; none
-        while the database does not answer (logged; the next tick tries again)."""
+        """Lease this node's share of the sources due at ``now`` that no node holds (and
+        say in `surplus` how many of those it holds it should give back); none while the
+        database does not answer (logged; the next tick tries again)."""
+        self.surplus = 0
         try:
-            due = self.store.count_claimable(now) if self._live > 1 else None
-            claim = cluster.claim_due(self.id, now, self.lease_timeout, due=due,
-                                      nodes=self._live)
+            work = self._workload(now)
+            claim = cluster.claim_due(self.id, now, self.lease_timeout, work=work)
+            self.surplus = cluster.surplus(self.id, work)
             return self._claimed(claim) if claim is not None else []
         except StoreError as exc:
             log.warning("node %s: no source claimed: %s", self.id, exc)
             return []
+
+    def _workload(self, now: datetime) -> cluster.Workload | None:
+        """The cluster's work as the nodes table says it now (read at every tick: nodes
+        that started together must see each other at once); None while this node is the
+        only live one."""
+        if not self.store.shared:
+            return None
+        work = cluster.workload(self.store.nodes(now), 0, now, self.lease_timeout)
+        if not work.held.keys() - {self.id}:
+            return None
+        return replace(work, due=self.store.count_claimable(now))
 
     def claim_all(self) -> list[SourceState]:
         """Lease every configured source no other node holds, due or not (`monitor once`)."""

@@ -420,11 +420,32 @@ class Daemon:
                 if not self._submit(source, host):   # the pool is shutting down
                     given_back += [s.name for s, _, _ in due[index + 1:]]
                     break
+            given_back += self._spare(self.app.node.surplus)
             self.app.node.release(given_back)
             if self.stopping.is_set():
                 return
             self.app.observer.cycle_done(now)
             self.heartbeat.beat()
+
+    def _spare(self, count: int) -> list[str]:
+        """Up to ``count`` of the sources waiting for their hosts, no longer this node's
+        (to be given back: it holds more than its share while other nodes have room), taken
+        last-claimed first from each host in proportion to its queue."""
+        spared: list[str] = []
+        with self._lock:
+            waiting = sum(len(queue) for queue in self._waiting.values())
+            if not count or not waiting:
+                return spared
+            for host, queue in sorted(self._waiting.items(), key=lambda hq: -len(hq[1])):
+                take = min(len(queue), -(-len(queue) * count // waiting), count - len(spared))
+                for _ in range(take):
+                    spared.append(queue.pop().name)
+                if not queue:
+                    del self._waiting[host]
+                if len(spared) >= count:
+                    break
+            self._in_flight.difference_update(spared)
+        return spared
 
     def _submit(self, source: SourceConfig, host: str) -> bool:
         """Queue the poll of a claimed source that entered its host's gate; False (the

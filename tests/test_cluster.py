@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from monitor import cluster
-from monitor.cluster import NodeIdentity, NodeInfo, SourceClaim
+from monitor.cluster import NodeIdentity, NodeInfo, SourceClaim, Workload
 from monitor.config import load_config_data
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -19,19 +19,39 @@ def node(node_id: str, heartbeat: datetime, config_hash: str = "abc") -> NodeInf
 
 
 def test_alone_a_node_claims_every_due_source_without_counting_them() -> None:
-    claim = cluster.claim_due("a", NOW, TIMEOUT, due=None, nodes=1)
+    claim = cluster.claim_due("a", NOW, TIMEOUT, work=None)
     assert claim == SourceClaim("a", NOW, NOW + TIMEOUT, due_by=NOW, limit=None)
+    assert cluster.surplus("a", None) == 0
+
+
+def work(due: int, **held: int) -> Workload:
+    return Workload(due, held)
 
 
 def test_among_live_nodes_a_node_claims_its_share_of_the_due_sources() -> None:
-    assert cluster.claim_due("a", NOW, TIMEOUT, due=10, nodes=2) == SourceClaim(
+    assert cluster.claim_due("a", NOW, TIMEOUT, work=work(10, a=0, b=0)) == SourceClaim(
         "a", NOW, NOW + TIMEOUT, due_by=NOW, limit=5)
     # rounded up: the last source is never left to wait for the next tick
-    claim = cluster.claim_due("a", NOW, TIMEOUT, due=7, nodes=3)
+    claim = cluster.claim_due("a", NOW, TIMEOUT, work=work(7, a=0, b=0, c=0))
     assert claim is not None and claim.limit == 3
-    assert cluster.claim_due("a", NOW, TIMEOUT, due=1, nodes=3) == SourceClaim(
+    assert cluster.claim_due("a", NOW, TIMEOUT, work=work(1, a=0, b=0, c=0)) == SourceClaim(
         "a", NOW, NOW + TIMEOUT, due_by=NOW, limit=1)
-    assert cluster.claim_due("a", NOW, TIMEOUT, due=0, nodes=2) is None
+    assert cluster.claim_due("a", NOW, TIMEOUT, work=work(0, a=0, b=0)) is None
+
+
+def test_the_share_counts_what_each_node_holds_already() -> None:
+    # b started first and holds 10 sources waiting for their hosts: a, new, takes all 4
+    # due, and b gives back 3 (its share is 7 of the 14)
+    claim = cluster.claim_due("a", NOW, TIMEOUT, work=work(4, a=0, b=10))
+    assert claim is not None and claim.limit == 4
+    assert cluster.claim_due("b", NOW, TIMEOUT, work=work(4, a=0, b=10)) is None
+    assert cluster.surplus("b", work(4, a=0, b=10)) == 3
+    assert cluster.surplus("a", work(4, a=0, b=10)) == 0
+    # a node a joining node does not know yet (not in the table) counts as one
+    assert cluster.share("c", work(0, a=3, b=3)) == 2
+    # a little above its share (by a tenth of it or less): kept, not given back
+    assert cluster.surplus("b", work(0, a=90, b=110)) == 0
+    assert cluster.surplus("b", work(0, a=80, b=120)) == 20
 
 
 def test_monitor_once_claims_every_source_due_or_not() -> None:

@@ -357,3 +357,28 @@ def test_sources_waiting_for_their_host_stay_claimed_and_follow_one_another(
         daemon.stop()
         app.close()
     assert released == []
+
+
+def test_on_postgresql_a_node_that_claimed_every_source_first_shares_them(
+        postgres: str) -> None:
+    """Two nodes started together: the first one's first tick claims all ten sources (it
+    is alone), which then wait on it for their hosts. The second claims none of them; the
+    first, seeing it, gives back what it holds above its share, which the second claims."""
+    store = temp_store(Path("."), [(f"s{i}", f"https://{i}.example/rss") for i in range(10)],
+                       NOW, database=postgres)
+    other_store = open_store(postgres)
+    clock = FixedClock(NOW)
+    try:
+        first = Node(store, identity("first", "abc"), TIMEOUT, clock)
+        first.join("db")
+        assert len(first.claim_due(NOW)) == 10 and first.surplus == 0
+        second = Node(other_store, identity("second", "abc"), TIMEOUT, clock)
+        second.join("db")
+        assert second.claim_due(NOW) == [] and second.surplus == 0
+        assert first.claim_due(NOW) == [] and first.surplus == 5
+        store.release_sources("first", ["s9", "s8", "s7", "s6", "s5"])
+        assert sorted(s.name for s in second.claim_due(NOW)) == ["s5", "s6", "s7", "s8", "s9"]
+        assert first.claim_due(NOW) == [] and first.surplus == 0
+    finally:
+        store.close()
+        other_store.close()
