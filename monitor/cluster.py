@@ -168,14 +168,16 @@ def share(owner: str, work: Workload) -> int:
 def claim_due(owner: str, now: datetime, lease_timeout: timedelta, *,
               work: Workload | None) -> SourceClaim | None:
     """A node's claim of the due sources at ``now``. Alone (``work`` None: not counted), it
-    claims them all. Among live nodes, up to its `share`, so that one node does not take
-    every due source while the others idle (it keeps what it claimed until polled: a node
-    that started first would otherwise hold every source of a first cycle). None when
-    nothing is due, or the node has its share."""
+    claims them all. Among live nodes, a part of the due sources no node holds, so that one
+    node does not take every due source while the others idle: those divided by the live
+    nodes, or its `share` when that is more (it holds little). A node holding more than its
+    share (it started first and claimed a whole first cycle, which waits on it for its
+    hosts: see `surplus`) claims none. None when nothing is to be claimed."""
     if work is None:
         return SourceClaim(owner, now, lease_until(now, lease_timeout), now)
-    limit = min(work.due, share(owner, work))
-    if limit <= 0:
+    nodes = len(work.held.keys() | {owner})
+    limit = min(work.due, max(math.ceil(work.due / nodes), share(owner, work)))
+    if limit <= 0 or surplus(owner, work):
         return None
     return SourceClaim(owner, now, lease_until(now, lease_timeout), now, limit=limit)
 

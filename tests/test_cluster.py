@@ -47,6 +47,9 @@ def test_the_share_counts_what_each_node_holds_already() -> None:
     assert cluster.claim_due("b", NOW, TIMEOUT, work=work(4, a=0, b=10)) is None
     assert cluster.surplus("b", work(4, a=0, b=10)) == 3
     assert cluster.surplus("a", work(4, a=0, b=10)) == 0
+    # holding a few in flight (its share is 2), a node still claims a half of the due
+    claim = cluster.claim_due("a", NOW, TIMEOUT, work=work(6, a=4, b=0))
+    assert claim is not None and claim.limit == 3
     # a node a joining node does not know yet (not in the table) counts as one
     assert cluster.share("c", work(0, a=3, b=3)) == 2
     # a little above its share (by a tenth of it or less): kept, not given back

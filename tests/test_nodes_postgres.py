@@ -30,7 +30,9 @@ def polls_logged(cluster: Cluster, index: int) -> int:
 
 def test_two_nodes_share_the_sources_and_deliver_every_story_once(
         tmp_path: Path, postgres: str) -> None:
-    with Cluster(tmp_path, postgres, seed=3, feeds=12, interval=2.0,
+    # A lease_timeout far longer than the bound below: a source left to a lapsing lease
+    # would wait a minute.
+    with Cluster(tmp_path, postgres, seed=3, feeds=12, interval=2.0, lease_timeout=60.0,
                  slowest_fetch=0.3) as cluster:
         cluster.start(0)
         cluster.start(1)
@@ -44,8 +46,12 @@ def test_two_nodes_share_the_sources_and_deliver_every_story_once(
             assert node.terminate()[0] == 0
         assert overlaps(list(cluster.farm.polls)) == 0        # one node polls a source
         assert polls_logged(cluster, 0) > 0 and polls_logged(cluster, 1) > 0   # both work
+        # interval and jitter, a tick, the fetch, and one more tick: on a loaded machine (the
+        # test suite's other processes) a node's tick sometimes runs late, or a source is
+        # claimed at the next one (seen: 2 of 12 runs at a load of 4, before and after
+        # the nodes took shares of what they hold)
         assert max(longest_waits(list(cluster.farm.polls), since, until).values()) < (
-            2.0 * 1.1 + TICK + 0.3 + 1.0)
+            2.0 * 1.1 + TICK + 0.3 + 1.0 + TICK)
 
 
 def test_sigterm_gives_the_leases_back_at_once(tmp_path: Path, postgres: str) -> None:
