@@ -2,6 +2,7 @@
 to poll every feed of a local farm.
 
     python benchmarks/nodes_poll.py --feeds 10000 --nodes 1,2 [--postgres URL]
+    python benchmarks/nodes_poll.py --feeds 10000 --nodes 1 --sqlite
 
 The farm is benchmarks/poll.py's (its own process, feeds spread over loopback hosts
 127.0.0.2 ..., 0 ms latency). For each node count, a new database (dropped after), the nodes
@@ -10,6 +11,8 @@ started together (`monitor run`, one process each, the same config), and two cyc
 - first: from the nodes' start until every source has been polled once (every feed new);
 - unchanged: every source made due at once (its next poll time set to now, in SQL), until
   every source has been polled again (the farm answers 304 to the nodes' ETags).
+
+With --sqlite, one node on a SQLite file of the run's temporary folder, the same way.
 
 Printed per run: the wall time of each cycle, the polls each node made (its log's poll
 lines), each node's CPU time (its process and its workers) and the peak memory of each of
@@ -24,10 +27,15 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -63,14 +71,58 @@ event = "recognition"
 {sources}""", encoding="utf-8")
 
 
-def polled_since(db: Database, since: str) -> int:
-    rows = db._rows("SELECT COUNT(*) FROM sources WHERE last_fetch_at >= %s::timestamptz",
-                    (since,))
-    return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+class Postgres:
+    """The nodes' PostgreSQL database, read (and made due) from outside."""
+
+    def __init__(self, url: str) -> None:
+        self.db = Database(url)
+
+    def now(self) -> str:
+        return str(self.db._rows("SELECT clock_timestamp()::text")[0][0])
+
+    def polled_since(self, since: str) -> int:
+        rows = self.db._rows("SELECT COUNT(*) FROM sources WHERE last_fetch_at >= "
+                             "%s::timestamptz", (since,))
+        return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
+    def make_all_due(self) -> None:
+        self.db._rows("UPDATE sources SET next_poll_at = clock_timestamp() RETURNING 1")
+
+    def connections(self) -> int:
+        """The nodes' connections to their database now (this reading's own left out)."""
+        rows = self.db._rows("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = %s "
+                             "AND pid <> pg_backend_pid()", (self.db.name,))
+        return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
 
 
-def server_now(db: Database) -> str:
-    return str(db._rows("SELECT clock_timestamp()::text")[0][0])
+class Sqlite:
+    """The one node's SQLite file, read (and made due) from outside: times are stored as
+    ISO text in UTC, which compares as text."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def _one(self, sql: str, params: tuple[object, ...] = ()) -> int:
+        with sqlite3.connect(self.path, timeout=30) as db:
+            row = db.execute(sql, params).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def now(self) -> str:
+        return datetime.now(UTC).isoformat()
+
+    def polled_since(self, since: str) -> int:
+        if not Path(self.path).exists():
+            return 0
+        try:
+            return self._one("SELECT COUNT(*) FROM sources WHERE last_fetch_at >= ?", (since,))
+        except sqlite3.OperationalError:    # the schema is not there yet
+            return 0
+
+    def make_all_due(self) -> None:
+        self._one("UPDATE sources SET next_poll_at = ? RETURNING 1", (self.now(),))
+
+    def connections(self) -> int:
+        return 0
 
 
 def proc_figures(pid: int) -> tuple[float, list[float]]:
@@ -80,29 +132,33 @@ def proc_figures(pid: int) -> tuple[float, list[float]]:
     return sum(cpu_seconds(p) for p in pids), [memory_mb(p) for p in pids]
 
 
-def connections(db: Database) -> int:
-    """The nodes' connections to their database now (this reading's own left out)."""
-    rows = db._rows("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = %s "
-                    "AND pid <> pg_backend_pid()", (db.name,))
-    return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
-
-
-def wait_all(db: Database, since: str, feeds: int, timeout: float,
+def wait_all(db: Postgres | Sqlite, since: str, feeds: int, timeout: float,
              peak: list[int]) -> float:
     """Seconds until every source was polled after ``since``; ``peak[0]`` becomes the
     most connections seen meanwhile."""
     started = time.monotonic()
-    while polled_since(db, since) < feeds:
+    while db.polled_since(since) < feeds:
         if time.monotonic() - started > timeout:
-            raise TimeoutError(f"only {polled_since(db, since)} of {feeds} polled")
-        peak[0] = max(peak[0], connections(db))
+            raise TimeoutError(f"only {db.polled_since(since)} of {feeds} polled")
+        peak[0] = max(peak[0], db.connections())
         time.sleep(0.25)
     return time.monotonic() - started
 
 
-def run(nodes: int, feeds: int, hosts: int, server: str, folder: Path) -> None:
+@contextmanager
+def database(server: str | None, folder: Path) -> Iterator[tuple[str, Postgres | Sqlite]]:
+    """A new PostgreSQL database on ``server`` (dropped after), or a SQLite file in
+    ``folder`` when ``server`` is None: its URL or path, and its reader."""
+    if server is None:
+        path = str(folder / f"nodes-{uuid.uuid4().hex[:8]}.db")
+        yield path, Sqlite(path)
+        return
     with scratch_database(server) as url:
-        db = Database(url)
+        yield url, Postgres(url)
+
+
+def run(nodes: int, feeds: int, hosts: int, server: str | None, folder: Path) -> None:
+    with database(server, folder) as (url, db):
         config = folder / f"nodes-{nodes}.toml"
         write_config(config, url, feeds, hosts)
         logs = [folder / f"nodes-{nodes}-{i}.log" for i in range(nodes)]
@@ -110,7 +166,7 @@ def run(nodes: int, feeds: int, hosts: int, server: str, folder: Path) -> None:
         # The schema first, so that the nodes' start is not a race of migrations.
         subprocess.run([sys.executable, "-m", "monitor", "db", "check", "-c", str(config)],
                        cwd=REPO, capture_output=True, check=False)
-        since = server_now(db)
+        since = db.now()
         processes = [subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c",
                                        str(config)], cwd=REPO, env=env,
                                       stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -119,8 +175,8 @@ def run(nodes: int, feeds: int, hosts: int, server: str, folder: Path) -> None:
         try:
             first = wait_all(db, since, feeds, 1800, peak)
             polls_first = [log.read_text().count("poll source=") for log in logs]
-            since = server_now(db)
-            db._rows("UPDATE sources SET next_poll_at = clock_timestamp() RETURNING 1")
+            since = db.now()
+            db.make_all_due()
             again = wait_all(db, since, feeds, 1800, peak)
             polls = [log.read_text().count("poll source=") for log in logs]
             figures = [proc_figures(p.pid) for p in processes]
@@ -150,9 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=250)
     parser.add_argument("--nodes", default="1,2")
     parser.add_argument("--postgres", default=os.environ.get(POSTGRES_ENV))
+    parser.add_argument("--sqlite", action="store_true",
+                        help="one node on a SQLite file instead (--nodes 1)")
     args = parser.parse_args(argv)
-    if not args.postgres:
-        parser.error(f"give --postgres URL or set {POSTGRES_ENV}")
+    if args.sqlite:
+        args.postgres = None
+        if args.nodes != "1":
+            parser.error("--sqlite: one node only (--nodes 1): a SQLite file has one writer")
+    elif not args.postgres:
+        parser.error(f"give --postgres URL or set {POSTGRES_ENV}, or --sqlite")
     ready, stop = multiprocessing.Event(), multiprocessing.Event()
     farm = multiprocessing.Process(target=run_farm, args=(args.feeds, args.hosts, 0.0, 0.0,
                                                           ready, stop), daemon=True)
