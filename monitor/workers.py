@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import weakref
@@ -69,12 +70,30 @@ def sift_in_worker(job: SiftJob) -> Sifted:
     return sift(job, run_parse_job, _WORKER.keys, _WORKER.classifiers, _WORKER.max_age)
 
 
-def _serve(conn: Connection, initargs: tuple[Any, ...]) -> None:
+def _end_with_the_daemon(lifeline: Connection) -> None:
+    """Watch the daemon from a thread: only the daemon holds the other end of
+    ``lifeline``, and never writes to it, so the read ends when the daemon does, however
+    it ended (SIGKILL included). Then this worker ends too, even in the middle of a job
+    that would never end (its deadline was the daemon's to enforce). The worker's own
+    pipe would tell only at its next read; and the fork server, its parent, lives as long
+    as any worker does, so the kernel's parent-death signal cannot tell either."""
+    def watch() -> None:
+        try:
+            lifeline.recv()
+        except (EOFError, OSError):
+            pass
+        os._exit(0)
+
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()
+
+
+def _serve(conn: Connection, lifeline: Connection, initargs: tuple[Any, ...]) -> None:
     """A worker's life: answer (task, job) messages until None, or until the daemon's end
     of the pipe closes (the daemon died). Signals to the process group are the daemon's to
     handle: it stops its workers when it stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _end_with_the_daemon(lifeline)
     _start_worker(*initargs)
     while True:
         try:
@@ -101,15 +120,18 @@ class _Process:
 
     def __init__(self, context: Any, initargs: tuple[Any, ...]) -> None:
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, initargs), daemon=True,
-                                       name="monitor-worker")
+        lifeline, self.lifeline = context.Pipe(duplex=False)   # the worker's end reads
+        self.process = context.Process(target=_serve, args=(child, lifeline, initargs),
+                                       daemon=True, name="monitor-worker")
         try:
             self.process.start()
         except BaseException:
             self.conn.close()
+            self.lifeline.close()
             raise
         finally:
             child.close()
+            lifeline.close()
 
     def run(self, target: Callable[[SiftJob], Sifted], job: SiftJob,
             timeout: float) -> tuple[bool, Any]:
@@ -134,6 +156,7 @@ class _Process:
             self.process.kill()
             self.process.join(1.0)
         self.conn.close()
+        self.lifeline.close()
 
 
 class SiftWorkers:

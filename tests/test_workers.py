@@ -329,3 +329,65 @@ def test_a_process_that_never_closes_its_workers_still_exits(tmp_path: Path) -> 
         pytest.fail("the process hung at exit with its workers still running")
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "1"
+
+
+STUCK_IN_A_JOB = """
+import sys, time
+from datetime import UTC, datetime, timedelta
+from monitor.config import load_config_data
+from monitor.store import open_store
+from monitor.types import ParseJob, SiftJob, SourceState
+from monitor.workers import SiftWorkers
+
+
+def endless(job):
+    while True:        # a job that never ends (a parser's runaway loop)
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    database = sys.argv[1]
+    open_store(database).close()
+    config = load_config_data({"monitor": {"database": database},
+                               "topics": [{"name": "t", "event": "recognition"}]})
+    workers = SiftWorkers(1, 3600, database, config.topics, timedelta(hours=48))
+    workers.target = endless
+    job = SiftJob("w", ParseJob("feed", b"<rss/>", "https://w.example/rss"),
+                  SourceState("w", "https://w.example/rss"), datetime.now(UTC))
+    print("sifting", flush=True)
+    workers(job)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_a_worker_stuck_in_a_job_ends_with_a_killed_daemon(tmp_path: Path) -> None:
+    """A worker notices its daemon's death when it next reads its pipe: one stuck in a job
+    (its deadline was the daemon's to enforce) would run on alone. The kernel ends it when
+    the fork server, its parent, exits with the daemon."""
+    script = tmp_path / "stuck_in_a_job.py"
+    script.write_text(STUCK_IN_A_JOB, encoding="utf-8")
+    daemon = subprocess.Popen([sys.executable, str(script), str(tmp_path / "m.db")],
+                              stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert daemon.stdout is not None and daemon.stdout.readline() == "sifting\n"
+        deadline = time.monotonic() + 30
+        children: set[int] = set()
+        while len(children) < 2 and time.monotonic() < deadline:  # fork server + the worker
+            time.sleep(0.2)
+            children = descendants(daemon.pid)
+        assert len(children) >= 2, "no worker process started"
+        time.sleep(1.0)                                  # the worker is in its job
+        daemon.kill()
+        daemon.wait(10)
+        deadline = time.monotonic() + 10
+        while any(running(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [pid for pid in children if running(pid)]
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        assert not left, "a worker stuck in a job outlived the daemon"
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(10)
