@@ -16,11 +16,13 @@ timeouts, malformed XML, a server trickling bytes).
 
 The baseline runs in its own process: requests with a pool of 32 threads and
 fastfeedparser, conditional GETs, a keyword match ("taliban") on title and summary, nothing
-stored. Each cycle runs the baseline's cycle, then the monitor's (`poll_sources`, as `monitor
-once` does), on the same farm. The first cycle finds every feed new; the others find
-nothing changed. For each cycle: wall time, CPU time of all the monitor's processes (the
-daemon's and its workers'), CPU per feed, each process's peak RSS, and the ratio of the
-monitor's wall time to the baseline's.
+stored. Each cycle runs the baseline's cycle, then the monitor's (`poll_claimed`, as
+`monitor once`: every source claimed, its state read with the claim, and polled; with
+--no-claims, the polls alone, as the figures before that option measured), on the same
+farm. The first cycle finds every feed new; the others find nothing changed. For
+each cycle: wall time, CPU time of all the monitor's processes (the daemon's and its
+workers'), CPU per feed, each process's peak RSS, and the ratio of the monitor's wall time
+to the baseline's.
 
 --articles sets [monitor] fetch_articles (default "never": the farm's links then point to
 hosts nobody serves). With "candidates" or "all", each item links to an article page the
@@ -353,7 +355,7 @@ def timed_polls(app: Any) -> dict[str, float]:
     return finished
 
 
-def monitor_cycle(app: Any, poll_sources: Callable[..., Any], finished: dict[str, float],
+def monitor_cycle(app: Any, poll_all: Callable[[Any], Any], finished: dict[str, float],
                   others: set[int]) -> dict[str, Any]:
     """One cycle of every source, with its wall time and its processes' CPU time."""
     gc.collect()
@@ -361,7 +363,7 @@ def monitor_cycle(app: Any, poll_sources: Callable[..., Any], finished: dict[str
     before = {pid: cpu_seconds(pid) for pid in [me, *descendants(me, others)]}
     start = time.perf_counter()
     finished.clear()
-    outcomes = poll_sources(app, app.config.sources)
+    outcomes = poll_all(app)
     wall = time.perf_counter() - start
     cpus = {me: cpu_seconds(me) - before[me]}      # before scanning /proc for the workers
     pids = [me, *descendants(me, others)]
@@ -418,6 +420,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--article-budget", type=int, default=200,
                         help="[monitor] article_budget (fetches per poll_interval)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline")
+    parser.add_argument("--no-claims", action="store_true",
+                        help="poll the configured sources without claiming them first (the "
+                             "polls alone; `monitor once` claims them)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the PostgreSQL scratch database (its URL is printed; "
                              "benchmarks/pg_sizes.py measures it; drop it yourself)")
@@ -466,9 +471,13 @@ def main() -> None:
         process.start()
         others.add(process.pid or 0)
 
+    from monitor import scheduler
     from monitor.app import build_app
     from monitor.config import load_config_data
-    from monitor.scheduler import poll_sources
+    # `monitor once`: claim every source (the claim brings their states), then poll them;
+    # --no-claims (and code older than the claims): poll the configured sources.
+    claimed = None if args.no_claims else getattr(scheduler, "poll_claimed", None)
+    poll_all = claimed or (lambda app: scheduler.poll_sources(app, app.config.sources))
 
     keep = args.keep and args.database is not None
     with tempfile.TemporaryDirectory() as tmp, \
@@ -490,7 +499,7 @@ def main() -> None:
                     baseline.send(True)
                     base = baseline.recv()
                 farm_cpu = cpu_seconds(farm.pid or 0)
-                m = monitor_cycle(app, poll_sources, finished, others)
+                m = monitor_cycle(app, poll_all, finished, others)
                 report(cycle, args.feeds, m, base, cpu_seconds(farm.pid or 0) - farm_cpu)
                 if args.articles != "never":
                     reads = app.store.article_counts(app.clock() - timedelta(days=1))
