@@ -40,10 +40,11 @@ from monitor.sift import sift
 from monitor.store import open_store
 from monitor.types import Sifted, SiftJob
 
-__all__ = ["SiftWorkers", "sift_in_worker"]
+__all__ = ["SiftWorkers", "sift_in_worker", "start_worker"]
 
 log = logging.getLogger("monitor.workers")
 STOP_SECONDS = 5.0   # how long `close` waits for the workers to exit
+START_SECONDS = 120.0   # how long a worker may take to start (store, classifiers)
 
 
 class _Worker:
@@ -54,11 +55,12 @@ class _Worker:
     max_age: timedelta
 
 
-# The worker process's own sifter (set by `_start_worker`, in the worker only).
+# The worker process's own sifter (set by `start_worker`, in the worker only).
 _WORKER = _Worker()
 
 
-def _start_worker(database: str, topics: Sequence[TopicConfig], max_age: timedelta) -> None:
+def start_worker(database: str, topics: Sequence[TopicConfig], max_age: timedelta) -> None:
+    """A worker's start-up: its store connection and classifiers."""
     # A worker sifts one job at a time: one connection (PostgreSQL) is all it uses.
     _WORKER.keys = open_store(database, connections=1)
     _WORKER.classifiers = {topic.name: build_classifier(topic) for topic in topics}
@@ -87,14 +89,20 @@ def _end_with_the_daemon(lifeline: Connection) -> None:
     threading.Thread(target=watch, name="lifeline", daemon=True).start()
 
 
-def _serve(conn: Connection, lifeline: Connection, initargs: tuple[Any, ...]) -> None:
-    """A worker's life: answer (task, job) messages until None, or until the daemon's end
-    of the pipe closes (the daemon died). Signals to the process group are the daemon's to
-    handle: it stops its workers when it stops."""
+def _serve(conn: Connection, lifeline: Connection, starter: Callable[..., None],
+           initargs: tuple[Any, ...]) -> None:
+    """A worker's life: start (and say so, or why not), then answer (task, job) messages
+    until None, or until the daemon's end of the pipe closes (the daemon died). Signals to
+    the process group are the daemon's to handle: it stops its workers when it stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _end_with_the_daemon(lifeline)
-    _start_worker(*initargs)
+    try:
+        starter(*initargs)
+    except Exception as exc:  # noqa: BLE001 - the daemon reports it
+        conn.send((False, f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send((True, None))
     while True:
         try:
             message = conn.recv()
@@ -115,14 +123,19 @@ def _serve(conn: Connection, lifeline: Connection, initargs: tuple[Any, ...]) ->
             conn.send((False, ParseError(f"the worker's answer could not be sent: {exc}")))
 
 
+class WorkerStartError(Exception):
+    """A worker process did not start (its store or classifiers failed, or it died)."""
+
+
 class _Process:
     """One worker process and the daemon's end of its pipe."""
 
-    def __init__(self, context: Any, initargs: tuple[Any, ...]) -> None:
+    def __init__(self, context: Any, starter: Callable[..., None],
+                 initargs: tuple[Any, ...]) -> None:
         self.conn, child = context.Pipe()
         lifeline, self.lifeline = context.Pipe(duplex=False)   # the worker's end reads
-        self.process = context.Process(target=_serve, args=(child, lifeline, initargs),
-                                       daemon=True, name="monitor-worker")
+        self.process = context.Process(target=_serve, daemon=True, name="monitor-worker",
+                                       args=(child, lifeline, starter, initargs))
         try:
             self.process.start()
         except BaseException:
@@ -132,6 +145,19 @@ class _Process:
         finally:
             child.close()
             lifeline.close()
+
+    def started(self, timeout: float) -> None:
+        """Wait until the worker has started (its start-up is not its first job's time);
+        raises WorkerStartError (the worker then stopped) when it could not."""
+        try:
+            ok, why = self.conn.recv() if self.conn.poll(timeout) else (
+                False, f"it took longer than {timeout:g}s")
+        except (EOFError, OSError):
+            self.process.join(1.0)
+            ok, why = False, f"it exited (code {self.process.exitcode})"
+        if not ok:
+            self.stop(0)
+            raise WorkerStartError(why)
 
     def run(self, target: Callable[[SiftJob], Sifted], job: SiftJob,
             timeout: float) -> tuple[bool, Any]:
@@ -168,10 +194,12 @@ class SiftWorkers:
 
     def __init__(self, count: int, timeout: float, database: str,
                  topics: Sequence[TopicConfig], max_age: timedelta,
-                 target: Callable[[SiftJob], Sifted] = sift_in_worker) -> None:
+                 target: Callable[[SiftJob], Sifted] = sift_in_worker,
+                 starter: Callable[..., None] = start_worker) -> None:
         self.count = count
         self.timeout = timeout
         self.target = target
+        self._starter = starter    # module-level too: (database, topics, max_age)
         self._initargs = (database, tuple(topics), max_age)
         self._free = threading.Condition()
         self._idle: list[_Process] = []
@@ -184,8 +212,13 @@ class SiftWorkers:
         atexit.register(_close_at_exit, weakref.ref(self))
 
     def __call__(self, job: SiftJob) -> Sifted:
-        """Sift in a worker; a worker that hangs or dies on the job raises ParseError."""
-        worker = self._take()
+        """Sift in a worker; a worker that hangs or dies on the job, or cannot start,
+        raises ParseError."""
+        try:
+            worker = self._take()
+        except WorkerStartError as exc:
+            log.error("a worker process could not start: %s", exc)
+            raise ParseError(f"a worker process could not start: {exc}") from None
         try:
             ok, value = worker.run(self.target, job, self.timeout)
         except TimeoutError:
@@ -234,7 +267,8 @@ class SiftWorkers:
             context = multiprocessing.get_context("forkserver")
             # Imported once by the fork server, not again by every worker it forks.
             context.set_forkserver_preload(["monitor.worker_preload"])
-            worker = _Process(context, self._initargs)
+            worker = _Process(context, self._starter, self._initargs)
+            worker.started(START_SECONDS)
         except BaseException:
             with self._free:
                 self._starting -= 1

@@ -25,7 +25,7 @@ from monitor.parse.jobs import run_parse_job
 from monitor.scheduler import poll_sources
 from monitor.sift import sift
 from monitor.types import ParseJob, Sifted, SiftJob, SourceState
-from monitor.workers import SiftWorkers, sift_in_worker
+from monitor.workers import SiftWorkers, sift_in_worker, start_worker
 from tests.fakes import temp_store
 from tests.loopback import LoopbackHTTPServer, Response
 
@@ -391,3 +391,44 @@ def test_a_worker_stuck_in_a_job_ends_with_a_killed_daemon(tmp_path: Path) -> No
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait(10)
+
+
+def slow_start(*initargs: object) -> None:
+    """A worker's start-up on a loaded machine: opening the store and building the
+    classifiers take 2 s."""
+    time.sleep(2)
+    start_worker(*initargs)  # type: ignore[arg-type]
+
+
+def test_a_worker_s_start_up_does_not_count_against_its_first_job(tmp_path: Path) -> None:
+    store = temp_store(tmp_path, [("wire", "https://wire.example/rss")])
+    store.close()
+    job = SiftJob("wire", ParseJob("feed", feeds()["/feed-0.rss"], "https://wire.example/rss",
+                                   "application/rss+xml"),
+                  SourceState("wire", "https://wire.example/rss"), NOW)
+    config = load_config_data({"monitor": {"database": str(tmp_path / "m.db")},
+                               "topics": [{"name": "t", "event": "recognition"}]})
+    workers = SiftWorkers(1, 1, str(tmp_path / "m.db"), config.topics, timedelta(hours=48),
+                          starter=slow_start)
+    try:
+        assert len(workers(job).new_items) == 6       # 1 s for the job, not for the start
+    finally:
+        workers.close()
+
+
+def fail_to_start(*initargs: object) -> None:
+    raise OSError("database is on a disk that went away")
+
+
+def test_a_worker_that_cannot_start_fails_the_job_as_a_parse_error(tmp_path: Path) -> None:
+    config = load_config_data({"monitor": {"database": str(tmp_path / "m.db")},
+                               "topics": [{"name": "t", "event": "recognition"}]})
+    workers = SiftWorkers(1, 10, str(tmp_path / "m.db"), config.topics, timedelta(hours=48),
+                          starter=fail_to_start)
+    job = SiftJob("wire", ParseJob("feed", b"<rss/>", "https://wire.example/rss"),
+                  SourceState("wire", "https://wire.example/rss"), NOW)
+    try:
+        with pytest.raises(ParseError, match="a worker process could not start"):
+            workers(job)
+    finally:
+        workers.close()
