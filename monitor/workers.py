@@ -127,6 +127,11 @@ class WorkerStartError(Exception):
     """A worker process did not start (its store or classifiers failed, or it died)."""
 
 
+class WorkerGone(Exception):
+    """An idle worker had died before it was sent a job (between the check that it lives
+    and the send): the job is not to blame, and goes to another worker."""
+
+
 class _Process:
     """One worker process and the daemon's end of its pipe."""
 
@@ -162,8 +167,12 @@ class _Process:
     def run(self, target: Callable[[SiftJob], Sifted], job: SiftJob,
             timeout: float) -> tuple[bool, Any]:
         """(True, the task's result) or (False, the exception it raised). Raises
-        TimeoutError (the worker is then stuck), EOFError or OSError (the worker died)."""
-        self.conn.send((target, job))
+        TimeoutError (the worker is then stuck), EOFError or OSError (the worker died),
+        WorkerGone (it had died before it got the job)."""
+        try:
+            self.conn.send((target, job))
+        except OSError as exc:    # no one reads the pipe: the worker was gone (EPIPE)
+            raise WorkerGone from exc
         if not self.conn.poll(timeout):
             raise TimeoutError
         answer: tuple[bool, Any] = self.conn.recv()
@@ -215,12 +224,34 @@ class SiftWorkers:
         """Sift in a worker; a worker that hangs or dies on the job, or cannot start,
         raises ParseError."""
         try:
+            ok, value = self._run(job)
+        except WorkerGone:       # it died idle, not on this job: another worker takes it
+            try:
+                ok, value = self._run(job)
+            except WorkerGone:
+                raise ParseError("two worker processes died before they got this body "
+                                 "(see the log)") from None
+        if not ok:
+            raise value   # the job's own failure (a ParseError ...): the worker is fine
+        result: Sifted = value
+        return result
+
+    def _run(self, job: SiftJob) -> tuple[bool, Any]:
+        """The job in one worker: its (ok, value) answer, the worker given back; ParseError
+        when the worker hangs, dies on it or cannot start; WorkerGone (the worker
+        discarded) when it had died before it got the job."""
+        try:
             worker = self._take()
         except WorkerStartError as exc:
             log.error("a worker process could not start: %s", exc)
             raise ParseError(f"a worker process could not start: {exc}") from None
         try:
-            ok, value = worker.run(self.target, job, self.timeout)
+            answer = worker.run(self.target, job, self.timeout)
+        except WorkerGone:
+            self._discard(worker)
+            log.warning("a worker process had died while idle (exit code %s); another "
+                        "takes its place", worker.process.exitcode)
+            raise
         except TimeoutError:
             self._discard(worker)
             raise ParseError(f"reading the body took longer than {self.timeout:g}s "
@@ -234,10 +265,7 @@ class SiftWorkers:
             self._discard(worker)   # an answer that did not unpickle: start afresh
             raise
         self._give_back(worker)
-        if not ok:
-            raise value   # the job's own failure (a ParseError ...): the worker is fine
-        result: Sifted = value
-        return result
+        return answer
 
     def _take(self) -> _Process:
         """An idle worker, or a new one while fewer than ``count`` run; else wait."""

@@ -432,3 +432,30 @@ def test_a_worker_that_cannot_start_fails_the_job_as_a_parse_error(tmp_path: Pat
             workers(job)
     finally:
         workers.close()
+
+
+def test_a_worker_that_died_just_before_its_job_is_replaced_and_the_job_done(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker dies idle in the instant between the check that it lives and the send
+    of a job (here the check is made to miss it): the job goes to a new worker, and the
+    source does not pay for a death its body did not cause."""
+    from monitor import workers as module
+
+    store = temp_store(tmp_path, [("wire", "https://wire.example/rss")])
+    store.close()
+    job = SiftJob("wire", ParseJob("feed", feeds()["/feed-0.rss"], "https://wire.example/rss",
+                                   "application/rss+xml"),
+                  SourceState("wire", "https://wire.example/rss"), NOW)
+    config = load_config_data({"monitor": {"database": str(tmp_path / "m.db")},
+                               "topics": [{"name": "t", "event": "recognition"}]})
+    workers = SiftWorkers(1, 30, str(tmp_path / "m.db"), config.topics, timedelta(hours=48))
+    try:
+        assert len(workers(job).new_items) == 6
+        (first,) = workers._all
+        first.process.kill()
+        first.process.join(10)
+        monkeypatch.setattr(module._Process, "alive", lambda self: True)
+        assert len(workers(job).new_items) == 6
+        assert first not in workers._all and len(workers._all) == 1
+    finally:
+        workers.close()
