@@ -188,10 +188,11 @@ def temp_store(directory: Path, sources: Iterable[tuple[str, str]] = (),
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
+def postgres_database(icu_locale: str | None = None) -> Iterator[str]:
     """The URL of a new, empty database on the test server (``$MONITOR_TEST_POSTGRES_URL``,
     e.g. postgresql://postgres@127.0.0.1:5432/postgres), dropped afterwards; the test is
-    skipped when the variable is not set."""
+    skipped when the variable is not set. ``icu_locale`` (e.g. "en-US"): its text sorts by
+    that ICU collation, as a database made by the official Docker image sorts by en_US."""
     import psycopg
 
     server = os.environ.get(POSTGRES_ENV)
@@ -199,8 +200,10 @@ def postgres_database() -> Iterator[str]:
         pytest.skip(f"PostgreSQL backend: set {POSTGRES_ENV} to a server's URL, like "
                     "postgresql://postgres@127.0.0.1:5432/postgres (.ci/run does)")
     name = f"monitor_test_{secrets.token_hex(6)}"
+    collation = "" if icu_locale is None else (
+        f" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}' LOCALE 'C.UTF-8'")
     with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"{collation}')
     try:
         yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
     finally:

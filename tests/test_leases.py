@@ -21,7 +21,7 @@ from monitor.outbox import DUE_STATUSES
 from monitor.store import open_store
 from monitor.store.base import Store
 from monitor.types import Digest, PollRecord
-from tests.fakes import temp_store
+from tests.fakes import postgres_database, temp_store
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TIMEOUT = timedelta(minutes=5)
@@ -245,22 +245,30 @@ def test_on_postgresql_the_record_lock_lets_one_process_in_at_a_time(postgres: s
         second.close()
 
 
+@pytest.mark.parametrize("collation", ["server's default", "icu en-US"])
 @pytest.mark.parametrize("work", ["heartbeat", "batch of states"])
-def test_on_postgresql_many_source_rows_are_locked_in_name_order(postgres: str,
-                                                                 work: str) -> None:
+def test_on_postgresql_many_source_rows_are_locked_in_name_order(work: str,
+                                                                 collation: str) -> None:
     """A node's heartbeat renews the leases of every source it holds (thousands, while they
     wait for their hosts) as its batch of unchanged polls writes their states in the order
     the polls ended. Taking the rows' locks in other orders, the two deadlocked: the server
     killed one, and a lost batch left its sources leased and unpolled until the leases
     lapsed (a 10,000-source cycle took 5 minutes longer). Both lock in name order: here,
     with the rows stored in the reverse order and the list given reversed, each holds the
-    rows before s10 while it waits for s10."""
-    many = [(f"s{i:02d}", f"https://{i}.example/rss") for i in range(20)]
+    rows before the tenth while it waits for it. In code-point order, whatever the
+    database's collation (en-US puts "b01" before "C02"; Python after)."""
+    with postgres_database(None if collation == "server's default" else "en-US") as url:
+        locked_in_name_order(url, work)
+
+
+def locked_in_name_order(postgres: str, work: str) -> None:
+    many = [(f"{'aB'[i % 2]}{i:02d}", f"https://{i}.example/rss") for i in range(20)]
+    ordered = sorted(name for name, _ in many)
     store = temp_store(Path("."), many, NOW, database=postgres)
     try:
         store.join(identity("a"), NOW)
         states = sorted(store.claim_sources(claim("a")), key=lambda s: s.name, reverse=True)
-        with psycopg.connect(postgres, autocommit=True) as admin:   # rows stored s19 .. s00
+        with psycopg.connect(postgres, autocommit=True) as admin:   # rows stored in reverse order
             for state in states:
                 admin.execute("UPDATE sources SET items_seen = 1 WHERE name = %s",
                               (state.name,))
@@ -281,12 +289,13 @@ def test_on_postgresql_many_source_rows_are_locked_in_name_order(postgres: str,
             except BaseException as exc:
                 failures.append(exc)
 
-        with psycopg.connect(postgres) as blocker:      # holds s10 until released
-            blocker.execute("SELECT 1 FROM sources WHERE name = 's10' FOR UPDATE")
+        with psycopg.connect(postgres) as blocker:      # holds the tenth until released
+            blocker.execute("SELECT 1 FROM sources WHERE name = %s FOR UPDATE",
+                            (ordered[10],))
             thread = threading.Thread(target=guarded)
             thread.start()
             try:
-                assert held_while_waiting(postgres) == [f"s{i:02d}" for i in range(11)]
+                assert held_while_waiting(postgres) == ordered[:11]
             finally:
                 blocker.rollback()
                 thread.join(30)
@@ -308,6 +317,6 @@ def held_while_waiting(url: str) -> list[str]:
                     free = {name for (name,) in watcher.execute(
                         "SELECT name FROM sources FOR UPDATE SKIP LOCKED")}
                     every = {name for (name,) in watcher.execute("SELECT name FROM sources")}
-                return sorted(every - free)
+                return sorted(every - free)     # in code-point order
             threading.Event().wait(0.01)
     raise AssertionError("no session waited for a row lock")

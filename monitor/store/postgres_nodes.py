@@ -34,9 +34,10 @@ _FREE = "(lease_until IS NULL OR lease_until < %(now)s)"
 # wait for several rows' locks must take them in one order, or two of them deadlock (the
 # heartbeat renewing thousands of leases and a batch of unchanged polls' states did: the
 # server aborted one). The batch writes in name order too (PostgresStore.record_states);
-# claims skip locked rows and never wait.
+# claims skip locked rows and never wait. COLLATE "C" is code-point order, Python's: in
+# the database's own collation (en_US in the official Docker image) "b" comes before "C".
 _LOCKED_IN_ORDER = ("(SELECT {key} FROM {table} WHERE lease_owner = %s AND {key} = ANY(%s) "
-                    "ORDER BY {key} FOR UPDATE)")
+                    'ORDER BY {key} COLLATE "C" FOR UPDATE)')
 _DUE = ("retired_at IS NULL AND (%(due_by)s::timestamptz IS NULL OR next_poll_at IS NULL "
         "OR next_poll_at <= %(due_by)s) AND (%(names)s::text[] IS NULL "
         "OR name = ANY(%(names)s::text[]))")
