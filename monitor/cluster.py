@@ -147,15 +147,21 @@ def live_nodes(nodes: Iterable[NodeInfo], now: datetime,
 @dataclass(frozen=True)
 class Workload:
     """What a node reads of the cluster at a tick, to take its share of the work: the due
-    sources no node holds, and the unexpired source leases of each live node."""
+    sources no node holds, and the unexpired source leases of each node at work."""
 
     due: int
-    held: Mapping[str, int]          # live node id -> source leases it holds
+    held: Mapping[str, int]          # node at work (`workload`) -> source leases it holds
 
 
 def workload(nodes: Iterable[NodeInfo], due: int, now: datetime,
              lease_timeout: timedelta) -> Workload:
-    return Workload(due, {n.id: n.sources for n in live_nodes(nodes, now, lease_timeout)})
+    """The work of the nodes that beat within three heartbeats: those claim their share. A
+    node that stopped beating (killed) is still live until its leases lapse, but claims
+    nothing meanwhile: counted, it made the others claim only a part of the due sources and
+    give back what they claimed above their share, tick after tick."""
+    recent = 3 * heartbeat_every(lease_timeout)
+    return Workload(due, {n.id: n.sources for n in live_nodes(nodes, now, lease_timeout)
+                          if now - n.heartbeat_at < recent})
 
 
 def share(owner: str, work: Workload) -> int:

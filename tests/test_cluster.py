@@ -57,6 +57,18 @@ def test_the_share_counts_what_each_node_holds_already() -> None:
     assert cluster.surplus("b", work(0, a=80, b=120)) == 20
 
 
+def test_a_node_that_stopped_beating_has_no_share() -> None:
+    """Killed, a node is live until its leases lapse (5 minutes by default) but claims
+    nothing: the others take all the work, rather than claim half and give back the rest."""
+    beating = NodeInfo(node("a", NOW).identity, NOW - timedelta(seconds=4), sources=40)
+    killed = NodeInfo(node("b", NOW).identity, NOW - timedelta(seconds=16), sources=30)
+    work = cluster.workload([beating, killed], 500, NOW, TIMEOUT)
+    assert work == Workload(500, {"a": 40})
+    assert cluster.claim_due("a", NOW, TIMEOUT, work=work) == SourceClaim(
+        "a", NOW, NOW + TIMEOUT, due_by=NOW, limit=500)
+    assert cluster.surplus("a", work) == 0
+
+
 def test_monitor_once_claims_every_source_due_or_not() -> None:
     assert cluster.claim_all("a", NOW, TIMEOUT) == SourceClaim("a", NOW, NOW + TIMEOUT, None)
 
