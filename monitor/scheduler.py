@@ -409,6 +409,10 @@ class Daemon:
             given_back: list[str] = []
             for index, (source, host, wanted) in enumerate(due):
                 with self._lock:
+                    if self.stopping.is_set():   # stop() took what it gives back: the rest
+                        given_back += [s.name for s, _, _ in due[index:]
+                                       if s.name not in self._in_flight]
+                        break
                     if source.name in self._in_flight:   # its poll here releases it
                         continue
                     if not wanted and self._polled_since_read(source.name, now):
@@ -417,7 +421,11 @@ class Daemon:
                     self._in_flight.add(source.name)
                     self._wanted.discard(source.name)
                     if not self._hosts.has_room(host):
-                        self._waiting[host].append(source)
+                        # A "poll now" first; `_spare` gives back from the other end.
+                        if wanted:
+                            self._waiting[host].appendleft(source)
+                        else:
+                            self._waiting[host].append(source)
                         continue
                     self._hosts.enter(host)
                 if not self._submit(source, host):   # the pool is shutting down

@@ -382,3 +382,39 @@ def test_on_postgresql_a_node_that_claimed_every_source_first_shares_them(
     finally:
         store.close()
         other_store.close()
+
+
+def test_a_poll_now_waiting_for_its_host_goes_first(
+        tmp_path: Path, fresh_server: LoopbackHTTPServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three sources on one full host (max_per_host = 1), s2 asked for ("poll now"): it
+    waits at the head of the host's queue, polled next (and given back last, should the
+    node hold more than its share)."""
+    monkeypatch.setattr("monitor.scheduler.TICK_SECONDS", 3600.0)   # the first tick only
+    answer = threading.Event()
+    asked: list[str] = []
+
+    def slow(request: RecordedRequest) -> Response:
+        asked.append(request.path)
+        answer.wait(10)
+        return Response(body=FEED)
+
+    for i in range(3):
+        fresh_server.route(f"/{i}.xml", slow)
+    app = build_app(load_config(write_config(tmp_path, fresh_server, sources=3,
+                                             max_per_host=1)))
+    daemon = Daemon(app)
+    try:
+        assert daemon.poll_now("s2")
+        daemon.start()
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while not asked and datetime.now(UTC) < deadline:
+            answer.wait(0.02)
+        answer.set()
+        while len(asked) < 3 and datetime.now(UTC) < deadline:
+            answer.wait(0.05)
+        assert asked == ["/0.xml", "/2.xml", "/1.xml"]
+    finally:
+        answer.set()
+        daemon.stop()
+        app.close()
