@@ -76,8 +76,12 @@ class Node:
 
     def start(self, sources: Held, deliveries: Held = frozenset) -> None:
         """Beat in a thread of its own until `leave`; ``sources`` and ``deliveries`` say
-        what the node has in hand at each beat (their leases are renewed)."""
+        what the node has in hand at each beat (their leases are renewed). Started again
+        (another `monitor once`-style round in the same process), the one thread beats
+        for the new ``sources``: one more thread each time would each renew and write."""
         self._sources, self._deliveries = sources, deliveries
+        if self._thread is not None and self._thread.is_alive():
+            return
         every = cluster.heartbeat_every(self.lease_timeout).total_seconds()
 
         def run() -> None:

@@ -418,3 +418,21 @@ def test_a_poll_now_waiting_for_its_host_goes_first(
         answer.set()
         daemon.stop()
         app.close()
+
+
+def test_a_node_started_again_beats_in_one_thread_for_what_it_holds_now(
+        tmp_path: Path) -> None:
+    store = temp_store(tmp_path, [("a", "https://a.example/rss")], NOW)
+    node = Node(store, identity("n", "abc"), TIMEOUT, FixedClock(NOW))
+    node.join("db")
+    others = {t for t in threading.enumerate() if t.name == "heartbeat"}   # other tests'
+    try:
+        node.start(lambda: {"a"})
+        node.start(lambda: set())
+        beating = [t for t in threading.enumerate() if t.name == "heartbeat"
+                   and t.is_alive() and t not in others]
+        assert len(beating) == 1
+        assert node._sources() == set()
+    finally:
+        node.leave()
+        store.close()
