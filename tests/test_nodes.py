@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -309,14 +309,11 @@ def test_sigterm_while_the_node_starts_stops_it_cleanly_once_started(
         db.close()
 
 
-def test_sources_waiting_for_their_host_stay_claimed_and_follow_one_another(
-        tmp_path: Path, fresh_server: LoopbackHTTPServer,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Three sources on one host, max_per_host = 1, one tick only: the two that wait for
-    the host are kept (their leases this node's, not given back to be claimed again at every
-    tick: with 10,000 sources that churn made each tick rewrite every lease) and each is
-    polled as soon as the one before it ends, without waiting for a tick."""
-    monkeypatch.setattr("monitor.scheduler.TICK_SECONDS", 3600.0)   # the first tick only
+def one_full_host(tmp_path: Path, server: LoopbackHTTPServer, monkeypatch: pytest.MonkeyPatch
+                  ) -> tuple[App, list[str], threading.Event]:
+    """An app of three sources on one loopback host with max_per_host = 1, whose answers
+    wait for the event; the paths asked, in order. Its daemon ticks once (at its start)."""
+    monkeypatch.setattr("monitor.scheduler.TICK_SECONDS", 3600.0)
     answer = threading.Event()
     asked: list[str] = []
 
@@ -326,9 +323,25 @@ def test_sources_waiting_for_their_host_stay_claimed_and_follow_one_another(
         return Response(body=FEED)
 
     for i in range(3):
-        fresh_server.route(f"/{i}.xml", slow)
-    app = build_app(load_config(write_config(tmp_path, fresh_server, sources=3,
-                                             max_per_host=1)))
+        server.route(f"/{i}.xml", slow)
+    app = build_app(load_config(write_config(tmp_path, server, sources=3, max_per_host=1)))
+    return app, asked, answer
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = datetime.now(UTC) + timedelta(seconds=seconds)
+    while not condition() and datetime.now(UTC) < deadline:
+        threading.Event().wait(0.02)
+
+
+def test_sources_waiting_for_their_host_stay_claimed_and_follow_one_another(
+        tmp_path: Path, fresh_server: LoopbackHTTPServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three sources on one host, max_per_host = 1, one tick only: the two that wait for
+    the host are kept (their leases this node's, not given back to be claimed again at every
+    tick: with 10,000 sources that churn made each tick rewrite every lease) and each is
+    polled as soon as the one before it ends, without waiting for a tick."""
+    app, asked, answer = one_full_host(tmp_path, fresh_server, monkeypatch)
     released: list[str] = []
     release = app.node.release
 
@@ -340,16 +353,12 @@ def test_sources_waiting_for_their_host_stay_claimed_and_follow_one_another(
     daemon = Daemon(app)
     try:
         daemon.start()
-        deadline = datetime.now(UTC) + timedelta(seconds=5)
-        while not asked and datetime.now(UTC) < deadline:
-            answer.wait(0.02)
+        wait_until(lambda: bool(asked))
         assert len(asked) == 1
         assert set(leases(app).values()) == {app.node.id}     # all three claimed
         assert released == []                                 # none given back
         answer.set()
-        while len(app.store.source_states()) and datetime.now(UTC) < deadline and any(
-                s.last_fetch_at is None for s in app.store.source_states()):
-            answer.wait(0.05)
+        wait_until(lambda: all(s.last_fetch_at for s in app.store.source_states()))
         assert sorted(asked) == ["/0.xml", "/1.xml", "/2.xml"]
         assert fresh_server.max_in_flight == 1
     finally:
@@ -390,29 +399,14 @@ def test_a_poll_now_waiting_for_its_host_goes_first(
     """Three sources on one full host (max_per_host = 1), s2 asked for ("poll now"): it
     waits at the head of the host's queue, polled next (and given back last, should the
     node hold more than its share)."""
-    monkeypatch.setattr("monitor.scheduler.TICK_SECONDS", 3600.0)   # the first tick only
-    answer = threading.Event()
-    asked: list[str] = []
-
-    def slow(request: RecordedRequest) -> Response:
-        asked.append(request.path)
-        answer.wait(10)
-        return Response(body=FEED)
-
-    for i in range(3):
-        fresh_server.route(f"/{i}.xml", slow)
-    app = build_app(load_config(write_config(tmp_path, fresh_server, sources=3,
-                                             max_per_host=1)))
+    app, asked, answer = one_full_host(tmp_path, fresh_server, monkeypatch)
     daemon = Daemon(app)
     try:
         assert daemon.poll_now("s2")
         daemon.start()
-        deadline = datetime.now(UTC) + timedelta(seconds=10)
-        while not asked and datetime.now(UTC) < deadline:
-            answer.wait(0.02)
+        wait_until(lambda: bool(asked))
         answer.set()
-        while len(asked) < 3 and datetime.now(UTC) < deadline:
-            answer.wait(0.05)
+        wait_until(lambda: len(asked) == 3)
         assert asked == ["/0.xml", "/2.xml", "/1.xml"]
     finally:
         answer.set()

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from monitor.app import App, build_app, build_classifiers
-from monitor.config import load_config_data
+from monitor.config import Config, load_config_data
 from monitor.errors import ParseError
 from monitor.parse.jobs import run_parse_job
 from monitor.scheduler import poll_sources
@@ -118,14 +118,20 @@ def test_two_workers_store_and_alert_what_one_process_does(tmp_path: Path, farm)
     assert results[2]["story sizes"] == [2, 2, 2] and results[2]["outbox"] == 3
 
 
-def test_a_worker_gives_what_sifting_here_gives(tmp_path: Path) -> None:
+def wire_job(tmp_path: Path) -> tuple[SiftJob, Config]:
+    """A job of six new items (one a match) for a source of a new store in ``tmp_path``,
+    and a config of one topic on that store."""
     store = temp_store(tmp_path, [("wire", "https://wire.example/rss")])
     store.close()
     job = SiftJob("wire", ParseJob("feed", feeds()["/feed-0.rss"], "https://wire.example/rss",
                                    "application/rss+xml"),
                   SourceState("wire", "https://wire.example/rss"), NOW)
-    config = load_config_data({"monitor": {"database": str(tmp_path / "m.db")},
-                               "topics": [{"name": "t", "event": "recognition"}]})
+    return job, load_config_data({"monitor": {"database": str(tmp_path / "m.db")},
+                                  "topics": [{"name": "t", "event": "recognition"}]})
+
+
+def test_a_worker_gives_what_sifting_here_gives(tmp_path: Path) -> None:
+    job, config = wire_job(tmp_path)
     workers = SiftWorkers(2, 60, str(tmp_path / "m.db"), config.topics, timedelta(hours=48))
     store = temp_store(tmp_path)
     try:
@@ -294,7 +300,7 @@ def test_workers_end_with_a_killed_daemon(tmp_path: Path, farm) -> None:
 EXIT_WITHOUT_CLOSE = """
 import sys
 from datetime import UTC, datetime, timedelta
-from monitor.config import load_config_data
+from monitor.config import Config, load_config_data
 from monitor.store import open_store
 from monitor.types import ParseJob, SiftJob, SourceState
 from monitor.workers import SiftWorkers
@@ -334,7 +340,7 @@ def test_a_process_that_never_closes_its_workers_still_exits(tmp_path: Path) -> 
 STUCK_IN_A_JOB = """
 import sys, time
 from datetime import UTC, datetime, timedelta
-from monitor.config import load_config_data
+from monitor.config import Config, load_config_data
 from monitor.store import open_store
 from monitor.types import ParseJob, SiftJob, SourceState
 from monitor.workers import SiftWorkers
@@ -401,13 +407,7 @@ def slow_start(*initargs: object) -> None:
 
 
 def test_a_worker_s_start_up_does_not_count_against_its_first_job(tmp_path: Path) -> None:
-    store = temp_store(tmp_path, [("wire", "https://wire.example/rss")])
-    store.close()
-    job = SiftJob("wire", ParseJob("feed", feeds()["/feed-0.rss"], "https://wire.example/rss",
-                                   "application/rss+xml"),
-                  SourceState("wire", "https://wire.example/rss"), NOW)
-    config = load_config_data({"monitor": {"database": str(tmp_path / "m.db")},
-                               "topics": [{"name": "t", "event": "recognition"}]})
+    job, config = wire_job(tmp_path)
     workers = SiftWorkers(1, 1, str(tmp_path / "m.db"), config.topics, timedelta(hours=48),
                           starter=slow_start)
     try:
@@ -441,13 +441,7 @@ def test_a_worker_that_died_just_before_its_job_is_replaced_and_the_job_done(
     source does not pay for a death its body did not cause."""
     from monitor import workers as module
 
-    store = temp_store(tmp_path, [("wire", "https://wire.example/rss")])
-    store.close()
-    job = SiftJob("wire", ParseJob("feed", feeds()["/feed-0.rss"], "https://wire.example/rss",
-                                   "application/rss+xml"),
-                  SourceState("wire", "https://wire.example/rss"), NOW)
-    config = load_config_data({"monitor": {"database": str(tmp_path / "m.db")},
-                               "topics": [{"name": "t", "event": "recognition"}]})
+    job, config = wire_job(tmp_path)
     workers = SiftWorkers(1, 30, str(tmp_path / "m.db"), config.topics, timedelta(hours=48))
     try:
         assert len(workers(job).new_items) == 6
