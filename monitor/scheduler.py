@@ -470,7 +470,8 @@ class Daemon:
             return False
 
     def _claimed(self) -> frozenset[str]:
-        """The sources this node holds: waiting in the pool or being polled."""
+        """The sources this node holds: waiting for their hosts or in the pool, or being
+        polled."""
         with self._lock:
             return frozenset(self._in_flight)
 
