@@ -367,3 +367,15 @@ def test_lookups_follow_the_items_table_as_it_grows_without_analyze(postgres: st
                 fresh.close()
     finally:
         store.close()
+
+
+def test_the_store_s_connections_compile_no_query(postgres: str) -> None:
+    """JIT compiling costs tens of milliseconds a statement where the planner's estimates
+    run high (no statistics yet): the store's short statements never gain from it."""
+    store = open_store(postgres)
+    try:
+        with store._connection() as db:
+            assert db.execute("SHOW jit").fetchone()["jit"] == "off"
+            assert db.execute("SHOW TimeZone").fetchone()["TimeZone"] == "UTC"
+    finally:
+        store.close()

@@ -130,8 +130,12 @@ class ReconnectingPool(ConnectionPool[Connection]):
 
 
 def _configure(conn: Connection) -> None:
-    """Every new connection reads and writes times in UTC."""
+    """Every new connection reads and writes times in UTC, and compiles no query (JIT):
+    the store's statements are short, and a table without statistics yet (a new database,
+    or autovacuum off) made the planner's estimates large enough to compile a tick's read
+    of the nodes table, 28 ms of its 60 at 100,000 sources."""
     conn.execute("SET TIME ZONE 'UTC'")
+    conn.execute("SET jit = off")
 
 
 def _state(row: DictRow) -> SourceState:
