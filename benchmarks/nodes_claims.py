@@ -9,7 +9,8 @@ PostgreSQL database, dropped after: ``--sources`` sources synced, then
 - a heartbeat renewing the leases of half the sources (a node's queue on a first cycle);
 - giving half the sources back (SIGTERM with a full queue);
 - steady state: next poll times spread over 15 minutes, a tick every 2 s claiming what is
-  due (count + claim, as Node.claim_due does with two live nodes), median of 50 ticks;
+  due (the nodes table read, count + claim, as Node.claim_due does with two nodes at
+  work), median of 50 ticks;
 - the record lock taken and given back around nothing (PostgreSQL: two round trips).
 
 Prints one line per step and backend, in milliseconds.
@@ -51,18 +52,18 @@ def measure(store: Store, sources: int, label: str) -> None:
     sync_sources(store, [(f"s{i:05d}", f"https://{i}.example/rss") for i in range(sources)],
                  now)
     half = sources // 2
+    a = NodeIdentity("a", "host", 1, now, "abc")
+    for node in (a, replace(a, id="b", pid=2)):
+        store.join(node, now)
 
     def claim(owner: str) -> None:
-        due = store.count_claimable(now)
-        plan = cluster.claim_due(owner, now, TIMEOUT, due=due, nodes=2)
+        plan = cluster.claim_due(owner, now, TIMEOUT, work=workload(store, now))
         assert plan is not None
         store.claim_sources(plan)
 
     print(f"{label}: first cycle, node a claims its half of {sources} due: "
           f"{ms(lambda: claim('a')):.1f} ms; node b the other half: "
           f"{ms(lambda: claim('b')):.1f} ms")
-    a = NodeIdentity("a", "host", 1, now, "abc")
-    store.join(a, now)
     names = tuple(f"s{i:05d}" for i in range(0, sources, 2))[:half]
     beat = Heartbeat(a, now, now + TIMEOUT, cluster.SINGLETONS, names, ())
     print(f"{label}: a heartbeat renewing {len(names)} leases: {ms(lambda: store.beat(beat)):.1f}"
@@ -82,25 +83,35 @@ def measure(store: Store, sources: int, label: str) -> None:
           f"{statistics.median(lock_times):.2f} ms")
 
 
+def workload(store: Store, now: datetime) -> cluster.Workload:
+    """What Node.claim_due reads at a tick when other nodes are at work: the nodes table
+    with each node's leases, and the due sources no node holds."""
+    return cluster.workload(store.nodes(now), store.count_claimable(now), now, TIMEOUT)
+
+
 def steady(store: Store, sources: int, now: datetime, label: str) -> None:
     """Next polls spread over 15 minutes; ticks of 2 s each claim what came due."""
     spread = timedelta(minutes=15)
     states = [replace(s, next_poll_at=now + spread * (i / sources))
               for i, s in enumerate(sorted(store.source_states(), key=lambda s: s.name))]
     store.record_states(states)
+    a = NodeIdentity("a", "host", 1, now, "abc")
+    nodes = (a, replace(a, id="b", pid=2))
     times, claimed = [], 0
     tick = now
     for _ in range(50):
         tick += timedelta(seconds=2)
+        for node in nodes:     # both at work (beating), holding nothing between ticks
+            store.beat(Heartbeat(node, tick, tick + TIMEOUT))
         started = time.perf_counter()
-        due = store.count_claimable(tick)
-        plan = cluster.claim_due("a", tick, TIMEOUT, due=due, nodes=2)
+        plan = cluster.claim_due("a", tick, TIMEOUT, work=workload(store, tick))
         got = store.claim_sources(plan) if plan is not None else []
         times.append((time.perf_counter() - started) * 1000)
         claimed += len(got)
         # each polled: its next poll 15 minutes on, its lease released with the state
         store.record_states([replace(s, next_poll_at=tick + spread) for s in got], "a")
-    print(f"{label}: steady state, a tick's count + claim ({claimed / 50:.1f} sources a tick): "
+    print(f"{label}: steady state, a tick's read of the nodes, count + claim "
+          f"({claimed / 50:.1f} sources a tick): "
           f"median {statistics.median(times):.2f} ms, max {max(times):.2f} ms")
 
 
