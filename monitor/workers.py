@@ -11,10 +11,13 @@ takes an idle worker, sends it the job and waits for the answer on that pipe: no
 thread, no task queue, one message each way (a pool with those cost the daemon about 0.6 ms
 of CPU per poll in a first cycle, a quarter of its work). A job whose worker hangs
 past the timeout, or dies (a hostile body, a bug, the OOM killer), fails alone: its source
-gets a ParseError, recorded and retried as any failed poll; the worker is replaced. Workers
-start through a forkserver, so they inherit none of the daemon's threads and locks; the
-fork server has imported this module and compiled the gazetteer (monitor/worker_preload.py),
-which every worker then shares instead of compiling it again.
+gets a ParseError, recorded and retried as any failed poll; the worker is replaced (a
+worker found dead before its job was sent is replaced, and the job goes to the new one).
+Workers start through a forkserver, so they inherit none of the daemon's threads and locks;
+the fork server has imported this module and compiled the gazetteer
+(monitor/worker_preload.py), which every worker then shares instead of compiling it again.
+A worker says when it has started (its start-up is not its first job's time), and ends with
+the daemon however the daemon ends (a lifeline pipe, `_end_with_the_daemon`).
 """
 
 from __future__ import annotations
