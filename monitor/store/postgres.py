@@ -321,7 +321,8 @@ class PostgresStore:
         than ``owner`` holds it; not waiting for the disk, as poll_transaction."""
         with self._transaction() as db, db.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
-            # In name order: the row locks' order of the heartbeat's lease renewal.
+            # In code-point order (Python's), the order in which the heartbeat's lease
+            # renewal locks rows too (COLLATE "C", postgres_nodes._LOCKED_IN_ORDER).
             cursor.executemany(_RECORD_STATE, [[*_state_row(s), owner, owner]
                                                for s in sorted(states, key=attrgetter("name"))])
 
