@@ -4,7 +4,8 @@
 and by the daemon's tick). `Daemon` is `monitor run`: a tick that submits due sources,
 one job per notifier schedule, a retry tick for failed deliveries, and the hourly retention
 pass. One piece over 400 lines because both runners share the per-host gate (`_HostGate`)
-and the in-flight accounting that a stop waits on.
+and the in-flight accounting that a stop waits on; the daemon's sources waiting for their
+hosts live in that same accounting (claimed, in flight, given back at a stop).
 """
 
 from __future__ import annotations

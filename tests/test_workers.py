@@ -267,6 +267,25 @@ def running(pid: int) -> bool:
         return False
 
 
+def worker_processes(pid: int, seconds: float) -> set[int]:
+    """The processes below ``pid`` once there are two (the fork server and a worker), or
+    those there are after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    children: set[int] = set()
+    while len(children) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        children = descendants(pid)
+    return children
+
+
+def still_running(pids: set[int], seconds: float) -> list[int]:
+    """Those of ``pids`` still running after up to ``seconds`` (none: at once)."""
+    deadline = time.monotonic() + seconds
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return [pid for pid in pids if running(pid)]
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
 def test_workers_end_with_a_killed_daemon(tmp_path: Path, farm) -> None:
     config = tmp_path / "monitor.toml"
@@ -279,45 +298,49 @@ def test_workers_end_with_a_killed_daemon(tmp_path: Path, farm) -> None:
     daemon = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(config)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        children: set[int] = set()
-        while len(children) < 2 and time.monotonic() < deadline:  # fork server + a worker
-            time.sleep(0.2)
-            children = descendants(daemon.pid)
+        children = worker_processes(daemon.pid, 60)
         assert len(children) >= 2, "the daemon started no worker processes"
         daemon.kill()
         daemon.wait(10)
-        deadline = time.monotonic() + 30
-        while any(running(pid) for pid in children) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [pid for pid in children if running(pid)], "workers outlived the daemon"
+        assert not still_running(children, 30), "workers outlived the daemon"
     finally:
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait(10)
 
 
-EXIT_WITHOUT_CLOSE = """
-import sys
+# A script that starts worker processes on the database its argument names, as a daemon
+# would: `pool(count, timeout)` (the scripts below run it in a process of their own).
+WORKERS_SCRIPT = """
+import sys, time
 from datetime import UTC, datetime, timedelta
-from monitor.config import Config, load_config_data
+from monitor.config import load_config_data
 from monitor.store import open_store
 from monitor.types import ParseJob, SiftJob, SourceState
 from monitor.workers import SiftWorkers
 
+
+def pool(count, timeout):
+    database = sys.argv[1]
+    open_store(database).close()
+    config = load_config_data({"monitor": {"database": database},
+                               "topics": [{"name": "t", "event": "recognition"}]})
+    return SiftWorkers(count, timeout, database, config.topics, timedelta(hours=48))
+
+
+def job(body):
+    return SiftJob("w", ParseJob("feed", body, "https://w.example/rss", "application/rss+xml"),
+                   SourceState("w", "https://w.example/rss"), datetime.now(UTC))
+"""
+
+EXIT_WITHOUT_CLOSE = WORKERS_SCRIPT + """
 BODY = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>w</title>'
         b'<item><guid>1</guid><title>Weather</title><link>https://w.example/1</link></item>'
         b'</channel></rss>')
 
 if __name__ == "__main__":
-    database = sys.argv[1]
-    open_store(database).close()
-    config = load_config_data({"monitor": {"database": database},
-                               "topics": [{"name": "t", "event": "recognition"}]})
-    workers = SiftWorkers(2, 60, database, config.topics, timedelta(hours=48))
-    job = SiftJob("w", ParseJob("feed", BODY, "https://w.example/rss", "application/rss+xml"),
-                  SourceState("w", "https://w.example/rss"), datetime.now(UTC))
-    print(len(workers(job).new_items))   # and exit, the workers never closed
+    workers = pool(2, 60)
+    print(len(workers(job(BODY)).new_items))   # and exit, the workers never closed
 """
 
 
@@ -337,14 +360,7 @@ def test_a_process_that_never_closes_its_workers_still_exits(tmp_path: Path) -> 
     assert ran.stdout.strip() == "1"
 
 
-STUCK_IN_A_JOB = """
-import sys, time
-from datetime import UTC, datetime, timedelta
-from monitor.config import Config, load_config_data
-from monitor.store import open_store
-from monitor.types import ParseJob, SiftJob, SourceState
-from monitor.workers import SiftWorkers
-
+STUCK_IN_A_JOB = WORKERS_SCRIPT + """
 
 def endless(job):
     while True:        # a job that never ends (a parser's runaway loop)
@@ -352,24 +368,18 @@ def endless(job):
 
 
 if __name__ == "__main__":
-    database = sys.argv[1]
-    open_store(database).close()
-    config = load_config_data({"monitor": {"database": database},
-                               "topics": [{"name": "t", "event": "recognition"}]})
-    workers = SiftWorkers(1, 3600, database, config.topics, timedelta(hours=48))
+    workers = pool(1, 3600)
     workers.target = endless
-    job = SiftJob("w", ParseJob("feed", b"<rss/>", "https://w.example/rss"),
-                  SourceState("w", "https://w.example/rss"), datetime.now(UTC))
     print("sifting", flush=True)
-    workers(job)
+    workers(job(b"<rss/>"))
 """
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
 def test_a_worker_stuck_in_a_job_ends_with_a_killed_daemon(tmp_path: Path) -> None:
     """A worker notices its daemon's death when it next reads its pipe: one stuck in a job
-    (its deadline was the daemon's to enforce) would run on alone. The kernel ends it when
-    the fork server, its parent, exits with the daemon."""
+    (its deadline was the daemon's to enforce) would run on alone, and keep its fork server
+    alive. Its lifeline pipe ends it (and then the fork server) with the daemon."""
     script = tmp_path / "stuck_in_a_job.py"
     script.write_text(STUCK_IN_A_JOB, encoding="utf-8")
     daemon = subprocess.Popen([sys.executable, str(script), str(tmp_path / "m.db")],
@@ -377,19 +387,12 @@ def test_a_worker_stuck_in_a_job_ends_with_a_killed_daemon(tmp_path: Path) -> No
                               cwd=Path(__file__).resolve().parents[1])
     try:
         assert daemon.stdout is not None and daemon.stdout.readline() == "sifting\n"
-        deadline = time.monotonic() + 30
-        children: set[int] = set()
-        while len(children) < 2 and time.monotonic() < deadline:  # fork server + the worker
-            time.sleep(0.2)
-            children = descendants(daemon.pid)
+        children = worker_processes(daemon.pid, 30)
         assert len(children) >= 2, "no worker process started"
         time.sleep(1.0)                                  # the worker is in its job
         daemon.kill()
         daemon.wait(10)
-        deadline = time.monotonic() + 10
-        while any(running(pid) for pid in children) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        left = [pid for pid in children if running(pid)]
+        left = still_running(children, 10)
         for pid in left:
             os.kill(pid, signal.SIGKILL)
         assert not left, "a worker stuck in a job outlived the daemon"
