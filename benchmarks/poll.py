@@ -5,6 +5,7 @@
     python benchmarks/poll.py --feeds 1000 --latency 0.2 --failing 0.1
     python benchmarks/poll.py --feeds 10000 --database postgresql://postgres@127.0.0.1/bench
     python benchmarks/poll.py --feeds 1000 --latency 0.2 --articles candidates
+    python benchmarks/poll.py --feeds 10000 --latency 0 --cycles 2 --stages
 
 The farm runs in its own process on loopback addresses 127.0.0.2 ... (one listener per
 host, `--hosts` of them, all on one asyncio loop so that serving costs little CPU) and
@@ -29,6 +30,9 @@ hosts nobody serves). With "candidates" or "all", each item links to an article 
 farm serves on the feed's own host (about 5 KB of HTML, with the same latency), and each
 cycle also prints the article reads (fetched, from cache, failed, skipped for budget).
 --port: the farm's port on each loopback host (another farm may hold 8901).
+--stages: each cycle also prints where the daemon's poll threads spent their CPU (fetch,
+the hand-off to a worker and back, grouping, the URL re-check, settling, the commit), the
+daemon's user and system time, and how long its record section was held.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import hashlib
 import multiprocessing
 import os
 import random
+import resource
 import sys
 import tempfile
 import threading
@@ -355,6 +360,68 @@ def timed_polls(app: Any) -> dict[str, float]:
     return finished
 
 
+class Stages:
+    """--stages: where the daemon's poll threads spend their CPU, per stage (thread CPU
+    time, so a thread waiting for the GIL or a worker is not counted), and how long the
+    record section is held, wall time: a poll's URL re-check, story settling and commit
+    run there one poll at a time (with PostgreSQL, one per cluster). Each stage wraps a
+    method of this app's pipeline, store or grouper, on the instance."""
+
+    def __init__(self, app: Any) -> None:
+        self.cpu: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.held = 0.0
+        self._lock = threading.Lock()
+        pipeline = app.pipeline
+        for obj, method, stage in ((pipeline, "_fetch", "fetch"),
+                                   (pipeline, "_sift", "sift (to a worker and back)"),
+                                   (pipeline.grouper, "group", "group"),
+                                   (pipeline, "_recheck_urls", "re-check URLs"),
+                                   (pipeline.grouper, "settle", "settle stories"),
+                                   (pipeline, "_record", "commit"),
+                                   (pipeline, "poll", "poll, in all")):
+            setattr(obj, method, self._timed(getattr(obj, method), stage))
+        section = pipeline.store.record_lock
+
+        @contextmanager
+        def timed_section() -> Iterator[None]:
+            with section():
+                began = time.perf_counter()
+                try:
+                    yield
+                finally:
+                    with self._lock:
+                        self.held += time.perf_counter() - began
+
+        pipeline.store.record_lock = timed_section
+
+    def _timed(self, method: Callable[..., Any], stage: str) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.thread_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - began
+                with self._lock:
+                    self.cpu[stage] = self.cpu.get(stage, 0.0) + spent
+                    self.calls[stage] = self.calls.get(stage, 0) + 1
+        return timed
+
+    def reset(self) -> None:
+        with self._lock:
+            self.cpu.clear()
+            self.calls.clear()
+            self.held = 0.0
+
+    def report(self, wall: float, usage: tuple[float, float]) -> None:
+        polls = self.calls.get("poll, in all", 0) or 1
+        parts = "  ".join(f"{stage} {seconds:.2f} s ({seconds / polls * 1e6:.0f} us)"
+                          for stage, seconds in sorted(self.cpu.items(), key=lambda kv: -kv[1]))
+        print(f"  daemon poll threads' CPU, per stage (per poll): {parts}\n"
+              f"  daemon process: user {usage[0]:.2f} s, system {usage[1]:.2f} s; record "
+              f"section held {self.held:.2f} s of the cycle's {wall:.2f} s", flush=True)
+
+
 def monitor_cycle(app: Any, poll_all: Callable[[Any], Any], finished: dict[str, float],
                   others: set[int]) -> dict[str, Any]:
     """One cycle of every source, with its wall time and its processes' CPU time."""
@@ -423,6 +490,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-claims", action="store_true",
                         help="poll the configured sources without claiming them first (the "
                              "polls alone; `monitor once` claims them)")
+    parser.add_argument("--stages", action="store_true",
+                        help="also print the daemon's CPU per poll stage and the time its "
+                             "record section is held")
     parser.add_argument("--keep", action="store_true",
                         help="keep the PostgreSQL scratch database (its URL is printed; "
                              "benchmarks/pg_sizes.py measures it; drop it yourself)")
@@ -491,6 +561,7 @@ def main() -> None:
               flush=True)
         app = build_app(config)
         finished = timed_polls(app)
+        stages = Stages(app) if args.stages else None
         rss: list[dict[int, float]] = []
         try:
             for cycle in range(1, args.cycles + 1):
@@ -499,8 +570,15 @@ def main() -> None:
                     baseline.send(True)
                     base = baseline.recv()
                 farm_cpu = cpu_seconds(farm.pid or 0)
+                if stages is not None:
+                    stages.reset()
+                usage = resource.getrusage(resource.RUSAGE_SELF)
                 m = monitor_cycle(app, poll_all, finished, others)
+                usage_after = resource.getrusage(resource.RUSAGE_SELF)
                 report(cycle, args.feeds, m, base, cpu_seconds(farm.pid or 0) - farm_cpu)
+                if stages is not None:
+                    stages.report(m["wall"], (usage_after.ru_utime - usage.ru_utime,
+                                              usage_after.ru_stime - usage.ru_stime))
                 if args.articles != "never":
                     reads = app.store.article_counts(app.clock() - timedelta(days=1))
                     print(f"  articles so far: {reads.fetched} fetched, {reads.from_cache} "
