@@ -32,7 +32,8 @@ cycle also prints the article reads (fetched, from cache, failed, skipped for bu
 --port: the farm's port on each loopback host (another farm may hold 8901).
 --stages: each cycle also prints where the daemon's poll threads spent their CPU (fetch,
 the hand-off to a worker and back, grouping, the URL re-check, settling, the commit), the
-daemon's user and system time, and how long its record section was held.
+daemon's user and system time, and how long its record section was held; with
+--database, also the CPU time of the PostgreSQL server's processes on this machine.
 """
 
 from __future__ import annotations
@@ -261,6 +262,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu() -> float:
+    """User + system CPU time of this machine's PostgreSQL server processes (those that
+    live now: a backend that exited took its time with it)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                text = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if text[text.find("(") + 1:text.rfind(")")] == "postgres":
+                fields = text.rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def descendants(pid: int, leave_out: set[int]) -> list[int]:
     """The processes under ``pid`` (children, theirs...), without ``leave_out`` and theirs."""
     parents: dict[int, list[int]] = {}
@@ -413,13 +430,15 @@ class Stages:
             self.calls.clear()
             self.held = 0.0
 
-    def report(self, wall: float, usage: tuple[float, float]) -> None:
+    def report(self, wall: float, usage: tuple[float, float], server: float | None) -> None:
         polls = self.calls.get("poll, in all", 0) or 1
         parts = "  ".join(f"{stage} {seconds:.2f} s ({seconds / polls * 1e6:.0f} us)"
                           for stage, seconds in sorted(self.cpu.items(), key=lambda kv: -kv[1]))
         print(f"  daemon poll threads' CPU, per stage (per poll): {parts}\n"
               f"  daemon process: user {usage[0]:.2f} s, system {usage[1]:.2f} s; record "
-              f"section held {self.held:.2f} s of the cycle's {wall:.2f} s", flush=True)
+              f"section held {self.held:.2f} s of the cycle's {wall:.2f} s"
+              + (f"; PostgreSQL server processes on this machine: {server:.2f} s CPU"
+                 if server is not None else ""), flush=True)
 
 
 def monitor_cycle(app: Any, poll_all: Callable[[Any], Any], finished: dict[str, float],
@@ -573,12 +592,15 @@ def main() -> None:
                 if stages is not None:
                     stages.reset()
                 usage = resource.getrusage(resource.RUSAGE_SELF)
+                server = postgres_cpu() if stages is not None and args.database else None
                 m = monitor_cycle(app, poll_all, finished, others)
                 usage_after = resource.getrusage(resource.RUSAGE_SELF)
+                if server is not None:
+                    server = postgres_cpu() - server
                 report(cycle, args.feeds, m, base, cpu_seconds(farm.pid or 0) - farm_cpu)
                 if stages is not None:
                     stages.report(m["wall"], (usage_after.ru_utime - usage.ru_utime,
-                                              usage_after.ru_stime - usage.ru_stime))
+                                              usage_after.ru_stime - usage.ru_stime), server)
                 if args.articles != "never":
                     reads = app.store.article_counts(app.clock() - timedelta(days=1))
                     print(f"  articles so far: {reads.fetched} fetched, {reads.from_cache} "
