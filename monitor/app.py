@@ -27,7 +27,7 @@ from monitor.pipeline import Pipeline
 from monitor.ports import Fetcher, NoObserver, Observer, SafeObserver, Store
 from monitor.store import open_store
 from monitor.types import ArticleSettings, PollSettings
-from monitor.workers import SiftWorkers
+from monitor.workers import SiftWorkers, collect_young_less_often
 
 ROBOTS_TTL = _timedelta(hours=6)
 log = logging.getLogger("monitor.app")
@@ -143,6 +143,7 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
               rng: random.Random | None = None, fetcher: Fetcher | None = None) -> App:
     """The app for ``config``. ``fetcher`` is the network (by default an HttpFetcher with
     the config's settings); robots.txt and every poll go through it."""
+    collect_young_less_often()
     rng = rng or random.Random()
     store = open_store(config.monitor.database, store_connections(config))
     node = Node(store, new_identity(config, clock()), config.monitor.lease_timeout, clock)
