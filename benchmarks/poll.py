@@ -32,7 +32,7 @@ cycle also prints the article reads (fetched, from cache, failed, skipped for bu
 --port: the farm's port on each loopback host (another farm may hold 8901).
 --stages: each cycle also prints where the daemon's poll threads spent their CPU (fetch,
 the hand-off to a worker and back, grouping, the URL re-check, settling, the commit), the
-daemon's user and system time, and how long its record section was held; with
+daemon's user and system time, and how long its record lock was held; with
 --database, also the CPU time of the PostgreSQL server's processes on this machine.
 """
 
@@ -263,8 +263,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def postgres_cpu() -> float:
-    """User + system CPU time of this machine's PostgreSQL server processes (those that
-    live now: a backend that exited took its time with it)."""
+    """User + system CPU time of this machine's PostgreSQL server processes (every process
+    named postgres, of any cluster), with that of their exited children (a backend that
+    ended is counted in its parent's)."""
     total = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -274,7 +275,7 @@ def postgres_cpu() -> float:
                 continue
             if text[text.find("(") + 1:text.rfind(")")] == "postgres":
                 fields = text.rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])
+                total += sum(int(f) for f in fields[11:15])   # utime stime cutime cstime
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -379,38 +380,28 @@ def timed_polls(app: Any) -> dict[str, float]:
 
 class Stages:
     """--stages: where the daemon's poll threads spend their CPU, per stage (thread CPU
-    time, so a thread waiting for the GIL or a worker is not counted), and how long the
-    record section is held, wall time: a poll's URL re-check, story settling and commit
-    run there one poll at a time (with PostgreSQL, one per cluster). Each stage wraps a
-    method of this app's pipeline, store or grouper, on the instance."""
+    time, so a thread waiting for the GIL, a worker or the server is not counted), and how
+    long the pipeline's record lock is held, wall time: a poll's URL re-check, story
+    settling and commit run under it one poll at a time (with PostgreSQL, also under the
+    cluster's advisory lock, whose round trips count). Each stage wraps a method of this
+    app's pipeline or grouper, on the instance; "sift" is the hand-off to a worker and back
+    (with `workers = 1`, the sifting itself)."""
 
     def __init__(self, app: Any) -> None:
         self.cpu: dict[str, float] = {}
-        self.calls: dict[str, int] = {}
+        self.polls = 0
         self.held = 0.0
         self._lock = threading.Lock()
         pipeline = app.pipeline
         for obj, method, stage in ((pipeline, "_fetch", "fetch"),
-                                   (pipeline, "_sift", "sift (to a worker and back)"),
+                                   (pipeline, "_sift", "sift"),
                                    (pipeline.grouper, "group", "group"),
                                    (pipeline, "_recheck_urls", "re-check URLs"),
                                    (pipeline.grouper, "settle", "settle stories"),
                                    (pipeline, "_record", "commit"),
                                    (pipeline, "poll", "poll, in all")):
             setattr(obj, method, self._timed(getattr(obj, method), stage))
-        section = pipeline.store.record_lock
-
-        @contextmanager
-        def timed_section() -> Iterator[None]:
-            with section():
-                began = time.perf_counter()
-                try:
-                    yield
-                finally:
-                    with self._lock:
-                        self.held += time.perf_counter() - began
-
-        pipeline.store.record_lock = timed_section
+        pipeline._record_lock = _HeldTime(pipeline._record_lock, self)
 
     def _timed(self, method: Callable[..., Any], stage: str) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -421,24 +412,49 @@ class Stages:
                 spent = time.thread_time() - began
                 with self._lock:
                     self.cpu[stage] = self.cpu.get(stage, 0.0) + spent
-                    self.calls[stage] = self.calls.get(stage, 0) + 1
+                    self.polls += stage == "poll, in all"
         return timed
+
+    def add_held(self, seconds: float) -> None:
+        with self._lock:
+            self.held += seconds
 
     def reset(self) -> None:
         with self._lock:
             self.cpu.clear()
-            self.calls.clear()
+            self.polls = 0
             self.held = 0.0
 
     def report(self, wall: float, usage: tuple[float, float], server: float | None) -> None:
-        polls = self.calls.get("poll, in all", 0) or 1
+        """The cycle's figures; ``usage``: the daemon process's user and system time over
+        the cycle (the benchmark's own bookkeeping included); ``server``: the PostgreSQL
+        server's CPU, if measured."""
+        polls = self.polls or 1
         parts = "  ".join(f"{stage} {seconds:.2f} s ({seconds / polls * 1e6:.0f} us)"
                           for stage, seconds in sorted(self.cpu.items(), key=lambda kv: -kv[1]))
-        print(f"  daemon poll threads' CPU, per stage (per poll): {parts}\n"
+        print(f"  daemon poll threads' CPU per stage (per poll, of {self.polls}): {parts}\n"
               f"  daemon process: user {usage[0]:.2f} s, system {usage[1]:.2f} s; record "
-              f"section held {self.held:.2f} s of the cycle's {wall:.2f} s"
+              f"lock held {self.held:.2f} s of the cycle's {wall:.2f} s"
               + (f"; PostgreSQL server processes on this machine: {server:.2f} s CPU"
                  if server is not None else ""), flush=True)
+
+
+class _HeldTime:
+    """The pipeline's record lock, adding up how long it is held (only its holder sets and
+    reads the start)."""
+
+    def __init__(self, lock: Any, stages: Stages) -> None:
+        self._lock = lock
+        self._stages = stages
+        self._began = 0.0
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._began = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stages.add_held(time.perf_counter() - self._began)
+        self._lock.release()
 
 
 def monitor_cycle(app: Any, poll_all: Callable[[Any], Any], finished: dict[str, float],
