@@ -526,8 +526,8 @@ def parse_args() -> argparse.Namespace:
                         help="poll the configured sources without claiming them first (the "
                              "polls alone; `monitor once` claims them)")
     parser.add_argument("--stages", action="store_true",
-                        help="also print the daemon's CPU per poll stage and the time its "
-                             "record section is held")
+                        help="also print the daemon's CPU per poll stage and how long its record "
+                             "lock is held")
     parser.add_argument("--keep", action="store_true",
                         help="keep the PostgreSQL scratch database (its URL is printed; "
                              "benchmarks/pg_sizes.py measures it; drop it yourself)")
