@@ -176,11 +176,20 @@ class FakeFetcher:
         pass
 
 
+# The stores temp_store opened on each PostgreSQL test database: postgres_database closes
+# them before it drops the database, so that no pool outlives it to be closed by the
+# garbage collector, in whatever thread happens to collect it (psycopg_pool's __del__
+# then joins its own worker thread and fails).
+_OPENED_ON: dict[str, list[Store]] = {}
+
+
 def temp_store(directory: Path, sources: Iterable[tuple[str, str]] = (),
                now: datetime | None = None, database: str | None = None) -> Store:
     """A store on a new SQLite file in ``directory`` (a test's tmp_path), or on
     ``database`` (the `database` fixture's SQLite path or PostgreSQL URL), sources synced."""
     store = open_store(database or str(directory / "m.db"))
+    if database in _OPENED_ON:
+        _OPENED_ON[database].append(store)
     listed = list(sources)
     if listed:
         sync_sources(store, listed, now or datetime.now(UTC))
@@ -204,8 +213,12 @@ def postgres_database(icu_locale: str | None = None) -> Iterator[str]:
         f" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}' LOCALE 'C.UTF-8'")
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"{collation}')
+    url = urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    _OPENED_ON[url] = []
     try:
-        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+        yield url
     finally:
+        for store in _OPENED_ON.pop(url):
+            store.close()     # a second close does nothing
         with psycopg.connect(server, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
