@@ -270,12 +270,12 @@ def postgres_cpu() -> float:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                text = Path(f"/proc/{entry}/stat").read_text()
+                if Path(f"/proc/{entry}/comm").read_text().strip() != "postgres":
+                    continue
+                fields = _proc_stat(int(entry))
             except OSError:
                 continue
-            if text[text.find("(") + 1:text.rfind(")")] == "postgres":
-                fields = text.rsplit(")", 1)[1].split()
-                total += sum(int(f) for f in fields[11:15])   # utime stime cutime cstime
+            total += sum(int(f) for f in fields[11:15])   # utime stime cutime cstime
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -412,7 +412,8 @@ class Stages:
                 spent = time.thread_time() - began
                 with self._lock:
                     self.cpu[stage] = self.cpu.get(stage, 0.0) + spent
-                    self.polls += stage == "poll, in all"
+                    if stage == "poll, in all":
+                        self.polls += 1
         return timed
 
     def add_held(self, seconds: float) -> None:
