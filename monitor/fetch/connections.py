@@ -46,6 +46,7 @@ from urllib3.util.wait import wait_for_read
 
 from monitor.errors import FetchError
 from monitor.fetch.addresses import Resolver, resolve_host
+from monitor.fetch.response import Response
 
 _Key = tuple[str, str, int, tuple[str, ...]]   # scheme, host, port, pinned addresses
 _Idle = tuple["_Connection", float]    # a connection, and since when it idles
@@ -127,7 +128,8 @@ class TimedSocket:
 
 
 class _TimedResponses:
-    """A connection's ``response_class``: responses that read under the connection's timing."""
+    """A connection's ``response_class``: responses that read under the connection's timing
+    (their headers read by monitor/fetch/response.py)."""
 
     __slots__ = ("_timing",)
 
@@ -135,8 +137,8 @@ class _TimedResponses:
         self._timing = timing
 
     def __call__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> http.client.HTTPResponse:
-        return http.client.HTTPResponse(TimedSocket(sock, self._timing),  # type: ignore[arg-type]
-                                        *args, **kwargs)
+        return Response(TimedSocket(sock, self._timing),  # type: ignore[arg-type]
+                        *args, **kwargs)
 
 
 class _Connection(http.client.HTTPConnection):
