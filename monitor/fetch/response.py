@@ -61,7 +61,9 @@ def parse_header_lines(lines: list[bytes]) -> http.client.HTTPMessage:
 
 
 class Response(http.client.HTTPResponse):
-    """A response whose headers `parse_header_lines` reads; the rest is http.client's."""
+    """A response whose headers `parse_header_lines` reads; the rest is http.client's
+    (its `_read_status` and `_check_close`, as its own `begin` uses them: the tests compare
+    the two responses on the same bytes, so a Python that changes them fails there)."""
 
     def begin(self) -> None:
         if self.headers is not None:    # already begun
