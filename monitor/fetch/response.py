@@ -60,6 +60,15 @@ def parse_header_lines(lines: list[bytes]) -> http.client.HTTPMessage:
     return message
 
 
+def _length(value: str | None) -> int | None:
+    """A Content-Length's bytes; None for none, or one that is not a count."""
+    try:
+        length = int(value) if value else None
+    except ValueError:
+        return None
+    return length if length is None or length >= 0 else None
+
+
 class Response(http.client.HTTPResponse):
     """A response whose headers `parse_header_lines` reads; the rest is http.client's
     (its `_read_status` and `_check_close`, as its own `begin` uses them: the tests compare
@@ -92,16 +101,7 @@ class Response(http.client.HTTPResponse):
         if self.chunked:
             self.chunk_left = None
         self.will_close = self._check_close()  # type: ignore[attr-defined]
-        self.length = None
-        length = self.headers.get("content-length")
-        if length and not self.chunked:
-            try:
-                self.length = int(length)
-            except ValueError:
-                self.length = None
-            else:
-                if self.length < 0:
-                    self.length = None
+        self.length = None if self.chunked else _length(self.headers.get("content-length"))
         if (status in (http.client.NO_CONTENT, http.client.NOT_MODIFIED)
                 or 100 <= status < 200 or self._method == "HEAD"):  # type: ignore[attr-defined]
             self.length = 0
