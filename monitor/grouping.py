@@ -11,7 +11,11 @@ now runs in two steps:
   alerting stories: the items past that are "capped", recorded as seen without alert.
 - ``settle``, under the record lock, just before the commit: the matches are checked
   against the stories committed by other polls since ``group`` looked, and only those, so
-  two outlets polled at once still make one story.
+  two outlets polled at once still make one story. A match that would open an alerting
+  story is also looked up again, once the index has read from the store the acting states
+  of the stories naming its states: one of them may have gained its state since (a report
+  naming both joined it, in another poll, or on another node whose widening this index
+  would not otherwise learn).
 
 A story's actors are the union of its items': the commit widens them as items naming more
 states join (monitor/plan.py), and ``widen`` brings the indexes along after the commit (a
@@ -50,6 +54,7 @@ class Grouping:
     capped: frozenset[int]          # new_items past the cap: recorded, not alerted, no story
     seen: Mapping[str, int]         # topic -> the highest story id the lookups could see
     prepared: Mapping[int, Prepared]   # new_items index -> its text, prepared once
+    opening: frozenset[int] = frozenset()   # new_items opening an alerting story
 
 
 class _Topic:
@@ -112,7 +117,8 @@ class StoryGrouper:
             if opens:
                 poll_index.add(StoryKey(index, topic, new.item.title, new.item.summary,
                                         verdict.category, verdict.actors, now, kind), item)
-        return Grouping(tuple(grouped), frozenset(capped), seen, prepared)
+        return Grouping(tuple(grouped), frozenset(capped), seen, prepared,
+                        frozenset(opening))
 
     def settle(self, grouping: Grouping, now: datetime) -> tuple[StoryDecision, ...]:
         """The final decisions, against the stories committed since ``group`` looked.
@@ -121,8 +127,6 @@ class StoryGrouper:
         """
         latest = {topic: self._refresh(topic, now) for topic in grouping.seen}
         changed = {topic for topic, last in latest.items() if last != grouping.seen[topic]}
-        if not changed:
-            return grouping.decisions
         decisions = list(grouping.decisions)
         for position, decision in enumerate(decisions):
             if decision.topic not in changed:
@@ -131,6 +135,7 @@ class StoryGrouper:
                                      grouping.seen[decision.topic], now)
             if story_id is not None and story_id != decision.story_id:
                 decisions[position] = replace(decision, story_id=story_id, same_as=None)
+        self._join_widened(decisions, grouping, now)
         # A match left to join a story opened by another item of this poll, whose item now
         # joins a committed story instead, opens its own (the store does it): as it would
         # have, had this poll looked after the other poll's commit.
@@ -146,6 +151,35 @@ class StoryGrouper:
             for entry in list(self._topics.values()):
                 with entry.lock:
                     entry.index.widen(story_id, actors)
+
+    def _join_widened(self, decisions: list[StoryDecision], grouping: Grouping,
+                      now: datetime) -> None:
+        """The matches that would open an alerting story (or join one this poll opens),
+        looked up again: a story may have gained their acting state since ``group`` looked
+        (a report naming both states joined it, in another poll or on another node). The
+        stories naming those states are read from the store, so that the index knows the
+        actors committed by every node; a match one of them takes joins it
+        (``decisions`` is updated)."""
+        opening: dict[str, list[int]] = {}
+        for position, decision in enumerate(decisions):
+            if (decision.story_id is None and decision.classification.actors
+                    and (decision.item in grouping.opening
+                         or decision.same_as in grouping.opening)):
+                opening.setdefault(decision.topic, []).append(position)
+        for topic, positions in opening.items():
+            states = sorted({s for p in positions for s in decisions[p].classification.actors})
+            widened = self.store.stories_naming(topic, now - self.window, states)
+            entry = self._topic(topic)
+            with entry.lock:
+                for story in widened:
+                    entry.index.widen(story.id, story.actors)
+            for position in positions:
+                decision = decisions[position]
+                verdict = decision.classification
+                story_id = self._find(topic, grouping.prepared[decision.item],
+                                      verdict.category, verdict.actors, event_kind(verdict), now)
+                if story_id is not None:
+                    decisions[position] = replace(decision, story_id=story_id, same_as=None)
 
     def _recheck(self, decision: StoryDecision, item: Prepared, seen: int,
                  now: datetime) -> int | None:

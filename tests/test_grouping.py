@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -17,7 +19,7 @@ from monitor.app import App, build_app
 from monitor.config import load_config_data
 from monitor.decide import health
 from tests.fakes import FixedClock
-from tests.loopback import LoopbackHTTPServer, RssFeed
+from tests.loopback import LoopbackHTTPServer, Response, RssFeed
 
 NORWAY = "Norway accepts the credentials of the Taliban's ambassador"
 DEADLINE = 20.0
@@ -68,6 +70,23 @@ def in_thread(name: str, work: Callable[[], object]) -> tuple[threading.Thread, 
     return thread, result
 
 
+def hold_after_grouping(app: App, thread: str) -> tuple[threading.Event, threading.Event]:
+    """The poll made in the thread named ``thread`` waits between its grouping and its
+    commit: (set once it waits, to set to let it go on)."""
+    grouped, release = threading.Event(), threading.Event()
+    group = app.pipeline.grouper.group
+
+    def held(*args):
+        decided = group(*args)
+        if threading.current_thread().name == thread:
+            grouped.set()
+            release.wait(DEADLINE)
+        return decided
+
+    app.pipeline.grouper.group = held  # type: ignore[method-assign]
+    return grouped, release
+
+
 def test_a_healthy_poll_completes_while_a_flood_poll_is_inside_grouping(
         tmp_path: Path, database: str, server, monkeypatch) -> None:
     flood, healthy = Feed(server, "/flood.xml"), Feed(server, "/healthy.xml")
@@ -109,17 +128,7 @@ def test_two_outlets_grouped_at_once_still_make_one_story(tmp_path: Path, databa
     a.items = [("a1", NORWAY), ("a2", f"UPDATE 1-{NORWAY} - Fjord Times")]
     b.items = [("b1", f"{NORWAY} | Oslo Wire")]
     app = make_app(tmp_path, {"a": a, "b": b}, database)
-    grouped, release = threading.Event(), threading.Event()
-    group = app.pipeline.grouper.group
-
-    def held(*args):  # a's poll waits between grouping and its commit
-        decided = group(*args)
-        if threading.current_thread().name == "a":
-            grouped.set()
-            release.wait(DEADLINE)
-        return decided
-
-    app.pipeline.grouper.group = held  # type: ignore[method-assign]
+    grouped, release = hold_after_grouping(app, "a")
     source_a, source_b = app.config.sources
     try:
         polling, _ = in_thread("a", lambda: app.pipeline.poll(source_a))
@@ -145,17 +154,7 @@ def test_one_step_in_two_languages_grouped_at_once_is_one_story(tmp_path: Path,
     ru.items = [("r1", "Россия официально признала правительство движения Талибан")]
     en.items = [("e1", "Moscow formally recognises Taliban-run Afghanistan")]
     app = make_app(tmp_path, {"ru": ru, "en": en})
-    grouped, release = threading.Event(), threading.Event()
-    group = app.pipeline.grouper.group
-
-    def held(*args):  # the Russian poll waits between grouping and its commit
-        decided = group(*args)
-        if threading.current_thread().name == "ru":
-            grouped.set()
-            release.wait(DEADLINE)
-        return decided
-
-    app.pipeline.grouper.group = held  # type: ignore[method-assign]
+    grouped, release = hold_after_grouping(app, "ru")
     source_ru, source_en = app.config.sources
     try:
         polling, _ = in_thread("ru", lambda: app.pipeline.poll(source_ru))
@@ -209,3 +208,86 @@ def test_a_flooding_source_is_flagged_capped_and_reported_once(tmp_path: Path, d
         assert len(outbox(app)) == 20               # ten a flood poll; quiet items match nothing
     finally:
         app.close()
+
+
+
+RUSSIA = "Russia accepts the credentials of the Taliban's ambassador"
+NEIGHBOUR = "Belarus, its neighbour, is weighing the same step."   # names Belarus, not acting
+BOTH = "Russia and Belarus accept the credentials of the Taliban's ambassador"
+BELARUS = "Belarus accepts the credentials of the Taliban's ambassador"
+
+
+class DescribedFeed(Feed):
+    """A feed whose items carry a description: (guid, title, description)."""
+
+    described: list[tuple[str, str, str]] = []
+
+    def entries(self) -> list[tuple[str, str]]:
+        return [(guid, title) for guid, title, _ in self.described]
+
+    def _serve(self, _request: object) -> Response:
+        body = "".join(f"<item><guid>{escape(g)}</guid><title>{escape(t)}</title>"
+                       f"<description>{escape(d)}</description>"
+                       f"<link>https://news.example/{quote(g, safe='')}</link></item>"
+                       for g, t, d in self.described)
+        return Response(body=f'<rss version="2.0"><channel><title>F</title>{body}'
+                             f"</channel></rss>".encode())
+
+
+def story_sizes(app: App) -> list[int]:
+    return [r["n"] for r in app.store._query(
+        "SELECT story_id, COUNT(*) AS n FROM story_items GROUP BY story_id ORDER BY story_id")]
+
+
+def widening_feeds(server) -> dict[str, Feed]:
+    """x reports Russia's step, naming Belarus; y, Russia's and Belarus's (it widens x's
+    story to Belarus); z, Belarus's alone; w, Norway's (another story)."""
+    x = DescribedFeed(server, "/x.xml")
+    x.described = [("x1", RUSSIA, NEIGHBOUR)]
+    feeds: dict[str, Feed] = {"x": x}
+    for name, title in (("y", BOTH), ("z", BELARUS), ("w", NORWAY)):
+        feeds[name] = Feed(server, f"/{name}.xml")
+        feeds[name].items = [(f"{name}1", title)]
+    return feeds
+
+
+def test_a_report_of_a_state_that_a_story_gained_since_it_was_grouped_joins_the_story(
+        tmp_path: Path, database: str, server) -> None:
+    """z's poll groups its Belarus report while Russia's story names Russia alone as
+    acting (no story to join: z would open one); y's poll then widens that story to Belarus
+    and commits. z's report joins the widened story at settle: one story, one alert."""
+    app = make_app(tmp_path, widening_feeds(server), database)
+    grouped, release = hold_after_grouping(app, "z")
+    source_x, source_y, source_z, _ = app.config.sources
+    try:
+        assert app.pipeline.poll(source_x).status == "ok"
+        polling, _ = in_thread("z", lambda: app.pipeline.poll(source_z))
+        assert grouped.wait(DEADLINE)
+        assert app.pipeline.poll(source_y).status == "ok"
+        release.set()
+        polling.join(DEADLINE)
+        assert story_sizes(app) == [3]
+        assert outbox(app) == [RUSSIA]
+    finally:
+        release.set()
+        app.close()
+
+
+def test_a_node_joins_a_report_to_a_story_that_another_node_widened(
+        tmp_path: Path, postgres: str, server) -> None:
+    """Two nodes on one database: the second knows Russia's story as Russia's alone when
+    the first widens it to Belarus; the second's Belarus report still joins it."""
+    feeds = widening_feeds(server)
+    first = make_app(tmp_path, feeds, postgres)
+    second = make_app(tmp_path, feeds, postgres)
+    source_x, source_y, source_z, source_w = first.config.sources
+    try:
+        assert first.pipeline.poll(source_x).status == "ok"
+        assert second.pipeline.poll(source_w).status == "ok"   # reads Russia's story
+        assert first.pipeline.poll(source_y).status == "ok"    # widens it to Belarus
+        assert second.pipeline.poll(source_z).status == "ok"
+        assert story_sizes(first) == [3, 1]
+        assert outbox(first) == [RUSSIA, NORWAY]
+    finally:
+        second.close()
+        first.close()

@@ -153,6 +153,12 @@ class Store(Protocol):
         ledger event (the ``event`` column's JSON; None when it has none): reports of one
         step in two languages are grouped by it."""
 
+    def stories_naming(self, topic: str, since: datetime, states: Sequence[str]
+                       ) -> list[StoryKey]:
+        """The topic's stories first seen since ``since`` whose acting states include one
+        of ``states``, with the actors committed now (another poll, or another node, may
+        have widened them since a reader last looked), in id order."""
+
     def poll_transaction(self, owner: str | None = None
                          ) -> AbstractContextManager[PollWriter]:
         """One poll's commit, or the event ledger's start (monitor/commit.py): every write

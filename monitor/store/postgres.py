@@ -362,6 +362,12 @@ class PostgresStore:
                            "ORDER BY id", (after_id, topic, since))
         return [story_key(r) for r in rows]
 
+    def stories_naming(self, topic: str, since: datetime, states: Sequence[str]
+                       ) -> list[StoryKey]:
+        rows = self._query(_STORY_KEYS + "WHERE topic = %s AND first_seen >= %s AND "
+                           "actors ?| %s::text[] ORDER BY id", (topic, since, list(states)))
+        return [story_key(r) for r in rows]
+
     @contextmanager
     def poll_transaction(self, owner: str | None = None) -> Iterator[PostgresPollWriter]:
         """A poll's commit. It does not wait for the server's disk (synchronous_commit

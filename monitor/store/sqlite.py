@@ -356,6 +356,14 @@ class SqliteStore:
                                (topic, iso(since)))
         return [story_key(r) for r in rows]
 
+    def stories_naming(self, topic: str, since: datetime, states: Sequence[str]
+                       ) -> list[StoryKey]:
+        rows = self._query(_STORY_KEYS + "WHERE topic = ? AND first_seen >= ? AND EXISTS "
+                           "(SELECT 1 FROM json_each(actors) WHERE value IN "
+                           "(SELECT value FROM json_each(?))) ORDER BY id",
+                           (topic, iso(since), json.dumps(list(states))))
+        return [story_key(r) for r in rows]
+
     @contextmanager
     def poll_transaction(self, owner: str | None = None) -> Iterator[SqlitePollWriter]:
         """A poll's commit (monitor/commit.py): its writes, all or nothing. The source's
