@@ -12,10 +12,12 @@ now runs in two steps:
 - ``settle``, under the record lock, just before the commit: the matches are checked
   against the stories committed by other polls since ``group`` looked, and only those, so
   two outlets polled at once still make one story. A match that would open an alerting
-  story is also looked up again, once the index has read from the store the acting states
-  of the stories naming its states: one of them may have gained its state since (a report
-  naming both joined it, in another poll, or on another node whose widening this index
-  would not otherwise learn).
+  story is also looked up again when the index changed since: a story may have gained its
+  acting state meanwhile (a report naming both states joined it). On a store several
+  nodes share, the acting states of the stories it could join are read again first: this
+  index learns of another node's widening no other way. The matches of the poll that were
+  to join the story it would have opened follow it when alike enough to its new story
+  (else monitor/plan.py makes them one story of their own).
 
 A story's actors are the union of its items': the commit widens them as items naming more
 states join (monitor/plan.py), and ``widen`` brings the indexes along after the commit (a
@@ -30,7 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from monitor.events import event_kind
@@ -55,6 +57,7 @@ class Grouping:
     seen: Mapping[str, int]         # topic -> the highest story id the lookups could see
     prepared: Mapping[int, Prepared]   # new_items index -> its text, prepared once
     opening: frozenset[int] = frozenset()   # new_items opening an alerting story
+    revisions: Mapping[str, int] = field(default_factory=dict)  # topic -> its index's, looked at
 
 
 class _Topic:
@@ -81,6 +84,7 @@ class StoryGrouper:
         or open a story; past ``max_new_per_poll`` opened alerting stories, cap the item."""
         seen = {topic: self._refresh(topic, now)
                 for topic in dict.fromkeys(d.topic for d in classified)}
+        revisions = {topic: self._topic(topic).index.revision for topic in seen}
         in_poll: dict[str, StoryIndex] = {}
         prepared: dict[int, Prepared] = {}
         grouped: list[StoryDecision] = []
@@ -118,7 +122,7 @@ class StoryGrouper:
                 poll_index.add(StoryKey(index, topic, new.item.title, new.item.summary,
                                         verdict.category, verdict.actors, now, kind), item)
         return Grouping(tuple(grouped), frozenset(capped), seen, prepared,
-                        frozenset(opening))
+                        frozenset(opening), revisions)
 
     def settle(self, grouping: Grouping, now: datetime) -> tuple[StoryDecision, ...]:
         """The final decisions, against the stories committed since ``group`` looked.
@@ -137,8 +141,9 @@ class StoryGrouper:
                 decisions[position] = replace(decision, story_id=story_id, same_as=None)
         self._join_widened(decisions, grouping, now)
         # A match left to join a story opened by another item of this poll, whose item now
-        # joins a committed story instead, opens its own (the store does it): as it would
-        # have, had this poll looked after the other poll's commit.
+        # joins a committed story instead, joins the story the first such match opens
+        # (monitor/plan.py): as it would have, had this poll looked after the other
+        # poll's commit.
         return tuple(decisions)
 
     def widen(self, widened: Mapping[int, tuple[str, ...]]) -> None:
@@ -154,32 +159,65 @@ class StoryGrouper:
 
     def _join_widened(self, decisions: list[StoryDecision], grouping: Grouping,
                       now: datetime) -> None:
-        """The matches that would open an alerting story (or join one this poll opens),
-        looked up again: a story may have gained their acting state since ``group`` looked
-        (a report naming both states joined it, in another poll or on another node). The
-        stories naming those states are read from the store, so that the index knows the
-        actors committed by every node; a match one of them takes joins it
-        (``decisions`` is updated)."""
+        """The matches that would open an alerting story, looked up again when their
+        topic's index changed since ``group`` looked: a story may have gained their acting
+        state meanwhile (a report naming both states joined it, in another poll, or on
+        another node: on a shared store the stories they could join are first read
+        again). A match that moves to a story takes along the matches of this poll that
+        were to join it and are alike enough to that story (``decisions`` is updated)."""
         opening: dict[str, list[int]] = {}
         for position, decision in enumerate(decisions):
-            if (decision.story_id is None and decision.classification.actors
-                    and (decision.item in grouping.opening
-                         or decision.same_as in grouping.opening)):
+            if (decision.story_id is None and decision.same_as is None
+                    and decision.item in grouping.opening and decision.classification.actors):
                 opening.setdefault(decision.topic, []).append(position)
         for topic, positions in opening.items():
-            states = sorted({s for p in positions for s in decisions[p].classification.actors})
-            widened = self.store.stories_naming(topic, now - self.window, states)
             entry = self._topic(topic)
+            if self.store.shared:
+                self._learn_actors(entry, [decisions[p] for p in positions], grouping.prepared)
             with entry.lock:
-                for story in widened:
-                    entry.index.widen(story.id, story.actors)
+                if entry.index.revision == grouping.revisions.get(topic):
+                    continue
             for position in positions:
                 decision = decisions[position]
                 verdict = decision.classification
                 story_id = self._find(topic, grouping.prepared[decision.item],
                                       verdict.category, verdict.actors, event_kind(verdict), now)
                 if story_id is not None:
-                    decisions[position] = replace(decision, story_id=story_id, same_as=None)
+                    decisions[position] = replace(decision, story_id=story_id)
+                    self._take_along(decisions, decision.item, topic, story_id,
+                                     grouping.prepared, now)
+
+    def _learn_actors(self, entry: _Topic, decisions: Sequence[StoryDecision],
+                      prepared: Mapping[int, Prepared]) -> None:
+        """Index the stories these matches could join under the acting states committed
+        now (by any node): those of their category sharing a headline word, whatever
+        states the index knows them by."""
+        with entry.lock:
+            ids = {c.key.id for d in decisions
+                   for c in entry.index.candidates(prepared[d.item], d.classification.category,
+                                                   ())}
+        actors = self.store.story_actors(sorted(ids)) if ids else {}
+        with entry.lock:
+            for story_id, now_actors in actors.items():
+                entry.index.widen(story_id, now_actors)
+
+    def _take_along(self, decisions: list[StoryDecision], opener: int, topic: str,
+                    story_id: int, prepared: Mapping[int, Prepared], now: datetime) -> None:
+        """The matches that were to join the story ``opener`` opens, now that it joins
+        ``story_id``: each alike enough to that story joins it too."""
+        entry = self._topic(topic)
+        with entry.lock:
+            story = entry.index.get(story_id)
+        if story is None:
+            return
+        for position, decision in enumerate(decisions):
+            if decision.topic != topic or decision.same_as != opener:
+                continue
+            verdict = decision.classification
+            if choose_story(topic, prepared[decision.item], verdict.category, verdict.actors,
+                            now, [(story.key, story.prepared)], self.window,
+                            kind=event_kind(verdict)) == story_id:
+                decisions[position] = replace(decision, story_id=story_id, same_as=None)
 
     def _recheck(self, decision: StoryDecision, item: Prepared, seen: int,
                  now: datetime) -> int | None:

@@ -73,6 +73,7 @@ class StoryIndex:
         self._stories: dict[int, IndexedStory] = {}            # by id, in the order added
         self._postings: dict[_Posting, dict[int, None]] = {}   # ordered sets of story ids
         self.last_id = 0             # the highest id added: a later refresh reads past it
+        self.revision = 0            # counts the changes (stories added or widened)
         # Work done, for tests and benchmarks: posting entries read, stories scored.
         self.visited = 0
         self.scored = 0
@@ -93,6 +94,7 @@ class StoryIndex:
         entry = IndexedStory(story, prepared or prepare(story.title, story.summary))
         self._stories[story.id] = entry
         self.last_id = max(self.last_id, story.id)
+        self.revision += 1
         for posting in _postings_of(story, entry.prepared):
             self._postings.setdefault(posting, {})[story.id] = None
 
@@ -102,6 +104,7 @@ class StoryIndex:
         entry = self._stories.get(story_id)
         if entry is None or entry.key.actors == actors:
             return
+        self.revision += 1
         old = set(_postings_of(entry.key, entry.prepared))
         entry = self._stories[story_id] = IndexedStory(replace(entry.key, actors=actors),
                                                        entry.prepared)

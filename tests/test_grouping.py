@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from html import escape
 from pathlib import Path
 from urllib.parse import quote
@@ -16,13 +18,17 @@ import pytest
 
 from monitor import report, stories
 from monitor.app import App, build_app
+from monitor.commit import Committed, commit_poll
 from monitor.config import load_config_data
 from monitor.decide import health
-from tests.fakes import FixedClock
+from monitor.grouping import StoryGrouper
+from monitor.types import Classification, NewItem, ParsedItem, PollRecord, StoryDecision
+from tests.fakes import FixedClock, temp_store
 from tests.loopback import LoopbackHTTPServer, Response, RssFeed
 
 NORWAY = "Norway accepts the credentials of the Taliban's ambassador"
 DEADLINE = 20.0
+NOW = datetime(2026, 3, 9, 8, 30, tzinfo=UTC)
 
 
 class Feed(RssFeed):
@@ -210,7 +216,6 @@ def test_a_flooding_source_is_flagged_capped_and_reported_once(tmp_path: Path, d
         app.close()
 
 
-
 RUSSIA = "Russia accepts the credentials of the Taliban's ambassador"
 NEIGHBOUR = "Belarus, its neighbour, is weighing the same step."   # names Belarus, not acting
 BOTH = "Russia and Belarus accept the credentials of the Taliban's ambassador"
@@ -220,7 +225,9 @@ BELARUS = "Belarus accepts the credentials of the Taliban's ambassador"
 class DescribedFeed(Feed):
     """A feed whose items carry a description: (guid, title, description)."""
 
-    described: list[tuple[str, str, str]] = []
+    def __init__(self, server: LoopbackHTTPServer, path: str) -> None:
+        super().__init__(server, path)
+        self.described: list[tuple[str, str, str]] = []
 
     def entries(self) -> list[tuple[str, str]]:
         return [(guid, title) for guid, title, _ in self.described]
@@ -291,3 +298,57 @@ def test_a_node_joins_a_report_to_a_story_that_another_node_widened(
     finally:
         second.close()
         first.close()
+
+
+MINSK = [(f"{BELARUS} in a Minsk ceremony", ""),
+         ("Minsk ceremony: Belarus president receives the Taliban envoy", ""),
+         ("Belarus president receives the Taliban envoy at a Minsk ceremony", "")]
+
+
+@pytest.mark.parametrize(("reports", "stories", "alerts"), [
+    # the first alike Russia's story, the next two alike each other: they open one
+    (MINSK, [(1, 3), (2, 2)], 1),
+    # both alike Russia's story: both join it
+    ([(f"{BELARUS} in a Minsk ceremony", ""), (BELARUS, "")], [(1, 4)], 0),
+], ids=["two-left-behind", "all-join"])
+def test_a_poll_whose_story_turns_out_to_be_a_widened_one_groups_as_if_polled_after(
+        tmp_path: Path, reports: list[tuple[str, str]], stories: list[tuple[int, int]],
+        alerts: int) -> None:
+    """A poll of Belarus reports alike each other is grouped before, or after, Russia's
+    story gains Belarus: the same stories either way, and no more alerts (not one per
+    report left behind by the first, which joins Russia's story)."""
+    def grouped(widen_first: bool) -> tuple[list[tuple[int, int]], int]:
+        store = temp_store(tmp_path / str(widen_first), [("wire", "https://wire.example/")],
+                           NOW)
+        grouper = StoryGrouper(store, timedelta(days=1), max_new_per_poll=50)
+
+        def poll(prefix: str, texts: list[tuple[str, str]], actors: tuple[str, ...],
+                 meanwhile: Callable[[], object] = lambda: None) -> Committed:
+            new = tuple(NewItem(ParsedItem(f"{prefix}{n}", f"https://wire.example/{prefix}{n}",
+                                           title, summary), f"https://wire.example/{prefix}{n}")
+                        for n, (title, summary) in enumerate(texts))
+            verdict = Classification(topic="t", match=True, score=0.9,
+                                     category="recognition_step", actors=actors,
+                                     evidence="e", rules=("r",))
+            grouping = grouper.group(new, [StoryDecision(n, "t", verdict)
+                                           for n in range(len(new))], NOW)
+            meanwhile()
+            decisions = grouper.settle(grouping, NOW)
+            committed = commit_poll(store, PollRecord(store.source_state("wire"), new,
+                                                      decisions), {"t": ["desk"]}, NOW)
+            grouper.widen(committed.widened)
+            return committed
+
+        poll("x", [(RUSSIA, NEIGHBOUR)], ("Russia",))
+        widen = partial(poll, "y", [(BOTH, "")], ("Russia", "Belarus"))
+        if widen_first:
+            widen()
+        committed = poll("z", reports, ("Belarus",), meanwhile=lambda: None if widen_first
+                         else widen())
+        sizes = [(r["story_id"], r["n"]) for r in store._query(
+            "SELECT story_id, COUNT(*) AS n FROM story_items GROUP BY story_id ORDER BY 1")]
+        store.close()
+        return sizes, len(committed.alerting)
+
+    assert grouped(widen_first=True) == (stories, alerts)
+    assert grouped(widen_first=False) == (stories, alerts)

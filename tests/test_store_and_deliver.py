@@ -450,34 +450,27 @@ def test_a_story_s_actors_grow_with_the_states_its_items_name(tmp_path: Path,
     assert store.matches(NOW - timedelta(days=1))[0].actors == ("Russia", "Belarus")
 
 
-def test_the_stories_naming_a_state_come_with_the_actors_committed_now(
-        tmp_path: Path, database: str) -> None:
-    """What settling a poll's grouping reads to learn the states other polls (or nodes)
-    added to a story: the topic's stories of the window naming one of the states."""
+def test_stories_actors_are_read_as_committed_now(tmp_path: Path, database: str) -> None:
+    """What settling a poll's grouping reads, on a store several nodes share, to learn
+    the states another node added to a story since this one read it."""
     store = make_store(tmp_path, database)
 
-    def commit(guid: str, actors: tuple[str, ...], topic: str = "t", at: datetime = NOW,
-               story_id: int | None = None) -> None:
+    def commit(guid: str, actors: tuple[str, ...], story_id: int | None = None) -> None:
         item = ParsedItem(guid=guid, url=f"https://wire.example/{guid}", title=f"Story {guid}")
-        found = Classification(topic=topic, match=True, score=0.9, category="recognition_step",
+        found = Classification(topic="t", match=True, score=0.9, category="recognition_step",
                                actors=actors, evidence="Evidence.", rules=("r",))
         record = PollRecord(store.source_state("wire"), (NewItem(item, item.url),),
-                            (StoryDecision(0, topic, found, story_id=story_id),))
-        commit_poll(store, record, {}, at)
+                            (StoryDecision(0, "t", found, story_id=story_id),))
+        commit_poll(store, record, {}, NOW)
 
     commit("ru", ("Russia",))
     commit("no", ("Norway",))
-    commit("by-other-topic", ("Belarus",), topic="u")
-    commit("by-old", ("Belarus",), at=NOW - timedelta(days=2))
-    russia = store.recent_stories("t", NOW - timedelta(days=1))[0].id
-    since = NOW - timedelta(days=1)
-    assert store.stories_naming("t", since, ["Belarus"]) == []
+    russia, norway = (k.id for k in store.recent_stories("t", NOW - timedelta(days=1)))
+    assert store.story_actors([russia]) == {russia: ("Russia",)}
     commit("ru-by", ("Russia", "Belarus"), story_id=russia)
-    assert [(k.title, k.actors) for k in store.stories_naming("t", since, ["Belarus"])] == \
-        [("Story ru", ("Russia", "Belarus"))]
-    assert [k.title for k in store.stories_naming("t", since, ["Norway", "Belarus"])] == \
-        ["Story ru", "Story no"]
-    assert store.stories_naming("t", since, ["Chad"]) == []
+    assert store.story_actors([norway, russia, norway + 100]) == {
+        russia: ("Russia", "Belarus"), norway: ("Norway",)}
+    assert store.story_actors([]) == {}
 
 
 def test_recent_stories_carry_the_kind_of_step_of_their_ledger_event(tmp_path: Path,

@@ -153,11 +153,9 @@ class Store(Protocol):
         ledger event (the ``event`` column's JSON; None when it has none): reports of one
         step in two languages are grouped by it."""
 
-    def stories_naming(self, topic: str, since: datetime, states: Sequence[str]
-                       ) -> list[StoryKey]:
-        """The topic's stories first seen since ``since`` whose acting states include one
-        of ``states``, with the actors committed now (another poll, or another node, may
-        have widened them since a reader last looked), in id order."""
+    def story_actors(self, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        """The acting states of these stories as committed now (another node may have
+        widened them since this process read them); a story not found is left out."""
 
     def poll_transaction(self, owner: str | None = None
                          ) -> AbstractContextManager[PollWriter]:

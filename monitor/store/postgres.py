@@ -44,6 +44,7 @@ from monitor.store import postgres_nodes
 from monitor.store.checks import CONSISTENCY, TABLES
 from monitor.store.codec import (
     STATE_COLUMNS,
+    as_json,
     cached_article,
     digest_from_json,
     error_kind,
@@ -362,11 +363,10 @@ class PostgresStore:
                            "ORDER BY id", (after_id, topic, since))
         return [story_key(r) for r in rows]
 
-    def stories_naming(self, topic: str, since: datetime, states: Sequence[str]
-                       ) -> list[StoryKey]:
-        rows = self._query(_STORY_KEYS + "WHERE topic = %s AND first_seen >= %s AND "
-                           "actors ?| %s::text[] ORDER BY id", (topic, since, list(states)))
-        return [story_key(r) for r in rows]
+    def story_actors(self, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        rows = self._query("SELECT id, actors FROM stories WHERE id = ANY(%s::bigint[])",
+                           (list(ids),))
+        return {r["id"]: tuple(as_json(r["actors"])) for r in rows}
 
     @contextmanager
     def poll_transaction(self, owner: str | None = None) -> Iterator[PostgresPollWriter]:

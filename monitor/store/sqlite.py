@@ -36,6 +36,7 @@ from monitor.store.checks import CONSISTENCY, TABLES
 from monitor.store.codec import (
     STATE_COLUMNS,
     TIME_COLUMNS,
+    as_json,
     digest_from_json,
     error_kind,
     health_facts,
@@ -356,13 +357,10 @@ class SqliteStore:
                                (topic, iso(since)))
         return [story_key(r) for r in rows]
 
-    def stories_naming(self, topic: str, since: datetime, states: Sequence[str]
-                       ) -> list[StoryKey]:
-        rows = self._query(_STORY_KEYS + "WHERE topic = ? AND first_seen >= ? AND EXISTS "
-                           "(SELECT 1 FROM json_each(actors) WHERE value IN "
-                           "(SELECT value FROM json_each(?))) ORDER BY id",
-                           (topic, iso(since), json.dumps(list(states))))
-        return [story_key(r) for r in rows]
+    def story_actors(self, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        rows = self._query("SELECT id, actors FROM stories WHERE id IN "
+                           "(SELECT value FROM json_each(?))", (json.dumps(list(ids)),))
+        return {r["id"]: tuple(as_json(r["actors"])) for r in rows}
 
     @contextmanager
     def poll_transaction(self, owner: str | None = None) -> Iterator[SqlitePollWriter]:
