@@ -22,11 +22,11 @@ one connection for the same (the poll's own writes are in postgres_poll.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import psycopg
@@ -77,6 +77,7 @@ from monitor.types import (
 from monitor.urls import shown_database
 
 log = logging.getLogger("monitor.store")
+T = TypeVar("T")
 
 Connection = psycopg.Connection[DictRow]
 
@@ -189,38 +190,50 @@ class PostgresStore:
         return f"{self.path}: {text}"
 
     @contextmanager
-    def _connection(self) -> Iterator[Connection]:
-        """A connection of the pool that answers. One found dead (the server restarted, or
-        closed it) goes back to the pool, which drops it and opens another, and the next is
-        tried at once: the pool's own check would wait 1 s, 2 s, 4 s ... between the dead
-        ones, and after a restart most of them are."""
+    def _lent(self, first: Callable[[Connection, ExitStack], T]) -> Iterator[tuple[Connection, T]]:
+        """A connection of the pool that answers its first statement: ``first`` sends it
+        (and enters on the stack what must end before the connection goes back, such as a
+        transaction); yields the connection and what ``first`` returned. One found dead
+        (the server restarted, or closed it) goes back to the pool, which drops it and opens
+        another, and the next is tried at once: the pool's own check would wait 1 s, 2 s,
+        4 s ... between the dead ones, and after a restart most of them are. The first
+        statement being the check, no round trip is spent on one."""
         for _ in range(self._pool.max_size + 1):
-            with self._pool.connection() as conn:
+            with self._pool.connection() as conn, ExitStack() as held:
                 try:
-                    conn.execute("")
+                    done = first(conn, held)
                 except psycopg.OperationalError:
                     if conn.broken:
                         continue
                     raise
-                yield conn
+                yield conn, done
                 return
         raise psycopg.OperationalError("no connection of the pool answers")
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A connection of the pool that answers (an empty statement tells)."""
+        with self._lent(lambda conn, _: conn.execute("")) as (conn, _):
+            yield conn
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         """One transaction on a connection of the pool; any database error (the server
         gone, a constraint, a closed store) becomes a StoreError, and what the transaction
-        wrote is rolled back. A broken connection goes back to the pool, which drops it."""
+        wrote is rolled back. Its BEGIN tells whether the connection answers. A broken
+        connection goes back to the pool, which drops it."""
         try:
-            with self._connection() as conn, conn.transaction():
+            with self._lent(lambda conn, held: held.enter_context(conn.transaction())) as (
+                    conn, _):
                 yield conn
         except psycopg.Error as exc:
             raise StoreError(f"database {self._scrub(exc)}") from exc
 
     def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[DictRow]:
+        """A read (every caller's statement is one): on a connection found dead, it is
+        made again on the next one."""
         try:
-            with self._connection() as conn:
-                cursor = conn.execute(sql, params)
+            with self._lent(lambda conn, _: conn.execute(sql, params)) as (_, cursor):
                 return cursor.fetchall() if cursor.description else []
         except psycopg.Error as exc:
             raise StoreError(f"database {self._scrub(exc)}") from exc
