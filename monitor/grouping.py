@@ -16,8 +16,8 @@ now runs in two steps:
   acting state meanwhile (a report naming both states joined it). On a store several
   nodes share, the acting states of the stories it could join are read again first: this
   index learns of another node's widening no other way. The matches of the poll that were
-  to join the story it would have opened follow it when alike enough to its new story
-  (else monitor/plan.py makes them one story of their own).
+  to join the story it would have opened follow it when alike enough to its new story,
+  else are grouped again among themselves, as ``group`` groups a poll.
 
 A story's actors are the union of its items': the commit widens them as items naming more
 states join (monitor/plan.py), and ``widen`` brings the indexes along after the commit (a
@@ -40,7 +40,7 @@ from monitor.plan import union
 from monitor.store.base import Store
 from monitor.stories import MAX_STORY_ACTORS, Prepared, choose_story, prepare
 from monitor.story_index import StoryIndex
-from monitor.types import EventKind, NewItem, StoryDecision, StoryKey
+from monitor.types import Classification, EventKind, NewItem, StoryDecision, StoryKey
 
 log = logging.getLogger("monitor.stories")
 
@@ -115,12 +115,9 @@ class StoryGrouper:
                 opening.add(index)
             grouped.append(StoryDecision(index, topic, verdict, story_id, same_as))
             if same_as is not None:
-                joined = poll_index.get(same_as)
-                if joined is not None:
-                    poll_index.widen(same_as, union(joined.key.actors, verdict.actors))
+                _join_in_poll(poll_index, same_as, verdict.actors)
             if opens:
-                poll_index.add(StoryKey(index, topic, new.item.title, new.item.summary,
-                                        verdict.category, verdict.actors, now, kind), item)
+                _open_in_poll(poll_index, index, topic, item, verdict, kind, now)
         return Grouping(tuple(grouped), frozenset(capped), seen, prepared,
                         frozenset(opening), revisions)
 
@@ -140,10 +137,7 @@ class StoryGrouper:
             if story_id is not None and story_id != decision.story_id:
                 decisions[position] = replace(decision, story_id=story_id, same_as=None)
         self._join_widened(decisions, grouping, now)
-        # A match left to join a story opened by another item of this poll, whose item now
-        # joins a committed story instead, joins the story the first such match opens
-        # (monitor/plan.py): as it would have, had this poll looked after the other
-        # poll's commit.
+        _regroup_left(decisions, grouping.prepared, now)
         return tuple(decisions)
 
     def widen(self, widened: Mapping[int, tuple[str, ...]]) -> None:
@@ -192,10 +186,17 @@ class StoryGrouper:
         """Index the stories these matches could join under the acting states committed
         now (by any node): those of their category sharing a headline word, whatever
         states the index knows them by."""
+        ids: set[int] = set()
         with entry.lock:
-            ids = {c.key.id for d in decisions
-                   for c in entry.index.candidates(prepared[d.item], d.classification.category,
-                                                   ())}
+            for decision in decisions:
+                item, verdict = prepared[decision.item], decision.classification
+                kind = event_kind(verdict)
+                # any acting states, a shared headline word; and, for a step, the stories
+                # of that step posted under any one of its states (another language)
+                lookups = [()] + ([(state,) for state in verdict.actors] if kind else [])
+                ids.update(c.key.id for states in lookups
+                           for c in entry.index.candidates(item, verdict.category, states,
+                                                           kind=kind))
         actors = self.store.story_actors(sorted(ids)) if ids else {}
         with entry.lock:
             for story_id, now_actors in actors.items():
@@ -268,3 +269,45 @@ class StoryGrouper:
             with self._lock:
                 entry = self._topics.setdefault(topic, _Topic())
         return entry
+
+
+def _join_in_poll(poll_index: StoryIndex, opener: int, actors: tuple[str, ...]) -> None:
+    """A match joins the story ``opener`` opens in this poll: the story names its states."""
+    joined = poll_index.get(opener)
+    if joined is not None:
+        poll_index.widen(opener, union(joined.key.actors, actors))
+
+
+def _open_in_poll(poll_index: StoryIndex, index: int, topic: str, item: Prepared,
+                  verdict: Classification, kind: EventKind | None, now: datetime) -> None:
+    """``new_items[index]`` opens a story in this poll: later matches may join it."""
+    poll_index.add(StoryKey(index, topic, item.headline, item.summary, verdict.category,
+                            verdict.actors, now, kind), item)
+
+
+def _regroup_left(decisions: list[StoryDecision], prepared: Mapping[int, Prepared],
+                  now: datetime) -> None:
+    """The matches that were to join the story another item of this poll opens, where that
+    item now joins a committed story instead (and they did not follow it there): grouped
+    again as ``group`` groups a poll, each joining the first story of the poll it is alike
+    to, else opening its own. As when the poll is made after the commit that took their
+    opener (``decisions`` is updated)."""
+    moved = {(d.topic, d.item) for d in decisions if d.story_id is not None}
+    if not any(d.story_id is None and (d.topic, d.same_as) in moved for d in decisions):
+        return
+    in_poll: dict[str, StoryIndex] = {}
+    for position, decision in enumerate(decisions):
+        if decision.story_id is not None:
+            continue
+        topic, verdict, item = decision.topic, decision.classification, prepared[decision.item]
+        kind = event_kind(verdict)
+        poll_index = in_poll.setdefault(topic, StoryIndex())
+        same_as = decision.same_as
+        if (topic, same_as) in moved:
+            same_as = poll_index.find(topic, item, verdict.category, verdict.actors, now,
+                                      POLL_WINDOW, kind=kind)
+            decisions[position] = replace(decision, same_as=same_as)
+        if same_as is None:
+            _open_in_poll(poll_index, decision.item, topic, item, verdict, kind, now)
+        else:
+            _join_in_poll(poll_index, same_as, verdict.actors)

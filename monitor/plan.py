@@ -110,9 +110,6 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
             intents.append(LinkCopy(index, new.duplicate_of))
     states: dict[StoryRef, StoryState] = {ref: state for ref, state in facts.stories.items()}
     opened: set[Opened] = set()
-    # A story that an item was to open and did not (it joined a committed story instead, or
-    # its row was not inserted) -> the story its first follower opened, for the others.
-    heirs: dict[Opened, Opened] = {}
     for decision in record.stories:
         index = decision.item
         if index not in facts.inserted:
@@ -121,7 +118,7 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
         story: StoryRef | None = decision.story_id
         if story is None and decision.same_as is not None:
             ref = Opened(decision.same_as, topic)
-            story = ref if ref in opened else heirs.get(ref)
+            story = ref if ref in opened else None
         if story is None and new.duplicate_of is not None:
             story = facts.stories_of.get((new.duplicate_of, topic))
         if story is None:
@@ -141,8 +138,6 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
                 intents.extend(queue_story(ref, topic, subscribers))
             opened.add(ref)
             states[ref] = StoryState(alert, verdict.actors)
-            if decision.same_as is not None:
-                heirs[Opened(decision.same_as, topic)] = ref
             story = ref
         else:
             # A story the facts lack is gone from the store: the join fails on its row.

@@ -100,21 +100,6 @@ def test_a_match_whose_poll_story_was_not_opened_opens_its_own() -> None:
     assert not any(getattr(i, "item", None) == 0 for i in intents)
 
 
-def test_the_matches_left_by_an_item_that_joined_a_committed_story_make_one_story() -> None:
-    """Item 0 was to open the poll's story, then joined story 7 (settled against a commit
-    made meanwhile): the first of the matches that were to join it opens the story, the
-    next joins that one, as when polled after that commit. One alert, not one each."""
-    intents = plan((item(0), item(1), item(2)),
-                   (decision(0, story_id=7), decision(1, same_as=0), decision(2, same_as=0)),
-                   stories={7: StoryState(True, ("Chile",))})
-    heir = Opened(1, "envoys")
-    assert [i.ref for i in intents if isinstance(i, OpenStory)] == [heir]
-    assert [i for i in intents if isinstance(i, QueueStory)] == [
-        QueueStory(heir, ("desk-mail", "hook"))]
-    assert [i for i in intents if isinstance(i, JoinStory)] == [
-        JoinStory(0, 7), JoinStory(1, heir), JoinStory(2, heir)]
-
-
 def test_a_copy_joins_its_originals_stories_and_its_story_of_the_topic() -> None:
     intents = plan((item(0, "duplicate", duplicate_of=40),), (decision(0),),
                    stories_of={(40, "envoys"): 7}, stories={7: StoryState(True, ("Chile",))})

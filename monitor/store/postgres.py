@@ -230,8 +230,9 @@ class PostgresStore:
             raise StoreError(f"database {self._scrub(exc)}") from exc
 
     def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[DictRow]:
-        """A read (every caller's statement is one): on a connection found dead, it is
-        made again on the next one."""
+        """A read (or ANALYZE: every caller's statement changes nothing twice over). On a
+        connection lost before it, or while it runs (a restart, an administrator's
+        pg_terminate_backend), it is made again on the next connection of the pool."""
         try:
             with self._lent(lambda conn, _: conn.execute(sql, params)) as (_, cursor):
                 return cursor.fetchall() if cursor.description else []
