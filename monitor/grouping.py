@@ -11,13 +11,13 @@ now runs in two steps:
   alerting stories: the items past that are "capped", recorded as seen without alert.
 - ``settle``, under the record lock, just before the commit: the matches are checked
   against the stories committed by other polls since ``group`` looked, and only those, so
-  two outlets polled at once still make one story. A match that would open an alerting
-  story is also looked up again when the index changed since: a story may have gained its
+  two outlets polled at once still make one story. The matches without a committed story
+  are also checked against the stories widened since: a story may have gained a match's
   acting state meanwhile (a report naming both states joined it). On a store several
-  nodes share, the acting states of the stories it could join are read again first: this
-  index learns of another node's widening no other way. The matches of the poll that were
-  to join the story it would have opened follow it when alike enough to its new story,
-  else are grouped again among themselves, as ``group`` groups a poll.
+  nodes share, the acting states of the stories the poll's openers could join are read
+  again first: this index learns of another node's widening no other way. Where a match
+  that was to open a story of the poll joins a committed story instead, the poll's other
+  matches are grouped again among themselves, as ``group`` groups a poll.
 
 A story's actors are the union of its items': the commit widens them as items naming more
 states join (monitor/plan.py), and ``widen`` brings the indexes along after the commit (a
@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor.events import event_kind
@@ -56,8 +56,7 @@ class Grouping:
     capped: frozenset[int]          # new_items past the cap: recorded, not alerted, no story
     seen: Mapping[str, int]         # topic -> the highest story id the lookups could see
     prepared: Mapping[int, Prepared]   # new_items index -> its text, prepared once
-    opening: frozenset[int] = frozenset()   # new_items opening an alerting story
-    revisions: Mapping[str, int] = field(default_factory=dict)  # topic -> its index's, looked at
+    revisions: Mapping[str, int]    # topic -> its index's revision when the lookups began
 
 
 class _Topic:
@@ -118,11 +117,11 @@ class StoryGrouper:
                 _join_in_poll(poll_index, same_as, verdict.actors)
             if opens:
                 _open_in_poll(poll_index, index, topic, item, verdict, kind, now)
-        return Grouping(tuple(grouped), frozenset(capped), seen, prepared,
-                        frozenset(opening), revisions)
+        return Grouping(tuple(grouped), frozenset(capped), seen, prepared, revisions)
 
     def settle(self, grouping: Grouping, now: datetime) -> tuple[StoryDecision, ...]:
-        """The final decisions, against the stories committed since ``group`` looked.
+        """The final decisions, against the stories committed, or widened, since ``group``
+        looked.
 
         Call it under the lock that serialises commits, right before committing.
         """
@@ -153,72 +152,52 @@ class StoryGrouper:
 
     def _join_widened(self, decisions: list[StoryDecision], grouping: Grouping,
                       now: datetime) -> None:
-        """The matches that would open an alerting story, looked up again when their
-        topic's index changed since ``group`` looked: a story may have gained their acting
-        state meanwhile (a report naming both states joined it, in another poll, or on
-        another node: on a shared store the stories they could join are first read
-        again). A match that moves to a story takes along the matches of this poll that
-        were to join it and are alike enough to that story (``decisions`` is updated)."""
-        opening: dict[str, list[int]] = {}
-        for position, decision in enumerate(decisions):
-            if (decision.story_id is None and decision.same_as is None
-                    and decision.item in grouping.opening and decision.classification.actors):
-                opening.setdefault(decision.topic, []).append(position)
-        for topic, positions in opening.items():
+        """The matches without a committed story, checked against the stories of their
+        topic widened since ``group`` looked: such a story may have gained a match's acting
+        state meanwhile (a report naming both states joined it). On a store several nodes
+        share, the acting states of the stories the poll's openers could join are read
+        again first: this index learns of another node's widening no other way. A match
+        one of them takes joins it (``decisions`` is updated)."""
+        for topic in dict.fromkeys(d.topic for d in decisions if d.story_id is None):
             entry = self._topic(topic)
             if self.store.shared:
-                self._learn_actors(entry, [decisions[p] for p in positions], grouping.prepared)
+                self._learn_actors(entry, [d for d in decisions if d.topic == topic
+                                           and d.story_id is None and d.same_as is None],
+                                   grouping.prepared)
             with entry.lock:
-                if entry.index.revision == grouping.revisions.get(topic):
+                widened = entry.index.widened_since(grouping.revisions[topic])
+            if not widened:
+                continue
+            pool = [(story.key, story.prepared) for story in widened]
+            for position, decision in enumerate(decisions):
+                if decision.topic != topic or decision.story_id is not None:
                     continue
-            for position in positions:
-                decision = decisions[position]
                 verdict = decision.classification
-                story_id = self._find(topic, grouping.prepared[decision.item],
-                                      verdict.category, verdict.actors, event_kind(verdict), now)
+                story_id = choose_story(topic, grouping.prepared[decision.item],
+                                        verdict.category, verdict.actors, now, pool,
+                                        self.window, kind=event_kind(verdict))
                 if story_id is not None:
-                    decisions[position] = replace(decision, story_id=story_id)
-                    self._take_along(decisions, decision.item, topic, story_id,
-                                     grouping.prepared, now)
+                    decisions[position] = replace(decision, story_id=story_id, same_as=None)
 
     def _learn_actors(self, entry: _Topic, decisions: Sequence[StoryDecision],
                       prepared: Mapping[int, Prepared]) -> None:
         """Index the stories these matches could join under the acting states committed
         now (by any node): those of their category sharing a headline word, whatever
-        states the index knows them by."""
+        states the index knows them by, and for a step, those of that step posted under
+        one of its states (reports in another language share no word)."""
         ids: set[int] = set()
         with entry.lock:
             for decision in decisions:
                 item, verdict = prepared[decision.item], decision.classification
                 kind = event_kind(verdict)
-                # any acting states, a shared headline word; and, for a step, the stories
-                # of that step posted under any one of its states (another language)
-                lookups = [()] + ([(state,) for state in verdict.actors] if kind else [])
-                ids.update(c.key.id for states in lookups
-                           for c in entry.index.candidates(item, verdict.category, states,
-                                                           kind=kind))
+                ids.update(c.key.id for c in entry.index.candidates(item, verdict.category, ()))
+                if kind is not None:
+                    ids.update(c.key.id for state in verdict.actors
+                               for c in entry.index.steps(item, verdict.category, state, kind))
         actors = self.store.story_actors(sorted(ids)) if ids else {}
         with entry.lock:
             for story_id, now_actors in actors.items():
                 entry.index.widen(story_id, now_actors)
-
-    def _take_along(self, decisions: list[StoryDecision], opener: int, topic: str,
-                    story_id: int, prepared: Mapping[int, Prepared], now: datetime) -> None:
-        """The matches that were to join the story ``opener`` opens, now that it joins
-        ``story_id``: each alike enough to that story joins it too."""
-        entry = self._topic(topic)
-        with entry.lock:
-            story = entry.index.get(story_id)
-        if story is None:
-            return
-        for position, decision in enumerate(decisions):
-            if decision.topic != topic or decision.same_as != opener:
-                continue
-            verdict = decision.classification
-            if choose_story(topic, prepared[decision.item], verdict.category, verdict.actors,
-                            now, [(story.key, story.prepared)], self.window,
-                            kind=event_kind(verdict)) == story_id:
-                decisions[position] = replace(decision, story_id=story_id, same_as=None)
 
     def _recheck(self, decision: StoryDecision, item: Prepared, seen: int,
                  now: datetime) -> int | None:
@@ -287,26 +266,23 @@ def _open_in_poll(poll_index: StoryIndex, index: int, topic: str, item: Prepared
 
 def _regroup_left(decisions: list[StoryDecision], prepared: Mapping[int, Prepared],
                   now: datetime) -> None:
-    """The matches that were to join the story another item of this poll opens, where that
-    item now joins a committed story instead (and they did not follow it there): grouped
-    again as ``group`` groups a poll, each joining the first story of the poll it is alike
-    to, else opening its own. As when the poll is made after the commit that took their
+    """Where a match that was to open a story of this poll joins a committed story
+    instead, the matches of its topic still without a committed story are grouped again,
+    in poll order, as ``group`` groups a poll: each joins the story of this poll it is most
+    alike to, else opens one. As when the poll is made after the commit that took the
     opener (``decisions`` is updated)."""
     moved = {(d.topic, d.item) for d in decisions if d.story_id is not None}
-    if not any(d.story_id is None and (d.topic, d.same_as) in moved for d in decisions):
-        return
+    topics = {d.topic for d in decisions if d.story_id is None and (d.topic, d.same_as) in moved}
     in_poll: dict[str, StoryIndex] = {}
     for position, decision in enumerate(decisions):
-        if decision.story_id is not None:
+        if decision.topic not in topics or decision.story_id is not None:
             continue
         topic, verdict, item = decision.topic, decision.classification, prepared[decision.item]
         kind = event_kind(verdict)
         poll_index = in_poll.setdefault(topic, StoryIndex())
-        same_as = decision.same_as
-        if (topic, same_as) in moved:
-            same_as = poll_index.find(topic, item, verdict.category, verdict.actors, now,
-                                      POLL_WINDOW, kind=kind)
-            decisions[position] = replace(decision, same_as=same_as)
+        same_as = poll_index.find(topic, item, verdict.category, verdict.actors, now,
+                                  POLL_WINDOW, kind=kind)
+        decisions[position] = replace(decision, same_as=same_as)
         if same_as is None:
             _open_in_poll(poll_index, decision.item, topic, item, verdict, kind, now)
         else:

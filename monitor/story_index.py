@@ -30,6 +30,7 @@ and scores the returned candidates outside it).
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ from monitor.types import EventKind, StoryKey
 
 PER_TOKEN = 128        # stories taken through one posting list, the most recent first
 MAX_CANDIDATES = 128   # stories scored for one item, those sharing the most headline weight
+WIDENINGS_KEPT = 1024  # widenings remembered for ``widened_since``
 
 # Posting-list groups besides the acting states' names.
 _ANY = "\0any"         # every story of the category (for an item naming no acting state)
@@ -74,6 +76,8 @@ class StoryIndex:
         self._postings: dict[_Posting, dict[int, None]] = {}   # ordered sets of story ids
         self.last_id = 0             # the highest id added: a later refresh reads past it
         self.revision = 0            # counts the changes (stories added or widened)
+        # (revision, story id) of the last WIDENINGS_KEPT widenings, oldest first
+        self._widenings: deque[tuple[int, int]] = deque(maxlen=WIDENINGS_KEPT)
         # Work done, for tests and benchmarks: posting entries read, stories scored.
         self.visited = 0
         self.scored = 0
@@ -105,6 +109,7 @@ class StoryIndex:
         if entry is None or entry.key.actors == actors:
             return
         self.revision += 1
+        self._widenings.append((self.revision, story_id))
         old = set(_postings_of(entry.key, entry.prepared))
         entry = self._stories[story_id] = IndexedStory(replace(entry.key, actors=actors),
                                                        entry.prepared)
@@ -121,6 +126,16 @@ class StoryIndex:
                 self._postings[posting] = dict.fromkeys(sorted(ids))
             else:
                 ids[story_id] = None
+
+    def widened_since(self, revision: int) -> list[IndexedStory]:
+        """The stories still indexed whose actors were widened after ``revision`` (of the
+        last WIDENINGS_KEPT widenings), in the order of their last widening."""
+        ids: dict[int, None] = {}
+        for when, story_id in self._widenings:
+            if when > revision:
+                ids.pop(story_id, None)
+                ids[story_id] = None
+        return [self._stories[i] for i in ids if i in self._stories]
 
     def expire(self, before: datetime) -> int:
         """Drop the stories first seen before ``before``; returns how many were dropped.
@@ -173,6 +188,12 @@ class StoryIndex:
             found.extend(self._same_step(item, category, actors[0], kind, after_id, shared))
         self.scored += len(found)
         return found
+
+    def steps(self, item: Prepared, category: str | None, state: str, kind: EventKind
+              ) -> list[IndexedStory]:
+        """The most recent stories of ``state``'s step ``kind``, of the category, in another
+        language than the item's (those a report of that step may join by its step)."""
+        return self._same_step(item, category, state, kind, None, {})
 
     def _same_step(self, item: Prepared, category: str | None, state: str, kind: EventKind,
                    after_id: int | None, taken: Mapping[int, float]) -> list[IndexedStory]:

@@ -304,11 +304,14 @@ def test_a_node_joins_a_report_to_a_story_that_another_node_widened(
 def poll_through(grouper: StoryGrouper, store: Store, prefix: str,
                  texts: list[tuple[str, str]], actors: tuple[str, ...],
                  meanwhile: Callable[[], object] = lambda: None,
-                 category: str = "recognition_step") -> Committed:
+                 category: str = "recognition_step", old: frozenset[int] = frozenset()
+                 ) -> Committed:
     """A poll of source "wire" through ``grouper`` (its grouping, then ``meanwhile``, its
-    settling and commit), each report matching with ``actors``."""
+    settling and commit), each report matching with ``actors``; those numbered in ``old``
+    are too old to alert (recorded only)."""
     new = tuple(NewItem(ParsedItem(f"{prefix}{n}", f"https://wire.example/{prefix}{n}",
-                                   title, summary), f"https://wire.example/{prefix}{n}")
+                                   title, summary), f"https://wire.example/{prefix}{n}",
+                        "old" if n in old else "new")
                 for n, (title, summary) in enumerate(texts))
     verdict = Classification(topic="t", match=True, score=0.9, category=category,
                              actors=actors, evidence="e", rules=("r",))
@@ -327,22 +330,27 @@ MINSK = [(f"{BELARUS} in a Minsk ceremony", ""),
          ("Belarus president receives the Taliban envoy at a Minsk ceremony", "")]
 
 
-@pytest.mark.parametrize(("reports", "stories", "alerts"), [
-    # the first alike Russia's story, the next two alike each other: they open one
-    (MINSK, [(1, 3), (2, 2)], 1),
+@pytest.mark.parametrize(("reports", "old", "stories", "alerts"), [
+    # the first alike Russia's story, the next two alike each other: they make one story
+    (MINSK, (), [(1, 3), (2, 2)], 2),
     # both alike Russia's story: both join it
-    ([(f"{BELARUS} in a Minsk ceremony", ""), (BELARUS, "")], [(1, 4)], 0),
+    ([MINSK[0], (BELARUS, "")], (), [(1, 4)], 1),
     # the next two alike the first, not each other: a story each
-    ([MINSK[0], MINSK[1], ("Fresh credentials handed over at a Minsk ceremony", "")],
-     [(1, 3), (2, 1), (3, 1)], 2),
-], ids=["two-left-behind", "all-join", "left-behind-unlike"])
+    ([*MINSK[:2], ("Fresh credentials handed over at a Minsk ceremony", "")], (),
+     [(1, 3), (2, 1), (3, 1)], 3),
+    # the third alike the second only: it joins the story the second opens
+    ([*MINSK[:2], ("Belarus president receives Taliban envoy Abdul Karim at the palace", "")],
+     (), [(1, 3), (2, 2)], 2),
+    # the first too old to alert: both join Russia's story all the same
+    ([MINSK[0], (BELARUS, "")], (0,), [(1, 4)], 1),
+], ids=["two-left-behind", "all-join", "left-behind-unlike", "later-opener", "old-opener"])
 def test_a_poll_whose_story_turns_out_to_be_a_widened_one_groups_as_if_polled_after(
-        tmp_path: Path, reports: list[tuple[str, str]], stories: list[tuple[int, int]],
-        alerts: int) -> None:
+        tmp_path: Path, reports: list[tuple[str, str]], old: tuple[int, ...],
+        stories: list[tuple[int, int]], alerts: int) -> None:
     """A poll of Belarus reports, the first alike Russia's story, is grouped before, or
     after, Russia's story gains Belarus: the same stories and the same alerts either way
     (the reports left behind by the first, which joins Russia's story, are grouped among
-    themselves: neither a story each nor one story for all)."""
+    themselves as their likeness decides)."""
     def grouped(widen_first: bool) -> tuple[list[tuple[int, int]], int]:
         store = temp_store(tmp_path / str(widen_first), [("wire", "https://wire.example/")],
                            NOW)
@@ -352,12 +360,13 @@ def test_a_poll_whose_story_turns_out_to_be_a_widened_one_groups_as_if_polled_af
         widen = partial(poll, "y", [(BOTH, "")], ("Russia", "Belarus"))
         if widen_first:
             widen()
-        committed = poll("z", reports, ("Belarus",), meanwhile=lambda: None if widen_first
-                         else widen())
+        poll("z", reports, ("Belarus",), meanwhile=lambda: None if widen_first else widen(),
+             old=frozenset(old))
         sizes = [(r["story_id"], r["n"]) for r in store._query(
             "SELECT story_id, COUNT(*) AS n FROM story_items GROUP BY story_id ORDER BY 1")]
+        queued = store._query("SELECT COUNT(*) AS n FROM outbox")[0]["n"]
         store.close()
-        return sizes, len(committed.alerting)
+        return sizes, queued
 
     assert grouped(widen_first=True) == (stories, alerts)
     assert grouped(widen_first=False) == (stories, alerts)

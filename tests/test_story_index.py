@@ -336,3 +336,22 @@ def test_only_stories_above_a_known_id_when_asked() -> None:
     index = index_of(keys)
     found = index.candidates(prepare("Peru recognises the Taliban", ""), None, (), after_id=3)
     assert sorted(c.key.id for c in found) == [4, 5]
+
+
+def test_the_stories_widened_since_a_revision() -> None:
+    """What settling a poll reads: the stories whose actors grew after its lookups began,
+    each once, and only those still indexed."""
+    keys = [StoryKey(n, TOPIC, f"Chile recognises the Taliban, step {n}", "", None,
+                     ("Chile",), T0 + timedelta(hours=n)) for n in range(1, 4)]
+    index = index_of(keys)
+    looked = index.revision
+    assert index.widened_since(looked) == []
+    index.widen(1, ("Chile", "Peru"))
+    index.widen(2, ("Chile", "Peru"))
+    index.widen(1, ("Chile", "Peru", "Bolivia"))
+    index.widen(3, ("Chile",))                 # nothing new: not a widening
+    assert [s.key.id for s in index.widened_since(looked)] == [2, 1]
+    assert index.widened_since(looked)[1].key.actors == ("Chile", "Peru", "Bolivia")
+    assert index.widened_since(index.revision) == []
+    index.expire(T0 + timedelta(hours=1, minutes=30))
+    assert [s.key.id for s in index.widened_since(looked)] == [2]
