@@ -16,8 +16,8 @@ now runs in two steps:
   acting state meanwhile (a report naming both states joined it). On a store several
   nodes share, the acting states of the stories the poll's openers could join are read
   again first: this index learns of another node's widening no other way. Where a match
-  that was to open a story of the poll joins a committed story instead, the poll's other
-  matches are grouped again among themselves, as ``group`` groups a poll.
+  of the poll joins a committed story at settle, the poll's matches of that topic still
+  without one are grouped again among themselves, as ``group`` groups a poll.
 
 A story's actors are the union of its items': the commit widens them as items naming more
 states join (monitor/plan.py), and ``widen`` brings the indexes along after the commit (a
@@ -136,7 +136,12 @@ class StoryGrouper:
             if story_id is not None and story_id != decision.story_id:
                 decisions[position] = replace(decision, story_id=story_id, same_as=None)
         self._join_widened(decisions, grouping, now)
-        _regroup_left(decisions, grouping.prepared, now)
+        # a match of this poll now joining a committed story may have widened the poll's
+        # own story that others joined through it: those are grouped again
+        moved = {after.topic for before, after in zip(grouping.decisions, decisions,
+                                                      strict=True)
+                 if before.story_id is None and after.story_id is not None}
+        _regroup(decisions, moved, grouping.prepared, now)
         return tuple(decisions)
 
     def widen(self, widened: Mapping[int, tuple[str, ...]]) -> None:
@@ -162,20 +167,22 @@ class StoryGrouper:
             entry = self._topic(topic)
             if self.store.shared:
                 self._learn_actors(entry, [d for d in decisions if d.topic == topic
-                                           and d.story_id is None and d.same_as is None],
-                                   grouping.prepared)
+                                           and d.story_id is None and d.same_as is None
+                                           and d.classification.actors], grouping.prepared)
             with entry.lock:
                 widened = entry.index.widened_since(grouping.revisions[topic])
-            if not widened:
+            if widened == []:
                 continue
-            pool = [(story.key, story.prepared) for story in widened]
+            pool = None if widened is None else [(s.key, s.prepared) for s in widened]
             for position, decision in enumerate(decisions):
                 if decision.topic != topic or decision.story_id is not None:
                     continue
-                verdict = decision.classification
-                story_id = choose_story(topic, grouping.prepared[decision.item],
-                                        verdict.category, verdict.actors, now, pool,
-                                        self.window, kind=event_kind(verdict))
+                verdict, item = decision.classification, grouping.prepared[decision.item]
+                kind = event_kind(verdict)
+                story_id = (self._find(topic, item, verdict.category, verdict.actors, kind, now)
+                            if pool is None else   # too many widenings: a full lookup
+                            choose_story(topic, item, verdict.category, verdict.actors, now,
+                                         pool, self.window, kind=kind))
                 if story_id is not None:
                     decisions[position] = replace(decision, story_id=story_id, same_as=None)
 
@@ -264,15 +271,12 @@ def _open_in_poll(poll_index: StoryIndex, index: int, topic: str, item: Prepared
                             verdict.actors, now, kind), item)
 
 
-def _regroup_left(decisions: list[StoryDecision], prepared: Mapping[int, Prepared],
-                  now: datetime) -> None:
-    """Where a match that was to open a story of this poll joins a committed story
-    instead, the matches of its topic still without a committed story are grouped again,
-    in poll order, as ``group`` groups a poll: each joins the story of this poll it is most
-    alike to, else opens one. As when the poll is made after the commit that took the
-    opener (``decisions`` is updated)."""
-    moved = {(d.topic, d.item) for d in decisions if d.story_id is not None}
-    topics = {d.topic for d in decisions if d.story_id is None and (d.topic, d.same_as) in moved}
+def _regroup(decisions: list[StoryDecision], topics: set[str],
+             prepared: Mapping[int, Prepared], now: datetime) -> None:
+    """In ``topics``, where a match of this poll joined a committed story at settle, the
+    matches still without one are grouped again, in poll order, as ``group`` groups a
+    poll: each joins the story of this poll it is most alike to, else opens one. As when
+    the poll is made after the commit that took that match (``decisions`` is updated)."""
     in_poll: dict[str, StoryIndex] = {}
     for position, decision in enumerate(decisions):
         if decision.topic not in topics or decision.story_id is not None:

@@ -76,8 +76,10 @@ class StoryIndex:
         self._postings: dict[_Posting, dict[int, None]] = {}   # ordered sets of story ids
         self.last_id = 0             # the highest id added: a later refresh reads past it
         self.revision = 0            # counts the changes (stories added or widened)
-        # (revision, story id) of the last WIDENINGS_KEPT widenings, oldest first
-        self._widenings: deque[tuple[int, int]] = deque(maxlen=WIDENINGS_KEPT)
+        # (revision, story id) of the last WIDENINGS_KEPT widenings, oldest first, and the
+        # revision of the last one forgotten
+        self._widenings: deque[tuple[int, int]] = deque()
+        self._forgotten = 0
         # Work done, for tests and benchmarks: posting entries read, stories scored.
         self.visited = 0
         self.scored = 0
@@ -110,6 +112,8 @@ class StoryIndex:
             return
         self.revision += 1
         self._widenings.append((self.revision, story_id))
+        if len(self._widenings) > WIDENINGS_KEPT:
+            self._forgotten = self._widenings.popleft()[0]
         old = set(_postings_of(entry.key, entry.prepared))
         entry = self._stories[story_id] = IndexedStory(replace(entry.key, actors=actors),
                                                        entry.prepared)
@@ -127,14 +131,17 @@ class StoryIndex:
             else:
                 ids[story_id] = None
 
-    def widened_since(self, revision: int) -> list[IndexedStory]:
-        """The stories still indexed whose actors were widened after ``revision`` (of the
-        last WIDENINGS_KEPT widenings), in the order of their last widening."""
+    def widened_since(self, revision: int) -> list[IndexedStory] | None:
+        """The stories still indexed whose actors were widened after ``revision``, the
+        last widened first; None when that is more widenings than the index remembers
+        (WIDENINGS_KEPT): the caller must then look at every story."""
+        if revision < self._forgotten:
+            return None
         ids: dict[int, None] = {}
-        for when, story_id in self._widenings:
-            if when > revision:
-                ids.pop(story_id, None)
-                ids[story_id] = None
+        for when, story_id in reversed(self._widenings):
+            if when <= revision:
+                break
+            ids[story_id] = None
         return [self._stories[i] for i in ids if i in self._stories]
 
     def expire(self, before: datetime) -> int:

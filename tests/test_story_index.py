@@ -12,7 +12,7 @@ import pytest
 
 from monitor import stories
 from monitor.stories import DEFAULT_WINDOW, choose_story, find_same_story, prepare
-from monitor.story_index import MAX_CANDIDATES, PER_TOKEN, StoryIndex
+from monitor.story_index import MAX_CANDIDATES, PER_TOKEN, WIDENINGS_KEPT, StoryIndex
 from monitor.types import StoryKey
 
 T0 = datetime(2025, 7, 3, 9, 0, tzinfo=UTC)
@@ -350,8 +350,18 @@ def test_the_stories_widened_since_a_revision() -> None:
     index.widen(2, ("Chile", "Peru"))
     index.widen(1, ("Chile", "Peru", "Bolivia"))
     index.widen(3, ("Chile",))                 # nothing new: not a widening
-    assert [s.key.id for s in index.widened_since(looked)] == [2, 1]
-    assert index.widened_since(looked)[1].key.actors == ("Chile", "Peru", "Bolivia")
+    assert [s.key.id for s in index.widened_since(looked)] == [1, 2]   # the last first
+    assert index.widened_since(looked)[0].key.actors == ("Chile", "Peru", "Bolivia")
     assert index.widened_since(index.revision) == []
     index.expire(T0 + timedelta(hours=1, minutes=30))
     assert [s.key.id for s in index.widened_since(looked)] == [2]
+
+
+def test_more_widenings_than_it_remembers_are_told_apart_from_none() -> None:
+    index = index_of([StoryKey(1, TOPIC, "Chile recognises the Taliban", "", None,
+                               ("Chile",), T0)])
+    looked = index.revision
+    for n in range(WIDENINGS_KEPT + 1):
+        index.widen(1, ("Chile", *(f"State {k}" for k in range(n % 3 + 1))))
+    assert index.widened_since(looked) is None          # forgotten: look at every story
+    assert [s.key.id for s in index.widened_since(index.revision - 1)] == [1]
