@@ -136,8 +136,8 @@ class StoryGrouper:
             if story_id is not None and story_id != decision.story_id:
                 decisions[position] = replace(decision, story_id=story_id, same_as=None)
         self._join_widened(decisions, grouping, now)
-        # a match of this poll now joining a committed story may have widened the poll's
-        # own story that others joined through it: those are grouped again
+        # A match of this poll now joining a committed story may have widened the poll's
+        # own story, which others joined through it: those are grouped again.
         moved = {after.topic for before, after in zip(grouping.decisions, decisions,
                                                       strict=True)
                  if before.story_id is None and after.story_id is not None}

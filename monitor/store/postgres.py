@@ -190,7 +190,8 @@ class PostgresStore:
         return f"{self.path}: {text}"
 
     @contextmanager
-    def _lent(self, first: Callable[[Connection, ExitStack], T]) -> Iterator[tuple[Connection, T]]:
+    def _lent(self, first: Callable[[Connection, ExitStack], T]
+              ) -> Iterator[tuple[Connection, T]]:
         """A connection of the pool that answers its first statement: ``first`` sends it
         (and enters on the stack what must end before the connection goes back, such as a
         transaction); yields the connection and what ``first`` returned. One found dead
