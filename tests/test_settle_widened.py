@@ -52,6 +52,27 @@ MINSK = [(f"{BELARUS} in a Minsk ceremony", ""),
          ("Belarus president receives the Taliban envoy at a Minsk ceremony", "")]
 
 
+def stories_and_alerts(directory: Path, lead: str, reports: list[tuple[str, str]],
+                       acting: tuple[str, ...] | list[tuple[str, ...]], widen_first: bool,
+                       old: frozenset[int] = frozenset()) -> tuple[list[tuple[int, int]], int]:
+    """Russia's story (``lead`` under its headline), then a poll of ``reports`` made after
+    a report of Russia's and Belarus's step widened that story (``widen_first``), or while
+    it did: (story id, items) of every story, and the alerts queued."""
+    store = temp_store(directory / str(widen_first), [("wire", "https://wire.example/")], NOW)
+    grouper = StoryGrouper(store, timedelta(days=1), max_new_per_poll=50)
+    poll = partial(poll_through, grouper, store)
+    poll("x", [(RUSSIA, lead)], ("Russia",))
+    widen = partial(poll, "y", [(BOTH, "")], ("Russia", "Belarus"))
+    if widen_first:
+        widen()
+    poll("z", reports, acting, meanwhile=lambda: None if widen_first else widen(), old=old)
+    sizes = [(r["story_id"], r["n"]) for r in store._query(
+        "SELECT story_id, COUNT(*) AS n FROM story_items GROUP BY story_id ORDER BY 1")]
+    queued = store._query("SELECT COUNT(*) AS n FROM outbox")[0]["n"]
+    store.close()
+    return sizes, queued
+
+
 def test_a_state_a_report_brought_to_the_poll_s_story_leaves_with_it(tmp_path: Path) -> None:
     """In group, a report of Belarus's and Uzbekistan's step joins the poll's Belarus and
     Kazakhstan story, and a report of Uzbekistan's alone joins that story through it. When
@@ -63,25 +84,10 @@ def test_a_state_a_report_brought_to_the_poll_s_story_leaves_with_it(tmp_path: P
                (f"{BELARUS} at the Minsk summit", ""),
                ("Uzbekistan gives Kabul's envoy a seat at a Minsk summit", "")]
     acting = [("Belarus", "Kazakhstan"), ("Belarus", "Uzbekistan"), ("Uzbekistan",)]
-
-    def grouped(widen_first: bool) -> tuple[list[tuple[int, int]], int]:
-        store = temp_store(tmp_path / str(widen_first), [("wire", "https://wire.example/")],
-                           NOW)
-        grouper = StoryGrouper(store, timedelta(days=1), max_new_per_poll=50)
-        poll = partial(poll_through, grouper, store)
-        poll("x", [(RUSSIA, "Belarus and Uzbekistan consider the same step.")], ("Russia",))
-        widen = partial(poll, "y", [(BOTH, "")], ("Russia", "Belarus"))
-        if widen_first:
-            widen()
-        poll("z", reports, acting, meanwhile=lambda: None if widen_first else widen())
-        sizes = [(r["story_id"], r["n"]) for r in store._query(
-            "SELECT story_id, COUNT(*) AS n FROM story_items GROUP BY story_id ORDER BY 1")]
-        queued = store._query("SELECT COUNT(*) AS n FROM outbox")[0]["n"]
-        store.close()
-        return sizes, queued
-
-    assert grouped(widen_first=True) == ([(1, 3), (2, 1), (3, 1)], 3)
-    assert grouped(widen_first=False) == ([(1, 3), (2, 1), (3, 1)], 3)
+    lead = "Belarus and Uzbekistan consider the same step."
+    for widen_first in (True, False):
+        assert stories_and_alerts(tmp_path, lead, reports, acting, widen_first) == (
+            [(1, 3), (2, 1), (3, 1)], 3)
 
 
 @pytest.mark.parametrize(("reports", "old", "stories", "alerts"), [
@@ -105,25 +111,9 @@ def test_a_poll_whose_story_turns_out_to_be_a_widened_one_groups_as_if_polled_af
     after, Russia's story gains Belarus: the same stories and the same alerts either way
     (the reports left behind by the first, which joins Russia's story, are grouped among
     themselves as their likeness decides)."""
-    def grouped(widen_first: bool) -> tuple[list[tuple[int, int]], int]:
-        store = temp_store(tmp_path / str(widen_first), [("wire", "https://wire.example/")],
-                           NOW)
-        grouper = StoryGrouper(store, timedelta(days=1), max_new_per_poll=50)
-        poll = partial(poll_through, grouper, store)
-        poll("x", [(RUSSIA, NEIGHBOUR)], ("Russia",))
-        widen = partial(poll, "y", [(BOTH, "")], ("Russia", "Belarus"))
-        if widen_first:
-            widen()
-        poll("z", reports, ("Belarus",), meanwhile=lambda: None if widen_first else widen(),
-             old=frozenset(old))
-        sizes = [(r["story_id"], r["n"]) for r in store._query(
-            "SELECT story_id, COUNT(*) AS n FROM story_items GROUP BY story_id ORDER BY 1")]
-        queued = store._query("SELECT COUNT(*) AS n FROM outbox")[0]["n"]
-        store.close()
-        return sizes, queued
-
-    assert grouped(widen_first=True) == (stories, alerts)
-    assert grouped(widen_first=False) == (stories, alerts)
+    for widen_first in (True, False):
+        assert stories_and_alerts(tmp_path, NEIGHBOUR, reports, ("Belarus",), widen_first,
+                                  frozenset(old)) == (stories, alerts)
 
 
 def test_a_node_learns_that_another_widened_a_story_it_joins_in_another_language(
