@@ -215,9 +215,10 @@ def test_on_postgresql_a_singleton_lost_with_its_connection_goes_to_another(
     first, second = open_store(postgres), open_store(postgres)
     try:
         assert first.hold_singleton(cluster.RETENTION)
-        with psycopg.connect(postgres, autocommit=True) as admin:   # every other session
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                          "datname = current_database() AND pid <> pg_backend_pid()")
+        with psycopg.connect(postgres, autocommit=True) as admin:   # every other session,
+            admin.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                          "WHERE datname = current_database() "        # waiting till gone
+                          "AND pid <> pg_backend_pid()")
         assert second.hold_singleton(cluster.RETENTION)
         assert not first.hold_singleton(cluster.RETENTION)          # connected anew: lost
     finally:

@@ -107,9 +107,9 @@ def test_a_write_whose_connection_dies_is_a_store_error_and_leaves_nothing(
                 state = store.source_state("wire")
                 writer.write_state(state.__class__(**{**state.__dict__, "etag": '"e1"'}))
                 with psycopg.connect(postgres, autocommit=True) as admin:
-                    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                  "WHERE datname = current_database() AND pid <> "
-                                  "pg_backend_pid()")
+                    admin.execute("SELECT pg_terminate_backend(pid, 5000) FROM "   # gone
+                                  "pg_stat_activity WHERE datname = current_database() "
+                                  "AND pid <> pg_backend_pid()")
                 writer.write_state(state)
         assert store.source_state("wire").etag is None
         poll_with_story(store, "1")                      # and the store carries on

@@ -185,8 +185,14 @@ class SingletonLocks:
                 self._conn = None
 
     def close(self) -> None:
-        """Give every singleton up (closing the session releases its locks)."""
+        """Give every singleton up: unlocked first, so that another process can take them
+        as soon as this returns (the server ends a closed session's locks a little later)."""
         with self._lock:
+            if self._held and self._conn is not None:
+                try:
+                    self._conn.execute("SELECT pg_advisory_unlock_all()")
+                except psycopg.Error:   # gone with its session: nothing is held
+                    pass
             self._drop()
 
 
