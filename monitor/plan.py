@@ -1,12 +1,13 @@
 """PURE: what a poll's commit writes, as intents (monitor/intents.py) for the store to apply.
 
 - ``plan_stories``: for each match, the story it joins (the one the grouper chose, else the
-  one opened by an earlier item of this poll, else the story its original is in when the
-  item is a copy of a stored article, else a new story); whether a new story alerts (not
-  when its item is too old); a record-only story alerted when a fresh report of it comes;
-  a story's actors widened to the union of its items'; the outbox rows, one per notifier
-  subscribed to the topic; a new story's place in the event ledger (monitor/events.py:
-  the first report of a state's step of a kind, or a follow-up of it).
+  one joined by the earlier item of this poll it was grouped with, else the story its
+  original is in when the item is a copy of a stored article, else a new story); whether
+  a new story alerts (not when its item is too old); a record-only story alerted when a
+  fresh report of it comes; a story's actors widened to the union of its items'; the
+  outbox rows, one per notifier subscribed to the topic; a new story's place in the event
+  ledger (monitor/events.py: the first report of a state's step of a kind, or a follow-up
+  of it).
 - ``plan_seed`` and ``plan_backfill``, at start: the shipped ledger entries, and the place
   in the ledger of the stories an older version stored.
 - ``plan_sources``: the configured sources against the stored ones: a new name is added,
@@ -100,8 +101,11 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
     """The story intents of a poll's commit, in the order they are applied.
 
     Items whose rows were not inserted (another writer stored the same guid meanwhile)
-    take no part. A story opened here takes its place in the event ledger
-    (monitor/events.py): the first report of a state's step of a kind, or a follow-up.
+    take no part. A match grouped with an earlier one of the poll (``same_as``) goes where
+    that one went: its story, or the story of the stored copy it duplicates; where it went
+    nowhere (not inserted), the first of its followers stands in for it. A story opened
+    here takes its place in the event ledger (monitor/events.py): the first report of a
+    state's step of a kind, or a follow-up.
     """
     intents: list[Intent] = []
     ledger = _Ledger(dict(facts.events))
@@ -109,7 +113,7 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
         if index in facts.inserted and new.duplicate_of is not None:
             intents.append(LinkCopy(index, new.duplicate_of))
     states: dict[StoryRef, StoryState] = {ref: state for ref, state in facts.stories.items()}
-    opened: set[Opened] = set()
+    placed: dict[tuple[int, str], StoryRef] = {}   # (item, topic) -> the story it joined
     for decision in record.stories:
         index = decision.item
         if index not in facts.inserted:
@@ -117,8 +121,7 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
         new, topic = record.new_items[index], decision.topic
         story: StoryRef | None = decision.story_id
         if story is None and decision.same_as is not None:
-            ref = Opened(decision.same_as, topic)
-            story = ref if ref in opened else None
+            story = placed.get((decision.same_as, topic))
         if story is None and new.duplicate_of is not None:
             story = facts.stories_of.get((new.duplicate_of, topic))
         if story is None:
@@ -136,7 +139,6 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
             intents.extend(writes)
             if alert:
                 intents.extend(queue_story(ref, topic, subscribers))
-            opened.add(ref)
             states[ref] = StoryState(alert, verdict.actors)
             story = ref
         else:
@@ -153,6 +155,9 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
                 states[story] = StoryState(state.alert, grown)
                 intents.append(WidenActors(story, grown))
         intents.append(JoinStory(index, story))
+        placed[(index, topic)] = story
+        if decision.same_as is not None:
+            placed.setdefault((decision.same_as, topic), story)
     return tuple(intents)
 
 

@@ -100,6 +100,38 @@ def test_a_match_whose_poll_story_was_not_opened_opens_its_own() -> None:
     assert not any(getattr(i, "item", None) == 0 for i in intents)
 
 
+def test_matches_whose_poll_story_was_not_opened_open_one_story_together() -> None:
+    # The first of them stands in for the item not inserted: the others join its story.
+    intents = plan((item(0), item(1), item(2)),
+                   (decision(0), decision(1, same_as=0), decision(2, same_as=0)),
+                   inserted={1, 2})
+    ref = Opened(1, "envoys")
+    assert [i.ref for i in intents if isinstance(i, OpenStory)] == [ref]
+    assert [i for i in intents if isinstance(i, JoinStory)] == [JoinStory(1, ref),
+                                                                 JoinStory(2, ref)]
+
+
+def test_matches_grouped_with_a_copy_join_the_story_of_its_original() -> None:
+    # Item 0 copies stored item 40, in story 7: the matches grouped with it go there too,
+    # not into a second story (a second alert) of their own.
+    intents = plan((item(0, "duplicate", duplicate_of=40), item(1), item(2)),
+                   (decision(0), decision(1, same_as=0), decision(2, ("Peru",), same_as=0)),
+                   stories_of={(40, "envoys"): 7}, stories={7: StoryState(True, ("Chile",))})
+    assert not any(isinstance(i, OpenStory | QueueStory) for i in intents)
+    assert [i for i in intents if isinstance(i, JoinStory)] == [
+        JoinStory(0, 7), JoinStory(1, 7), JoinStory(2, 7)]
+    assert [i for i in intents if isinstance(i, WidenActors)] == [
+        WidenActors(7, ("Chile", "Peru"))]
+
+
+def test_a_fresh_match_grouped_with_a_copy_in_a_record_only_story_alerts_it() -> None:
+    intents = plan((item(0, "duplicate", duplicate_of=40), item(1)),
+                   (decision(0), decision(1, same_as=0)),
+                   stories_of={(40, "envoys"): 7}, stories={7: StoryState(False, ("Chile",))})
+    assert intents == (LinkCopy(0, 40), JoinStory(0, 7), MarkAlerted(7),
+                       QueueStory(7, ("desk-mail", "hook")), JoinStory(1, 7))
+
+
 def test_a_copy_joins_its_originals_stories_and_its_story_of_the_topic() -> None:
     intents = plan((item(0, "duplicate", duplicate_of=40),), (decision(0),),
                    stories_of={(40, "envoys"): 7}, stories={7: StoryState(True, ("Chile",))})
