@@ -1,9 +1,9 @@
 """PURE: what a poll's commit writes, as intents (monitor/intents.py) for the store to apply.
 
 - ``plan_stories``: for each match, the story it joins (the one the grouper chose, else the
-  one joined by the earlier item of this poll it was grouped with, else the story its
-  original is in when the item is a copy of a stored article, else a new story); whether
-  a new story alerts (not when its item is too old); a record-only story alerted when a
+  story of the earlier item of this poll it was grouped with, else the story its original
+  is in when the item is a copy of a stored article, else a new story); whether a new
+  story alerts (not when its item is too old); a record-only story alerted when a
   fresh report of it comes; a story's actors widened to the union of its items'; the
   outbox rows, one per notifier subscribed to the topic; a new story's place in the event
   ledger (monitor/events.py: the first report of a state's step of a kind, or a follow-up
@@ -101,11 +101,13 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
     """The story intents of a poll's commit, in the order they are applied.
 
     Items whose rows were not inserted (another writer stored the same guid meanwhile)
-    take no part. A match grouped with an earlier one of the poll (``same_as``) goes where
-    that one went: its story, or the story of the stored copy it duplicates; where it went
-    nowhere (not inserted), the first of its followers stands in for it. A story opened
-    here takes its place in the event ledger (monitor/events.py): the first report of a
-    state's step of a kind, or a follow-up.
+    take no part. A match grouped with an earlier one of the poll (``same_as``) joins the
+    story that one joined or opened. Where that one joined none of them (not inserted), or
+    only its original's story (a copy of a stored article: a link, not the grouper's
+    choice, and the story may be weeks old), the first of its followers stands in for it:
+    the others join the story it joins or opens. A story opened here takes its place in
+    the event ledger (monitor/events.py): the first report of a state's step of a kind, or
+    a follow-up.
     """
     intents: list[Intent] = []
     ledger = _Ledger(dict(facts.events))
@@ -113,7 +115,7 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
         if index in facts.inserted and new.duplicate_of is not None:
             intents.append(LinkCopy(index, new.duplicate_of))
     states: dict[StoryRef, StoryState] = {ref: state for ref, state in facts.stories.items()}
-    placed: dict[tuple[int, str], StoryRef] = {}   # (item, topic) -> the story it joined
+    placed: dict[tuple[int, str], StoryRef] = {}   # (item, topic) -> its story, to share
     for decision in record.stories:
         index = decision.item
         if index not in facts.inserted:
@@ -122,9 +124,11 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
         story: StoryRef | None = decision.story_id
         if story is None and decision.same_as is not None:
             story = placed.get((decision.same_as, topic))
-        if story is None and new.duplicate_of is not None:
+        by_link = story is None and new.duplicate_of is not None
+        if by_link:
             story = facts.stories_of.get((new.duplicate_of, topic))
         if story is None:
+            by_link = False
             # A duplicate URL whose earlier copy matched nothing is news to this topic.
             alert = new.reason != "old"
             ref = Opened(index, topic)
@@ -155,9 +159,10 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
                 states[story] = StoryState(state.alert, grown)
                 intents.append(WidenActors(story, grown))
         intents.append(JoinStory(index, story))
-        placed[(index, topic)] = story
-        if decision.same_as is not None:
-            placed.setdefault((decision.same_as, topic), story)
+        if not by_link:   # a story reached through a link is not handed on
+            placed[(index, topic)] = story
+            if decision.same_as is not None:
+                placed.setdefault((decision.same_as, topic), story)
     return tuple(intents)
 
 

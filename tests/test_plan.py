@@ -111,25 +111,31 @@ def test_matches_whose_poll_story_was_not_opened_open_one_story_together() -> No
                                                                  JoinStory(2, ref)]
 
 
-def test_matches_grouped_with_a_copy_join_the_story_of_its_original() -> None:
-    # Item 0 copies stored item 40, in story 7: the matches grouped with it go there too,
-    # not into a second story (a second alert) of their own.
+def test_matches_grouped_with_a_copy_share_a_story_of_their_own() -> None:
+    # Item 0 copies stored item 40, whose story 7 it joins through the link: the matches
+    # grouped with it do not follow it there (a story the grouper did not choose, perhaps
+    # weeks old, whose joiners would alert nobody). They make one story of their own.
     intents = plan((item(0, "duplicate", duplicate_of=40), item(1), item(2)),
                    (decision(0), decision(1, same_as=0), decision(2, ("Peru",), same_as=0)),
                    stories_of={(40, "envoys"): 7}, stories={7: StoryState(True, ("Chile",))})
-    assert not any(isinstance(i, OpenStory | QueueStory) for i in intents)
+    ref = Opened(1, "envoys")
+    opened = [i for i in intents if isinstance(i, OpenStory)]
+    assert [i.ref for i in opened] == [ref] and opened[0].alert
+    assert QueueStory(ref, ("desk-mail", "hook")) in intents
     assert [i for i in intents if isinstance(i, JoinStory)] == [
-        JoinStory(0, 7), JoinStory(1, 7), JoinStory(2, 7)]
+        JoinStory(0, 7), JoinStory(1, ref), JoinStory(2, ref)]
     assert [i for i in intents if isinstance(i, WidenActors)] == [
-        WidenActors(7, ("Chile", "Peru"))]
+        WidenActors(ref, ("Chile", "Peru"))]
 
 
-def test_a_fresh_match_grouped_with_a_copy_in_a_record_only_story_alerts_it() -> None:
-    intents = plan((item(0, "duplicate", duplicate_of=40), item(1)),
-                   (decision(0), decision(1, same_as=0)),
-                   stories_of={(40, "envoys"): 7}, stories={7: StoryState(False, ("Chile",))})
-    assert intents == (LinkCopy(0, 40), JoinStory(0, 7), MarkAlerted(7),
-                       QueueStory(7, ("desk-mail", "hook")), JoinStory(1, 7))
+def test_a_record_only_stand_in_is_alerted_by_a_fresh_follower() -> None:
+    intents = plan((item(0), item(1, "old"), item(2)),
+                   (decision(0), decision(1, same_as=0), decision(2, same_as=0)),
+                   inserted={1, 2})
+    ref = Opened(1, "envoys")
+    assert [(i.ref, i.alert) for i in intents if isinstance(i, OpenStory)] == [(ref, False)]
+    assert intents[-3:] == (MarkAlerted(ref), QueueStory(ref, ("desk-mail", "hook")),
+                            JoinStory(2, ref))
 
 
 def test_a_copy_joins_its_originals_stories_and_its_story_of_the_topic() -> None:

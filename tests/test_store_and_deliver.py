@@ -473,6 +473,30 @@ def test_stories_actors_are_read_as_committed_now(tmp_path: Path, database: str)
     assert store.story_actors([]) == {}
 
 
+def test_reports_grouped_with_a_copy_of_an_old_article_alert_a_story_of_their_own(
+        tmp_path: Path, database: str) -> None:
+    """A month after a story, a poll brings a copy of its article (same link, new words)
+    and a fresh report grouped with that copy: the copy joins the old story through its
+    link; the fresh report is not carried there unalerted, it opens and queues its own."""
+    store = make_store(tmp_path, database)
+    poll_with_story(store, "g1", {"t": ["desk"]})
+    [old] = store.recent_stories("t", NOW - timedelta(days=1))
+    original = store.items_by_canonical_url(["https://wire.example/g1"])
+    copy = ParsedItem(guid="c1", url="https://wire.example/g1", title="Follow-up on g1")
+    fresh = ParsedItem(guid="f1", url="https://wire.example/f1", title="Fresh report")
+    record = PollRecord(store.source_state("wire"),
+                        (NewItem(copy, copy.url, "duplicate", original[copy.url]),
+                         NewItem(fresh, fresh.url)),
+                        (StoryDecision(0, "t", verdict()),
+                         StoryDecision(1, "t", verdict(), same_as=0)))
+    later = NOW + timedelta(days=30)
+    assert commit_poll(store, record, {"t": ["desk"]}, later).alerting == (
+        ("t", "recognition_step"),)
+    [opened] = store.recent_stories("t", later - timedelta(days=1))
+    assert opened.id != old.id and opened.title == "Fresh report"
+    assert store.story_actors([old.id]) == {old.id: ("Russia",)}
+
+
 def test_recent_stories_carry_the_kind_of_step_of_their_ledger_event(tmp_path: Path,
                                                                     database: str) -> None:
     """Grouping joins reports of one step in two languages by its kind: the store gives it
