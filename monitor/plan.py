@@ -124,11 +124,11 @@ def plan_stories(record: PollRecord, facts: CommitFacts,
         story: StoryRef | None = decision.story_id
         if story is None and decision.same_as is not None:
             story = placed.get((decision.same_as, topic))
-        by_link = story is None and new.duplicate_of is not None
-        if by_link:
+        by_link = False
+        if story is None and new.duplicate_of is not None:
             story = facts.stories_of.get((new.duplicate_of, topic))
+            by_link = story is not None
         if story is None:
-            by_link = False
             # A duplicate URL whose earlier copy matched nothing is news to this topic.
             alert = new.reason != "old"
             ref = Opened(index, topic)
