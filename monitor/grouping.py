@@ -17,7 +17,8 @@ now runs in two steps:
   nodes share, the acting states of the stories the poll's openers could join are read
   again first: this index learns of another node's widening no other way. Where a match
   of the poll joins a committed story at settle, the poll's matches of that topic still
-  without one are grouped again among themselves, as ``group`` groups a poll.
+  without one are grouped again among themselves, as ``group`` groups a poll, the cap
+  included: an item past it is capped at settle (``Settled.capped``).
 
 A story's actors are the union of its items': the commit widens them as items naming more
 states join (monitor/plan.py), and ``widen`` brings the indexes along after the commit (a
@@ -57,6 +58,16 @@ class Grouping:
     seen: Mapping[str, int]         # topic -> the highest story id the lookups could see
     prepared: Mapping[int, Prepared]   # new_items index -> its text, prepared once
     revisions: Mapping[str, int]    # topic -> its index's revision when the lookups began
+    fresh: frozenset[int]           # matched new_items that count against the cap ("new")
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The final decisions of a poll, and the items capped at settle besides ``group``'s
+    (a poll regrouped there may open more stories than it did in ``group``)."""
+
+    decisions: tuple[StoryDecision, ...]
+    capped: frozenset[int] = frozenset()
 
 
 class _Topic:
@@ -117,9 +128,10 @@ class StoryGrouper:
                 _join_in_poll(poll_index, same_as, verdict.actors)
             if opens:
                 _open_in_poll(poll_index, index, topic, item, verdict, kind, now)
-        return Grouping(tuple(grouped), frozenset(capped), seen, prepared, revisions)
+        fresh = frozenset(d.item for d in classified if new_items[d.item].reason == "new")
+        return Grouping(tuple(grouped), frozenset(capped), seen, prepared, revisions, fresh)
 
-    def settle(self, grouping: Grouping, now: datetime) -> tuple[StoryDecision, ...]:
+    def settle(self, grouping: Grouping, now: datetime) -> Settled:
         """The final decisions, against the stories committed, or widened, since ``group``
         looked.
 
@@ -141,8 +153,9 @@ class StoryGrouper:
         moved = {after.topic for before, after in zip(grouping.decisions, decisions,
                                                       strict=True)
                  if before.story_id is None and after.story_id is not None}
-        _regroup(decisions, moved, grouping.prepared, now)
-        return tuple(decisions)
+        capped = _regroup(decisions, moved, grouping.prepared, now, grouping.fresh,
+                          self.max_new_per_poll)
+        return Settled(tuple(decisions), capped)
 
     def widen(self, widened: Mapping[int, tuple[str, ...]]) -> None:
         """Committed stories whose actors grew (story id -> all its actors now): index them
@@ -272,12 +285,18 @@ def _open_in_poll(poll_index: StoryIndex, index: int, topic: str, item: Prepared
 
 
 def _regroup(decisions: list[StoryDecision], topics: set[str],
-             prepared: Mapping[int, Prepared], now: datetime) -> None:
+             prepared: Mapping[int, Prepared], now: datetime, fresh: frozenset[int],
+             cap: int) -> frozenset[int]:
     """In ``topics``, where a match of this poll joined a committed story at settle, the
     matches still without one are grouped again, in poll order, as ``group`` groups a
-    poll: each joins the story of this poll it is most alike to, else opens one. As when
-    the poll is made after the commit that took that match (``decisions`` is updated)."""
+    poll: each joins the story of this poll it is most alike to, else opens one, unless
+    the poll's alerting stories reach ``cap`` (those it opens elsewhere kept first): the
+    item is then capped. As when the poll is made after the commit that took that match
+    (``decisions`` is updated; the items capped here are returned)."""
     in_poll: dict[str, StoryIndex] = {}
+    opening = {d.item for d in decisions if d.topic not in topics and d.item in fresh
+               and d.story_id is None and d.same_as is None}
+    capped: set[int] = set()
     for position, decision in enumerate(decisions):
         if decision.topic not in topics or decision.story_id is not None:
             continue
@@ -286,8 +305,16 @@ def _regroup(decisions: list[StoryDecision], topics: set[str],
         poll_index = in_poll.setdefault(topic, StoryIndex())
         same_as = poll_index.find(topic, item, verdict.category, verdict.actors, now,
                                   POLL_WINDOW, kind=kind)
+        if same_as is None and decision.item in fresh and decision.item not in opening:
+            if len(opening) >= cap:
+                capped.add(decision.item)   # its other decisions go too, as in group
+                continue
+            opening.add(decision.item)
         decisions[position] = replace(decision, same_as=same_as)
         if same_as is None:
             _open_in_poll(poll_index, decision.item, topic, item, verdict, kind, now)
         else:
             _join_in_poll(poll_index, same_as, verdict.actors)
+    if capped:
+        decisions[:] = [d for d in decisions if d.item not in capped]
+    return frozenset(capped)

@@ -6,7 +6,10 @@ sharing a PostgreSQL database.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -29,8 +32,9 @@ def poll_through(grouper: StoryGrouper, store: Store, prefix: str,
                  category: str = "recognition_step", old: frozenset[int] = frozenset()
                  ) -> Committed:
     """A poll of source "wire" through ``grouper`` (its grouping, then ``meanwhile``, its
-    settling and commit), each report matching with ``actors`` (or each with its own);
-    those numbered in ``old`` are too old to alert (recorded only)."""
+    settling and commit, the items past the cap recorded as capped), each report matching
+    with ``actors`` (or each with its own); those numbered in ``old`` are too old to alert
+    (recorded only)."""
     new = tuple(NewItem(ParsedItem(f"{prefix}{n}", f"https://wire.example/{prefix}{n}",
                                    title, summary), f"https://wire.example/{prefix}{n}",
                         "old" if n in old else "new")
@@ -40,9 +44,11 @@ def poll_through(grouper: StoryGrouper, store: Store, prefix: str,
         topic="t", match=True, score=0.9, category=category, actors=each[n], evidence="e",
         rules=("r",))) for n in range(len(new))], NOW)
     meanwhile()
-    decisions = grouper.settle(grouping, NOW)
-    committed = commit_poll(store, PollRecord(store.source_state("wire"), new, decisions),
-                            {"t": ["desk"]}, NOW)
+    settled = grouper.settle(grouping, NOW)
+    capped = grouping.capped | settled.capped
+    new = tuple(replace(n, reason="capped") if i in capped else n for i, n in enumerate(new))
+    committed = commit_poll(store, PollRecord(store.source_state("wire"), new,
+                                              settled.decisions), {"t": ["desk"]}, NOW)
     grouper.widen(committed.widened)
     return committed
 
@@ -54,12 +60,14 @@ MINSK = [(f"{BELARUS} in a Minsk ceremony", ""),
 
 def stories_and_alerts(directory: Path, lead: str, reports: list[tuple[str, str]],
                        acting: tuple[str, ...] | list[tuple[str, ...]], widen_first: bool,
-                       old: frozenset[int] = frozenset()) -> tuple[list[tuple[int, int]], int]:
+                       old: frozenset[int] = frozenset(), cap: int = 50
+                       ) -> tuple[list[tuple[int, int]], int]:
     """Russia's story (``lead`` under its headline), then a poll of ``reports`` made after
     a report of Russia's and Belarus's step widened that story (``widen_first``), or while
-    it did: (story id, items) of every story, and the alerts queued."""
+    it did: (story id, items) of every story, and the alerts queued. ``cap``: the
+    grouper's max_new_per_poll."""
     store = temp_store(directory / str(widen_first), [("wire", "https://wire.example/")], NOW)
-    grouper = StoryGrouper(store, timedelta(days=1), max_new_per_poll=50)
+    grouper = StoryGrouper(store, timedelta(days=1), max_new_per_poll=cap)
     poll = partial(poll_through, grouper, store)
     poll("x", [(RUSSIA, lead)], ("Russia",))
     widen = partial(poll, "y", [(BOTH, "")], ("Russia", "Belarus"))
@@ -114,6 +122,20 @@ def test_a_poll_whose_story_turns_out_to_be_a_widened_one_groups_as_if_polled_af
     for widen_first in (True, False):
         assert stories_and_alerts(tmp_path, NEIGHBOUR, reports, ("Belarus",), widen_first,
                                   frozenset(old)) == (stories, alerts)
+
+
+def test_a_poll_regrouped_at_settle_opens_no_more_alerting_stories_than_its_cap(
+        tmp_path: Path) -> None:
+    """With max_new_per_poll 1: in group, the first report opens the poll's one story and
+    the next two, each alike it but not each other, join it. When the first joins Russia's
+    widened story at settle, the second opens a story and the third is capped (recorded,
+    no story, no alert), as when the poll is made after the widening."""
+    reports = [*MINSK[:2], ("Fresh credentials handed over at a Minsk ceremony", "")]
+    for widen_first in (True, False):
+        assert stories_and_alerts(tmp_path, NEIGHBOUR, reports, ("Belarus",), widen_first,
+                                  cap=1) == ([(1, 3), (2, 1)], 2)
+        with closing(sqlite3.connect(tmp_path / str(widen_first) / "m.db")) as db:
+            assert db.execute("SELECT guid FROM items WHERE alert = 0").fetchall() == [("z2",)]
 
 
 def test_a_node_learns_that_another_widened_a_story_it_joins_in_another_language(
