@@ -17,8 +17,10 @@ now runs in two steps:
   nodes share, the acting states of the stories the poll's openers could join are read
   again first: this index learns of another node's widening no other way. Where a match
   of the poll joins a committed story at settle, the poll's matches of that topic still
-  without one are grouped again among themselves, as ``group`` groups a poll, the cap
-  included: an item past it is capped at settle (``Settled.capped``).
+  without one are grouped again among themselves, as ``group`` groups a poll; past
+  ``max_new_per_poll`` alerting stories (those opened in the topics not regrouped count
+  first, then poll order), an item is capped at settle (``Settled.capped``). An item
+  capped in ``group`` stays capped.
 
 A story's actors are the union of its items': the commit widens them as items naming more
 states join (monitor/plan.py), and ``widen`` brings the indexes along after the commit (a
@@ -58,7 +60,6 @@ class Grouping:
     seen: Mapping[str, int]         # topic -> the highest story id the lookups could see
     prepared: Mapping[int, Prepared]   # new_items index -> its text, prepared once
     revisions: Mapping[str, int]    # topic -> its index's revision when the lookups began
-    fresh: frozenset[int]           # matched new_items that count against the cap ("new")
 
 
 @dataclass(frozen=True)
@@ -128,12 +129,12 @@ class StoryGrouper:
                 _join_in_poll(poll_index, same_as, verdict.actors)
             if opens:
                 _open_in_poll(poll_index, index, topic, item, verdict, kind, now)
-        fresh = frozenset(d.item for d in classified if new_items[d.item].reason == "new")
-        return Grouping(tuple(grouped), frozenset(capped), seen, prepared, revisions, fresh)
+        return Grouping(tuple(grouped), frozenset(capped), seen, prepared, revisions)
 
-    def settle(self, grouping: Grouping, now: datetime) -> Settled:
+    def settle(self, grouping: Grouping, now: datetime, fresh: frozenset[int]) -> Settled:
         """The final decisions, against the stories committed, or widened, since ``group``
-        looked.
+        looked. ``fresh``: the poll's new items still "new" (alerting) now, those that
+        count against ``max_new_per_poll`` (not those found duplicates meanwhile).
 
         Call it under the lock that serialises commits, right before committing.
         """
@@ -153,7 +154,7 @@ class StoryGrouper:
         moved = {after.topic for before, after in zip(grouping.decisions, decisions,
                                                       strict=True)
                  if before.story_id is None and after.story_id is not None}
-        capped = _regroup(decisions, moved, grouping.prepared, now, grouping.fresh,
+        capped = _regroup(decisions, moved, grouping.prepared, now, fresh,
                           self.max_new_per_poll)
         return Settled(tuple(decisions), capped)
 
@@ -290,15 +291,17 @@ def _regroup(decisions: list[StoryDecision], topics: set[str],
     """In ``topics``, where a match of this poll joined a committed story at settle, the
     matches still without one are grouped again, in poll order, as ``group`` groups a
     poll: each joins the story of this poll it is most alike to, else opens one, unless
-    the poll's alerting stories reach ``cap`` (those it opens elsewhere kept first): the
-    item is then capped. As when the poll is made after the commit that took that match
-    (``decisions`` is updated; the items capped here are returned)."""
+    the poll's alerting stories reach ``cap`` (those opened in the other topics kept
+    first): the item is then capped, and its decisions go. As when the poll is made after
+    the commit that took that match, but for which items the cap takes (``decisions`` is
+    updated; the items capped here are returned)."""
     in_poll: dict[str, StoryIndex] = {}
     opening = {d.item for d in decisions if d.topic not in topics and d.item in fresh
                and d.story_id is None and d.same_as is None}
     capped: set[int] = set()
     for position, decision in enumerate(decisions):
-        if decision.topic not in topics or decision.story_id is not None:
+        if (decision.topic not in topics or decision.story_id is not None
+                or decision.item in capped):
             continue
         topic, verdict, item = decision.topic, decision.classification, prepared[decision.item]
         kind = event_kind(verdict)

@@ -167,11 +167,11 @@ class Pipeline:
         # at a time, so a poll's stories are checked against every node's committed ones.
         with self._record_lock, self.store.record_lock():
             new_items = self._recheck_urls(new_items)
-            settled = self.grouper.settle(grouping, now)
+            settled = self.grouper.settle(grouping, now, frozenset(
+                i for i, n in enumerate(new_items) if n.reason == "new"))
             stories = settled.decisions
             if settled.capped:
-                new_items = tuple(replace(n, reason="capped")
-                                  if i in settled.capped and n.reason == "new" else n
+                new_items = tuple(replace(n, reason="capped") if i in settled.capped else n
                                   for i, n in enumerate(new_items))
             capped = sum(1 for n in new_items if n.reason == "capped")
             new_state = self._next_state(source, state, now, "ok", fetched,

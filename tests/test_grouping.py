@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from html import escape
 from pathlib import Path
 from urllib.parse import quote
@@ -292,3 +293,41 @@ def test_a_node_joins_a_report_to_a_story_that_another_node_widened(
     finally:
         second.close()
         first.close()
+
+
+def test_the_pipeline_records_the_items_settle_caps_as_capped(tmp_path: Path, database: str,
+                                                             server) -> None:
+    """Settle may cap items group did not (a poll regrouped there): the pipeline records
+    them as capped (seen, no alert, no story), counts them, and hands settle the items
+    still new after its re-check of their links."""
+    wire, other = Feed(server, "/wire.xml"), Feed(server, "/other.xml")
+    wire.flood(1, 3)
+    other.items = [wire.items[2]]          # the same link as wire's third item
+    app = make_app(tmp_path, {"wire": wire, "other": other}, database)
+    grouped, release = hold_after_grouping(app, "wire")
+    settle, handed = app.pipeline.grouper.settle, []
+
+    def capping(grouping, now, fresh):
+        handed.append(fresh)
+        settled = settle(grouping, now, fresh)
+        return replace(settled, capped=frozenset({1}),
+                       decisions=tuple(d for d in settled.decisions if d.item != 1))
+
+    app.pipeline.grouper.settle = capping  # type: ignore[method-assign]
+    source_wire, source_other = app.config.sources
+    try:
+        polling, result = in_thread("wire", lambda: app.pipeline.poll(source_wire))
+        assert grouped.wait(DEADLINE)
+        assert app.pipeline.poll(source_other).status == "ok"     # stores that link first
+        release.set()
+        polling.join(DEADLINE)
+        assert handed == [frozenset({0}), frozenset({0, 1})]   # wire's third: a duplicate
+        outcome = result[0]
+        assert (outcome.new, outcome.capped) == (2, 1)
+        assert app.store.source_state("wire").last_capped == 1
+        assert [r["guid"] for r in app.store._query(
+            "SELECT guid FROM items WHERE NOT alert ORDER BY id")] == ["deal-2", "deal-3"]
+        assert story_sizes(app) == [2, 1]      # other's story, with wire's copy; wire's first
+    finally:
+        release.set()
+        app.close()

@@ -44,7 +44,8 @@ def poll_through(grouper: StoryGrouper, store: Store, prefix: str,
         topic="t", match=True, score=0.9, category=category, actors=each[n], evidence="e",
         rules=("r",))) for n in range(len(new))], NOW)
     meanwhile()
-    settled = grouper.settle(grouping, NOW)
+    settled = grouper.settle(grouping, NOW, frozenset(
+        n for n in range(len(new)) if n not in old and n not in grouping.capped))
     capped = grouping.capped | settled.capped
     new = tuple(replace(n, reason="capped") if i in capped else n for i, n in enumerate(new))
     committed = commit_poll(store, PollRecord(store.source_state("wire"), new,
