@@ -198,10 +198,12 @@ def plan_backfill(pending: Sequence[PendingStory],
 
 
 def alerting_stories(intents: Sequence[Intent]) -> tuple[tuple[str, str | None], ...]:
-    """(topic, category) of each story the intents open that alerts. A story first
-    recorded as too old and alerted later by a fresh report is not among them."""
+    """(topic, category) of each story the intents open that alerts, at once or when a
+    fresh report of the same poll joins it. A story recorded as too old by an earlier
+    poll and alerted by a fresh report of this one is not among them."""
+    alerted = {i.story for i in intents if isinstance(i, MarkAlerted)}
     return tuple((i.ref.topic, i.classification.category) for i in intents
-                 if isinstance(i, OpenStory) and i.alert)
+                 if isinstance(i, OpenStory) and (i.alert or i.ref in alerted))
 
 
 def plan_sources(configured: Iterable[tuple[str, str]],

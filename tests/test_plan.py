@@ -31,7 +31,14 @@ from monitor.intents import (
     WidenActors,
 )
 from monitor.outbox import queue_story
-from monitor.plan import plan_backfill, plan_health, plan_seed, plan_sources, plan_stories
+from monitor.plan import (
+    alerting_stories,
+    plan_backfill,
+    plan_health,
+    plan_seed,
+    plan_sources,
+    plan_stories,
+)
 from monitor.types import (
     Classification,
     Digest,
@@ -136,6 +143,10 @@ def test_a_record_only_stand_in_is_alerted_by_a_fresh_follower() -> None:
     assert [(i.ref, i.alert) for i in intents if isinstance(i, OpenStory)] == [(ref, False)]
     assert intents[-3:] == (MarkAlerted(ref), QueueStory(ref, ("desk-mail", "hook")),
                             JoinStory(2, ref))
+    assert alerting_stories(intents) == (("envoys", "recognition_step"),)   # the metrics'
+    # but not a story of an earlier poll alerted now
+    assert alerting_stories(plan((item(0),), (decision(0, story_id=7),),
+                                 stories={7: StoryState(False, ("Chile",))})) == ()
 
 
 def test_a_copy_joins_its_originals_stories_and_its_story_of_the_topic() -> None:
