@@ -3,11 +3,10 @@
 - ``plan_stories``: for each match, the story it joins (the one the grouper chose, else the
   story of the earlier item of this poll it was grouped with, else the story its original
   is in when the item is a copy of a stored article, else a new story); whether a new
-  story alerts (not when its item is too old); a record-only story alerted when a
-  fresh report of it comes; a story's actors widened to the union of its items'; the
-  outbox rows, one per notifier subscribed to the topic; a new story's place in the event
-  ledger (monitor/events.py: the first report of a state's step of a kind, or a follow-up
-  of it).
+  story alerts (not when its item is too old); a record-only story alerted when a fresh
+  report of it comes; a story's actors widened to the union of its items'; the outbox
+  rows, one per notifier subscribed to the topic; a new story's place in the event ledger
+  (monitor/events.py: the first report of a state's step of a kind, or a follow-up of it).
 - ``plan_seed`` and ``plan_backfill``, at start: the shipped ledger entries, and the place
   in the ledger of the stories an older version stored.
 - ``plan_sources``: the configured sources against the stored ones: a new name is added,
