@@ -297,9 +297,10 @@ def test_a_node_joins_a_report_to_a_story_that_another_node_widened(
 
 def test_the_pipeline_records_the_items_settle_caps_as_capped(tmp_path: Path, database: str,
                                                              server) -> None:
-    """Settle may cap items group did not (a poll regrouped there): the pipeline records
-    them as capped (seen, no alert, no story), counts them, and hands settle the items
-    still new after its re-check of their links."""
+    """Settle may cap items group did not (a poll regrouped there; here, settle is made
+    to cap wire's second item): the pipeline records them as capped (seen, no alert, no
+    story), counts them, and hands settle the items still new after its re-check of their
+    links (another source stored wire's third item's link meanwhile)."""
     wire, other = Feed(server, "/wire.xml"), Feed(server, "/other.xml")
     wire.flood(1, 3)
     other.items = [wire.items[2]]          # the same link as wire's third item
