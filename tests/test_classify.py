@@ -412,6 +412,18 @@ def test_a_match_has_no_reason(clf: TopicClassifier) -> None:
     assert clf.classify("Germany will not recognise the Taliban government").reason == ""
 
 
+
+def test_a_non_match_is_built_once_per_reason_and_names_its_own_topic() -> None:
+    first = build_classifier(TopicConfig(name="first", event="recognition"))
+    second = build_classifier(TopicConfig(name="second", event="recognition"))
+    weather, harvest = "Weather in Lahore", "Harvest festival opens in Multan"
+    assert first.classify(weather) is first.classify(harvest)    # one verdict, kept
+    assert (first.classify(weather).topic, second.classify(weather).topic) == (
+        "first", "second")
+    other = first.classify("Kabul airport reopens", "Flights resume on Monday.")
+    assert other.reason != first.classify(weather).reason       # another reason, its own
+    assert first.classify("Kabul bus station reopens") is other
+
 @pytest.mark.parametrize(("text", "lead"), [
     # datelines: a place (any case when an agency follows), a date, an agency, a separator
     ("LAHORE, Aug 2 (APP): The minister said", "The minister said"),

@@ -21,8 +21,13 @@ __all__ = ["TopicClassifier", "build_classifier", "parse_query", "Query", "Recog
 EVENTS = ("recognition",)
 
 
+# How many kinds of non-match (their reasons) a classifier keeps its verdicts for.
+MAX_KEPT_MISSES = 64
+
+
 class TopicClassifier:
-    """Classifies texts for one topic. Immutable after construction; safe to share."""
+    """Classifies texts for one topic; safe to share between threads. Its verdicts are
+    immutable, and most texts do not match: it builds each reason's non-match once."""
 
     def __init__(self, name: str, detector: RecognitionDetector | None = None,
                  query: Query | None = None) -> None:
@@ -34,6 +39,7 @@ class TopicClassifier:
         self._no_query = Classification(topic=name, match=False, score=0.0, category=None,
                                         reason=f"query: {query.text} does not match"
                                         if query is not None else "")
+        self._misses: dict[str, Classification] = {}
 
     def classify(self, title: str, summary: str = "") -> Classification:
         title = title or ""
@@ -48,13 +54,22 @@ class TopicClassifier:
                                   evidence=title, rules=query_rules)
         found: Detection = self._detector.detect(title, summary)
         if not found.match:
-            return Classification(topic=self.name, match=False, score=0.0, category=None,
-                                  reason=found.reason)
+            return self._miss(found.reason)
         return Classification(topic=self.name, match=True, score=found.score,
                               category=found.category, actors=found.actors,
                               evidence=found.evidence, rules=(*query_rules, *found.rules),
                               evidence_source="lead" if "where:summary" in found.rules
                               else "headline")
+
+    def _miss(self, reason: str) -> Classification:
+        """The non-match for ``reason``, built once per reason (up to MAX_KEPT_MISSES)."""
+        miss = self._misses.get(reason)
+        if miss is None:
+            miss = Classification(topic=self.name, match=False, score=0.0, category=None,
+                                  reason=reason)
+            if len(self._misses) < MAX_KEPT_MISSES:
+                self._misses[reason] = miss
+        return miss
 
     def names_entity(self, title: str, summary: str = "") -> bool:
         """Whether the text names the entity of the topic's event detector (never for a

@@ -360,6 +360,10 @@ class Detection:
     reason: str = ""               # for a non-match: why (NO_ENTITY, NO_EVENT, OTHER_SENSE ...)
 
 
+# The verdicts on most texts (they name neither the entity nor an event): built once.
+_EARLY_MISSES = {reason: Detection(match=False, reason=reason) for reason in (NO_ENTITY, NO_EVENT)}
+
+
 def _no_match(reasons: list[str]) -> Detection:
     """A non-match, explained by the first reason a rule gave (else: no event)."""
     return Detection(match=False, reason=reasons[0] if reasons else NO_EVENT)
@@ -447,7 +451,7 @@ class RecognitionDetector:
         if not has_entity or not _has_any(text, _VOCABULARY):
             if not text.isascii() and multilingual.has_entity_word(text):
                 return self._multilingual(title, summary)
-            return Detection(match=False, reason=NO_EVENT if has_entity else NO_ENTITY)
+            return _EARLY_MISSES[NO_EVENT if has_entity else NO_ENTITY]
         reasons: list[str] = []
         title_hit = self._best(self._sentence_hits(title.strip(), in_title=True,
                                                    reasons=reasons))
