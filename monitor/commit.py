@@ -24,8 +24,8 @@ from monitor.plan import (
     plan_sources,
     plan_stories,
 )
-from monitor.store.base import Store
-from monitor.types import PollRecord
+from monitor.store.base import PollWriter, Store
+from monitor.types import NewItem, PollRecord, StoryDecision
 
 
 def _new_id() -> str:
@@ -73,22 +73,75 @@ def commit_poll(store: Store, record: PollRecord, subscribers: Mapping[str, Sequ
     the health digests. Returns the stories whose actors grew (story id -> all its actors
     now), for the grouper's index, and the stories opened that alert, for the metrics.
     """
-    # Items that a story or a duplicate link refers to need their row id.
-    linked = {decision.item for decision in record.stories}
-    linked.update(i for i, n in enumerate(record.new_items) if n.duplicate_of is not None)
     with store.poll_transaction(owner) as writer:
-        writer.write_state(record.state)
+        return commit_in(writer, record, subscribers, now, new_id)
+
+
+@dataclass(frozen=True)
+class EarlyItems:
+    """A poll's items inserted before its commit's other writes (`insert_early`)."""
+
+    new_items: tuple[NewItem, ...]    # as they were inserted (alert or not)
+    linked: frozenset[int]            # those whose row ids were kept
+    inserted: frozenset[int]          # of ``linked``, those whose rows were inserted
+
+
+def insert_early(writer: PollWriter, source: str, new_items: Sequence[NewItem],
+                 decisions: Sequence[StoryDecision], now: datetime) -> EarlyItems:
+    """Insert a poll's items first, on its open transaction, before it takes the record
+    lock (PostgreSQL: the rows are written while other polls commit); `commit_in` then
+    brings them up to the poll's final decisions."""
+    linked = _linked(new_items, decisions)
+    return EarlyItems(tuple(new_items), frozenset(linked),
+                      writer.insert_items(source, new_items, linked, now))
+
+
+def commit_in(writer: PollWriter, record: PollRecord, subscribers: Mapping[str, Sequence[str]],
+              now: datetime, new_id: Callable[[], str] = _new_id,
+              early: EarlyItems | None = None) -> Committed:
+    """`commit_poll` on an open transaction; ``early``: the poll's items, inserted before."""
+    writer.write_state(record.state)
+    linked = _linked(record.new_items, record.stories)
+    if early is None:
         inserted = writer.insert_items(record.state.name, record.new_items, linked, now)
-        originals = [(original, decision.topic) for decision in record.stories
-                     if decision.item in inserted
-                     for original in (record.new_items[decision.item].duplicate_of,)
-                     if original is not None]
-        stories_of = writer.stories_of(originals)
-        touched = {d.story_id for d in record.stories if d.story_id is not None}
-        ledger = writer.known_events(event_keys([d.classification for d in record.stories
-                                                 if d.story_id is None]))
-        facts = CommitFacts(inserted, stories_of,
-                            writer.story_states(touched | set(stories_of.values())), ledger)
-        stories = plan_stories(record, facts, subscribers, now)
-        widened = writer.apply(stories + plan_health(record.health, now, new_id), now)
-        return Committed(widened, alerting_stories(stories))
+    else:
+        inserted = _bring_up(writer, record, early, linked)
+    originals = [(original, decision.topic) for decision in record.stories
+                 if decision.item in inserted
+                 for original in (record.new_items[decision.item].duplicate_of,)
+                 if original is not None]
+    stories_of = writer.stories_of(originals)
+    touched = {d.story_id for d in record.stories if d.story_id is not None}
+    ledger = writer.known_events(event_keys([d.classification for d in record.stories
+                                             if d.story_id is None]))
+    facts = CommitFacts(inserted, stories_of,
+                        writer.story_states(touched | set(stories_of.values())), ledger)
+    stories = plan_stories(record, facts, subscribers, now)
+    widened = writer.apply(stories + plan_health(record.health, now, new_id), now)
+    return Committed(widened, alerting_stories(stories))
+
+
+def _linked(new_items: Sequence[NewItem], decisions: Sequence[StoryDecision]) -> set[int]:
+    """The items that a story or a duplicate link refers to: they need their row id."""
+    linked = {decision.item for decision in decisions}
+    linked.update(i for i, n in enumerate(new_items) if n.duplicate_of is not None)
+    return linked
+
+
+def _bring_up(writer: PollWriter, record: PollRecord, early: EarlyItems,
+              linked: set[int]) -> frozenset[int]:
+    """The items inserted early, brought to the poll's final decisions: those that may no
+    longer alert (found duplicates, or capped, since) are recorded only; the row ids of
+    those that intents now refer to are read. Returns the linked items whose rows the
+    poll inserted."""
+    source = record.state.name
+    demoted = [final.item.guid
+               for was, final in zip(early.new_items, record.new_items, strict=True)
+               if was.alert and not final.alert]
+    if demoted:
+        writer.record_only(source, demoted)
+    inserted = early.inserted & linked
+    missing = sorted(linked - early.linked)
+    if missing:
+        inserted |= writer.item_ids(source, record.new_items, missing)
+    return inserted

@@ -15,13 +15,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor import decide
 from monitor.batch import BATCH_DELAY, BATCH_SIZE, StateBatch
 from monitor.classify import TopicClassifier
-from monitor.commit import commit_poll
+from monitor.commit import Committed, EarlyItems, commit_in, commit_poll, insert_early
 from monitor.config import SourceConfig
 from monitor.errors import FetchError, ParseError, StoreError
 from monitor.fetch import host_key
@@ -30,6 +31,7 @@ from monitor.health import health_changes
 from monitor.parse.jobs import run_parse_job
 from monitor.ports import ArticleStage, Fetcher, HostGate, Parser, RobotsPolicy, Sifter, Store
 from monitor.sift import sift
+from monitor.store.base import PollWriter
 from monitor.types import (
     FetchResult,
     NewItem,
@@ -100,6 +102,9 @@ class Pipeline:
         # does not hold the others.
         self.grouper = StoryGrouper(store, settings.story_window, settings.max_new_per_poll)
         self._record_lock = threading.Lock()
+        # PostgreSQL: how many polls may insert their items before taking those locks.
+        self._early = (threading.BoundedSemaphore(store.items_before_lock)
+                       if store.items_before_lock else None)
         self.batch = StateBatch(batch_size, batch_delay)
         # Source states are written by one commit at a time, so that a batch is never
         # committed after a newer write of one of its sources.
@@ -163,22 +168,40 @@ class Pipeline:
         grouping = self.grouper.group(new_items, classified, now)
         new_items = tuple(replace(n, reason="capped") if i in grouping.capped else n
                           for i, n in enumerate(new_items))
-        # The store's lock too: of several nodes sharing the database, one commits stories
-        # at a time, so a poll's stories are checked against every node's committed ones.
-        with self._record_lock, self.store.record_lock():
-            new_items = self._recheck_urls(new_items)
-            settled = self.grouper.settle(grouping, now, frozenset(
-                i for i, n in enumerate(new_items) if n.reason == "new"))
-            stories = settled.decisions
-            if settled.capped:
-                new_items = tuple(replace(n, reason="capped") if i in settled.capped else n
-                                  for i, n in enumerate(new_items))
-            capped = sum(1 for n in new_items if n.reason == "capped")
-            new_state = self._next_state(source, state, now, "ok", fetched,
-                                         body_hash=body_hash, items=sifted.items,
-                                         new=sum(1 for n in new_items if n.alert) + capped,
-                                         capped=capped)
-            alerting = self._record(source, PollRecord(new_state, new_items, stories), now)
+        with ExitStack() as held:
+            # The locks are released after the commit, so that a poll's commit ends before
+            # another's settle begins. One writer (SQLite): taken first; PostgreSQL: once
+            # the poll's items are in.
+            if self._early is None:
+                held.enter_context(self._locked())
+            else:
+                held.enter_context(self._early)
+            with self.store.poll_transaction(self.owner) as writer:
+                early = None
+                if self._early is not None:
+                    # PostgreSQL: the rows are written while other polls commit; the
+                    # decisions below may still make some of them duplicates, or capped.
+                    early = insert_early(writer, source.name, new_items, grouping.decisions,
+                                         now)
+                    held.enter_context(self._locked())
+                new_items = self._recheck_urls(new_items)
+                settled = self.grouper.settle(grouping, now, frozenset(
+                    i for i, n in enumerate(new_items) if n.reason == "new"))
+                stories = settled.decisions
+                if settled.capped:
+                    new_items = tuple(replace(n, reason="capped") if i in settled.capped
+                                      else n for i, n in enumerate(new_items))
+                capped = sum(1 for n in new_items if n.reason == "capped")
+                new_state = self._next_state(source, state, now, "ok", fetched,
+                                             body_hash=body_hash, items=sifted.items,
+                                             new=sum(1 for n in new_items if n.alert) + capped,
+                                             capped=capped)
+                record = self._with_health(source, PollRecord(new_state, new_items, stories),
+                                           now)
+                self.batch.discard(source.name)
+                committed = self._commit(writer, record, now, early)
+            self._committed_poll(source.name, record.state, committed.widened)
+        alerting = committed.alerting
         matched = len({d.item for d in stories if new_items[d.item].reason != "old"})
         return self._log(PollOutcome(source.name, "ok", sifted.items, new_state.last_new,
                                      matched, None, time.monotonic() - started, capped,
@@ -274,6 +297,43 @@ class Pipeline:
                                      error, time.monotonic() - started,
                                      fetch_seconds=fetch_seconds))
 
+    def _commit(self, writer: PollWriter, record: PollRecord, now: datetime,
+                early: EarlyItems | None) -> Committed:
+        """(A method of its own: benchmarks/poll.py times it.)"""
+        return commit_in(writer, record, self.subscribers, now, early=early)
+
+    def _locked(self) -> ExitStack:
+        """The locks a poll's stories are settled and committed under, entered: the
+        pipeline's, the store's (of several nodes sharing the database, one commits
+        stories at a time, so a poll's stories are checked against every node's committed
+        ones), and the commit lock (source states)."""
+        locks = ExitStack()
+        try:
+            locks.enter_context(self._record_lock)
+            locks.enter_context(self.store.record_lock())
+            locks.enter_context(self._commit_lock)
+        except BaseException:
+            locks.close()
+            raise
+        return locks
+
+    def _with_health(self, source: SourceConfig, record: PollRecord,
+                     now: datetime) -> PollRecord:
+        """The record with the source-health incidents its state opens or closes."""
+        if not self.operators:
+            return record
+        changes = health_changes(record.state, now, self.settings.interval(source.interval),
+                                 self.store.open_incidents(source.name), self.operators)
+        return replace(record, health=changes)
+
+    def _committed_poll(self, name: str, state: SourceState,
+                        widened: Mapping[int, tuple[str, ...]]) -> None:
+        """After a poll's commit (with the commit lock held): its state is the source's
+        newest, and the stories it widened are indexed under their new states."""
+        self._committed[name] = state
+        if widened:
+            self.grouper.widen(widened)
+
     def _record(self, source: SourceConfig, record: PollRecord, now: datetime,
                 group: bool = False) -> tuple[tuple[str, str | None], ...]:
         """Commit the poll, with the source-health incidents it opens or closes; returns
@@ -281,10 +341,7 @@ class Pipeline:
 
         With `group`, a record that holds nothing but the source's state joins the batch.
         """
-        if self.operators:
-            changes = health_changes(record.state, now, self.settings.interval(source.interval),
-                                     self.store.open_incidents(source.name), self.operators)
-            record = replace(record, health=changes)
+        record = self._with_health(source, record, now)
         if group and not (record.new_items or record.stories or record.health):
             if self.batch.add(record.state):
                 self._flush_if_due()
@@ -293,9 +350,7 @@ class Pipeline:
             self.batch.discard(source.name)
             committed = commit_poll(self.store, record, self.subscribers, now,
                                     owner=self.owner)
-            self._committed[source.name] = record.state
-            if committed.widened:
-                self.grouper.widen(committed.widened)
+            self._committed_poll(source.name, record.state, committed.widened)
         return committed.alerting
 
     def flush(self) -> None:

@@ -332,3 +332,53 @@ def test_the_pipeline_records_the_items_settle_caps_as_capped(tmp_path: Path, da
     finally:
         release.set()
         app.close()
+
+
+def test_a_link_another_source_stores_meanwhile_takes_its_copy_into_that_story(
+        tmp_path: Path, database: str, server) -> None:
+    """wire's item does not match; while its poll waits between grouping and commit, other
+    stores a matching report with the same link. wire's item is then a copy: recorded
+    without alert and joined to other's story (on PostgreSQL its row went in before the
+    record lock, as alerting, and is brought up to the final decision)."""
+    wire, other = Feed(server, "/wire.xml"), Feed(server, "/other.xml")
+    wire.items = [("shared-link", "Kabul market bulletin: bread and fuel prices")]
+    other.items = [("shared-link", NORWAY)]        # the same guid: the same link
+    app = make_app(tmp_path, {"wire": wire, "other": other}, database)
+    grouped, release = hold_after_grouping(app, "wire")
+    source_wire, source_other = app.config.sources
+    try:
+        polling, result = in_thread("wire", lambda: app.pipeline.poll(source_wire))
+        assert grouped.wait(DEADLINE)
+        assert app.pipeline.poll(source_other).status == "ok"
+        release.set()
+        polling.join(DEADLINE)
+        assert result[0].status == "ok" and result[0].new == 0
+        assert [(r["source"], bool(r["alert"])) for r in app.store._query(
+            "SELECT source, alert FROM items ORDER BY id")] == [("other", True),
+                                                              ("wire", False)]
+        assert story_sizes(app) == [2]
+        assert outbox(app) == [NORWAY]
+    finally:
+        release.set()
+        app.close()
+
+
+def test_a_poll_whose_commit_fails_after_grouping_keeps_none_of_its_items(
+        tmp_path: Path, database: str, server) -> None:
+    """On PostgreSQL a poll's items go in before it settles its stories: a failure there
+    rolls them back with the rest, and the failure is recorded on the source."""
+    wire = Feed(server, "/wire.xml")
+    wire.items = [("n1", NORWAY), ("m1", "Kabul market bulletin: bread and fuel prices")]
+    app = make_app(tmp_path, {"wire": wire}, database)
+
+    def broken(*_args):
+        raise RuntimeError("settle broke")
+
+    app.pipeline.grouper.settle = broken  # type: ignore[method-assign]
+    try:
+        outcome = app.pipeline.poll(app.config.sources[0])
+        assert outcome.status == "error" and "settle broke" in (outcome.error or "")
+        assert app.store._query("SELECT guid FROM items") == []
+        assert app.store.source_state("wire").last_error == "RuntimeError: settle broke"
+    finally:
+        app.close()

@@ -49,6 +49,15 @@ class PollWriter(Protocol):
         """Insert the poll's new items (one already stored under its guid is skipped);
         of ``linked``, the indexes whose rows were inserted (intents refer to them)."""
 
+    def item_ids(self, source: str, new_items: Sequence[NewItem],
+                 indexes: Sequence[int]) -> frozenset[int]:
+        """Keep the row ids of these items of the poll, inserted before in this transaction
+        but not linked then (intents now refer to them); the indexes whose rows exist."""
+
+    def record_only(self, source: str, guids: Sequence[str]) -> None:
+        """These items of the source, inserted before in this transaction as alerting, are
+        recorded only (found duplicates, or capped, since)."""
+
     def stories_of(self, items: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
         """(stored item id, topic) -> the item's story of that topic, where it has one."""
 
@@ -84,6 +93,12 @@ class Store(Protocol):
     shared: bool
     """Several processes may write the database at once (the nodes of a cluster: PostgreSQL);
     False when one process only can (SQLite: the daemon lock keeps a second one out)."""
+
+    items_before_lock: int
+    """How many polls at once may open their transaction and insert their items before
+    they take the record lock, each holding a connection while it waits (PostgreSQL: the
+    rows are written while other polls commit). 0: a poll's commit is made whole under
+    the lock (SQLite: one writer at a time anyway)."""
 
     def stored_sources(self) -> dict[str, tuple[str, SourceState]]:
         """Every stored source: name -> (its URL as configured when stored, its state)."""

@@ -82,6 +82,10 @@ T = TypeVar("T")
 Connection = psycopg.Connection[DictRow]
 
 POOL_SIZE = 4             # connections of a command's store (the daemon's: open_store)
+# Polls that may hold a connection of the pool in an open transaction, their items
+# inserted, while they wait for the record lock: a few keep the lock busy; the others
+# connections stay for the reads of the one that holds it, and the other threads'.
+ITEMS_BEFORE_LOCK = 8
 CONNECT_TIMEOUT = 10      # seconds to reach the server
 POOL_TIMEOUT = 30.0       # seconds a caller waits for a free connection
 RECONNECT_EVERY = 2.0     # seconds at most between two tries to reach a server gone
@@ -170,6 +174,7 @@ class PostgresStore:
             self._migrate(first)
         finally:
             first.close()
+        self.items_before_lock = max(1, min(ITEMS_BEFORE_LOCK, pool_size // 2))
         self._pool = ReconnectingPool(
             url, connection_class=Connection, min_size=1, max_size=pool_size,
             kwargs={"autocommit": True, "row_factory": dict_row,

@@ -103,6 +103,23 @@ class PostgresPollWriter:
                 self._item_ids[index] = int(found["id"]) if found else 0
         return frozenset(i for i, row_id in self._item_ids.items() if row_id)
 
+    def item_ids(self, source: str, new_items: Sequence[NewItem],
+                 indexes: Sequence[int]) -> frozenset[int]:
+        """Keep the row ids of these items of the poll, inserted before in this transaction
+        but not linked then; the indexes whose rows exist."""
+        guids = [new_items[i].item.guid for i in indexes]
+        rows = self._db.execute("SELECT guid, id FROM items WHERE source = %s AND "
+                                "guid = ANY(%s::text[])", (source, guids)).fetchall()
+        ids = {r["guid"]: int(r["id"]) for r in rows}
+        for index, guid in zip(indexes, guids, strict=True):
+            self._item_ids[index] = ids.get(guid, 0)
+        return frozenset(i for i in indexes if self._item_ids[i])
+
+    def record_only(self, source: str, guids: Sequence[str]) -> None:
+        """These items of the source, inserted before as alerting, are recorded only."""
+        self._db.execute("UPDATE items SET alert = false WHERE source = %s AND "
+                         "guid = ANY(%s::text[])", (source, list(guids)))
+
     def stories_of(self, items: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
         """(stored item id, topic) -> the item's story of that topic, where it has one."""
         found: dict[tuple[int, str], int] = {}

@@ -131,6 +131,7 @@ class SqliteStore:
     """Store on one SQLite file. Thread-safe: one connection, serialised by a lock."""
 
     shared = False   # one process writes it: the daemon lock keeps a second one out
+    items_before_lock = 0   # one writer at a time: a poll's commit is made whole in the lock
 
     def __init__(self, path: str) -> None:
         self.path = path

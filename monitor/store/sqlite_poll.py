@@ -118,6 +118,21 @@ class SqlitePollWriter:
             self._item_ids[index] = (cursor.lastrowid or 0) if cursor.rowcount else 0
         return frozenset(i for i, row_id in self._item_ids.items() if row_id)
 
+    def item_ids(self, source: str, new_items: Sequence[NewItem],
+                 indexes: Sequence[int]) -> frozenset[int]:
+        """Keep the row ids of these items of the poll, inserted before in this transaction
+        but not linked then; the indexes whose rows exist."""
+        for index in indexes:
+            row = self._db.execute("SELECT id FROM items WHERE source = ? AND guid = ?",
+                                   (source, new_items[index].item.guid)).fetchone()
+            self._item_ids[index] = int(row[0]) if row is not None else 0
+        return frozenset(i for i in indexes if self._item_ids[i])
+
+    def record_only(self, source: str, guids: Sequence[str]) -> None:
+        """These items of the source, inserted before as alerting, are recorded only."""
+        self._db.executemany("UPDATE items SET alert = 0 WHERE source = ? AND guid = ?",
+                             [(source, guid) for guid in guids])
+
     def stories_of(self, items: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
         """(stored item id, topic) -> the item's story of that topic, where it has one."""
         found: dict[tuple[int, str], int] = {}
