@@ -31,9 +31,10 @@ farm serves on the feed's own host (about 5 KB of HTML, with the same latency), 
 cycle also prints the article reads (fetched, from cache, failed, skipped for budget).
 --port: the farm's port on each loopback host (another farm may hold 8901).
 --stages: each cycle also prints where the daemon's poll threads spent their CPU (fetch,
-the hand-off to a worker and back, grouping, the URL re-check, settling, the commit), the
-daemon's user and system time, and how long its record lock was held; with
---database, also the CPU time of the PostgreSQL server's processes on this machine.
+the hand-off to a worker and back, grouping, on PostgreSQL the items inserted before the
+record lock, the URL re-check, settling, the commit), the daemon's user and system time,
+and how long its record lock was held; with --database, also the CPU time of the
+PostgreSQL server's processes on this machine.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import monitor.pipeline  # noqa: E402
 from monitor.urls import shown_database  # noqa: E402
 
 WORDS = ("minister talks border trade council election ministry flood court army protest "
@@ -384,8 +386,8 @@ class Stages:
     long the pipeline's record lock is held, wall time: a poll's URL re-check, story
     settling and commit run under it one poll at a time (with PostgreSQL, also under the
     cluster's advisory lock, whose round trips count). Each stage wraps a method of this
-    app's pipeline or grouper, on the instance; "sift" is the hand-off to a worker and back
-    (with `workers = 1`, the sifting itself)."""
+    app's pipeline or grouper, on the instance, or monitor.pipeline's insert_early; "sift"
+    is the hand-off to a worker and back (with `workers = 1`, the sifting itself)."""
 
     def __init__(self, app: Any) -> None:
         self.cpu: dict[str, float] = {}
@@ -398,10 +400,14 @@ class Stages:
                                    (pipeline.grouper, "group", "group"),
                                    (pipeline, "_recheck_urls", "re-check URLs"),
                                    (pipeline.grouper, "settle", "settle stories"),
+                                   (pipeline, "_commit", "commit"),
                                    (pipeline, "_record", "commit"),
                                    (pipeline, "poll", "poll, in all")):
             setattr(obj, method, self._timed(getattr(obj, method), stage))
         pipeline._record_lock = _HeldTime(pipeline._record_lock, self)
+        # PostgreSQL: the items a poll inserts before it takes the record lock
+        monitor.pipeline.insert_early = self._timed(monitor.pipeline.insert_early,
+                                                    "insert items before the lock")
 
     def _timed(self, method: Callable[..., Any], stage: str) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
