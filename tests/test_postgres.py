@@ -379,3 +379,24 @@ def test_the_store_s_connections_compile_no_query(postgres: str) -> None:
             assert db.execute("SHOW TimeZone").fetchone()["TimeZone"] == "UTC"
     finally:
         store.close()
+
+
+def test_a_poll_changes_only_the_item_rows_its_own_transaction_wrote(tmp_path: Path,
+                                                                     postgres: str) -> None:
+    """A node whose lease lapsed may find an item of the source committed by the node
+    that polled it meanwhile: bringing its early rows up to its decisions (record only,
+    row ids) leaves that row alone, and finds its own."""
+    store = make_store(tmp_path, postgres)
+    try:
+        poll_with_story(store, "g1")                       # another node's, committed
+        items = tuple(NewItem(ParsedItem(guid=g, url=f"https://wire.example/{g}",
+                                         title=f"Story {g}"), f"https://wire.example/{g}")
+                      for g in ("g1", "g2"))
+        with store.poll_transaction() as writer:
+            writer.insert_items("wire", items, (), NOW)      # g1 skipped: stored already
+            assert writer.item_ids("wire", items, [0, 1]) == frozenset({1})
+            writer.record_only("wire", ["g1", "g2"])
+        assert {r["guid"]: r["alert"] for r in store._query(
+            "SELECT guid, alert FROM items")} == {"g1": True, "g2": False}
+    finally:
+        store.close()

@@ -44,6 +44,11 @@ _INSERT_ITEM = ("INSERT INTO items (source, guid, url, canonical_url, title, sum
                 "published, first_seen, alert) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (source, guid) DO NOTHING")
 
+# Rows this transaction wrote: a node whose lease lapsed may find the same (source, guid)
+# committed by the node that polled the source meanwhile, which is not its to change.
+# (txid_current()'s low 32 bits are the transaction's xid, on every server version.)
+_THIS_TRANSACTION = "xmin::text::bigint = mod(txid_current(), 4294967296)"
+
 
 def insert_delivery(db: Connection, digest: Digest, now: datetime) -> None:
     """A pending delivery of ``digest``, its payload frozen."""
@@ -109,7 +114,8 @@ class PostgresPollWriter:
         but not linked then; the indexes whose rows exist."""
         guids = [new_items[i].item.guid for i in indexes]
         rows = self._db.execute("SELECT guid, id FROM items WHERE source = %s AND "
-                                "guid = ANY(%s::text[])", (source, guids)).fetchall()
+                                "guid = ANY(%s::text[]) AND " + _THIS_TRANSACTION,
+                                (source, guids)).fetchall()
         ids = {r["guid"]: int(r["id"]) for r in rows}
         for index, guid in zip(indexes, guids, strict=True):
             self._item_ids[index] = ids.get(guid, 0)
@@ -118,7 +124,8 @@ class PostgresPollWriter:
     def record_only(self, source: str, guids: Sequence[str]) -> None:
         """These items of the source, inserted before as alerting, are recorded only."""
         self._db.execute("UPDATE items SET alert = false WHERE source = %s AND "
-                         "guid = ANY(%s::text[])", (source, list(guids)))
+                         "guid = ANY(%s::text[]) AND " + _THIS_TRANSACTION,
+                         (source, list(guids)))
 
     def stories_of(self, items: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
         """(stored item id, topic) -> the item's story of that topic, where it has one."""
