@@ -386,7 +386,7 @@ class Stages:
     long the pipeline's record lock is held, wall time: a poll's URL re-check, story
     settling and commit run under it one poll at a time (with PostgreSQL, also under the
     cluster's advisory lock, whose round trips count). Each stage wraps a method of this
-    app's pipeline or grouper, on the instance, or monitor.pipeline's insert_early; "sift"
+    app's pipeline or grouper, on the instance, or a function monitor.pipeline calls; "sift"
     is the hand-off to a worker and back (with `workers = 1`, the sifting itself)."""
 
     def __init__(self, app: Any) -> None:
@@ -400,14 +400,15 @@ class Stages:
                                    (pipeline.grouper, "group", "group"),
                                    (pipeline, "_recheck_urls", "re-check URLs"),
                                    (pipeline.grouper, "settle", "settle stories"),
-                                   (pipeline, "_commit", "commit"),
                                    (pipeline, "_record", "commit"),
                                    (pipeline, "poll", "poll, in all")):
             setattr(obj, method, self._timed(getattr(obj, method), stage))
         pipeline._record_lock = _HeldTime(pipeline._record_lock, self)
-        # PostgreSQL: the items a poll inserts before it takes the record lock
+        # A poll with new items commits through commit_in (on PostgreSQL after inserting
+        # them before it takes the record lock), the others through _record.
         monitor.pipeline.insert_early = self._timed(monitor.pipeline.insert_early,
                                                     "insert items before the lock")
+        monitor.pipeline.commit_in = self._timed(monitor.pipeline.commit_in, "commit")
 
     def _timed(self, method: Callable[..., Any], stage: str) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:

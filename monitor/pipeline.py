@@ -22,16 +22,15 @@ from datetime import datetime, timedelta
 from monitor import decide
 from monitor.batch import BATCH_DELAY, BATCH_SIZE, StateBatch
 from monitor.classify import TopicClassifier
-from monitor.commit import Committed, EarlyItems, commit_in, commit_poll, insert_early
+from monitor.commit import commit_in, commit_poll, insert_early
 from monitor.config import SourceConfig
 from monitor.errors import FetchError, ParseError, StoreError
 from monitor.fetch import host_key
-from monitor.grouping import StoryGrouper
+from monitor.grouping import Grouping, StoryGrouper
 from monitor.health import health_changes
 from monitor.parse.jobs import run_parse_job
 from monitor.ports import ArticleStage, Fetcher, HostGate, Parser, RobotsPolicy, Sifter, Store
 from monitor.sift import sift
-from monitor.store.base import PollWriter
 from monitor.types import (
     FetchResult,
     NewItem,
@@ -43,6 +42,7 @@ from monitor.types import (
     Sifted,
     SiftJob,
     SourceState,
+    StoryDecision,
 )
 from monitor.urls import strip_credentials, without_credentials
 
@@ -51,6 +51,14 @@ log = logging.getLogger("monitor.poll")
 # A page host's robots.txt Crawl-delay spaces our requests to it, up to this many seconds
 # (a worker waits out the delay; a day-long one would hold it for a day).
 MAX_CRAWL_DELAY = 60.0
+
+
+def _capped(new_items: tuple[NewItem, ...], capped: frozenset[int]) -> tuple[NewItem, ...]:
+    """The items with those of ``capped`` (indexes) marked capped: recorded, no alert."""
+    if not capped:
+        return new_items
+    return tuple(replace(n, reason="capped") if i in capped else n
+                 for i, n in enumerate(new_items))
 
 
 class _Stopwatch:
@@ -166,16 +174,26 @@ class Pipeline:
             read = self.articles.read(source, new_items, sifted.misses, now)
             classified = sorted([*classified, *read], key=lambda d: d.item)
         grouping = self.grouper.group(new_items, classified, now)
-        new_items = tuple(replace(n, reason="capped") if i in grouping.capped else n
-                          for i, n in enumerate(new_items))
+        new_items, stories, new_state, alerting = self._commit_polled(
+            source, state, fetched, now, body_hash, sifted.items, grouping,
+            _capped(new_items, grouping.capped))
+        matched = len({d.item for d in stories if new_items[d.item].reason != "old"})
+        return self._log(PollOutcome(source.name, "ok", sifted.items, new_state.last_new,
+                                     matched, None, time.monotonic() - started,
+                                     new_state.last_capped, fetch.seconds, alerting))
+
+    def _commit_polled(self, source: SourceConfig, state: SourceState, fetched: FetchResult,
+                       now: datetime, body_hash: str, items: int, grouping: Grouping,
+                       new_items: tuple[NewItem, ...]
+                       ) -> tuple[tuple[NewItem, ...], tuple[StoryDecision, ...], SourceState,
+                                  tuple[tuple[str, str | None], ...]]:
+        """Settle a poll's stories and commit it: its new items and stories as committed,
+        its source's state, and the stories it opened that alert."""
         with ExitStack() as held:
             # The locks are released after the commit, so that a poll's commit ends before
             # another's settle begins. One writer (SQLite): taken first; PostgreSQL: once
             # the poll's items are in.
-            if self._early is None:
-                held.enter_context(self._locked())
-            else:
-                held.enter_context(self._early)
+            held.enter_context(self._locked() if self._early is None else self._early)
             with self.store.poll_transaction(self.owner) as writer:
                 early = None
                 if self._early is not None:
@@ -187,25 +205,18 @@ class Pipeline:
                 new_items = self._recheck_urls(new_items)
                 settled = self.grouper.settle(grouping, now, frozenset(
                     i for i, n in enumerate(new_items) if n.reason == "new"))
-                stories = settled.decisions
-                if settled.capped:
-                    new_items = tuple(replace(n, reason="capped") if i in settled.capped
-                                      else n for i, n in enumerate(new_items))
+                new_items = _capped(new_items, settled.capped)
                 capped = sum(1 for n in new_items if n.reason == "capped")
                 new_state = self._next_state(source, state, now, "ok", fetched,
-                                             body_hash=body_hash, items=sifted.items,
+                                             body_hash=body_hash, items=items,
                                              new=sum(1 for n in new_items if n.alert) + capped,
                                              capped=capped)
-                record = self._with_health(source, PollRecord(new_state, new_items, stories),
-                                           now)
+                record = self._with_health(
+                    source, PollRecord(new_state, new_items, settled.decisions), now)
                 self.batch.discard(source.name)
-                committed = self._commit(writer, record, now, early)
-            self._committed_poll(source.name, record.state, committed.widened)
-        alerting = committed.alerting
-        matched = len({d.item for d in stories if new_items[d.item].reason != "old"})
-        return self._log(PollOutcome(source.name, "ok", sifted.items, new_state.last_new,
-                                     matched, None, time.monotonic() - started, capped,
-                                     fetch.seconds, alerting))
+                committed = commit_in(writer, record, self.subscribers, now, early=early)
+            self._committed_poll(source.name, new_state, committed.widened)
+        return new_items, settled.decisions, new_state, committed.alerting
 
     # -- stages -----------------------------------------------------------
 
@@ -297,25 +308,16 @@ class Pipeline:
                                      error, time.monotonic() - started,
                                      fetch_seconds=fetch_seconds))
 
-    def _commit(self, writer: PollWriter, record: PollRecord, now: datetime,
-                early: EarlyItems | None) -> Committed:
-        """(A method of its own: benchmarks/poll.py times it.)"""
-        return commit_in(writer, record, self.subscribers, now, early=early)
-
     def _locked(self) -> ExitStack:
         """The locks a poll's stories are settled and committed under, entered: the
         pipeline's, the store's (of several nodes sharing the database, one commits
         stories at a time, so a poll's stories are checked against every node's committed
         ones), and the commit lock (source states)."""
-        locks = ExitStack()
-        try:
+        with ExitStack() as locks:   # a lock not taken gives back those taken
             locks.enter_context(self._record_lock)
             locks.enter_context(self.store.record_lock())
             locks.enter_context(self._commit_lock)
-        except BaseException:
-            locks.close()
-            raise
-        return locks
+            return locks.pop_all()
 
     def _with_health(self, source: SourceConfig, record: PollRecord,
                      now: datetime) -> PollRecord:
