@@ -17,8 +17,9 @@ import pytest
 
 from monitor import report, stories
 from monitor.app import App, build_app
-from monitor.config import load_config_data
+from monitor.config import SourceConfig, load_config_data
 from monitor.decide import health
+from monitor.types import PollOutcome
 from tests.fakes import FixedClock
 from tests.loopback import LoopbackHTTPServer, Response, RssFeed
 
@@ -88,6 +89,22 @@ def hold_after_grouping(app: App, thread: str) -> tuple[threading.Event, threadi
     return grouped, release
 
 
+def poll_while_held(app: App, held: SourceConfig, meanwhile: SourceConfig) -> PollOutcome:
+    """Poll ``held`` in a thread of its own that waits between its grouping and its commit
+    while ``meanwhile`` is polled (which must succeed); the held poll's outcome."""
+    grouped, release = hold_after_grouping(app, held.name)
+    try:
+        polling, result = in_thread(held.name, lambda: app.pipeline.poll(held))
+        assert grouped.wait(DEADLINE)
+        assert app.pipeline.poll(meanwhile).status == "ok"
+    finally:
+        release.set()
+    polling.join(DEADLINE)
+    outcome = result[0]
+    assert isinstance(outcome, PollOutcome)
+    return outcome
+
+
 def test_a_healthy_poll_completes_while_a_flood_poll_is_inside_grouping(
         tmp_path: Path, database: str, server, monkeypatch) -> None:
     flood, healthy = Feed(server, "/flood.xml"), Feed(server, "/healthy.xml")
@@ -129,20 +146,13 @@ def test_two_outlets_grouped_at_once_still_make_one_story(tmp_path: Path, databa
     a.items = [("a1", NORWAY), ("a2", f"UPDATE 1-{NORWAY} - Fjord Times")]
     b.items = [("b1", f"{NORWAY} | Oslo Wire")]
     app = make_app(tmp_path, {"a": a, "b": b}, database)
-    grouped, release = hold_after_grouping(app, "a")
-    source_a, source_b = app.config.sources
     try:
-        polling, _ = in_thread("a", lambda: app.pipeline.poll(source_a))
-        assert grouped.wait(DEADLINE)
-        assert app.pipeline.poll(source_b).status == "ok"
-        release.set()
-        polling.join(DEADLINE)
+        poll_while_held(app, *app.config.sources)
         rows = app.store._query("SELECT story_id, COUNT(*) AS n FROM story_items "
                                 "GROUP BY story_id")
         assert [r["n"] for r in rows] == [3]
         assert outbox(app) == [f"{NORWAY} | Oslo Wire"]
     finally:
-        release.set()
         app.close()
 
 
@@ -155,20 +165,13 @@ def test_one_step_in_two_languages_grouped_at_once_is_one_story(tmp_path: Path,
     ru.items = [("r1", "Россия официально признала правительство движения Талибан")]
     en.items = [("e1", "Moscow formally recognises Taliban-run Afghanistan")]
     app = make_app(tmp_path, {"ru": ru, "en": en})
-    grouped, release = hold_after_grouping(app, "ru")
-    source_ru, source_en = app.config.sources
     try:
-        polling, _ = in_thread("ru", lambda: app.pipeline.poll(source_ru))
-        assert grouped.wait(DEADLINE)
-        assert app.pipeline.poll(source_en).status == "ok"
-        release.set()
-        polling.join(DEADLINE)
+        poll_while_held(app, *app.config.sources)
         rows = app.store._query("SELECT story_id, COUNT(*) AS n FROM story_items "
                                 "GROUP BY story_id")
         assert [r["n"] for r in rows] == [2]
         assert outbox(app) == ["Moscow formally recognises Taliban-run Afghanistan"]
     finally:
-        release.set()
         app.close()
 
 
@@ -259,19 +262,13 @@ def test_a_report_of_a_state_that_a_story_gained_since_it_was_grouped_joins_the_
     acting (no story to join: z would open one); y's poll then widens that story to Belarus
     and commits. z's report joins the widened story at settle: one story, one alert."""
     app = make_app(tmp_path, widening_feeds(server), database)
-    grouped, release = hold_after_grouping(app, "z")
     source_x, source_y, source_z, _ = app.config.sources
     try:
         assert app.pipeline.poll(source_x).status == "ok"
-        polling, _ = in_thread("z", lambda: app.pipeline.poll(source_z))
-        assert grouped.wait(DEADLINE)
-        assert app.pipeline.poll(source_y).status == "ok"
-        release.set()
-        polling.join(DEADLINE)
+        poll_while_held(app, source_z, source_y)
         assert story_sizes(app) == [3]
         assert outbox(app) == [RUSSIA]
     finally:
-        release.set()
         app.close()
 
 
@@ -305,7 +302,6 @@ def test_the_pipeline_records_the_items_settle_caps_as_capped(tmp_path: Path, da
     wire.flood(1, 3)
     other.items = [wire.items[2]]          # the same link as wire's third item
     app = make_app(tmp_path, {"wire": wire, "other": other}, database)
-    grouped, release = hold_after_grouping(app, "wire")
     settle, handed = app.pipeline.grouper.settle, []
 
     def capping(grouping, now, fresh):
@@ -315,22 +311,16 @@ def test_the_pipeline_records_the_items_settle_caps_as_capped(tmp_path: Path, da
                        decisions=tuple(d for d in settled.decisions if d.item != 1))
 
     app.pipeline.grouper.settle = capping  # type: ignore[method-assign]
-    source_wire, source_other = app.config.sources
     try:
-        polling, result = in_thread("wire", lambda: app.pipeline.poll(source_wire))
-        assert grouped.wait(DEADLINE)
-        assert app.pipeline.poll(source_other).status == "ok"     # stores that link first
-        release.set()
-        polling.join(DEADLINE)
+        # other stores the link of wire's third item first
+        outcome = poll_while_held(app, *app.config.sources)
         assert handed == [frozenset({0}), frozenset({0, 1})]   # wire's third: a duplicate
-        outcome = result[0]
         assert (outcome.new, outcome.capped) == (2, 1)
         assert app.store.source_state("wire").last_capped == 1
         assert [r["guid"] for r in app.store._query(
             "SELECT guid FROM items WHERE NOT alert ORDER BY id")] == ["deal-2", "deal-3"]
         assert story_sizes(app) == [2, 1]      # other's story, with wire's copy; wire's first
     finally:
-        release.set()
         app.close()
 
 
@@ -344,22 +334,15 @@ def test_a_link_another_source_stores_meanwhile_takes_its_copy_into_that_story(
     wire.items = [("shared-link", "Kabul market bulletin: bread and fuel prices")]
     other.items = [("shared-link", NORWAY)]        # the same guid: the same link
     app = make_app(tmp_path, {"wire": wire, "other": other}, database)
-    grouped, release = hold_after_grouping(app, "wire")
-    source_wire, source_other = app.config.sources
     try:
-        polling, result = in_thread("wire", lambda: app.pipeline.poll(source_wire))
-        assert grouped.wait(DEADLINE)
-        assert app.pipeline.poll(source_other).status == "ok"
-        release.set()
-        polling.join(DEADLINE)
-        assert result[0].status == "ok" and result[0].new == 0
+        outcome = poll_while_held(app, *app.config.sources)
+        assert outcome.status == "ok" and outcome.new == 0
         assert [(r["source"], bool(r["alert"])) for r in app.store._query(
             "SELECT source, alert FROM items ORDER BY id")] == [("other", True),
                                                               ("wire", False)]
         assert story_sizes(app) == [2]
         assert outbox(app) == [NORWAY]
     finally:
-        release.set()
         app.close()
 
 
