@@ -62,7 +62,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import monitor.pipeline  # noqa: E402
 from monitor.urls import shown_database  # noqa: E402
 
 WORDS = ("minister talks border trade council election ministry flood court army protest "
@@ -386,8 +385,12 @@ class Stages:
     long the pipeline's record lock is held, wall time: a poll's URL re-check, story
     settling and commit run under it one poll at a time (with PostgreSQL, also under the
     cluster's advisory lock, whose round trips count). Each stage wraps a method of this
-    app's pipeline or grouper, on the instance, or a function monitor.pipeline calls; "sift"
-    is the hand-off to a worker and back (with `workers = 1`, the sifting itself)."""
+    app's pipeline, committer or grouper, on the instance, or a function the committer's
+    module calls; "sift" is the hand-off to a worker and back, which now also settles and
+    commits the poll there (with `workers = 1`, the sifting itself). Only the daemon's
+    threads are timed: with workers, the grouping, re-check, settling and commit of most
+    polls happen in the workers, and only the polls whose articles are read are committed
+    in the daemon; the record lock's time is then the daemon's holding of it."""
 
     def __init__(self, app: Any) -> None:
         self.cpu: dict[str, float] = {}
@@ -395,20 +398,22 @@ class Stages:
         self.held = 0.0
         self._lock = threading.Lock()
         pipeline = app.pipeline
+        committer = getattr(pipeline, "committer", pipeline)   # older code: the pipeline
         for obj, method, stage in ((pipeline, "_fetch", "fetch"),
                                    (pipeline, "_sift", "sift"),
                                    (pipeline.grouper, "group", "group"),
-                                   (pipeline, "_recheck_urls", "re-check URLs"),
+                                   (committer, "_recheck_urls", "re-check URLs"),
                                    (pipeline.grouper, "settle", "settle stories"),
                                    (pipeline, "_record", "commit"),
                                    (pipeline, "poll", "poll, in all")):
             setattr(obj, method, self._timed(getattr(obj, method), stage))
-        pipeline._record_lock = _HeldTime(pipeline._record_lock, self)
+        committer._record_lock = _HeldTime(committer._record_lock, self)
         # A poll with new items commits through commit_in (on PostgreSQL after inserting
         # them before it takes the record lock), the others through _record.
-        monitor.pipeline.insert_early = self._timed(monitor.pipeline.insert_early,
-                                                    "insert items before the lock")
-        monitor.pipeline.commit_in = self._timed(monitor.pipeline.commit_in, "commit")
+        module = sys.modules[type(committer).__module__]
+        module.insert_early = self._timed(module.insert_early,  # type: ignore[attr-defined]
+                                          "insert items before the lock")
+        module.commit_in = self._timed(module.commit_in, "commit")  # type: ignore[attr-defined]
 
     def _timed(self, method: Callable[..., Any], stage: str) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:

@@ -27,7 +27,7 @@ from monitor.pipeline import Pipeline
 from monitor.ports import Fetcher, NoObserver, Observer, SafeObserver, Store
 from monitor.store import open_store
 from monitor.types import ArticleSettings, PollSettings
-from monitor.workers import SiftWorkers, collect_young_less_often
+from monitor.workers import Commits, SiftWorkers, collect_young_less_often
 
 ROBOTS_TTL = _timedelta(hours=6)
 log = logging.getLogger("monitor.app")
@@ -127,16 +127,20 @@ def store_connections(config: Config) -> int:
     return min(config.monitor.max_concurrency, 32) + 4
 
 
-def build_workers(config: Config) -> SiftWorkers | None:
-    """The worker processes that sift fetched bodies: none when `workers` is 1 (the
-    daemon's own process sifts), or when the database lives in memory (only this process
-    sees it)."""
+def build_workers(config: Config, owner: str | None = None) -> SiftWorkers | None:
+    """The worker processes that sift fetched bodies and commit the polls: none when
+    `workers` is 1 (the daemon's own process sifts), or when the database lives in memory
+    (only this process sees it). ``owner``: the node whose source leases they release."""
     m = config.monitor
     count = m.worker_count()
     if count < 2 or m.database == ":memory:":
         return None
+    operators = {n.name: n.alert_after for n in config.notifiers if n.operator}
+    commits = Commits(poll_settings(config), {topic: tuple(names) for topic, names
+                                              in subscribers(config).items()},
+                      operators, owner, m.fetch_articles)
     return SiftWorkers(count, m.parse_timeout.total_seconds(), m.database, config.topics,
-                       m.max_age)
+                       m.max_age, commits=commits)
 
 
 def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
@@ -160,7 +164,7 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())
     operators = {n.name: n.alert_after for n in config.notifiers if n.operator}
-    workers = build_workers(config)
+    workers = build_workers(config, node.id)
     classifiers = build_classifiers(config)
     articles = None
     if config.monitor.fetch_articles != "never":

@@ -13,9 +13,10 @@ now runs in two steps:
   against the stories committed by other polls since ``group`` looked, and only those, so
   two outlets polled at once still make one story. The matches without a committed story
   are also checked against the stories widened since: a story may have gained a match's
-  acting state meanwhile (a report naming both states joined it). On a store several
-  nodes share, the acting states of the stories the poll's openers could join are read
-  again first: this index learns of another node's widening no other way. Where a match
+  acting state meanwhile (a report naming both states joined it). Where other processes
+  commit too (the nodes sharing a store, the workers of a node), the acting states of the
+  stories the poll's openers could join are read again first: this index learns of their
+  widening no other way. Where a match
   of the poll joins a committed story at settle, the poll's matches of that topic still
   without one are grouped again among themselves, as ``group`` groups a poll; past
   ``max_new_per_poll`` alerting stories (those opened in the topics not regrouped count
@@ -80,10 +81,16 @@ class _Topic:
 
 
 class StoryGrouper:
-    """Groups the matches of polls; safe to call from several threads."""
+    """Groups the matches of polls; safe to call from several threads.
 
-    def __init__(self, store: Store, window: timedelta, max_new_per_poll: int) -> None:
+    ``shared``: other processes commit stories to the store too (by default, when the
+    store says several processes write it): what they widen is read again at settle.
+    """
+
+    def __init__(self, store: Store, window: timedelta, max_new_per_poll: int, *,
+                 shared: bool | None = None) -> None:
         self.store = store
+        self.shared = store.shared if shared is None else shared
         self.window = window
         self.max_new_per_poll = max_new_per_poll
         self._topics: dict[str, _Topic] = {}
@@ -173,13 +180,13 @@ class StoryGrouper:
                       now: datetime) -> None:
         """The matches without a committed story, checked against the stories of their
         topic widened since ``group`` looked: such a story may have gained a match's acting
-        state meanwhile (a report naming both states joined it). On a store several nodes
-        share, the acting states of the stories the poll's openers could join are read
-        again first: this index learns of another node's widening no other way. A match
-        one of them takes joins it (``decisions`` is updated)."""
+        state meanwhile (a report naming both states joined it). Where other processes
+        commit too (``shared``), the acting states of the stories the poll's openers could
+        join are read again first: this index learns of their widening no other way. A
+        match one of them takes joins it (``decisions`` is updated)."""
         for topic in dict.fromkeys(d.topic for d in decisions if d.story_id is None):
             entry = self._topic(topic)
-            if self.store.shared:
+            if self.shared:
                 self._learn_actors(entry, [d for d in decisions if d.topic == topic
                                            and d.story_id is None and d.same_as is None
                                            and d.classification.actors], grouping.prepared)

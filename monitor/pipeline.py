@@ -12,37 +12,34 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor import decide
 from monitor.batch import BATCH_DELAY, BATCH_SIZE, StateBatch
 from monitor.classify import TopicClassifier
-from monitor.commit import commit_in, commit_poll, insert_early
+from monitor.commit import commit_poll
 from monitor.config import SourceConfig
 from monitor.errors import FetchError, ParseError, StoreError
 from monitor.fetch import host_key
-from monitor.grouping import Grouping, StoryGrouper
-from monitor.health import health_changes
 from monitor.parse.jobs import run_parse_job
+from monitor.poll_commit import PollCommitter
 from monitor.ports import ArticleStage, Fetcher, HostGate, Parser, RobotsPolicy, Sifter, Store
 from monitor.sift import sift
 from monitor.types import (
     FetchResult,
-    NewItem,
     ParseJob,
+    Polled,
     PollOutcome,
     PollRecord,
     PollSettings,
     PollStatus,
+    PollTail,
     Sifted,
     SiftJob,
     SourceState,
-    StoryDecision,
 )
 from monitor.urls import strip_credentials, without_credentials
 
@@ -51,14 +48,6 @@ log = logging.getLogger("monitor.poll")
 # A page host's robots.txt Crawl-delay spaces our requests to it, up to this many seconds
 # (a worker waits out the delay; a day-long one would hold it for a day).
 MAX_CRAWL_DELAY = 60.0
-
-
-def _capped(new_items: tuple[NewItem, ...], capped: frozenset[int]) -> tuple[NewItem, ...]:
-    """The items with those of ``capped`` (indexes) marked capped: recorded, no alert."""
-    if not capped:
-        return new_items
-    return tuple(replace(n, reason="capped") if i in capped else n
-                 for i, n in enumerate(new_items))
 
 
 class _Stopwatch:
@@ -104,19 +93,15 @@ class Pipeline:
         self.sifter = sifter                      # worker processes, if any
         self.articles = articles                  # reads articles when headlines are not enough
         self.owner = owner    # the node whose source leases the commits release (None: any)
-        # Stories: each match is looked up outside the record lock; under it, only the
-        # stories other polls committed meanwhile are checked, then the poll is committed.
-        # So two outlets polled at once still make one story, and a poll with many matches
-        # does not hold the others.
-        self.grouper = StoryGrouper(store, settings.story_window, settings.max_new_per_poll)
-        self._record_lock = threading.Lock()
-        # PostgreSQL: how many polls may insert their items before taking those locks.
-        self._early = (threading.BoundedSemaphore(store.items_before_lock)
-                       if store.items_before_lock else None)
+        # Settles and commits polls (monitor/poll_commit.py): those sifted here, and those
+        # whose articles are read here; the worker processes, if any, commit the others.
+        self.committer = PollCommitter(settings, store, subscribers, self.rng, self.operators,
+                                       owner, shared=store.shared or sifter is not None)
+        self.grouper = self.committer.grouper
         self.batch = StateBatch(batch_size, batch_delay)
-        # Source states are written by one commit at a time, so that a batch is never
-        # committed after a newer write of one of its sources.
-        self._commit_lock = threading.Lock()
+        # Source states are written by one commit at a time (the committer's lock), so
+        # that a batch is never committed after a newer write of one of its sources.
+        self._commit_lock = self.committer.commit_lock
         # The last state committed of each source polled, so that a poll need not read back
         # what the previous one wrote. Other nodes may poll the source in between: a claim
         # brings the stored states (`adopt`).
@@ -158,6 +143,7 @@ class Pipeline:
         fetch = _Stopwatch()
         try:
             fetched = self._fetch(source, state, fetch)
+            self._note_redirect(source, state, fetched)
             if fetched.not_modified:
                 return self._done(source, state, started, "not_modified", fetched, fetch.seconds)
             body_hash = hashlib.sha256(fetched.content or b"").hexdigest()
@@ -166,57 +152,31 @@ class Pipeline:
             # One reading for every decision after the fetch, so that they agree on the
             # time: what is too old, the story window, and the times the poll records.
             now = self.clock()
-            sifted = self._sift(source, state, fetched, now)
+            # This poll's state is written by its commit, here or in a worker: an older one
+            # of this source waiting in the batch must not be written after it.
+            with self._commit_lock:
+                self.batch.discard(source.name)
+            sifted = self._sift(source, state, fetched, now, body_hash)
         except (FetchError, ParseError) as exc:
             return self._failed(source, state, started, exc, fetch.seconds)
-        new_items, classified = sifted.new_items, list(sifted.decisions)
-        if self.articles is not None:  # fetches: in this process, after the sifting
-            read = self.articles.read(source, new_items, sifted.misses, now)
-            classified = sorted([*classified, *read], key=lambda d: d.item)
-        grouping = self.grouper.group(new_items, classified, now)
-        new_items, stories, new_state, alerting = self._commit_polled(
-            source, state, fetched, now, body_hash, sifted.items, grouping,
-            _capped(new_items, grouping.capped))
-        matched = len({d.item for d in stories if new_items[d.item].reason != "old"})
-        return self._log(PollOutcome(source.name, "ok", sifted.items, new_state.last_new,
-                                     matched, None, time.monotonic() - started,
-                                     new_state.last_capped, fetch.seconds, alerting))
+        polled = sifted if isinstance(sifted, Polled) else self._commit_sifted(
+            source, state, fetched, now, body_hash, sifted)   # else a worker committed it
+        with self._commit_lock:
+            self._committed[source.name] = polled.state
+        return self._log(PollOutcome(source.name, "ok", polled.items, polled.state.last_new,
+                                     polled.matched, None, time.monotonic() - started,
+                                     polled.state.last_capped, fetch.seconds, polled.alerting))
 
-    def _commit_polled(self, source: SourceConfig, state: SourceState, fetched: FetchResult,
-                       now: datetime, body_hash: str, items: int, grouping: Grouping,
-                       new_items: tuple[NewItem, ...]
-                       ) -> tuple[tuple[NewItem, ...], tuple[StoryDecision, ...], SourceState,
-                                  tuple[tuple[str, str | None], ...]]:
-        """Settle a poll's stories and commit it: its new items and stories as committed,
-        its source's state, and the stories it opened that alert."""
-        with ExitStack() as held:
-            # The locks are released after the commit, so that a poll's commit ends before
-            # another's settle begins. One writer (SQLite): taken first; PostgreSQL: once
-            # the poll's items are in.
-            held.enter_context(self._locked() if self._early is None else self._early)
-            with self.store.poll_transaction(self.owner) as writer:
-                early = None
-                if self._early is not None:
-                    # PostgreSQL: the rows are written while other polls commit; the
-                    # decisions below may still make some of them duplicates, or capped.
-                    early = insert_early(writer, source.name, new_items, grouping.decisions,
-                                         now)
-                    held.enter_context(self._locked())
-                new_items = self._recheck_urls(new_items)
-                settled = self.grouper.settle(grouping, now, frozenset(
-                    i for i, n in enumerate(new_items) if n.reason == "new"))
-                new_items = _capped(new_items, settled.capped)
-                capped = sum(1 for n in new_items if n.reason == "capped")
-                new_state = self._next_state(source, state, now, "ok", fetched,
-                                             body_hash=body_hash, items=items,
-                                             new=sum(1 for n in new_items if n.alert) + capped,
-                                             capped=capped)
-                record = self._with_health(
-                    source, PollRecord(new_state, new_items, settled.decisions), now)
-                self.batch.discard(source.name)
-                committed = commit_in(writer, record, self.subscribers, now, early=early)
-            self._committed_poll(source.name, new_state, committed.widened)
-        return new_items, settled.decisions, new_state, committed.alerting
+    def _commit_sifted(self, source: SourceConfig, state: SourceState, fetched: FetchResult,
+                       now: datetime, body_hash: str, sifted: Sifted) -> Polled:
+        """Read the poll's articles if it wants some, then settle and commit it."""
+        classified = list(sifted.decisions)
+        if self.articles is not None:  # fetches: in this process, after the sifting
+            read = self.articles.read(source, sifted.new_items, sifted.misses, now)
+            classified = sorted([*classified, *read], key=lambda d: d.item)
+        return self.committer.commit(source.name, self.settings.interval(source.interval),
+                                     state, fetched, now, body_hash, sifted.items,
+                                     sifted.new_items, classified)
 
     # -- stages -----------------------------------------------------------
 
@@ -239,50 +199,36 @@ class Pipeline:
                                       last_modified=state.last_modified)
 
     def _sift(self, source: SourceConfig, state: SourceState, fetched: FetchResult,
-              now: datetime) -> Sifted:
+              now: datetime, body_hash: str) -> Sifted | Polled:
         """Parse -> new items -> classify (monitor/sift.py): in worker processes when the
-        pipeline has them, else here."""
+        pipeline has them, else here. A worker also commits the poll (Polled), unless
+        its articles are to be read (Sifted: they are fetched in this process)."""
         # Credentials stay with the fetcher: links resolved against the URL would carry them.
-        job = SiftJob(source.name, ParseJob(
+        parse = ParseJob(
             kind=source.type, content=fetched.content or b"", url=strip_credentials(fetched.url),
             content_type=fetched.headers.get("content-type"),  # the fetcher lower-cases names
             item_selector=source.item_selector or "", link_selector=source.link_selector or "",
-            title_selector=source.title_selector, summary_selector=source.summary_selector),
-            state, now)
-        if self.sifter is not None:
-            return self.sifter(job)
-        return sift(job, self.parser, self.store, self.classifiers, self.settings.max_age)
-
-    def _recheck_urls(self, new_items: tuple[NewItem, ...]) -> tuple[NewItem, ...]:
-        """Another source polled at the same time may have stored one of these URLs since
-        the sifting looked: such items become duplicates of it (called under the lock)."""
-        pending = [n.canonical_url for n in new_items
-                   if n.reason != "duplicate" and n.canonical_url]
-        late = self.store.items_by_canonical_url(pending) if pending else {}
-        if not late:
-            return new_items
-        return tuple(replace(n, reason="duplicate", duplicate_of=late[n.canonical_url])
-                     if n.reason != "duplicate" and n.canonical_url in late else n
-                     for n in new_items)
+            title_selector=source.title_selector, summary_selector=source.summary_selector)
+        if self.sifter is None:
+            return sift(SiftJob(source.name, parse, state, now), self.parser, self.store,
+                        self.classifiers, self.settings.max_age)
+        tail = PollTail(self.settings.interval(source.interval), source.type == "page",
+                        replace(fetched, content=None), body_hash)
+        return self.sifter(SiftJob(source.name, parse, state, now, tail))
 
     # -- outcomes ---------------------------------------------------------
 
     def _next_state(self, source: SourceConfig, state: SourceState, now: datetime,
-                    status: PollStatus, fetched: FetchResult, **counts: object) -> SourceState:
-        return decide.after_success(
-            state, now, status=status, interval=self.settings.interval(source.interval),
-            jitter=self.rng.random(), headers=fetched.headers, etag=fetched.etag,
-            last_modified=fetched.last_modified, url=self._redirected(source, state, fetched),
-            **counts)  # type: ignore[arg-type]
+                    status: PollStatus, fetched: FetchResult) -> SourceState:
+        return self.committer.next_state(state, now, status, fetched,
+                                         self.settings.interval(source.interval))
 
-    def _redirected(self, source: SourceConfig, state: SourceState,
-                    fetched: FetchResult) -> str | None:
+    @staticmethod
+    def _note_redirect(source: SourceConfig, state: SourceState, fetched: FetchResult) -> None:
         if fetched.permanent_redirect and fetched.permanent_redirect != state.url:
             log.warning("source %r moved permanently: %s -> %s", source.name,
                         without_credentials(state.url),
                         without_credentials(fetched.permanent_redirect))
-            return fetched.permanent_redirect
-        return None
 
     def _done(self, source: SourceConfig, state: SourceState, started: float, status: PollStatus,
               fetched: FetchResult, fetch_seconds: float | None) -> PollOutcome:
@@ -308,25 +254,9 @@ class Pipeline:
                                      error, time.monotonic() - started,
                                      fetch_seconds=fetch_seconds))
 
-    def _locked(self) -> ExitStack:
-        """The locks a poll's stories are settled and committed under, entered: the
-        pipeline's, the store's (of several nodes sharing the database, one commits
-        stories at a time, so a poll's stories are checked against every node's committed
-        ones), and the commit lock (source states)."""
-        with ExitStack() as locks:   # a lock not taken gives back those taken
-            locks.enter_context(self._record_lock)
-            locks.enter_context(self.store.record_lock())
-            locks.enter_context(self._commit_lock)
-            return locks.pop_all()
-
     def _with_health(self, source: SourceConfig, record: PollRecord,
                      now: datetime) -> PollRecord:
-        """The record with the source-health incidents its state opens or closes."""
-        if not self.operators:
-            return record
-        changes = health_changes(record.state, now, self.settings.interval(source.interval),
-                                 self.store.open_incidents(source.name), self.operators)
-        return replace(record, health=changes)
+        return self.committer.with_health(record, now, self.settings.interval(source.interval))
 
     def _committed_poll(self, name: str, state: SourceState,
                         widened: Mapping[int, tuple[str, ...]]) -> None:

@@ -23,6 +23,7 @@ from monitor.types import (
     NewItem,
     ParsedFeed,
     ParseJob,
+    Polled,
     PollOutcome,
     Sifted,
     SiftJob,
@@ -168,8 +169,9 @@ class SafeObserver:
 
 
 # Sifts a fetched body (monitor/sift.py) in worker processes (monitor.workers.SiftWorkers);
-# without one, the pipeline sifts in its own process. Raises ParseError.
-Sifter = Callable[[SiftJob], Sifted]
+# without one, the pipeline sifts in its own process. A job with a tail may come back
+# committed (Polled). Raises ParseError, or StoreError when the commit failed.
+Sifter = Callable[[SiftJob], Sifted | Polled]
 
 
 class ItemKeys(Protocol):

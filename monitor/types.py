@@ -343,13 +343,26 @@ class ParseJob:
 
 
 @dataclass(frozen=True)
+class PollTail:
+    """What a worker process needs to settle and commit the poll it sifted
+    (monitor/poll_commit.py), besides the job."""
+
+    interval: timedelta                # the source's poll interval
+    page: bool                         # a page source (which articles a poll would read)
+    fetched: FetchResult               # the fetch, without its body (the job's parse has it)
+    body_hash: str
+
+
+@dataclass(frozen=True)
 class SiftJob:
-    """What sifting one fetched body needs (monitor/sift.py): in this process or a worker."""
+    """What sifting one fetched body needs (monitor/sift.py): in this process or a worker.
+    With ``tail``, a worker also commits the poll, unless its articles are to be read."""
 
     source: str
     parse: ParseJob
     state: SourceState                 # the source's state before this poll
     now: datetime                      # the poll's one clock reading after the fetch
+    tail: PollTail | None = None
 
 
 @dataclass(frozen=True)
@@ -363,6 +376,18 @@ class Sifted:
     new_items: tuple[NewItem, ...]
     decisions: tuple[StoryDecision, ...]
     misses: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True)
+class Polled:
+    """A poll settled and committed (monitor/poll_commit.py): the source's new state, how
+    many items its body held, how many of its new items matched, and (topic, category) of
+    each story it opened that alerts."""
+
+    state: SourceState
+    items: int
+    matched: int
+    alerting: tuple[tuple[str, str | None], ...]
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """Worker processes: the CPU work of polls (monitor/sift.py) on every core of the node.
 
 Threads share one core (the GIL). The pipeline's threads fetch (I/O: the per-host gate,
-robots.txt and deadlines stay in the daemon's process, so politeness holds as before) and
-commit (one writer); what lies between, parsing a body, looking up the guids and URLs the
-store knows and classifying the new items, is sent to worker processes, each with its own
-read connection to the store and its own classifiers.
+robots.txt and deadlines stay in the daemon's process, so politeness holds as before);
+what follows, parsing a body, looking up the guids and URLs the store knows, classifying
+the new items, then grouping them into stories and committing the poll
+(monitor/poll_commit.py), is sent to worker processes, each with its own connection to the
+store, its own classifiers and its own story indexes. A poll whose articles are to be read
+comes back sifted: the daemon's process fetches them, then commits the poll itself.
 
 Each worker is a process with a pipe of its own. A pipeline thread that has a body to sift
 takes an idle worker, sends it the job and waits for the answer on that pipe: no manager
@@ -27,24 +29,29 @@ import gc
 import logging
 import multiprocessing
 import os
+import random
 import signal
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
+from monitor.article_plan import choose
 from monitor.classify import TopicClassifier, build_classifier
 from monitor.config import TopicConfig
 from monitor.errors import ParseError
 from monitor.parse.jobs import run_parse_job
+from monitor.poll_commit import PollCommitter
 from monitor.ports import ItemKeys
 from monitor.sift import sift
 from monitor.store import open_store
-from monitor.types import Sifted, SiftJob
+from monitor.types import ArticleMode, Polled, PollSettings, Sifted, SiftJob
 
-__all__ = ["SiftWorkers", "collect_young_less_often", "sift_in_worker", "start_worker"]
+__all__ = ["Commits", "SiftWorkers", "collect_young_less_often", "sift_in_worker",
+           "start_worker"]
 
 log = logging.getLogger("monitor.workers")
 # A poll allocates thousands of short-lived objects (a first poll: 45 items parsed,
@@ -57,12 +64,25 @@ STOP_SECONDS = 5.0   # how long `close` waits for the workers to exit
 START_SECONDS = 120.0   # how long a worker may take to start (store, classifiers)
 
 
+@dataclass(frozen=True)
+class Commits:
+    """What the workers commit polls with (monitor/poll_commit.py): the daemon's settings."""
+
+    settings: PollSettings
+    subscribers: Mapping[str, tuple[str, ...]]    # topic -> its notifiers
+    operators: Mapping[str, timedelta]            # operator notifier -> alert_after
+    owner: str | None                             # the node whose leases the commits release
+    articles: ArticleMode                         # [monitor] fetch_articles
+
+
 class _Worker:
-    """What one worker process sifts with, built once when it starts."""
+    """What one worker process sifts and commits with, built once when it starts."""
 
     keys: ItemKeys
     classifiers: dict[str, TopicClassifier]
     max_age: timedelta
+    committer: PollCommitter | None = None
+    articles: ArticleMode = "never"
 
 
 # The worker process's own sifter (set by `start_worker`, in the worker only).
@@ -76,18 +96,47 @@ def collect_young_less_often() -> None:
     gc.set_threshold(max(young, YOUNG_COLLECTION_EVERY), middle, old)
 
 
-def start_worker(database: str, topics: Sequence[TopicConfig], max_age: timedelta) -> None:
-    """A worker's start-up: its store connection and classifiers."""
+def start_worker(database: str, topics: Sequence[TopicConfig], max_age: timedelta,
+                 commits: Commits | None = None) -> None:
+    """A worker's start-up: its store connection, classifiers and, with ``commits``, what
+    it commits polls with."""
     collect_young_less_often()
-    # A worker sifts one job at a time: one connection (PostgreSQL) is all it uses.
-    _WORKER.keys = open_store(database, connections=1)
+    # A worker polls one job at a time (PostgreSQL): one connection to sift; to commit, a
+    # second, for the reads made while the poll's transaction holds the first.
+    store = open_store(database, connections=1 if commits is None else 2)
+    _WORKER.keys = store
     _WORKER.classifiers = {topic.name: build_classifier(topic) for topic in topics}
     _WORKER.max_age = max_age
+    if commits is not None:
+        _WORKER.committer = PollCommitter(commits.settings, store, commits.subscribers,
+                                          random.Random(), commits.operators, commits.owner,
+                                          shared=True)
+        _WORKER.articles = commits.articles
 
 
-def sift_in_worker(job: SiftJob) -> Sifted:
-    """A worker's task: sift one body with the worker's store connection and classifiers."""
-    return sift(job, run_parse_job, _WORKER.keys, _WORKER.classifiers, _WORKER.max_age)
+def sift_in_worker(job: SiftJob) -> Sifted | Polled:
+    """A worker's task: sift one body with the worker's store connection and classifiers;
+    with the job's tail, also commit the poll (Polled), unless its articles are to be
+    read (they are fetched in the daemon's process: Sifted)."""
+    sifted = sift(job, run_parse_job, _WORKER.keys, _WORKER.classifiers, _WORKER.max_age)
+    committer, tail = _WORKER.committer, job.tail
+    if committer is None or tail is None or _reads_articles(job, sifted):
+        return sifted
+    return committer.commit(job.source, tail.interval, job.state, tail.fetched, job.now,
+                            tail.body_hash, sifted.items, sifted.new_items, sifted.decisions)
+
+
+def _reads_articles(job: SiftJob, sifted: Sifted) -> bool:
+    """Whether the daemon would fetch articles of this poll (monitor/article_plan.py)."""
+    if _WORKER.articles == "never" or not sifted.misses or job.tail is None:
+        return False
+
+    def names_entity(index: int, topic: str) -> bool:
+        item = sifted.new_items[index].item
+        return _WORKER.classifiers[topic].names_entity(item.title, item.summary)
+
+    return bool(choose(_WORKER.articles, job.tail.page, sifted.new_items, sifted.misses,
+                       names_entity))
 
 
 def _end_with_the_daemon(lifeline: Connection) -> None:
@@ -182,7 +231,7 @@ class _Process:
             self.stop(0)
             raise WorkerStartError(why)
 
-    def run(self, target: Callable[[SiftJob], Sifted], job: SiftJob,
+    def run(self, target: Callable[[SiftJob], Sifted | Polled], job: SiftJob,
             timeout: float) -> tuple[bool, Any]:
         """(True, the task's result) or (False, the exception it raised). Raises
         TimeoutError (the worker is then stuck), EOFError or OSError (the worker died),
@@ -214,20 +263,27 @@ class _Process:
 
 class SiftWorkers:
     """Sifts fetched bodies in up to ``count`` worker processes (a Sifter); thread-safe.
+    With ``commits``, the workers also commit the polls whose jobs carry a tail.
 
     ``timeout`` bounds one job once a worker has it (the wait for an idle worker does not
-    count). ``target`` is the task, a module-level function (it is sent by name).
+    count; the wait for the record lock, to commit, does). ``target`` is the task, a
+    module-level function (it is sent by name).
     """
 
     def __init__(self, count: int, timeout: float, database: str,
                  topics: Sequence[TopicConfig], max_age: timedelta,
-                 target: Callable[[SiftJob], Sifted] = sift_in_worker,
-                 starter: Callable[..., None] = start_worker) -> None:
+                 target: Callable[[SiftJob], Sifted | Polled] = sift_in_worker,
+                 starter: Callable[..., None] = start_worker,
+                 commits: Commits | None = None) -> None:
         self.count = count
         self.timeout = timeout
         self.target = target
-        self._starter = starter    # module-level too: (database, topics, max_age)
-        self._initargs = (database, tuple(topics), max_age)
+        self.commits = commits is not None
+        # The starter is module-level too: (database, topics, max_age[, commits]).
+        self._starter = starter
+        self._initargs: tuple[Any, ...] = (database, tuple(topics), max_age)
+        if commits is not None:
+            self._initargs += (commits,)
         self._free = threading.Condition()
         self._idle: list[_Process] = []
         self._all: set[_Process] = set()
@@ -238,7 +294,7 @@ class SiftWorkers:
         # handler runs before multiprocessing's (atexit runs the later one first).
         atexit.register(_close_at_exit, weakref.ref(self))
 
-    def __call__(self, job: SiftJob) -> Sifted:
+    def __call__(self, job: SiftJob) -> Sifted | Polled:
         """Sift in a worker; a worker that hangs or dies on the job, or cannot start,
         raises ParseError."""
         try:
@@ -251,7 +307,7 @@ class SiftWorkers:
                                  "(see the log)") from None
         if not ok:
             raise value   # the job's own failure (a ParseError ...): the worker is fine
-        result: Sifted = value
+        result: Sifted | Polled = value
         return result
 
     def _run(self, job: SiftJob) -> tuple[bool, Any]:

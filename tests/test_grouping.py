@@ -2,6 +2,9 @@
 
 Real loopback feeds and a real SQLite file; a flood poll is held inside grouping (or
 between grouping and its commit) by a hook, and the tests wait on events with deadlines.
+The hooks are in the daemon's process: those apps sift and commit there (`workers = 1`).
+Where worker processes commit, the test holds the store's record lock itself, and lets
+it go once every poll waits for it (tests/test_worker_commits.py).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def make_app(tmp_path: Path, feeds: dict[str, Feed], database: str | None = None
     config = load_config_data({
         # the items link to news.example, which nobody serves
         "monitor": {"database": database or str(tmp_path / "m.db"), "min_host_interval": "0s",
-                    "fetch_articles": "never", **monitor},
+                    "fetch_articles": "never", "workers": 1, **monitor},
         "topics": [{"name": "t", "event": "recognition"}],
         "sources": [{"name": name, "url": feed.url} for name, feed in feeds.items()],
         "notifiers": [{"name": "desk", "type": "file", "path": str(tmp_path / "desk.log")},

@@ -349,7 +349,8 @@ def test_a_poll_whose_commit_failed_leaves_the_next_poll_the_committed_state(
 
     fresh_server.route("/a.xml", changing)
     clock = FixedClock()
-    app = make_app(tmp_path, fresh_server, ["a"], clock, database)
+    # The commit fails in the daemon's process (tests/test_worker_commits.py: in a worker).
+    app = make_app(tmp_path, fresh_server, ["a"], clock, database, workers=1)
     try:
         assert poll_all(app) == ["ok"]                       # v1 committed
 

@@ -91,8 +91,9 @@ class Store(Protocol):
     """The database as a person may read it (a URL without its password)."""
 
     shared: bool
-    """Several processes may write the database at once (the nodes of a cluster: PostgreSQL);
-    False when one process only can (SQLite: the daemon lock keeps a second one out)."""
+    """Several nodes may write the database at once (the nodes of a cluster: PostgreSQL);
+    False when one node only can (SQLite: the daemon lock keeps a second one out; its
+    worker processes still commit polls, under `record_lock`)."""
 
     items_before_lock: int
     """How many polls at once may open their transaction and insert their items before
@@ -181,9 +182,9 @@ class Store(Protocol):
 
     def record_lock(self) -> AbstractContextManager[object]:
         """Held while a poll checks its new items and stories against the stored ones and
-        commits them: across every process that writes the database, so that their polls
-        are checked and committed one at a time (ids then grow in commit order). A lock
-        for nothing where one process writes (SQLite: the pipeline's own lock suffices)."""
+        commits them: across every process that writes the database (the nodes, the
+        workers of each), so that their polls are checked and committed one at a time
+        (ids then grow in commit order)."""
 
     def record_states(self, states: Sequence[SourceState], owner: str | None = None) -> None:
         """Commit several sources' states in one transaction (polls that changed nothing

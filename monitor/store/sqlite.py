@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -127,10 +127,14 @@ _STORY_KEYS = ("SELECT id, topic, title, summary, category, actors, first_seen, 
                "FROM stories ")
 
 
+# The byte of the daemon's lock file that `SqliteStore.record_lock` locks.
+RECORD_LOCK_BYTE = 1
+
+
 class SqliteStore:
     """Store on one SQLite file. Thread-safe: one connection, serialised by a lock."""
 
-    shared = False   # one process writes it: the daemon lock keeps a second one out
+    shared = False   # one daemon (node) writes it: the daemon lock keeps a second one out
     items_before_lock = 0   # one writer at a time: a poll's commit is made whole in the lock
 
     def __init__(self, path: str) -> None:
@@ -151,6 +155,7 @@ class SqliteStore:
                 f" ({folder} is not writable: SQLite keeps its journal beside the database)")
             raise StoreError(f"cannot open database {path}: {exc}{hint}") from exc
         self._lock = threading.RLock()
+        self._records: IO[str] | None = None    # the lock file, for `record_lock`
         self._migrate()
 
     # -- plumbing ---------------------------------------------------------
@@ -229,6 +234,8 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._records is not None:
+                self._records.close()
 
     # -- sources ----------------------------------------------------------
 
@@ -377,9 +384,40 @@ class SqliteStore:
 
             yield SqlitePollWriter(db, write_state)
 
-    def record_lock(self) -> AbstractContextManager[object]:
-        """One process writes a SQLite database: the pipeline's own lock suffices."""
-        return nullcontext()
+    @contextmanager
+    def record_lock(self) -> Iterator[None]:
+        """Across the processes that commit polls to the file (the daemon and its workers,
+        monitor/poll_commit.py): an fcntl record lock on a byte of the lock file beside the
+        database, which the kernel releases when a process holding it dies. Such a lock is
+        the process's, not a thread's: the pipeline's own lock orders its threads. The
+        daemon's lock on the same file (`acquire_daemon_lock`) is a lock of another kind:
+        the two do not meet. A database in memory has one process: nothing to lock."""
+        if self.path == ":memory:":
+            yield
+            return
+        handle = self._record_file()
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX, 1, RECORD_LOCK_BYTE)
+        except OSError as exc:
+            raise StoreError(f"database {self.path}: cannot lock {handle.name}: "
+                             f"{exc.strerror or exc}") from exc
+        try:
+            yield
+        finally:
+            fcntl.lockf(handle, fcntl.LOCK_UN, 1, RECORD_LOCK_BYTE)
+
+    def _record_file(self) -> IO[str]:
+        """The lock file, opened once (closing any of its handles would release every
+        fcntl lock this process holds on it)."""
+        with self._lock:
+            if self._records is None:
+                path = Path(os.path.realpath(self.path) + ".lock")
+                try:
+                    self._records = open(path, "a+", encoding="utf-8")  # noqa: SIM115
+                except OSError as exc:
+                    raise StoreError(f"database {self.path}: cannot write its lock file "
+                                     f"{path}: {exc.strerror or exc}") from exc
+            return self._records
 
     def record_states(self, states: Sequence[SourceState], owner: str | None = None) -> None:
         """Commit the states of several sources in one transaction: the polls that changed

@@ -1,0 +1,144 @@
+"""Polls settled and committed in worker processes (monitor/poll_commit.py), on both
+backends: real loopback feeds, real worker processes, a real SQLite file or PostgreSQL.
+
+The test holds the store's record lock itself (in the daemon's process: the workers are
+others) and lets it go once every poll waits for it: on SQLite, the waiters are the
+blocked fcntl locks the kernel lists in /proc/locks; on PostgreSQL, the advisory locks
+not granted.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from monitor.app import App, build_app
+from monitor.config import load_config_data
+from monitor.types import PollOutcome
+from monitor.urls import is_postgres_url
+from tests.fakes import FixedClock
+from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response, RssFeed, wait_for
+
+NORWAY = "Norway accepts the credentials of the Taliban's ambassador"
+DEADLINE = 20.0
+
+
+@pytest.fixture()
+def server() -> Iterator[LoopbackHTTPServer]:
+    with LoopbackHTTPServer() as http:
+        yield http
+
+
+def make_app(tmp_path: Path, database: str, sources: dict[str, str]) -> App:
+    config = load_config_data({
+        "monitor": {"database": database, "min_host_interval": "0s",
+                    "fetch_articles": "never", "workers": 2},
+        "topics": [{"name": "t", "event": "recognition"}],
+        "sources": [{"name": name, "url": url} for name, url in sources.items()],
+        "notifiers": [{"name": "desk", "type": "file", "path": str(tmp_path / "desk.log")}]})
+    return build_app(config, clock=FixedClock())
+
+
+def waiting_for_the_record_lock(app: App, database: str) -> int:
+    """How many processes wait for the store's record lock."""
+    if is_postgres_url(database):
+        rows = app.store._query(  # type: ignore[attr-defined]
+            "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+        return int(rows[0]["n"])
+    inode = os.stat(os.path.realpath(database) + ".lock").st_ino
+    with open("/proc/locks", encoding="ascii") as locks:
+        return sum(1 for line in locks if "->" in line and f":{inode} " in line)
+
+
+@contextmanager
+def failing_state_writes(database: str) -> Iterator[None]:
+    """Every write of a source's state fails in the database, whoever makes it."""
+    if is_postgres_url(database):
+        import psycopg
+
+        with psycopg.connect(database, autocommit=True) as db:
+            db.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                       "$$ BEGIN RAISE EXCEPTION 'database or disk is full'; END $$")
+            db.execute("CREATE TRIGGER refuse BEFORE UPDATE ON sources FOR EACH ROW "
+                       "EXECUTE FUNCTION refuse()")
+            try:
+                yield
+            finally:
+                db.execute("DROP TRIGGER refuse ON sources")
+                db.execute("DROP FUNCTION refuse()")
+        return
+    db = sqlite3.connect(database, isolation_level=None)
+    try:
+        db.execute("CREATE TRIGGER refuse BEFORE UPDATE ON sources "
+                   "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        try:
+            yield
+        finally:
+            db.execute("DROP TRIGGER refuse")
+    finally:
+        db.close()
+
+
+def test_two_outlets_committed_by_two_workers_at_once_make_one_story(
+        tmp_path: Path, database: str, server: LoopbackHTTPServer) -> None:
+    """Both workers group their copies of one story (none stored yet), then wait for the
+    record lock: the one that commits second finds the other's story at settle."""
+    a, b = RssFeed(server, "/a.xml"), RssFeed(server, "/b.xml")
+    a.items = [("a1", NORWAY), ("a2", f"UPDATE 1-{NORWAY} - Fjord Times")]
+    b.items = [("b1", f"{NORWAY} | Oslo Wire")]
+    app = make_app(tmp_path, database, {"a": a.url, "b": b.url})
+    results: list[PollOutcome] = []
+    threads = [threading.Thread(target=lambda s=s: results.append(app.pipeline.poll(s)),
+                                daemon=True) for s in app.config.sources]
+    try:
+        with app.store.record_lock():
+            for thread in threads:
+                thread.start()
+            wait_for(lambda: waiting_for_the_record_lock(app, database) == 2, DEADLINE)
+        for thread in threads:
+            thread.join(DEADLINE)
+        assert sorted(r.status for r in results) == ["ok", "ok"]
+        assert app.workers is not None and app.workers.commits
+        rows = app.store._query("SELECT story_id, COUNT(*) AS n FROM story_items "
+                                "GROUP BY story_id")
+        assert [r["n"] for r in rows] == [3]
+        assert len(app.store._query("SELECT id FROM outbox")) == 1
+    finally:
+        app.close()
+
+
+def test_a_poll_whose_commit_fails_in_a_worker_is_an_error_and_keeps_nothing(
+        tmp_path: Path, database: str, server: LoopbackHTTPServer) -> None:
+    """The worker's commit fails (the database refuses it): the poll is an error, none of
+    its items is kept, and the next poll asks with the state committed before it."""
+    versions = iter(['"v1"', '"v2"', '"v3"'])
+
+    def changing(request: RecordedRequest) -> Response:
+        etag = next(versions)
+        item = f"<item><guid>{etag}</guid><title>Desk note {etag}</title></item>"
+        return Response(body=f"<rss version='2.0'><channel><title>F</title>{item}"
+                             f"</channel></rss>".encode(), headers={"ETag": etag})
+
+    server.route("/a.xml", changing)
+    app = make_app(tmp_path, database, {"a": server.url("/a.xml")})
+    source = app.config.sources[0]
+    try:
+        assert app.pipeline.poll(source).status == "ok"                 # v1
+        with failing_state_writes(database):
+            outcome = app.pipeline.poll(source)                         # v2: not committed
+        assert outcome.status == "error" and "full" in (outcome.error or "")
+        assert app.pipeline.poll(source).status == "ok"                 # v3
+        sent = [r.headers.get("If-None-Match") for r in server.requests_to("/a.xml")]
+        assert sent == [None, '"v1"', '"v1"']
+        guids = [r["guid"] for r in app.store._query("SELECT guid FROM items ORDER BY id")]
+        assert guids == ['"v1"', '"v3"']
+        assert app.store.source_state("a").etag == '"v3"'
+    finally:
+        app.close()
