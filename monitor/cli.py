@@ -19,7 +19,6 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from monitor.app import App, build_app, build_classifiers, utcnow
 from monitor.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, load_config, load_config_data
 from monitor.errors import ConfigError, MonitorError, NotifyError
 from monitor.health import check_limit, failing_for
+from monitor.logs import log_to_stderr
 from monitor.outbox import Outbox
 from monitor.retention import plan_retention, run_retention
 from monitor.store import Store, hold_database, is_postgres_url, open_store
@@ -595,11 +595,7 @@ def _needs_subcommand(args: argparse.Namespace) -> int:
 
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(name)s: %(message)s")
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    logging.basicConfig(level=level, handlers=[handler])
+    log_to_stderr(level)
     for noisy in ("apscheduler", "urllib3", "mail.log", "uvicorn"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 

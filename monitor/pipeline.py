@@ -120,6 +120,10 @@ class Pipeline:
                 log.exception("poll of source %r crashed", source.name)
                 return self._failed(source, state, started, exc)
         except StoreError as exc:  # disk full, locked, I/O error: nothing of this poll was kept
+            # (or, its worker stopped while it committed, perhaps all of it: the next poll
+            # reads the source's state as stored)
+            with self._commit_lock:
+                self._committed.pop(source.name, None)
             log.error("poll of source %r not recorded: %s", source.name, exc)
             return PollOutcome(source.name, "error", error=f"StoreError: {exc}",
                                duration=time.monotonic() - started)
@@ -143,7 +147,6 @@ class Pipeline:
         fetch = _Stopwatch()
         try:
             fetched = self._fetch(source, state, fetch)
-            self._note_redirect(source, state, fetched)
             if fetched.not_modified:
                 return self._done(source, state, started, "not_modified", fetched, fetch.seconds)
             body_hash = hashlib.sha256(fetched.content or b"").hexdigest()
@@ -163,6 +166,7 @@ class Pipeline:
             source, state, fetched, now, body_hash, sifted)   # else a worker committed it
         with self._commit_lock:
             self._committed[source.name] = polled.state
+        self._note_redirect(source, state, fetched)
         return self._log(PollOutcome(source.name, "ok", polled.items, polled.state.last_new,
                                      polled.matched, None, time.monotonic() - started,
                                      polled.state.last_capped, fetch.seconds, polled.alerting))
@@ -235,6 +239,7 @@ class Pipeline:
         now = self.clock()
         new_state = self._next_state(source, state, now, status, fetched)
         self._record(source, PollRecord(new_state), now, group=True)
+        self._note_redirect(source, state, fetched)
         return self._log(PollOutcome(source.name, status, state.last_items, 0, 0, None,
                                      time.monotonic() - started, fetch_seconds=fetch_seconds))
 

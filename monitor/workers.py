@@ -42,7 +42,8 @@ from typing import Any
 from monitor.article_plan import choose
 from monitor.classify import TopicClassifier, build_classifier
 from monitor.config import TopicConfig
-from monitor.errors import ParseError
+from monitor.errors import ParseError, StoreError
+from monitor.logs import log_to_stderr
 from monitor.parse.jobs import run_parse_job
 from monitor.poll_commit import PollCommitter
 from monitor.ports import ItemKeys
@@ -62,6 +63,9 @@ log = logging.getLogger("monitor.workers")
 YOUNG_COLLECTION_EVERY = 50_000
 STOP_SECONDS = 5.0   # how long `close` waits for the workers to exit
 START_SECONDS = 120.0   # how long a worker may take to start (store, classifiers)
+# What a worker says once it has sifted a job and begins to commit its poll: a worker that
+# hangs or dies past it leaves the poll's outcome unknown (it may be committed).
+COMMITTING = "committing"
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class _Worker:
     max_age: timedelta
     committer: PollCommitter | None = None
     articles: ArticleMode = "never"
+    committing: Callable[[], None] = staticmethod(lambda: None)   # tells the daemon
 
 
 # The worker process's own sifter (set by `start_worker`, in the worker only).
@@ -122,6 +127,7 @@ def sift_in_worker(job: SiftJob) -> Sifted | Polled:
     committer, tail = _WORKER.committer, job.tail
     if committer is None or tail is None or _reads_articles(job, sifted):
         return sifted
+    _WORKER.committing()
     return committer.commit(job.source, tail.interval, job.state, tail.fetched, job.now,
                             tail.body_hash, sifted.items, sifted.new_items, sifted.decisions)
 
@@ -157,13 +163,16 @@ def _end_with_the_daemon(lifeline: Connection) -> None:
 
 
 def _serve(conn: Connection, lifeline: Connection, starter: Callable[..., None],
-           initargs: tuple[Any, ...]) -> None:
+           initargs: tuple[Any, ...], log_level: int = logging.WARNING) -> None:
     """A worker's life: start (and say so, or why not), then answer (task, job) messages
     until None, or until the daemon's end of the pipe closes (the daemon died). Signals to
-    the process group are the daemon's to handle: it stops its workers when it stops."""
+    the process group are the daemon's to handle: it stops its workers when it stops.
+    It logs as the daemon does, at the daemon's level."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    log_to_stderr(log_level)
     _end_with_the_daemon(lifeline)
+    _WORKER.committing = lambda: conn.send(COMMITTING)
     try:
         starter(*initargs)
     except Exception as exc:  # noqa: BLE001 - the daemon reports it
@@ -194,6 +203,11 @@ class WorkerStartError(Exception):
     """A worker process did not start (its store or classifiers failed, or it died)."""
 
 
+class CommitInDoubt(Exception):
+    """A worker was stopped, or died, while it committed a poll: whether the commit was
+    made is not known."""
+
+
 class WorkerGone(Exception):
     """An idle worker had died before it was sent a job (between the check that it lives
     and the send): the job is not to blame, and goes to another worker."""
@@ -206,8 +220,9 @@ class _Process:
                  initargs: tuple[Any, ...]) -> None:
         self.conn, child = context.Pipe()
         lifeline, self.lifeline = context.Pipe(duplex=False)   # the worker's end reads
+        level = logging.getLogger().getEffectiveLevel()
         self.process = context.Process(target=_serve, daemon=True, name="monitor-worker",
-                                       args=(child, lifeline, starter, initargs))
+                                       args=(child, lifeline, starter, initargs, level))
         try:
             self.process.start()
         except BaseException:
@@ -235,15 +250,26 @@ class _Process:
             timeout: float) -> tuple[bool, Any]:
         """(True, the task's result) or (False, the exception it raised). Raises
         TimeoutError (the worker is then stuck), EOFError or OSError (the worker died),
-        WorkerGone (it had died before it got the job)."""
+        WorkerGone (it had died before it got the job), CommitInDoubt (it was stuck, or
+        died, committing the job's poll). ``timeout`` bounds the sifting, then the
+        commit."""
         try:
             self.conn.send((target, job))
         except OSError as exc:    # no one reads the pipe: the worker was gone (EPIPE)
             raise WorkerGone from exc
         if not self.conn.poll(timeout):
             raise TimeoutError
-        answer: tuple[bool, Any] = self.conn.recv()
-        return answer
+        answer = self.conn.recv()
+        if answer == COMMITTING:
+            try:
+                if not self.conn.poll(timeout):
+                    raise CommitInDoubt(f"committing the poll took longer than {timeout:g}s "
+                                        "(its worker process was stopped)")
+                answer = self.conn.recv()
+            except (EOFError, OSError):
+                raise CommitInDoubt("the worker process died committing the poll") from None
+        result: tuple[bool, Any] = answer
+        return result
 
     def alive(self) -> bool:
         return bool(self.process.is_alive())
@@ -295,8 +321,9 @@ class SiftWorkers:
         atexit.register(_close_at_exit, weakref.ref(self))
 
     def __call__(self, job: SiftJob) -> Sifted | Polled:
-        """Sift in a worker; a worker that hangs or dies on the job, or cannot start,
-        raises ParseError."""
+        """Sift in a worker, and commit there when the job has a tail; a worker that
+        hangs or dies sifting the job, or cannot start, raises ParseError; one that does
+        committing it, StoreError."""
         try:
             ok, value = self._run(job)
         except WorkerGone:       # it died idle, not on this job: another worker takes it
@@ -330,6 +357,12 @@ class SiftWorkers:
             self._discard(worker)
             raise ParseError(f"reading the body took longer than {self.timeout:g}s "
                              "(its worker process was stopped)") from None
+        except CommitInDoubt as exc:
+            # Not the body's fault, nor is the poll known to be lost: not recorded, so
+            # that the source keeps its stored state and is polled again.
+            self._discard(worker)
+            log.warning("source %r: %s", job.source, exc)
+            raise StoreError(f"{exc}; whether it was committed is not known") from None
         except (EOFError, OSError):
             self._discard(worker)
             log.warning("a worker process died sifting source %r (exit code %s); another "

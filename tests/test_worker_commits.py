@@ -3,7 +3,7 @@ backends: real loopback feeds, real worker processes, a real SQLite file or Post
 
 The test holds the store's record lock itself (in the daemon's process: the workers are
 others) and lets it go once every poll waits for it: on SQLite, the waiters are the
-blocked fcntl locks the kernel lists in /proc/locks; on PostgreSQL, the advisory locks
+blocked locks the kernel lists in /proc/locks; on PostgreSQL, the advisory locks
 not granted.
 """
 
@@ -20,6 +20,7 @@ import pytest
 
 from monitor.app import App, build_app
 from monitor.config import load_config_data
+from monitor.store.sqlite import RECORD_LOCK_SUFFIX
 from monitor.types import PollOutcome
 from monitor.urls import is_postgres_url
 from tests.fakes import FixedClock
@@ -35,10 +36,11 @@ def server() -> Iterator[LoopbackHTTPServer]:
         yield http
 
 
-def make_app(tmp_path: Path, database: str, sources: dict[str, str]) -> App:
+def make_app(tmp_path: Path, database: str, sources: dict[str, str],
+             **monitor: object) -> App:
     config = load_config_data({
         "monitor": {"database": database, "min_host_interval": "0s",
-                    "fetch_articles": "never", "workers": 2},
+                    "fetch_articles": "never", "workers": 2, **monitor},
         "topics": [{"name": "t", "event": "recognition"}],
         "sources": [{"name": name, "url": url} for name, url in sources.items()],
         "notifiers": [{"name": "desk", "type": "file", "path": str(tmp_path / "desk.log")}]})
@@ -52,14 +54,15 @@ def waiting_for_the_record_lock(app: App, database: str) -> int:
             "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
             "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
         return int(rows[0]["n"])
-    inode = os.stat(os.path.realpath(database) + ".lock").st_ino
+    inode = os.stat(os.path.realpath(database) + RECORD_LOCK_SUFFIX).st_ino
     with open("/proc/locks", encoding="ascii") as locks:
         return sum(1 for line in locks if "->" in line and f":{inode} " in line)
 
 
 @contextmanager
 def failing_state_writes(database: str) -> Iterator[None]:
-    """Every write of a source's state fails in the database, whoever makes it."""
+    """The database refuses to write a source's state of a new body (that of a failed
+    poll, which keeps the body's hash, is written)."""
     if is_postgres_url(database):
         import psycopg
 
@@ -67,6 +70,7 @@ def failing_state_writes(database: str) -> Iterator[None]:
             db.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
                        "$$ BEGIN RAISE EXCEPTION 'database or disk is full'; END $$")
             db.execute("CREATE TRIGGER refuse BEFORE UPDATE ON sources FOR EACH ROW "
+                       "WHEN (NEW.body_hash IS DISTINCT FROM OLD.body_hash) "
                        "EXECUTE FUNCTION refuse()")
             try:
                 yield
@@ -77,6 +81,7 @@ def failing_state_writes(database: str) -> Iterator[None]:
     db = sqlite3.connect(database, isolation_level=None)
     try:
         db.execute("CREATE TRIGGER refuse BEFORE UPDATE ON sources "
+                   "WHEN NEW.body_hash IS NOT OLD.body_hash "
                    "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
         try:
             yield
@@ -129,16 +134,62 @@ def test_a_poll_whose_commit_fails_in_a_worker_is_an_error_and_keeps_nothing(
     server.route("/a.xml", changing)
     app = make_app(tmp_path, database, {"a": server.url("/a.xml")})
     source = app.config.sources[0]
+    in_the_daemon = committed_in_the_daemon(app)
     try:
         assert app.pipeline.poll(source).status == "ok"                 # v1
         with failing_state_writes(database):
             outcome = app.pipeline.poll(source)                         # v2: not committed
         assert outcome.status == "error" and "full" in (outcome.error or "")
+        # The worker's StoreError, not a failure of the source: nothing was recorded.
+        assert app.store.source_state("a").consecutive_failures == 0
+        assert app.store.source_state("a").etag == '"v1"'
         assert app.pipeline.poll(source).status == "ok"                 # v3
+        assert in_the_daemon == []
         sent = [r.headers.get("If-None-Match") for r in server.requests_to("/a.xml")]
         assert sent == [None, '"v1"', '"v1"']
         guids = [r["guid"] for r in app.store._query("SELECT guid FROM items ORDER BY id")]
         assert guids == ['"v1"', '"v3"']
         assert app.store.source_state("a").etag == '"v3"'
+    finally:
+        app.close()
+
+
+def committed_in_the_daemon(app: App) -> list[str]:
+    """The sources whose polls the daemon's own committer commits from now on."""
+    names: list[str] = []
+    commit = app.pipeline.committer.commit
+
+    def recorded(name: str, *args: object, **kwargs: object) -> object:
+        names.append(name)
+        return commit(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    app.pipeline.committer.commit = recorded  # type: ignore[method-assign,assignment]
+    return names
+
+
+def test_a_worker_stopped_while_it_commits_leaves_the_source_as_stored(
+        tmp_path: Path, database: str, server: LoopbackHTTPServer) -> None:
+    """The worker waits for the record lock past parse_timeout and is stopped: whether
+    the poll was committed is not known, so the daemon records nothing (not a failure of
+    the source's body); the next poll reads the source's state as stored, commits the
+    items and alerts once."""
+    feed = RssFeed(server, "/a.xml")
+    feed.items = [("a1", NORWAY)]
+    app = make_app(tmp_path, database, {"a": feed.url}, parse_timeout="2s")
+    source = app.config.sources[0]
+    in_the_daemon = committed_in_the_daemon(app)
+    try:
+        with app.store.record_lock():
+            outcome = app.pipeline.poll(source)
+        assert outcome.status == "error"
+        assert "committing the poll took longer than 2s" in (outcome.error or "")
+        assert "not known" in (outcome.error or "")
+        state = app.store.source_state("a")
+        assert state.consecutive_failures == 0 and state.body_hash is None
+        assert app.store._query("SELECT id FROM items") == []
+        assert app.pipeline.poll(source).status == "ok"
+        assert len(app.store._query("SELECT id FROM items")) == 1
+        assert len(app.store._query("SELECT id FROM outbox")) == 1
+        assert in_the_daemon == []
     finally:
         app.close()

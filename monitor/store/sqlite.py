@@ -127,8 +127,10 @@ _STORY_KEYS = ("SELECT id, topic, title, summary, category, actors, first_seen, 
                "FROM stories ")
 
 
-# The byte of the daemon's lock file that `SqliteStore.record_lock` locks.
-RECORD_LOCK_BYTE = 1
+# Beside the database, the file of `SqliteStore.record_lock` (not the daemon's lock file:
+# where flock is emulated with fcntl's locks, as on NFS, two kinds of lock on one file
+# would meet).
+RECORD_LOCK_SUFFIX = ".commit.lock"
 
 
 class SqliteStore:
@@ -155,7 +157,8 @@ class SqliteStore:
                 f" ({folder} is not writable: SQLite keeps its journal beside the database)")
             raise StoreError(f"cannot open database {path}: {exc}{hint}") from exc
         self._lock = threading.RLock()
-        self._records: IO[str] | None = None    # the lock file, for `record_lock`
+        self._records: IO[str] | None = None    # the file of `record_lock`
+        self._records_held = threading.Lock()    # `record_lock`, in this process
         self._migrate()
 
     # -- plumbing ---------------------------------------------------------
@@ -387,37 +390,36 @@ class SqliteStore:
     @contextmanager
     def record_lock(self) -> Iterator[None]:
         """Across the processes that commit polls to the file (the daemon and its workers,
-        monitor/poll_commit.py): an fcntl record lock on a byte of the lock file beside the
-        database, which the kernel releases when a process holding it dies. Such a lock is
-        the process's, not a thread's: the pipeline's own lock orders its threads. The
-        daemon's lock on the same file (`acquire_daemon_lock`) is a lock of another kind:
-        the two do not meet. A database in memory has one process: nothing to lock."""
-        if self.path == ":memory:":
-            yield
-            return
-        handle = self._record_file()
-        try:
-            fcntl.lockf(handle, fcntl.LOCK_EX, 1, RECORD_LOCK_BYTE)
-        except OSError as exc:
-            raise StoreError(f"database {self.path}: cannot lock {handle.name}: "
-                             f"{exc.strerror or exc}") from exc
-        try:
-            yield
-        finally:
-            fcntl.lockf(handle, fcntl.LOCK_UN, 1, RECORD_LOCK_BYTE)
+        monitor/poll_commit.py): an exclusive lock on a file of its own beside the
+        database (RECORD_LOCK_SUFFIX), which the kernel releases when a process holding it
+        dies; the threads of this process take it one at a time. A database in memory has
+        one process: its threads take a lock of this store's."""
+        with self._records_held:
+            if self.path == ":memory:":
+                yield
+                return
+            handle = self._record_file()
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise StoreError(f"database {self.path}: cannot lock {handle.name}: "
+                                 f"{exc.strerror or exc}") from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _record_file(self) -> IO[str]:
-        """The lock file, opened once (closing any of its handles would release every
-        fcntl lock this process holds on it)."""
-        with self._lock:
-            if self._records is None:
-                path = Path(os.path.realpath(self.path) + ".lock")
-                try:
-                    self._records = open(path, "a+", encoding="utf-8")  # noqa: SIM115
-                except OSError as exc:
-                    raise StoreError(f"database {self.path}: cannot write its lock file "
-                                     f"{path}: {exc.strerror or exc}") from exc
-            return self._records
+        """The record lock's file, opened once by this store (with `_records_held`
+        held)."""
+        if self._records is None:
+            path = Path(os.path.realpath(self.path) + RECORD_LOCK_SUFFIX)
+            try:
+                self._records = open(path, "a+", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise StoreError(f"database {self.path}: cannot write its lock file "
+                                 f"{path}: {exc.strerror or exc}") from exc
+        return self._records
 
     def record_states(self, states: Sequence[SourceState], owner: str | None = None) -> None:
         """Commit the states of several sources in one transaction: the polls that changed
