@@ -25,6 +25,7 @@ the daemon however the daemon ends (a lifeline pipe, `_end_with_the_daemon`).
 from __future__ import annotations
 
 import atexit
+import collections
 import gc
 import logging
 import multiprocessing
@@ -247,14 +248,15 @@ class _Process:
             raise WorkerStartError(why)
 
     def run(self, target: Callable[[SiftJob], Sifted | Polled], job: SiftJob,
-            timeout: float) -> tuple[bool, Any]:
+            timeout: float, sent: bool = False) -> tuple[bool, Any]:
         """(True, the task's result) or (False, the exception it raised). Raises
         TimeoutError (the worker is then stuck), EOFError or OSError (the worker died),
         WorkerGone (it had died before it got the job), CommitInDoubt (it was stuck, or
         died, committing the job's poll). ``timeout`` bounds the sifting, then the
-        commit."""
+        commit. ``sent``: the job was sent already (`SiftWorkers._give_back`)."""
         try:
-            self.conn.send((target, job))
+            if not sent:
+                self.conn.send((target, job))
         except OSError as exc:    # no one reads the pipe: the worker was gone (EPIPE)
             raise WorkerGone from exc
         if not self.conn.poll(timeout):
@@ -287,6 +289,18 @@ class _Process:
         self.lifeline.close()
 
 
+class _Waiting:
+    """A job waiting for a worker: the thread that gives a worker back sends it the job,
+    then wakes the job's thread (so the worker does not wait for that thread to wake).
+    Woken without a worker, the thread tries again (one was stopped: there is room to
+    start another; or the workers are stopped)."""
+
+    def __init__(self, job: SiftJob) -> None:
+        self.job = job
+        self.woken = threading.Event()
+        self.worker: _Process | None = None
+
+
 class SiftWorkers:
     """Sifts fetched bodies in up to ``count`` worker processes (a Sifter); thread-safe.
     With ``commits``, the workers also commit the polls whose jobs carry a tail.
@@ -310,7 +324,8 @@ class SiftWorkers:
         self._initargs: tuple[Any, ...] = (database, tuple(topics), max_age)
         if commits is not None:
             self._initargs += (commits,)
-        self._free = threading.Condition()
+        self._free = threading.Lock()
+        self._waiting: collections.deque[_Waiting] = collections.deque()
         self._idle: list[_Process] = []
         self._all: set[_Process] = set()
         self._starting = 0
@@ -342,12 +357,12 @@ class SiftWorkers:
         when the worker hangs, dies on it or cannot start; WorkerGone (the worker
         discarded) when it had died before it got the job."""
         try:
-            worker = self._take()
+            worker, sent = self._take(job)
         except WorkerStartError as exc:
             log.error("a worker process could not start: %s", exc)
             raise ParseError(f"a worker process could not start: {exc}") from None
         try:
-            answer = worker.run(self.target, job, self.timeout)
+            answer = worker.run(self.target, job, self.timeout, sent)
         except WorkerGone:
             self._discard(worker)
             log.warning("a worker process had died while idle (exit code %s); another "
@@ -374,25 +389,39 @@ class SiftWorkers:
         self._give_back(worker)
         return answer
 
-    def _take(self) -> _Process:
-        """An idle worker, or a new one while fewer than ``count`` run; else wait."""
-        with self._free:
-            while True:
+    def _take(self, job: SiftJob) -> tuple[_Process, bool]:
+        """An idle worker, or a new one while fewer than ``count`` run; else wait until a
+        worker is given back, which it is with ``job`` sent to it: (the worker, whether
+        the job was sent)."""
+        while True:
+            waiting = None
+            with self._free:
                 if self._closed:
                     raise RuntimeError("the worker processes are stopped")
-                if self._idle:
+                while self._idle:
                     worker = self._idle.pop()
                     if worker.alive():
-                        return worker
+                        return worker, False
                     log.warning("a worker process died while idle (exit code %s); another "
                                 "takes its place", worker.process.exitcode)
                     self._all.discard(worker)
                     worker.stop(0)
                 if len(self._all) + self._starting < self.count:
                     self._starting += 1
-                    break
-                self._free.wait()
-        return self._spawn()
+                else:
+                    waiting = _Waiting(job)
+                    self._waiting.append(waiting)
+            if waiting is None:
+                return self._spawn(), False
+            waiting.woken.wait()
+            if waiting.worker is not None:
+                return waiting.worker, True
+
+    def _wake_one(self) -> None:
+        """Wake a waiting job's thread without a worker: it tries again (with the lock
+        held)."""
+        if self._waiting:
+            self._waiting.popleft().woken.set()
 
     def _spawn(self) -> _Process:
         """Start a worker (outside the lock: a start takes a moment)."""
@@ -407,7 +436,7 @@ class SiftWorkers:
         except BaseException:
             with self._free:
                 self._starting -= 1
-                self._free.notify()
+                self._wake_one()
             raise
         with self._free:
             self._starting -= 1
@@ -415,18 +444,33 @@ class SiftWorkers:
         return worker
 
     def _give_back(self, worker: _Process) -> None:
+        """A worker done with its job: sent the job waiting longest, if any, else idle."""
         with self._free:
-            if not self._closed:
+            if self._closed:
+                waiting = None
+            elif self._waiting:
+                waiting = self._waiting.popleft()
+            else:
                 self._idle.append(worker)
-                self._free.notify()
                 return
-        worker.stop(STOP_SECONDS)
+        if waiting is None:
+            worker.stop(STOP_SECONDS)
+            return
+        try:
+            worker.conn.send((self.target, waiting.job))
+        except OSError:   # it died since it answered: the job's thread starts another
+            log.warning("a worker process died while idle (exit code %s); another takes "
+                        "its place", worker.process.exitcode)
+            self._discard(worker)
+        else:
+            waiting.worker = worker
+        waiting.woken.set()
 
     def _discard(self, worker: _Process) -> None:
         worker.stop(0)
         with self._free:
             self._all.discard(worker)
-            self._free.notify()
+            self._wake_one()
 
     def close(self) -> None:
         """Stop the workers (a job still running is abandoned: its poll fails)."""
@@ -435,7 +479,8 @@ class SiftWorkers:
             idle, self._idle = self._idle, []
             busy = self._all.difference(idle)
             self._all.clear()
-            self._free.notify_all()
+            while self._waiting:
+                self._wake_one()
         for worker in idle:
             worker.stop(STOP_SECONDS)
         for worker in busy:
