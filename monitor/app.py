@@ -27,7 +27,8 @@ from monitor.pipeline import Pipeline
 from monitor.ports import Fetcher, NoObserver, Observer, SafeObserver, Store
 from monitor.store import open_store
 from monitor.types import ArticleSettings, PollSettings
-from monitor.workers import Commits, SiftWorkers, collect_young_less_often
+from monitor.worker_task import Commits, collect_young_less_often
+from monitor.workers import SiftWorkers
 
 ROBOTS_TTL = _timedelta(hours=6)
 log = logging.getLogger("monitor.app")

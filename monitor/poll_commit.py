@@ -10,8 +10,8 @@ an advisory lock, across the nodes).
 The daemon's pipeline (monitor/pipeline.py) runs the tail when it sifts in its own process,
 and when a poll's articles are to be read (they are fetched in the daemon's process, past
 its per-host gate). Otherwise the worker process that sifted the body runs it
-(monitor/workers.py): a first poll's commit is most of what a poll costs the daemon, and in
-the workers it is spread over the cores. Either way a `PollCommitter` does it, and its
+(monitor/worker_task.py): a first poll's commit was most of what a poll cost the daemon,
+and in the workers it is spread over the cores. Either way a `PollCommitter` does it, and its
 grouper keeps up with the stories the other processes commit (``shared``).
 """
 

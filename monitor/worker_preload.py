@@ -2,7 +2,7 @@
 the worker module, and the gazetteer of states compiled (its patterns take most of a
 second to compile, in every process that first needs them)."""
 
-from monitor import workers  # noqa: F401 - imported for the workers it forks
+from monitor import workers  # noqa: F401 - imported for the workers it forks (and their task)
 from monitor.classify import gazetteer
 
 gazetteer.entries()

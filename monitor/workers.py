@@ -1,4 +1,5 @@
-"""Worker processes: the CPU work of polls (monitor/sift.py) on every core of the node.
+"""Worker processes: the CPU work of polls on every core of the node (what each does, its
+start-up and task: monitor/worker_task.py).
 
 Threads share one core (the GIL). The pipeline's threads fetch (I/O: the per-host gate,
 robots.txt and deadlines stay in the daemon's process, so politeness holds as before);
@@ -11,139 +12,58 @@ comes back sifted: the daemon's process fetches them, then commits the poll itse
 Each worker is a process with a pipe of its own. A pipeline thread that has a body to sift
 takes an idle worker, sends it the job and waits for the answer on that pipe: no manager
 thread, no task queue, one message each way (a pool with those cost the daemon about 0.6 ms
-of CPU per poll in a first cycle, a quarter of its work). A job whose worker hangs
-past the timeout, or dies (a hostile body, a bug, the OOM killer), fails alone: its source
-gets a ParseError, recorded and retried as any failed poll; the worker is replaced (a
-worker found dead before its job was sent is replaced, and the job goes to the new one).
+of CPU per poll in a first cycle, a quarter of its work). With no worker idle, the job
+waits in line; the thread that gives a worker back sends it the job waiting longest, then
+wakes that job's thread (the worker does not wait for a second thread to be scheduled). A
+job whose worker hangs past the timeout, or dies (a hostile body, a bug, the OOM killer),
+while it sifts fails alone: its source gets a ParseError, recorded and retried as any
+failed poll. Once the worker says it commits (COMMITTING), the commit has a timeout of its
+own; a worker stopped or dead then leaves the poll's outcome unknown: StoreError, nothing
+recorded, the source polled again. The worker is replaced (a worker found dead before its
+job was sent is replaced, and the job goes to the new one).
 Workers start through a forkserver, so they inherit none of the daemon's threads and locks;
 the fork server has imported this module and compiled the gazetteer
 (monitor/worker_preload.py), which every worker then shares instead of compiling it again.
-A worker says when it has started (its start-up is not its first job's time), and ends with
-the daemon however the daemon ends (a lifeline pipe, `_end_with_the_daemon`).
+A worker says when it has started (its start-up is not its first job's time), logs as the
+daemon does, and ends with the daemon however the daemon ends (a lifeline pipe,
+`_end_with_the_daemon`).
 """
 
 from __future__ import annotations
 
 import atexit
 import collections
-import gc
 import logging
 import multiprocessing
 import os
-import random
 import signal
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
-from monitor.article_plan import choose
-from monitor.classify import TopicClassifier, build_classifier
 from monitor.config import TopicConfig
 from monitor.errors import ParseError, StoreError
 from monitor.logs import log_to_stderr
-from monitor.parse.jobs import run_parse_job
-from monitor.poll_commit import PollCommitter
-from monitor.ports import ItemKeys
-from monitor.sift import sift
-from monitor.store import open_store
-from monitor.types import ArticleMode, Polled, PollSettings, Sifted, SiftJob
+from monitor.types import Polled, Sifted, SiftJob
+from monitor.worker_task import (
+    COMMITTING,
+    YOUNG_COLLECTION_EVERY,
+    Commits,
+    collect_young_less_often,
+    say_committing_with,
+    sift_in_worker,
+    start_worker,
+)
 
-__all__ = ["Commits", "SiftWorkers", "collect_young_less_often", "sift_in_worker",
-           "start_worker"]
+__all__ = ["YOUNG_COLLECTION_EVERY", "Commits", "SiftWorkers", "collect_young_less_often",
+           "sift_in_worker", "start_worker"]
 
 log = logging.getLogger("monitor.workers")
-# A poll allocates thousands of short-lived objects (a first poll: 45 items parsed,
-# classified, handed back and committed). Python collects its young generation every 700
-# allocations of tracked objects by default; every 50,000, young cycles are still
-# collected, a moment later. In a first cycle of 10,000 feeds the daemon spent 3% less CPU
-# (benchmarks/poll.py, interleaved runs).
-YOUNG_COLLECTION_EVERY = 50_000
 STOP_SECONDS = 5.0   # how long `close` waits for the workers to exit
 START_SECONDS = 120.0   # how long a worker may take to start (store, classifiers)
-# What a worker says once it has sifted a job and begins to commit its poll: a worker that
-# hangs or dies past it leaves the poll's outcome unknown (it may be committed).
-COMMITTING = "committing"
-
-
-@dataclass(frozen=True)
-class Commits:
-    """What the workers commit polls with (monitor/poll_commit.py): the daemon's settings."""
-
-    settings: PollSettings
-    subscribers: Mapping[str, tuple[str, ...]]    # topic -> its notifiers
-    operators: Mapping[str, timedelta]            # operator notifier -> alert_after
-    owner: str | None                             # the node whose leases the commits release
-    articles: ArticleMode                         # [monitor] fetch_articles
-
-
-class _Worker:
-    """What one worker process sifts and commits with, built once when it starts."""
-
-    keys: ItemKeys
-    classifiers: dict[str, TopicClassifier]
-    max_age: timedelta
-    committer: PollCommitter | None = None
-    articles: ArticleMode = "never"
-    committing: Callable[[], None] = staticmethod(lambda: None)   # tells the daemon
-
-
-# The worker process's own sifter (set by `start_worker`, in the worker only).
-_WORKER = _Worker()
-
-
-def collect_young_less_often() -> None:
-    """In this process, collect the young generation every YOUNG_COLLECTION_EVERY
-    allocations (a higher threshold set before is kept)."""
-    young, middle, old = gc.get_threshold()
-    gc.set_threshold(max(young, YOUNG_COLLECTION_EVERY), middle, old)
-
-
-def start_worker(database: str, topics: Sequence[TopicConfig], max_age: timedelta,
-                 commits: Commits | None = None) -> None:
-    """A worker's start-up: its store connection, classifiers and, with ``commits``, what
-    it commits polls with."""
-    collect_young_less_often()
-    # A worker polls one job at a time (PostgreSQL): one connection to sift; to commit, a
-    # second, for the reads made while the poll's transaction holds the first.
-    store = open_store(database, connections=1 if commits is None else 2)
-    _WORKER.keys = store
-    _WORKER.classifiers = {topic.name: build_classifier(topic) for topic in topics}
-    _WORKER.max_age = max_age
-    if commits is not None:
-        _WORKER.committer = PollCommitter(commits.settings, store, commits.subscribers,
-                                          random.Random(), commits.operators, commits.owner,
-                                          shared=True)
-        _WORKER.articles = commits.articles
-
-
-def sift_in_worker(job: SiftJob) -> Sifted | Polled:
-    """A worker's task: sift one body with the worker's store connection and classifiers;
-    with the job's tail, also commit the poll (Polled), unless its articles are to be
-    read (they are fetched in the daemon's process: Sifted)."""
-    sifted = sift(job, run_parse_job, _WORKER.keys, _WORKER.classifiers, _WORKER.max_age)
-    committer, tail = _WORKER.committer, job.tail
-    if committer is None or tail is None or _reads_articles(job, sifted):
-        return sifted
-    _WORKER.committing()
-    return committer.commit(job.source, tail.interval, job.state, tail.fetched, job.now,
-                            tail.body_hash, sifted.items, sifted.new_items, sifted.decisions)
-
-
-def _reads_articles(job: SiftJob, sifted: Sifted) -> bool:
-    """Whether the daemon would fetch articles of this poll (monitor/article_plan.py)."""
-    if _WORKER.articles == "never" or not sifted.misses or job.tail is None:
-        return False
-
-    def names_entity(index: int, topic: str) -> bool:
-        item = sifted.new_items[index].item
-        return _WORKER.classifiers[topic].names_entity(item.title, item.summary)
-
-    return bool(choose(_WORKER.articles, job.tail.page, sifted.new_items, sifted.misses,
-                       names_entity))
 
 
 def _end_with_the_daemon(lifeline: Connection) -> None:
@@ -173,7 +93,7 @@ def _serve(conn: Connection, lifeline: Connection, starter: Callable[..., None],
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     log_to_stderr(log_level)
     _end_with_the_daemon(lifeline)
-    _WORKER.committing = lambda: conn.send(COMMITTING)
+    say_committing_with(lambda: conn.send(COMMITTING))
     try:
         starter(*initargs)
     except Exception as exc:  # noqa: BLE001 - the daemon reports it

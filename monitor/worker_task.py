@@ -1,0 +1,123 @@
+"""What a worker process does (monitor/workers.py runs them): its start-up, and its task.
+
+A worker starts with its own store connection, classifiers and, when it commits polls, a
+`PollCommitter` of its own (monitor/poll_commit.py: its story indexes keep up with what
+the other processes commit). Its task is a fetched body: sifted (monitor/sift.py), then
+the poll committed there, unless its articles are to be read (they are fetched in the
+daemon's process, which then commits the poll): the answer is `Polled`, or `Sifted`.
+Before it commits, the worker says so (COMMITTING): a worker stopped or dead past that
+point leaves the poll's outcome unknown, not its body at fault.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from monitor.article_plan import choose
+from monitor.classify import TopicClassifier, build_classifier
+from monitor.config import TopicConfig
+from monitor.parse.jobs import run_parse_job
+from monitor.poll_commit import PollCommitter
+from monitor.ports import ItemKeys
+from monitor.sift import sift
+from monitor.store import open_store
+from monitor.types import ArticleMode, Polled, PollSettings, Sifted, SiftJob
+
+__all__ = ["COMMITTING", "YOUNG_COLLECTION_EVERY", "Commits", "collect_young_less_often",
+           "say_committing_with", "sift_in_worker", "start_worker"]
+
+# A poll allocates thousands of short-lived objects (a first poll: 45 items parsed,
+# classified, handed back and committed). Python collects its young generation every 700
+# allocations of tracked objects by default; every 50,000, young cycles are still
+# collected, a moment later. In a first cycle of 10,000 feeds the daemon spent 3% less CPU
+# (benchmarks/poll.py, interleaved runs).
+YOUNG_COLLECTION_EVERY = 50_000
+# What a worker says once it has sifted a job and begins to commit its poll: a worker that
+# hangs or dies past it leaves the poll's outcome unknown (it may be committed).
+COMMITTING = "committing"
+
+
+@dataclass(frozen=True)
+class Commits:
+    """What the workers commit polls with (monitor/poll_commit.py): the daemon's settings."""
+
+    settings: PollSettings
+    subscribers: Mapping[str, tuple[str, ...]]    # topic -> its notifiers
+    operators: Mapping[str, timedelta]            # operator notifier -> alert_after
+    owner: str | None                             # the node whose leases the commits release
+    articles: ArticleMode                         # [monitor] fetch_articles
+
+
+class _Worker:
+    """What one worker process sifts and commits with, built once when it starts."""
+
+    keys: ItemKeys
+    classifiers: dict[str, TopicClassifier]
+    max_age: timedelta
+    committer: PollCommitter | None = None
+    articles: ArticleMode = "never"
+    committing: Callable[[], None] = staticmethod(lambda: None)   # tells the daemon
+
+
+# The worker process's own sifter (set by `start_worker`, in the worker only).
+_WORKER = _Worker()
+
+
+def say_committing_with(send: Callable[[], None]) -> None:
+    """How this worker tells the daemon that it begins to commit a poll (COMMITTING)."""
+    _WORKER.committing = send
+
+
+def collect_young_less_often() -> None:
+    """In this process, collect the young generation every YOUNG_COLLECTION_EVERY
+    allocations (a higher threshold set before is kept)."""
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, YOUNG_COLLECTION_EVERY), middle, old)
+
+
+def start_worker(database: str, topics: Sequence[TopicConfig], max_age: timedelta,
+                 commits: Commits | None = None) -> None:
+    """A worker's start-up: its store connection, classifiers and, with ``commits``, what
+    it commits polls with."""
+    collect_young_less_often()
+    # A worker polls one job at a time (PostgreSQL): one connection to sift; to commit, a
+    # second, for the reads made while the poll's transaction holds the first.
+    store = open_store(database, connections=1 if commits is None else 2)
+    _WORKER.keys = store
+    _WORKER.classifiers = {topic.name: build_classifier(topic) for topic in topics}
+    _WORKER.max_age = max_age
+    if commits is not None:
+        _WORKER.committer = PollCommitter(commits.settings, store, commits.subscribers,
+                                          random.Random(), commits.operators, commits.owner,
+                                          shared=True)
+        _WORKER.articles = commits.articles
+
+
+def sift_in_worker(job: SiftJob) -> Sifted | Polled:
+    """A worker's task: sift one body with the worker's store connection and classifiers;
+    with the job's tail, also commit the poll (Polled), unless its articles are to be
+    read (they are fetched in the daemon's process: Sifted)."""
+    sifted = sift(job, run_parse_job, _WORKER.keys, _WORKER.classifiers, _WORKER.max_age)
+    committer, tail = _WORKER.committer, job.tail
+    if committer is None or tail is None or _reads_articles(job, sifted):
+        return sifted
+    _WORKER.committing()
+    return committer.commit(job.source, tail.interval, job.state, tail.fetched, job.now,
+                            tail.body_hash, sifted.items, sifted.new_items, sifted.decisions)
+
+
+def _reads_articles(job: SiftJob, sifted: Sifted) -> bool:
+    """Whether the daemon would fetch articles of this poll (monitor/article_plan.py)."""
+    if _WORKER.articles == "never" or not sifted.misses or job.tail is None:
+        return False
+
+    def names_entity(index: int, topic: str) -> bool:
+        item = sifted.new_items[index].item
+        return _WORKER.classifiers[topic].names_entity(item.title, item.summary)
+
+    return bool(choose(_WORKER.articles, job.tail.page, sifted.new_items, sifted.misses,
+                       names_entity))
