@@ -42,6 +42,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from monitor.config import TopicConfig
@@ -93,7 +94,13 @@ def _serve(conn: Connection, lifeline: Connection, starter: Callable[..., None],
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     log_to_stderr(log_level)
     _end_with_the_daemon(lifeline)
-    say_committing_with(lambda: conn.send(COMMITTING))
+    said: list[bool] = []    # this job's worker said it commits
+
+    def committing() -> None:
+        conn.send(COMMITTING)
+        said.append(True)
+
+    say_committing_with(committing)
     try:
         starter(*initargs)
     except Exception as exc:  # noqa: BLE001 - the daemon reports it
@@ -108,6 +115,7 @@ def _serve(conn: Connection, lifeline: Connection, starter: Callable[..., None],
         if message is None:
             return
         target, job = message
+        said.clear()
         try:
             answer: tuple[bool, Any] = (True, target(job))
         except Exception as exc:  # noqa: BLE001 - the job's failure is the daemon's to judge
@@ -117,7 +125,10 @@ def _serve(conn: Connection, lifeline: Connection, starter: Callable[..., None],
         except OSError:
             return    # the daemon is gone
         except Exception as exc:  # noqa: BLE001 - an answer that does not pickle
-            conn.send((False, ParseError(f"the worker's answer could not be sent: {exc}")))
+            why = f"the worker's answer could not be sent: {exc}"
+            # Past its word that it commits, the poll may be committed: not the body's fault.
+            conn.send((False, StoreError(f"{why}; whether the poll was committed is not "
+                                         "known") if said else ParseError(why)))
 
 
 class WorkerStartError(Exception):
@@ -167,31 +178,44 @@ class _Process:
             self.stop(0)
             raise WorkerStartError(why)
 
-    def run(self, target: Callable[[SiftJob], Sifted | Polled], job: SiftJob,
-            timeout: float, sent: bool = False) -> tuple[bool, Any]:
-        """(True, the task's result) or (False, the exception it raised). Raises
+    def run(self, message: bytes, timeout: float, sent: bool = False) -> tuple[bool, Any]:
+        """``message``: the (task, job) pair, pickled. (True, the task's result) or (False,
+        the exception it raised). Raises
         TimeoutError (the worker is then stuck), EOFError or OSError (the worker died),
         WorkerGone (it had died before it got the job), CommitInDoubt (it was stuck, or
         died, committing the job's poll). ``timeout`` bounds the sifting, then the
-        commit. ``sent``: the job was sent already (`SiftWorkers._give_back`)."""
+        commit. ``sent``: the job was sent already (`SiftWorkers._give_back`; the timeout
+        then runs from this call, a moment after the send)."""
         try:
             if not sent:
-                self.conn.send((target, job))
+                self.conn.send_bytes(message)
         except OSError as exc:    # no one reads the pipe: the worker was gone (EPIPE)
             raise WorkerGone from exc
         if not self.conn.poll(timeout):
+            if self._said_committing():   # just now: the commit may follow
+                raise CommitInDoubt(f"sifting and committing the poll took longer than "
+                                    f"{timeout:g}s (its worker process was stopped)")
             raise TimeoutError
         answer = self.conn.recv()
         if answer == COMMITTING:
+            if not self.conn.poll(timeout):
+                raise CommitInDoubt(f"committing the poll took longer than {timeout:g}s "
+                                    "(its worker process was stopped)")
             try:
-                if not self.conn.poll(timeout):
-                    raise CommitInDoubt(f"committing the poll took longer than {timeout:g}s "
-                                        "(its worker process was stopped)")
                 answer = self.conn.recv()
             except (EOFError, OSError):
                 raise CommitInDoubt("the worker process died committing the poll") from None
+            except Exception as exc:   # an answer that does not unpickle
+                raise CommitInDoubt(f"the worker's answer could not be read: {exc}") from None
         result: tuple[bool, Any] = answer
         return result
+
+    def _said_committing(self) -> bool:
+        """Whether the worker's next message, there already, is its word that it commits."""
+        try:
+            return bool(self.conn.poll(0)) and self.conn.recv() == COMMITTING
+        except Exception:  # noqa: BLE001 - dead, or a message that does not unpickle: no
+            return False
 
     def alive(self) -> bool:
         return bool(self.process.is_alive())
@@ -215,8 +239,8 @@ class _Waiting:
     Woken without a worker, the thread tries again (one was stopped: there is room to
     start another; or the workers are stopped)."""
 
-    def __init__(self, job: SiftJob) -> None:
-        self.job = job
+    def __init__(self, message: bytes) -> None:
+        self.message = message     # the (task, job) pair, pickled
         self.woken = threading.Event()
         self.worker: _Process | None = None
 
@@ -276,13 +300,16 @@ class SiftWorkers:
         """The job in one worker: its (ok, value) answer, the worker given back; ParseError
         when the worker hangs, dies on it or cannot start; WorkerGone (the worker
         discarded) when it had died before it got the job."""
+        # Pickled here, in the job's own thread: a job that does not pickle fails alone,
+        # and a thread that gives a worker back sends the next job's bytes as they are.
+        message = bytes(ForkingPickler.dumps((self.target, job)))
         try:
-            worker, sent = self._take(job)
+            worker, sent = self._take(message)
         except WorkerStartError as exc:
             log.error("a worker process could not start: %s", exc)
             raise ParseError(f"a worker process could not start: {exc}") from None
         try:
-            answer = worker.run(self.target, job, self.timeout, sent)
+            answer = worker.run(message, self.timeout, sent)
         except WorkerGone:
             self._discard(worker)
             log.warning("a worker process had died while idle (exit code %s); another "
@@ -309,10 +336,11 @@ class SiftWorkers:
         self._give_back(worker)
         return answer
 
-    def _take(self, job: SiftJob) -> tuple[_Process, bool]:
+    def _take(self, message: bytes) -> tuple[_Process, bool]:
         """An idle worker, or a new one while fewer than ``count`` run; else wait until a
-        worker is given back, which it is with ``job`` sent to it: (the worker, whether
-        the job was sent)."""
+        worker is given back, which it is with ``message`` (the job) sent to it: (the
+        worker, whether the job was sent)."""
+        woken = False    # woken without a worker: waits again first in line
         while True:
             waiting = None
             with self._free:
@@ -329,13 +357,17 @@ class SiftWorkers:
                 if len(self._all) + self._starting < self.count:
                     self._starting += 1
                 else:
-                    waiting = _Waiting(job)
-                    self._waiting.append(waiting)
+                    waiting = _Waiting(message)
+                    if woken:
+                        self._waiting.appendleft(waiting)
+                    else:
+                        self._waiting.append(waiting)
             if waiting is None:
                 return self._spawn(), False
             waiting.woken.wait()
             if waiting.worker is not None:
                 return waiting.worker, True
+            woken = True
 
     def _wake_one(self) -> None:
         """Wake a waiting job's thread without a worker: it tries again (with the lock
@@ -377,20 +409,22 @@ class SiftWorkers:
             worker.stop(STOP_SECONDS)
             return
         try:
-            worker.conn.send((self.target, waiting.job))
+            worker.conn.send_bytes(waiting.message)
         except OSError:   # it died since it answered: the job's thread starts another
             log.warning("a worker process died while idle (exit code %s); another takes "
                         "its place", worker.process.exitcode)
-            self._discard(worker)
+            self._discard(worker, wake=False)
         else:
             waiting.worker = worker
         waiting.woken.set()
 
-    def _discard(self, worker: _Process) -> None:
+    def _discard(self, worker: _Process, wake: bool = True) -> None:
+        """Stop a worker; with ``wake``, a waiting job's thread starts another."""
         worker.stop(0)
         with self._free:
             self._all.discard(worker)
-            self._wake_one()
+            if wake:
+                self._wake_one()
 
     def close(self) -> None:
         """Stop the workers (a job still running is abandoned: its poll fails)."""
