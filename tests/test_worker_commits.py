@@ -10,23 +10,31 @@ not granted.
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from html import escape
 from pathlib import Path
 
 import pytest
 
-from monitor.app import App, build_app
+from monitor.app import App, build_app, build_classifiers, poll_settings
+from monitor.commit import sync_sources
 from monitor.config import load_config_data
+from monitor.parse.jobs import run_parse_job
+from monitor.poll_commit import PollCommitter
+from monitor.sift import sift
+from monitor.store import open_store
 from monitor.store.sqlite import RECORD_LOCK_SUFFIX
-from monitor.types import PollOutcome
+from monitor.types import FetchResult, ParseJob, PollOutcome, SiftJob
 from monitor.urls import is_postgres_url
 from tests.fakes import FixedClock
 from tests.loopback import LoopbackHTTPServer, RecordedRequest, Response, RssFeed, wait_for
+from tests.test_grouping import BELARUS, BOTH, NEIGHBOUR, NORWAY, RUSSIA
 
-NORWAY = "Norway accepts the credentials of the Taliban's ambassador"
 DEADLINE = 20.0
 
 
@@ -193,3 +201,47 @@ def test_a_worker_stopped_while_it_commits_leaves_the_source_as_stored(
         assert in_the_daemon == []
     finally:
         app.close()
+
+
+def test_a_committer_joins_a_report_to_a_story_that_another_process_widened(
+        tmp_path: Path, database: str) -> None:
+    """Two committers on one database, as two workers of a node: each its own connection
+    and story index. The second knows Russia's story as Russia's alone when the first
+    widens it to Belarus; the second's Belarus report still joins it (its grouper reads
+    the story's acting states again: ``shared``; without, it opens a story of its own)."""
+    config = load_config_data({
+        "monitor": {"database": database},
+        "topics": [{"name": "t", "event": "recognition"}],
+        "sources": [{"name": n, "url": f"https://{n}.example/rss"} for n in "xyzw"]})
+    now = datetime.now(UTC)
+    stores = [open_store(database), open_store(database)]
+    sync_sources(stores[0], ((s.name, s.url) for s in config.sources), now)
+    classifiers = build_classifiers(config)
+    first, second = (PollCommitter(poll_settings(config), store,
+                                   {"t": ()}, random.Random(0), {}, None, shared=True)
+                     for store in stores)
+
+    def poll(committer: PollCommitter, name: str, title: str, summary: str = "") -> None:
+        body = (f"<rss version='2.0'><channel><title>F</title><item><guid>{name}1</guid>"
+                f"<title>{escape(title)}</title><description>{escape(summary)}</description>"
+                f"<link>https://news.example/{name}1</link></item></channel></rss>").encode()
+        url = f"https://{name}.example/rss"
+        job = SiftJob(name, ParseJob("feed", body, url, "application/rss+xml"),
+                      committer.store.source_state(name), now)
+        sifted = sift(job, run_parse_job, committer.store, classifiers, timedelta(days=2))
+        committer.commit(name, timedelta(minutes=10), job.state, FetchResult(url, 200, None),
+                         now, f"hash of {name}", sifted.items, sifted.new_items,
+                         sifted.decisions)
+
+    try:
+        poll(first, "x", RUSSIA, NEIGHBOUR)
+        poll(second, "w", NORWAY)         # the second's index now holds Russia's story
+        poll(first, "y", BOTH)            # widens it to Belarus
+        poll(second, "z", BELARUS)
+        rows = stores[0]._query(  # type: ignore[attr-defined]
+            "SELECT story_id, COUNT(*) AS n FROM story_items GROUP BY story_id "
+            "ORDER BY story_id")
+        assert [r["n"] for r in rows] == [3, 1]
+    finally:
+        for store in stores:
+            store.close()
