@@ -29,11 +29,10 @@ TABLES = ("sources", "items", "stories", "story_items", "outbox", "deliveries",
 
 def node_connections(max_concurrency: int, workers: int) -> int:
     """PURE: the connections one `monitor run` node opens at most on PostgreSQL: its pool
-    (monitor.app.store_connections), three per worker process (monitor/workers.py: two in
-    its pool, to sift and commit, and one session for the record lock), and the two
-    sessions of its own for the singletons' and the record lock
-    (monitor/store/postgres_nodes.py)."""
-    return min(max_concurrency, 32) + 4 + 3 * workers + 2
+    (monitor.app.store_connections), two per worker process (monitor/workers.py: its pool,
+    to sift and to commit, the record lock taken on the poll's transaction), and the
+    session of its own for the singletons' locks (monitor/store/postgres_nodes.py)."""
+    return min(max_concurrency, 32) + 4 + 2 * workers + 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     connections = node_connections(32, 2)
     print(f"server: max_connections {settings[0]} ({settings[1]} reserved for superusers); "
           f"a node at the default max_concurrency (32) with 2 workers opens up to "
-          f"{connections}, 3 more per further worker")
+          f"{connections}, 2 more per further worker")
     return 0
 
 

@@ -29,6 +29,7 @@ from monitor.commit import commit_in, insert_early
 from monitor.grouping import Grouping, StoryGrouper
 from monitor.health import health_changes
 from monitor.ports import Store
+from monitor.store.base import PollWriter
 from monitor.types import (
     FetchResult,
     NewItem,
@@ -112,7 +113,7 @@ class PollCommitter:
                     # PostgreSQL: the rows are written while other polls commit; the
                     # decisions below may still make some of them duplicates, or capped.
                     early = insert_early(writer, name, new_items, grouping.decisions, now)
-                    held.enter_context(self.locked())
+                    held.enter_context(self.locked(writer))
                 new_items = self._recheck_urls(new_items)
                 settled = self.grouper.settle(grouping, now, frozenset(
                     i for i, n in enumerate(new_items) if n.reason == "new"))
@@ -164,13 +165,18 @@ class PollCommitter:
                                  self.store.open_incidents(record.state.name), self.operators)
         return replace(record, health=changes)
 
-    def locked(self) -> ExitStack:
+    def locked(self, writer: PollWriter | None = None) -> ExitStack:
         """The locks a poll's stories are settled and committed under, entered: the
-        process's, the store's (of every process that commits polls to the database, one
-        commits stories at a time, so a poll's stories are checked against every process's
-        committed ones), and the commit lock (source states)."""
+        process's, the store's record lock (of every process that commits polls to the
+        database, one commits stories at a time, so a poll's stories are checked against
+        every process's committed ones), and the commit lock (source states). With the
+        poll's ``writer``, the record lock is taken on its transaction, which holds it until
+        it ends (PostgreSQL: no session of its own, no round trip to release it)."""
         with ExitStack() as locks:   # a lock not taken gives back those taken
             locks.enter_context(self._record_lock)
-            locks.enter_context(self.store.record_lock())
+            if writer is None:
+                locks.enter_context(self.store.record_lock())
+            else:
+                writer.lock_records()
             locks.enter_context(self.commit_lock)
             return locks.pop_all()

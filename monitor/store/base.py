@@ -44,6 +44,12 @@ class PollWriter(Protocol):
     def write_state(self, state: SourceState) -> None:
         """The source's state after the poll."""
 
+    def lock_records(self) -> None:
+        """Take the store's record lock (`Store.record_lock`) until this transaction ends,
+        on the transaction itself (PostgreSQL: a transaction-level advisory lock, which
+        excludes the session-level one too, released by the commit). Where transactions
+        that write already exclude each other (SQLite), there is nothing more to take."""
+
     def insert_items(self, source: str, new_items: Sequence[NewItem], linked: Iterable[int],
                      now: datetime) -> frozenset[int]:
         """Insert the poll's new items (one already stored under its guid is skipped);

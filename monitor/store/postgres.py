@@ -410,7 +410,9 @@ class PostgresStore:
     @contextmanager
     def record_lock(self) -> Iterator[None]:
         """The cluster's lock on story commits (postgres_nodes.RecordLock), held for the
-        block: of several nodes, one checks and commits its poll's stories at a time."""
+        block: of several nodes, one checks and commits its poll's stories at a time. A
+        poll takes it on its own transaction (`PostgresPollWriter.lock_records`); this
+        session's lock is for callers outside a poll."""
         try:
             self._records.acquire()
         except psycopg.Error as exc:

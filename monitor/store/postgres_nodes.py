@@ -201,11 +201,11 @@ RECORD_LOCK = int.from_bytes(b"nm-rcrds", "big", signed=True)
 
 
 class RecordLock:
-    """The cluster's lock on the polls' story commits: a session advisory lock taken on a
-    connection of the process's own, released once the poll's transaction (on a pooled
-    connection) is committed. The pipeline holds its own thread lock around it, so one
-    thread per process waits here. A connection lost while held lets another node in
-    early: at worst, a story reported by two outlets at that moment is alerted twice."""
+    """The cluster's lock on the polls' story commits, held outside a poll: a session
+    advisory lock taken on a connection of the process's own (opened when first taken).
+    A poll takes the same lock on its own transaction instead
+    (PostgresPollWriter.lock_records), which excludes this one and is excluded by it. A
+    connection lost while held lets another node in early."""
 
     def __init__(self, url: str, connect_timeout: int) -> None:
         self._url = url

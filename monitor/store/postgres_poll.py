@@ -36,6 +36,7 @@ from monitor.intents import (
     WidenActors,
 )
 from monitor.store.codec import digest_to_json, event_to_json, known_event, pending_story
+from monitor.store.postgres_nodes import RECORD_LOCK
 from monitor.types import Digest, EventKind, NewItem, SourceState, StoryEvent
 
 Connection = psycopg.Connection[DictRow]
@@ -90,6 +91,11 @@ class PostgresPollWriter:
         self._db = db
         self.write_state = write_state   # the source's state after the poll
         self._item_ids: dict[int, int] = {}    # new_items index -> row id (0: not inserted)
+
+    def lock_records(self) -> None:
+        """The cluster's record lock until this transaction ends (no session of its own
+        waits for it: the commit releases it, a lost connection with the transaction)."""
+        self._db.execute("SELECT pg_advisory_xact_lock(%s)", (RECORD_LOCK,))
 
     def insert_items(self, source: str, new_items: Sequence[NewItem], linked: Iterable[int],
                      now: datetime) -> frozenset[int]:

@@ -98,6 +98,9 @@ class SqlitePollWriter:
         self.write_state = write_state   # the source's state after the poll
         self._item_ids: dict[int, int] = {}    # new_items index -> row id (0: not inserted)
 
+    def lock_records(self) -> None:
+        """Nothing more to take: this transaction holds the database's one write lock."""
+
     def insert_items(self, source: str, new_items: Sequence[NewItem], linked: Iterable[int],
                      now: datetime) -> frozenset[int]:
         """Insert the new items; of ``linked`` (those an intent will refer to: they need
