@@ -9,6 +9,7 @@ not granted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sqlite3
@@ -27,7 +28,7 @@ from monitor.config import load_config_data
 from monitor.parse.jobs import run_parse_job
 from monitor.poll_commit import PollCommitter
 from monitor.sift import sift
-from monitor.store import open_store
+from monitor.store import Store, open_store
 from monitor.store.sqlite import RECORD_LOCK_SUFFIX
 from monitor.types import FetchResult, ParseJob, PollOutcome, SiftJob
 from monitor.urls import is_postgres_url
@@ -245,3 +246,38 @@ def test_a_committer_joins_a_report_to_a_story_that_another_process_widened(
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_poll_s_record_lock_lasts_until_its_transaction_ends(database: str) -> None:
+    """The record lock a poll takes on its transaction (PostgreSQL) keeps out another
+    poll's and a session's until the transaction commits, and a rollback gives it back;
+    on SQLite the poll takes the store's lock before its transaction, as the pipeline does.
+    """
+    first, second = open_store(database), open_store(database)
+    got = threading.Event()
+
+    def locked(store: Store) -> contextlib.AbstractContextManager[object]:
+        """What a poll takes before its transaction (PostgreSQL: nothing)."""
+        return contextlib.nullcontext() if is_postgres_url(database) else store.record_lock()
+
+    def other_poll() -> None:
+        with locked(second), second.poll_transaction() as writer:
+            writer.lock_records()
+            got.set()
+
+    try:
+        with locked(first), first.poll_transaction() as writer:
+            writer.lock_records()
+            waiting = threading.Thread(target=other_poll, daemon=True)
+            waiting.start()
+            assert not got.wait(0.5), "another poll took the record lock meanwhile"
+        assert got.wait(DEADLINE)
+        waiting.join(DEADLINE)
+        with pytest.raises(RuntimeError), first.poll_transaction() as writer:
+            writer.lock_records()
+            raise RuntimeError("the poll fails: its transaction is rolled back")
+        with second.record_lock():    # given back by the rollback
+            pass
+    finally:
+        first.close()
+        second.close()

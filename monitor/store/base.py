@@ -188,7 +188,8 @@ class Store(Protocol):
 
     def record_lock(self) -> AbstractContextManager[object]:
         """Held while a poll checks its new items and stories against the stored ones and
-        commits them: across every process that writes the database (the nodes, the
+        commits them (or taken on the poll's transaction: `PollWriter.lock_records`):
+        across every process that writes the database (the nodes, the
         workers of each), so that their polls are checked and committed one at a time
         (ids then grow in commit order)."""
 

@@ -412,7 +412,8 @@ class PostgresStore:
         """The cluster's lock on story commits (postgres_nodes.RecordLock), held for the
         block: of several nodes, one checks and commits its poll's stories at a time. A
         poll takes it on its own transaction (`PostgresPollWriter.lock_records`); this
-        session's lock is for callers outside a poll."""
+        session's lock is for callers outside a poll (held around a poll's transaction of
+        the same process, the two would wait for each other)."""
         try:
             self._records.acquire()
         except psycopg.Error as exc:
