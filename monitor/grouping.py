@@ -83,8 +83,8 @@ class _Topic:
 class StoryGrouper:
     """Groups the matches of polls; safe to call from several threads.
 
-    ``shared``: other processes commit stories to the store too (by default, when the
-    store says several processes write it): what they widen is read again at settle.
+    ``shared``: other processes commit stories to the store too (by default, when several
+    nodes share the store): what they widen is read again at settle.
     """
 
     def __init__(self, store: Store, window: timedelta, max_new_per_poll: int, *,

@@ -4,8 +4,9 @@ The matches are grouped into stories outside the record lock (monitor/grouping.p
 it, the links are re-checked against what other polls stored meanwhile, the stories
 settled, the source's next state computed and all of it committed in one transaction
 (monitor/commit.py). Every process that commits polls takes the store's record lock,
-which spans processes (SQLite: a byte of the lock file beside the database; PostgreSQL:
-an advisory lock, across the nodes).
+which spans processes (SQLite: a lock on the file `<database>.commit.lock`, before the
+transaction; PostgreSQL: an advisory lock across the nodes, taken on the poll's own
+transaction once its items are in, and released by its commit).
 
 The daemon's pipeline (monitor/pipeline.py) runs the tail when it sifts in its own process,
 and when a poll's articles are to be read (they are fetched in the daemon's process, past
