@@ -39,6 +39,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def operators(config: Config) -> dict[str, _timedelta]:
+    """Operator notifier name -> how long a source may fail before it alerts them."""
+    return {n.name: n.alert_after for n in config.notifiers if n.operator}
+
+
 def subscribers(config: Config) -> dict[str, list[str]]:
     """topic name -> names of the notifiers that alert on it.
 
@@ -136,10 +141,9 @@ def build_workers(config: Config, owner: str | None = None) -> SiftWorkers | Non
     count = m.worker_count()
     if count < 2 or m.database == ":memory:":
         return None
-    operators = {n.name: n.alert_after for n in config.notifiers if n.operator}
     commits = Commits(poll_settings(config), {topic: tuple(names) for topic, names
                                               in subscribers(config).items()},
-                      operators, owner, m.fetch_articles)
+                      operators(config), owner, m.fetch_articles)
     return SiftWorkers(count, m.parse_timeout.total_seconds(), m.database, config.topics,
                        m.max_age, commits=commits)
 
@@ -164,7 +168,6 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     fetcher = fetcher or HttpFetcher(config.monitor)
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())
-    operators = {n.name: n.alert_after for n in config.notifiers if n.operator}
     workers = build_workers(config, node.id)
     classifiers = build_classifiers(config)
     articles = None
@@ -172,7 +175,7 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
         articles = ArticleReader(article_settings(config), store, fetcher, limiter, robots,
                                  classifiers)
     pipeline = Pipeline(poll_settings(config), store, fetcher, limiter, robots,
-                        classifiers, subscribers(config), clock, rng, operators,
+                        classifiers, subscribers(config), clock, rng, operators(config),
                         sifter=workers, articles=articles, owner=node.id)
     notifiers = {n.name: build_notifier(n, config.monitor.user_agent) for n in config.notifiers}
     metrics = Metrics(store, {s.name: config.interval(s) for s in config.sources},

@@ -65,6 +65,19 @@ def choose(mode: ArticleMode, page_source: bool, new_items: Sequence[NewItem],
                            tuple(topics)) for index, topics in sorted(wanted.items())]
 
 
+def wanted(mode: ArticleMode, page_source: bool, new_items: Sequence[NewItem],
+           misses: Sequence[tuple[int, str]],
+           classifiers: Mapping[str, TopicClassifier]) -> list[ArticleRequest]:
+    """`choose`, each topic's classifier telling whether an item's headline and lead name
+    its entity: the articles a poll wants (in the daemon, which reads them; in a worker,
+    which then leaves the poll to the daemon)."""
+    def names_entity(index: int, topic: str) -> bool:
+        item = new_items[index].item
+        return classifiers[topic].names_entity(item.title, item.summary)
+
+    return choose(mode, page_source, new_items, misses, names_entity)
+
+
 def _readable(url: str) -> bool:
     return urlsplit(url).scheme.lower() in _PORTS
 

@@ -4,7 +4,7 @@
     decisions = reader.read(source, new_items, misses, now)   # more StoryDecisions
 
 Called once per poll by the pipeline, after the headlines are classified and before the
-matches are grouped into stories. For the items ``article_plan.choose`` picks, each article
+matches are grouped into stories. For the items ``article_plan.wanted`` picks, each article
 is served from the cache (by canonical URL), or fetched within the budget, its main text
 extracted (monitor/parse/article.py) and its opening classified (``article_plan.settle``).
 A match found there becomes a StoryDecision like a headline's, its evidence marked as read
@@ -33,11 +33,11 @@ from datetime import datetime
 
 from monitor.article_plan import (
     ArticleRequest,
-    choose,
     opening,
     same_origin,
     settle,
     usable,
+    wanted,
 )
 from monitor.classify import TopicClassifier
 from monitor.config import SourceConfig
@@ -117,12 +117,8 @@ class ArticleReader:
              misses: Sequence[tuple[int, str]], now: datetime) -> list[StoryDecision]:
         """The matches the articles of this poll's items settle. ``misses``: the (item
         index, topic) pairs the headlines did not match."""
-        def names_entity(index: int, topic: str) -> bool:
-            item = new_items[index].item
-            return self.classifiers[topic].names_entity(item.title, item.summary)
-
-        requests = choose(self.settings.mode, source.type == "page", new_items, misses,
-                          names_entity)
+        requests = wanted(self.settings.mode, source.type == "page", new_items, misses,
+                          self.classifiers)
         if not requests:
             return []
         cached = self.store.cached_articles([r.key for r in requests])

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from monitor.article_plan import choose
+from monitor.article_plan import wanted
 from monitor.classify import TopicClassifier, build_classifier
 from monitor.config import TopicConfig
 from monitor.parse.jobs import run_parse_job
@@ -114,10 +114,5 @@ def _reads_articles(job: SiftJob, sifted: Sifted) -> bool:
     """Whether the daemon would fetch articles of this poll (monitor/article_plan.py)."""
     if _WORKER.articles == "never" or not sifted.misses or job.tail is None:
         return False
-
-    def names_entity(index: int, topic: str) -> bool:
-        item = sifted.new_items[index].item
-        return _WORKER.classifiers[topic].names_entity(item.title, item.summary)
-
-    return bool(choose(_WORKER.articles, job.tail.page, sifted.new_items, sifted.misses,
-                       names_entity))
+    return bool(wanted(_WORKER.articles, job.tail.page, sifted.new_items, sifted.misses,
+                       _WORKER.classifiers))
