@@ -135,6 +135,25 @@ def test_poll_is_one_transaction(tmp_path: Path, database: str) -> None:
     assert [s.title for s in store.matches(NOW - timedelta(days=1))] == ["Story 1"]
 
 
+def test_a_poll_of_more_items_than_one_statement_inserts_keeps_them_all(
+        tmp_path: Path, database: str) -> None:
+    """The items a poll refers to nothing with are inserted many to a statement (500 at
+    most): 1,201 of them take three statements, and the two a story links keep their rows."""
+    store = make_store(tmp_path, database)
+    state = store.source_state("wire")
+    items = tuple(NewItem(ParsedItem(guid=f"g{n}", url=f"https://wire.example/{n}",
+                                     title=f"Report {n}", summary=f"Lead of report {n}."),
+                          f"https://wire.example/{n}") for n in range(1201))
+    record = PollRecord(state, items, (StoryDecision(0, "t", verdict()),
+                                       StoryDecision(1200, "t", verdict())))
+    commit_poll(store, record, {"t": ["n"]}, NOW)
+    guids = [f"g{n}" for n in range(1202)]
+    assert store.known_guids("wire", guids) == set(guids[:1201])
+    assert store.items_by_canonical_url(["https://wire.example/1199"])
+    stories = store.matches(NOW - timedelta(days=1))
+    assert sorted(s.title for s in stories) == ["Report 0", "Report 1200"]
+
+
 def test_a_commit_failing_while_applying_its_intents_leaves_nothing(tmp_path: Path,
                                                                     database: str) -> None:
     """The items are written before the planner runs: a failure in the intents' writes

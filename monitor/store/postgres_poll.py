@@ -35,7 +35,13 @@ from monitor.intents import (
     SupersedeEvent,
     WidenActors,
 )
-from monitor.store.codec import digest_to_json, event_to_json, known_event, pending_story
+from monitor.store.codec import (
+    digest_to_json,
+    event_to_json,
+    known_event,
+    many_rows,
+    pending_story,
+)
 from monitor.store.postgres_nodes import RECORD_LOCK
 from monitor.types import Digest, EventKind, NewItem, SourceState, StoryEvent
 
@@ -44,6 +50,8 @@ Connection = psycopg.Connection[DictRow]
 _INSERT_ITEM = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
                 "published, first_seen, alert) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (source, guid) DO NOTHING")
+_ITEM_COLUMNS = 9
+
 
 # Rows this transaction wrote: a node whose lease lapsed may find the same (source, guid)
 # committed by the node that polled the source meanwhile, which is not its to change.
@@ -105,10 +113,11 @@ class PostgresPollWriter:
         rows = [(source, n.item.guid, n.item.url, n.canonical_url, n.item.title,
                  n.item.summary, n.item.published, now, n.alert) for n in new_items]
         with self._db.cursor() as cursor:
-            # Most of a first poll refers to nothing: one executemany (pipelined).
-            plain = [r for i, r in enumerate(rows) if i not in linked]
-            if plain:
-                cursor.executemany(_INSERT_ITEM, plain)
+            # Most of a first poll refers to nothing: one statement for them all, where an
+            # executemany sends, and the server runs, one a row.
+            plain = [value for i, row in enumerate(rows) if i not in linked for value in row]
+            for statement, values in many_rows(_INSERT_ITEM, plain, _ITEM_COLUMNS):
+                cursor.execute(statement, values)
             for index in sorted(linked):
                 found = cursor.execute(_INSERT_ITEM + " RETURNING id", rows[index]).fetchone()
                 self._item_ids[index] = int(found["id"]) if found else 0
