@@ -22,7 +22,7 @@ from monitor.deliver import RETRY_AFTER_MAX, RETRY_BASE, RETRY_MAX, Deliverer, n
 from monitor.errors import NotifyError, StoreError
 from monitor.notify import WebhookNotifier
 from monitor.outbox import Outbox, Reschedule
-from monitor.store import SqliteStore, Store, acquire_daemon_lock, open_store
+from monitor.store import SqliteStore, Store, acquire_daemon_lock, open_store, sqlite_poll
 from monitor.store.schema import SCHEMA_VERSION
 from monitor.types import (
     Classification,
@@ -135,21 +135,34 @@ def test_poll_is_one_transaction(tmp_path: Path, database: str) -> None:
     assert [s.title for s in store.matches(NOW - timedelta(days=1))] == ["Story 1"]
 
 
+@pytest.mark.parametrize("per_statement", [500, 7])
 def test_a_poll_of_more_items_than_one_statement_inserts_keeps_them_all(
-        tmp_path: Path, database: str) -> None:
-    """The items a poll refers to nothing with are inserted many to a statement (500 at
-    most): 1,201 of them take three statements, and the two a story links keep their rows."""
+        tmp_path: Path, database: str, per_statement: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The items a poll refers to nothing with are inserted many to a statement (SQLite:
+    1,201 take three statements of 500, or 172 of 7; PostgreSQL: one): each row keeps its
+    own values (a date or none, alert or not), and the two a story links keep their rows."""
+    monkeypatch.setattr(sqlite_poll, "_ROWS_PER_INSERT", per_statement)
     store = make_store(tmp_path, database)
     state = store.source_state("wire")
+
+    def published(n: int) -> datetime | None:
+        return None if n % 3 == 0 else NOW - timedelta(minutes=n)
+
     items = tuple(NewItem(ParsedItem(guid=f"g{n}", url=f"https://wire.example/{n}",
-                                     title=f"Report {n}", summary=f"Lead of report {n}."),
-                          f"https://wire.example/{n}") for n in range(1201))
+                                     title=f"Report {n}", summary=f"Lead of report {n}.",
+                                     published=published(n)),
+                          f"https://wire.example/{n}", "new" if n % 2 == 0 else "old")
+                  for n in range(1201))
     record = PollRecord(state, items, (StoryDecision(0, "t", verdict()),
                                        StoryDecision(1200, "t", verdict())))
     commit_poll(store, record, {"t": ["n"]}, NOW)
-    guids = [f"g{n}" for n in range(1202)]
-    assert store.known_guids("wire", guids) == set(guids[:1201])
-    assert store.items_by_canonical_url(["https://wire.example/1199"])
+    stored = {item.url: item for item in store.stored_items(NOW - timedelta(days=1))}
+    assert len(stored) == 1201
+    for n in (1, 2, 3, 499, 500, 501, 1000, 1199, 1200):
+        item = stored[f"https://wire.example/{n}"]
+        assert (item.title, item.summary, item.published, item.alert) == (
+            f"Report {n}", f"Lead of report {n}.", published(n), n % 2 == 0)
     stories = store.matches(NOW - timedelta(days=1))
     assert sorted(s.title for s in stories) == ["Report 0", "Report 1200"]
 

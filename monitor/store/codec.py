@@ -1,6 +1,5 @@
 """How records are stored and read back, for both backends: ISO 8601 times and digests
-frozen as JSON, the rows of the reads whose mapping SQLite and PostgreSQL share, and
-inserts of many rows to a statement (`many_rows`).
+frozen as JSON, and the rows of the reads whose mapping SQLite and PostgreSQL share.
 
 A row is read by column name (sqlite3.Row and psycopg's dict rows both are); a time is
 ISO text on SQLite and a datetime on PostgreSQL (`as_time`), a list or object JSON text on
@@ -9,9 +8,8 @@ SQLite and decoded jsonb on PostgreSQL (`as_json`), a flag 0/1 or a boolean (`bo
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast, get_args
@@ -254,27 +252,3 @@ def _time(value: str | datetime) -> datetime:
     assert found is not None, "a NOT NULL time column"
     return found
 
-
-
-# Rows to one INSERT statement: a first poll's 30-60 items take one (500 items of 9 columns
-# are 4,500 parameters, under SQLite's limit of 32,766 and PostgreSQL's of 65,535).
-ROWS_PER_STATEMENT = 500
-
-
-def many_rows(insert: str, values: Sequence[Any], columns: int
-              ) -> Iterator[tuple[str, Sequence[Any]]]:
-    """``insert`` (one row of VALUES placeholders, then its ON CONFLICT clause) for the
-    rows of ``values`` (flat, ``columns`` a row): (statement, its parameters) for each
-    ROWS_PER_STATEMENT rows. One statement for many rows: the database plans and runs one,
-    and a thread of the caller's holds the GIL across it (not one per row)."""
-    step = ROWS_PER_STATEMENT * columns
-    for start in range(0, len(values), step):
-        chunk = values[start:start + step]
-        yield _rows_statement(insert, len(chunk) // columns), chunk
-
-
-@functools.lru_cache(maxsize=128)
-def _rows_statement(insert: str, rows: int) -> str:
-    head, _, tail = insert.partition(" VALUES ")
-    values, _, conflict = tail.partition(" ON CONFLICT")
-    return f"{head} VALUES {', '.join([values] * rows)} ON CONFLICT{conflict}"

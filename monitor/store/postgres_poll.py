@@ -5,6 +5,7 @@ decisions are monitor/plan.py's, and monitor/commit.py runs the steps in one tra
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -35,13 +36,7 @@ from monitor.intents import (
     SupersedeEvent,
     WidenActors,
 )
-from monitor.store.codec import (
-    digest_to_json,
-    event_to_json,
-    known_event,
-    many_rows,
-    pending_story,
-)
+from monitor.store.codec import digest_to_json, event_to_json, known_event, pending_story
 from monitor.store.postgres_nodes import RECORD_LOCK
 from monitor.types import Digest, EventKind, NewItem, SourceState, StoryEvent
 
@@ -50,7 +45,16 @@ Connection = psycopg.Connection[DictRow]
 _INSERT_ITEM = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
                 "published, first_seen, alert) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (source, guid) DO NOTHING")
-_ITEM_COLUMNS = 9
+# Many items in one statement: their values in one JSON parameter, read back as rows by the
+# server. The text and its parameters' types never change: one plan, prepared once on each
+# connection (an INSERT of one VALUES row per item changes with the number of items, and
+# is planned anew each time, or prepared on each connection for each number of items).
+_INSERT_ITEMS = ("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
+                 "published, first_seen, alert) SELECT %s, guid, url, canonical_url, title, "
+                 "summary, published, %s, alert FROM json_to_recordset(%s::json) AS item "
+                 "(guid text, url text, canonical_url text, title text, summary text, "
+                 "published timestamptz, alert boolean) "
+                 "ON CONFLICT (source, guid) DO NOTHING")
 
 
 # Rows this transaction wrote: a node whose lease lapsed may find the same (source, guid)
@@ -92,6 +96,15 @@ def supersede_event(db: Connection, entry: KnownEvent) -> None:
                (entry.title, entry.url, entry.seen, entry.origin, entry.source, *key))
 
 
+def _json_row(new: NewItem) -> dict[str, object]:
+    """An item's values for _INSERT_ITEMS (a time as ISO 8601 text, with its offset)."""
+    item = new.item
+    return {"guid": item.guid, "url": item.url, "canonical_url": new.canonical_url,
+            "title": item.title, "summary": item.summary,
+            "published": item.published.isoformat() if item.published else None,
+            "alert": new.alert}
+
+
 class PostgresPollWriter:
     """One poll's commit on an open transaction (see monitor.store.base.PollWriter)."""
 
@@ -115,9 +128,9 @@ class PostgresPollWriter:
         with self._db.cursor() as cursor:
             # Most of a first poll refers to nothing: one statement for them all, where an
             # executemany sends, and the server runs, one a row.
-            plain = [value for i, row in enumerate(rows) if i not in linked for value in row]
-            for statement, values in many_rows(_INSERT_ITEM, plain, _ITEM_COLUMNS):
-                cursor.execute(statement, values)
+            plain = [_json_row(n) for i, n in enumerate(new_items) if i not in linked]
+            if plain:
+                cursor.execute(_INSERT_ITEMS, (source, now, json.dumps(plain)))
             for index in sorted(linked):
                 found = cursor.execute(_INSERT_ITEM + " RETURNING id", rows[index]).fetchone()
                 self._item_ids[index] = int(found["id"]) if found else 0

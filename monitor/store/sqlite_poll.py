@@ -5,6 +5,7 @@ monitor/plan.py's, and monitor/commit.py runs the steps inside one transaction.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -37,7 +38,6 @@ from monitor.store.codec import (
     event_to_json,
     iso,
     known_event,
-    many_rows,
     pending_story,
 )
 from monitor.types import Digest, EventKind, NewItem, SourceState
@@ -46,6 +46,15 @@ _INSERT_ITEM = ("INSERT INTO items (source, guid, url, canonical_url, title, sum
                 "published, first_seen, alert) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (source, guid) DO NOTHING")
 _ITEM_COLUMNS = 9
+_ROWS_PER_INSERT = 500        # 4,500 parameters: well under SQLite's limit (32,766)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_items(rows: int) -> str:
+    """_INSERT_ITEM for ``rows`` rows in one statement."""
+    head, _, tail = _INSERT_ITEM.partition(" VALUES ")
+    values, _, conflict = tail.partition(" ON CONFLICT")
+    return f"{head} VALUES {', '.join([values] * rows)} ON CONFLICT{conflict}"
 
 
 def insert_delivery(db: sqlite3.Connection, digest: Digest, now: datetime) -> None:
@@ -104,8 +113,9 @@ class SqlitePollWriter:
         # Most of a first poll refers to nothing: one statement for them all (the daemon's
         # other threads get the GIL at each statement: one, not one per row).
         plain = [value for i, row in enumerate(rows) if i not in linked for value in row]
-        for statement, values in many_rows(_INSERT_ITEM, plain, _ITEM_COLUMNS):
-            self._db.execute(statement, values)
+        for start in range(0, len(plain), _ROWS_PER_INSERT * _ITEM_COLUMNS):
+            chunk = plain[start:start + _ROWS_PER_INSERT * _ITEM_COLUMNS]
+            self._db.execute(_insert_items(len(chunk) // _ITEM_COLUMNS), chunk)
         for index in sorted(linked):
             cursor = self._db.execute(_INSERT_ITEM, rows[index])
             self._item_ids[index] = (cursor.lastrowid or 0) if cursor.rowcount else 0
