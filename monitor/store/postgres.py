@@ -21,6 +21,7 @@ one connection for the same (the poll's own writes are in postgres_poll.py).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -349,17 +350,23 @@ class PostgresStore:
 
     # -- items and stories ------------------------------------------------
 
+    # A poll's lookups (its guids, dedup keys and URLs) take their values as one JSON array:
+    # psycopg builds a text[] or bigint[] parameter value by value, in Python, which cost a
+    # worker about 0.4 ms a poll; json.dumps is one call in C.
+
     def known_guids(self, source: str, guids: Sequence[str]) -> set[str]:
-        rows = self._query("SELECT guid FROM items WHERE source = %s AND guid = ANY(%s)",
-                           (source, list(guids)))
+        rows = self._query("SELECT g.guid FROM json_array_elements_text(%s::json) AS g(guid) "
+                           "WHERE EXISTS (SELECT 1 FROM items WHERE source = %s AND "
+                           "guid = g.guid)", (json.dumps(list(guids)), source))
         known = {r["guid"] for r in rows}
         fresh = {dedup_key("guid", source, g): g for g in guids if g not in known}
         return known | self._known_keys(fresh) if fresh else known
 
     def _known_keys(self, keys: dict[int, str]) -> set[str]:
         """The values of ``keys`` (dedup key -> guid or URL) whose key retention kept."""
-        rows = self._query("SELECT key FROM seen_keys WHERE key = ANY(%s::bigint[])",
-                           (list(keys),))
+        rows = self._query("SELECT k.key::bigint AS key FROM json_array_elements_text(%s::json) "
+                           "AS k(key) WHERE EXISTS (SELECT 1 FROM seen_keys s WHERE "
+                           "s.key = k.key::bigint)", (json.dumps(list(keys)),))
         return {keys[r["key"]] for r in rows}
 
     def forgotten_urls(self, urls: Sequence[str]) -> set[str]:
@@ -375,7 +382,8 @@ class PostgresStore:
         # first ANALYZE, as a read of every item (postgres_schema.py, migration 5).
         rows = self._query("SELECT u.url AS canonical_url, (SELECT MIN(id) FROM items WHERE "
                            "canonical_url = u.url AND canonical_url <> '') AS id "
-                           "FROM unnest(%s::text[]) AS u(url)", (wanted,))
+                           "FROM json_array_elements_text(%s::json) AS u(url)",
+                           (json.dumps(wanted),))
         return {r["canonical_url"]: r["id"] for r in rows if r["id"] is not None}
 
     def recent_stories(self, topic: str, since: datetime, after_id: int = 0) -> list[StoryKey]:
