@@ -17,6 +17,7 @@ import pytest
 from monitor.commit import commit_poll
 from monitor.errors import StoreError
 from monitor.outbox import Outbox
+from monitor.retention import kept_keys
 from monitor.store import open_store
 from monitor.store.postgres import PostgresStore
 from monitor.store.postgres_schema import SCHEMA_VERSION
@@ -367,6 +368,24 @@ def test_lookups_follow_the_items_table_as_it_grows_without_analyze(postgres: st
                 fresh.close()
     finally:
         store.close()
+
+
+def test_the_server_finds_the_dedup_keys_retention_kept(tmp_path: Path, postgres: str) -> None:
+    """The keys of deleted items are computed by Python when retention keeps them, and by
+    the server when a poll looks its guids and URLs up: both give the same keys, for any
+    text (non-ASCII, long, empty guid)."""
+    deleted = [("wire", "g-1", "https://wire.example/1"),
+               ("Источник", "guid-ü-١٢٣", "https://خبر.example/é?q=1"),
+               ("x" * 300, "", "https://wire.example/" + "p" * 500)]
+    store = temp_store(tmp_path, database=postgres)
+    with psycopg.connect(postgres, autocommit=True) as db:
+        db.execute("INSERT INTO seen_keys (key) SELECT unnest(%s::bigint[])",
+                   ([key for item in deleted for key in kept_keys(*item)],))
+    for source, guid, _url in deleted:
+        assert store.known_guids(source, [guid, guid + "-other"]) == {guid}
+        assert store.known_guids(source + "-other", [guid]) == set()
+    urls = [url for _, _, url in deleted]
+    assert store.forgotten_urls([*urls, "https://wire.example/2", ""]) == set(urls)
 
 
 def test_the_store_s_connections_compile_no_query(postgres: str) -> None:

@@ -40,7 +40,7 @@ from monitor.errors import StoreError
 from monitor.events import LedgerEntry
 from monitor.intents import AddSource, MoveSource, RestoreSource, RetireSource, SourceChange
 from monitor.outbox import Reschedule
-from monitor.retention import Forgotten, RetentionPlan, dedup_key, kept_keys
+from monitor.retention import Forgotten, RetentionPlan, kept_keys
 from monitor.store import postgres_nodes
 from monitor.store.checks import CONSISTENCY, TABLES
 from monitor.store.codec import (
@@ -154,6 +154,25 @@ def _state(row: DictRow) -> SourceState:
 def _state_row(state: SourceState) -> list[Any]:
     """The parameters of _UPDATE_STATE for this state."""
     return [*(getattr(state, c) for c in STATE_COLUMNS[1:]), state.name]
+
+
+def _dedup_key(*parts: str) -> str:
+    """SQL for retention.dedup_key of these SQL text expressions (the kind first): the
+    first 8 bytes of the sha256 of the parts joined by NUL, as a signed 64-bit integer
+    (tests/test_postgres.py checks that both give the same keys)."""
+    joined = " || '\\x00'::bytea || ".join(f"convert_to({part}, 'UTF8')" for part in parts)
+    return f"('x' || left(encode(sha256({joined}), 'hex'), 16))::bit(64)::bigint"
+
+
+# Which of a source's guids it delivered: stored, or deleted with its key kept.
+_KNOWN_GUIDS = ("SELECT g.guid FROM json_array_elements_text(%s::json) AS g(guid) "
+                "WHERE EXISTS (SELECT 1 FROM items WHERE source = %s AND guid = g.guid) "
+                "OR EXISTS (SELECT 1 FROM seen_keys WHERE key = "
+                + _dedup_key("'guid'", "%s", "g.guid") + ")")
+# Which canonical URLs an item deleted by retention had delivered.
+_FORGOTTEN_URLS = ("SELECT u.url FROM json_array_elements_text(%s::json) AS u(url) WHERE "
+                   "EXISTS (SELECT 1 FROM seen_keys WHERE key = "
+                   + _dedup_key("'url'", "u.url") + ")")
 
 
 class PostgresStore:
@@ -350,28 +369,21 @@ class PostgresStore:
 
     # -- items and stories ------------------------------------------------
 
-    # A poll's lookups (its guids, dedup keys and URLs) take their values as one JSON array:
-    # psycopg builds a text[] or bigint[] parameter value by value, in Python, which cost a
-    # worker about 0.4 ms a poll; json.dumps is one call in C.
+    # A poll's lookups (its guids and URLs) take their values as one JSON array: psycopg
+    # builds a text[] parameter value by value, in Python; json.dumps is one call in C. The
+    # dedup keys that retention kept (monitor/retention.py) are computed by the server
+    # (`_DEDUP_KEY`), in the same query: no hashing here, no second round trip.
 
     def known_guids(self, source: str, guids: Sequence[str]) -> set[str]:
-        rows = self._query("SELECT g.guid FROM json_array_elements_text(%s::json) AS g(guid) "
-                           "WHERE EXISTS (SELECT 1 FROM items WHERE source = %s AND "
-                           "guid = g.guid)", (json.dumps(list(guids)), source))
-        known = {r["guid"] for r in rows}
-        fresh = {dedup_key("guid", source, g): g for g in guids if g not in known}
-        return known | self._known_keys(fresh) if fresh else known
-
-    def _known_keys(self, keys: dict[int, str]) -> set[str]:
-        """The values of ``keys`` (dedup key -> guid or URL) whose key retention kept."""
-        rows = self._query("SELECT k.key::bigint AS key FROM json_array_elements_text(%s::json) "
-                           "AS k(key) WHERE EXISTS (SELECT 1 FROM seen_keys s WHERE "
-                           "s.key = k.key::bigint)", (json.dumps(list(keys)),))
-        return {keys[r["key"]] for r in rows}
+        rows = self._query(_KNOWN_GUIDS, (json.dumps(list(guids)), source, source))
+        return {r["guid"] for r in rows}
 
     def forgotten_urls(self, urls: Sequence[str]) -> set[str]:
-        keys = {dedup_key("url", u): u for u in dict.fromkeys(urls) if u}
-        return self._known_keys(keys) if keys else set()
+        wanted = [u for u in dict.fromkeys(urls) if u]
+        if not wanted:
+            return set()
+        rows = self._query(_FORGOTTEN_URLS, (json.dumps(wanted),))
+        return {r["url"] for r in rows}
 
     def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]:
         wanted = [u for u in dict.fromkeys(urls) if u]
@@ -380,11 +392,13 @@ class PostgresStore:
         # Each URL's first item in one descent of items_canonical_url_id ("<> ''": the
         # index is partial). `= ANY(45 URLs) GROUP BY` was planned, before the table's
         # first ANALYZE, as a read of every item (postgres_schema.py, migration 5).
-        rows = self._query("SELECT u.url AS canonical_url, (SELECT MIN(id) FROM items WHERE "
-                           "canonical_url = u.url AND canonical_url <> '') AS id "
-                           "FROM json_array_elements_text(%s::json) AS u(url)",
-                           (json.dumps(wanted),))
-        return {r["canonical_url"]: r["id"] for r in rows if r["id"] is not None}
+        # Only the URLs found come back (a first poll's 45 new URLs: no row to build).
+        rows = self._query("SELECT canonical_url, id FROM (SELECT u.url AS canonical_url, "
+                           "(SELECT MIN(id) FROM items WHERE canonical_url = u.url AND "
+                           "canonical_url <> '') AS id "
+                           "FROM json_array_elements_text(%s::json) AS u(url)) AS found "
+                           "WHERE id IS NOT NULL", (json.dumps(wanted),))
+        return {r["canonical_url"]: r["id"] for r in rows}
 
     def recent_stories(self, topic: str, since: datetime, after_id: int = 0) -> list[StoryKey]:
         rows = self._query(_STORY_KEYS + "WHERE id > %s AND topic = %s AND first_seen >= %s "
