@@ -220,6 +220,12 @@ class _Process:
     def alive(self) -> bool:
         return bool(self.process.is_alive())
 
+    def kill(self) -> None:
+        """End the process at once; its pipe stays open for the thread that reads it."""
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(1.0)
+
     def stop(self, wait: float) -> None:
         try:
             self.conn.send(None)
@@ -438,7 +444,10 @@ class SiftWorkers:
         for worker in idle:
             worker.stop(STOP_SECONDS)
         for worker in busy:
-            worker.stop(0)
+            # Killed, not closed: its job's thread reads its pipe, sees the end, and
+            # closes it (closing a pipe under a reading thread frees its descriptor, which
+            # a file or socket opened meanwhile could take).
+            worker.kill()
 
 
 def _close_at_exit(ref: weakref.ref[SiftWorkers]) -> None:

@@ -493,3 +493,41 @@ def test_a_worker_that_died_just_before_its_job_is_replaced_and_the_job_done(
         assert first not in workers._all and len(workers._all) == 1
     finally:
         workers.close()
+
+
+def sift_slowly(job: SiftJob) -> Sifted:
+    """A task that takes a minute (a huge body)."""
+    time.sleep(60)
+    return sift_in_worker(job)
+
+
+def test_closing_the_pool_leaves_a_busy_worker_s_pipe_to_the_thread_reading_it(
+        tmp_path: Path) -> None:
+    """Closed while a job runs, the pool ends the busy worker at once, but its pipe is
+    closed by the job's own thread, once it has read the end: closed under that thread,
+    its descriptor could be taken by a file or socket opened meanwhile, and read as the
+    worker's answer."""
+    job, config = wire_job(tmp_path)
+    workers = SiftWorkers(1, 60, str(tmp_path / "m.db"), config.topics, timedelta(hours=48))
+    workers.target = sift_slowly
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            workers(job)
+        except BaseException as exc:  # noqa: BLE001 - what the job's thread got
+            failed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not workers._all and time.monotonic() < deadline:   # started, and sent the job
+        time.sleep(0.05)
+    (worker,) = workers._all
+    time.sleep(0.5)
+    workers.close()
+    assert not worker.conn.closed and not worker.process.is_alive()
+    thread.join(30)
+    assert not thread.is_alive()      # the job's thread was not left to its minute
+    assert [type(exc) for exc in failed] == [ParseError]
+    assert "died" in str(failed[0]) and worker.conn.closed
