@@ -19,7 +19,7 @@ from monitor.errors import StoreError
 from monitor.outbox import Outbox
 from monitor.retention import kept_keys
 from monitor.store import open_store
-from monitor.store.postgres import PostgresStore
+from monitor.store.postgres import PostgresStore, refuse_old_server
 from monitor.store.postgres_schema import SCHEMA_VERSION
 from monitor.types import Classification, NewItem, ParsedItem, PollRecord, StoryDecision
 from tests.fakes import temp_store
@@ -386,6 +386,14 @@ def test_the_server_finds_the_dedup_keys_retention_kept(tmp_path: Path, postgres
         assert store.known_guids(source + "-other", [guid]) == set()
     urls = [url for _, _, url in deleted]
     assert store.forgotten_urls([*urls, "https://wire.example/2", ""]) == set(urls)
+
+
+@pytest.mark.parametrize("version, shown", [(90624, "9.6"), (100023, "10")])
+def test_a_server_older_than_11_is_refused_saying_which(version: int, shown: str) -> None:
+    with pytest.raises(StoreError, match=f"PostgreSQL {shown} is too old; news-monitor needs "
+                                         "PostgreSQL 11 or newer"):
+        refuse_old_server(version, "postgresql://db.example/monitor")
+    refuse_old_server(110000, "postgresql://db.example/monitor")     # 11.0 and newer run
 
 
 def test_the_store_s_connections_compile_no_query(postgres: str) -> None:

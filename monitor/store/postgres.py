@@ -156,6 +156,20 @@ def _state_row(state: SourceState) -> list[Any]:
     return [*(getattr(state, c) for c in STATE_COLUMNS[1:]), state.name]
 
 
+# The oldest server this store runs on: sha256() (`_dedup_key`) came with PostgreSQL 11.
+OLDEST_SERVER = 110000
+
+
+def refuse_old_server(version: int, shown: str) -> None:
+    """StoreError for a server older than OLDEST_SERVER (``version`` as libpq gives it:
+    150019 for 15.19, 90624 for 9.6.24), which a poll's lookups would fail on."""
+    if version < OLDEST_SERVER:
+        major = (f"{version // 10000}" if version >= 100000
+                 else f"{version // 10000}.{version // 100 % 100}")
+        raise StoreError(f"database {shown}: PostgreSQL {major} is too old; news-monitor "
+                         "needs PostgreSQL 11 or newer")
+
+
 def _dedup_key(*parts: str) -> str:
     """SQL for retention.dedup_key of these SQL text expressions (the kind first): the
     first 8 bytes of the sha256 of the parts joined by NUL, as a signed 64-bit integer
@@ -190,6 +204,7 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"cannot open database {self._scrub(exc)}") from exc
         try:
+            refuse_old_server(first.info.server_version, self.path)
             _configure(first)
             self._migrate(first)
         finally:
