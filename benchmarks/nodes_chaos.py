@@ -417,9 +417,13 @@ def run_kills(workdir: Path, database: str, kills: int, seed: int = 7, *,
                 index = rng.randrange(2)
                 node = cluster.nodes[index]
                 assert node.process is not None
-                held = cluster.db.leased_by(node.process.pid)
+                pid = node.process.pid
                 node.kill()
-                killed.append((time.monotonic(), held))
+                killed_at = time.monotonic()
+                # Read once the node is dead: its leases can no longer be renewed, nor
+                # released by a poll it commits (read before the kill, a lease released
+                # meanwhile, and its source polled by the other node, counted as early).
+                killed.append((killed_at, cluster.db.leased_by(pid)))
                 cluster.start(index)       # back at once; the other node never stopped
 
         every = max(0.05, kills * 2.2 / stories)     # published while the faults go on
