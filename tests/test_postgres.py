@@ -17,7 +17,7 @@ import pytest
 from monitor.commit import commit_poll
 from monitor.errors import StoreError
 from monitor.outbox import Outbox
-from monitor.retention import kept_keys
+from monitor.retention import dedup_key, kept_keys
 from monitor.store import open_store
 from monitor.store.postgres import PostgresStore, refuse_old_server
 from monitor.store.postgres_schema import SCHEMA_VERSION
@@ -394,6 +394,45 @@ def test_a_server_older_than_11_is_refused_saying_which(version: int, shown: str
                                          "PostgreSQL 11 or newer"):
         refuse_old_server(version, "postgresql://db.example/monitor")
     refuse_old_server(110000, "postgresql://db.example/monitor")     # 11.0 and newer run
+
+
+def test_the_lookups_of_guids_and_kept_keys_probe_their_indexes_as_tables_grow(
+        postgres: str) -> None:
+    """The lookups of a poll's guids and of the keys retention kept, prepared (psycopg,
+    then the server's generic plan) while items and seen_keys were empty, still look each
+    value up in its index once both tables are large: planned as a hash of the whole
+    table, each poll read every kept key and every item of its source."""
+    store = PostgresStore(postgres, pool_size=1)       # one connection: its plans
+    guids = [f"new-{n}" for n in range(45)]
+    urls = [f"https://elsewhere.example/{n}" for n in range(45)]
+    try:
+        with psycopg.connect(postgres, autocommit=True) as db:
+            for _ in range(15):
+                assert store.known_guids("wire", guids) == set()
+                assert store.forgotten_urls(urls) == set()
+            db.execute("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
+                       "first_seen, alert) SELECT 'wire', g::text, '', '', 'T', '', now(), "
+                       "false FROM generate_series(1, 20000) g")
+            db.execute("INSERT INTO seen_keys (key) SELECT g * 7919 FROM "
+                       "generate_series(1, 20000) g")
+            db.execute("INSERT INTO seen_keys (key) VALUES (%s), (%s)",
+                       (dedup_key("guid", "wire", "kept"), dedup_key("url", urls[0])))
+
+            def rows_read() -> int:
+                store._query("SELECT pg_stat_force_next_flush()")
+                row = db.execute("SELECT SUM(seq_tup_read + idx_tup_fetch) FROM "
+                                 "pg_stat_user_tables WHERE relname IN "
+                                 "('items', 'seen_keys')").fetchone()
+                assert row is not None
+                return int(row[0])
+
+            before = rows_read()
+            for n in range(1, 21):
+                assert store.known_guids("wire", [*guids, str(n), "kept"]) == {str(n), "kept"}
+                assert store.forgotten_urls(urls) == {urls[0]}
+            assert rows_read() - before <= 20 * 3 * 2   # the rows that match, not the tables
+    finally:
+        store.close()
 
 
 def test_the_store_s_connections_compile_no_query(postgres: str) -> None:

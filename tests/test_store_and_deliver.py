@@ -135,21 +135,20 @@ def test_poll_is_one_transaction(tmp_path: Path, database: str) -> None:
     assert [s.title for s in store.matches(NOW - timedelta(days=1))] == ["Story 1"]
 
 
-@pytest.mark.parametrize("per_statement", [500, 7])
 def test_a_poll_of_more_items_than_one_statement_inserts_keeps_them_all(
-        tmp_path: Path, database: str, per_statement: int,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The items a poll refers to nothing with are inserted many to a statement (SQLite:
-    1,201 take three statements of 500, or 172 of 7; PostgreSQL: one): each row keeps its
-    own values (a date or none, alert or not), and the two a story links keep their rows."""
-    monkeypatch.setattr(sqlite_poll, "_ROWS_PER_INSERT", per_statement)
+        tmp_path: Path, database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The items a poll refers to nothing with are inserted many to a statement (SQLite: at
+    most 500, here 7, so 1,201 items take 172; PostgreSQL: one): each row keeps its own
+    values (its link and canonical URL, a date or none, alert or not), and the two a story
+    links keep their rows."""
+    monkeypatch.setattr(sqlite_poll, "_ROWS_PER_INSERT", 7)
     store = make_store(tmp_path, database)
     state = store.source_state("wire")
 
     def published(n: int) -> datetime | None:
         return None if n % 3 == 0 else NOW - timedelta(minutes=n)
 
-    items = tuple(NewItem(ParsedItem(guid=f"g{n}", url=f"https://wire.example/{n}",
+    items = tuple(NewItem(ParsedItem(guid=f"g{n}", url=f"https://wire.example/{n}?src=rss",
                                      title=f"Report {n}", summary=f"Lead of report {n}.",
                                      published=published(n)),
                           f"https://wire.example/{n}", "new" if n % 2 == 0 else "old")
@@ -159,10 +158,14 @@ def test_a_poll_of_more_items_than_one_statement_inserts_keeps_them_all(
     commit_poll(store, record, {"t": ["n"]}, NOW)
     stored = {item.url: item for item in store.stored_items(NOW - timedelta(days=1))}
     assert len(stored) == 1201
-    for n in (1, 2, 3, 499, 500, 501, 1000, 1199, 1200):
-        item = stored[f"https://wire.example/{n}"]
+    picked = (1, 2, 3, 6, 7, 8, 499, 500, 501, 1000, 1199, 1200)
+    for n in picked:
+        item = stored[f"https://wire.example/{n}?src=rss"]
         assert (item.title, item.summary, item.published, item.alert) == (
             f"Report {n}", f"Lead of report {n}.", published(n), n % 2 == 0)
+    by_canonical = store.items_by_canonical_url([f"https://wire.example/{n}" for n in picked])
+    assert {url: stored[url + "?src=rss"].id for url in by_canonical} == by_canonical
+    assert len(by_canonical) == len(picked)
     stories = store.matches(NOW - timedelta(days=1))
     assert sorted(s.title for s in stories) == ["Report 0", "Report 1200"]
 

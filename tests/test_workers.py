@@ -524,10 +524,19 @@ def test_closing_the_pool_leaves_a_busy_worker_s_pipe_to_the_thread_reading_it(
     while not workers._all and time.monotonic() < deadline:   # started, and sent the job
         time.sleep(0.05)
     (worker,) = workers._all
+    closed_by: list[threading.Thread] = []
+    close_pipe = worker.conn.close
+
+    def recorded_close() -> None:
+        closed_by.append(threading.current_thread())
+        close_pipe()
+
+    worker.conn.close = recorded_close  # type: ignore[method-assign]
     time.sleep(0.5)
     workers.close()
-    assert not worker.conn.closed and not worker.process.is_alive()
+    assert not worker.process.is_alive()
     thread.join(30)
     assert not thread.is_alive()      # the job's thread was not left to its minute
     assert [type(exc) for exc in failed] == [ParseError]
     assert "died" in str(failed[0]) and worker.conn.closed
+    assert closed_by == [thread]      # by the thread that read it, once

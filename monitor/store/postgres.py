@@ -174,18 +174,21 @@ def _dedup_key(*parts: str) -> str:
     """SQL for retention.dedup_key of these SQL text expressions (the kind first): the
     first 8 bytes of the sha256 of the parts joined by NUL, as a signed 64-bit integer
     (tests/test_postgres.py checks that both give the same keys)."""
-    joined = " || '\\x00'::bytea || ".join(f"convert_to({part}, 'UTF8')" for part in parts)
+    joined = " || decode('00', 'hex') || ".join(f"convert_to({part}, 'UTF8')" for part in parts)
     return f"('x' || left(encode(sha256({joined}), 'hex'), 16))::bit(64)::bigint"
 
 
-# Which of a source's guids it delivered: stored, or deleted with its key kept.
+# Which of a source's guids it delivered: stored, or deleted with its key kept. Each guid
+# is looked up in the unique indexes by a scalar subquery, which the planner never turns
+# into a hash of the whole table (EXISTS under an OR, planned generic while seen_keys was
+# empty, was: a read of every kept key and every item of the source, each poll).
 _KNOWN_GUIDS = ("SELECT g.guid FROM json_array_elements_text(%s::json) AS g(guid) "
-                "WHERE EXISTS (SELECT 1 FROM items WHERE source = %s AND guid = g.guid) "
-                "OR EXISTS (SELECT 1 FROM seen_keys WHERE key = "
+                "WHERE (SELECT true FROM items WHERE source = %s AND guid = g.guid) "
+                "OR (SELECT true FROM seen_keys WHERE key = "
                 + _dedup_key("'guid'", "%s", "g.guid") + ")")
-# Which canonical URLs an item deleted by retention had delivered.
+# Which canonical URLs an item deleted by retention had delivered (the same way).
 _FORGOTTEN_URLS = ("SELECT u.url FROM json_array_elements_text(%s::json) AS u(url) WHERE "
-                   "EXISTS (SELECT 1 FROM seen_keys WHERE key = "
+                   "(SELECT true FROM seen_keys WHERE key = "
                    + _dedup_key("'url'", "u.url") + ")")
 
 
@@ -387,7 +390,7 @@ class PostgresStore:
     # A poll's lookups (its guids and URLs) take their values as one JSON array: psycopg
     # builds a text[] parameter value by value, in Python; json.dumps is one call in C. The
     # dedup keys that retention kept (monitor/retention.py) are computed by the server
-    # (`_DEDUP_KEY`), in the same query: no hashing here, no second round trip.
+    # (`_dedup_key`), in the same query: no hashing here, no second round trip.
 
     def known_guids(self, source: str, guids: Sequence[str]) -> set[str]:
         rows = self._query(_KNOWN_GUIDS, (json.dumps(list(guids)), source, source))
@@ -407,11 +410,13 @@ class PostgresStore:
         # Each URL's first item in one descent of items_canonical_url_id ("<> ''": the
         # index is partial). `= ANY(45 URLs) GROUP BY` was planned, before the table's
         # first ANALYZE, as a read of every item (postgres_schema.py, migration 5).
-        # Only the URLs found come back (a first poll's 45 new URLs: no row to build).
+        # Only the URLs found come back (a first poll's 45 new URLs: no row to build);
+        # OFFSET 0 keeps the subquery whole, so that each URL's MIN(id) runs once.
         rows = self._query("SELECT canonical_url, id FROM (SELECT u.url AS canonical_url, "
                            "(SELECT MIN(id) FROM items WHERE canonical_url = u.url AND "
                            "canonical_url <> '') AS id "
-                           "FROM json_array_elements_text(%s::json) AS u(url)) AS found "
+                           "FROM json_array_elements_text(%s::json) AS u(url) OFFSET 0) "
+                           "AS found "
                            "WHERE id IS NOT NULL", (json.dumps(wanted),))
         return {r["canonical_url"]: r["id"] for r in rows}
 
