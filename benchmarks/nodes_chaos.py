@@ -423,6 +423,9 @@ def run_kills(workdir: Path, database: str, kills: int, seed: int = 7, *,
                 # Read once the node is dead: its leases can no longer be renewed, nor
                 # released by a poll it commits (read before the kill, a lease released
                 # meanwhile, and its source polled by the other node, counted as early).
+                # The time each has left runs from the query, a moment after killed_at: a
+                # lapse reckoned from killed_at comes that moment early, and the check is
+                # as much more lenient (milliseconds; more on a loaded server).
                 killed.append((killed_at, cluster.db.leased_by(pid)))
                 cluster.start(index)       # back at once; the other node never stopped
 

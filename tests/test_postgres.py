@@ -396,23 +396,40 @@ def test_a_server_older_than_11_is_refused_saying_which(version: int, shown: str
     refuse_old_server(110000, "postgresql://db.example/monitor")     # 11.0 and newer run
 
 
+def test_the_store_checks_the_server_s_version_when_it_opens(
+        postgres: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.store import postgres as backend
+
+    monkeypatch.setattr(backend, "OLDEST_SERVER", 990000)    # as if 99 were the oldest
+    with pytest.raises(StoreError, match=r"PostgreSQL \d+ is too old"):
+        PostgresStore(postgres, pool_size=1)
+
+
+@pytest.mark.parametrize("analysed", [False, True], ids=["never analysed",
+                                                       "analysed while empty"])
 def test_the_lookups_of_guids_and_kept_keys_probe_their_indexes_as_tables_grow(
-        postgres: str) -> None:
-    """The lookups of a poll's guids and of the keys retention kept, prepared (psycopg,
-    then the server's generic plan) while items and seen_keys were empty, still look each
-    value up in its index once both tables are large: planned as a hash of the whole
-    table, each poll read every kept key and every item of its source."""
+        postgres: str, analysed: bool) -> None:
+    """The lookups of a poll's guids, URLs and of the keys retention kept, made many times
+    while items and seen_keys were empty (never analysed, or analysed so: an
+    administrator's ANALYZE on a new database), still look each value up in its index once
+    both tables are large. A plan kept from then (psycopg prepares a statement run five
+    times, the server then keeps a generic plan) read every kept key and every item of the
+    source for each poll, or for each value."""
     store = PostgresStore(postgres, pool_size=1)       # one connection: its plans
     guids = [f"new-{n}" for n in range(45)]
     urls = [f"https://elsewhere.example/{n}" for n in range(45)]
     try:
         with psycopg.connect(postgres, autocommit=True) as db:
+            if analysed:
+                db.execute("ANALYZE items, seen_keys")
             for _ in range(15):
                 assert store.known_guids("wire", guids) == set()
                 assert store.forgotten_urls(urls) == set()
+                assert store.items_by_canonical_url(urls) == {}
             db.execute("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
-                       "first_seen, alert) SELECT 'wire', g::text, '', '', 'T', '', now(), "
-                       "false FROM generate_series(1, 20000) g")
+                       "first_seen, alert) SELECT 'wire', g::text, '', "
+                       "'https://wire.example/' || g, 'T', '', now(), false FROM "
+                       "generate_series(1, 20000) g")
             db.execute("INSERT INTO seen_keys (key) SELECT g * 7919 FROM "
                        "generate_series(1, 20000) g")
             db.execute("INSERT INTO seen_keys (key) VALUES (%s), (%s)",
@@ -430,7 +447,9 @@ def test_the_lookups_of_guids_and_kept_keys_probe_their_indexes_as_tables_grow(
             for n in range(1, 21):
                 assert store.known_guids("wire", [*guids, str(n), "kept"]) == {str(n), "kept"}
                 assert store.forgotten_urls(urls) == {urls[0]}
-            assert rows_read() - before <= 20 * 3 * 2   # the rows that match, not the tables
+                found = f"https://wire.example/{n}"
+                assert store.items_by_canonical_url([*urls, found]) == {found: n}
+            assert rows_read() - before <= 20 * 4 * 2   # the rows that match, not the tables
     finally:
         store.close()
 

@@ -181,7 +181,10 @@ def _dedup_key(*parts: str) -> str:
 # Which of a source's guids it delivered: stored, or deleted with its key kept. Each guid
 # is looked up in the unique indexes by a scalar subquery, which the planner never turns
 # into a hash of the whole table (EXISTS under an OR, planned generic while seen_keys was
-# empty, was: a read of every kept key and every item of the source, each poll).
+# empty, was: a read of every kept key and every item of the source, each poll). Not
+# prepared (`known_guids`): a plan kept from tables analysed while empty reads them whole
+# for each value, until they are analysed again; planned each time, on their size then,
+# it probes the indexes.
 _KNOWN_GUIDS = ("SELECT g.guid FROM json_array_elements_text(%s::json) AS g(guid) "
                 "WHERE (SELECT true FROM items WHERE source = %s AND guid = g.guid) "
                 "OR (SELECT true FROM seen_keys WHERE key = "
@@ -273,12 +276,16 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise StoreError(f"database {self._scrub(exc)}") from exc
 
-    def _query(self, sql: str, params: Sequence[Any] | None = None) -> list[DictRow]:
+    def _query(self, sql: str, params: Sequence[Any] | None = None,
+               prepare: bool | None = None) -> list[DictRow]:
         """A read (or ANALYZE: every caller's statement changes nothing twice over). On a
         connection lost before it, or while it runs (a restart, an administrator's
-        pg_terminate_backend), it is made again on the next connection of the pool."""
+        pg_terminate_backend), it is made again on the next connection of the pool.
+        ``prepare``: psycopg's (None: prepared once run a few times; False: planned anew
+        each time, on the table's size then)."""
         try:
-            with self._lent(lambda conn, _: conn.execute(sql, params)) as (_, cursor):
+            with self._lent(lambda conn, _: conn.execute(sql, params, prepare=prepare)
+                            ) as (_, cursor):
                 return cursor.fetchall() if cursor.description else []
         except psycopg.Error as exc:
             raise StoreError(f"database {self._scrub(exc)}") from exc
@@ -393,14 +400,15 @@ class PostgresStore:
     # (`_dedup_key`), in the same query: no hashing here, no second round trip.
 
     def known_guids(self, source: str, guids: Sequence[str]) -> set[str]:
-        rows = self._query(_KNOWN_GUIDS, (json.dumps(list(guids)), source, source))
+        rows = self._query(_KNOWN_GUIDS, (json.dumps(list(guids)), source, source),
+                           prepare=False)
         return {r["guid"] for r in rows}
 
     def forgotten_urls(self, urls: Sequence[str]) -> set[str]:
         wanted = [u for u in dict.fromkeys(urls) if u]
         if not wanted:
             return set()
-        rows = self._query(_FORGOTTEN_URLS, (json.dumps(wanted),))
+        rows = self._query(_FORGOTTEN_URLS, (json.dumps(wanted),), prepare=False)
         return {r["url"] for r in rows}
 
     def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]:
@@ -411,13 +419,15 @@ class PostgresStore:
         # index is partial). `= ANY(45 URLs) GROUP BY` was planned, before the table's
         # first ANALYZE, as a read of every item (postgres_schema.py, migration 5).
         # Only the URLs found come back (a first poll's 45 new URLs: no row to build);
-        # OFFSET 0 keeps the subquery whole, so that each URL's MIN(id) runs once.
+        # OFFSET 0 keeps the subquery whole, so that each URL's MIN(id) runs once. Not
+        # prepared, as _KNOWN_GUIDS: a plan kept from a table analysed while empty read
+        # every item for each URL.
         rows = self._query("SELECT canonical_url, id FROM (SELECT u.url AS canonical_url, "
                            "(SELECT MIN(id) FROM items WHERE canonical_url = u.url AND "
                            "canonical_url <> '') AS id "
                            "FROM json_array_elements_text(%s::json) AS u(url) OFFSET 0) "
                            "AS found "
-                           "WHERE id IS NOT NULL", (json.dumps(wanted),))
+                           "WHERE id IS NOT NULL", (json.dumps(wanted),), prepare=False)
         return {r["canonical_url"]: r["id"] for r in rows}
 
     def recent_stories(self, topic: str, since: datetime, after_id: int = 0) -> list[StoryKey]:
