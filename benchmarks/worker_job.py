@@ -6,7 +6,10 @@ A first cycle of benchmarks/poll.py is bound by the CPU of its workers on a 2-co
 machine, and its figures move with the machine's load and with the other processes: one
 process, one job after another, gives a steadier figure of the worker's own cost. Each
 run prints the CPU per job (user and system), and with --profile the functions that took
-most of it (cProfile, which slows the run; its figures are for ranking only).
+most of it (cProfile, which slows the run; its figures are for ranking only). With
+--database, that is the client's CPU alone: the server's shows in benchmarks/poll.py
+--stages. Two copies run at once, each pinned to a core (taskset -c), compare two versions
+on a machine whose speed moves.
 
     python benchmarks/worker_job.py --feeds 2000
     python benchmarks/worker_job.py --feeds 2000 --profile

@@ -123,8 +123,6 @@ class PostgresPollWriter:
         """Insert the new items; of ``linked`` (those an intent will refer to: they need
         their row id), the indexes whose rows were inserted."""
         linked = set(linked)
-        rows = [(source, n.item.guid, n.item.url, n.canonical_url, n.item.title,
-                 n.item.summary, n.item.published, now, n.alert) for n in new_items]
         with self._db.cursor() as cursor:
             # Most of a first poll refers to nothing: one statement for them all, where an
             # executemany sends, and the server runs, one a row.
@@ -132,7 +130,10 @@ class PostgresPollWriter:
             if plain:
                 cursor.execute(_INSERT_ITEMS, (source, now, json.dumps(plain)))
             for index in sorted(linked):
-                found = cursor.execute(_INSERT_ITEM + " RETURNING id", rows[index]).fetchone()
+                n = new_items[index]
+                found = cursor.execute(_INSERT_ITEM + " RETURNING id", (
+                    source, n.item.guid, n.item.url, n.canonical_url, n.item.title,
+                    n.item.summary, n.item.published, now, n.alert)).fetchone()
                 self._item_ids[index] = int(found["id"]) if found else 0
         return frozenset(i for i, row_id in self._item_ids.items() if row_id)
 
