@@ -14,6 +14,12 @@ on a machine whose speed moves.
     python benchmarks/worker_job.py --feeds 2000
     python benchmarks/worker_job.py --feeds 2000 --profile
     python benchmarks/worker_job.py --feeds 2000 --database postgresql://postgres@127.0.0.1/postgres
+    python benchmarks/worker_job.py --feeds 3000 --batch 8 --other-writer
+
+--batch K sends the jobs K at a time (`sift_batch_in_worker`: sifted one by one, then
+their polls committed in one transaction), as SiftWorkers sends the polls waiting for a
+worker on SQLite; --other-writer has another connection commit after each commit, as the
+other workers do in a run.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ import hashlib
 import pstats
 import random
 import resource
+import sqlite3
 import sys
 import tempfile
 import time
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,7 +43,12 @@ from benchmarks.poll import feed_url, make_feed, scratch_database  # noqa: E402
 from monitor.app import build_app, operators, poll_settings, subscribers  # noqa: E402
 from monitor.config import load_config_data  # noqa: E402
 from monitor.types import FetchResult, ParseJob, Polled, PollTail, SiftJob  # noqa: E402
-from monitor.worker_task import Commits, sift_in_worker, start_worker  # noqa: E402
+from monitor.worker_task import (  # noqa: E402
+    Commits,
+    sift_batch_in_worker,
+    sift_in_worker,
+    start_worker,
+)
 
 
 def cpu() -> tuple[float, float]:
@@ -51,6 +64,13 @@ def main() -> None:
     parser.add_argument("--articles", default="never", choices=("never", "candidates", "all"),
                         help="[monitor] fetch_articles (with a poll's articles to read, the "
                              "worker leaves its commit to the daemon, as in a run)")
+    parser.add_argument("--batch", type=int, default=1, metavar="K",
+                        help="send the jobs K at a time, as SiftWorkers batches the polls "
+                             "waiting for a worker (their commits share a transaction)")
+    parser.add_argument("--other-writer", action="store_true",
+                        help="SQLite: another connection commits a row after each commit, "
+                             "as the other workers do in a run (it empties this one's "
+                             "page cache)")
     parser.add_argument("--profile", action="store_true", help="rank functions by CPU")
     args = parser.parse_args()
     rng = random.Random(1)
@@ -82,12 +102,25 @@ def main() -> None:
             tail = PollTail(m.poll_interval, False, fetched,
                             hashlib.sha256(body).hexdigest())
             jobs.append(SiftJob(source.name, parse, states[source.name], clock, tail))
+        other = None
+        if args.other_writer and args.database is None:
+            other = sqlite3.connect(database, isolation_level=None)
+            other.execute("CREATE TABLE other_writer (n INTEGER)")
+        messages = [bytes(ForkingPickler.dumps((sift_in_worker, job))) for job in jobs]
         profile = cProfile.Profile() if args.profile else None
         user, system = cpu()
         started = time.perf_counter()
         if profile is not None:
             profile.enable()
-        answers = [sift_in_worker(job) for job in jobs]
+        answers = []
+        for start in range(0, len(messages), args.batch):
+            group = messages[start:start + args.batch]
+            if len(group) == 1:
+                answers.append(sift_in_worker(ForkingPickler.loads(group[0])[1]))
+            else:
+                answers.extend(value for _, value in sift_batch_in_worker(group))
+            if other is not None:
+                other.execute("INSERT INTO other_writer VALUES (?)", (start,))
         if profile is not None:
             profile.disable()
         wall = time.perf_counter() - started

@@ -176,6 +176,12 @@ class StoryGrouper:
                 with entry.lock:
                     entry.index.widen(story_id, actors)
 
+    def forget(self) -> None:
+        """Drop every topic's index: each is read again from the store when next used
+        (after a failed commit whose settles indexed stories it did not keep)."""
+        with self._lock:
+            self._topics.clear()
+
     def _join_widened(self, decisions: list[StoryDecision], grouping: Grouping,
                       now: datetime) -> None:
         """The matches without a committed story, checked against the stories of their

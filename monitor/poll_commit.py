@@ -22,15 +22,16 @@ import random
 import threading
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor import decide
-from monitor.commit import commit_in, insert_early
+from monitor.commit import EarlyItems, commit_in, insert_early
+from monitor.errors import StoreError
 from monitor.grouping import Grouping, StoryGrouper
 from monitor.health import health_changes
 from monitor.ports import Store
-from monitor.store.base import PollWriter
+from monitor.store.base import PollBatches, PollWriter
 from monitor.types import (
     FetchResult,
     NewItem,
@@ -42,7 +43,22 @@ from monitor.types import (
     StoryDecision,
 )
 
-__all__ = ["PollCommitter", "capped"]
+__all__ = ["PollCommitter", "PollToCommit", "capped"]
+
+
+@dataclass(frozen=True)
+class PollToCommit:
+    """A sifted poll, to be settled and committed (`PollCommitter.commit_polls`)."""
+
+    name: str
+    interval: timedelta
+    state: SourceState
+    fetched: FetchResult
+    now: datetime
+    body_hash: str
+    items: int                                  # items in the body
+    new_items: tuple[NewItem, ...]
+    classified: tuple[StoryDecision, ...]       # the matches, in item order
 
 
 def capped(new_items: tuple[NewItem, ...], indexes: frozenset[int]) -> tuple[NewItem, ...]:
@@ -89,20 +105,9 @@ class PollCommitter:
                new_items: tuple[NewItem, ...], classified: Sequence[StoryDecision]) -> Polled:
         """Group the poll's matches (``classified``, in item order), then settle its
         stories and commit it."""
+        poll = PollToCommit(name, interval, state, fetched, now, body_hash, items, new_items,
+                            tuple(classified))
         grouping = self.grouper.group(new_items, classified, now)
-        new_items, stories, new_state, alerting = self._commit(
-            name, interval, state, fetched, now, body_hash, items, grouping,
-            capped(new_items, grouping.capped))
-        matched = len({d.item for d in stories if new_items[d.item].reason != "old"})
-        return Polled(new_state, items, matched, alerting)
-
-    def _commit(self, name: str, interval: timedelta, state: SourceState,
-                fetched: FetchResult, now: datetime, body_hash: str, items: int,
-                grouping: Grouping, new_items: tuple[NewItem, ...]
-                ) -> tuple[tuple[NewItem, ...], tuple[StoryDecision, ...], SourceState,
-                           tuple[tuple[str, str | None], ...]]:
-        """Settle a poll's stories and commit it: its new items and stories as committed,
-        its source's state, and the stories it opened that alert."""
         with ExitStack() as held:
             # The locks are released after the commit, so that a poll's commit ends before
             # another's settle begins. One writer (SQLite): taken first; PostgreSQL: once
@@ -113,23 +118,79 @@ class PollCommitter:
                 if self._early is not None:
                     # PostgreSQL: the rows are written while other polls commit; the
                     # decisions below may still make some of them duplicates, or capped.
-                    early = insert_early(writer, name, new_items, grouping.decisions, now)
+                    early = insert_early(writer, name, capped(new_items, grouping.capped),
+                                         grouping.decisions, now)
                     held.enter_context(self.locked(writer))
-                new_items = self._recheck_urls(new_items)
-                settled = self.grouper.settle(grouping, now, frozenset(
-                    i for i, n in enumerate(new_items) if n.reason == "new"))
-                new_items = capped(new_items, settled.capped)
-                count = sum(1 for n in new_items if n.reason == "capped")
-                new_state = self.next_state(state, now, "ok", fetched, interval,
-                                            body_hash=body_hash, items=items,
-                                            new=sum(1 for n in new_items if n.alert) + count,
-                                            capped=count)
-                record = self.with_health(PollRecord(new_state, new_items, settled.decisions),
-                                          now, interval)
-                committed = commit_in(writer, record, self.subscribers, now, early=early)
-            if committed.widened:   # before the locks go: the next settle sees them
-                self.grouper.widen(committed.widened)
-        return new_items, settled.decisions, new_state, committed.alerting
+                polled, widened = self._settle_and_write(writer, poll, grouping, early)
+            if widened:   # before the locks go: the next settle sees them
+                self.grouper.widen(widened)
+        return polled
+
+    def commit_polls(self, polls: Sequence[PollToCommit]) -> list[Polled | Exception]:
+        """Several polls committed together, each as `commit` would, in its order: its
+        Polled, or the exception that kept it out (the others are kept). Where the store
+        takes several polls in one transaction (SQLite's `poll_batch`), they share it and
+        the locks; else (PostgreSQL, whose polls insert their items before the lock) each
+        is committed alone."""
+        if self._early is not None or not isinstance(self.store, PollBatches):
+            return [self._one(poll) for poll in polls]
+        store: PollBatches = self.store
+        groupings: list[Grouping | Exception] = []
+        for poll in polls:
+            try:
+                groupings.append(self.grouper.group(poll.new_items, poll.classified, poll.now))
+            except Exception as exc:  # noqa: BLE001 - this poll's failure, not the others'
+                groupings.append(exc)
+        results: list[Polled | Exception] = []
+        try:
+            with self.locked(), store.poll_batch(self.owner) as in_savepoint:
+                for poll, grouping in zip(polls, groupings, strict=True):
+                    if isinstance(grouping, Exception):
+                        results.append(grouping)
+                        continue
+                    try:
+                        with in_savepoint() as writer:
+                            polled, widened = self._settle_and_write(writer, poll, grouping)
+                    except Exception as exc:  # noqa: BLE001 - this poll's, rolled back alone
+                        results.append(exc)
+                        continue
+                    results.append(polled)
+                    if widened:   # the next poll's settle sees them
+                        self.grouper.widen(widened)
+        except StoreError as exc:
+            # Nothing of the batch was kept, but its settles may have indexed the stories
+            # its polls opened: the index is read afresh.
+            self.grouper.forget()
+            return [exc] * len(polls)
+        return results
+
+    def _one(self, poll: PollToCommit) -> Polled | Exception:
+        try:
+            return self.commit(poll.name, poll.interval, poll.state, poll.fetched, poll.now,
+                               poll.body_hash, poll.items, poll.new_items, poll.classified)
+        except Exception as exc:  # noqa: BLE001 - this poll's failure, not the others'
+            return exc
+
+    def _settle_and_write(self, writer: PollWriter, poll: PollToCommit, grouping: Grouping,
+                          early: EarlyItems | None = None
+                          ) -> tuple[Polled, Mapping[int, tuple[str, ...]]]:
+        """Under the locks, in the poll's transaction: its links re-checked, its stories
+        settled, its source's next state computed, all of it written; the poll as
+        committed, and the stories it widened."""
+        new_items = self._recheck_urls(capped(poll.new_items, grouping.capped))
+        settled = self.grouper.settle(grouping, poll.now, frozenset(
+            i for i, n in enumerate(new_items) if n.reason == "new"))
+        new_items = capped(new_items, settled.capped)
+        count = sum(1 for n in new_items if n.reason == "capped")
+        new_state = self.next_state(poll.state, poll.now, "ok", poll.fetched, poll.interval,
+                                    body_hash=poll.body_hash, items=poll.items,
+                                    new=sum(1 for n in new_items if n.alert) + count,
+                                    capped=count)
+        record = self.with_health(PollRecord(new_state, new_items, settled.decisions),
+                                  poll.now, poll.interval)
+        committed = commit_in(writer, record, self.subscribers, poll.now, early=early)
+        matched = len({d.item for d in settled.decisions if new_items[d.item].reason != "old"})
+        return Polled(new_state, poll.items, matched, committed.alerting), committed.widened
 
     def _recheck_urls(self, new_items: tuple[NewItem, ...]) -> tuple[NewItem, ...]:
         """Another source polled at the same time may have stored one of these URLs since

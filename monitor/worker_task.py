@@ -12,23 +12,26 @@ point leaves the poll's outcome unknown, not its body at fault.
 from __future__ import annotations
 
 import gc
+import pickle
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from monitor.article_plan import wanted
 from monitor.classify import TopicClassifier, build_classifier
 from monitor.config import TopicConfig
+from monitor.errors import ParseError
 from monitor.parse.jobs import run_parse_job
-from monitor.poll_commit import PollCommitter
+from monitor.poll_commit import PollCommitter, PollToCommit
 from monitor.ports import ItemKeys
 from monitor.sift import sift
 from monitor.store import open_store
 from monitor.types import ArticleMode, Polled, PollSettings, Sifted, SiftJob
 
 __all__ = ["COMMITTING", "YOUNG_COLLECTION_EVERY", "Commits", "collect_young_less_often",
-           "say_committing_with", "sift_in_worker", "start_worker"]
+           "say_committing_with", "sift_batch_in_worker", "sift_in_worker", "start_worker"]
 
 # A poll allocates thousands of short-lived objects (a first poll: 45 items parsed,
 # classified, handed back and committed). Python collects its young generation every 700
@@ -108,6 +111,45 @@ def sift_in_worker(job: SiftJob) -> Sifted | Polled:
     _WORKER.committing()
     return committer.commit(job.source, tail.interval, job.state, tail.fetched, job.now,
                             tail.body_hash, sifted.items, sifted.new_items, sifted.decisions)
+
+
+def sift_batch_in_worker(messages: Sequence[bytes]) -> list[tuple[bool, Any]]:
+    """A worker's task for several jobs sent together (SiftWorkers' batches): each message
+    a pickled (task, job) pair, each answered as the worker answers a job alone: (True,
+    its result) or (False, the exception it raised), in order. Each body is sifted on its
+    own (its failure is its own); then the polls to commit are committed together
+    (`PollCommitter.commit_polls`: on SQLite, in one transaction), after one COMMITTING.
+    A task other than `sift_in_worker` runs as it would alone."""
+    answers: list[tuple[bool, Any] | None] = [None] * len(messages)
+    polls: list[tuple[int, PollToCommit]] = []
+    for index, message in enumerate(messages):
+        try:
+            task, job = pickle.loads(message)
+            if task is not sift_in_worker:
+                answers[index] = (True, task(job))
+                continue
+            sifted = sift(job, run_parse_job, _WORKER.keys, _WORKER.classifiers,
+                          _WORKER.max_age)
+            tail = job.tail
+            if _WORKER.committer is None or tail is None or _reads_articles(job, sifted):
+                answers[index] = (True, sifted)
+                continue
+            polls.append((index, PollToCommit(
+                job.source, tail.interval, job.state, tail.fetched, job.now, tail.body_hash,
+                sifted.items, sifted.new_items, sifted.decisions)))
+        except Exception as exc:  # noqa: BLE001 - this job's failure, for the daemon to judge
+            answers[index] = (False, exc)
+    if polls and _WORKER.committer is not None:
+        _WORKER.committing()
+        try:
+            results: list[Polled | Exception] = _WORKER.committer.commit_polls(
+                [poll for _, poll in polls])
+        except Exception as exc:  # noqa: BLE001 - none of them is known to be committed
+            results = [exc] * len(polls)
+        for (index, _), result in zip(polls, results, strict=True):
+            answers[index] = (False, result) if isinstance(result, Exception) else (True, result)
+    return [answer if answer is not None else (False, ParseError("the job was not run"))
+            for answer in answers]
 
 
 def _reads_articles(job: SiftJob, sifted: Sifted) -> bool:

@@ -55,6 +55,7 @@ from monitor.worker_task import (
     Commits,
     collect_young_less_often,
     say_committing_with,
+    sift_batch_in_worker,
     sift_in_worker,
     start_worker,
 )
@@ -94,11 +95,13 @@ def _serve(conn: Connection, lifeline: Connection, starter: Callable[..., None],
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     log_to_stderr(log_level)
     _end_with_the_daemon(lifeline)
-    said: list[bool] = []    # this job's worker said it commits
+    said: list[bool] = []    # this job's worker said it commits (once a message: a batch's
+                             # jobs may each say it)
 
     def committing() -> None:
-        conn.send(COMMITTING)
-        said.append(True)
+        if not said:
+            conn.send(COMMITTING)
+            said.append(True)
 
     say_committing_with(committing)
     try:
@@ -243,12 +246,26 @@ class _Waiting:
     """A job waiting for a worker: the thread that gives a worker back sends it the job,
     then wakes the job's thread (so the worker does not wait for that thread to wake).
     Woken without a worker, the thread tries again (one was stopped: there is room to
-    start another; or the workers are stopped)."""
+    start another; or the workers are stopped).
 
-    def __init__(self, message: bytes) -> None:
+    Jobs waiting in line are sent together, up to the pool's ``batch``: the first job's
+    thread reads the worker's answer and hands each other job its own (``answer``); if
+    the worker hangs or dies on the batch, each job is sent again by itself (``again``),
+    so that the job at fault fails alone."""
+
+    def __init__(self, message: bytes, alone: bool = False) -> None:
         self.message = message     # the (task, job) pair, pickled
+        self.alone = alone         # to be sent by itself: its batch was lost
         self.woken = threading.Event()
         self.worker: _Process | None = None
+        self.sent = False          # the job was sent to ``worker`` (by `_give_back`)
+        self.batch: list[_Waiting] = []      # the other jobs sent with this one
+        self.answer: tuple[bool, Any] | None = None   # read by the first job's thread
+        self.again = False         # its batch was lost: to be sent again by itself
+
+
+class _BatchLost(Exception):
+    """The worker hung or died on a batch: each of its jobs is sent again by itself."""
 
 
 class SiftWorkers:
@@ -256,17 +273,20 @@ class SiftWorkers:
     With ``commits``, the workers also commit the polls whose jobs carry a tail.
 
     ``timeout`` bounds one job once a worker has it (the wait for an idle worker does not
-    count; the wait for the record lock, to commit, does). ``target`` is the task, a
-    module-level function (it is sent by name).
+    count; the wait for the record lock, to commit, does), or one batch. ``target`` is the
+    task, a module-level function (it is sent by name). ``batch``: how many jobs waiting in
+    line a worker given back is sent at once (`sift_batch_in_worker`: their polls are
+    committed together); a job that waits for no one is sent alone, at once.
     """
 
     def __init__(self, count: int, timeout: float, database: str,
                  topics: Sequence[TopicConfig], max_age: timedelta,
                  target: Callable[[SiftJob], Sifted | Polled] = sift_in_worker,
                  starter: Callable[..., None] = start_worker,
-                 commits: Commits | None = None) -> None:
+                 commits: Commits | None = None, batch: int = 1) -> None:
         self.count = count
         self.timeout = timeout
+        self.batch = max(batch, 1)
         self.target = target
         self.commits = commits is not None
         # The starter is module-level too: (database, topics, max_age[, commits]).
@@ -289,31 +309,54 @@ class SiftWorkers:
         """Sift in a worker, and commit there when the job has a tail; a worker that
         hangs or dies sifting the job, or cannot start, raises ParseError; one that does
         committing it, StoreError."""
-        try:
-            ok, value = self._run(job)
-        except WorkerGone:       # it died idle, not on this job: another worker takes it
+        alone, gone = False, 0
+        while True:
             try:
-                ok, value = self._run(job)
-            except WorkerGone:
-                raise ParseError("two worker processes died before they got this body "
-                                 "(see the log)") from None
+                ok, value = self._run(job, alone)
+                break
+            except WorkerGone:   # it died idle, not on this job: another worker takes it
+                gone += 1
+                if gone == 2:
+                    raise ParseError("two worker processes died before they got this body "
+                                     "(see the log)") from None
+            except _BatchLost:   # sent again by itself: if it was at fault, it fails alone
+                alone = True
         if not ok:
             raise value   # the job's own failure (a ParseError ...): the worker is fine
         result: Sifted | Polled = value
         return result
 
-    def _run(self, job: SiftJob) -> tuple[bool, Any]:
-        """The job in one worker: its (ok, value) answer, the worker given back; ParseError
-        when the worker hangs, dies on it or cannot start; WorkerGone (the worker
-        discarded) when it had died before it got the job."""
+    def _run(self, job: SiftJob, alone: bool) -> tuple[bool, Any]:
+        """The job in one worker, perhaps with others: its (ok, value) answer, the worker
+        given back; ParseError when the worker hangs, dies on it or cannot start;
+        WorkerGone (the worker discarded) when it had died before it got the job;
+        _BatchLost when it hung or died on a batch that held the job."""
         # Pickled here, in the job's own thread: a job that does not pickle fails alone,
         # and a thread that gives a worker back sends the next job's bytes as they are.
         message = bytes(ForkingPickler.dumps((self.target, job)))
         try:
-            worker, sent = self._take(message)
+            turn = self._take(message, alone)
         except WorkerStartError as exc:
             log.error("a worker process could not start: %s", exc)
             raise ParseError(f"a worker process could not start: {exc}") from None
+        if turn.answer is not None:    # sent in another job's batch, answered there
+            return turn.answer
+        if turn.again:
+            raise _BatchLost
+        worker, others = turn.worker, turn.batch
+        assert worker is not None
+        try:
+            return self._answered(worker, message, turn.sent, job, others)
+        finally:
+            for other in others:   # whatever happened here, no job's thread waits forever
+                if other.answer is None and not other.again:
+                    other.again = True
+                    other.woken.set()
+
+    def _answered(self, worker: _Process, message: bytes, sent: bool, job: SiftJob,
+                  others: list[_Waiting]) -> tuple[bool, Any]:
+        """The worker's answer to the job (and to ``others``, sent with it, each handed its
+        own); the worker given back, or discarded when it failed."""
         try:
             answer = worker.run(message, self.timeout, sent)
         except WorkerGone:
@@ -321,18 +364,30 @@ class SiftWorkers:
             log.warning("a worker process had died while idle (exit code %s); another "
                         "takes its place", worker.process.exitcode)
             raise
-        except TimeoutError:
-            self._discard(worker)
-            raise ParseError(f"reading the body took longer than {self.timeout:g}s "
-                             "(its worker process was stopped)") from None
         except CommitInDoubt as exc:
             # Not the body's fault, nor is the poll known to be lost: not recorded, so
             # that the source keeps its stored state and is polled again.
             self._discard(worker)
-            log.warning("source %r: %s", job.source, exc)
-            raise StoreError(f"{exc}; whether it was committed is not known") from None
-        except (EOFError, OSError):
+            sources = ", ".join(repr(s) for s in [job.source, *(
+                "…" for _ in others[:1])])
+            log.warning("source %s%s: %s", sources, f" and {len(others)} more in its batch"
+                        if others else "", exc)
+            error = StoreError(f"{exc}; whether it was committed is not known")
+            for other in others:
+                other.answer = (False, error)
+                other.woken.set()
+            raise error from None
+        except (TimeoutError, EOFError, OSError) as exc:
             self._discard(worker)
+            hung = isinstance(exc, TimeoutError)
+            if others:
+                log.warning("a worker process %s a batch of %d bodies (exit code %s); each "
+                            "is sent again by itself", "hung on" if hung else "died on",
+                            1 + len(others), worker.process.exitcode)
+                raise _BatchLost from None
+            if hung:
+                raise ParseError(f"reading the body took longer than {self.timeout:g}s "
+                                 "(its worker process was stopped)") from None
             log.warning("a worker process died sifting source %r (exit code %s); another "
                         "takes its place", job.source, worker.process.exitcode)
             raise ParseError("the worker process died on this body") from None
@@ -340,12 +395,24 @@ class SiftWorkers:
             self._discard(worker)   # an answer that did not unpickle: start afresh
             raise
         self._give_back(worker)
-        return answer
+        if not others:
+            return answer
+        ok, value = answer
+        # Not ok: the batch's answer could not be sent (it did not pickle): each job gets
+        # the worker's word for it (StoreError once it had said it commits).
+        answers = value if ok else [answer] * (1 + len(others))
+        for other, its_answer in zip(others, answers[1:], strict=True):
+            other.answer = its_answer
+            other.woken.set()
+        first: tuple[bool, Any] = answers[0]
+        return first
 
-    def _take(self, message: bytes) -> tuple[_Process, bool]:
+    def _take(self, message: bytes, alone: bool) -> _Waiting:
         """An idle worker, or a new one while fewer than ``count`` run; else wait until a
-        worker is given back, which it is with ``message`` (the job) sent to it: (the
-        worker, whether the job was sent)."""
+        worker is given back, which it is with ``message`` (the job) sent to it, perhaps
+        with other jobs, or until the job was answered in another job's batch, or its
+        batch lost (``alone``: the job is sent by itself). The job's turn: its worker, or
+        its answer, or ``again``."""
         woken = False    # woken without a worker: waits again first in line
         while True:
             waiting = None
@@ -355,7 +422,9 @@ class SiftWorkers:
                 while self._idle:
                     worker = self._idle.pop()
                     if worker.alive():
-                        return worker, False
+                        turn = _Waiting(message, alone)
+                        turn.worker = worker
+                        return turn
                     log.warning("a worker process died while idle (exit code %s); another "
                                 "takes its place", worker.process.exitcode)
                     self._all.discard(worker)
@@ -363,16 +432,18 @@ class SiftWorkers:
                 if len(self._all) + self._starting < self.count:
                     self._starting += 1
                 else:
-                    waiting = _Waiting(message)
+                    waiting = _Waiting(message, alone)
                     if woken:
                         self._waiting.appendleft(waiting)
                     else:
                         self._waiting.append(waiting)
             if waiting is None:
-                return self._spawn(), False
+                turn = _Waiting(message, alone)
+                turn.worker = self._spawn()
+                return turn
             waiting.woken.wait()
-            if waiting.worker is not None:
-                return waiting.worker, True
+            if waiting.worker is not None or waiting.answer is not None or waiting.again:
+                return waiting
             woken = True
 
     def _wake_one(self) -> None:
@@ -402,27 +473,39 @@ class SiftWorkers:
         return worker
 
     def _give_back(self, worker: _Process) -> None:
-        """A worker done with its job: sent the job waiting longest, if any, else idle."""
+        """A worker done with its job: sent the jobs waiting longest (up to ``batch`` of
+        them, in one message), if any, else idle."""
         with self._free:
             if self._closed:
-                waiting = None
+                batch = []
             elif self._waiting:
-                waiting = self._waiting.popleft()
+                batch = [self._waiting.popleft()]
+                # Only the product's task is batched: its polls are sifted, then committed
+                # together, so a body that kills or hangs its worker is known by then.
+                size = self.batch if self.target is sift_in_worker else 1
+                while (len(batch) < size and self._waiting and not batch[0].alone
+                       and not self._waiting[0].alone):
+                    batch.append(self._waiting.popleft())
             else:
                 self._idle.append(worker)
                 return
-        if waiting is None:
+        if not batch:
             worker.stop(STOP_SECONDS)
             return
+        first = batch[0]
+        message = first.message if len(batch) == 1 else bytes(ForkingPickler.dumps(
+            (sift_batch_in_worker, [waiting.message for waiting in batch])))
         try:
-            worker.conn.send_bytes(waiting.message)
-        except OSError:   # it died since it answered: the job's thread starts another
+            worker.conn.send_bytes(message)
+        except OSError:   # it died since it answered: the jobs' threads start another
             log.warning("a worker process died while idle (exit code %s); another takes "
                         "its place", worker.process.exitcode)
             self._discard(worker, wake=False)
-        else:
-            waiting.worker = worker
-        waiting.woken.set()
+            for waiting in batch:
+                waiting.woken.set()
+            return
+        first.worker, first.sent, first.batch = worker, True, batch[1:]
+        first.woken.set()
 
     def _discard(self, worker: _Process, wake: bool = True) -> None:
         """Stop a worker; with ``wake``, a waiting job's thread starts another."""

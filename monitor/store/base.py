@@ -7,10 +7,10 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from monitor.cluster import Heartbeat, Lease, NodeIdentity, NodeInfo, SourceClaim
 from monitor.events import KnownEvent, LedgerEntry
@@ -82,6 +82,19 @@ class PollWriter(Protocol):
     def apply(self, intents: Sequence[Intent], now: datetime) -> dict[int, tuple[str, ...]]:
         """Write the intents in order; returns the stories whose actors were widened
         (story id -> its actors now)."""
+
+
+@runtime_checkable
+class PollBatches(Protocol):
+    """A store that takes several polls' commits in one transaction (SQLite: a worker's
+    batch then empties the other processes' page caches once, not once a poll)."""
+
+    def poll_batch(self, owner: str | None = None
+                   ) -> AbstractContextManager[Callable[[], AbstractContextManager[PollWriter]]]:
+        """One transaction for several polls' commits (`poll_transaction`'s rules for
+        each): every call of the function it gives opens a poll's writes, in a savepoint:
+        a poll whose block raises leaves nothing, the others are kept. If the transaction
+        cannot commit, none is kept (StoreError)."""
 
 
 class Store(Protocol):

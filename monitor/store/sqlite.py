@@ -19,8 +19,8 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -379,13 +379,56 @@ class SqliteStore:
         state releases its lease; when another node than ``owner`` holds the lease, the
         state write raises StoreError and nothing of the poll is kept."""
         with self._transaction() as db:
-            def write_state(state: SourceState) -> None:
-                if not db.execute(_RECORD_STATE, [*self._state_row(state), owner,
-                                                  owner]).rowcount:
-                    raise StoreError(f"source {state.name!r} is leased to another node "
-                                     f"(this node's lease lapsed): this poll is not recorded")
+            yield SqlitePollWriter(db, self._state_writer(db, owner))
 
-            yield SqlitePollWriter(db, write_state)
+    @contextmanager
+    def poll_batch(self, owner: str | None = None
+                   ) -> Iterator[Callable[[], AbstractContextManager[SqlitePollWriter]]]:
+        """Several polls' commits in one transaction (a worker's batch: one commit, and one
+        emptying of the other processes' page caches, for several polls). Each poll
+        writes through ``poll()``, in a savepoint of its own: a poll that raises leaves
+        nothing and the others are kept. If the transaction's commit fails, none is kept
+        (StoreError); so is it when a poll's failure rolled the whole transaction back
+        (SQLite does so on a full disk or an I/O error): the commit then finds none."""
+        with self._transaction() as db:
+            write_state = self._state_writer(db, owner)
+
+            @contextmanager
+            def poll() -> Iterator[SqlitePollWriter]:
+                if not db.in_transaction:   # outside it, a savepoint would commit alone
+                    raise StoreError(f"database {self.path}: the transaction of this "
+                                     "poll's batch was rolled back")
+                try:
+                    db.execute("SAVEPOINT poll")
+                except sqlite3.Error as exc:
+                    raise StoreError(f"database {self.path}: {exc}") from exc
+                try:
+                    yield SqlitePollWriter(db, write_state)
+                except BaseException as exc:
+                    try:
+                        db.execute("ROLLBACK TO poll")
+                        db.execute("RELEASE poll")
+                    except sqlite3.Error:
+                        pass    # the transaction was rolled back whole: its commit fails
+                    if isinstance(exc, sqlite3.Error):
+                        raise StoreError(f"database {self.path}: {exc}") from exc
+                    raise
+                try:
+                    db.execute("RELEASE poll")
+                except sqlite3.Error as exc:
+                    raise StoreError(f"database {self.path}: {exc}") from exc
+
+            yield poll
+
+    def _state_writer(self, db: sqlite3.Connection,
+                      owner: str | None) -> Callable[[SourceState], None]:
+        """A poll's write of its source's state, which releases the source's lease."""
+        def write_state(state: SourceState) -> None:
+            if not db.execute(_RECORD_STATE, [*self._state_row(state), owner,
+                                              owner]).rowcount:
+                raise StoreError(f"source {state.name!r} is leased to another node "
+                                 f"(this node's lease lapsed): this poll is not recorded")
+        return write_state
 
     @contextmanager
     def record_lock(self) -> Iterator[None]:

@@ -1,0 +1,325 @@
+"""Polls waiting for a worker go to it together and are committed in one transaction
+(SQLite): each poll is kept or lost alone, a body that kills or hangs its worker fails
+alone, and a batch whose commit fails leaves nothing behind, not even in the story index.
+
+Real worker processes and real SQLite files; the jobs are real feeds sifted as a poll
+sifts them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor import worker_task
+from monitor.app import build_app, build_classifiers, operators, poll_settings, subscribers
+from monitor.config import Config, load_config_data
+from monitor.errors import ParseError, StoreError
+from monitor.parse.jobs import run_parse_job
+from monitor.poll_commit import PollCommitter, PollToCommit
+from monitor.sift import sift
+from monitor.store import open_store
+from monitor.store.sqlite import RECORD_LOCK_SUFFIX, SqliteStore
+from monitor.types import FetchResult, ParseJob, Polled, PollTail, SiftJob
+from monitor.workers import Commits, SiftWorkers, start_worker
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+MATCH = "Uzbekistan accepts the credentials of the Taliban's ambassador in Tashkent"
+DOOMED = "doomed-body"   # a title that makes the test's parser kill or hang its worker
+
+
+def rss(n: int, titles: Sequence[str]) -> bytes:
+    published = format_datetime(NOW - timedelta(minutes=5), usegmt=True)
+    entries = "".join(
+        f"<item><guid>w{n}-{k}</guid><title>{escape(title)}</title>"
+        f"<link>https://w{n}.example/{k}</link><pubDate>{published}</pubDate></item>"
+        for k, title in enumerate(titles))
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>wire {n}</title>'
+            f"<link>https://w{n}.example/</link>{entries}</channel></rss>").encode()
+
+
+def body(n: int, *, match: bool = False, doomed: bool = False) -> bytes:
+    titles = [f"Weather report {k} from desk {n}" for k in range(4)]
+    if match:
+        titles.append(MATCH)
+    if doomed:
+        titles.append(DOOMED)
+    return rss(n, titles)
+
+
+def make_config(tmp_path: Path, sources: int) -> Config:
+    return load_config_data({
+        "monitor": {"database": str(tmp_path / "m.db"), "fetch_articles": "never"},
+        "topics": [{"name": "t", "event": "recognition"}],
+        "sources": [{"name": f"wire {n}", "url": f"https://w{n}.example/rss"}
+                    for n in range(sources)],
+        "notifiers": [{"name": "desk", "type": "file", "path": str(tmp_path / "desk.log")}]})
+
+
+def jobs(config: Config, bodies: Sequence[bytes]) -> list[SiftJob]:
+    """A first poll's job for each source, its body fetched, as the pipeline makes it."""
+    app = build_app(config)   # the schema and the sources
+    try:
+        states = [app.store.source_state(source.name) for source in config.sources]
+    finally:
+        app.close()
+    made = []
+    for source, state, content in zip(config.sources, states, bodies, strict=True):
+        fetched = FetchResult(source.url, 200, None,
+                              headers={"content-type": "application/rss+xml"})
+        tail = PollTail(timedelta(minutes=15), False, fetched,
+                        hashlib.sha256(content).hexdigest())
+        made.append(SiftJob(source.name, ParseJob("feed", content, source.url,
+                                                  "application/rss+xml"), state, NOW, tail))
+    return made
+
+
+def commits(config: Config) -> Commits:
+    return Commits(poll_settings(config), {t: tuple(n) for t, n in subscribers(config).items()},
+                   operators(config), None, "never")
+
+
+# -- in the worker process --------------------------------------------------------------
+
+def doomed_parse(job: ParseJob) -> Any:
+    """The real parser, except on a doomed body: SIGKILL (as by the OOM killer) or a hang,
+    as the body's feed title says."""
+    if DOOMED.encode() in job.content:
+        if b"kill" in job.content:
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(60)
+    return run_parse_job(job)
+
+
+def start_recording_worker(database: str, *args: Any) -> None:
+    """A worker's start-up that also writes the sources of each batch it is sent, a line a
+    batch, to ``<database>.batches``, and reads bodies with `doomed_parse`."""
+    start_worker(database, *args)
+    batch = worker_task.sift_batch_in_worker
+
+    def recorded(messages: Sequence[bytes]) -> list[tuple[bool, Any]]:
+        with open(f"{database}.batches", "a", encoding="utf-8") as log:
+            log.write(",".join(pickle.loads(m)[1].source for m in messages) + "\n")
+        return batch(messages)
+
+    # The daemon sends the batch's task by name: this process finds the recording one.
+    worker_task.sift_batch_in_worker = recorded
+    worker_task.run_parse_job = doomed_parse       # type: ignore[attr-defined]
+
+
+def batches(config: Config) -> list[list[str]]:
+    """The sources of each batch the worker was sent (not the jobs sent alone)."""
+    path = Path(f"{config.monitor.database}.batches")
+    return [line.split(",") for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def waiting_for_the_lock(database: str) -> int:
+    """How many processes wait for the store's record lock (the kernel's /proc/locks)."""
+    inode = os.stat(os.path.realpath(database) + RECORD_LOCK_SUFFIX).st_ino
+    with open("/proc/locks", encoding="ascii") as locks:
+        return sum(1 for line in locks if "->" in line and f":{inode} " in line)
+
+
+def wait_until(condition: Any, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def run_queued(workers: SiftWorkers, sift_jobs: Sequence[SiftJob], database: str) -> list[Any]:
+    """The first job sent to the worker, which then waits for the record lock (held here)
+    to commit it; meanwhile every other job waits in line for the worker. Then the lock
+    goes: the worker is given back and sent the others, a batch at a time. Each job's
+    answer, or the exception it raised."""
+    results: list[Any] = [None] * len(sift_jobs)
+
+    def run(index: int) -> None:
+        try:
+            results[index] = workers(sift_jobs[index])
+        except Exception as exc:  # noqa: BLE001 - the test compares them
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(sift_jobs))]
+    store = open_store(database)
+    try:
+        with store.record_lock():
+            threads[0].start()
+            wait_until(lambda: waiting_for_the_lock(database) == 1)
+            for thread in threads[1:]:
+                thread.start()
+            wait_until(lambda: len(workers._waiting) == len(sift_jobs) - 1)
+        for thread in threads:
+            thread.join(120)
+    finally:
+        store.close()
+    return results
+
+
+def stored_sources(config: Config) -> set[str]:
+    db = sqlite3.connect(config.monitor.database)
+    try:
+        return {source for (source,) in db.execute("SELECT DISTINCT source FROM items")}
+    finally:
+        db.close()
+
+
+@contextmanager
+def one_worker(config: Config, timeout: float = 60) -> Iterator[SiftWorkers]:
+    workers = SiftWorkers(1, timeout, config.monitor.database, config.topics,
+                          config.monitor.max_age, starter=start_recording_worker,
+                          commits=commits(config), batch=8)
+    try:
+        yield workers
+    finally:
+        workers.close()
+
+
+def test_polls_waiting_for_the_worker_are_committed_together(tmp_path: Path) -> None:
+    config = make_config(tmp_path, 16)
+    sift_jobs = jobs(config, [body(n, match=n % 5 == 0) for n in range(16)])
+    with one_worker(config) as workers:
+        results = run_queued(workers, sift_jobs, config.monitor.database)
+    assert all(isinstance(r, Polled) for r in results), results
+    assert [r.matched for r in results] == [int(n % 5 == 0) for n in range(16)]
+    assert stored_sources(config) == {f"wire {n}" for n in range(16)}
+    # The first alone; the fifteen that waited, eight, then seven.
+    assert [len(sources) for sources in batches(config)] == [8, 7]
+
+
+@pytest.mark.parametrize("how, error", [("kill", "died on this body"),
+                                        ("hang", "took longer than 3s")])
+def test_a_body_that_kills_or_hangs_its_worker_in_a_batch_fails_alone(
+        tmp_path: Path, how: str, error: str) -> None:
+    config = make_config(tmp_path, 12)
+    bodies = [body(n) for n in range(12)]
+    bodies[6] = body(6, doomed=True).replace(b"<title>wire 6", f"<title>{how}".encode())
+    sift_jobs = jobs(config, bodies)
+    with one_worker(config, timeout=3) as workers:
+        results = run_queued(workers, sift_jobs, config.monitor.database)
+    assert isinstance(results[6], ParseError) and error in str(results[6])
+    assert all(isinstance(r, Polled) for n, r in enumerate(results) if n != 6), results
+    assert stored_sources(config) == {f"wire {n}" for n in range(12) if n != 6}
+    # It was first sent with others; they were sent again, each by itself.
+    assert any("wire 6" in sources and len(sources) > 1 for sources in batches(config))
+
+
+# -- PollCommitter.commit_polls, in this process ------------------------------------------
+
+def to_commit(config: Config, store: SqliteStore, bodies: Sequence[bytes]) -> list[PollToCommit]:
+    classifiers = build_classifiers(config)
+    made = []
+    for source, content in zip(config.sources, bodies, strict=True):
+        state = store.source_state(source.name)
+        job = SiftJob(source.name, ParseJob("feed", content, source.url), state, NOW)
+        sifted = sift(job, run_parse_job, store, classifiers, config.monitor.max_age)
+        made.append(PollToCommit(source.name, timedelta(minutes=15), state,
+                                 FetchResult(source.url, 200, content), NOW,
+                                 hashlib.sha256(content).hexdigest(), sifted.items,
+                                 sifted.new_items, sifted.decisions))
+    return made
+
+
+def committer(config: Config, store: Any, owner: str | None = None) -> PollCommitter:
+    import random
+
+    return PollCommitter(poll_settings(config), store, subscribers(config), random.Random(1),
+                         operators(config), owner, shared=True)
+
+
+def stories(database: str) -> list[tuple[int, int]]:
+    """(story id, how many items it holds), and the outbox rows' stories."""
+    db = sqlite3.connect(database)
+    try:
+        return sorted(db.execute("SELECT story_id, COUNT(*) FROM story_items GROUP BY story_id"))
+    finally:
+        db.close()
+
+
+REFUSALS = {
+    # Another node holds the source's lease: its poll may not be recorded here.
+    "leased": ("UPDATE sources SET lease_owner = 'other', lease_until = '2999-01-01T00:00:00' "
+               "WHERE name = 'wire 1'", "leased to another node"),
+    # The database refuses the poll's story once its items are in (as a full disk would).
+    "refused midway": ("CREATE TRIGGER refuse BEFORE INSERT ON story_items WHEN (SELECT "
+                       "source FROM items WHERE id = NEW.item_id) = 'wire 1' BEGIN SELECT "
+                       "RAISE(ABORT, 'database or disk is full'); END", "disk is full"),
+}
+
+
+@pytest.mark.parametrize("refusal", sorted(REFUSALS))
+def test_a_poll_refused_in_a_batch_is_rolled_back_alone(tmp_path: Path, refusal: str) -> None:
+    config = make_config(tmp_path, 3)
+    build_app(config).close()
+    sql, error = REFUSALS[refusal]
+    db = sqlite3.connect(config.monitor.database)
+    db.execute(sql)
+    db.commit()
+    db.close()
+    store = open_store(config.monitor.database)
+    assert isinstance(store, SqliteStore)
+    try:
+        polls = to_commit(config, store, [body(n, match=True) for n in range(3)])
+        results = committer(config, store, owner="me").commit_polls(polls)
+        assert isinstance(results[0], Polled) and isinstance(results[2], Polled)
+        assert isinstance(results[1], StoreError) and error in str(results[1])
+        assert store.source_state("wire 1").body_hash is None
+        assert store.source_state("wire 2").body_hash == polls[2].body_hash
+    finally:
+        store.close()
+    assert stored_sources(config) == {"wire 0", "wire 2"}
+    # The two matches are one story: the third poll joined the first's, in the batch.
+    assert stories(config.monitor.database) == [(1, 2)]
+
+
+class FailingCommit:
+    """A SQLite store whose batches fail when they commit (a full disk)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    @contextmanager
+    def poll_batch(self, owner: str | None = None) -> Iterator[Any]:
+        with self.store.poll_batch(owner) as poll:
+            yield poll
+            raise StoreError("database or disk is full")
+
+
+def test_a_batch_that_fails_to_commit_leaves_no_story_behind(tmp_path: Path) -> None:
+    config = make_config(tmp_path, 2)
+    build_app(config).close()
+    store = open_store(config.monitor.database)
+    assert isinstance(store, SqliteStore)
+    try:
+        polls = to_commit(config, store, [body(n, match=True) for n in range(2)])
+        failing = committer(config, FailingCommit(store))
+        results = failing.commit_polls(polls)
+        assert all(isinstance(r, StoreError) for r in results)
+        assert stored_sources(config) == set() and stories(config.monitor.database) == []
+        # Within the batch the second match joined the first's story, which its index
+        # learnt; the commit failed, so the index forgot it: the second poll, committed
+        # now, opens the story (and alerts) instead of joining one that is not there.
+        again = failing.commit(polls[1].name, polls[1].interval, polls[1].state,
+                               polls[1].fetched, NOW, polls[1].body_hash, polls[1].items,
+                               polls[1].new_items, polls[1].classified)
+        assert again.matched == 1 and again.alerting
+    finally:
+        store.close()
+    assert stories(config.monitor.database) == [(1, 1)]
