@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.poll import feed_url, make_feed, scratch_database  # noqa: E402
 from monitor.app import build_app, operators, poll_settings, subscribers  # noqa: E402
+from monitor.classify import gazetteer  # noqa: E402
 from monitor.config import load_config_data  # noqa: E402
 from monitor.types import FetchResult, ParseJob, Polled, PollTail, SiftJob  # noqa: E402
 from monitor.worker_task import (  # noqa: E402
@@ -91,6 +92,7 @@ def main() -> None:
         finally:
             app.close()
         m = config.monitor
+        gazetteer.entries()   # compiled once, before the jobs, as the fork server does
         start_worker(database, config.topics, m.max_age, Commits(
             poll_settings(config), {t: tuple(n) for t, n in subscribers(config).items()},
             operators(config), None, m.fetch_articles))

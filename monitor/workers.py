@@ -251,7 +251,8 @@ class _Waiting:
     Jobs waiting in line are sent together, up to the pool's ``batch``: the first job's
     thread reads the worker's answer and hands each other job its own (``answer``); if
     the worker hangs or dies on the batch, each job is sent again by itself (``again``),
-    so that the job at fault fails alone."""
+    so that the job at fault fails alone; its source's next jobs are sent by themselves
+    until one is sifted (SiftWorkers' suspects)."""
 
     def __init__(self, message: bytes, alone: bool = False) -> None:
         self.message = message     # the (task, job) pair, pickled
@@ -300,6 +301,9 @@ class SiftWorkers:
         self._all: set[_Process] = set()
         self._starting = 0
         self._closed = False
+        # The sources whose body last hung or killed the worker it was sent to: sent alone
+        # until a body of theirs is sifted again, so that they cost no batch another round.
+        self._suspects: set[str] = set()
         # Workers ignore SIGTERM, which multiprocessing sends its children at exit before
         # joining them: a process that never called close() would wait forever. This
         # handler runs before multiprocessing's (atexit runs the later one first).
@@ -309,7 +313,7 @@ class SiftWorkers:
         """Sift in a worker, and commit there when the job has a tail; a worker that
         hangs or dies sifting the job, or cannot start, raises ParseError; one that does
         committing it, StoreError."""
-        alone, gone = False, 0
+        alone, gone = job.source in self._suspects, 0
         while True:
             try:
                 ok, value = self._run(job, alone)
@@ -385,6 +389,7 @@ class SiftWorkers:
                             "is sent again by itself", "hung on" if hung else "died on",
                             1 + len(others), worker.process.exitcode)
                 raise _BatchLost from None
+            self._suspects.add(job.source)
             if hung:
                 raise ParseError(f"reading the body took longer than {self.timeout:g}s "
                                  "(its worker process was stopped)") from None
@@ -395,6 +400,7 @@ class SiftWorkers:
             self._discard(worker)   # an answer that did not unpickle: start afresh
             raise
         self._give_back(worker)
+        self._suspects.discard(job.source)
         if not others:
             return answer
         ok, value = answer

@@ -211,11 +211,18 @@ def test_a_body_that_kills_or_hangs_its_worker_in_a_batch_fails_alone(
     sift_jobs = jobs(config, bodies)
     with one_worker(config, timeout=3) as workers:
         results = run_queued(workers, sift_jobs, config.monitor.database)
-    assert isinstance(results[6], ParseError) and error in str(results[6])
-    assert all(isinstance(r, Polled) for n, r in enumerate(results) if n != 6), results
-    assert stored_sources(config) == {f"wire {n}" for n in range(12) if n != 6}
-    # It was first sent with others; they were sent again, each by itself.
-    assert any("wire 6" in sources and len(sources) > 1 for sources in batches(config))
+        assert isinstance(results[6], ParseError) and error in str(results[6])
+        assert all(isinstance(r, Polled) for n, r in enumerate(results) if n != 6), results
+        assert stored_sources(config) == {f"wire {n}" for n in range(12) if n != 6}
+        # It was first sent with others; they were sent again, each by itself.
+        assert any("wire 6" in sources and len(sources) > 1 for sources in batches(config))
+        # Its next poll is sent by itself at once: the others are sent together again.
+        first_round = len(batches(config))
+        again = run_queued(workers, sift_jobs, config.monitor.database)
+        assert isinstance(again[6], ParseError)
+        assert all(isinstance(r, Polled) for n, r in enumerate(again) if n != 6), again
+        later = batches(config)[first_round:]
+        assert later and all("wire 6" not in sources for sources in later)
 
 
 # -- PollCommitter.commit_polls, in this process ------------------------------------------
