@@ -157,10 +157,12 @@ class PollCommitter:
                     results.append(polled)
                     if widened:   # the next poll's settle sees them
                         self.grouper.widen(widened)
-        except StoreError as exc:
+        except BaseException as exc:
             # Nothing of the batch was kept, but its settles may have indexed the stories
             # its polls opened: the index is read afresh.
             self.grouper.forget()
+            if not isinstance(exc, StoreError):
+                raise
             return [exc] * len(polls)
         return results
 

@@ -17,12 +17,13 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from monitor.article_plan import wanted
 from monitor.classify import TopicClassifier, build_classifier
 from monitor.config import TopicConfig
-from monitor.errors import ParseError
+from monitor.errors import ParseError, StoreError
 from monitor.parse.jobs import run_parse_job
 from monitor.poll_commit import PollCommitter, PollToCommit
 from monitor.ports import ItemKeys
@@ -113,11 +114,12 @@ def sift_in_worker(job: SiftJob) -> Sifted | Polled:
                             tail.body_hash, sifted.items, sifted.new_items, sifted.decisions)
 
 
-def sift_batch_in_worker(messages: Sequence[bytes]) -> list[tuple[bool, Any]]:
+def sift_batch_in_worker(messages: Sequence[bytes]) -> list[bytes]:
     """A worker's task for several jobs sent together (SiftWorkers' batches): each message
-    a pickled (task, job) pair, each answered as the worker answers a job alone: (True,
-    its result) or (False, the exception it raised), in order. Each body is sifted on its
-    own (its failure is its own); then the polls to commit are committed together
+    a pickled (task, job) pair, each answered as the worker answers a job alone, (True,
+    its result) or (False, the exception it raised), pickled on its own (an answer that
+    does not pickle costs its job alone), in order. Each body is sifted on its own (its
+    failure is its own); then the polls to commit are committed together
     (`PollCommitter.commit_polls`: on SQLite, in one transaction), after one COMMITTING.
     A task other than `sift_in_worker` runs as it would alone."""
     answers: list[tuple[bool, Any] | None] = [None] * len(messages)
@@ -139,17 +141,32 @@ def sift_batch_in_worker(messages: Sequence[bytes]) -> list[tuple[bool, Any]]:
                 sifted.items, sifted.new_items, sifted.decisions)))
         except Exception as exc:  # noqa: BLE001 - this job's failure, for the daemon to judge
             answers[index] = (False, exc)
+    committing = {index for index, _ in polls}
     if polls and _WORKER.committer is not None:
         _WORKER.committing()
         try:
             results: list[Polled | Exception] = _WORKER.committer.commit_polls(
                 [poll for _, poll in polls])
-        except Exception as exc:  # noqa: BLE001 - none of them is known to be committed
+        except Exception as exc:  # noqa: BLE001 - rolled back: none of them is committed
             results = [exc] * len(polls)
         for (index, _), result in zip(polls, results, strict=True):
             answers[index] = (False, result) if isinstance(result, Exception) else (True, result)
-    return [answer if answer is not None else (False, ParseError("the job was not run"))
-            for answer in answers]
+    return [_pickled(answer, index in committing) for index, answer in enumerate(answers)]
+
+
+def _pickled(answer: tuple[bool, Any] | None, committed: bool) -> bytes:
+    """One job's answer in a batch, pickled; one that does not pickle (an exception that
+    carries what cannot be) becomes its job's failure: a ParseError, or a StoreError for
+    a poll that was to be committed (its commit was not kept: a kept poll's answer always
+    pickles)."""
+    if answer is None:   # not reached: every job is answered
+        answer = (False, ParseError("the job was not run"))
+    try:
+        return bytes(ForkingPickler.dumps(answer))
+    except Exception as exc:  # noqa: BLE001 - this job's answer only
+        kind = StoreError if committed else ParseError
+        why = f"the worker's answer could not be sent: {exc}"
+        return bytes(ForkingPickler.dumps((False, kind(why))))
 
 
 def _reads_articles(job: SiftJob, sifted: Sifted) -> bool:

@@ -134,6 +134,17 @@ def _serve(conn: Connection, lifeline: Connection, starter: Callable[..., None],
                                          "known") if said else ParseError(why)))
 
 
+def _unpickled(answer: bytes) -> tuple[bool, Any]:
+    """One job's answer in a batch's (pickled on its own); one that cannot be read leaves
+    the job's outcome unknown (it may be committed), not the others'."""
+    try:
+        value: tuple[bool, Any] = ForkingPickler.loads(answer)
+    except Exception as exc:  # noqa: BLE001 - this job's answer only
+        return False, StoreError(f"the worker's answer could not be read ({exc}); whether "
+                                 "the poll was committed is not known")
+    return value
+
+
 class WorkerStartError(Exception):
     """A worker process did not start (its store or classifiers failed, or it died)."""
 
@@ -254,8 +265,9 @@ class _Waiting:
     so that the job at fault fails alone; its source's next jobs are sent by themselves
     until one is sifted (SiftWorkers' suspects)."""
 
-    def __init__(self, message: bytes, alone: bool = False) -> None:
+    def __init__(self, message: bytes, source: str, alone: bool = False) -> None:
         self.message = message     # the (task, job) pair, pickled
+        self.source = source
         self.alone = alone         # to be sent by itself: its batch was lost
         self.woken = threading.Event()
         self.worker: _Process | None = None
@@ -339,7 +351,7 @@ class SiftWorkers:
         # and a thread that gives a worker back sends the next job's bytes as they are.
         message = bytes(ForkingPickler.dumps((self.target, job)))
         try:
-            turn = self._take(message, alone)
+            turn = self._take(message, job.source, alone)
         except WorkerStartError as exc:
             log.error("a worker process could not start: %s", exc)
             raise ParseError(f"a worker process could not start: {exc}") from None
@@ -370,12 +382,14 @@ class SiftWorkers:
             raise
         except CommitInDoubt as exc:
             # Not the body's fault, nor is the poll known to be lost: not recorded, so
-            # that the source keeps its stored state and is polled again.
+            # that the source keeps its stored state and is polled again. Which poll of a
+            # batch was at fault is not known: each is sent alone next time.
             self._discard(worker)
-            sources = ", ".join(repr(s) for s in [job.source, *(
-                "…" for _ in others[:1])])
-            log.warning("source %s%s: %s", sources, f" and {len(others)} more in its batch"
-                        if others else "", exc)
+            sources = [job.source, *(other.source for other in others)]
+            log.warning("%s %s: %s", "sources" if others else "source",
+                        ", ".join(map(repr, sources)), exc)
+            if others:
+                self._suspects.update(sources)
             error = StoreError(f"{exc}; whether it was committed is not known")
             for other in others:
                 other.answer = (False, error)
@@ -399,21 +413,23 @@ class SiftWorkers:
         except BaseException:
             self._discard(worker)   # an answer that did not unpickle: start afresh
             raise
-        self._give_back(worker)
         self._suspects.discard(job.source)
         if not others:
+            self._give_back(worker)
             return answer
         ok, value = answer
-        # Not ok: the batch's answer could not be sent (it did not pickle): each job gets
-        # the worker's word for it (StoreError once it had said it commits).
-        answers = value if ok else [answer] * (1 + len(others))
+        # Each job's answer is pickled on its own (`sift_batch_in_worker`), so that one
+        # that cannot be read costs that job alone. Not ok: the batch's answer could not be
+        # sent at all; each job gets the worker's word for it.
+        answers = [_unpickled(a) for a in value] if ok else [answer] * (1 + len(others))
         for other, its_answer in zip(others, answers[1:], strict=True):
             other.answer = its_answer
             other.woken.set()
+        self._give_back(worker)   # after the answers: each is given once, whatever happens
         first: tuple[bool, Any] = answers[0]
         return first
 
-    def _take(self, message: bytes, alone: bool) -> _Waiting:
+    def _take(self, message: bytes, source: str, alone: bool) -> _Waiting:
         """An idle worker, or a new one while fewer than ``count`` run; else wait until a
         worker is given back, which it is with ``message`` (the job) sent to it, perhaps
         with other jobs, or until the job was answered in another job's batch, or its
@@ -428,7 +444,7 @@ class SiftWorkers:
                 while self._idle:
                     worker = self._idle.pop()
                     if worker.alive():
-                        turn = _Waiting(message, alone)
+                        turn = _Waiting(message, source, alone)
                         turn.worker = worker
                         return turn
                     log.warning("a worker process died while idle (exit code %s); another "
@@ -438,13 +454,13 @@ class SiftWorkers:
                 if len(self._all) + self._starting < self.count:
                     self._starting += 1
                 else:
-                    waiting = _Waiting(message, alone)
+                    waiting = _Waiting(message, source, alone)
                     if woken:
                         self._waiting.appendleft(waiting)
                     else:
                         self._waiting.append(waiting)
             if waiting is None:
-                turn = _Waiting(message, alone)
+                turn = _Waiting(message, source, alone)
                 turn.worker = self._spawn()
                 return turn
             waiting.woken.wait()
@@ -499,16 +515,19 @@ class SiftWorkers:
             worker.stop(STOP_SECONDS)
             return
         first = batch[0]
-        message = first.message if len(batch) == 1 else bytes(ForkingPickler.dumps(
-            (sift_batch_in_worker, [waiting.message for waiting in batch])))
         try:
+            message = first.message if len(batch) == 1 else bytes(ForkingPickler.dumps(
+                (sift_batch_in_worker, [waiting.message for waiting in batch])))
             worker.conn.send_bytes(message)
-        except OSError:   # it died since it answered: the jobs' threads start another
-            log.warning("a worker process died while idle (exit code %s); another takes "
-                        "its place", worker.process.exitcode)
+        except BaseException as exc:   # the jobs' threads try again, with another worker
+            if isinstance(exc, OSError):   # it died since it answered
+                log.warning("a worker process died while idle (exit code %s); another "
+                            "takes its place", worker.process.exitcode)
             self._discard(worker, wake=False)
             for waiting in batch:
                 waiting.woken.set()
+            if not isinstance(exc, OSError):
+                raise
             return
         first.worker, first.sent, first.batch = worker, True, batch[1:]
         first.woken.set()

@@ -96,11 +96,15 @@ def commits(config: Config) -> Commits:
 # -- in the worker process --------------------------------------------------------------
 
 def doomed_parse(job: ParseJob) -> Any:
-    """The real parser, except on a doomed body: SIGKILL (as by the OOM killer) or a hang,
-    as the body's feed title says."""
+    """The real parser, except on a doomed body: SIGKILL (as by the OOM killer), a hang,
+    or a failure that does not pickle, as the body's feed title says."""
     if DOOMED.encode() in job.content:
         if b"kill" in job.content:
             os.kill(os.getpid(), signal.SIGKILL)
+        if b"unpicklable" in job.content:
+            error = ParseError("a body this parser cannot read")
+            error.hook = lambda: None   # type: ignore[attr-defined]
+            raise error
         time.sleep(60)
     return run_parse_job(job)
 
@@ -195,6 +199,7 @@ def test_polls_waiting_for_the_worker_are_committed_together(tmp_path: Path) -> 
     with one_worker(config) as workers:
         results = run_queued(workers, sift_jobs, config.monitor.database)
     assert all(isinstance(r, Polled) for r in results), results
+    assert [r.state.name for r in results] == [f"wire {n}" for n in range(16)]
     assert [r.matched for r in results] == [int(n % 5 == 0) for n in range(16)]
     assert stored_sources(config) == {f"wire {n}" for n in range(16)}
     # The first alone; the fifteen that waited, eight, then seven.
@@ -223,6 +228,19 @@ def test_a_body_that_kills_or_hangs_its_worker_in_a_batch_fails_alone(
         assert all(isinstance(r, Polled) for n, r in enumerate(again) if n != 6), again
         later = batches(config)[first_round:]
         assert later and all("wire 6" not in sources for sources in later)
+
+
+def test_an_answer_that_does_not_pickle_costs_its_job_alone(tmp_path: Path) -> None:
+    config = make_config(tmp_path, 6)
+    bodies = [body(n) for n in range(6)]
+    bodies[3] = body(3, doomed=True).replace(b"<title>wire 3", b"<title>unpicklable")
+    with one_worker(config) as workers:
+        results = run_queued(workers, jobs(config, bodies), config.monitor.database)
+    assert isinstance(results[3], ParseError) and "could not be sent" in str(results[3])
+    assert [r.state.name for n, r in enumerate(results) if n != 3] == [
+        f"wire {n}" for n in range(6) if n != 3]
+    assert stored_sources(config) == {f"wire {n}" for n in range(6) if n != 3}
+    assert any("wire 3" in sources and len(sources) > 1 for sources in batches(config))
 
 
 # -- PollCommitter.commit_polls, in this process ------------------------------------------
@@ -266,6 +284,29 @@ REFUSALS = {
                        "source FROM items WHERE id = NEW.item_id) = 'wire 1' BEGIN SELECT "
                        "RAISE(ABORT, 'database or disk is full'); END", "disk is full"),
 }
+
+
+def test_a_poll_that_rolls_back_the_whole_transaction_fails_the_batch(tmp_path: Path) -> None:
+    """SQLite may end the whole transaction on an error (an I/O error, a full disk): then
+    no poll of the batch is kept, and none is said to be, the later ones included."""
+    config = make_config(tmp_path, 3)
+    build_app(config).close()
+    db = sqlite3.connect(config.monitor.database)
+    db.execute("CREATE TRIGGER refuse BEFORE INSERT ON story_items WHEN (SELECT source FROM "
+               "items WHERE id = NEW.item_id) = 'wire 1' BEGIN SELECT RAISE(ROLLBACK, "
+               "'disk I/O error'); END")
+    db.commit()
+    db.close()
+    store = open_store(config.monitor.database)
+    assert isinstance(store, SqliteStore)
+    try:
+        polls = to_commit(config, store, [body(0, match=True), body(1, match=True), body(2)])
+        results = committer(config, store).commit_polls(polls)
+        assert all(isinstance(r, StoreError) for r in results), results
+        assert all(store.source_state(f"wire {n}").body_hash is None for n in range(3))
+    finally:
+        store.close()
+    assert stored_sources(config) == set() and stories(config.monitor.database) == []
 
 
 @pytest.mark.parametrize("refusal", sorted(REFUSALS))

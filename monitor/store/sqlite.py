@@ -404,6 +404,7 @@ class SqliteStore:
                     raise StoreError(f"database {self.path}: {exc}") from exc
                 try:
                     yield SqlitePollWriter(db, write_state)
+                    db.execute("RELEASE poll")
                 except BaseException as exc:
                     try:
                         db.execute("ROLLBACK TO poll")
@@ -413,10 +414,6 @@ class SqliteStore:
                     if isinstance(exc, sqlite3.Error):
                         raise StoreError(f"database {self.path}: {exc}") from exc
                     raise
-                try:
-                    db.execute("RELEASE poll")
-                except sqlite3.Error as exc:
-                    raise StoreError(f"database {self.path}: {exc}") from exc
 
             yield poll
 
