@@ -26,6 +26,11 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _PLAIN = re.compile(r"[A-Za-z0-9\-._~/:@!$'()*,;]*")
 
 
+# The longest canonical URL kept, in UTF-8 bytes: PostgreSQL indexes values of at most
+# about 2,700 bytes, and a longer one fails the poll's whole commit. A link of 2,048 bytes
+# (the parser's cap) grows up to three times as long when its non-ASCII is percent-encoded.
+MAX_CANONICAL = 2_048
+
 # The common link, which canonical_url reads without urllib: a lower-case http(s) host, an
 # optional port, a path of plain characters, no query, no fragment, no credentials.
 _SIMPLE_URL = re.compile(r"(https?)://([a-z0-9.-]+)(?::(\d{1,5}))?(/[A-Za-z0-9\-._~/:@!$'()*,;]*)?",
@@ -34,9 +39,14 @@ _SIMPLE_URL = re.compile(r"(https?)://([a-z0-9.-]+)(?::(\d{1,5}))?(/[A-Za-z0-9\-
 
 def canonical_url(url: str) -> str:
     """Lower-case scheme and host, no default port, no fragment, no tracking parameters,
-    sorted query, and https and http treated alike. Returns "" for a non-http(s) URL."""
+    sorted query, and https and http treated alike. Returns "" for a non-http(s) URL, and
+    for one longer than MAX_CANONICAL once percent-encoded (no copy of it is looked for)."""
     simple = _canonical_simple(url)
-    return _canonical_general(url) if simple is None else simple
+    canonical = _canonical_general(url) if simple is None else simple
+    if len(canonical) > MAX_CANONICAL and len(canonical.encode(errors="surrogatepass")) > \
+            MAX_CANONICAL:
+        return ""
+    return canonical
 
 
 def _canonical_simple(url: str) -> str | None:

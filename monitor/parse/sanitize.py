@@ -27,6 +27,8 @@ from monitor.urls import strip_credentials
 
 MAX_TITLE = 500
 MAX_SUMMARY = 2_000
+# In UTF-8 bytes: PostgreSQL indexes a value of at most about 2,700 bytes (a guid beside
+# its source's name), and a longer one fails the poll's whole commit.
 MAX_URL = 2_048
 MAX_GUID = 2_048
 MAX_DEPTH = 250          # element nesting; libxml2 stops at 256, real documents stay under 100
@@ -104,7 +106,7 @@ def clean_url(link: str | None, base: str = "") -> str:
         return ""
     if parts.scheme.lower() not in _SAFE_SCHEMES or not parts.netloc:
         return ""
-    if len(absolute) > MAX_URL or _SPACE.search(absolute):
+    if utf8_length(absolute) > MAX_URL or _SPACE.search(absolute):
         return ""
     return absolute
 
@@ -114,10 +116,16 @@ def clean_guid(guid: str | None) -> str:
     if not guid:
         return ""
     guid = guid[: MAX_GUID * 2]
-    if is_plain_line(guid):
+    if not is_plain_line(guid):
+        guid = _SPACE.sub(" ", CONTROL.sub("", guid)).strip()
+    if guid.isascii():
         return guid[:MAX_GUID]
-    guid = CONTROL.sub("", guid)
-    return _SPACE.sub(" ", guid).strip()[:MAX_GUID]
+    return guid.encode()[:MAX_GUID].decode(errors="ignore")   # a character cut: dropped
+
+
+def utf8_length(text: str) -> int:
+    """How many bytes ``text`` takes in UTF-8."""
+    return len(text) if text.isascii() else len(text.encode(errors="surrogatepass"))
 
 
 def _plain_http_url(link: str) -> bool:
