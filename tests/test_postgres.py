@@ -405,6 +405,24 @@ def test_the_store_checks_the_server_s_version_when_it_opens(
         PostgresStore(postgres, pool_size=1)
 
 
+def test_a_database_not_in_utf8_is_refused_saying_so(postgres: str) -> None:
+    import psycopg
+
+    url = postgres.rsplit("/", 1)[0] + "/" + postgres.rsplit("/", 1)[1] + "_latin1"
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' "
+                      "LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        with pytest.raises(StoreError, match="its encoding is LATIN1; news-monitor needs a "
+                                             "UTF8 database"):
+            PostgresStore(url, pool_size=1)
+        PostgresStore(postgres, pool_size=1).close()    # the test's own database is UTF8
+    finally:
+        with psycopg.connect(postgres, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name}")
+
+
 @pytest.mark.parametrize("analysed", [False, True], ids=["never analysed",
                                                        "analysed while empty"])
 def test_the_lookups_of_guids_and_kept_keys_probe_their_indexes_as_tables_grow(

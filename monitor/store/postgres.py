@@ -170,6 +170,14 @@ def refuse_old_server(version: int, shown: str) -> None:
                          "needs PostgreSQL 11 or newer")
 
 
+def refuse_other_encoding(encoding: str | None, shown: str) -> None:
+    """StoreError for a database not in UTF8: a feed's text in any script must fit, and
+    the lookups send their values as JSON, which a server before 13 reads only in UTF8."""
+    if encoding is not None and encoding.upper() not in ("UTF8", "UTF-8"):
+        raise StoreError(f"database {shown}: its encoding is {encoding}; news-monitor needs "
+                         "a UTF8 database (CREATE DATABASE ... ENCODING 'UTF8')")
+
+
 def _dedup_key(*parts: str) -> str:
     """SQL for retention.dedup_key of these SQL text expressions (the kind first): the
     first 8 bytes of the sha256 of the parts joined by NUL, as a signed 64-bit integer
@@ -211,6 +219,7 @@ class PostgresStore:
             raise StoreError(f"cannot open database {self._scrub(exc)}") from exc
         try:
             refuse_old_server(first.info.server_version, self.path)
+            refuse_other_encoding(first.info.parameter_status("server_encoding"), self.path)
             _configure(first)
             self._migrate(first)
         finally:
