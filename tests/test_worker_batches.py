@@ -334,6 +334,33 @@ def test_a_poll_refused_in_a_batch_is_rolled_back_alone(tmp_path: Path, refusal:
     assert stories(config.monitor.database) == [(1, 2)]
 
 
+def test_the_same_link_from_two_sources_in_one_batch_alerts_once(tmp_path: Path) -> None:
+    """Each poll of a batch sees what the ones before it wrote, uncommitted: the second
+    copy of a link is a duplicate, as it is when the polls commit one after the other."""
+    config = make_config(tmp_path, 2)
+    build_app(config).close()
+    published = format_datetime(NOW - timedelta(minutes=5), usegmt=True)
+    same = [(f'<?xml version="1.0"?><rss version="2.0"><channel><title>wire {n}</title>'
+             f"<item><guid>w{n}-1</guid><title>{escape(MATCH)}</title>"
+             f"<link>https://shared.example/story</link><pubDate>{published}</pubDate>"
+             f"</item></channel></rss>").encode() for n in range(2)]
+    store = open_store(config.monitor.database)
+    assert isinstance(store, SqliteStore)
+    try:
+        first, second = committer(config, store).commit_polls(to_commit(config, store, same))
+        assert isinstance(first, Polled) and isinstance(second, Polled)
+        assert len(first.alerting) == 1 and second.alerting == ()
+    finally:
+        store.close()
+    db = sqlite3.connect(config.monitor.database)
+    try:
+        assert sorted(db.execute("SELECT source, alert FROM items")) == [("wire 0", 1),
+                                                                         ("wire 1", 0)]
+        assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1
+    finally:
+        db.close()
+
+
 class FailingCommit:
     """A SQLite store whose batches fail when they commit (a full disk)."""
 
