@@ -120,7 +120,8 @@ def main() -> None:
             if len(group) == 1:
                 answers.append(sift_in_worker(ForkingPickler.loads(group[0])[1]))
             else:
-                answers.extend(value for _, value in sift_batch_in_worker(group))
+                answers.extend(ForkingPickler.loads(answer)[1]
+                               for answer in sift_batch_in_worker(group))
             if other is not None:
                 other.execute("INSERT INTO other_writer VALUES (?)", (start,))
         if profile is not None:
