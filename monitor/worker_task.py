@@ -31,7 +31,7 @@ from monitor.sift import sift
 from monitor.store import open_store
 from monitor.types import ArticleMode, Polled, PollSettings, Sifted, SiftJob
 
-__all__ = ["COMMITTING", "YOUNG_COLLECTION_EVERY", "Commits", "collect_young_less_often",
+__all__ = ["COMMITTING", "SIFTED", "YOUNG_COLLECTION_EVERY", "Commits", "collect_young_less_often",
            "say_committing_with", "sift_batch_in_worker", "sift_in_worker", "start_worker"]
 
 # A poll allocates thousands of short-lived objects (a first poll: 45 items parsed,
@@ -43,6 +43,9 @@ YOUNG_COLLECTION_EVERY = 50_000
 # What a worker says once it has sifted a job and begins to commit its poll: a worker that
 # hangs or dies past it leaves the poll's outcome unknown (it may be committed).
 COMMITTING = "committing"
+# What a worker says after each body of a batch it has sifted (but the last): the daemon's
+# timeout then bounds each body, not the batch.
+SIFTED = "sifted"
 
 
 @dataclass(frozen=True)
@@ -65,15 +68,20 @@ class _Worker:
     committer: PollCommitter | None = None
     articles: ArticleMode = "never"
     committing: Callable[[], None] = staticmethod(lambda: None)   # tells the daemon
+    sifted: Callable[[], None] = staticmethod(lambda: None)       # tells the daemon
 
 
 # The worker process's own sifter (set by `start_worker`, in the worker only).
 _WORKER = _Worker()
 
 
-def say_committing_with(send: Callable[[], None]) -> None:
-    """How this worker tells the daemon that it begins to commit a poll (COMMITTING)."""
+def say_committing_with(send: Callable[[], None],
+                        sifted: Callable[[], None] | None = None) -> None:
+    """How this worker tells the daemon that it begins to commit a poll (COMMITTING), and
+    that it has sifted a body of a batch (SIFTED)."""
     _WORKER.committing = send
+    if sifted is not None:
+        _WORKER.sifted = sifted
 
 
 def collect_young_less_often() -> None:
@@ -119,12 +127,15 @@ def sift_batch_in_worker(messages: Sequence[bytes]) -> list[bytes]:
     a pickled (task, job) pair, each answered as the worker answers a job alone, (True,
     its result) or (False, the exception it raised), pickled on its own (an answer that
     does not pickle costs its job alone), in order. Each body is sifted on its own (its
-    failure is its own); then the polls to commit are committed together
+    failure is its own; the daemon hears SIFTED after each but the last, so that its
+    timeout bounds one body); then the polls to commit are committed together
     (`PollCommitter.commit_polls`: on SQLite, in one transaction), after one COMMITTING.
     A task other than `sift_in_worker` runs as it would alone."""
     answers: list[tuple[bool, Any] | None] = [None] * len(messages)
     polls: list[tuple[int, PollToCommit]] = []
     for index, message in enumerate(messages):
+        if index:
+            _WORKER.sifted()   # one more body done: the next has its own time
         try:
             task, job = pickle.loads(message)
             if task is not sift_in_worker:

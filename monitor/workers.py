@@ -51,6 +51,7 @@ from monitor.logs import log_to_stderr
 from monitor.types import Polled, Sifted, SiftJob
 from monitor.worker_task import (
     COMMITTING,
+    SIFTED,
     YOUNG_COLLECTION_EVERY,
     Commits,
     collect_young_less_often,
@@ -103,7 +104,7 @@ def _serve(conn: Connection, lifeline: Connection, starter: Callable[..., None],
             conn.send(COMMITTING)
             said.append(True)
 
-    say_committing_with(committing)
+    say_committing_with(committing, lambda: conn.send(SIFTED))
     try:
         starter(*initargs)
     except Exception as exc:  # noqa: BLE001 - the daemon reports it
@@ -205,12 +206,17 @@ class _Process:
                 self.conn.send_bytes(message)
         except OSError as exc:    # no one reads the pipe: the worker was gone (EPIPE)
             raise WorkerGone from exc
-        if not self.conn.poll(timeout):
-            if self._said_committing():   # just now: the commit may follow
-                raise CommitInDoubt(f"sifting and committing the poll took longer than "
-                                    f"{timeout:g}s (its worker process was stopped)")
-            raise TimeoutError
-        answer = self.conn.recv()
+        answer: Any = SIFTED
+        while answer == SIFTED:   # a body of a batch sifted: the next has its own time
+            if not self.conn.poll(timeout):
+                late = self._late()   # just now: the batch goes on, or the commit follows
+                if late == COMMITTING:
+                    raise CommitInDoubt(f"sifting and committing the poll took longer than "
+                                        f"{timeout:g}s (its worker process was stopped)")
+                if late != SIFTED:
+                    raise TimeoutError
+            else:
+                answer = self.conn.recv()
         if answer == COMMITTING:
             if not self.conn.poll(timeout):
                 raise CommitInDoubt(f"committing the poll took longer than {timeout:g}s "
@@ -224,12 +230,16 @@ class _Process:
         result: tuple[bool, Any] = answer
         return result
 
-    def _said_committing(self) -> bool:
-        """Whether the worker's next message, there already, is its word that it commits."""
+    def _late(self) -> object:
+        """The worker's next message if it is there already and is its word that it sifted
+        a body of a batch or that it commits; else None."""
         try:
-            return bool(self.conn.poll(0)) and self.conn.recv() == COMMITTING
-        except Exception:  # noqa: BLE001 - dead, or a message that does not unpickle: no
-            return False
+            if not self.conn.poll(0):
+                return None
+            message = self.conn.recv()
+        except Exception:  # noqa: BLE001 - dead, or a message that does not unpickle: none
+            return None
+        return message if message in (SIFTED, COMMITTING) else None
 
     def alive(self) -> bool:
         return bool(self.process.is_alive())

@@ -101,6 +101,9 @@ def doomed_parse(job: ParseJob) -> Any:
     if DOOMED.encode() in job.content:
         if b"kill" in job.content:
             os.kill(os.getpid(), signal.SIGKILL)
+        if b"slow" in job.content:   # slow, but each within the timeout
+            time.sleep(0.5)
+            return run_parse_job(job)
         if b"unpicklable" in job.content:
             error = ParseError("a body this parser cannot read")
             error.hook = lambda: None   # type: ignore[attr-defined]
@@ -113,6 +116,8 @@ def start_recording_worker(database: str, *args: Any) -> None:
     """A worker's start-up that also writes the sources of each batch it is sent, a line a
     batch, to ``<database>.batches``, and reads bodies with `doomed_parse`."""
     start_worker(database, *args)
+    with open(f"{database}.starts", "a", encoding="ascii") as starts:
+        starts.write(f"{os.getpid()}\n")
     batch = worker_task.sift_batch_in_worker
 
     def recorded(messages: Sequence[bytes]) -> list[tuple[bool, Any]]:
@@ -228,6 +233,21 @@ def test_a_body_that_kills_or_hangs_its_worker_in_a_batch_fails_alone(
         assert all(isinstance(r, Polled) for n, r in enumerate(again) if n != 6), again
         later = batches(config)[first_round:]
         assert later and all("wire 6" not in sources for sources in later)
+
+
+def test_the_timeout_bounds_each_body_of_a_batch_not_the_batch(tmp_path: Path) -> None:
+    """Eight bodies of half a second each, in one batch, with a timeout of two seconds: the
+    batch takes longer than the timeout, no body does, and nothing is lost or sent again."""
+    config = make_config(tmp_path, 9)
+    bodies = [body(n) for n in range(9)]
+    for n in range(1, 9):
+        bodies[n] = body(n, doomed=True).replace(f"<title>wire {n}".encode(), b"<title>slow")
+    with one_worker(config, timeout=2) as workers:
+        results = run_queued(workers, jobs(config, bodies), config.monitor.database)
+    assert [r.state.name for r in results] == [f"wire {n}" for n in range(9)], results
+    assert [len(sources) for sources in batches(config)] == [8]
+    starts = Path(f"{config.monitor.database}.starts").read_text().split()
+    assert len(starts) == 1     # the worker was never stopped
 
 
 def test_an_answer_that_does_not_pickle_costs_its_job_alone(tmp_path: Path) -> None:
