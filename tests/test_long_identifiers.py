@@ -10,6 +10,8 @@ from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
+import pytest
+
 from monitor.app import build_app
 from monitor.config import load_config_data
 from monitor.parse.sanitize import MAX_GUID, MAX_URL, clean_guid, clean_url, utf8_length
@@ -48,8 +50,13 @@ def test_a_canonical_url_too_long_once_percent_encoded_is_not_kept() -> None:
     assert short.startswith("https://news.example/%E6") and len(short) < MAX_CANONICAL
 
 
-def test_a_feed_with_very_long_guids_and_links_is_polled_and_stored(tmp_path: Path,
-                                                                   database: str) -> None:
+# The longest name a source may have (200 characters), of four bytes each, incompressible.
+LONGEST_NAME = "".join(chr(random.Random(3).randrange(0x20000, 0x2A6DF)) for _ in range(200))
+
+
+@pytest.mark.parametrize("name", ["wire", LONGEST_NAME], ids=["short name", "longest name"])
+def test_a_feed_with_very_long_guids_and_links_is_polled_and_stored(
+        tmp_path: Path, database: str, name: str) -> None:
     published = format_datetime(datetime.now(UTC) - timedelta(minutes=5), usegmt=True)
     items = [(f"urn:{scrambled(MAX_GUID, 1)}", "https://news.example/1"),   # a long guid
              ("g2", "https://news.example/" + scrambled(600, 2)),           # a long link
@@ -65,7 +72,7 @@ def test_a_feed_with_very_long_guids_and_links_is_polled_and_stored(tmp_path: Pa
         app = build_app(load_config_data({
             "monitor": {"database": database, "workers": 1},
             "topics": [{"name": "t", "event": "recognition"}],
-            "sources": [{"name": "wire", "url": server.url("/feed")}],
+            "sources": [{"name": name, "url": server.url("/feed")}],
             "notifiers": [{"name": "desk", "type": "file", "path": str(tmp_path / "d.log")}]}))
         try:
             outcome = app.pipeline.poll(app.config.sources[0])
