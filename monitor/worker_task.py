@@ -6,7 +6,9 @@ the other processes commit). Its task is a fetched body: sifted (monitor/sift.py
 the poll committed there, unless its articles are to be read (they are fetched in the
 daemon's process, which then commits the poll): the answer is `Polled`, or `Sifted`.
 Before it commits, the worker says so (COMMITTING): a worker stopped or dead past that
-point leaves the poll's outcome unknown, not its body at fault.
+point leaves the poll's outcome unknown, not its body at fault. Several jobs may come in
+one message (`sift_batch_in_worker`): each body is sifted on its own, then their polls are
+committed together, after one COMMITTING.
 """
 
 from __future__ import annotations
@@ -165,7 +167,7 @@ def sift_batch_in_worker(messages: Sequence[bytes]) -> list[bytes]:
     return [_pickled(answer, index in committing) for index, answer in enumerate(answers)]
 
 
-def _pickled(answer: tuple[bool, Any] | None, committed: bool) -> bytes:
+def _pickled(answer: tuple[bool, Any] | None, to_commit: bool) -> bytes:
     """One job's answer in a batch, pickled; one that does not pickle (an exception that
     carries what cannot be) becomes its job's failure: a ParseError, or a StoreError for
     a poll that was to be committed (its commit was not kept: a kept poll's answer always
@@ -175,7 +177,7 @@ def _pickled(answer: tuple[bool, Any] | None, committed: bool) -> bytes:
     try:
         return bytes(ForkingPickler.dumps(answer))
     except Exception as exc:  # noqa: BLE001 - this job's answer only
-        kind = StoreError if committed else ParseError
+        kind = StoreError if to_commit else ParseError
         why = f"the worker's answer could not be sent: {exc}"
         return bytes(ForkingPickler.dumps((False, kind(why))))
 

@@ -13,14 +13,17 @@ Each worker is a process with a pipe of its own. A pipeline thread that has a bo
 takes an idle worker, sends it the job and waits for the answer on that pipe: no manager
 thread, no task queue, one message each way (a pool with those cost the daemon about 0.6 ms
 of CPU per poll in a first cycle, a quarter of its work). With no worker idle, the job
-waits in line; the thread that gives a worker back sends it the job waiting longest, then
-wakes that job's thread (the worker does not wait for a second thread to be scheduled). A
-job whose worker hangs past the timeout, or dies (a hostile body, a bug, the OOM killer),
-while it sifts fails alone: its source gets a ParseError, recorded and retried as any
-failed poll. Once the worker says it commits (COMMITTING), the commit has a timeout of its
-own; a worker stopped or dead then leaves the poll's outcome unknown: StoreError, nothing
-recorded, the source polled again. The worker is replaced (a worker found dead before its
-job was sent is replaced, and the job goes to the new one).
+waits in line; the thread that gives a worker back sends it the job waiting longest (with
+``batch``, up to that many of the jobs waiting, in one message: on SQLite their polls are
+then committed in one transaction), then wakes that job's thread (the worker does not wait
+for a second thread to be scheduled); that thread hands the other jobs of its batch their
+answers. A job whose worker hangs past the timeout, or dies (a hostile body, a bug, the
+OOM killer), while it sifts fails alone: its source gets a ParseError, recorded and retried
+as any failed poll (a batch that held it is sent again, a job at a time). Once the worker
+says it commits (COMMITTING), the commit has a timeout of its own; a worker stopped or
+dead then leaves the poll's outcome unknown: StoreError, nothing recorded, the source
+polled again. The worker is replaced (a worker found dead before its job was sent is
+replaced, and the job goes to the new one).
 Workers start through a forkserver, so they inherit none of the daemon's threads and locks;
 the fork server has imported this module and compiled the gazetteer
 (monitor/worker_preload.py), which every worker then shares instead of compiling it again.
@@ -198,9 +201,10 @@ class _Process:
         the exception it raised). Raises
         TimeoutError (the worker is then stuck), EOFError or OSError (the worker died),
         WorkerGone (it had died before it got the job), CommitInDoubt (it was stuck, or
-        died, committing the job's poll). ``timeout`` bounds the sifting, then the
-        commit. ``sent``: the job was sent already (`SiftWorkers._give_back`; the timeout
-        then runs from this call, a moment after the send)."""
+        died, committing the job's poll). ``timeout`` bounds the sifting (of each body of
+        a batch: the worker says SIFTED after each), then the commit. ``sent``: the job
+        was sent already (`SiftWorkers._give_back`; the timeout then runs from this call,
+        a moment after the send)."""
         try:
             if not sent:
                 self.conn.send_bytes(message)
@@ -296,7 +300,8 @@ class SiftWorkers:
     With ``commits``, the workers also commit the polls whose jobs carry a tail.
 
     ``timeout`` bounds one job once a worker has it (the wait for an idle worker does not
-    count; the wait for the record lock, to commit, does), or one batch. ``target`` is the
+    count; the wait for the record lock, to commit, does), or each body of a batch, then
+    its commit. ``target`` is the
     task, a module-level function (it is sent by name). ``batch``: how many jobs waiting in
     line a worker given back is sent at once (`sift_batch_in_worker`: their polls are
     committed together); a job that waits for no one is sent alone, at once.
