@@ -264,3 +264,33 @@ def test_common_rss_and_atom_dates_skip_feedparser():
 
     for text in DATE_FORMS[:DATE_FORMS.index("Tue, 31 Feb 2025 09:15:00 GMT")]:
         assert _common_date(text) is not None, text
+
+
+# --- the fast path's plain titles and summaries are feedparser's ---------------------------
+
+PLAIN_OR_NOT = [
+    "Envoys meet in Doha", "  Envoys meet", "Envoys meet ", "Envoys  meet", "Envoys\tmeet",
+    "Envoys\nmeet", "Envoys &amp; ministers", "Envoys &lt;b&gt;meet&lt;/b&gt;",
+    "<![CDATA[Envoys <b>meet</b>]]>", "A" * 500, "A" * 501, "B " * 1000, "B " * 1001,
+    "Envoys meet in Doh\u00e1", "x",
+]
+
+
+@pytest.mark.parametrize("text", PLAIN_OR_NOT, ids=range(len(PLAIN_OR_NOT)))
+@pytest.mark.parametrize("shape", ["rss", "rss typed html", "atom", "atom typed html"])
+def test_fast_path_titles_and_summaries_are_feedparsers(text, shape):
+    """Plain text skips the cleaning (monitor.parse.fast._plain_text): whatever the text,
+    the fast path gives what the feedparser path gives."""
+    typed = ' type="html"' if shape.endswith("typed html") else ""
+    if shape.startswith("rss"):
+        body = rss(f"<item><title{typed}>{text}</title><link>https://e.example/1</link>"
+                   f"<description{typed}>{text}</description></item>")
+    else:
+        body = (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/'
+                f'Atom"><title>f</title><entry><id>urn:1</id><title{typed}>{text}</title>'
+                f'<link href="https://e.example/1"/><summary{typed}>{text}</summary>'
+                f"</entry></feed>").encode()
+    fast = parse_feed(body, FEED_URL)
+    slow = parse_feed(body, FEED_URL, fast_path=False)
+    assert [(i.title, i.summary) for i in fast.items] == [
+        (i.title, i.summary) for i in slow.items]

@@ -32,6 +32,8 @@ from typing import Any, Protocol
 from lxml import etree
 
 from monitor.parse.sanitize import (
+    MAX_SUMMARY,
+    MAX_TITLE,
     clean_guid,
     clean_summary,
     clean_title,
@@ -40,6 +42,7 @@ from monitor.parse.sanitize import (
     hash_guid,
     sane_datetime,
 )
+from monitor.text import is_plain_line
 from monitor.types import ParsedFeed, ParsedItem
 
 try:  # feedparser's own heuristics, so that both paths agree exactly
@@ -336,6 +339,10 @@ def _pick_title(entry: Any, slots: dict[int, list[Any]], nested: bool, *, rss: b
     found = slots.get(_TITLE)
     if not found:
         return ""
+    if len(found) == 1:
+        plain = _plain_text(found[0], MAX_TITLE)
+        if plain is not None:
+            return plain
     value = _element_text(found[0], clean_title, rss=rss)
     for element in found[1:]:
         if _element_text(element, clean_title, rss=rss) != value:
@@ -377,10 +384,26 @@ def _first(slots: dict[int, list[Any]], slot: int) -> Any:
 def _summary_text(element: Any) -> str:
     # As the feedparser path: HTML when the type says so or when there is a "<" in it;
     # Atom text constructs default to text, everything else to HTML.
+    plain = _plain_text(element, MAX_SUMMARY)
+    if plain is not None:
+        return plain
     atom = element.tag.startswith(f"{{{ATOM}}}")
     kind = _kind(element, "text/plain" if atom else "text/html")
     text = _text(element)
     return clean_summary(text, is_html="html" in kind or "<" in text)
+
+
+def _plain_text(element: Any, limit: int) -> str | None:
+    """The element's text when it is plain (most titles and summaries): no type given, no
+    child, ASCII, no markup, no entity, one clean line of at most ``limit`` characters.
+    The cleaning then returns it unchanged, whether read as text or as HTML. None for any
+    other: it is cleaned as its type says."""
+    text: str | None = element.text
+    if (text and text.isascii() and "<" not in text and "&" not in text
+            and len(text) <= limit and not len(element) and element.get("type") is None
+            and is_plain_line(text)):
+        return text
+    return None
 
 
 def _kind(element: Any, default: str) -> str:
