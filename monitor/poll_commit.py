@@ -166,10 +166,14 @@ class PollCommitter:
             return [exc] * len(polls)
         return results
 
+    def commit_one(self, poll: PollToCommit) -> Polled:
+        """`commit` of a sifted poll."""
+        return self.commit(poll.name, poll.interval, poll.state, poll.fetched, poll.now,
+                           poll.body_hash, poll.items, poll.new_items, poll.classified)
+
     def _one(self, poll: PollToCommit) -> Polled | Exception:
         try:
-            return self.commit(poll.name, poll.interval, poll.state, poll.fetched, poll.now,
-                               poll.body_hash, poll.items, poll.new_items, poll.classified)
+            return self.commit_one(poll)
         except Exception as exc:  # noqa: BLE001 - this poll's failure, not the others'
             return exc
 

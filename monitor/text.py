@@ -60,3 +60,8 @@ def _has_no_control(text: str) -> bool:
         raw = text.encode("ascii")
         return len(raw.translate(None, _ASCII_CONTROL)) == len(raw)
     return text.isprintable()
+
+
+def utf8_length(text: str) -> int:
+    """How many bytes ``text`` takes in UTF-8."""
+    return len(text) if text.isascii() else len(text.encode(errors="surrogatepass"))

@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 from w3lib.url import canonicalize_url
 
+from monitor.text import utf8_length
+
 # Query parameters that only track where a click came from: dropped from the links we send.
 _TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "itm_", "at_")
 _CLICK_TRACKING = frozenset({
@@ -43,10 +45,7 @@ def canonical_url(url: str) -> str:
     for one longer than MAX_CANONICAL once percent-encoded (no copy of it is looked for)."""
     simple = _canonical_simple(url)
     canonical = _canonical_general(url) if simple is None else simple
-    if len(canonical) > MAX_CANONICAL and len(canonical.encode(errors="surrogatepass")) > \
-            MAX_CANONICAL:
-        return ""
-    return canonical
+    return "" if utf8_length(canonical) > MAX_CANONICAL else canonical
 
 
 def _canonical_simple(url: str) -> str | None:

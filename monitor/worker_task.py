@@ -34,7 +34,7 @@ from monitor.store import open_store
 from monitor.types import ArticleMode, Polled, PollSettings, Sifted, SiftJob
 
 __all__ = ["COMMITTING", "SIFTED", "YOUNG_COLLECTION_EVERY", "Commits", "collect_young_less_often",
-           "say_committing_with", "sift_batch_in_worker", "sift_in_worker", "start_worker"]
+           "sift_batch_in_worker", "sift_in_worker", "start_worker", "tell_the_daemon_with"]
 
 # A poll allocates thousands of short-lived objects (a first poll: 45 items parsed,
 # classified, handed back and committed). Python collects its young generation every 700
@@ -77,13 +77,11 @@ class _Worker:
 _WORKER = _Worker()
 
 
-def say_committing_with(send: Callable[[], None],
-                        sifted: Callable[[], None] | None = None) -> None:
+def tell_the_daemon_with(committing: Callable[[], None], sifted: Callable[[], None]) -> None:
     """How this worker tells the daemon that it begins to commit a poll (COMMITTING), and
     that it has sifted a body of a batch (SIFTED)."""
-    _WORKER.committing = send
-    if sifted is not None:
-        _WORKER.sifted = sifted
+    _WORKER.committing = committing
+    _WORKER.sifted = sifted
 
 
 def collect_young_less_often() -> None:
@@ -115,13 +113,24 @@ def sift_in_worker(job: SiftJob) -> Sifted | Polled:
     """A worker's task: sift one body with the worker's store connection and classifiers;
     with the job's tail, also commit the poll (Polled), unless its articles are to be
     read (they are fetched in the daemon's process: Sifted)."""
-    sifted = sift(job, run_parse_job, _WORKER.keys, _WORKER.classifiers, _WORKER.max_age)
-    committer, tail = _WORKER.committer, job.tail
-    if committer is None or tail is None or _reads_articles(job, sifted):
+    sifted = _sifted(job)
+    if isinstance(sifted, Sifted):
         return sifted
+    committer = _WORKER.committer
+    assert committer is not None   # a poll to commit comes only with a committer
     _WORKER.committing()
-    return committer.commit(job.source, tail.interval, job.state, tail.fetched, job.now,
-                            tail.body_hash, sifted.items, sifted.new_items, sifted.decisions)
+    return committer.commit_one(sifted)
+
+
+def _sifted(job: SiftJob) -> Sifted | PollToCommit:
+    """The job's body sifted: the poll to commit here, or (no committer, no tail, or its
+    articles to be read in the daemon's process) the sifting as the answer."""
+    sifted = sift(job, run_parse_job, _WORKER.keys, _WORKER.classifiers, _WORKER.max_age)
+    tail = job.tail
+    if _WORKER.committer is None or tail is None or _reads_articles(job, sifted):
+        return sifted
+    return PollToCommit(job.source, tail.interval, job.state, tail.fetched, job.now,
+                        tail.body_hash, sifted.items, sifted.new_items, sifted.decisions)
 
 
 def sift_batch_in_worker(messages: Sequence[bytes]) -> list[bytes]:
@@ -143,15 +152,11 @@ def sift_batch_in_worker(messages: Sequence[bytes]) -> list[bytes]:
             if task is not sift_in_worker:
                 answers[index] = (True, task(job))
                 continue
-            sifted = sift(job, run_parse_job, _WORKER.keys, _WORKER.classifiers,
-                          _WORKER.max_age)
-            tail = job.tail
-            if _WORKER.committer is None or tail is None or _reads_articles(job, sifted):
+            sifted = _sifted(job)
+            if isinstance(sifted, Sifted):
                 answers[index] = (True, sifted)
-                continue
-            polls.append((index, PollToCommit(
-                job.source, tail.interval, job.state, tail.fetched, job.now, tail.body_hash,
-                sifted.items, sifted.new_items, sifted.decisions)))
+            else:
+                polls.append((index, sifted))
         except Exception as exc:  # noqa: BLE001 - this job's failure, for the daemon to judge
             answers[index] = (False, exc)
     committing = {index for index, _ in polls}

@@ -58,10 +58,10 @@ from monitor.worker_task import (
     YOUNG_COLLECTION_EVERY,
     Commits,
     collect_young_less_often,
-    say_committing_with,
     sift_batch_in_worker,
     sift_in_worker,
     start_worker,
+    tell_the_daemon_with,
 )
 
 __all__ = ["YOUNG_COLLECTION_EVERY", "Commits", "SiftWorkers", "collect_young_less_often",
@@ -107,7 +107,7 @@ def _serve(conn: Connection, lifeline: Connection, starter: Callable[..., None],
             conn.send(COMMITTING)
             said.append(True)
 
-    say_committing_with(committing, lambda: conn.send(SIFTED))
+    tell_the_daemon_with(committing, lambda: conn.send(SIFTED))
     try:
         starter(*initargs)
     except Exception as exc:  # noqa: BLE001 - the daemon reports it

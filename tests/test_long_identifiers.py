@@ -14,7 +14,8 @@ import pytest
 
 from monitor.app import build_app
 from monitor.config import load_config_data
-from monitor.parse.sanitize import MAX_GUID, MAX_URL, clean_guid, clean_url, utf8_length
+from monitor.parse.sanitize import MAX_GUID, MAX_URL, clean_guid, clean_url
+from monitor.text import utf8_length
 from monitor.urls import MAX_CANONICAL, canonical_url
 from tests.loopback import LoopbackHTTPServer, Response
 

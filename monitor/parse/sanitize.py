@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 
 from monitor.errors import ParseError
-from monitor.text import CONTROL, is_plain_line, one_line
+from monitor.text import CONTROL, is_plain_line, one_line, utf8_length
 from monitor.types import ParsedItem
 from monitor.urls import strip_credentials
 
@@ -122,11 +122,6 @@ def clean_guid(guid: str | None) -> str:
     if guid.isascii():
         return guid[:MAX_GUID]
     return guid.encode()[:MAX_GUID].decode(errors="ignore")   # a character cut: dropped
-
-
-def utf8_length(text: str) -> int:
-    """How many bytes ``text`` takes in UTF-8."""
-    return len(text) if text.isascii() else len(text.encode(errors="surrogatepass"))
 
 
 def _plain_http_url(link: str) -> bool:

@@ -1,7 +1,8 @@
 """The SQLite backend of the Store: WAL mode, one connection guarded by a lock.
 
 Every write happens in `_transaction()`; a poll's items, stories and outbox rows
-are committed together or not at all (`poll_transaction`, written through
+are committed together or not at all (`poll_transaction`, or several polls in one
+transaction, each in a savepoint: `poll_batch`; written through
 monitor/store/sqlite_poll.py). SQL and row mapping only: what to write, what is due and
 what may be deleted are decided by the pure planners (monitor/plan.py, monitor/outbox.py,
 monitor/retention.py) and arrive as intents, statuses, ids and cutoffs.
