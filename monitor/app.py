@@ -178,6 +178,8 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())
     workers = build_workers(config, node.id)
+    if workers is not None:
+        workers.start()   # in the background, while the rest is built and the first fetches run
     classifiers = build_classifiers(config)
     articles = None
     if config.monitor.fetch_articles != "never":

@@ -27,9 +27,11 @@ replaced, and the job goes to the new one).
 Workers start through a forkserver, so they inherit none of the daemon's threads and locks;
 the fork server has imported this module and compiled the gazetteer
 (monitor/worker_preload.py), which every worker then shares instead of compiling it again.
-A worker says when it has started (its start-up is not its first job's time), logs as the
-daemon does, and ends with the daemon however the daemon ends (a lifeline pipe,
-`_end_with_the_daemon`).
+The app starts its workers as it is built (`SiftWorkers.start`, in the background), so
+that the first bodies do not wait for their start-up; a worker that could not start then
+is started by a job that needs one. A worker says when it has started (its start-up is
+not its first job's time), logs as the daemon does, and ends with the daemon however the
+daemon ends (a lifeline pipe, `_end_with_the_daemon`).
 """
 
 from __future__ import annotations
@@ -327,6 +329,7 @@ class SiftWorkers:
         self._idle: list[_Process] = []
         self._all: set[_Process] = set()
         self._starting = 0
+        self._starters: list[threading.Thread] = []   # `start`'s threads
         self._closed = False
         # The sources whose body last hung or killed the worker it was sent to: sent alone
         # until a body of theirs is sifted again, so that they cost no batch another round.
@@ -335,6 +338,31 @@ class SiftWorkers:
         # joining them: a process that never called close() would wait forever. This
         # handler runs before multiprocessing's (atexit runs the later one first).
         atexit.register(_close_at_exit, weakref.ref(self))
+
+    def start(self) -> None:
+        """Start the workers now, each from a thread of its own, and return: the first
+        bodies then need not wait for their start-up (a second or so: the fork server's
+        imports, then each worker's store and classifiers). A started worker takes the
+        jobs waiting, or waits idle. One that cannot start is logged; a job then starts
+        another when it needs one, as without this call."""
+        for _ in range(self.count):
+            with self._free:
+                if self._closed or len(self._all) + self._starting >= self.count:
+                    return
+                self._starting += 1
+            thread = threading.Thread(target=self._start_one, name="monitor-worker-start",
+                                      daemon=True)
+            self._starters.append(thread)
+            thread.start()
+
+    def _start_one(self) -> None:
+        """Called with a start counted in ``_starting`` (`_spawn` uncounts it)."""
+        try:
+            worker = self._spawn()
+        except Exception as exc:  # noqa: BLE001 - logged; a job starts one when it needs it
+            log.error("a worker process could not start: %s", exc)
+            return
+        self._give_back(worker)
 
     def __call__(self, job: SiftJob) -> Sifted | Polled:
         """Sift in a worker, and commit there when the job has a tail; a worker that
@@ -571,6 +599,8 @@ class SiftWorkers:
             # closes it (closing a pipe under a reading thread frees its descriptor, which
             # a file or socket opened meanwhile could take).
             worker.kill()
+        for thread in self._starters:   # a worker starting now is stopped by its thread
+            thread.join(STOP_SECONDS)
 
 
 def _close_at_exit(ref: weakref.ref[SiftWorkers]) -> None:

@@ -540,3 +540,74 @@ def test_closing_the_pool_leaves_a_busy_worker_s_pipe_to_the_thread_reading_it(
     assert [type(exc) for exc in failed] == [ParseError]
     assert "died" in str(failed[0]) and worker.conn.closed
     assert closed_by == [thread]      # by the thread that read it, once
+
+
+def wait_until(condition, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(condition())
+
+
+def test_started_workers_take_the_first_jobs_without_starting_another(tmp_path: Path) -> None:
+    """`start` starts the workers before any body comes (build_app calls it): the first
+    jobs go to them, and none starts then."""
+    job, config = wire_job(tmp_path)
+    workers = SiftWorkers(2, 60, str(tmp_path / "m.db"), config.topics, timedelta(hours=48))
+    try:
+        workers.start()
+        workers.start()   # a second call starts no more than `count`
+        assert wait_until(lambda: len(workers._idle) == 2)
+        started = set(workers._all)
+        assert len(started) == 2 and all(w.alive() for w in started)
+        assert len(workers(job).new_items) == 6
+        assert len(workers(job).new_items) == 6
+        assert workers._all == started
+    finally:
+        workers.close()
+    assert not any(w.alive() for w in started)
+
+
+def test_a_worker_that_cannot_start_in_the_background_leaves_its_start_to_the_job(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    job, config = wire_job(tmp_path)
+    workers = SiftWorkers(1, 10, str(tmp_path / "m.db"), config.topics, timedelta(hours=48),
+                          starter=fail_to_start)
+    try:
+        workers.start()
+        assert wait_until(lambda: "could not start" in caplog.text)
+        assert wait_until(lambda: workers._starting == 0)
+        with pytest.raises(ParseError, match="a worker process could not start"):
+            workers(job)   # the job tries a start of its own, and says why it failed
+    finally:
+        workers.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_closing_the_pool_while_its_workers_start_leaves_none_running(tmp_path: Path) -> None:
+    """Closed while `start` still waits for its workers (here each takes 2 s to start),
+    the pool stops them as they come up: none outlives `close`."""
+    job, config = wire_job(tmp_path)
+    workers = SiftWorkers(2, 60, str(tmp_path / "m.db"), config.topics, timedelta(hours=48),
+                          starter=slow_start)
+    me = os.getpid()
+    before = grandchildren(me)
+    workers.start()
+    assert wait_until(lambda: len(grandchildren(me) - before) >= 2, 30)   # forked, starting
+    forked = grandchildren(me) - before
+    workers.close()
+    assert still_running(forked, 0) == []
+    assert workers._all == set() or not any(w.alive() for w in workers._all)
+
+
+def grandchildren(pid: int) -> set[int]:
+    """The processes two levels below ``pid``: the workers, forked by the fork server."""
+    return descendants(pid) - {child for child in descendants(pid)
+                               if _parent(child) == pid}
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1
