@@ -294,3 +294,64 @@ def test_fast_path_titles_and_summaries_are_feedparsers(text, shape):
     slow = parse_feed(body, FEED_URL, fast_path=False)
     assert [(i.title, i.summary) for i in fast.items] == [
         (i.title, i.summary) for i in slow.items]
+
+
+# --- the fast path's one-pass read of plain RSS items is feedparser's -----------------------
+
+_MEDIA = 'xmlns:media="http://search.yahoo.com/mrss/"'
+_DC = 'xmlns:dc="http://purl.org/dc/elements/1.1/"'
+_CONTENT = 'xmlns:content="http://purl.org/rss/1.0/modules/content/"'
+ITEM_SHAPES = {
+    "plain": "<title>Envoys meet</title><link>https://e.example/1</link>"
+             "<guid>https://e.example/1</guid><description>Talks resume.</description>"
+             "<pubDate>Tue, 03 Jun 2025 09:15:00 GMT</pubDate>",
+    "date first, others ignored": "<pubDate>Tue, 03 Jun 2025 09:15:00 +0200</pubDate>"
+             "<category>Asia</category><author>desk@e.example</author><title>Envoys meet"
+             "</title><comments>https://e.example/1#c</comments><link>https://e.example/1"
+             "</link>",
+    "guid as the link": "<title>Envoys meet</title><guid>https://e.example/2</guid>",
+    "guid not a permalink": '<title>Envoys meet</title><guid isPermaLink="false">'
+             "urn:e:2</guid><description>Talks resume.</description>",
+    "relative link": "<title>Envoys meet</title><link>/news/3</link>",
+    "no title": "<description>Talks resume in Doha.</description><link>https://e.example/4"
+             "</link>",
+    "empty description": "<title>Envoys meet</title><description></description>"
+             "<link>https://e.example/5</link>",
+    "html description": "<title>Envoys &amp; ministers</title><description>&lt;p&gt;Talks"
+             " &lt;b&gt;resume&lt;/b&gt;&lt;/p&gt;</description><link>https://e.example/6</link>",
+    "title twice, same": "<title>Envoys meet</title><title>Envoys meet</title>"
+             "<link>https://e.example/7</link>",
+    "title twice, not the same": "<title>Envoys meet</title><title>Envoys part</title>"
+             "<link>https://e.example/8</link>",
+    "dc:date": "<title>Envoys meet</title><link>https://e.example/9</link>"
+             "<dc:date>2025-06-03T09:15:00Z</dc:date>",
+    "pubDate and dc:date": "<title>Envoys meet</title><link>https://e.example/10</link>"
+             "<pubDate>not a date</pubDate><dc:date>2025-06-03T09:15:00+02:00</dc:date>",
+    "content only": "<title>Envoys meet</title><link>https://e.example/11</link>"
+             "<description></description><content:encoded>&lt;p&gt;Talks resume.&lt;/p&gt;"
+             "</content:encoded>",
+    "nested media title": "<link>https://e.example/12</link><media:group><media:title>"
+             "Envoys meet</media:title></media:group>",
+    "blank link": "<title>Envoys meet</title><link> </link>",
+    "link twice": "<title>Envoys meet</title><link>https://e.example/13</link>"
+             "<link>https://e.example/14</link>",
+}
+
+
+@pytest.mark.parametrize("shape", ITEM_SHAPES)
+def test_fast_path_rss_items_are_feedparsers(shape):
+    """Whether an item is read in one pass, by its slots, or declined (feedparser then
+    reads the feed), the items are those of the feedparser path."""
+    from monitor.parse.fast import parse_fast
+
+    body = (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" {_MEDIA} {_DC} '
+            f"{_CONTENT}><channel><title>Sample</title><item>{ITEM_SHAPES[shape]}</item>"
+            f"<item><title>Second</title><link>https://e.example/99</link></item>"
+            f"</channel></rss>").encode()
+    slow = parse_feed(body, FEED_URL, fast_path=False)
+    fast = parse_fast(body, FEED_URL)
+    declined = {"title twice, not the same", "blank link", "link twice"}
+    assert (fast is None) == (shape in declined)
+    if fast is not None:
+        assert fast.items == slow.items
+        assert len(fast.items) == 2

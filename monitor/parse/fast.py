@@ -14,8 +14,10 @@ date parser (its two common forms, RFC 822 and W3C-DTF, are read here the same w
 it); published, else updated (dc:date, atom:updated).
 
 Cost: each entry's children are sorted into slots in one pass; title and summary candidates
-are searched deeper only when a child has children of its own. Plain text without markup,
-entities or control characters skips the regular expressions.
+are searched deeper only when a child has children of its own. The common RSS item (one
+each of title, link, guid, description, pubDate, no child with children) is read without
+the slots, in one pass over its children. Plain text without markup, entities or control
+characters skips the regular expressions.
 
 One piece (over 400 lines) because its three readers (RSS 2.0, Atom, RSS 1.0) must decline
 and read exactly alike, on the same small helpers, to stay equal to the feedparser path.
@@ -176,10 +178,49 @@ def _rss(root: Any, url: str, max_items: int) -> ParsedFeed:
 
 
 def _rss_item(item: Any, url: str) -> ParsedItem | None:
+    """The item as feedparser reads it. Most items hold at most one each of title, link,
+    guid, description and pubDate, none with children, and children read as nothing else
+    (category, author ...): read in one pass here, as the slots below would read them."""
+    title_el = link_el = guid_el = summary_el = date_el = None
+    for child in item:
+        tag = child.tag
+        if len(child):
+            return _rss_item_by_slots(item, url)
+        if tag == "title" and title_el is None:
+            title_el = child
+        elif tag == "link" and link_el is None:
+            link_el = child
+        elif tag == "guid" and guid_el is None:
+            guid_el = child
+        elif tag == "description" and summary_el is None:
+            summary_el = child
+        elif tag == "pubDate" and date_el is None:
+            date_el = child
+        elif tag.__class__ is not str or tag in _RSS_SLOTS or tag in _RSS_ITEM_DECLINE:
+            return _rss_item_by_slots(item, url)
+    if title_el is None:
+        title = ""
+    else:
+        title = _plain_text(title_el, MAX_TITLE) or _element_text(title_el, clean_title,
+                                                                  rss=True)
+    summary = "" if summary_el is None else _summary_text(summary_el)
+    return _rss_fields(title, link_el, guid_el, summary, _date(date_el), url)
+
+
+def _rss_item_by_slots(item: Any, url: str) -> ParsedItem | None:
     slots, nested = _slots(item, _RSS_SLOTS, _RSS_ITEM_DECLINE)
     title = _pick_title(item, slots, nested, rss=True)
     link_el = _one(slots, _LINK)
     guid_el = _one(slots, _GUID)
+    summary = _pick_summary(item, slots, nested, f"{{{CONTENT}}}encoded")
+    published = _date(_one(slots, _PUBDATE)) or _date(_one(slots, _DCDATE))
+    return _rss_fields(title, link_el, guid_el, summary, published, url)
+
+
+def _rss_fields(title: str, link_el: Any, guid_el: Any, summary: str,
+                published: datetime | None, url: str) -> ParsedItem | None:
+    """An RSS item from its title, summary and date, and its link and guid elements: the
+    guid is the link when there is none (unless isPermaLink="false")."""
     guid_text = _text(guid_el)
     if link_el is not None:
         link_text = _text(link_el)
@@ -190,8 +231,6 @@ def _rss_item(item: Any, url: str) -> ParsedItem | None:
         link = clean_url(guid_text, url)
     else:
         link = ""
-    summary = _pick_summary(item, slots, nested, f"{{{CONTENT}}}encoded")
-    published = _date(_one(slots, _PUBDATE)) or _date(_one(slots, _DCDATE))
     return _item(clean_guid(guid_text), link, title, summary, published)
 
 
