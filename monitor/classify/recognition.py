@@ -808,6 +808,8 @@ class RecognitionDetector:
                 continue
             if rule.also and not _has_any(text, rule.also):
                 continue
+            if rule.verbs and not _has_any(text, rule.verbs):
+                continue
             match = rule.pattern.search(text)
             if match is None:
                 continue

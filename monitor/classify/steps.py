@@ -47,6 +47,7 @@ class StepRule:
     near_entity: bool = False
     keys: tuple[str, ...] = ()  # cheap gate: the rule runs only if one of these is in the text
     also: tuple[str, ...] = ()  # ... and, when given, one of these too
+    verbs: tuple[str, ...] = ()  # ... and, when given, one of these as well
 
 
 _UN = r"(?:U\.?N\.?|United\s+Nations|UNGA|General\s+Assembly)"
@@ -133,7 +134,10 @@ STEP_RULES: tuple[StepRule, ...] = (
         rf"\b(?:host|receiv|welcom)\w*\s+(?:(?:a|an|the|its|first|new)\s+)?(?:\w+\s+)?"
         rf"(?:ambassador|charg[eé])s?\s+(?:from|of)\s+(?:the\s+)?{_GOVERNMENT}"), False,
              keys=("taliban", "iea", "emirate", "kabul", "afghan"),
-             also=("ambassador", "envoy", "diplomat", "charg")),
+             also=("ambassador", "envoy", "diplomat", "charg"),
+             # every branch has one (most news naming an envoy and Kabul has none)
+             verbs=("accept", "allow", "admit", "approv", "recogni", "receiv", "welcom", "host",
+                    "take", "took", "accredit", "appointed", "nominated", "named")),
     # "accepts Kabul's ambassador", "accredits the Afghan envoy"
     StepRule("step:envoy-of-kabul-accepted", STEP, lower_re(
         rf"\b(?:accept|accredit)\w*\s+(?:the\s+)?{_AFGHAN_SIDE}\s+(?:(?:new|first|"
