@@ -450,3 +450,27 @@ def test_one_dateline_rule_for_classifier_and_story_leads(text: str, lead: str) 
     """The classifier and story grouping strip the same dateline: one function."""
     assert strip_dateline(text) == lead
     assert prepare("Envoys meet", text).lead == prepare("Envoys meet", lead).lead
+
+
+# One sentence per branch of the envoy-accepted rule: each passes the rule's cheap gates
+# (entity, envoy, verb), which must never keep the pattern from a text it matches.
+ENVOY_ACCEPTED_BRANCHES = [
+    "Uzbekistan accepts Taliban ambassador in Tashkent",
+    "Turkmenistan welcomes the Taliban's ambassador",
+    "Kazakhstan hosts Taliban-appointed envoy",
+    "Ambassador of the Taliban accredited in Moscow",
+    "Taliban-appointed envoy takes over embassy in Beijing",
+    "Japan agrees to take a diplomat from the Taliban",
+    "Oman receives an ambassador from the Taliban government",
+]
+
+
+@pytest.mark.parametrize("text", ENVOY_ACCEPTED_BRANCHES)
+def test_a_step_rule_s_gates_pass_every_text_its_pattern_matches(text: str) -> None:
+    from monitor.classify.recognition import _has_any
+    from monitor.classify.steps import STEP_RULES
+
+    (rule,) = [r for r in STEP_RULES if r.name == "step:envoy-accepted"]
+    lowered = " " + text.lower()
+    assert rule.pattern.search(lowered) is not None
+    assert all(_has_any(lowered, gate) for gate in (rule.keys, rule.also, rule.verbs))
