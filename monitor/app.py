@@ -178,8 +178,6 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     limiter = HostLimiter.from_settings(config.monitor)
     robots = RobotsCache(fetcher, config.monitor.user_agent, ROBOTS_TTL.total_seconds())
     workers = build_workers(config, node.id)
-    if workers is not None:
-        workers.start()   # in the background, while the rest is built and the first fetches run
     classifiers = build_classifiers(config)
     articles = None
     if config.monitor.fetch_articles != "never":
@@ -194,5 +192,7 @@ def build_app(config: Config, clock: Callable[[], datetime] = utcnow,
     deliverer = Deliverer(store, notifiers, {n.name: n for n in config.notifiers}, clock, rng,
                           observer=metrics, owner=node.id,
                           lease_timeout=config.monitor.lease_timeout)
+    if workers is not None:   # once nothing can fail: in the background, so that the
+        workers.start()       # first bodies need not wait for the workers' start-up
     return App(config, store, fetcher, pipeline, deliverer, node, notifiers, clock, workers,
                metrics)

@@ -611,3 +611,12 @@ def _parent(pid: int) -> int:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except OSError:
         return -1
+
+
+def test_the_app_starts_its_workers_as_it_is_built(tmp_path: Path, farm) -> None:
+    app = make_app(tmp_path, farm, 2, "m.db")
+    try:
+        assert app.workers is not None
+        assert wait_until(lambda: len(app.workers._idle) == 2)   # no body sent yet
+    finally:
+        app.close()
