@@ -330,6 +330,8 @@ class SiftWorkers:
         self._all: set[_Process] = set()
         self._starting = 0
         self._starters: list[threading.Thread] = []   # `start`'s threads
+        self._launching: set[_Process] = set()   # started, not yet ready: `close` kills them
+        self._announced = False
         self._closed = False
         # The sources whose body last hung or killed the worker it was sent to: sent alone
         # until a body of theirs is sifted again, so that they cost no batch another round.
@@ -352,15 +354,22 @@ class SiftWorkers:
                 self._starting += 1
             thread = threading.Thread(target=self._start_one, name="monitor-worker-start",
                                       daemon=True)
+            try:
+                thread.start()
+            except RuntimeError as exc:   # no thread to spare: a job starts one instead
+                log.warning("worker processes not started ahead: %s", exc)
+                with self._free:
+                    self._starting -= 1
+                return
             self._starters.append(thread)
-            thread.start()
 
     def _start_one(self) -> None:
         """Called with a start counted in ``_starting`` (`_spawn` uncounts it)."""
         try:
             worker = self._spawn()
         except Exception as exc:  # noqa: BLE001 - logged; a job starts one when it needs it
-            log.error("a worker process could not start: %s", exc)
+            if not self._closed:   # else `close` stopped it on purpose
+                log.error("a worker process could not start: %s", exc)
             return
         self._give_back(worker)
 
@@ -519,21 +528,34 @@ class SiftWorkers:
 
     def _spawn(self) -> _Process:
         """Start a worker (outside the lock: a start takes a moment)."""
+        worker: _Process | None = None
         try:
-            if not self._all:
+            with self._free:
+                announce, self._announced = not self._announced, True
+            if announce:
                 log.info("sifting fetched bodies in %d worker processes", self.count)
             context = multiprocessing.get_context("forkserver")
             # Imported once by the fork server, not again by every worker it forks.
             context.set_forkserver_preload(["monitor.worker_preload"])
             worker = _Process(context, self._starter, self._initargs)
+            with self._free:   # `close` kills the workers still starting (not waited for)
+                closed = self._closed
+                if not closed:
+                    self._launching.add(worker)
+            if closed:
+                worker.stop(0)
+                raise RuntimeError("the worker processes are stopped")
             worker.started(START_SECONDS)
         except BaseException:
             with self._free:
                 self._starting -= 1
+                if worker is not None:
+                    self._launching.discard(worker)
                 self._wake_one()
             raise
         with self._free:
             self._starting -= 1
+            self._launching.discard(worker)
             self._all.add(worker)
         return worker
 
@@ -590,8 +612,11 @@ class SiftWorkers:
             idle, self._idle = self._idle, []
             busy = self._all.difference(idle)
             self._all.clear()
+            launching = list(self._launching)
             while self._waiting:
                 self._wake_one()
+        for worker in launching:   # its start then fails: its thread cleans up
+            worker.kill()
         for worker in idle:
             worker.stop(STOP_SECONDS)
         for worker in busy:
@@ -599,7 +624,7 @@ class SiftWorkers:
             # closes it (closing a pipe under a reading thread frees its descriptor, which
             # a file or socket opened meanwhile could take).
             worker.kill()
-        for thread in self._starters:   # a worker starting now is stopped by its thread
+        for thread in self._starters:   # each ends soon: its worker was killed, or stopped
             thread.join(STOP_SECONDS)
 
 
