@@ -43,6 +43,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -360,6 +361,7 @@ class SiftWorkers:
                 log.warning("worker processes not started ahead: %s", exc)
                 with self._free:
                     self._starting -= 1
+                    self._wake_one()
                 return
             self._starters.append(thread)
 
@@ -405,6 +407,8 @@ class SiftWorkers:
         try:
             turn = self._take(message, job.source, alone)
         except WorkerStartError as exc:
+            if self._closed:   # killed by `close` as it started: as any job then
+                raise RuntimeError("the worker processes are stopped") from None
             log.error("a worker process could not start: %s", exc)
             raise ParseError(f"a worker process could not start: {exc}") from None
         if turn.answer is not None:    # sent in another job's batch, answered there
@@ -531,6 +535,8 @@ class SiftWorkers:
         worker: _Process | None = None
         try:
             with self._free:
+                if self._closed:
+                    raise RuntimeError("the worker processes are stopped")
                 announce, self._announced = not self._announced, True
             if announce:
                 log.info("sifting fetched bodies in %d worker processes", self.count)
@@ -624,8 +630,9 @@ class SiftWorkers:
             # closes it (closing a pipe under a reading thread frees its descriptor, which
             # a file or socket opened meanwhile could take).
             worker.kill()
+        deadline = time.monotonic() + STOP_SECONDS
         for thread in self._starters:   # each ends soon: its worker was killed, or stopped
-            thread.join(STOP_SECONDS)
+            thread.join(max(deadline - time.monotonic(), 0))
 
 
 def _close_at_exit(ref: weakref.ref[SiftWorkers]) -> None:

@@ -304,12 +304,12 @@ def running(pid: int) -> bool:
         return False
 
 
-def worker_processes(pid: int, seconds: float, count: int = 2) -> set[int]:
-    """The processes below ``pid`` once there are ``count`` (the fork server and its
-    workers), or those there are after ``seconds``."""
+def worker_processes(pid: int, seconds: float) -> set[int]:
+    """The processes below ``pid`` once there are two (the fork server and a worker), or
+    those there are after ``seconds``."""
     deadline = time.monotonic() + seconds
     children: set[int] = set()
-    while len(children) < count and time.monotonic() < deadline:
+    while len(children) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
         children = descendants(pid)
     return children
@@ -335,8 +335,11 @@ def test_workers_end_with_a_killed_daemon(tmp_path: Path, farm) -> None:
     daemon = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(config)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        children = worker_processes(daemon.pid, 60, count=3)   # both workers are started
-        assert len(children) >= 3, "the daemon did not start its two worker processes"
+        deadline = time.monotonic() + 60
+        while len(grandchildren(daemon.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)      # the workers, forked by the fork server (a child, as is
+        children = descendants(daemon.pid)   # multiprocessing's resource tracker)
+        assert len(grandchildren(daemon.pid)) >= 2, "the daemon did not start its workers"
         daemon.kill()
         daemon.wait(10)
         assert not still_running(children, 30), "workers outlived the daemon"
