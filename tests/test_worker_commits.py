@@ -53,7 +53,12 @@ def make_app(tmp_path: Path, database: str, sources: dict[str, str],
         "topics": [{"name": "t", "event": "recognition"}],
         "sources": [{"name": name, "url": url} for name, url in sources.items()],
         "notifiers": [{"name": "desk", "type": "file", "path": str(tmp_path / "desk.log")}]})
-    return build_app(config, clock=FixedClock())
+    app = build_app(config, clock=FixedClock())
+    workers = app.workers
+    if workers is not None:   # started in the background: all up before the first poll, so
+        # that polls sent at once each go to a worker of their own (not one batch to the first)
+        wait_for(lambda: len(workers._idle) == workers.count, DEADLINE)
+    return app
 
 
 def waiting_for_the_record_lock(app: App, database: str) -> int:
