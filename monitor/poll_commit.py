@@ -105,9 +105,12 @@ class PollCommitter:
                new_items: tuple[NewItem, ...], classified: Sequence[StoryDecision]) -> Polled:
         """Group the poll's matches (``classified``, in item order), then settle its
         stories and commit it."""
-        poll = PollToCommit(name, interval, state, fetched, now, body_hash, items, new_items,
-                            tuple(classified))
-        grouping = self.grouper.group(new_items, classified, now)
+        return self.commit_one(PollToCommit(name, interval, state, fetched, now, body_hash,
+                                            items, new_items, tuple(classified)))
+
+    def commit_one(self, poll: PollToCommit) -> Polled:
+        """`commit` of a sifted poll."""
+        grouping = self.grouper.group(poll.new_items, poll.classified, poll.now)
         with ExitStack() as held:
             # The locks are released after the commit, so that a poll's commit ends before
             # another's settle begins. One writer (SQLite): taken first; PostgreSQL: once
@@ -118,8 +121,9 @@ class PollCommitter:
                 if self._early is not None:
                     # PostgreSQL: the rows are written while other polls commit; the
                     # decisions below may still make some of them duplicates, or capped.
-                    early = insert_early(writer, name, capped(new_items, grouping.capped),
-                                         grouping.decisions, now)
+                    early = insert_early(writer, poll.name,
+                                         capped(poll.new_items, grouping.capped),
+                                         grouping.decisions, poll.now)
                     held.enter_context(self.locked(writer))
                 polled, widened = self._settle_and_write(writer, poll, grouping, early)
             if widened:   # before the locks go: the next settle sees them
@@ -165,11 +169,6 @@ class PollCommitter:
                 raise
             return [exc] * len(polls)
         return results
-
-    def commit_one(self, poll: PollToCommit) -> Polled:
-        """`commit` of a sifted poll."""
-        return self.commit(poll.name, poll.interval, poll.state, poll.fetched, poll.now,
-                           poll.body_hash, poll.items, poll.new_items, poll.classified)
 
     def _one(self, poll: PollToCommit) -> Polled | Exception:
         try:
