@@ -45,8 +45,9 @@ YOUNG_COLLECTION_EVERY = 50_000
 # What a worker says once it has sifted a job and begins to commit its poll: a worker that
 # hangs or dies past it leaves the poll's outcome unknown (it may be committed).
 COMMITTING = "committing"
-# What a worker says after each body of a batch it has sifted (but the last): the daemon's
-# timeout then bounds each body, not the batch.
+# What a worker says after a body of a batch it has sifted (but the last), once it has said
+# nothing for a while (monitor/workers.py, QUIET_SECONDS): the daemon's timeout then bounds
+# each body, not the batch.
 SIFTED = "sifted"
 
 
@@ -138,8 +139,8 @@ def sift_batch_in_worker(messages: Sequence[bytes]) -> list[bytes]:
     a pickled (task, job) pair, each answered as the worker answers a job alone, (True,
     its result) or (False, the exception it raised), pickled on its own (an answer that
     does not pickle costs its job alone), in order. Each body is sifted on its own (its
-    failure is its own; the daemon hears SIFTED after each but the last, so that its
-    timeout bounds one body); then the polls to commit are committed together
+    failure is its own; the worker may say SIFTED after each but the last, so that the
+    daemon's timeout bounds one body); then the polls to commit are committed together
     (`PollCommitter.commit_polls`: on SQLite, in one transaction), after one COMMITTING.
     A task other than `sift_in_worker` runs as it would alone."""
     answers: list[tuple[bool, Any] | None] = [None] * len(messages)

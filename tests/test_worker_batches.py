@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import signal
 import sqlite3
 import threading
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from monitor.sift import sift
 from monitor.store import open_store
 from monitor.store.sqlite import RECORD_LOCK_SUFFIX, SqliteStore
 from monitor.types import FetchResult, ParseJob, Polled, PollTail, SiftJob
+from monitor.worker_task import COMMITTING, SIFTED
 from monitor.workers import Commits, SiftWorkers, start_worker
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -53,6 +56,26 @@ def rss(n: int, titles: Sequence[str]) -> bytes:
         for k, title in enumerate(titles))
     return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>wire {n}</title>'
             f"<link>https://w{n}.example/</link>{entries}</channel></rss>").encode()
+
+
+def sleepy(n: int, seconds: float) -> bytes:
+    """A body that takes its worker ``seconds`` to read."""
+    return body(n, doomed=True).replace(f"<title>wire {n}<".encode(),
+                                        f"<title>sleep {seconds}<".encode())
+
+
+def hear_the_workers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every message the daemon's side reads from its workers' pipes, from now on."""
+    heard: list[Any] = []
+    recv = Connection.recv
+
+    def recording(conn: Connection) -> Any:
+        message = recv(conn)
+        heard.append(message)
+        return message
+
+    monkeypatch.setattr(Connection, "recv", recording)
+    return heard
 
 
 def body(n: int, *, match: bool = False, doomed: bool = False) -> bytes:
@@ -106,6 +129,10 @@ def doomed_parse(job: ParseJob) -> Any:
             os.kill(os.getpid(), signal.SIGKILL)
         if b"slow" in job.content:   # slow, but each within the timeout
             time.sleep(0.5)
+            return run_parse_job(job)
+        asleep = re.search(rb"<title>sleep ([0-9.]+)<", job.content)
+        if asleep:   # as slow as its title says
+            time.sleep(float(asleep.group(1)))
             return run_parse_job(job)
         if b"unpicklable" in job.content:
             error = ParseError("a body this parser cannot read")
@@ -241,9 +268,12 @@ def test_a_body_that_kills_or_hangs_its_worker_in_a_batch_fails_alone(
 
 
 @needs_proc_locks
-def test_the_timeout_bounds_each_body_of_a_batch_not_the_batch(tmp_path: Path) -> None:
+def test_the_timeout_bounds_each_body_of_a_batch_not_the_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Eight bodies of half a second each, in one batch, with a timeout of two seconds: the
-    batch takes longer than the timeout, no body does, and nothing is lost or sent again."""
+    batch takes longer than the timeout, no body does, and nothing is lost or sent again.
+    The worker says so after each body but the last (each took its half second)."""
+    heard = hear_the_workers(monkeypatch)
     config = make_config(tmp_path, 9)
     bodies = [body(n) for n in range(9)]
     for n in range(1, 9):
@@ -252,6 +282,39 @@ def test_the_timeout_bounds_each_body_of_a_batch_not_the_batch(tmp_path: Path) -
         results = run_queued(workers, jobs(config, bodies), config.monitor.database)
     assert [r.state.name for r in results] == [f"wire {n}" for n in range(9)], results
     assert [len(sources) for sources in batches(config)] == [8]
+    starts = Path(f"{config.monitor.database}.starts").read_text().split()
+    assert len(starts) == 1     # the worker was never stopped
+    assert heard.count(SIFTED) == 7
+
+
+@needs_proc_locks
+def test_a_batch_of_quick_bodies_is_answered_without_a_word_a_body(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quick bodies in a batch: the worker says nothing after each (each word wakes one of
+    the daemon's threads), only that it commits, once a job sent (the first alone, then
+    the batch of eight), and then the answers."""
+    heard = hear_the_workers(monkeypatch)
+    config = make_config(tmp_path, 9)
+    with one_worker(config) as workers:
+        results = run_queued(workers, jobs(config, [body(n) for n in range(9)]),
+                             config.monitor.database)
+    assert all(isinstance(r, Polled) for r in results), results
+    assert [len(sources) for sources in batches(config)] == [8]
+    assert heard.count(SIFTED) == 0
+    assert heard.count(COMMITTING) == 2
+
+
+@needs_proc_locks
+def test_a_body_after_a_quiet_while_still_has_the_whole_timeout(tmp_path: Path) -> None:
+    """Timeout 2 s, so a worker may go half a second without a word: after a body of 0.2 s,
+    of which it says nothing, a body of 1.95 s is still within its time, though the
+    daemon hears nothing for 2.15 s. Neither is stopped or sent again."""
+    config = make_config(tmp_path, 3)
+    bodies = [body(0), sleepy(1, 0.2), sleepy(2, 1.95)]
+    with one_worker(config, timeout=2) as workers:
+        results = run_queued(workers, jobs(config, bodies), config.monitor.database)
+    assert all(isinstance(r, Polled) for r in results), results
+    assert [len(sources) for sources in batches(config)] == [2]
     starts = Path(f"{config.monitor.database}.starts").read_text().split()
     assert len(starts) == 1     # the worker was never stopped
 
