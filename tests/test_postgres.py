@@ -6,7 +6,11 @@ fixture); they skip without $MONITOR_TEST_POSTGRES_URL."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +24,7 @@ from monitor.outbox import Outbox
 from monitor.retention import dedup_key, kept_keys
 from monitor.store import open_store
 from monitor.store.postgres import PostgresStore, refuse_old_server
+from monitor.store.postgres_nodes import RECORD_LOCK
 from monitor.store.postgres_schema import SCHEMA_VERSION
 from monitor.types import Classification, NewItem, ParsedItem, PollRecord, StoryDecision
 from tests.fakes import temp_store
@@ -503,3 +508,47 @@ def test_a_poll_changes_only_the_item_rows_its_own_transaction_wrote(tmp_path: P
             "SELECT guid, alert FROM items")} == {"g1": True, "g2": False}
     finally:
         store.close()
+
+
+# A worker's poll: its transaction waits for the record lock (the parent holds it).
+_WAITS_FOR_THE_RECORD_LOCK = """
+import sys
+from monitor.store.postgres import PostgresStore
+store = PostgresStore(sys.argv[1])
+with store.poll_transaction(None) as writer:
+    print("waiting", flush=True)
+    writer.lock_records()
+"""
+
+
+def test_a_process_killed_while_it_waits_for_the_record_lock_leaves_no_server_process(
+        postgres: str) -> None:
+    """A worker stopped while its poll waits for the record lock (it took too long): its
+    server process ends within seconds, not when its turn at the lock comes (its open
+    transaction would hold that source's next poll meanwhile)."""
+    def waiting(db: psycopg.Connection[tuple[int]]) -> list[int]:
+        return [pid for (pid,) in db.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
+            "wait_event_type = 'Lock' AND query LIKE '%%pg_advisory_xact_lock%%'")]
+
+    PostgresStore(postgres).close()   # the schema
+    with psycopg.connect(postgres) as holder, psycopg.connect(postgres,
+                                                              autocommit=True) as looker:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (RECORD_LOCK,))
+        child = subprocess.Popen([sys.executable, "-c", _WAITS_FOR_THE_RECORD_LOCK,
+                                  postgres], stdout=subprocess.PIPE, text=True,
+                                 cwd=Path(__file__).resolve().parents[1])
+        try:
+            assert child.stdout is not None and child.stdout.readline() == "waiting\n"
+            deadline = time.monotonic() + 30
+            while not waiting(looker):
+                assert time.monotonic() < deadline, "the poll never waited for the lock"
+                time.sleep(0.05)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+        deadline = time.monotonic() + 10
+        while waiting(looker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert waiting(looker) == []
+        holder.rollback()
