@@ -20,8 +20,10 @@ from monitor.types import (
     AttemptResult,
     Digest,
     FetchResult,
+    KnownKeys,
     NewItem,
     ParsedFeed,
+    ParsedItem,
     ParseJob,
     Polled,
     PollOutcome,
@@ -178,8 +180,7 @@ class ItemKeys(Protocol):
     """What sifting reads of the store: which guids and URLs it already knows (every Store
     has these; a worker process opens its own)."""
 
-    def known_guids(self, source: str, guids: Sequence[str]) -> set[str]: ...
+    def known_keys(self, source: str, items: Sequence[ParsedItem],
+                   canonical: Callable[[str], str]) -> KnownKeys: ...
 
     def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]: ...
-
-    def forgotten_urls(self, urls: Sequence[str]) -> set[str]: ...

@@ -32,14 +32,10 @@ def sift(job: SiftJob, parse: Parser, keys: ItemKeys,
 def select_new(job: SiftJob, parsed: ParsedFeed, keys: ItemKeys,
                max_age: timedelta) -> tuple[NewItem, ...]:
     """The items of ``parsed`` the source has not delivered, each marked (monitor.decide)."""
-    guids = [item.guid for item in parsed.items]
-    known_guids = keys.known_guids(job.source, guids)
-    fresh = [item for item in parsed.items if item.guid not in known_guids]
-    canonical = {item.url: decide.canonical_url(item.url) for item in fresh}
-    known_urls = keys.items_by_canonical_url(list(canonical.values()))
-    forgotten = keys.forgotten_urls([u for u in canonical.values() if u not in known_urls])
-    return decide.select_new_items(job.state, fresh, known_guids, known_urls, job.now,
-                                   max_age, canonical, forgotten)
+    known = keys.known_keys(job.source, parsed.items, decide.canonical_url)
+    fresh = [item for item in parsed.items if item.guid not in known.guids]
+    return decide.select_new_items(job.state, fresh, known.guids, known.urls, job.now,
+                                   max_age, known.canonical, known.forgotten)
 
 
 def classify_new(new_items: tuple[NewItem, ...], classifiers: Mapping[str, TopicClassifier]

@@ -366,6 +366,16 @@ class SiftJob:
 
 
 @dataclass(frozen=True)
+class KnownKeys:
+    """What the store knows of a body's items, for sifting (`ItemKeys.known_keys`)."""
+
+    guids: set[str]             # the guids the source delivered: stored, or kept by retention
+    canonical: dict[str, str]   # URL -> its canonical form, of (at least) the other items
+    urls: dict[str, int]        # of those, canonical URL -> the first stored item holding it
+    forgotten: set[str]         # of those, the canonical URLs retention kept the key of
+
+
+@dataclass(frozen=True)
 class Sifted:
     """A fetched body sifted: how many items it held, those the store has not seen (with
     what to do with each), each new item's verdict per topic that matched, and the (item

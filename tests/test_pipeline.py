@@ -220,16 +220,17 @@ def test_same_url_from_two_sources_polled_at_once_alerts_once(tmp_path: Path, da
                             FixedClock(), database, workers=1)
     try:
         app.pipeline.poll(app.config.sources[0])
-        lookup = app.store.items_by_canonical_url
+        lookup = app.store.known_keys
         calls = []
 
-        def stale_once(urls):  # b looked before a's poll was committed
-            calls.append(urls)
-            return {} if len(calls) == 1 else lookup(urls)
+        def stale(source, items, canonical):  # b looked before a's poll was committed
+            known = lookup(source, items, canonical)
+            calls.append(known.urls)
+            return replace(known, urls={})
 
-        app.store.items_by_canonical_url = stale_once  # type: ignore[method-assign]
+        app.store.known_keys = stale  # type: ignore[method-assign]
         app.pipeline.poll(app.config.sources[1])
-        assert len(calls) == 2
+        assert [list(urls) for urls in calls] == [["https://news.example/y"]]   # it was there
         assert [title for title, _ in outbox(app)] == [CLEAR]
     finally:
         app.close()

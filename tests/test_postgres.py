@@ -26,7 +26,14 @@ from monitor.store import open_store
 from monitor.store.postgres import PostgresStore, refuse_old_server
 from monitor.store.postgres_nodes import RECORD_LOCK
 from monitor.store.postgres_schema import SCHEMA_VERSION
-from monitor.types import Classification, NewItem, ParsedItem, PollRecord, StoryDecision
+from monitor.types import (
+    Classification,
+    KnownKeys,
+    NewItem,
+    ParsedItem,
+    PollRecord,
+    StoryDecision,
+)
 from tests.fakes import temp_store
 from tests.test_cli import monitor
 
@@ -441,6 +448,10 @@ def test_the_lookups_of_guids_and_kept_keys_probe_their_indexes_as_tables_grow(
     store = PostgresStore(postgres, pool_size=1)       # one connection: its plans
     guids = [f"new-{n}" for n in range(45)]
     urls = [f"https://elsewhere.example/{n}" for n in range(45)]
+    body = [ParsedItem(guid=g, url=u, title="T") for g, u in zip(guids, urls, strict=True)]
+
+    def same(url: str) -> str:
+        return url
     try:
         with psycopg.connect(postgres, autocommit=True) as db:
             if analysed:
@@ -449,6 +460,8 @@ def test_the_lookups_of_guids_and_kept_keys_probe_their_indexes_as_tables_grow(
                 assert store.known_guids("wire", guids) == set()
                 assert store.forgotten_urls(urls) == set()
                 assert store.items_by_canonical_url(urls) == {}
+                assert store.known_keys("wire", body, same) == KnownKeys(
+                    set(), dict(zip(urls, urls, strict=True)), {}, set())
             db.execute("INSERT INTO items (source, guid, url, canonical_url, title, summary, "
                        "first_seen, alert) SELECT 'wire', g::text, '', "
                        "'https://wire.example/' || g, 'T', '', now(), false FROM "
@@ -472,7 +485,13 @@ def test_the_lookups_of_guids_and_kept_keys_probe_their_indexes_as_tables_grow(
                 assert store.forgotten_urls(urls) == {urls[0]}
                 found = f"https://wire.example/{n}"
                 assert store.items_by_canonical_url([*urls, found]) == {found: n}
-            assert rows_read() - before <= 20 * 4 * 2   # the rows that match, not the tables
+                known = store.known_keys("wire", [
+                    *body, ParsedItem(guid=str(n), url="", title="T"),
+                    ParsedItem(guid="kept", url="", title="T"),
+                    ParsedItem(guid=f"copy-{n}", url=found, title="T")], same)
+                assert (known.guids, known.urls, known.forgotten) == (
+                    {str(n), "kept"}, {found: n}, {urls[0]})
+            assert rows_read() - before <= 20 * 8 * 2   # the rows that match, not the tables
     finally:
         store.close()
 

@@ -18,10 +18,12 @@ import pytest
 
 from monitor.commit import commit_poll, sync_sources
 from monitor.config import WebhookNotifierConfig, load_config_data
+from monitor.decide import canonical_url
 from monitor.deliver import RETRY_AFTER_MAX, RETRY_BASE, RETRY_MAX, Deliverer, next_attempt
 from monitor.errors import NotifyError, StoreError
 from monitor.notify import WebhookNotifier
 from monitor.outbox import Outbox, Reschedule
+from monitor.retention import dedup_key
 from monitor.store import SqliteStore, Store, acquire_daemon_lock, open_store, sqlite_poll
 from monitor.store.schema import SCHEMA_VERSION
 from monitor.types import (
@@ -133,6 +135,56 @@ def test_poll_is_one_transaction(tmp_path: Path, database: str) -> None:
     poll_with_story(store, "1", {"t": ["n"]})
     assert store.known_guids("wire", ["1", "2"]) == {"1"}
     assert [s.title for s in store.matches(NOW - timedelta(days=1))] == ["Story 1"]
+
+
+def keep_keys(database: str, keys: list[int]) -> None:
+    """Dedup keys as retention keeps them when it deletes items (seen_keys)."""
+    if database.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(database, autocommit=True) as pg:
+            pg.execute("INSERT INTO seen_keys (key) SELECT unnest(%s::bigint[])", (keys,))
+        return
+    db = sqlite3.connect(database)
+    with db:
+        db.executemany("INSERT INTO seen_keys (key) VALUES (?)", [(k,) for k in keys])
+    db.close()
+
+
+def test_a_body_s_lookups_together_find_what_each_finds_alone(tmp_path: Path,
+                                                                database: str) -> None:
+    """known_keys (PostgreSQL: one statement) finds what known_guids, then
+    items_by_canonical_url and forgotten_urls for the items not known, find: guids stored
+    or kept by retention, a URL another item holds (canonical form), one retention
+    forgot, none, an empty one; each URL's canonical form for the items not known."""
+    store = make_store(tmp_path, database)
+    try:
+        poll_with_story(store, "1", {"t": ["n"]})
+        keep_keys(database, [dedup_key("guid", "wire", "gone"),
+                             dedup_key("url", "https://wire.example/forgotten")])
+        items = [ParsedItem(guid="1", url="https://wire.example/1", title="T"),
+                 ParsedItem(guid="gone", url="https://wire.example/gone", title="T"),
+                 ParsedItem(guid="copy", url="https://wire.example/1?utm_source=feed", title="T"),
+                 ParsedItem(guid="again", url="https://wire.example/forgotten", title="T"),
+                 ParsedItem(guid="new", url="https://wire.example/new", title="T"),
+                 ParsedItem(guid="bare", url="", title="T")]
+        known = store.known_keys("wire", items, canonical_url)
+        assert known.guids == {"1", "gone"}
+        first = store.items_by_canonical_url(["https://wire.example/1"])
+        assert known.urls == first and len(first) == 1
+        assert known.forgotten == {"https://wire.example/forgotten"}
+        fresh = [item for item in items if item.guid not in known.guids]
+        assert {item.url: known.canonical[item.url] for item in fresh} == {
+            item.url: canonical_url(item.url) for item in fresh}
+        # The same, looked up one after another.
+        assert store.known_guids("wire", [item.guid for item in items]) == known.guids
+        urls = [canonical_url(item.url) for item in fresh]
+        assert store.items_by_canonical_url(urls) == known.urls
+        assert store.forgotten_urls([u for u in urls if u not in known.urls]) == \
+            known.forgotten
+        assert store.known_keys("wire", [], canonical_url).guids == set()
+    finally:
+        store.close()
 
 
 def test_a_poll_of_more_items_than_one_statement_inserts_keeps_them_all(

@@ -27,7 +27,9 @@ from monitor.types import (
     EventKind,
     HealthFacts,
     Incident,
+    KnownKeys,
     NewItem,
+    ParsedItem,
     SourceState,
     StoredItem,
     Story,
@@ -150,6 +152,13 @@ class Store(Protocol):
     def known_guids(self, source: str, guids: Sequence[str]) -> set[str]:
         """Those of ``guids`` the source delivered before: stored in its items, or kept as
         a key (monitor.retention.dedup_key("guid", source, guid)) after retention."""
+
+    def known_keys(self, source: str, items: Sequence[ParsedItem],
+                   canonical: Callable[[str], str]) -> KnownKeys:
+        """What sifting a body of the source needs to know of its items: the guids it
+        delivered (`known_guids`); of the other items, each URL's canonical form (made
+        by ``canonical``), the first stored item holding it (`items_by_canonical_url`),
+        and those retention forgot (`forgotten_urls`)."""
 
     def items_by_canonical_url(self, urls: Sequence[str]) -> dict[str, int]:
         """For each of ``urls`` ("" ignored) held by a stored item: the lowest such item

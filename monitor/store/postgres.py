@@ -69,6 +69,8 @@ from monitor.types import (
     Digest,
     HealthFacts,
     Incident,
+    KnownKeys,
+    ParsedItem,
     SourceState,
     StoredItem,
     Story,
@@ -210,6 +212,26 @@ _KNOWN_GUIDS = ("SELECT g.guid FROM json_array_elements_text(%s::json) AS g(guid
 _FORGOTTEN_URLS = ("SELECT u.url FROM json_array_elements_text(%s::json) AS u(url) WHERE "
                    "(SELECT true FROM seen_keys WHERE key = "
                    + _dedup_key("'url'", "u.url") + ")")
+# A body's lookups in one statement (`known_keys`), the three above for each (guid,
+# canonical URL) pair, by scalar subqueries as they are: whether the source delivered the
+# guid; for a guid it did not, the URL's first item, else whether retention kept the
+# URL's key. The kept keys are hashed only once retention has kept one: ``keeps`` is read
+# once, and AND stops at its false. OFFSET 0 keeps each level whole, so that each
+# subquery runs once a row; only the rows where something was found come back.
+_KNOWN_KEYS = (
+    "SELECT guid, url, known, first_id, forgotten FROM ("
+    "SELECT guid, url, known, first_id, COALESCE(NOT known AND first_id IS NULL AND "
+    "url <> '' AND keeps AND (SELECT true FROM seen_keys WHERE key = "
+    + _dedup_key("'url'", "url") + "), false) AS forgotten FROM ("
+    "SELECT guid, url, keeps, known, CASE WHEN NOT known AND url <> '' THEN (SELECT "
+    "MIN(id) FROM items WHERE canonical_url = pair.url AND canonical_url <> '') END "
+    "AS first_id FROM (SELECT p->>0 AS guid, p->>1 AS url, keeps, "
+    "COALESCE((SELECT true FROM items WHERE source = %s AND guid = p->>0), false) OR "
+    "COALESCE(keeps AND (SELECT true FROM seen_keys WHERE key = "
+    + _dedup_key("'guid'", "%s", "p->>0") + "), false) AS known "
+    "FROM (SELECT EXISTS (SELECT 1 FROM seen_keys) AS keeps) AS kept, "
+    "json_array_elements(%s::json) AS p OFFSET 0) AS pair OFFSET 0) AS looked "
+    "OFFSET 0) AS found WHERE known OR first_id IS NOT NULL OR forgotten")
 
 
 class PostgresStore:
@@ -416,6 +438,19 @@ class PostgresStore:
     # builds a text[] parameter value by value, in Python; json.dumps is one call in C. The
     # dedup keys that retention kept (monitor/retention.py) are computed by the server
     # (`_dedup_key`), in the same query: no hashing here, no second round trip.
+
+    def known_keys(self, source: str, items: Sequence[ParsedItem],
+                   canonical: Callable[[str], str]) -> KnownKeys:
+        """One round trip (_KNOWN_KEYS) for the three lookups, where one after another
+        took three: every item's URL is made canonical first, known or not."""
+        urls = {item.url: canonical(item.url) for item in items}
+        if not urls:
+            return KnownKeys(set(), {}, {}, set())
+        pairs = json.dumps([[item.guid, urls[item.url]] for item in items])
+        rows = self._query(_KNOWN_KEYS, (source, source, pairs), prepare=False)
+        return KnownKeys({r["guid"] for r in rows if r["known"]}, urls,
+                         {r["url"]: r["first_id"] for r in rows if r["first_id"] is not None},
+                         {r["url"] for r in rows if r["forgotten"]})
 
     def known_guids(self, source: str, guids: Sequence[str]) -> set[str]:
         rows = self._query(_KNOWN_GUIDS, (json.dumps(list(guids)), source, source),
