@@ -2,9 +2,10 @@
 retention.
 
 Each simulated day, every source's poll is written through the store as the pipeline
-writes it (known_guids, items_by_canonical_url, forgotten_urls, commit_poll), a few items
-a day open stories queued to a notifier, the day's digest is made and delivered, and (with
-retention) a retention pass runs. The clock is fake: a year takes a minute or so.
+writes it on SQLite (known_guids, items_by_canonical_url, forgotten_urls: what known_keys
+reads there; then commit_poll), a few items a day open stories queued to a notifier, the
+day's digest is made and delivered, and (with retention) a retention pass runs. The
+clock is fake: a year takes a minute or so.
 
     /work/main/.venv/bin/python benchmarks/retention.py [--days 365] [--per-day 400]
 """

@@ -307,10 +307,10 @@ def test_a_batch_of_quick_bodies_is_answered_without_a_word_a_body(
 @needs_proc_locks
 def test_a_body_after_a_quiet_while_still_has_the_whole_timeout(tmp_path: Path) -> None:
     """Timeout 2 s, so a worker may go half a second without a word: after a body of 0.2 s,
-    of which it says nothing, a body of 1.95 s is still within its time, though the
-    daemon hears nothing for 2.15 s. Neither is stopped or sent again."""
+    of which it says nothing, a body of 1.85 s is still within its time, though the
+    daemon hears nothing for 2.05 s. Neither is stopped or sent again."""
     config = make_config(tmp_path, 3)
-    bodies = [body(0), sleepy(1, 0.2), sleepy(2, 1.95)]
+    bodies = [body(0), sleepy(1, 0.2), sleepy(2, 1.85)]
     with one_worker(config, timeout=2) as workers:
         results = run_queued(workers, jobs(config, bodies), config.monitor.database)
     assert all(isinstance(r, Polled) for r in results), results

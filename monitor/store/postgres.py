@@ -149,11 +149,15 @@ def _configure(conn: Connection) -> None:
     is still there while a statement runs: a worker process stopped while its poll waited
     for the record lock (past parse_timeout) would otherwise leave its server process in
     the lock's queue, its transaction open, until its turn came; and that source's next
-    poll would wait on the transaction's uncommitted items meanwhile."""
+    poll would wait on the transaction's uncommitted items meanwhile. A server that cannot
+    tell on its platform (Windows) refuses the setting: it is then left off."""
     conn.execute("SET TIME ZONE 'UTC'")
     conn.execute("SET jit = off")
     if conn.info.server_version >= 140000:
-        conn.execute(f"SET client_connection_check_interval = '{CLIENT_CHECK}'")
+        try:   # the connections are in autocommit: a refusal leaves no failed transaction
+            conn.execute(f"SET client_connection_check_interval = '{CLIENT_CHECK}'")
+        except psycopg.errors.InvalidParameterValue:
+            pass
 
 
 def _state(row: DictRow) -> SourceState:
@@ -216,8 +220,10 @@ _FORGOTTEN_URLS = ("SELECT u.url FROM json_array_elements_text(%s::json) AS u(ur
 # canonical URL) pair, by scalar subqueries as they are: whether the source delivered the
 # guid; for a guid it did not, the URL's first item, else whether retention kept the
 # URL's key. The kept keys are hashed only once retention has kept one: ``keeps`` is read
-# once, and AND stops at its false. OFFSET 0 keeps each level whole, so that each
-# subquery runs once a row; only the rows where something was found come back.
+# once a statement (an InitPlan), and the server's AND, evaluated in order, stops at its
+# false (EXPLAIN ANALYZE: the seen_keys probes "never executed"; only the cost depends on
+# it, not the answer). OFFSET 0 keeps each level whole, so that each subquery runs once a
+# row; only the rows where something was found come back.
 _KNOWN_KEYS = (
     "SELECT guid, url, known, first_id, forgotten FROM ("
     "SELECT guid, url, known, first_id, COALESCE(NOT known AND first_id IS NULL AND "
