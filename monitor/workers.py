@@ -75,9 +75,9 @@ STOP_SECONDS = 5.0   # how long `close` waits for the workers to exit
 START_SECONDS = 120.0   # how long a worker may take to start (store, classifiers)
 # A worker sifting a batch says SIFTED after a body only once this long has passed without
 # a word to the daemon (at most a quarter of the timeout): a batch of quick bodies is then
-# one answer, not a message a body, each waking a daemon thread (about a fifth of the
-# daemon's CPU for the hand-off in a first cycle). The daemon waits the timeout and this
-# much more for the next word, so each body still has the whole timeout.
+# one answer, not a message a body, each of which woke a daemon thread (in a first cycle,
+# a fifth to a quarter of the daemon's CPU for the hand-off). The daemon waits the timeout
+# and this much more for the next word, so each body still has the whole timeout.
 QUIET_SECONDS = 0.5
 
 

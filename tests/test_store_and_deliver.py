@@ -156,7 +156,8 @@ def test_a_body_s_lookups_together_find_what_each_finds_alone(tmp_path: Path,
     """known_keys (PostgreSQL: one statement) finds what known_guids, then
     items_by_canonical_url and forgotten_urls for the items not known, find: guids stored
     or kept by retention, a URL another item holds (canonical form), one retention
-    forgot, none, an empty one; each URL's canonical form for the items not known."""
+    forgot, none, an empty one, a guid and a URL twice; each URL's canonical form for the
+    items not known."""
     store = make_store(tmp_path, database)
     try:
         poll_with_story(store, "1", {"t": ["n"]})
@@ -167,7 +168,10 @@ def test_a_body_s_lookups_together_find_what_each_finds_alone(tmp_path: Path,
                  ParsedItem(guid="copy", url="https://wire.example/1?utm_source=feed", title="T"),
                  ParsedItem(guid="again", url="https://wire.example/forgotten", title="T"),
                  ParsedItem(guid="new", url="https://wire.example/new", title="T"),
-                 ParsedItem(guid="bare", url="", title="T")]
+                 ParsedItem(guid="bare", url="", title="T"),
+                 # twice in one body: a guid, and a URL held by a known item
+                 ParsedItem(guid="new", url="https://wire.example/new-again", title="T"),
+                 ParsedItem(guid="copy2", url="https://wire.example/1", title="T")]
         known = store.known_keys("wire", items, canonical_url)
         assert known.guids == {"1", "gone"}
         first = store.items_by_canonical_url(["https://wire.example/1"])
