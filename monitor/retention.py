@@ -113,7 +113,7 @@ def dedup_key(kind: str, *parts: str) -> int:
 
 def kept_keys(source: str, guid: str, canonical_url: str) -> tuple[int, ...]:
     """PURE: the dedup keys a deleted item leaves: its (source, guid), and its canonical URL
-    when it has one (known_guids and forgotten_urls look them up)."""
+    when it has one (the store's known_keys looks them up)."""
     keys = (dedup_key("guid", source, guid),)
     return keys + (dedup_key("url", canonical_url),) if canonical_url else keys
 

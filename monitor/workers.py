@@ -330,8 +330,8 @@ class SiftWorkers:
     With ``commits``, the workers also commit the polls whose jobs carry a tail.
 
     ``timeout`` bounds one job once a worker has it (the wait for an idle worker does not
-    count; the wait for the record lock, to commit, does), or each body of a batch, then
-    its commit. ``target`` is the
+    count; the wait for the record lock, to commit, does), or each body of a batch (with
+    `quiet_for` it more), then its commit. ``target`` is the
     task, a module-level function (it is sent by name). ``batch``: how many jobs waiting in
     line a worker given back is sent at once (`sift_batch_in_worker`: their polls are
     committed together); a job that waits for no one is sent alone, at once.

@@ -150,7 +150,8 @@ def _configure(conn: Connection) -> None:
     for the record lock (past parse_timeout) would otherwise leave its server process in
     the lock's queue, its transaction open, until its turn came; and that source's next
     poll would wait on the transaction's uncommitted items meanwhile. A server that cannot
-    tell on its platform (Windows) refuses the setting: it is then left off."""
+    tell on its platform (14 outside Linux; Windows) refuses the setting: it is then left
+    off."""
     conn.execute("SET TIME ZONE 'UTC'")
     conn.execute("SET jit = off")
     if conn.info.server_version >= 140000:
@@ -216,8 +217,9 @@ _KNOWN_GUIDS = ("SELECT g.guid FROM json_array_elements_text(%s::json) AS g(guid
 _FORGOTTEN_URLS = ("SELECT u.url FROM json_array_elements_text(%s::json) AS u(url) WHERE "
                    "(SELECT true FROM seen_keys WHERE key = "
                    + _dedup_key("'url'", "u.url") + ")")
-# A body's lookups in one statement (`known_keys`), the three above for each (guid,
-# canonical URL) pair, by scalar subqueries as they are: whether the source delivered the
+# A body's lookups in one statement (`known_keys`): those of `known_guids`,
+# `items_by_canonical_url` and `forgotten_urls` for each (guid, canonical URL) pair, by
+# scalar subqueries as theirs are: whether the source delivered the
 # guid; for a guid it did not, the URL's first item, else whether retention kept the
 # URL's key. The kept keys are hashed only once retention has kept one: ``keeps`` is read
 # once a statement (an InitPlan), and the server's AND, evaluated in order, stops at its
