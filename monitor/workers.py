@@ -377,7 +377,7 @@ class SiftWorkers:
         another when it needs one, as without this call."""
         for _ in range(self.count):
             with self._free:
-                if self._closed or len(self._all) + self._starting >= self.count:
+                if self._closed or not self._room_to_start():
                     return
                 self._starting += 1
             thread = threading.Thread(target=self._start_one, name="monitor-worker-start",
@@ -534,7 +534,7 @@ class SiftWorkers:
                                 "takes its place", worker.process.exitcode)
                     self._all.discard(worker)
                     worker.stop(0)
-                if len(self._all) + self._starting < self.count:
+                if self._room_to_start():
                     self._starting += 1
                 else:
                     waiting = _Waiting(message, source, alone)
@@ -550,6 +550,10 @@ class SiftWorkers:
             if waiting.worker is not None or waiting.answer is not None or waiting.again:
                 return waiting
             woken = True
+
+    def _room_to_start(self) -> bool:
+        """Whether one more worker may start (with ``_free`` held)."""
+        return len(self._all) + self._starting < self.count
 
     def _wake_one(self) -> None:
         """Wake a waiting job's thread without a worker: it tries again (with the lock

@@ -202,41 +202,57 @@ def _dedup_key(*parts: str) -> str:
     return f"('x' || left(encode(sha256({joined}), 'hex'), 16))::bit(64)::bigint"
 
 
-# Which of a source's guids it delivered: stored, or deleted with its key kept. Each guid
-# is looked up in the unique indexes by a scalar subquery, which the planner never turns
-# into a hash of the whole table (EXISTS under an OR, planned generic while seen_keys was
-# empty, was: a read of every kept key and every item of the source, each poll). Not
-# prepared (`known_guids`): a plan kept from tables analysed while empty reads them whole
-# for each value, until they are analysed again; planned each time, on their size then,
-# it probes the indexes.
+def _stored(guid: str) -> str:
+    """SQL: true where the source (the parameter) stored the item ``guid``, else NULL."""
+    return f"(SELECT true FROM items WHERE source = %s AND guid = {guid})"
+
+
+def _kept(*parts: str) -> str:
+    """SQL: true where retention kept the dedup key of ``parts`` (`_dedup_key`), else NULL."""
+    return f"(SELECT true FROM seen_keys WHERE key = {_dedup_key(*parts)})"
+
+
+def _first_item(url: str) -> str:
+    """SQL: the first stored item holding the canonical ``url``, else NULL (one descent of
+    items_canonical_url_id; "<> ''": the index is partial)."""
+    return f"(SELECT MIN(id) FROM items WHERE canonical_url = {url} AND canonical_url <> '')"
+
+
+# A poll's lookups probe the indexes value by value, each by one of the scalar subqueries
+# above, which the planner never turns into a hash of the whole table (EXISTS under an OR,
+# planned generic while seen_keys was empty, was: a read of every kept key and every item
+# of the source, each poll; `= ANY(45 URLs) GROUP BY` was planned, before the table's
+# first ANALYZE, as a read of every item). Not prepared: a plan kept from tables analysed
+# while empty reads them whole for each value, until they are analysed again; planned
+# each time, on their size then, they probe the indexes.
+#
+# Which of a source's guids it delivered: stored, or deleted with its key kept.
 _KNOWN_GUIDS = ("SELECT g.guid FROM json_array_elements_text(%s::json) AS g(guid) "
-                "WHERE (SELECT true FROM items WHERE source = %s AND guid = g.guid) "
-                "OR (SELECT true FROM seen_keys WHERE key = "
-                + _dedup_key("'guid'", "%s", "g.guid") + ")")
-# Which canonical URLs an item deleted by retention had delivered (the same way).
+                f"WHERE {_stored('g.guid')} OR " + _kept("'guid'", "%s", "g.guid"))
+# Which canonical URLs an item deleted by retention had delivered.
 _FORGOTTEN_URLS = ("SELECT u.url FROM json_array_elements_text(%s::json) AS u(url) WHERE "
-                   "(SELECT true FROM seen_keys WHERE key = "
-                   + _dedup_key("'url'", "u.url") + ")")
-# A body's lookups in one statement (`known_keys`): those of `known_guids`,
-# `items_by_canonical_url` and `forgotten_urls` for each (guid, canonical URL) pair, by
-# scalar subqueries as theirs are: whether the source delivered the
-# guid; for a guid it did not, the URL's first item, else whether retention kept the
-# URL's key. The kept keys are hashed only once retention has kept one: ``keeps`` is read
-# once a statement (an InitPlan), and the server's AND, evaluated in order, stops at its
-# false (EXPLAIN ANALYZE: the seen_keys probes "never executed"; only the cost depends on
-# it, not the answer). OFFSET 0 keeps each level whole, so that each subquery runs once a
-# row; only the rows where something was found come back.
+                   + _kept("'url'", "u.url"))
+# Each URL's first item. Only the URLs found come back (a first poll's 45 new URLs: no row
+# to build); OFFSET 0 keeps the subquery whole, so that each URL's MIN(id) runs once.
+_FIRST_ITEMS = ("SELECT canonical_url, id FROM (SELECT u.url AS canonical_url, "
+                f"{_first_item('u.url')} AS id FROM json_array_elements_text(%s::json) "
+                "AS u(url) OFFSET 0) AS found WHERE id IS NOT NULL")
+# A body's lookups in one statement (`known_keys`), the three above for each (guid,
+# canonical URL) pair: whether the source delivered the guid; for a guid it did not, the
+# URL's first item, else whether retention kept the URL's key. The kept keys are hashed
+# only once retention has kept one: ``keeps`` is read once a statement (an InitPlan), and
+# the server's AND, evaluated in order, stops at its false (EXPLAIN ANALYZE: the seen_keys
+# probes "never executed"; only the cost depends on it, not the answer). OFFSET 0 keeps
+# each level whole, so that each subquery runs once a row; only the rows where something
+# was found come back.
 _KNOWN_KEYS = (
     "SELECT guid, url, known, first_id, forgotten FROM ("
     "SELECT guid, url, known, first_id, COALESCE(NOT known AND first_id IS NULL AND "
-    "url <> '' AND keeps AND (SELECT true FROM seen_keys WHERE key = "
-    + _dedup_key("'url'", "url") + "), false) AS forgotten FROM ("
-    "SELECT guid, url, keeps, known, CASE WHEN NOT known AND url <> '' THEN (SELECT "
-    "MIN(id) FROM items WHERE canonical_url = pair.url AND canonical_url <> '') END "
-    "AS first_id FROM (SELECT p->>0 AS guid, p->>1 AS url, keeps, "
-    "COALESCE((SELECT true FROM items WHERE source = %s AND guid = p->>0), false) OR "
-    "COALESCE(keeps AND (SELECT true FROM seen_keys WHERE key = "
-    + _dedup_key("'guid'", "%s", "p->>0") + "), false) AS known "
+    "url <> '' AND keeps AND " + _kept("'url'", "url") + ", false) AS forgotten FROM ("
+    "SELECT guid, url, keeps, known, CASE WHEN NOT known AND url <> '' THEN "
+    f"{_first_item('pair.url')} END AS first_id FROM (SELECT p->>0 AS guid, p->>1 AS url, "
+    f"keeps, COALESCE({_stored('p->>0')}, false) OR "
+    "COALESCE(keeps AND " + _kept("'guid'", "%s", "p->>0") + ", false) AS known "
     "FROM (SELECT EXISTS (SELECT 1 FROM seen_keys) AS keeps) AS kept, "
     "json_array_elements(%s::json) AS p OFFSET 0) AS pair OFFSET 0) AS looked "
     "OFFSET 0) AS found WHERE known OR first_id IS NOT NULL OR forgotten")
@@ -476,19 +492,7 @@ class PostgresStore:
         wanted = [u for u in dict.fromkeys(urls) if u]
         if not wanted:
             return {}
-        # Each URL's first item in one descent of items_canonical_url_id ("<> ''": the
-        # index is partial). `= ANY(45 URLs) GROUP BY` was planned, before the table's
-        # first ANALYZE, as a read of every item (postgres_schema.py, migration 5).
-        # Only the URLs found come back (a first poll's 45 new URLs: no row to build);
-        # OFFSET 0 keeps the subquery whole, so that each URL's MIN(id) runs once. Not
-        # prepared, as _KNOWN_GUIDS: a plan kept from a table analysed while empty read
-        # every item for each URL.
-        rows = self._query("SELECT canonical_url, id FROM (SELECT u.url AS canonical_url, "
-                           "(SELECT MIN(id) FROM items WHERE canonical_url = u.url AND "
-                           "canonical_url <> '') AS id "
-                           "FROM json_array_elements_text(%s::json) AS u(url) OFFSET 0) "
-                           "AS found "
-                           "WHERE id IS NOT NULL", (json.dumps(wanted),), prepare=False)
+        rows = self._query(_FIRST_ITEMS, (json.dumps(wanted),), prepare=False)
         return {r["canonical_url"]: r["id"] for r in rows}
 
     def recent_stories(self, topic: str, since: datetime, after_id: int = 0) -> list[StoryKey]:
