@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from monitor import worker_task
+from monitor import workers as workers_module
 from monitor.app import build_app, build_classifiers, operators, poll_settings, subscribers
 from monitor.config import Config, load_config_data
 from monitor.errors import ParseError, StoreError
@@ -331,6 +332,41 @@ def test_an_answer_that_does_not_pickle_costs_its_job_alone(tmp_path: Path) -> N
         f"wire {n}" for n in range(6) if n != 3]
     assert stored_sources(config) == {f"wire {n}" for n in range(6) if n != 3}
     assert any("wire 3" in sources and len(sources) > 1 for sources in batches(config))
+
+
+@needs_proc_locks
+def test_a_worker_gets_its_next_batch_before_the_answers_of_its_last_are_handed_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handing out a batch's answers wakes a thread each: the worker is sent the jobs
+    waiting first, so that it does not wait for those threads. Every job still gets its
+    own answer, once."""
+    lined_up: list[Any] = []    # every job that waited for the worker
+
+    class Recorded(workers_module._Waiting):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            lined_up.append(self)
+
+    monkeypatch.setattr(workers_module, "_Waiting", Recorded)
+    answered_at_send: list[int] = []   # at each send, how many waiting jobs had an answer
+    send_bytes = Connection.send_bytes
+
+    def counting(conn: Connection, *args: Any, **kwargs: Any) -> None:
+        answered_at_send.append(sum(1 for w in lined_up if w.answer is not None))
+        send_bytes(conn, *args, **kwargs)
+
+    monkeypatch.setattr(Connection, "send_bytes", counting)
+    config = make_config(tmp_path, 17)
+    with one_worker(config) as workers:
+        results = run_queued(workers, jobs(config, [body(n, match=n % 4 == 0)
+                                                    for n in range(17)]),
+                             config.monitor.database)
+    assert [r.state.name for r in results] == [f"wire {n}" for n in range(17)], results
+    assert [r.matched for r in results] == [int(n % 4 == 0) for n in range(17)]
+    # The first job alone, then two batches of eight: the second was sent before any job
+    # of the first (but the one whose thread reads the answer) was handed its own.
+    assert [len(sources) for sources in batches(config)] == [8, 8]
+    assert answered_at_send[-1] == 0, answered_at_send
 
 
 # -- PollCommitter.commit_polls, in this process ------------------------------------------
