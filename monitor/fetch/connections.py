@@ -359,7 +359,9 @@ class Connections:
                     return None
                 conn, since = idle.pop()
             sock = conn.sock
-            # Readable while idle: the server closed it (or sent garbage). Not reusable.
+            # Readable while idle: the server closed it, or sent garbage after the last
+            # response (garbage that came with it is gone with the response's read buffer).
+            # Not reusable.
             if sock is not None and self._clock() - since < self._max_idle \
                     and not wait_for_read(sock, timeout=0.0):
                 return conn

@@ -34,6 +34,7 @@ from monitor.errors import FetchError
 from monitor.fetch.addresses import Resolver, check_url_allowed, is_public_address, resolve_host
 from monitor.fetch.body import BodyDecoder, content_encoding, location_url
 from monitor.fetch.connections import (
+    RECEIVE_BUFFER,
     Connections,
     Connector,
     ConnectTimeout,
@@ -53,7 +54,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECT_STATUSES = frozenset({301, 308})
 ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml, "
           "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5")
-CHUNK_SIZE = 64 * 1024
+CHUNK_SIZE = RECEIVE_BUFFER   # what a read of the body asks for
 DRAIN_LIMIT = 64 * 1024       # read and discard up to this much to keep a connection
 
 
