@@ -127,9 +127,10 @@ class TimedSocket:
     def makefile(self, mode: str) -> io.BufferedReader:
         # A buffer as large as the fetcher's reads: the status line's first receive takes
         # the headers and as much of the body as has come (on a fast server, all of a
-        # common feed), not 8 KiB. Each receive releases the GIL and takes it back, which
-        # costs most when many threads fetch at once (benchmarks/fetch.py --threads 32:
-        # about a fifth less CPU a 30 KB fetch than with io's default 8 KiB).
+        # common feed; over TLS, one record, up to 16 KiB), not 8 KiB. Each receive
+        # releases the GIL and takes it back, which costs most when many threads fetch at
+        # once (benchmarks/fetch.py --threads 32: about a fifth less CPU a 30 KB fetch
+        # than with io's default 8 KiB).
         return io.BufferedReader(_TimedReader(self._sock, self._timing), RECEIVE_BUFFER)
 
 
