@@ -5,6 +5,9 @@ closing one just as a request arrives, closing after one answer."""
 from __future__ import annotations
 
 import socket
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from monitor.config import MonitorSettings
 from monitor.errors import FetchError
 from monitor.fetch import HttpFetcher
+from monitor.fetch import connections as connections_module
 from monitor.fetch.connections import Connections
 from monitor.fetch.transport import tls_context
 from tests.fakes import MonotonicClock
@@ -242,3 +246,95 @@ def test_a_content_length_of_other_digits_is_no_length(raw_server, fetcher) -> N
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\nConnection: close\r\n\r\nfine"
     server = raw_server(lambda connection, n: (answer, True))
     assert fetcher.fetch(server.url()).content == b"fine"
+
+
+class SilentServer(RawTCPServer):
+    """Accepts, then neither answers nor (``reads=False``) reads the request; each
+    connection is closed after ``hold`` seconds, so a client that waits for ever fails
+    the test instead of hanging it."""
+
+    def __init__(self, reads: bool, hold: float = 10.0) -> None:
+        self.reads = reads
+        self.hold = hold
+        self.closed = threading.Event()
+        super().__init__()
+        # Small buffers: a request the server does not read fills them soon.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+
+    def serve(self, conn: socket.socket, index: int) -> None:
+        with conn:
+            if self.reads:
+                conn.recv(65536)
+            self.closed.wait(self.hold)
+
+    def close(self) -> None:
+        self.closed.set()
+        super().close()
+
+
+def _small_send_buffer(address: tuple[str, int], timeout: float) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    sock.settimeout(timeout)
+    sock.connect(address)
+    return sock
+
+
+# A plain connection's reads and writes are bounded by the kernel on Linux (a blocking
+# socket: see KERNEL_TIMEOUTS), elsewhere by a Python timeout on the socket: both ways
+# must time out alike.
+timeouts_by = pytest.mark.parametrize("kernel", [
+    pytest.param(True, marks=pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="kernel timeouts are Linux's")),
+    False,
+], ids=["kernel", "python"])
+
+
+@timeouts_by
+def test_an_answer_that_never_comes_is_a_read_timeout(monkeypatch, kernel: bool) -> None:
+    monkeypatch.setattr(connections_module, "KERNEL_TIMEOUTS", kernel)
+    server = SilentServer(reads=True)
+    connections = Connections(tls_context(), per_host=2, hosts=8)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError) as info:
+            connections.get("http", "127.0.0.1", server.port, "/", {}, connect_timeout=5,
+                            read_timeout=0.3, deadline=time.monotonic() + 30)
+        assert time.monotonic() - started < server.hold / 2
+        assert not isinstance(info.value, connections_module.DeadlinePassed)
+    finally:
+        connections.clear()
+        server.close()
+
+
+@timeouts_by
+def test_a_request_the_server_does_not_take_in_is_a_timeout(monkeypatch, kernel: bool) -> None:
+    monkeypatch.setattr(connections_module, "KERNEL_TIMEOUTS", kernel)
+    server = SilentServer(reads=False)
+    connections = Connections(tls_context(), per_host=2, hosts=8,
+                              open_socket=_small_send_buffer)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            # Far more than both sockets' buffers hold: the send waits for room.
+            connections.get("http", "127.0.0.1", server.port, "/", {"X-Pad": "a" * 4_000_000},
+                            connect_timeout=5, read_timeout=0.3,
+                            deadline=time.monotonic() + 30)
+        assert time.monotonic() - started < server.hold / 2
+    finally:
+        connections.clear()
+        server.close()
+
+
+@timeouts_by
+def test_a_kept_connection_is_reused_under_either_kind_of_timeout(
+        monkeypatch, raw_server, kernel: bool) -> None:
+    monkeypatch.setattr(connections_module, "KERNEL_TIMEOUTS", kernel)
+    server = raw_server(lambda connection, n: OK)
+    connections = Connections(tls_context(), per_host=2, hosts=8)
+    try:
+        for _ in range(3):
+            _get(connections, server)
+        assert [c for c, _ in server.requests] == [0, 0, 0]
+    finally:
+        connections.clear()

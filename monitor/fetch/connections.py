@@ -36,6 +36,8 @@ import io
 import ipaddress
 import socket
 import ssl
+import struct
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -52,6 +54,14 @@ _Key = tuple[str, str, int, tuple[str, ...]]   # scheme, host, port, pinned addr
 _Idle = tuple["_Connection", float]    # a connection, and since when it idles
 MAX_IDLE = 60.0
 RECEIVE_BUFFER = 64 * 1024   # a response's read buffer (`TimedSocket.makefile`)
+
+# Linux bounds a blocking socket's receives and sends itself (SO_RCVTIMEO, SO_SNDTIMEO).
+# A socket with a Python timeout polls before each receive or send: two system calls where
+# a blocking socket makes one, and each lets go of the GIL and takes it back, which wakes
+# another thread when many fetch at once. So there a plain connection's socket is blocking
+# once connected, and each read and write is bounded by the kernel (`bound`).
+KERNEL_TIMEOUTS = sys.platform.startswith("linux")
+_TIMEVAL = struct.Struct("@ll")     # Linux's struct timeval: seconds, microseconds
 
 # Raised when a kept-alive connection turns out to be closed by the server.
 _STALE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
@@ -89,10 +99,24 @@ class Timing:
         return min(limit, remaining)
 
 
+def bound(sock: socket.socket, seconds: float, *, sending: bool = False) -> None:
+    """Bound the socket's next receives (or, ``sending``, sends) by ``seconds``. A blocking
+    socket (a plain connection's, see KERNEL_TIMEOUTS) is bounded by the kernel: a receive
+    or send that waits longer fails with EAGAIN (BlockingIOError, or None from a
+    SocketIO's readinto). Any other socket gets a Python timeout, set only when it differs
+    (each change is a system call)."""
+    if KERNEL_TIMEOUTS and sock.gettimeout() is None:
+        micro = max(1, round(seconds * 1_000_000))     # 0 would mean "wait for ever"
+        option = socket.SO_SNDTIMEO if sending else socket.SO_RCVTIMEO
+        sock.setsockopt(socket.SOL_SOCKET, option, _TIMEVAL.pack(*divmod(micro, 1_000_000)))
+    elif sock.gettimeout() != seconds:
+        sock.settimeout(seconds)
+
+
 class _TimedReader(io.RawIOBase):
-    """The raw reader under a response: before each receive, the socket's timeout is set to
-    the read timeout or what is left of the deadline, whichever is less. http.client reads
-    status, headers, chunk sizes and body through it, so no part can outlast the deadline."""
+    """The raw reader under a response: each receive is bounded by the read timeout or what
+    is left of the deadline, whichever is less (`bound`). http.client reads status,
+    headers, chunk sizes and body through it, so no part can outlast the deadline."""
 
     def __init__(self, sock: socket.socket, timing: Timing) -> None:
         super().__init__()
@@ -106,8 +130,11 @@ class _TimedReader(io.RawIOBase):
         return True
 
     def readinto(self, b: Any) -> int | None:
-        self._sock.settimeout(self._timing.left(self._timing.read_timeout))
-        return self._raw.readinto(b)
+        bound(self._sock, self._timing.left(self._timing.read_timeout))
+        received = self._raw.readinto(b)
+        if received is None:    # a blocking socket's receive timed out (EAGAIN)
+            raise TimeoutError("timed out")
+        return received
 
     def close(self) -> None:
         if not self.closed:
@@ -162,7 +189,10 @@ class _Connection(http.client.HTTPConnection):
         self.response_class = _TimedResponses(timing)  # type: ignore[assignment]
 
     def connect(self) -> None:
-        self.sock = self._open_tcp()
+        sock = self._open_tcp()
+        if KERNEL_TIMEOUTS:
+            sock.settimeout(None)    # blocking: `bound` has the kernel bound its I/O
+        self.sock = sock
 
     def _open_tcp(self) -> socket.socket:
         """A TCP connection to the first of the pinned addresses, or else of the host's
@@ -258,6 +288,9 @@ class DirectReply:
     def read_all(self) -> bytes:
         return self._response.read()
 
+    def limit_reads(self, seconds: float) -> None:
+        """Nothing to do: each receive is bounded by the request's timing already."""
+
     def release(self, complete: bool) -> None:
         """Keep the connection when the body was read whole and the server keeps it open."""
         self._response.close()
@@ -327,9 +360,12 @@ class Connections:
                     raise
             try:
                 sock: socket.socket = conn.sock
-                sock.settimeout(timing.left(read_timeout))
+                bound(sock, timing.left(read_timeout), sending=True)
                 conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
+            except BlockingIOError as exc:   # a blocking socket's send timed out (EAGAIN)
+                conn.close()
+                raise TimeoutError("timed out") from exc
             except _STALE:
                 conn.close()
                 if reused:

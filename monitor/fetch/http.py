@@ -434,15 +434,9 @@ class HttpFetcher:
                 and int(length) > self._max_body:
             raise FetchError(f"body larger than {self._max_body} bytes")
         decoder = BodyDecoder(content_encoding(reply.headers), self._max_body)
-        sock = reply.sock
         raw_size = 0
         while True:
-            remaining = self._remaining(deadline)
-            if sock is not None:
-                try:
-                    sock.settimeout(min(self._read_timeout, remaining))
-                except OSError:
-                    sock = None
+            reply.limit_reads(min(self._read_timeout, self._remaining(deadline)))
             try:
                 chunk = reply.read1(CHUNK_SIZE)
             except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:

@@ -50,6 +50,16 @@ class PoolReply:
     def read_all(self) -> bytes:
         return self._response.read(decode_content=False)
 
+    def limit_reads(self, seconds: float) -> None:
+        """Bound the body's next read by ``seconds`` (urllib3 reads under the socket's
+        timeout); nothing when the connection has no socket left to set."""
+        sock = self.sock
+        if sock is not None:
+            try:
+                sock.settimeout(seconds)
+            except OSError:
+                pass
+
     def release(self, complete: bool) -> None:
         """Back to the pool when the body was read whole, else close the connection."""
         if not complete:
