@@ -59,7 +59,9 @@ RECEIVE_BUFFER = 64 * 1024   # a response's read buffer (`TimedSocket.makefile`)
 # A socket with a Python timeout polls before each receive or send: two system calls where
 # a blocking socket makes one, and each lets go of the GIL and takes it back, which wakes
 # another thread when many fetch at once. So there a plain connection's socket is blocking
-# once connected, and each read and write is bounded by the kernel (`bound`).
+# once connected, and each read and write is bounded by the kernel (`bound`). (A signal
+# that interrupts a wait makes Python retry the call, and the kernel's wait starts again:
+# a receive may then outlast its bound by the time waited before the signal.)
 KERNEL_TIMEOUTS = sys.platform.startswith("linux")
 _TIMEVAL = struct.Struct("@ll")     # Linux's struct timeval: seconds, microseconds
 
