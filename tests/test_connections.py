@@ -5,6 +5,7 @@ closing one just as a request arrives, closing after one answer."""
 from __future__ import annotations
 
 import socket
+import struct
 import sys
 import threading
 import time
@@ -334,7 +335,21 @@ def test_a_kept_connection_is_reused_under_either_kind_of_timeout(
     connections = Connections(tls_context(), per_host=2, hosts=8)
     try:
         for _ in range(3):
-            _get(connections, server)
+            reply = connections.get("http", "127.0.0.1", server.port, "/", {},
+                                    connect_timeout=5, read_timeout=4)
+            # The way the wait is bounded: the kernel's receive timeout on a blocking
+            # socket, or a Python timeout (and no kernel one).
+            sock = reply.sock
+            seconds, micro = struct.unpack(
+                "@ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
+            if kernel:
+                assert sock.gettimeout() is None
+                assert 3.9 < seconds + micro / 1e6 <= 4.0
+            else:
+                assert sock.gettimeout() == 4
+                assert (seconds, micro) == (0, 0)
+            assert reply.read_all() == b"fine"
+            reply.release(complete=True)
         assert [c for c, _ in server.requests] == [0, 0, 0]
     finally:
         connections.clear()

@@ -59,11 +59,13 @@ RECEIVE_BUFFER = 64 * 1024   # a response's read buffer (`TimedSocket.makefile`)
 # A socket with a Python timeout polls before each receive or send: two system calls where
 # a blocking socket makes one, and each lets go of the GIL and takes it back, which wakes
 # another thread when many fetch at once. So there a plain connection's socket is blocking
-# once connected, and each read and write is bounded by the kernel (`bound`). (A signal
-# that interrupts a wait makes Python retry the call, and the kernel's wait starts again:
-# a receive may then outlast its bound by the time waited before the signal.)
-KERNEL_TIMEOUTS = sys.platform.startswith("linux")
+# once connected, and each read and write is bounded by the kernel (`Timing.bound`). The
+# kernel bounds each call: a receive, and each send of a sendall (a GET's request fits in
+# one). A signal that interrupts a wait makes Python retry the call, and the kernel's wait
+# starts again. Only where a C long is 64 bits: a 32-bit build with a 64-bit time_t needs
+# another option's larger timeval.
 _TIMEVAL = struct.Struct("@ll")     # Linux's struct timeval: seconds, microseconds
+KERNEL_TIMEOUTS = sys.platform.startswith("linux") and _TIMEVAL.size == 16
 
 # Raised when a kept-alive connection turns out to be closed by the server.
 _STALE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError,
@@ -85,13 +87,14 @@ class DeadlinePassed(TimeoutError):
 class Timing:
     """The limits of the request a connection is serving now (set anew for each request)."""
 
-    __slots__ = ("deadline", "connect_timeout", "read_timeout", "clock")
+    __slots__ = ("deadline", "connect_timeout", "read_timeout", "clock", "kernel")
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.deadline = float("inf")
         self.connect_timeout = 0.0
         self.read_timeout = 0.0
         self.clock = clock
+        self.kernel = False   # the socket is blocking, its waits bounded by the kernel
 
     def left(self, limit: float) -> float:
         """``limit``, or less when the deadline comes sooner; DeadlinePassed when it passed."""
@@ -100,24 +103,26 @@ class Timing:
             raise DeadlinePassed("deadline passed")
         return min(limit, remaining)
 
-
-def bound(sock: socket.socket, seconds: float, *, sending: bool = False) -> None:
-    """Bound the socket's next receives (or, ``sending``, sends) by ``seconds``. A blocking
-    socket (a plain connection's, see KERNEL_TIMEOUTS) is bounded by the kernel: a receive
-    or send that waits longer fails with EAGAIN (BlockingIOError, or None from a
-    SocketIO's readinto). Any other socket gets a Python timeout, set only when it differs
-    (each change is a system call)."""
-    if KERNEL_TIMEOUTS and sock.gettimeout() is None:
-        micro = max(1, round(seconds * 1_000_000))     # 0 would mean "wait for ever"
-        option = socket.SO_SNDTIMEO if sending else socket.SO_RCVTIMEO
-        sock.setsockopt(socket.SOL_SOCKET, option, _TIMEVAL.pack(*divmod(micro, 1_000_000)))
-    elif sock.gettimeout() != seconds:
-        sock.settimeout(seconds)
+    def bound(self, sock: socket.socket, limit: float, *, sending: bool = False) -> None:
+        """Bound the socket's next receives (or, ``sending``, sends) by ``limit`` or what
+        is left of the deadline, whichever is less (DeadlinePassed when it passed). With
+        ``kernel`` (a plain connection's blocking socket, see KERNEL_TIMEOUTS), by the
+        kernel: a receive or send that waits longer fails with EAGAIN (BlockingIOError,
+        or None from a SocketIO's readinto). Else by a Python timeout, set only when it
+        changes (each change is a system call)."""
+        seconds = self.left(limit)
+        if self.kernel:
+            micro = max(1, round(seconds * 1_000_000))     # 0 would mean "wait for ever"
+            option = socket.SO_SNDTIMEO if sending else socket.SO_RCVTIMEO
+            sock.setsockopt(socket.SOL_SOCKET, option,
+                            _TIMEVAL.pack(*divmod(micro, 1_000_000)))
+        elif sock.gettimeout() != seconds:
+            sock.settimeout(seconds)
 
 
 class _TimedReader(io.RawIOBase):
     """The raw reader under a response: each receive is bounded by the read timeout or what
-    is left of the deadline, whichever is less (`bound`). http.client reads status,
+    is left of the deadline, whichever is less (`Timing.bound`). http.client reads status,
     headers, chunk sizes and body through it, so no part can outlast the deadline."""
 
     def __init__(self, sock: socket.socket, timing: Timing) -> None:
@@ -132,7 +137,7 @@ class _TimedReader(io.RawIOBase):
         return True
 
     def readinto(self, b: Any) -> int | None:
-        bound(self._sock, self._timing.left(self._timing.read_timeout))
+        self._timing.bound(self._sock, self._timing.read_timeout)
         received = self._raw.readinto(b)
         if received is None:    # a blocking socket's receive timed out (EAGAIN)
             raise TimeoutError("timed out")
@@ -193,7 +198,8 @@ class _Connection(http.client.HTTPConnection):
     def connect(self) -> None:
         sock = self._open_tcp()
         if KERNEL_TIMEOUTS:
-            sock.settimeout(None)    # blocking: `bound` has the kernel bound its I/O
+            sock.settimeout(None)    # blocking: the kernel bounds its waits (Timing.bound)
+            self.timing.kernel = True
         self.sock = sock
 
     def _open_tcp(self) -> socket.socket:
@@ -362,7 +368,7 @@ class Connections:
                     raise
             try:
                 sock: socket.socket = conn.sock
-                bound(sock, timing.left(read_timeout), sending=True)
+                timing.bound(sock, read_timeout, sending=True)
                 conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
             except BlockingIOError as exc:   # a blocking socket's send timed out (EAGAIN)

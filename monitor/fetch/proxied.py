@@ -54,7 +54,7 @@ class PoolReply:
         """Bound the body's next read by ``seconds`` (urllib3 reads under the socket's
         timeout); nothing when the connection has no socket left to set."""
         sock = self.sock
-        if sock is not None:
+        if sock is not None and sock.gettimeout() != seconds:
             try:
                 sock.settimeout(seconds)
             except OSError:
