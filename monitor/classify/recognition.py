@@ -62,6 +62,7 @@ from monitor.classify.steps import (
     STEP,
     STEP_RULES,
     UN_WORDS,
+    StepRule,
 )
 from monitor.classify.steps import lower_re as _re
 
@@ -143,6 +144,14 @@ def _has_any(text: str, words: tuple[str, ...]) -> bool:
         if word in text:
             return True
     return False
+
+
+def _passes_keys(rule: StepRule, text: str) -> bool:
+    """Whether the lower-cased ``text`` holds one of the rule's keys (the cheap gate
+    before its pattern)."""
+    if rule.key_words is None:
+        return not rule.keys or _has_any(text, rule.keys)
+    return _has_any(text, rule.keys) or rule.key_words.search(text) is not None
 
 
 def _blank_owned_interim(text: str) -> str:
@@ -804,7 +813,7 @@ class RecognitionDetector:
         for rule in STEP_RULES:
             if not strong and not rule.weak_entity_ok:
                 continue
-            if rule.keys and not _has_any(text, rule.keys):
+            if not _passes_keys(rule, text):
                 continue
             if rule.also and not _has_any(text, rule.also):
                 continue
