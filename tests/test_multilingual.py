@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from monitor.classify import TopicClassifier, build_classifier, multilingual
 from monitor.classify.evaluate import evaluate_file, format_errors, score
@@ -66,6 +68,48 @@ def test_fold(text: str, script: str, expected: str) -> None:
 ])
 def test_language(text: str, expected: str | None) -> None:
     assert language(text) == expected
+
+
+def _script_by_hand(text: str) -> str | None:
+    """The script of ``text`` told a character at a time: the one with most letters, the
+    first of Arabic, Cyrillic, Han on a tie."""
+    counts = {ARABIC: 0, CYRILLIC: 0, HAN: 0}
+    for char in text:
+        code = ord(char)
+        if 0x0600 <= code <= 0x06FF or 0xFB50 <= code <= 0xFEFF:
+            counts[ARABIC] += 1
+        elif 0x0400 <= code <= 0x04FF:
+            counts[CYRILLIC] += 1
+        elif 0x3400 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF:
+            counts[HAN] += 1
+    best = max(counts, key=lambda script: counts[script])
+    return best if counts[best] else None
+
+
+# Letters at the edges of each script's ranges, and others (Latin, Arabic Supplement,
+# Cyrillic Supplement, CJK punctuation) that count for none.
+_LETTERS_AND_OTHERS = st.text(alphabet=st.sampled_from(
+    "\u05ff\u0600\u0627\u06ff\u0700\u0750\ufb4f\ufb50\ufeff\uff00"
+    "\u03ff\u0400\u0436\u04ff\u0500"
+    "\u33ff\u3400\u4e2d\u9fff\ua000\uf8ff\uf900\ufaff\ufb00\u3002"
+    "ab .1"), max_size=40)
+
+
+@given(_LETTERS_AND_OTHERS)
+@settings(max_examples=400, deadline=None)
+@example("\u0627\u0436")       # a tie: Arabic
+@example("\u4e2d\u0436")       # a tie: Cyrillic
+@example("\u4e2d\u4e2d\u0436\u0627")
+def test_a_text_is_read_in_the_script_it_has_most_letters_of(text: str) -> None:
+    script = _script_by_hand(text)
+    lang = language(text)
+    assert (lang is None) == (script is None)
+    if script == CYRILLIC:
+        assert lang == "ru"
+    elif script == HAN:
+        assert lang == "zh"
+    elif script == ARABIC:
+        assert lang in {"fa", "ps", "ur", "ar"}
 
 
 def test_every_challenge_headline_is_read_in_its_language() -> None:
