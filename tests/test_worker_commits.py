@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from html import escape
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,82 @@ def test_a_poll_whose_commit_fails_in_a_worker_is_an_error_and_keeps_nothing(
         guids = [r["guid"] for r in app.store._query("SELECT guid FROM items ORDER BY id")]
         assert guids == ['"v1"', '"v3"']
         assert app.store.source_state("a").etag == '"v3"'
+    finally:
+        app.close()
+
+
+@contextmanager
+def refusing_items_of(database: str, source: str) -> Iterator[None]:
+    """The database refuses the items of one source (as a full disk would)."""
+    if is_postgres_url(database):
+        import psycopg
+
+        with psycopg.connect(database, autocommit=True) as db:
+            db.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                       "$$ BEGIN RAISE EXCEPTION 'database or disk is full'; END $$")
+            db.execute("CREATE TRIGGER refuse BEFORE INSERT ON items FOR EACH ROW "
+                       f"WHEN (NEW.source = '{source}') EXECUTE FUNCTION refuse()")
+            try:
+                yield
+            finally:
+                db.execute("DROP TRIGGER refuse ON items")
+                db.execute("DROP FUNCTION refuse()")
+        return
+    db = sqlite3.connect(database, isolation_level=None)
+    try:
+        db.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.source = "
+                   f"'{source}' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        try:
+            yield
+        finally:
+            db.execute("DROP TRIGGER refuse")
+    finally:
+        db.close()
+
+
+def test_polls_waiting_for_a_worker_go_to_it_together_and_each_is_kept_or_lost_alone(
+        tmp_path: Path, database: str, server: LoopbackHTTPServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both workers wait for the record lock (held here) with a poll each; eight more polls
+    wait for a worker meanwhile. The lock let go, the first worker given back is sent the
+    eight in one message. One of them the database refuses: it fails alone (on SQLite,
+    rolled back to its savepoint; on PostgreSQL, each poll commits by itself), the others
+    are kept."""
+    feeds = {f"s{n}": RssFeed(server, f"/s{n}.xml") for n in range(10)}
+    for name, feed in feeds.items():
+        feed.items = [(f"{name}-1", f"Desk note one from {name}"),
+                      (f"{name}-2", f"Desk note two from {name}")]
+    app = make_app(tmp_path, database, {name: feed.url for name, feed in feeds.items()})
+    sent: list[int] = []
+    send_bytes = Connection.send_bytes
+
+    def recording(conn: Connection, buf: object, *args: object, **kwargs: object) -> None:
+        sent.append(len(buf))  # type: ignore[arg-type]
+        send_bytes(conn, buf, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Connection, "send_bytes", recording)
+    results: dict[str, PollOutcome] = {}
+    sources = app.config.sources
+    threads = [threading.Thread(target=lambda s=s: results.__setitem__(
+        s.name, app.pipeline.poll(s)), daemon=True) for s in sources]
+    try:
+        assert app.workers is not None
+        with refusing_items_of(database, "s5"):
+            with app.store.record_lock():
+                for thread in threads[:2]:
+                    thread.start()
+                wait_for(lambda: waiting_for_the_record_lock(app, database) == 2, DEADLINE)
+                for thread in threads[2:]:
+                    thread.start()
+                wait_for(lambda: len(app.workers._waiting) == 8, DEADLINE)  # type: ignore[union-attr]
+            for thread in threads:
+                thread.join(DEADLINE)
+        assert len(sent) == 3, sent   # two polls alone, then the eight in one message
+        assert {name: r.status for name, r in results.items()} == {
+            f"s{n}": "error" if n == 5 else "ok" for n in range(10)}
+        assert "full" in (results["s5"].error or "")
+        stored = {r["source"] for r in app.store._query("SELECT DISTINCT source FROM items")}
+        assert stored == {f"s{n}" for n in range(10) if n != 5}
     finally:
         app.close()
 
