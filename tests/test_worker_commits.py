@@ -75,28 +75,27 @@ def waiting_for_the_record_lock(app: App, database: str) -> int:
 
 
 @contextmanager
-def failing_state_writes(database: str) -> Iterator[None]:
-    """The database refuses to write a source's state of a new body (that of a failed
-    poll, which keeps the body's hash, is written)."""
+def refusing(database: str, table: str, operation: str, postgres_when: str,
+             sqlite_when: str) -> Iterator[None]:
+    """The database refuses to write the rows of ``table`` that the condition picks (as a
+    full disk would), while the block runs."""
     if is_postgres_url(database):
         import psycopg
 
         with psycopg.connect(database, autocommit=True) as db:
             db.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
                        "$$ BEGIN RAISE EXCEPTION 'database or disk is full'; END $$")
-            db.execute("CREATE TRIGGER refuse BEFORE UPDATE ON sources FOR EACH ROW "
-                       "WHEN (NEW.body_hash IS DISTINCT FROM OLD.body_hash) "
-                       "EXECUTE FUNCTION refuse()")
+            db.execute(f"CREATE TRIGGER refuse BEFORE {operation} ON {table} FOR EACH ROW "
+                       f"WHEN ({postgres_when}) EXECUTE FUNCTION refuse()")
             try:
                 yield
             finally:
-                db.execute("DROP TRIGGER refuse ON sources")
+                db.execute(f"DROP TRIGGER refuse ON {table}")
                 db.execute("DROP FUNCTION refuse()")
         return
     db = sqlite3.connect(database, isolation_level=None)
     try:
-        db.execute("CREATE TRIGGER refuse BEFORE UPDATE ON sources "
-                   "WHEN NEW.body_hash IS NOT OLD.body_hash "
+        db.execute(f"CREATE TRIGGER refuse BEFORE {operation} ON {table} WHEN {sqlite_when} "
                    "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
         try:
             yield
@@ -104,6 +103,20 @@ def failing_state_writes(database: str) -> Iterator[None]:
             db.execute("DROP TRIGGER refuse")
     finally:
         db.close()
+
+
+def failing_state_writes(database: str) -> contextlib.AbstractContextManager[None]:
+    """The database refuses to write a source's state of a new body (that of a failed
+    poll, which keeps the body's hash, is written)."""
+    return refusing(database, "sources", "UPDATE",
+                    "NEW.body_hash IS DISTINCT FROM OLD.body_hash",
+                    "NEW.body_hash IS NOT OLD.body_hash")
+
+
+def refusing_items_of(database: str, source: str) -> contextlib.AbstractContextManager[None]:
+    """The database refuses the items of one source."""
+    return refusing(database, "items", "INSERT", f"NEW.source = '{source}'",
+                    f"NEW.source = '{source}'")
 
 
 def test_two_outlets_committed_by_two_workers_at_once_make_one_story(
@@ -167,35 +180,6 @@ def test_a_poll_whose_commit_fails_in_a_worker_is_an_error_and_keeps_nothing(
         assert app.store.source_state("a").etag == '"v3"'
     finally:
         app.close()
-
-
-@contextmanager
-def refusing_items_of(database: str, source: str) -> Iterator[None]:
-    """The database refuses the items of one source (as a full disk would)."""
-    if is_postgres_url(database):
-        import psycopg
-
-        with psycopg.connect(database, autocommit=True) as db:
-            db.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                       "$$ BEGIN RAISE EXCEPTION 'database or disk is full'; END $$")
-            db.execute("CREATE TRIGGER refuse BEFORE INSERT ON items FOR EACH ROW "
-                       f"WHEN (NEW.source = '{source}') EXECUTE FUNCTION refuse()")
-            try:
-                yield
-            finally:
-                db.execute("DROP TRIGGER refuse ON items")
-                db.execute("DROP FUNCTION refuse()")
-        return
-    db = sqlite3.connect(database, isolation_level=None)
-    try:
-        db.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.source = "
-                   f"'{source}' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
-        try:
-            yield
-        finally:
-            db.execute("DROP TRIGGER refuse")
-    finally:
-        db.close()
 
 
 def test_polls_waiting_for_a_worker_go_to_it_together_and_each_is_kept_or_lost_alone(
