@@ -476,39 +476,24 @@ def test_a_step_rule_s_gates_pass_every_text_its_pattern_matches(text: str) -> N
     assert all(_has_any(lowered, gate) for gate in (rule.keys, rule.also, rule.verbs))
 
 
-# The delisting rule's branches where "ban" alone names the ban: the gate lets each pass.
-BAN_BRANCHES = [
-    "Kazakhstan lifts the ban on the Taliban",
-    "Kyrgyzstan suspends its ban on IEA activity",
-    "Court ends Taliban ban, Kabul says",
-    "Moscow scraps the Taliban's ban",
-    "Russia lifts Taliban ban",
-]
-
-
-@pytest.mark.parametrize("text", BAN_BRANCHES)
-def test_the_delisting_gate_passes_ban_as_a_word(text: str) -> None:
-    from monitor.classify.recognition import _passes_keys
-    from monitor.classify.steps import STEP_RULES
-
-    (rule,) = [r for r in STEP_RULES if r.name == "step:delisting"]
-    lowered = " " + text.lower()
-    assert rule.pattern.search(lowered) is not None
-    assert _passes_keys(rule, lowered)
-
-
-@pytest.mark.parametrize("text", [
-    "Bangladesh envoy meets Taliban officials in Kabul",
-    "Kabul bank chief talks with Taliban envoy",
-    "Taliban banner raised over the embassy",
+# The delisting rule's gate: "ban" after a space and ending a word (each branch where it
+# alone names the ban has it so) passes; words that only begin with " ban" ("Bangladesh",
+# "bank", "banner") do not, so the rule's slow pattern is not run on them (it matches none).
+@pytest.mark.parametrize(("text", "passes"), [
+    ("Kazakhstan lifts the ban on the Taliban", True),
+    ("Kyrgyzstan suspends its ban on IEA activity", True),
+    ("Court ends Taliban ban, Kabul says", True),
+    ("Moscow scraps the Taliban's ban", True),
+    ("Russia lifts Taliban ban", True),
+    ("Bangladesh envoy meets Taliban officials in Kabul", False),
+    ("Kabul bank chief talks with Taliban envoy", False),
+    ("Taliban banner raised over the embassy", False),
 ])
-def test_the_delisting_gate_keeps_words_that_only_begin_with_ban(text: str) -> None:
-    """Words that begin with " ban" ("Bangladesh", "bank", "banner") do not pass the gate:
-    the rule's slow pattern is not run on such texts (it matches none of them)."""
+def test_the_delisting_gate_passes_ban_as_a_word_only(text: str, passes: bool) -> None:
     from monitor.classify.recognition import _passes_keys
     from monitor.classify.steps import STEP_RULES
 
     (rule,) = [r for r in STEP_RULES if r.name == "step:delisting"]
     lowered = " " + text.lower()
-    assert rule.pattern.search(lowered) is None
-    assert not _passes_keys(rule, lowered)
+    assert (rule.pattern.search(lowered) is not None) == passes
+    assert _passes_keys(rule, lowered) == passes
