@@ -46,7 +46,7 @@ class StepRule:
     # anchor satisfies, "Afghan"/"Afghanistan"/"Kabul" will do there too)
     near_entity: bool = False
     keys: tuple[str, ...] = ()  # cheap gate: the rule runs only if one of these is in the text
-    # ... or this matches: keys that must end a word, where a substring lets too much
+    # ... or this matches: keys that must stand as words, where a substring lets too much
     # through (" ban" is in "bank" and "Bangladesh", and the rule's pattern is slow)
     key_words: re.Pattern[str] | None = None
     also: tuple[str, ...] = ()  # ... and, when given, one of these too
@@ -256,9 +256,9 @@ STEP_RULES: tuple[StepRule, ...] = (
         r"(?:Taliban|IEA|movement)\W+(?:\S+\s+){0,2}?no\s+longer\s+(?:\S+\s+){0,3}?"
         r"(?:terror\w*|banned|extremist|proscribed|outlawed)"),
              # every branch names a list, a ban or a designation ("ban" alone is in "taliban";
-             # where "ban" is the only one, the pattern has it after a space, ending a word)
+             # where "ban" is the only one, the pattern has it after whitespace, ending a word)
              False, keys=("terror", "banned", "extremist", "prohibited", "proscribed", "outlaw",
-                          "delist"), key_words=re.compile(r" ban\b")),
+                          "delist"), key_words=re.compile(r"\sban\b")),
     # ties established or restored with the Taliban government, which is the other party
     # ("... with Kabul") or among the subjects ("Afghanistan and Uzbekistan restore ..."):
     # not two other states restoring ties in a headline that also names the Taliban
