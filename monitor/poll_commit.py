@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -130,14 +130,22 @@ class PollCommitter:
                 self.grouper.widen(widened)
         return polled
 
-    def commit_polls(self, polls: Sequence[PollToCommit]) -> list[Polled | Exception]:
+    def commit_polls(self, polls: Sequence[PollToCommit],
+                     next_poll: Callable[[], None] = lambda: None
+                     ) -> list[Polled | Exception]:
         """Several polls committed together, each as `commit` would, in its order: its
         Polled, or the exception that kept it out (the others are kept). Where the store
         takes several polls in one transaction (SQLite's `poll_batch`), they share it and
         the locks; else (PostgreSQL, whose polls insert their items before the lock) each
-        is committed alone."""
+        is committed alone, ``next_poll`` called before each but the first (a worker then
+        tells the daemon, whose commit timeout bounds each poll, not the batch)."""
         if self._early is not None or not isinstance(self.store, PollBatches):
-            return [self._one(poll) for poll in polls]
+            alone: list[Polled | Exception] = []
+            for index, poll in enumerate(polls):
+                if index:
+                    next_poll()
+                alone.append(self._one(poll))
+            return alone
         store: PollBatches = self.store
         groupings: list[Grouping | Exception] = []
         for poll in polls:

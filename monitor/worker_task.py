@@ -141,7 +141,9 @@ def sift_batch_in_worker(messages: Sequence[bytes]) -> list[bytes]:
     does not pickle costs its job alone), in order. Each body is sifted on its own (its
     failure is its own; the worker may say SIFTED after each but the last, so that the
     daemon's timeout bounds one body); then the polls to commit are committed together
-    (`PollCommitter.commit_polls`: on SQLite, in one transaction), after one COMMITTING.
+    (`PollCommitter.commit_polls`: on SQLite, in one transaction, after one COMMITTING; on
+    PostgreSQL one after the other, the worker saying COMMITTING again before a poll once
+    it has been quiet a while, so that the timeout bounds each poll's commit).
     A task other than `sift_in_worker` runs as it would alone."""
     answers: list[tuple[bool, Any] | None] = [None] * len(messages)
     polls: list[tuple[int, PollToCommit]] = []
@@ -165,7 +167,7 @@ def sift_batch_in_worker(messages: Sequence[bytes]) -> list[bytes]:
         _WORKER.committing()
         try:
             results: list[Polled | Exception] = _WORKER.committer.commit_polls(
-                [poll for _, poll in polls])
+                [poll for _, poll in polls], next_poll=_WORKER.committing)
         except Exception as exc:  # noqa: BLE001 - rolled back: none of them is committed
             results = [exc] * len(polls)
         for (index, _), result in zip(polls, results, strict=True):

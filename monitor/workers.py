@@ -115,15 +115,17 @@ def _serve(conn: Connection, lifeline: Connection, starter: Callable[..., None],
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     log_to_stderr(log_level)
     _end_with_the_daemon(lifeline)
-    said: list[bool] = []    # this job's worker said it commits (once a message: a batch's
-                             # jobs may each say it)
+    said: list[bool] = []    # this job's worker said it commits
+    heard = [0.0]    # when the daemon last heard from this worker, or sent it a job
 
     def committing() -> None:
-        if not said:
+        # Once a message; again before a poll of a batch committed alone (PostgreSQL) once
+        # it has been quiet a while, so that each poll's commit has the whole timeout.
+        now = time.monotonic()
+        if not said or now - heard[0] >= quiet:
             conn.send(COMMITTING)
             said.append(True)
-
-    heard = [0.0]    # when the daemon last heard from this worker, or sent it a job
+            heard[0] = now
 
     def sifted() -> None:
         now = time.monotonic()
@@ -231,7 +233,9 @@ class _Process:
         WorkerGone (it had died before it got the job), CommitInDoubt (it was stuck, or
         died, committing the job's poll). ``timeout`` bounds the sifting (of each body of
         a ``batch``: the worker says SIFTED after a body once it has been ``quiet`` a
-        while, and the daemon waits that much longer), then the commit. ``sent``: the job
+        while, and the daemon waits that much longer), then the commit (of each poll of a
+        batch whose polls commit one by one, on PostgreSQL: the worker says COMMITTING
+        again before a poll once it has been quiet a while). ``sent``: the job
         was sent already (`SiftWorkers._give_back`; the timeout then runs from this call,
         a moment after the send)."""
         try:
@@ -251,8 +255,10 @@ class _Process:
                     raise TimeoutError
             else:
                 answer = self.conn.recv()
-        if answer == COMMITTING:
-            if not self.conn.poll(timeout):
+        while answer == COMMITTING:   # again before a poll of a batch committed alone
+            if not self.conn.poll(wait):
+                if self._late() == COMMITTING:   # just now: the next poll's commit
+                    continue
                 raise CommitInDoubt(f"committing the poll took longer than {timeout:g}s "
                                     "(its worker process was stopped)")
             try:

@@ -229,6 +229,57 @@ def test_polls_waiting_for_a_worker_go_to_it_together_and_each_is_kept_or_lost_a
         app.close()
 
 
+@contextmanager
+def slow_item_inserts(database: str, seconds: float) -> Iterator[None]:
+    """Each statement inserting items takes the PostgreSQL server ``seconds`` more."""
+    import psycopg
+
+    with psycopg.connect(database, autocommit=True) as db:
+        db.execute("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
+                   f"$$ BEGIN PERFORM pg_sleep({seconds}); RETURN NULL; END $$")
+        db.execute("CREATE TRIGGER slow BEFORE INSERT ON items FOR EACH STATEMENT "
+                   "EXECUTE FUNCTION slow()")
+        try:
+            yield
+        finally:
+            db.execute("DROP TRIGGER slow ON items")
+            db.execute("DROP FUNCTION slow()")
+
+
+def test_each_poll_of_a_batch_committed_alone_has_the_whole_commit_timeout(
+        tmp_path: Path, postgres: str, server: LoopbackHTTPServer) -> None:
+    """PostgreSQL commits the polls of a batch one by one. parse_timeout 2 s, each poll's
+    commit 0.7 s: the six polls that waited for a worker take more than 4 s to commit, each
+    within its time. The worker says that it commits before each (it has been quiet half a
+    second): none is stopped, all are kept."""
+    feeds = {f"s{n}": RssFeed(server, f"/s{n}.xml") for n in range(8)}
+    for name, feed in feeds.items():
+        feed.items = [(f"{name}-1", f"Desk note from {name}")]
+    app = make_app(tmp_path, postgres, {name: feed.url for name, feed in feeds.items()},
+                   parse_timeout="2s")
+    results: dict[str, PollOutcome] = {}
+    threads = [threading.Thread(target=lambda s=s: results.__setitem__(
+        s.name, app.pipeline.poll(s)), daemon=True) for s in app.config.sources]
+    try:
+        assert app.workers is not None
+        with slow_item_inserts(postgres, 0.7):
+            with app.store.record_lock():
+                for thread in threads[:2]:
+                    thread.start()
+                wait_for(lambda: waiting_for_the_record_lock(app, postgres) == 2, DEADLINE)
+                for thread in threads[2:]:
+                    thread.start()
+                wait_for(lambda: len(app.workers._waiting) == 6, DEADLINE)  # type: ignore[union-attr]
+            for thread in threads:
+                thread.join(DEADLINE)
+        assert {name: r.status for name, r in results.items()} == {
+            f"s{n}": "ok" for n in range(8)}, {n: r.error for n, r in results.items()}
+        stored = {r["source"] for r in app.store._query("SELECT DISTINCT source FROM items")}
+        assert stored == set(feeds)
+    finally:
+        app.close()
+
+
 def committed_in_the_daemon(app: App) -> list[str]:
     """The sources whose polls the daemon's own committer commits from now on."""
     names: list[str] = []
