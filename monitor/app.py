@@ -34,8 +34,8 @@ ROBOTS_TTL = _timedelta(hours=6)
 # How many polls waiting for a worker it is sent at once (benchmarks/worker_job.py --batch
 # --other-writer: on SQLite, 8 cost a worker 9-14% less CPU a poll than 1; in a first cycle
 # of benchmarks/poll.py, 16 took 0.76-0.80x the baseline, 8 0.83-0.90x, 32 0.81x. On
-# PostgreSQL, 16 cut the daemon's hand-off from 332 to 158 us a poll, and the first cycle
-# from 28.7 to 23.3 s).
+# PostgreSQL, 16 cut the daemon's hand-off from 340 to 161 us a poll, and the first cycle
+# from 29.3-30.4 to 23.4-24.1 s).
 WORKER_BATCH = 16
 log = logging.getLogger("monitor.app")
 NO_OBSERVER = NoObserver()   # stateless: one serves every app without metrics
