@@ -8,7 +8,8 @@ daemon's process, which then commits the poll): the answer is `Polled`, or `Sift
 Before it commits, the worker says so (COMMITTING): a worker stopped or dead past that
 point leaves the poll's outcome unknown, not its body at fault. Several jobs may come in
 one message (`sift_batch_in_worker`): each body is sifted on its own, then their polls are
-committed together, after one COMMITTING.
+committed together (on SQLite in one transaction, after one COMMITTING; on PostgreSQL one
+by one, the worker saying COMMITTING again before a poll once it has been quiet a while).
 """
 
 from __future__ import annotations

@@ -77,7 +77,8 @@ START_SECONDS = 120.0   # how long a worker may take to start (store, classifier
 # a word to the daemon (at most a quarter of the timeout): a batch of quick bodies is then
 # one answer, not a message a body, each of which woke a daemon thread (in a first cycle,
 # a fifth to a quarter of the daemon's CPU for the hand-off). The daemon waits the timeout
-# and this much more for the next word, so each body still has the whole timeout.
+# and this much more for the next word, so each body still has the whole timeout. The same
+# for COMMITTING before each poll of a batch committed one by one (PostgreSQL).
 QUIET_SECONDS = 0.5
 
 
@@ -110,7 +111,8 @@ def _serve(conn: Connection, lifeline: Connection, starter: Callable[..., None],
     until None, or until the daemon's end of the pipe closes (the daemon died). Signals to
     the process group are the daemon's to handle: it stops its workers when it stops.
     It logs as the daemon does, at the daemon's level. In a batch, it says SIFTED after a
-    body once ``quiet`` seconds have passed since the daemon last heard from it."""
+    body, and COMMITTING before a poll committed by itself, once ``quiet`` seconds have
+    passed since the daemon last heard from it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     log_to_stderr(log_level)
@@ -257,10 +259,12 @@ class _Process:
                 answer = self.conn.recv()
         while answer == COMMITTING:   # again before a poll of a batch committed alone
             if not self.conn.poll(wait):
-                if self._late() == COMMITTING:   # just now: the next poll's commit
-                    continue
-                raise CommitInDoubt(f"committing the poll took longer than {timeout:g}s "
-                                    "(its worker process was stopped)")
+                late = self._late()   # just now: the next poll's commit, or the answer
+                if late is None:
+                    raise CommitInDoubt(f"committing the poll took longer than {timeout:g}s "
+                                        "(its worker process was stopped)")
+                answer = late
+                continue
             try:
                 answer = self.conn.recv()
             except (EOFError, OSError):
@@ -271,15 +275,15 @@ class _Process:
         return result
 
     def _late(self) -> object:
-        """The worker's next message if it is there already and is its word that it sifted
-        a body of a batch or that it commits; else None."""
+        """The worker's next message if it is there already (a wait just timed out); None
+        if there is none, or the worker is dead, or the message does not unpickle."""
         try:
             if not self.conn.poll(0):
                 return None
-            message = self.conn.recv()
+            message: object = self.conn.recv()
         except Exception:  # noqa: BLE001 - dead, or a message that does not unpickle: none
             return None
-        return message if message in (SIFTED, COMMITTING) else None
+        return message
 
     def alive(self) -> bool:
         return bool(self.process.is_alive())
@@ -337,7 +341,8 @@ class SiftWorkers:
 
     ``timeout`` bounds one job once a worker has it (the wait for an idle worker does not
     count; the wait for the record lock, to commit, does), or each body of a batch (with
-    `quiet_for` it more), then its commit. ``target`` is the
+    `quiet_for` it more), then its commit (of a batch committed one poll at a time, each
+    poll's, with `quiet_for` it more). ``target`` is the
     task, a module-level function (it is sent by name). ``batch``: how many jobs waiting in
     line a worker given back is sent at once (`sift_batch_in_worker`: their polls are
     committed together); a job that waits for no one is sent alone, at once.
