@@ -195,6 +195,27 @@ def sends_to_the_workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sent
 
 
+def polled_with_a_batch(app: App, database: str) -> dict[str, PollOutcome]:
+    """Every source of the app polled at once, its two workers started: the first two
+    polls each go to a worker, which waits for the record lock (held here); the others
+    wait for a worker meanwhile. The lock let go, each source's poll outcome."""
+    workers = app.workers
+    assert workers is not None
+    results: dict[str, PollOutcome] = {}
+    threads = [threading.Thread(target=lambda s=s: results.__setitem__(
+        s.name, app.pipeline.poll(s)), daemon=True) for s in app.config.sources]
+    with app.store.record_lock():
+        for thread in threads[:2]:
+            thread.start()
+        wait_for(lambda: waiting_for_the_record_lock(app, database) == 2, DEADLINE)
+        for thread in threads[2:]:
+            thread.start()
+        wait_for(lambda: len(workers._waiting) == len(threads) - 2, DEADLINE)
+    for thread in threads:
+        thread.join(DEADLINE)
+    return results
+
+
 def test_polls_waiting_for_a_worker_go_to_it_together_and_each_is_kept_or_lost_alone(
         tmp_path: Path, database: str, server: LoopbackHTTPServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -209,22 +230,9 @@ def test_polls_waiting_for_a_worker_go_to_it_together_and_each_is_kept_or_lost_a
                       (f"{name}-2", f"Desk note two from {name}")]
     app = make_app(tmp_path, database, {name: feed.url for name, feed in feeds.items()})
     sent = sends_to_the_workers(monkeypatch)
-    results: dict[str, PollOutcome] = {}
-    sources = app.config.sources
-    threads = [threading.Thread(target=lambda s=s: results.__setitem__(
-        s.name, app.pipeline.poll(s)), daemon=True) for s in sources]
     try:
-        assert app.workers is not None
         with refusing_items_of(database, "s5"):
-            with app.store.record_lock():
-                for thread in threads[:2]:
-                    thread.start()
-                wait_for(lambda: waiting_for_the_record_lock(app, database) == 2, DEADLINE)
-                for thread in threads[2:]:
-                    thread.start()
-                wait_for(lambda: len(app.workers._waiting) == 8, DEADLINE)  # type: ignore[union-attr]
-            for thread in threads:
-                thread.join(DEADLINE)
+            results = polled_with_a_batch(app, database)
         assert len(sent) == 3, sent   # two polls alone, then the eight in one message
         assert {name: r.status for name, r in results.items()} == {
             f"s{n}": "error" if n == 5 else "ok" for n in range(10)}
@@ -268,21 +276,9 @@ def test_each_poll_of_a_batch_committed_alone_has_the_whole_commit_timeout(
     app = make_app(tmp_path, postgres, {name: feed.url for name, feed in feeds.items()},
                    parse_timeout="2s")
     sent = sends_to_the_workers(monkeypatch)
-    results: dict[str, PollOutcome] = {}
-    threads = [threading.Thread(target=lambda s=s: results.__setitem__(
-        s.name, app.pipeline.poll(s)), daemon=True) for s in app.config.sources]
     try:
-        assert app.workers is not None
         with slow_item_inserts(postgres, 0.7, spared=("s0", "s1")):
-            with app.store.record_lock():
-                for thread in threads[:2]:
-                    thread.start()
-                wait_for(lambda: waiting_for_the_record_lock(app, postgres) == 2, DEADLINE)
-                for thread in threads[2:]:
-                    thread.start()
-                wait_for(lambda: len(app.workers._waiting) == 6, DEADLINE)  # type: ignore[union-attr]
-            for thread in threads:
-                thread.join(DEADLINE)
+            results = polled_with_a_batch(app, postgres)
         assert len(sent) == 3, sent   # two polls alone, then the six in one message
         assert {name: r.status for name, r in results.items()} == {
             f"s{n}": "ok" for n in range(8)}, {n: r.error for n, r in results.items()}
